@@ -1,0 +1,146 @@
+/*
+ * log.h - log/: rowlog's commit log. Topics, each split into partitions; a partition is a
+ * directory "<topic>-<partition>/" of segment files in Kafka's layout (RecordBatch v2, magic
+ * 2, CRC32C; ".log" + sparse ".index"), named by base offset. See docs/FORMAT.md and Kafka's
+ * "Message Format" documentation (RecordBatch v2) and storage/log/{LogSegment,OffsetIndex}.
+ *
+ * Durability contract: appends are buffered into per-partition batches (compressed with lz4
+ * frame or zstd when they are written); log_store_commit() writes every open batch, fsyncs
+ * the touched segments, stores a checkpoint (the caller's source position + every partition's
+ * end offset) atomically, and only then moves the high watermarks. Consumers never see a
+ * record above the high watermark, so what they see is always durable. On open, the last
+ * segment of each partition is checked (torn tail truncated and logged, index rebuilt), and
+ * every partition is cut back to the checkpoint's end offset, so a restart re-reads the
+ * source from the checkpoint's position without doubling anything.
+ *
+ * Threading: one writer thread calls log_store_append/commit; any number of other threads
+ * may call the read functions concurrently. Bytes below the high watermark are immutable, so
+ * read slices need no lock once returned. The commit hook runs on the writer thread.
+ */
+#ifndef LOG_H
+#define LOG_H
+
+#include "../common/rl.h"
+
+enum log_compression {
+    LOG_COMPRESSION_NONE = 0, /* RecordBatch attributes codec 0 */
+    LOG_COMPRESSION_LZ4 = 3,  /* codec 3: LZ4 frame, independent 64 KiB blocks */
+    LOG_COMPRESSION_ZSTD = 4, /* codec 4: one zstd frame */
+};
+
+typedef struct log_store_opts {
+    int compression;           /* enum log_compression; default LOG_COMPRESSION_LZ4 */
+    int compression_level;     /* 0 = codec default (lz4 1, zstd 1) */
+    uint32_t partitions;       /* partitions of a topic created by append; default 1 */
+    uint64_t segment_bytes;    /* roll a segment at this size; default 1 GiB, min 1 MiB */
+    size_t batch_bytes;        /* uncompressed record bytes per batch before it is written;
+                                  default 1 MiB */
+} log_store_opts;
+
+/* Parses "none", "lz4", "zstd". Returns the enum value or RL_ECONFIG. */
+int log_compression_parse(const char *name);
+
+typedef struct log_store log_store_t;
+
+/*
+ * Opens (creating if needed) the log in dir, recovers every partition and applies the
+ * checkpoint (see the file comment). opts may be NULL (defaults).
+ * Returns 0; -errno (message names the file); RL_ECORRUPT (corruption before the tail of a
+ * segment: refuses to start, naming file and byte position); -ENOMEM.
+ */
+int log_store_open(log_store_t **out, const char *dir, const log_store_opts *opts,
+                   rl_err *err);
+/* Closes the log. Appends not yet committed are dropped (they were never visible). */
+void log_store_close(log_store_t *store);
+
+/* The caller's source position stored by the last durable commit, copied into out.
+ * Returns 0 or RL_ENOTFOUND (no checkpoint yet: a new log). */
+int log_store_checkpoint(log_store_t *store, rl_buf *out);
+
+/* ------------------------------------------------------------------ writer thread */
+
+/*
+ * Appends one record to topic (created with opts.partitions partitions if absent; name up to
+ * 249 bytes of [A-Za-z0-9._-]) in partition murmur2(key) mod partitions (Kafka's default
+ * partitioner), with timestamp ts_ms (CreateTime). key and value are copied. A partition's
+ * open batch is written (not yet fsynced, not yet visible) when it reaches batch_bytes.
+ * Returns 0; RL_ECONFIG (bad topic name); -errno on a write error (message names the
+ * segment); -ENOMEM. Errors stick: the store refuses further appends and commits.
+ */
+int log_store_append(log_store_t *store, rl_slice topic, rl_slice key, rl_slice value,
+                     int64_t ts_ms, rl_err *err);
+
+/*
+ * Makes every append so far durable and visible, with checkpoint (opaque bytes, up to 64 KiB,
+ * returned by log_store_checkpoint after a restart) stored atomically with the partitions'
+ * end offsets. Then calls the commit hook. One fsync per touched segment: callers group
+ * transactions to amortize it.
+ * Returns 0; -errno (a failed write or fsync poisons the store: it is never retried as if it
+ * had succeeded); RL_ETOOBIG.
+ */
+int log_store_commit(log_store_t *store, rl_slice checkpoint, rl_err *err);
+
+/* Hook called on the writer thread after each commit moved high watermarks (to wake parked
+ * fetches). Set before appends start. */
+void log_store_set_commit_hook(log_store_t *store, void (*fn)(void *ctx), void *ctx);
+
+/* ------------------------------------------------------------------ any thread */
+
+/* Calls fn(ctx, topic, partitions) for every topic, in name order, under the store's topic
+ * lock (fn must not call back into the store). Returns the number of topics. */
+int log_store_topics(log_store_t *store,
+                     void (*fn)(void *ctx, const char *topic, uint32_t partitions), void *ctx);
+
+/* Partition count of topic, or RL_ENOTFOUND. */
+int log_store_partitions(log_store_t *store, const char *topic);
+
+/* Log start offset (first offset kept) and high watermark (offset after the last committed
+ * record) of a partition. Returns 0 or RL_ENOTFOUND. */
+int log_store_offsets(log_store_t *store, const char *topic, uint32_t partition,
+                      int64_t *log_start, int64_t *high_watermark);
+
+/* First offset whose record timestamp is >= ts_ms (ListOffsets by time), or the high
+ * watermark when none is. Returns 0 or RL_ENOTFOUND. */
+int log_store_offset_for_time(log_store_t *store, const char *topic, uint32_t partition,
+                              int64_t ts_ms, int64_t *offset);
+
+typedef struct log_read {
+    rl_slice bytes;         /* whole RecordBatches, as stored, from one segment's mapping;
+                               valid until log_store_close; may be empty */
+    int64_t log_start;
+    int64_t high_watermark;
+} log_read;
+
+/*
+ * Reads committed batches of a partition for a Kafka Fetch: starts at the batch holding
+ * offset (which may begin before it), ends before the high watermark, at most max_bytes but
+ * always the whole first batch (KIP-74). An offset equal to the high watermark gives an
+ * empty read. Returns 0; RL_ENOTFOUND (no such topic or partition); RL_ERANGE (offset below
+ * the log start offset or above the high watermark; out->log_start/high_watermark are set).
+ */
+int log_store_read(log_store_t *store, const char *topic, uint32_t partition, int64_t offset,
+                   size_t max_bytes, log_read *out, rl_err *err);
+
+/* ------------------------------------------------------------------ RecordBatch codec */
+
+/* One record decoded from a batch: slices point into the caller's batch or decompression
+ * buffer. */
+typedef struct log_record {
+    int64_t offset;
+    int64_t timestamp;   /* ms */
+    rl_slice key;        /* key.p NULL for a null key */
+    rl_slice value;      /* value.p NULL for a null value (tombstone) */
+} log_record;
+
+/*
+ * Decodes the RecordBatch v2 at the start of bytes: checks magic, batchLength, CRC32C over
+ * [attributes, end), decompresses (none/lz4/zstd, capped at max_uncompressed bytes) into
+ * scratch, and calls fn for each record. Returns bytes consumed (the batch size) or
+ * RL_EAGAIN (bytes hold only part of a batch), RL_ECORRUPT (bad magic, CRC, lengths or
+ * records; message gives the batch's base offset), RL_EUNSUPPORTED (codec), -ENOMEM, or what
+ * fn returned if negative.
+ */
+int log_batch_decode(rl_slice bytes, rl_buf *scratch, size_t max_uncompressed,
+                     int (*fn)(void *ctx, const log_record *rec), void *ctx, rl_err *err);
+
+#endif /* LOG_H */

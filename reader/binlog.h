@@ -1,0 +1,164 @@
+/*
+ * binlog.h - reader/: the MySQL/MariaDB binlog as a source of row changes.
+ *
+ * Three parts, one contract:
+ *   - sources yield raw binlog events (19-byte v4 header + body + optional CRC32), one at a
+ *     time: binlog_file_* reads a local binlog file, binlog_conn_* reads a primary's
+ *     replication stream (COM_REGISTER_SLAVE + COM_BINLOG_DUMP over mariadb-connector-c);
+ *   - the decoder (binlog_decoder_*) turns events into change events: one JSON key and one
+ *     JSON value (a Debezium-style envelope, see docs/events.md) per row, plus a commit
+ *     notice with the binlog position to resume after each transaction;
+ *   - everything decoding untrusted bytes goes through rl_reader and stops with an error that
+ *     names the binlog file, position and event type; nothing is guessed or silently dropped.
+ *
+ * Formats: mysql-server libs/mysql/binlog/event/{binlog_event.h,control_events.h,
+ * rows_event.h}, MariaDB sql/log_event.h; summarized in docs/FORMAT.md.
+ *
+ * Threading: every object here is used by one thread at a time (the reader thread of rowlogd,
+ * or a tool's main thread); binlog_conn_interrupt() alone may be called from another thread.
+ */
+#ifndef BINLOG_H
+#define BINLOG_H
+
+#include "../common/rl.h"
+
+/* Binlog coordinate: a file name and a byte position in it (the log_pos of an event = the
+ * offset just after it = where to resume). */
+typedef struct binlog_pos {
+    char file[256];
+    uint64_t pos;
+} binlog_pos;
+
+/* ---------------------------------------------------------------------------------------
+ * Change events handed out by the decoder.
+ * ------------------------------------------------------------------------------------- */
+typedef struct binlog_change {
+    rl_slice topic;  /* "PREFIX.DB.TABLE", bytes outside [A-Za-z0-9._-] replaced by '_' */
+    rl_slice key;    /* JSON object of the primary-key columns (all columns without a PK) */
+    rl_slice value;  /* JSON envelope {"before","after","source","op","ts_ms"} */
+    int64_t ts_ms;   /* commit time of the transaction, ms since the epoch (event timestamp) */
+    char op;         /* 'c' insert, 'u' update, 'd' delete */
+} binlog_change;
+
+/* Where to resume after a committed transaction. Strings are NUL-terminated and valid only
+ * during the callback. */
+typedef struct binlog_checkpoint {
+    const char *file;       /* binlog file name holding the transaction's last event */
+    uint64_t pos;           /* log_pos of that last event (XID or COMMIT) */
+    const char *gtid_state; /* MariaDB: "domain-server-seq[,...]" after this transaction,
+                               one entry per domain seen; MySQL: "" until GTID sets land */
+    const char *gtid;       /* GTID of this transaction ("0-1-42" or "uuid:42"), or "" */
+} binlog_checkpoint;
+
+/* Callbacks, all on the decoding thread. A negative return stops decoding: feed() returns it. */
+typedef struct binlog_handler {
+    void *ctx;
+    /* One row change. The slices are valid only during the call. */
+    int (*on_change)(void *ctx, const binlog_change *ch);
+    /* End of a transaction whose changes were all passed to on_change (also called for
+     * transactions without row changes, so positions keep moving). */
+    int (*on_commit)(void *ctx, const binlog_checkpoint *cp);
+} binlog_handler;
+
+typedef struct binlog_decoder_opts {
+    const char *topic_prefix; /* default "rowlog" */
+    const char *source_name;  /* source.name in the envelope; default topic_prefix */
+    size_t max_event_bytes;   /* larger events are refused with RL_ETOOBIG; 0 = 1 GiB */
+} binlog_decoder_opts;
+
+typedef struct binlog_decoder binlog_decoder_t;
+
+/* Creates a decoder. opts may be NULL (defaults); handler is copied. Returns 0, -ENOMEM. */
+int binlog_decoder_new(binlog_decoder_t **out, const binlog_decoder_opts *opts,
+                       const binlog_handler *handler);
+void binlog_decoder_free(binlog_decoder_t *dec);
+
+/* Names the binlog file the next events come from (a local file's base name, or the file a
+ * dump starts in before its first ROTATE arrives). Copies the name. */
+void binlog_decoder_set_file(binlog_decoder_t *dec, const char *file);
+
+/* Seeds the GTID state reported in checkpoints (the state rowlog resumed from), so domains
+ * that see no new transaction keep their position. "" or NULL clears it.
+ * Returns 0 or RL_ECONFIG on a malformed state. */
+int binlog_decoder_set_gtid_state(binlog_decoder_t *dec, const char *gtid_state, rl_err *err);
+
+/*
+ * Decodes one event: ev is the whole event, header + body + CRC when the current
+ * FORMAT_DESCRIPTION announces CRC32. The bytes are only borrowed (zero-copy: what must
+ * outlive the call, such as TABLE_MAPs, is copied).
+ * Returns 0, or a negative code with err->msg naming file, position, event type:
+ *   RL_ECORRUPT (malformed, bad length, truncated), RL_ECHECKSUM (CRC32 mismatch),
+ *   RL_EUNSUPPORTED (an event or column type not handled yet: the stream must stop),
+ *   RL_EINCIDENT, RL_ETOOBIG, -ENOMEM, or whatever a handler callback returned.
+ * Errors stick: after one, every later call returns the same code.
+ */
+int binlog_decoder_feed(binlog_decoder_t *dec, rl_slice ev, rl_err *err);
+
+/* Position just after the last event fed (file and log_pos). */
+void binlog_decoder_position(const binlog_decoder_t *dec, binlog_pos *out);
+
+/* ---------------------------------------------------------------------------------------
+ * Local binlog files (mmap). Yields exactly the events the network source would.
+ * ------------------------------------------------------------------------------------- */
+typedef struct binlog_file binlog_file_t;
+
+/* Opens and maps a binlog file and checks the magic fe 62 69 6e.
+ * Returns 0, -errno, or RL_ECORRUPT (not a binlog). */
+int binlog_file_open(binlog_file_t **out, const char *path, rl_err *err);
+/* Next event as a slice into the mapping (valid until binlog_file_close).
+ * Returns 1 (event), 0 (clean end of file), RL_ECORRUPT (event runs past the end of the file,
+ * or a header whose size is below 19 bytes: the message names the offset). */
+int binlog_file_next(binlog_file_t *f, rl_slice *ev, rl_err *err);
+/* Byte offset of the next event in the file. */
+uint64_t binlog_file_offset(const binlog_file_t *f);
+void binlog_file_close(binlog_file_t *f);
+
+/* ---------------------------------------------------------------------------------------
+ * Replication connection to a primary.
+ * ------------------------------------------------------------------------------------- */
+typedef struct binlog_source_opts {
+    char host[256];
+    unsigned port;           /* default 3306 */
+    char user[128];
+    char password[256];
+    uint32_t server_id;      /* our replica server id; default 0x726c (unique per primary) */
+    unsigned heartbeat_ms;   /* primary's heartbeat period; default 1000; read timeout is
+                                3x this */
+    unsigned connect_timeout_s; /* default 10 */
+} binlog_source_opts;
+
+/* Parses "mysql://USER[:PASS]@HOST[:PORT]" (also "mariadb://"), percent-decoding user and
+ * password, into opts (other fields keep their values). Returns 0 or RL_ECONFIG. */
+int binlog_source_parse_url(binlog_source_opts *opts, const char *url, rl_err *err);
+
+/* Where a dump starts. gtid_state non-empty: MariaDB GTID start (@slave_connect_state);
+ * else file non-empty: file:pos; else the primary's current position (SHOW MASTER STATUS and
+ * @@gtid_binlog_pos, read at connect time and reported through binlog_conn_start_state). */
+typedef struct binlog_start {
+    binlog_pos at;
+    char gtid_state[1024];
+} binlog_start;
+
+typedef struct binlog_conn binlog_conn_t;
+
+/* Connects, registers as a replica and sends the dump command.
+ * Returns 0; -errno; RL_ESOURCE with the server's error (access denied, purged binlog 1236
+ * shows on the first binlog_conn_next); RL_EUNSUPPORTED (server not in ROW format). */
+int binlog_conn_open(binlog_conn_t **out, const binlog_source_opts *opts,
+                     const binlog_start *start, rl_err *err);
+/* The start actually used (the primary's current position when none was given). */
+const binlog_start *binlog_conn_start_state(const binlog_conn_t *conn);
+/* Next event (without the 0x00 packet prefix) as a slice into the connection's buffer,
+ * valid until the next call. Heartbeats are returned too (the decoder ignores them).
+ * Returns 1 (event), 0 (EOF of a non-blocking dump), RL_ESOURCE (server error, e.g. 1236),
+ * -ETIMEDOUT (no packet within the read timeout), -ECONNRESET (lost connection),
+ * RL_ESTOPPED (binlog_conn_interrupt was called). */
+int binlog_conn_next(binlog_conn_t *conn, rl_slice *ev, rl_err *err);
+/* True when another packet can be read without blocking (already buffered, or the socket is
+ * readable). Used to group commits while the primary is busy. */
+bool binlog_conn_pending(binlog_conn_t *conn);
+/* Any thread: makes a blocked or later binlog_conn_next return RL_ESTOPPED. */
+void binlog_conn_interrupt(binlog_conn_t *conn);
+void binlog_conn_close(binlog_conn_t *conn);
+
+#endif /* BINLOG_H */
