@@ -77,6 +77,11 @@ void binlog_decoder_free(binlog_decoder_t *dec);
  * dump starts in before its first ROTATE arrives). Copies the name. */
 void binlog_decoder_set_file(binlog_decoder_t *dec, const char *file);
 
+/* Checksum setting for events that arrive before the first FORMAT_DESCRIPTION (the artificial
+ * ROTATE that opens a dump carries a CRC32 when the primary's @@global.binlog_checksum is
+ * CRC32). Later events follow the FORMAT_DESCRIPTION in force. Default: none. */
+void binlog_decoder_expect_checksum(binlog_decoder_t *dec, bool crc32);
+
 /* Seeds the GTID state reported in checkpoints (the state rowlog resumed from), so domains
  * that see no new transaction keep their position. "" or NULL clears it.
  * Returns 0 or RL_ECONFIG on a malformed state. */
