@@ -153,6 +153,9 @@ int binlog_conn_open(binlog_conn_t **out, const binlog_source_opts *opts,
                      const binlog_start *start, rl_err *err);
 /* The start actually used (the primary's current position when none was given). */
 const binlog_start *binlog_conn_start_state(const binlog_conn_t *conn);
+/* True when the primary writes CRC32 event checksums (@@global.binlog_checksum), read at
+ * connect time: pass it to binlog_decoder_expect_checksum before the first event. */
+bool binlog_conn_checksum_crc32(const binlog_conn_t *conn);
 /* Next event (without the 0x00 packet prefix) as a slice into the connection's buffer,
  * valid until the next call. Heartbeats are returned too (the decoder ignores them).
  * Returns 1 (event), 0 (EOF of a non-blocking dump), RL_ESOURCE (server error, e.g. 1236),
