@@ -1,0 +1,236 @@
+/*
+ * rowlogd_source.c - the source thread of rowlogd: primary -> decoder -> log.
+ *
+ * Exactly-once into the log rests on two rules:
+ *   1. A log commit happens only on a transaction boundary (inside the decoder's on_commit
+ *      callback, or at a stop when nothing was appended since the last boundary), and stores
+ *      that boundary's binlog position and GTID state as the log's checkpoint, atomically with
+ *      the partitions' end offsets.
+ *   2. On start the log cuts every partition back to the checkpoint and the dump resumes from
+ *      the checkpoint's position, so whatever was appended after it is written again exactly
+ *      once.
+ * Group commit: a boundary is committed at once when the primary has nothing more buffered
+ * (low latency when idle); while events keep arriving, commits are spaced by
+ * commit_interval_ms so one fsync covers many transactions.
+ */
+#include "server/rowlogd_int.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct source_run {
+    rowlogd_source *src;
+    binlog_conn_t *conn;
+    rl_buf checkpoint;       /* blob of the last boundary seen */
+    bool boundary_pending;   /* a boundary is not committed yet */
+    bool appended_since_boundary;
+    int64_t last_commit_ns;
+    uint64_t txns, rows;
+    rl_err *err;
+} source_run;
+
+/* Checkpoint blob: "file=NAME\npos=N\ngtid_state=STATE\n". Text, so that an operator can
+ * read it (it is stored inside the log's checkpoint file). */
+static void checkpoint_format(rl_buf *b, const char *file, uint64_t pos, const char *gtid_state)
+{
+    rl_buf_reset(b);
+    rl_buf_printf(b, "file=%s\npos=%llu\ngtid_state=%s\n", file, (unsigned long long)pos,
+                  gtid_state ? gtid_state : "");
+}
+
+static int checkpoint_parse(rl_slice blob, binlog_start *start, rl_err *err)
+{
+    memset(start, 0, sizeof *start);
+    const char *p = (const char *)blob.p, *end = p + blob.len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            nl = end;
+        const char *eq = memchr(p, '=', (size_t)(nl - p));
+        if (!eq)
+            return rl_err_set(err, RL_ECORRUPT, "log checkpoint: malformed line '%.*s'",
+                              (int)(nl - p), p);
+        size_t klen = (size_t)(eq - p), vlen = (size_t)(nl - eq - 1);
+        if (klen == 4 && memcmp(p, "file", 4) == 0 && vlen < sizeof start->at.file) {
+            memcpy(start->at.file, eq + 1, vlen);
+            start->at.file[vlen] = 0;
+        } else if (klen == 3 && memcmp(p, "pos", 3) == 0) {
+            start->at.pos = strtoull(eq + 1, NULL, 10);
+        } else if (klen == 10 && memcmp(p, "gtid_state", 10) == 0 &&
+                   vlen < sizeof start->gtid_state) {
+            memcpy(start->gtid_state, eq + 1, vlen);
+            start->gtid_state[vlen] = 0;
+        }
+        p = nl + 1;
+    }
+    if (!start->at.file[0] && !start->gtid_state[0])
+        return rl_err_set(err, RL_ECORRUPT, "log checkpoint holds no binlog position");
+    return 0;
+}
+
+static int commit_now(source_run *run)
+{
+    int rc = log_store_commit(run->src->store, rl_buf_slice(&run->checkpoint), run->err);
+    if (rc == 0) {
+        run->boundary_pending = false;
+        run->last_commit_ns = rl_mono_ns();
+    }
+    return rc;
+}
+
+static int on_change(void *ctx, const binlog_change *ch)
+{
+    source_run *run = ctx;
+    run->appended_since_boundary = true;
+    run->rows++;
+    return log_store_append(run->src->store, ch->topic, ch->key, ch->value, ch->ts_ms,
+                            run->err);
+}
+
+static int on_commit(void *ctx, const binlog_checkpoint *cp)
+{
+    source_run *run = ctx;
+    checkpoint_format(&run->checkpoint, cp->file, cp->pos, cp->gtid_state);
+    if (!rl_buf_ok(&run->checkpoint))
+        return rl_err_set(run->err, -ENOMEM, "out of memory");
+    run->boundary_pending = true;
+    run->appended_since_boundary = false;
+    run->txns++;
+    int64_t interval_ns = (int64_t)run->src->opts->commit_interval_ms * 1000000;
+    if (!binlog_conn_pending(run->conn) || rl_mono_ns() - run->last_commit_ns >= interval_ns)
+        return commit_now(run);
+    return 0;
+}
+
+static int source_run_once(rowlogd_source *src, rl_err *err)
+{
+    source_run run = {.src = src, .checkpoint = RL_BUF_INIT, .err = err};
+    binlog_decoder_t *dec = NULL;
+    binlog_start start;
+    rl_buf blob = RL_BUF_INIT;
+    int rc;
+
+    memset(&start, 0, sizeof start);
+    rc = log_store_checkpoint(src->store, &blob);
+    if (rc == 0) {
+        rc = checkpoint_parse(rl_buf_slice(&blob), &start, err);
+        if (rc != 0)
+            goto out;
+    } else if (rc != RL_ENOTFOUND) {
+        goto out;
+    }
+    rc = binlog_conn_open(&run.conn, &src->opts->source, &start, err);
+    if (rc != 0)
+        goto out;
+    pthread_mutex_lock(&src->lock);
+    src->conn = run.conn;
+    bool stopping = atomic_load(&src->stop);
+    pthread_mutex_unlock(&src->lock);
+    if (stopping)
+        binlog_conn_interrupt(run.conn);
+
+    const binlog_start *used = binlog_conn_start_state(run.conn);
+    binlog_decoder_opts dopts = {.topic_prefix = src->opts->topic_prefix};
+    binlog_handler h = {.ctx = &run, .on_change = on_change, .on_commit = on_commit};
+    if ((rc = binlog_decoder_new(&dec, &dopts, &h)) != 0) {
+        rl_err_set(err, rc, "out of memory");
+        goto out;
+    }
+    binlog_decoder_expect_checksum(dec, binlog_conn_checksum_crc32(run.conn));
+    if (used->at.file[0])
+        binlog_decoder_set_file(dec, used->at.file);
+    if ((rc = binlog_decoder_set_gtid_state(dec, used->gtid_state, err)) != 0)
+        goto out;
+    /* The starting point is itself a boundary: a first commit with no records makes it the
+     * checkpoint, so a restart before any transaction resumes here, not at a later "current
+     * position" that would skip changes. */
+    if (!start.at.file[0] && !start.gtid_state[0]) {
+        checkpoint_format(&run.checkpoint, used->at.file, used->at.pos, used->gtid_state);
+        if ((rc = commit_now(&run)) != 0)
+            goto out;
+    }
+    run.last_commit_ns = rl_mono_ns();
+
+    for (;;) {
+        rl_slice ev;
+        rc = binlog_conn_next(run.conn, &ev, err);
+        if (rc == 1) {
+            rc = binlog_decoder_feed(dec, ev, err);
+            if (rc != 0)
+                break;
+            /* An idle primary still sends heartbeats: a deferred boundary is committed as
+             * soon as nothing more is waiting. */
+            if (run.boundary_pending && !run.appended_since_boundary &&
+                !binlog_conn_pending(run.conn) && (rc = commit_now(&run)) != 0)
+                break;
+            continue;
+        }
+        if (rc == 0)
+            rc = rl_err_set(err, RL_ESOURCE, "the primary ended the binlog stream");
+        break;
+    }
+    if (rc == RL_ESTOPPED) {
+        /* Requested stop: make the last complete transaction durable if nothing of a later
+         * one was appended (otherwise the open part is dropped and re-read after restart). */
+        rc = 0;
+        if (run.boundary_pending && !run.appended_since_boundary)
+            rc = commit_now(&run);
+    }
+out:
+    rl_info("source: %llu transactions, %llu row changes this run",
+            (unsigned long long)run.txns, (unsigned long long)run.rows);
+    pthread_mutex_lock(&src->lock);
+    src->conn = NULL;
+    pthread_mutex_unlock(&src->lock);
+    binlog_decoder_free(dec);
+    binlog_conn_close(run.conn);
+    rl_buf_free(&run.checkpoint);
+    rl_buf_free(&blob);
+    return rc;
+}
+
+static void *source_main(void *arg)
+{
+    rowlogd_source *src = arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    memset(&src->err, 0, sizeof src->err);
+    /* TODO(issue 6): reconnect with capped backoff on a lost connection; this needs the log
+     * to drop appends of an unfinished transaction first. Until then a lost connection ends
+     * rowlogd with an error and a restart resumes from the checkpoint. */
+    src->result = source_run_once(src, &src->err);
+    if (src->result != 0)
+        rl_error("source stopped: %s (%s)", src->err.msg, rl_errname(src->result));
+    if (src->on_exit)
+        src->on_exit(src->on_exit_ctx);
+    return NULL;
+}
+
+int rowlogd_source_start(rowlogd_source *src)
+{
+    atomic_init(&src->stop, false);
+    pthread_mutex_init(&src->lock, NULL);
+    src->conn = NULL;
+    int rc = pthread_create(&src->thread, NULL, source_main, src);
+    return rc == 0 ? 0 : -rc;
+}
+
+void rowlogd_source_stop(rowlogd_source *src)
+{
+    pthread_mutex_lock(&src->lock);
+    atomic_store(&src->stop, true);
+    if (src->conn)
+        binlog_conn_interrupt(src->conn);
+    pthread_mutex_unlock(&src->lock);
+}
+
+int rowlogd_source_join(rowlogd_source *src)
+{
+    pthread_join(src->thread, NULL);
+    pthread_mutex_destroy(&src->lock);
+    return src->result;
+}
