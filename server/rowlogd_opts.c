@@ -1,0 +1,229 @@
+/*
+ * rowlogd_opts.c - rowlogd's options: the command line and the INI config file (parsed by
+ * libinih), with the same keys, checked and turned into rowlogd_opts.
+ */
+#include "server/rowlogd_int.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char usage[] =
+    "usage: rowlogd --source mysql://USER:PASS@HOST:PORT --data-dir DIR [options]\n"
+    "\n"
+    "Reads a MySQL/MariaDB primary's row-based binlog as a replica and serves every committed\n"
+    "row change over the Kafka protocol from a durable local log.\n"
+    "\n"
+    "  --source URL          primary to read, mysql://USER[:PASS]@HOST[:PORT]\n"
+    "  --data-dir DIR        where the log and its checkpoint live (created if missing)\n"
+    "  --listen HOST:PORT    Kafka protocol listener (default 127.0.0.1:9092)\n"
+    "  --topic-prefix NAME   topics are NAME.DB.TABLE (default rowlog)\n"
+    "  --partitions N        partitions of each new topic (default 1)\n"
+    "  --compression C       lz4, zstd or none (default lz4)\n"
+    "  --compression-level N codec level (default: the codec's fastest)\n"
+    "  --segment-bytes N     roll segments at N bytes (default 1073741824)\n"
+    "  --server-id N         replica server id, unique among the primary's replicas\n"
+    "                        (default 29292)\n"
+    "  --heartbeat-ms N      primary heartbeat period (default 1000)\n"
+    "  --commit-interval-ms N  longest group-commit delay under load (default 20)\n"
+    "  --log-level L         debug, info, warn or error (default info)\n"
+    "  --config FILE         INI file with the same keys (source = ..., data-dir = ...);\n"
+    "                        command-line options override it\n"
+    "  -h, --help            this text\n";
+
+enum {
+    OPT_SOURCE = 256,
+    OPT_DATA_DIR,
+    OPT_LISTEN,
+    OPT_TOPIC_PREFIX,
+    OPT_PARTITIONS,
+    OPT_COMPRESSION,
+    OPT_COMPRESSION_LEVEL,
+    OPT_SEGMENT_BYTES,
+    OPT_SERVER_ID,
+    OPT_HEARTBEAT_MS,
+    OPT_COMMIT_INTERVAL_MS,
+    OPT_LOG_LEVEL,
+    OPT_CONFIG,
+};
+
+static const struct option long_opts[] = {
+    {"source", required_argument, NULL, OPT_SOURCE},
+    {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"topic-prefix", required_argument, NULL, OPT_TOPIC_PREFIX},
+    {"partitions", required_argument, NULL, OPT_PARTITIONS},
+    {"compression", required_argument, NULL, OPT_COMPRESSION},
+    {"compression-level", required_argument, NULL, OPT_COMPRESSION_LEVEL},
+    {"segment-bytes", required_argument, NULL, OPT_SEGMENT_BYTES},
+    {"server-id", required_argument, NULL, OPT_SERVER_ID},
+    {"heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT_MS},
+    {"commit-interval-ms", required_argument, NULL, OPT_COMMIT_INTERVAL_MS},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static int parse_u64(const char *name, const char *v, uint64_t min, uint64_t max, uint64_t *out,
+                     rl_err *err)
+{
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || end == v || *end || v[0] == '-' || x < min || x > max)
+        return rl_err_set(err, RL_ECONFIG, "--%s: '%s' is not a number in [%llu, %llu]", name,
+                          v, (unsigned long long)min, (unsigned long long)max);
+    *out = x;
+    return 0;
+}
+
+/* Applies one option by its long name (shared by the command line and the config file). */
+static int apply_opt(rowlogd_opts *o, const char *name, const char *v, rl_err *err)
+{
+    uint64_t n;
+    int rc = 0;
+    if (strcmp(name, "source") == 0) {
+        rc = binlog_source_parse_url(&o->source, v, err);
+        o->have_source = rc == 0;
+    } else if (strcmp(name, "data-dir") == 0) {
+        if (strlen(v) >= sizeof o->data_dir || !v[0])
+            return rl_err_set(err, RL_ECONFIG, "--data-dir: empty or too long");
+        snprintf(o->data_dir, sizeof o->data_dir, "%s", v);
+    } else if (strcmp(name, "listen") == 0) {
+        const char *colon = strrchr(v, ':');
+        if (!colon || colon == v || (size_t)(colon - v) >= sizeof o->listen_host)
+            return rl_err_set(err, RL_ECONFIG, "--listen: '%s' is not HOST:PORT", v);
+        if ((rc = parse_u64(name, colon + 1, 0, 65535, &n, err)) != 0)
+            return rc;
+        memcpy(o->listen_host, v, (size_t)(colon - v));
+        o->listen_host[colon - v] = 0;
+        o->listen_port = (unsigned)n;
+    } else if (strcmp(name, "topic-prefix") == 0) {
+        if (!v[0] || strlen(v) >= sizeof o->topic_prefix ||
+            strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+                strlen(v))
+            return rl_err_set(err, RL_ECONFIG,
+                              "--topic-prefix: '%s' must be 1-127 bytes of [A-Za-z0-9._-]", v);
+        snprintf(o->topic_prefix, sizeof o->topic_prefix, "%s", v);
+    } else if (strcmp(name, "partitions") == 0) {
+        if ((rc = parse_u64(name, v, 1, 1024, &n, err)) == 0)
+            o->log.partitions = (uint32_t)n;
+    } else if (strcmp(name, "compression") == 0) {
+        int c = log_compression_parse(v);
+        if (c < 0)
+            return rl_err_set(err, RL_ECONFIG, "--compression: '%s' is not lz4, zstd or none",
+                              v);
+        o->log.compression = c;
+    } else if (strcmp(name, "compression-level") == 0) {
+        if ((rc = parse_u64(name, v, 0, 22, &n, err)) == 0)
+            o->log.compression_level = (int)n;
+    } else if (strcmp(name, "segment-bytes") == 0) {
+        if ((rc = parse_u64(name, v, 1u << 20, 1ull << 40, &n, err)) == 0)
+            o->log.segment_bytes = n;
+    } else if (strcmp(name, "server-id") == 0) {
+        if ((rc = parse_u64(name, v, 1, UINT32_MAX, &n, err)) == 0)
+            o->source.server_id = (uint32_t)n;
+    } else if (strcmp(name, "heartbeat-ms") == 0) {
+        if ((rc = parse_u64(name, v, 10, 600000, &n, err)) == 0)
+            o->source.heartbeat_ms = (unsigned)n;
+    } else if (strcmp(name, "commit-interval-ms") == 0) {
+        if ((rc = parse_u64(name, v, 0, 60000, &n, err)) == 0)
+            o->commit_interval_ms = (unsigned)n;
+    } else if (strcmp(name, "log-level") == 0) {
+        static const char *levels[] = {"debug", "info", "warn", "error"};
+        int found = -1;
+        for (int i = 0; i < 4; i++)
+            if (strcasecmp(v, levels[i]) == 0)
+                found = i;
+        if (found < 0)
+            return rl_err_set(err, RL_ECONFIG, "--log-level: '%s' is not debug, info, warn or "
+                              "error", v);
+        o->log_level = found;
+    } else {
+        return rl_err_set(err, RL_ECONFIG, "unknown option '%s'", name);
+    }
+    return rc;
+}
+
+typedef struct ini_ctx {
+    rowlogd_opts *opts;
+    rl_err *err;
+    const char *path;
+    int rc;
+} ini_ctx;
+
+static int config_entry(void *user, const char *section, const char *name, const char *value)
+{
+    ini_ctx *c = user;
+    (void)section;
+    if (c->rc != 0)
+        return 0;
+    if (strcmp(name, "config") == 0) {
+        c->rc = rl_err_set(c->err, RL_ECONFIG, "'config' cannot be nested");
+        return 0;
+    }
+    c->rc = apply_opt(c->opts, name, value, c->err);
+    return c->rc == 0;
+}
+
+int rowlogd_opts_parse(rowlogd_opts *o, int argc, char **argv, rl_err *err)
+{
+    memset(o, 0, sizeof *o);
+    snprintf(o->listen_host, sizeof o->listen_host, "127.0.0.1");
+    o->listen_port = 9092;
+    snprintf(o->topic_prefix, sizeof o->topic_prefix, "rowlog");
+    o->log.compression = LOG_COMPRESSION_LZ4;
+    o->log.partitions = 1;
+    o->source.server_id = 29292;
+    o->source.heartbeat_ms = 1000;
+    o->commit_interval_ms = 20;
+    o->log_level = RL_LOG_INFO;
+
+    /* First pass: --help and --config, so the file is applied before the command line. */
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(usage, stdout);
+            return 1;
+        }
+        if (c == '?')
+            return rl_err_set(err, RL_ECONFIG, "unknown or incomplete option '%s' (see --help)",
+                              argv[optind - 1]);
+        if (c == OPT_CONFIG) {
+            ini_ctx ic = {o, err, optarg, 0};
+            /* ini_parse returns the line of the first error (0 when all went well). */
+            int line = ini_parse(optarg, config_entry, &ic);
+            if (ic.rc != 0)
+                return rl_err_wrap(err, ic.rc, "%s:%d", optarg, line);
+            if (line < 0)
+                return rl_err_set(err, RL_ECONFIG, "--config %s: cannot read the file",
+                                  optarg);
+            if (line > 0)
+                return rl_err_set(err, RL_ECONFIG, "%s:%d: not 'key = value'", optarg, line);
+        }
+    }
+    optind = 1;
+    int idx;
+    while ((c = getopt_long(argc, argv, "h", long_opts, &idx)) != -1) {
+        if (c == OPT_CONFIG)
+            continue;
+        int rc = apply_opt(o, long_opts[idx].name, optarg, err);
+        if (rc != 0)
+            return rc;
+    }
+    if (optind < argc)
+        return rl_err_set(err, RL_ECONFIG, "unexpected argument '%s' (see --help)",
+                          argv[optind]);
+    if (!o->have_source)
+        return rl_err_set(err, RL_ECONFIG, "--source is required (see --help)");
+    if (!o->data_dir[0])
+        return rl_err_set(err, RL_ECONFIG, "--data-dir is required (see --help)");
+    return 0;
+}
