@@ -1,0 +1,77 @@
+/*
+ * main.c - `rowlog`: dispatches to the subcommands (tail, topics, binlog dump).
+ * Each subcommand is in its own file and parses its own options; see tools/tools.h for the
+ * calling convention and exit statuses.
+ */
+#include "tools/tools.h"
+
+#include <string.h>
+
+typedef struct tool_cmd {
+    const char *name;
+    int (*main)(int argc, char **argv);
+} tool_cmd;
+
+static const tool_cmd tool_cmds[] = {
+    {"tail", tool_tail_main},
+    {"topics", tool_topics_main},
+    {"binlog", tool_binlog_main},
+};
+
+static void rowlog_usage(FILE *f)
+{
+    fputs("usage: rowlog COMMAND [OPTIONS] [ARGS]\n"
+          "\n"
+          "Commands:\n"
+          "  tail [--bootstrap HOST:PORT] [--from beginning|end|OFFSET] [--follow] [--max N]\n"
+          "       TOPIC...         print the records of topics as JSON lines\n"
+          "  topics [--bootstrap HOST:PORT]\n"
+          "                        list topics and partitions with their offsets\n"
+          "  binlog dump [--topic-prefix NAME] FILE...\n"
+          "                        decode local binlog files into change events (JSON lines)\n"
+          "  help [COMMAND]        this text, or a command's usage\n"
+          "\n"
+          "`rowlog COMMAND --help` describes each command's options.\n"
+          "Exit status: 0 success, 1 error, 2 usage error.\n",
+          f);
+}
+
+static const tool_cmd *rowlog_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof tool_cmds / sizeof tool_cmds[0]; i++) {
+        if (strcmp(tool_cmds[i].name, name) == 0)
+            return &tool_cmds[i];
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        rowlog_usage(stderr);
+        return TOOL_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+        if (strcmp(name, "help") == 0 && argc >= 3) {
+            const tool_cmd *cmd = rowlog_find(argv[2]);
+            if (!cmd) {
+                fprintf(stderr, "rowlog: unknown command '%s'\n", argv[2]);
+                rowlog_usage(stderr);
+                return TOOL_EXIT_USAGE;
+            }
+            char help[] = "--help";
+            char *sub_argv[] = {argv[2], help, NULL};
+            return cmd->main(2, sub_argv);
+        }
+        rowlog_usage(stdout);
+        return TOOL_EXIT_OK;
+    }
+    const tool_cmd *cmd = rowlog_find(name);
+    if (!cmd) {
+        fprintf(stderr, "rowlog: unknown command '%s'\n", name);
+        rowlog_usage(stderr);
+        return TOOL_EXIT_USAGE;
+    }
+    return cmd->main(argc - 1, argv + 1);
+}

@@ -1,0 +1,143 @@
+/*
+ * tools.h - tools/: the `rowlog` command-line program, shared between its files.
+ *
+ * Each subcommand lives in its own file and exposes one entry point with the calling
+ * convention of main(): argv[0] is the subcommand name, the return value is the process exit
+ * status (0 success, 1 runtime error, 2 usage error, 130 interrupted). Entry points write their
+ * output to stdout and every diagnostic to stderr prefixed with "rowlog SUBCOMMAND: ".
+ *
+ * Threading: everything here runs on the program's main thread. librdkafka starts its own
+ * threads inside tool_kafka_new(); SIGINT and SIGTERM are blocked before that so that they are
+ * delivered to the main thread only, through sigtimedwait() (see tool_signals_block).
+ * Ownership: returned handles are owned by the caller and freed with the matching destroy call.
+ */
+#ifndef ROWLOG_TOOLS_H
+#define ROWLOG_TOOLS_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "common/rl.h"
+
+/* Exit statuses of every subcommand. */
+enum {
+    TOOL_EXIT_OK = 0,
+    TOOL_EXIT_FAIL = 1,
+    TOOL_EXIT_USAGE = 2,
+    TOOL_EXIT_INTERRUPTED = 130
+};
+
+#define TOOL_DEFAULT_BOOTSTRAP "127.0.0.1:9092"
+/* Default time limit, in ms, for metadata and watermark requests. */
+#define TOOL_DEFAULT_TIMEOUT_MS 10000
+/* stdout buffer of the subcommands that print many lines (bytes). */
+#define TOOL_STDOUT_BUF (1u << 20)
+
+/* ---------------------------------------------------------------------------------------
+ * Subcommands. Each prints its own usage on --help (exit 0) or on a usage error (exit 2).
+ * ------------------------------------------------------------------------------------- */
+int tool_tail_main(int argc, char **argv);        /* tools/tail.c */
+int tool_topics_main(int argc, char **argv);      /* tools/topics.c */
+int tool_binlog_main(int argc, char **argv);      /* tools/binlog_dump.c: `binlog dump` */
+
+/* ---------------------------------------------------------------------------------------
+ * JSON (tools/json_check.c).
+ * ------------------------------------------------------------------------------------- */
+
+/* Containers nested deeper than this are refused (the validator keeps a fixed-size stack so
+ * that hostile input cannot exhaust memory or the call stack). */
+#define TOOL_JSON_MAX_DEPTH 1024
+
+/*
+ * Strict check that the n bytes at p are exactly one JSON text as RFC 8259 section 2 defines
+ * it: optional whitespace (space, tab, LF, CR), one value, optional whitespace, nothing else.
+ * Strings must be valid UTF-8 (RFC 3629: no overlong forms, no surrogate code points, nothing
+ * above U+10FFFF) without raw control characters; escapes are the nine of section 7 (\uXXXX
+ * with any four hex digits: the grammar allows unpaired surrogate escapes and so do we).
+ * Numbers follow section 6 (no leading zeros, no '+', no bare '.', no NaN/Infinity). No
+ * byte-order mark, no comments, no trailing commas, no NUL.
+ * p may be NULL when n is 0 (which is invalid: a JSON text holds one value).
+ * Returns true when valid. When invalid and bad_at is not NULL, *bad_at is the byte offset
+ * of the first byte that made the text invalid (n when the text ended too early).
+ * Pure function: no allocation, no state, any thread.
+ */
+bool tool_json_valid(const void *p, size_t n, size_t *bad_at);
+
+/*
+ * Appends the bytes at p to b as one JSON value for an output line:
+ *   - p == NULL (a Kafka null key or value): `null`;
+ *   - valid JSON (tool_json_valid): copied as is, except that CR and LF (which valid JSON
+ *     can only hold as whitespace between tokens) become spaces, so a line stays one line;
+ *   - anything else: a JSON string of the bytes (rl_buf_json_str: invalid UTF-8 bytes are
+ *     written as \u00XX, so nothing is lost).
+ * Errors stick in b (check rl_buf_ok once per line).
+ */
+void tool_json_embed(rl_buf *b, const void *p, size_t n);
+
+/* ---------------------------------------------------------------------------------------
+ * Small helpers shared by the subcommands (tools/util.c).
+ * ------------------------------------------------------------------------------------- */
+
+/* Parses a whole decimal string as an unsigned integer no larger than max.
+ * Returns 0, or -EINVAL (empty, sign, trailing characters, above max). */
+int tool_parse_u64(const char *s, uint64_t max, uint64_t *out);
+
+/* Blocks SIGINT and SIGTERM in the calling thread (threads created afterwards, librdkafka's
+ * included, inherit the mask) and fills *set with them. Returns 0 or -errno. */
+int tool_signals_block(sigset_t *set);
+/* Returns the pending signal among *set (consuming it) without waiting, or 0 when none. */
+int tool_signals_pending(const sigset_t *set);
+
+/* Writes the len bytes at p to f (an unlocked stdio stream used by one thread).
+ * Returns 0 or -errno of the first failed write (errors stick on the stream). */
+int tool_write(FILE *f, const void *p, size_t len);
+
+/* ---------------------------------------------------------------------------------------
+ * librdkafka client setup shared by tail and topics (tools/kafka_client.c).
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct tool_kafka tool_kafka;
+
+typedef struct tool_kafka_opts {
+    const char *bootstrap; /* "HOST:PORT[,HOST:PORT...]"; NULL = TOOL_DEFAULT_BOOTSTRAP */
+    const char *prog;      /* diagnostic prefix, "rowlog tail" */
+    int timeout_ms;        /* limit for metadata and watermark requests; 0 = default */
+    bool verbose;          /* pass librdkafka's own log lines through to stderr */
+} tool_kafka_opts;
+
+/*
+ * Creates a consumer handle (legacy simple-consumer API: no consumer group, no commits)
+ * with check.crcs=true, enable.auto.commit=false, enable.partition.eof=true.
+ * extra: NULL or NULL-terminated name/value pairs of further librdkafka properties.
+ * Returns the handle, or NULL with the reason in err (bad bootstrap list, out of memory).
+ */
+tool_kafka *tool_kafka_new(const tool_kafka_opts *opts, const char *const *extra, rl_err *err);
+void tool_kafka_destroy(tool_kafka *kc);
+/* The librdkafka handle (owned by kc). */
+rd_kafka_t *tool_kafka_rk(tool_kafka *kc);
+/* Limit for one request, ms. */
+int tool_kafka_timeout_ms(const tool_kafka *kc);
+
+/*
+ * Fetches metadata (all topics when rkt is NULL, else that topic only), giving up early when
+ * librdkafka reports that every broker is down. *md is freed with rd_kafka_metadata_destroy.
+ * Returns 0; -ETIMEDOUT; -ECONNREFUSED (all brokers down: err names the broker and reason);
+ * RL_EPROTO (another librdkafka error, named in err).
+ */
+int tool_kafka_metadata(tool_kafka *kc, rd_kafka_topic_t *rkt,
+                        const struct rd_kafka_metadata **md, rl_err *err);
+
+/*
+ * Serves librdkafka's error callbacks queued so far (non-blocking). Returns 0, or
+ * -ECONNREFUSED once every broker has been reported down since the last call (err names the
+ * broker and the reason), or RL_EPROTO for a fatal client error. Later recoveries clear the
+ * "all down" state.
+ */
+int tool_kafka_poll_errors(tool_kafka *kc, rl_err *err);
+
+#endif /* ROWLOG_TOOLS_H */

@@ -1,0 +1,49 @@
+/*
+ * util.c - small helpers shared by the rowlog subcommands: number parsing, signal handling
+ * without handlers (signals are blocked and collected with sigtimedwait, so no global flag is
+ * needed), and checked writes to stdout.
+ */
+#include "tools/tools.h"
+
+#include <errno.h>
+#include <time.h>
+
+int tool_parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (!s || !*s)
+        return -EINVAL;
+    for (const char *c = s; *c; c++) {
+        if (*c < '0' || *c > '9')
+            return -EINVAL;
+        unsigned d = (unsigned)(*c - '0');
+        if (d > max || v > (max - d) / 10)
+            return -EINVAL;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+int tool_signals_block(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    int rc = pthread_sigmask(SIG_BLOCK, set, NULL);
+    return rc ? -rc : 0;
+}
+
+int tool_signals_pending(const sigset_t *set)
+{
+    static const struct timespec zero = {0, 0};
+    int sig = sigtimedwait(set, NULL, &zero);
+    return sig > 0 ? sig : 0;
+}
+
+int tool_write(FILE *f, const void *p, size_t len)
+{
+    if (len && fwrite_unlocked(p, 1, len, f) != len)
+        return errno ? -errno : -EIO;
+    return 0;
+}
