@@ -56,38 +56,44 @@ static bool is_hex(uint8_t c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-static bool in_range(const uint8_t *p, size_t i, size_t n, uint8_t lo, uint8_t hi)
-{
-    return i < n && p[i] >= lo && p[i] <= hi;
-}
-
 /* Length of the well-formed UTF-8 sequence starting with a byte >= 0x80 at p[i] (RFC 3629
- * section 4), or 0 when it is ill-formed or truncated. */
-static size_t utf8_len(const uint8_t *p, size_t i, size_t n)
+ * section 4), or 0 when it is ill-formed or truncated; then *bad is the offset of the first
+ * byte that does not fit (n when the text ends inside the sequence). */
+static size_t utf8_len(const uint8_t *p, size_t i, size_t n, size_t *bad)
 {
     uint8_t c = p[i];
-    if (c >= 0xC2 && c <= 0xDF)
-        return in_range(p, i + 1, n, 0x80, 0xBF) ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        uint8_t lo = 0x80, hi = 0xBF;
+    size_t len;
+    uint8_t lo = 0x80, hi = 0xBF; /* range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
         if (c == 0xE0)
             lo = 0xA0; /* no overlong forms */
         else if (c == 0xED)
             hi = 0x9F; /* no surrogates U+D800..U+DFFF */
-        return in_range(p, i + 1, n, lo, hi) && in_range(p, i + 2, n, 0x80, 0xBF) ? 3 : 0;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        uint8_t lo = 0x80, hi = 0xBF;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
         if (c == 0xF0)
             lo = 0x90; /* no overlong forms */
         else if (c == 0xF4)
             hi = 0x8F; /* nothing above U+10FFFF */
-        return in_range(p, i + 1, n, lo, hi) && in_range(p, i + 2, n, 0x80, 0xBF) &&
-                       in_range(p, i + 3, n, 0x80, 0xBF)
-                   ? 4
-                   : 0;
+    } else {
+        *bad = i;
+        return 0;
     }
-    return 0;
+    for (size_t k = 1; k < len; k++) {
+        if (i + k >= n) {
+            *bad = n;
+            return 0;
+        }
+        uint8_t b = p[i + k];
+        if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) {
+            *bad = i + k;
+            return 0;
+        }
+    }
+    return len;
 }
 
 /* p[*i] is the opening quote. On success *i is just past the closing quote; on failure *i is
@@ -139,11 +145,9 @@ static bool scan_string(const uint8_t *p, size_t *i, size_t n)
             *i = k;
             return false;
         }
-        size_t sl = utf8_len(p, k, n);
-        if (sl == 0) {
-            *i = k;
+        size_t sl = utf8_len(p, k, n, i);
+        if (sl == 0)
             return false;
-        }
         k += sl;
     }
 }

@@ -133,10 +133,11 @@ int tool_kafka_metadata(tool_kafka *kc, rd_kafka_topic_t *rkt,
                         const struct rd_kafka_metadata **md, rl_err *err);
 
 /*
- * Serves librdkafka's error callbacks queued so far (non-blocking). Returns 0, or
- * -ECONNREFUSED once every broker has been reported down since the last call (err names the
- * broker and the reason), or RL_EPROTO for a fatal client error. Later recoveries clear the
- * "all down" state.
+ * Serves librdkafka's error callbacks queued so far (non-blocking). Returns 0; -ECONNREFUSED
+ * when librdkafka reported since the previous call that every broker is down (err names the
+ * bootstrap list and the last connection error; librdkafka keeps retrying, so the caller
+ * chooses between giving up and waiting); RL_EPROTO for a fatal client error (sticks).
+ * Other client errors are printed on stderr as warnings.
  */
 int tool_kafka_poll_errors(tool_kafka *kc, rl_err *err);
 
