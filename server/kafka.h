@@ -1,13 +1,23 @@
 /*
  * kafka.h - server/: the Kafka wire protocol served from rowlog's log on a libev loop.
  *
- * APIs (see docs/FORMAT.md and Kafka's protocol guide, message schemas in apache/kafka
- * clients/src/main/resources/common/message/): ApiVersions 0-3, Metadata 1-4, ListOffsets 1-2,
- * Fetch 4-11 (long-poll up to the client's max wait), Produce 3-7 advertised but refused (the
- * log is written only by the binlog reader).
+ * APIs (layouts in server/kafka_api.c, kafka_fetch.c and docs/format-kafka.md; message schemas
+ * in apache/kafka clients/src/main/resources/common/message/, one JSON file per message; Kafka
+ * protocol guide): ApiVersions 0-3, Metadata 1-4, ListOffsets 1-2, Fetch 4-11 (long-poll up to
+ * the client's max wait), Produce 3-7 advertised (librdkafka needs it to use RecordBatch v2)
+ * but refused: every partition is answered with POLICY_VIOLATION (44), because the log is
+ * written only by the binlog reader.
  *
- * Threading: everything runs on the loop's thread except kafka_server_notify(), which any
- * thread may call (it wakes the loop with an ev_async).
+ * Connections: non-blocking sockets; one request processed at a time per connection, responses
+ * in request order; a connection stops being read while a Fetch is parked or while its output
+ * queue holds more than 1 MiB (backpressure). Fetch record bytes are sent straight from the
+ * log's mapping (no copy). A request that is oversized, malformed or of an unsupported API
+ * key or version closes its connection with a logged reason; the server goes on.
+ *
+ * Threading: everything runs on the loop's thread except kafka_server_notify() and
+ * kafka_server_stats_get(), which any thread may call.
+ * Ownership: the server borrows the loop and the store; both must outlive it, and the store
+ * must stay open until kafka_server_stop() returned (queued responses point into its mapping).
  */
 #ifndef KAFKA_H
 #define KAFKA_H
@@ -17,26 +27,60 @@
 
 struct ev_loop;
 
+/*
+ * Options. A zeroed struct is valid: empty strings and zero sizes take the defaults below,
+ * except listen_port, where 0 means "any free port" (kafka_server_opts_init sets 9092).
+ */
 typedef struct kafka_server_opts {
-    char listen_host[256];       /* default "127.0.0.1" */
+    char listen_host[256];       /* default "127.0.0.1"; a name or a numeric IPv4/IPv6 address */
     unsigned listen_port;        /* default 9092; 0 = any free port (see kafka_server_port) */
-    char advertised_host[256];   /* host given in Metadata; default listen_host */
+    char advertised_host[256];   /* host given in Metadata; default listen_host, or for a
+                                    wildcard listen_host (0.0.0.0, ::) the local address the
+                                    client reached */
     int32_t node_id;             /* default 0 */
     size_t max_request_bytes;    /* larger requests close the connection; default 100 MiB */
     size_t max_connections;      /* accept pauses above this; default 4096 */
 } kafka_server_opts;
 
+/* Fills opts with the defaults above (listen_port 9092). */
+void kafka_server_opts_init(kafka_server_opts *opts);
+
 typedef struct kafka_server kafka_server_t;
 
 /* Binds, listens and registers its watchers on loop. store must outlive the server.
- * Returns 0, -errno (bind/listen; message names the address), -ENOMEM. */
+ * Returns 0, -errno (bind/listen; message names the address), RL_ECONFIG (the host does not
+ * resolve), -ENOMEM. On failure nothing is left registered on the loop. */
 int kafka_server_start(kafka_server_t **out, struct ev_loop *loop, log_store_t *store,
                        const kafka_server_opts *opts, rl_err *err);
 /* Port actually bound (useful with listen_port 0). */
 unsigned kafka_server_port(const kafka_server_t *srv);
-/* Any thread: new records were committed; parked fetches re-check their partitions. */
+/* Any thread: new records were committed; parked fetches re-check their partitions.
+ * Cheap (an ev_async_send; calls between two loop iterations coalesce), so it is meant to be
+ * called from the log's commit hook (log_store_set_commit_hook). */
 void kafka_server_notify(kafka_server_t *srv);
-/* Loop thread: closes every connection and the listener, stops all watchers, frees. */
+/* Loop thread: closes every connection and the listener, stops all watchers, frees.
+ * srv may be NULL. */
 void kafka_server_stop(kafka_server_t *srv);
+
+/* Counters since start; each is read atomically (relaxed), so a snapshot taken from another
+ * thread is consistent per counter, not across counters. */
+typedef struct kafka_server_stats {
+    uint64_t connections_accepted;
+    uint64_t connections_open;
+    uint64_t accept_pauses;         /* times accepting paused (max_connections reached, or
+                                       EMFILE/ENFILE/ENOBUFS/ENOMEM from accept) */
+    uint64_t protocol_errors;       /* connections closed for an oversized, malformed or
+                                       unsupported request */
+    uint64_t requests;              /* requests answered (or, for acks=0 Produce, consumed) */
+    uint64_t fetch_parked;          /* Fetch requests parked for long-poll, in total */
+    uint64_t fetch_parked_now;      /* Fetch requests parked at this moment */
+    uint64_t fetch_woken;           /* parked fetches answered after kafka_server_notify */
+    uint64_t fetch_expired;         /* parked fetches answered when their max wait ran out */
+    uint64_t fetch_record_bytes;    /* RecordBatch bytes sent in Fetch responses */
+    uint64_t produce_refused;       /* Produce partitions answered with POLICY_VIOLATION */
+} kafka_server_stats;
+
+/* Any thread: copies the counters into out. */
+void kafka_server_stats_get(const kafka_server_t *srv, kafka_server_stats *out);
 
 #endif /* KAFKA_H */
