@@ -115,6 +115,12 @@ static int dump_on_commit(void *ctx, const binlog_checkpoint *cp)
     return 0;
 }
 
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
 /* Decodes one file. Returns 0 or a negative code with err set. */
 static int dump_file(dump_ctx *dc, const char *path, const binlog_decoder_opts *dopts,
                      rl_err *err)
@@ -125,7 +131,7 @@ static int dump_file(dump_ctx *dc, const char *path, const binlog_decoder_opts *
     int rc = binlog_file_open(&f, path, err);
     if (rc) {
         if (!err->msg[0])
-            rl_err_set(err, rc, "%s: %s", path, rl_strerror(rc));
+            rl_err_set(err, rc, "%s", rl_strerror(rc));
         goto out;
     }
     rc = binlog_decoder_new(&dec, dopts, &h);
@@ -133,8 +139,7 @@ static int dump_file(dump_ctx *dc, const char *path, const binlog_decoder_opts *
         rl_err_set(err, rc, "%s: cannot create a decoder: %s", path, rl_strerror(rc));
         goto out;
     }
-    const char *base = strrchr(path, '/');
-    binlog_decoder_set_file(dec, base ? base + 1 : path);
+    binlog_decoder_set_file(dec, base_name(path));
 
     rl_slice ev;
     while ((rc = binlog_file_next(f, &ev, err)) == 1) {
@@ -148,6 +153,9 @@ static int dump_file(dump_ctx *dc, const char *path, const binlog_decoder_opts *
     if (rc > 0)
         rc = 0;
 out:
+    /* Several files may be given: make sure the message says which one failed. */
+    if (rc < 0 && !strstr(err->msg, base_name(path)))
+        rl_err_wrap(err, rc, "%s", path);
     if (dec)
         binlog_decoder_free(dec);
     if (f)
