@@ -1,0 +1,1277 @@
+/*
+ * test_kafka_server.c - the Kafka server against real clients.
+ *
+ * Opens a log in a temporary directory, appends keyed JSON records to "orders" (4 partitions)
+ * and "users" (1 partition) with the codec named by argv[1] (none, lz4 or zstd; default lz4),
+ * commits them in several batches, starts kafka_server on port 0 on a libev loop in its own
+ * thread, then checks the server with:
+ *   - kcat subprocesses (metadata, consuming every partition with CRC checks, offsets inside
+ *     a batch, relative and timestamp offsets, small fetch sizes, negotiated versions,
+ *     refused produce), each under `timeout 30`;
+ *   - librdkafka in-process (all partitions through one queue; long-poll woken by an append
+ *     committed from another thread and kafka_server_notify);
+ *   - a raw socket speaking the protocol byte by byte (layouts per the Kafka message schemas,
+ *     pipelined requests with backpressure, malformed, oversized and unsupported requests).
+ * Expected records are computed here from what was appended (partition = Kafka's murmur2
+ * partitioner, offsets in append order), never taken from the server.
+ * Exit code 77 (skipped) when kcat is not installed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <ev.h>
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "common/rl.h"
+#include "log/log.h"
+#include "server/kafka.h"
+
+#define KCAT "/usr/bin/kcat"
+#define T0_MS INT64_C(1700000000000)
+#define MAX_RECS 2048
+#define MAX_REQUEST_BYTES (1u << 20)
+
+enum { T_ORDERS = 0, T_USERS = 1, NTOPICS = 2 };
+static const char *const topic_names[NTOPICS] = {"orders", "users"};
+static const uint32_t topic_parts[NTOPICS] = {4, 1};
+
+typedef struct rec {
+    int topic;
+    uint32_t partition;
+    int64_t offset;
+    int64_t ts;
+    char key[32];
+    char value[640];
+} rec;
+
+typedef struct fixture {
+    char dir[128];
+    int compression;
+    log_store_t *store;
+    struct ev_loop *loop;
+    ev_async stop_w;
+    pthread_t thread;
+    kafka_server_t *srv;
+    unsigned port;
+    char bootstrap[64];
+    rec recs[MAX_RECS];
+    size_t nrecs;
+    int64_t next_offset[NTOPICS][4];
+    int next_index[NTOPICS];
+} fixture;
+
+/* ------------------------------------------------------------------ helpers */
+
+static void value_for(char *out, size_t outlen, int topic, int i)
+{
+    /* JSON of varying length (60-560 bytes), so batches and fetch cuts fall anywhere. */
+    char pad[512];
+    size_t n = (size_t)((i * 37) % 500);
+    for (size_t k = 0; k < n; k++)
+        pad[k] = (char)('a' + (i + (int)k) % 26);
+    pad[n] = 0;
+    snprintf(out, outlen, "{\"id\":%d,\"table\":\"%s\",\"total\":%d.%02d,\"note\":\"%s\"}", i,
+             topic_names[topic], i * 7, i % 100, pad);
+}
+
+/* Appends one record to topic (writer thread) and records what is expected of it. */
+static void append_rec(fixture *fx, int topic)
+{
+    assert_true(fx->nrecs < MAX_RECS);
+    rec *r = &fx->recs[fx->nrecs++];
+    int i = fx->next_index[topic]++;
+    r->topic = topic;
+    snprintf(r->key, sizeof r->key, "%s-%d", topic == T_ORDERS ? "order" : "user", i);
+    value_for(r->value, sizeof r->value, topic, i);
+    r->ts = T0_MS + (int64_t)i * 1000;
+    r->partition = rl_partition_for_key(r->key, strlen(r->key), topic_parts[topic]);
+    r->offset = fx->next_offset[topic][r->partition]++;
+    rl_err err = {0};
+    int rc = log_store_append(fx->store, rl_slice_str(topic_names[topic]), rl_slice_str(r->key),
+                              rl_slice_str(r->value), r->ts, &err);
+    if (rc != 0)
+        fail_msg("append: %s", err.msg);
+}
+
+static void commit(fixture *fx)
+{
+    rl_err err = {0};
+    int rc = log_store_commit(fx->store, rl_slice_str("test-checkpoint"), &err);
+    if (rc != 0)
+        fail_msg("commit: %s", err.msg);
+}
+
+/* Expected kcat -f '%o %k %s\n' output for a partition from offset `from` (inclusive). */
+static void expected_lines(const fixture *fx, int topic, uint32_t partition, int64_t from,
+                           rl_buf *out)
+{
+    rl_buf_reset(out);
+    for (size_t i = 0; i < fx->nrecs; i++) {
+        const rec *r = &fx->recs[i];
+        if (r->topic == topic && r->partition == partition && r->offset >= from)
+            rl_buf_printf(out, "%" PRId64 " %s %s\n", r->offset, r->key, r->value);
+    }
+    (void)rl_buf_cstr(out);
+}
+
+static int64_t hwm_of(const fixture *fx, int topic, uint32_t partition)
+{
+    return fx->next_offset[topic][partition];
+}
+
+/* Runs a shell command; stdout into out (NUL-terminated). Returns the exit status, -1 when
+ * it did not exit normally. */
+static int run(rl_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int run(rl_buf *out, const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    rl_buf_reset(out);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char tmp[65536];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof tmp, p)) > 0)
+        rl_buf_append(out, tmp, n);
+    (void)rl_buf_cstr(out);
+    int st = pclose(p);
+    if (st == -1 || !WIFEXITED(st))
+        return -1;
+    return WEXITSTATUS(st);
+}
+
+static void show_stderr(const fixture *fx)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/kcat.err", fx->dir);
+    rl_buf b = RL_BUF_INIT;
+    if (rl_file_read_all(path, &b, 1 << 20, NULL) == 0)
+        fprintf(stderr, "--- kcat stderr ---\n%.*s\n---\n", (int)b.len, (const char *)b.p);
+    rl_buf_free(&b);
+}
+
+/* kcat -C of one partition, compared with the expected lines. */
+static void kcat_consume_check(fixture *fx, int topic, uint32_t partition, const char *offset,
+                               int64_t expect_from, const char *extra)
+{
+    rl_buf got = RL_BUF_INIT, want = RL_BUF_INIT;
+    int st = run(&got,
+                 "timeout 30 " KCAT " -b %s -C -t %s -p %u -o %s -e -q -X check.crcs=true %s "
+                 "-f '%%o %%k %%s\\n' 2>%s/kcat.err",
+                 fx->bootstrap, topic_names[topic], partition, offset, extra ? extra : "",
+                 fx->dir);
+    expected_lines(fx, topic, partition, expect_from, &want);
+    if (st != 0 || got.len != want.len || memcmp(got.p, want.p, want.len) != 0) {
+        show_stderr(fx);
+        fprintf(stderr, "kcat %s-%u -o %s %s: exit %d, got %zu bytes, want %zu bytes\n",
+                topic_names[topic], partition, offset, extra ? extra : "", st, got.len,
+                want.len);
+        size_t i = 0;
+        while (i < got.len && i < want.len && got.p[i] == want.p[i])
+            i++;
+        fprintf(stderr, "first difference at byte %zu:\n got: %.80s\nwant: %.80s\n", i,
+                (const char *)got.p + (i < got.len ? i : 0),
+                (const char *)want.p + (i < want.len ? i : 0));
+        fail();
+    }
+    rl_buf_free(&got);
+    rl_buf_free(&want);
+}
+
+static void stats(const fixture *fx, kafka_server_stats *st)
+{
+    kafka_server_stats_get(fx->srv, st);
+}
+
+/* ------------------------------------------------------------------ raw protocol client */
+
+static int raw_connect(const fixture *fx)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct timeval tv = {20, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)fx->port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+static void raw_send(int fd, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    while (n > 0) {
+        ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            fail_msg("send: %s", strerror(errno));
+        b += w;
+        n -= (size_t)w;
+    }
+}
+
+static bool raw_recv_n(int fd, uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t r = recv(fd, p, n, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        p += r;
+        n -= (size_t)r;
+    }
+    return true;
+}
+
+/* Reads one response frame (without its size field) into out. */
+static void raw_recv_frame(int fd, rl_buf *out)
+{
+    uint8_t sz[4];
+    if (!raw_recv_n(fd, sz, 4))
+        fail_msg("no response (connection closed or timed out)");
+    uint32_t n = ((uint32_t)sz[0] << 24) | ((uint32_t)sz[1] << 16) | ((uint32_t)sz[2] << 8) | sz[3];
+    assert_true(n >= 4 && n < (64u << 20));
+    rl_buf_reset(out);
+    assert_int_equal(rl_buf_reserve(out, n), 0);
+    if (!raw_recv_n(fd, out->p, n))
+        fail_msg("truncated response");
+    out->len = n;
+}
+
+/* True when the server closed the connection (EOF or reset) within the receive timeout,
+ * after possibly sending nothing. */
+static bool raw_closed(int fd)
+{
+    uint8_t b[256];
+    for (;;) {
+        ssize_t r = recv(fd, b, sizeof b, 0);
+        if (r == 0)
+            return true;
+        if (r < 0)
+            return errno == ECONNRESET;
+    }
+}
+
+/* Starts a request: size placeholder + header v1 (client id "raw-test"). */
+static void req_begin(rl_buf *b, int16_t key, int16_t version, int32_t corr)
+{
+    rl_buf_reset(b);
+    rl_buf_put_be32(b, 0);
+    rl_buf_put_be16(b, (uint16_t)key);
+    rl_buf_put_be16(b, (uint16_t)version);
+    rl_buf_put_be32(b, (uint32_t)corr);
+    rl_buf_put_be16(b, 8);
+    rl_buf_append(b, "raw-test", 8);
+}
+
+static void req_end(rl_buf *b)
+{
+    assert_true(rl_buf_ok(b));
+    rl_buf_patch_be32(b, 0, (uint32_t)(b->len - 4));
+}
+
+static void put_str(rl_buf *b, const char *s)
+{
+    rl_buf_put_be16(b, (uint16_t)strlen(s));
+    rl_buf_puts(b, s);
+}
+
+static rl_slice get_str(rl_reader *rd)
+{
+    int16_t n = rl_get_i16be(rd);
+    if (n < 0)
+        return rl_slice_make(NULL, 0);
+    return rl_get_bytes(rd, (size_t)n);
+}
+
+/* Fetch request, one topic, one partition. */
+static void fetch_req(rl_buf *b, int16_t v, int32_t corr, int32_t max_wait, int32_t min_bytes,
+                      int32_t max_bytes, const char *topic, int32_t partition, int64_t offset,
+                      int32_t part_max)
+{
+    req_begin(b, 1, v, corr);
+    rl_buf_put_be32(b, (uint32_t)-1); /* replica_id */
+    rl_buf_put_be32(b, (uint32_t)max_wait);
+    rl_buf_put_be32(b, (uint32_t)min_bytes);
+    rl_buf_put_be32(b, (uint32_t)max_bytes);
+    rl_buf_putc(b, 1); /* read_committed */
+    if (v >= 7) {
+        rl_buf_put_be32(b, 0);
+        rl_buf_put_be32(b, (uint32_t)-1);
+    }
+    rl_buf_put_be32(b, 1);
+    put_str(b, topic);
+    rl_buf_put_be32(b, 1);
+    rl_buf_put_be32(b, (uint32_t)partition);
+    if (v >= 9)
+        rl_buf_put_be32(b, (uint32_t)-1);
+    rl_buf_put_be64(b, (uint64_t)offset);
+    if (v >= 5)
+        rl_buf_put_be64(b, (uint64_t)-1);
+    rl_buf_put_be32(b, (uint32_t)part_max);
+    if (v >= 7)
+        rl_buf_put_be32(b, 0); /* forgotten topics */
+    if (v >= 11)
+        rl_buf_put_be16(b, (uint16_t)-1); /* rack_id null, as librdkafka sends it */
+    req_end(b);
+}
+
+typedef struct fetch_resp {
+    int32_t corr;
+    int16_t top_error;
+    int32_t session_id;
+    int16_t error;
+    int64_t hwm, lso, log_start;
+    int32_t aborted_count;
+    int32_t preferred_replica;
+    rl_slice records;
+} fetch_resp;
+
+/* Decodes a one-topic one-partition Fetch response per FetchResponse.json for version v. */
+static void fetch_decode(const rl_buf *frame, int16_t v, const char *topic, int32_t partition,
+                         fetch_resp *out)
+{
+    rl_reader rd = rl_reader_make(rl_buf_slice(frame));
+    memset(out, 0, sizeof *out);
+    out->corr = rl_get_i32be(&rd);
+    assert_int_equal(rl_get_i32be(&rd), 0); /* throttle */
+    if (v >= 7) {
+        out->top_error = rl_get_i16be(&rd);
+        out->session_id = rl_get_i32be(&rd);
+    }
+    assert_int_equal(rl_get_i32be(&rd), 1);
+    assert_true(rl_slice_eq_str(get_str(&rd), topic));
+    assert_int_equal(rl_get_i32be(&rd), 1);
+    assert_int_equal(rl_get_i32be(&rd), partition);
+    out->error = rl_get_i16be(&rd);
+    out->hwm = rl_get_i64be(&rd);
+    out->lso = rl_get_i64be(&rd);
+    out->log_start = v >= 5 ? rl_get_i64be(&rd) : -1;
+    out->aborted_count = rl_get_i32be(&rd);
+    out->preferred_replica = v >= 11 ? rl_get_i32be(&rd) : -1;
+    int32_t n = rl_get_i32be(&rd);
+    assert_true(n >= 0);
+    out->records = rl_get_bytes(&rd, (size_t)n);
+    assert_false(rd.err);
+    assert_int_equal(rl_reader_left(&rd), 0);
+}
+
+typedef struct decode_ctx {
+    const fixture *fx;
+    int topic;
+    uint32_t partition;
+    int64_t from;
+    int64_t next; /* next offset expected at or after from */
+    int64_t last;
+} decode_ctx;
+
+static int check_record(void *ctx, const log_record *lr)
+{
+    decode_ctx *d = ctx;
+    d->last = lr->offset;
+    if (lr->offset < d->from)
+        return 0; /* a batch may start before the fetch offset */
+    if (lr->offset != d->next)
+        return RL_ECORRUPT;
+    for (size_t i = 0; i < d->fx->nrecs; i++) {
+        const rec *r = &d->fx->recs[i];
+        if (r->topic == d->topic && r->partition == d->partition && r->offset == lr->offset) {
+            if (!(lr->key.len == strlen(r->key) && memcmp(lr->key.p, r->key, lr->key.len) == 0))
+                return RL_ECORRUPT;
+            if (!(lr->value.len == strlen(r->value) &&
+                  memcmp(lr->value.p, r->value, lr->value.len) == 0))
+                return RL_ECORRUPT;
+            if (lr->timestamp != r->ts)
+                return RL_ECORRUPT;
+            d->next++;
+            return 0;
+        }
+    }
+    return RL_ECORRUPT;
+}
+
+/* Decodes the whole batches in records and checks them against what was appended; returns
+ * the number of records at or after from. A cut last batch is allowed (KIP-74). */
+static int64_t check_records(const fixture *fx, int topic, uint32_t partition, int64_t from,
+                             rl_slice records)
+{
+    decode_ctx d = {fx, topic, partition, from, from, -1};
+    rl_buf scratch = RL_BUF_INIT;
+    while (records.len > 0) {
+        rl_err err = {0};
+        int n = log_batch_decode(records, &scratch, 16u << 20, check_record, &d, &err);
+        if (n == RL_EAGAIN)
+            break;
+        if (n < 0)
+            fail_msg("records of %s-%u from %" PRId64 ": %s (%s)", topic_names[topic], partition,
+                     from, err.msg, rl_errname(n));
+        records.p += n;
+        records.len -= (size_t)n;
+    }
+    rl_buf_free(&scratch);
+    return d.next - from;
+}
+
+/* ------------------------------------------------------------------ fixture */
+
+static void on_stop(struct ev_loop *loop, ev_async *w, int revents)
+{
+    (void)w;
+    (void)revents;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void *loop_main(void *arg)
+{
+    fixture *fx = arg;
+    ev_run(fx->loop, 0);
+    return NULL;
+}
+
+static int compression_arg = LOG_COMPRESSION_LZ4;
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    fx->compression = compression_arg;
+    snprintf(fx->dir, sizeof fx->dir, "/tmp/rowlog-kafka-test-XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    char logdir[256];
+    snprintf(logdir, sizeof logdir, "%s/log", fx->dir);
+
+    /* "orders" is created with 4 partitions; the store is then reopened with a 1-partition
+     * default for "users" (a topic keeps the partition count it was created with). */
+    log_store_opts lo;
+    memset(&lo, 0, sizeof lo);
+    lo.compression = fx->compression;
+    lo.partitions = 4;
+    rl_err err = {0};
+    if (log_store_open(&fx->store, logdir, &lo, &err) != 0)
+        fail_msg("log_store_open: %s", err.msg);
+    for (int i = 0; i < 200; i++) {
+        append_rec(fx, T_ORDERS);
+        if (i % 20 == 19)
+            commit(fx);
+    }
+    log_store_close(fx->store);
+    lo.partitions = 1;
+    if (log_store_open(&fx->store, logdir, &lo, &err) != 0)
+        fail_msg("log_store_open (again): %s", err.msg);
+    for (int i = 0; i < 100; i++) {
+        append_rec(fx, T_USERS);
+        if (i % 10 == 9)
+            commit(fx);
+    }
+    assert_int_equal(log_store_partitions(fx->store, "orders"), 4);
+    assert_int_equal(log_store_partitions(fx->store, "users"), 1);
+
+    fx->loop = ev_loop_new(EVFLAG_AUTO);
+    assert_non_null(fx->loop);
+    kafka_server_opts ko;
+    kafka_server_opts_init(&ko);
+    ko.listen_port = 0;
+    ko.max_request_bytes = MAX_REQUEST_BYTES;
+    if (kafka_server_start(&fx->srv, fx->loop, fx->store, &ko, &err) != 0)
+        fail_msg("kafka_server_start: %s", err.msg);
+    fx->port = kafka_server_port(fx->srv);
+    assert_true(fx->port > 0);
+    snprintf(fx->bootstrap, sizeof fx->bootstrap, "127.0.0.1:%u", fx->port);
+    ev_async_init(&fx->stop_w, on_stop);
+    ev_async_start(fx->loop, &fx->stop_w);
+    assert_int_equal(pthread_create(&fx->thread, NULL, loop_main, fx), 0);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    ev_async_send(fx->loop, &fx->stop_w);
+    pthread_join(fx->thread, NULL);
+    kafka_server_stop(fx->srv);
+    ev_async_stop(fx->loop, &fx->stop_w);
+    ev_loop_destroy(fx->loop);
+    log_store_close(fx->store);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", fx->dir);
+    free(fx);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ kcat tests */
+
+static void test_kcat_metadata(void **state)
+{
+    fixture *fx = *state;
+    rl_buf out = RL_BUF_INIT;
+    char want[128];
+
+    int st = run(&out, "timeout 30 " KCAT " -b %s -L 2>%s/kcat.err", fx->bootstrap, fx->dir);
+    if (st != 0)
+        show_stderr(fx);
+    assert_int_equal(st, 0);
+    snprintf(want, sizeof want, "broker 0 at 127.0.0.1:%u", fx->port);
+    assert_non_null(strstr((const char *)out.p, want));
+    assert_non_null(strstr((const char *)out.p, "topic \"orders\" with 4 partitions:"));
+    assert_non_null(strstr((const char *)out.p, "topic \"users\" with 1 partitions:"));
+    assert_non_null(strstr((const char *)out.p, " 2 topics:"));
+    for (int p = 0; p < 4; p++) {
+        snprintf(want, sizeof want, "partition %d, leader 0, replicas: 0, isrs: 0", p);
+        assert_non_null(strstr((const char *)out.p, want));
+    }
+
+    st = run(&out, "timeout 30 " KCAT " -b %s -L -J 2>%s/kcat.err", fx->bootstrap, fx->dir);
+    assert_int_equal(st, 0);
+    const char *j = (const char *)out.p;
+    const char *o = strstr(j, "{\"topic\":\"orders\",\"partitions\":[");
+    const char *u = strstr(j, "{\"topic\":\"users\",\"partitions\":[");
+    assert_non_null(o);
+    assert_non_null(u);
+    /* Count the partition objects of each topic up to the end of its partitions array. */
+    const char *tops[2] = {o, u};
+    int want_parts[2] = {4, 1};
+    for (int t = 0; t < 2; t++) {
+        const char *end = strstr(tops[t], "]}]}");
+        assert_non_null(end);
+        int n = 0;
+        for (const char *q = tops[t]; (q = strstr(q, "\"partition\":")) && q < end; q++)
+            n++;
+        assert_int_equal(n, want_parts[t]);
+    }
+
+    /* An unknown topic is reported, not created. */
+    st = run(&out, "timeout 30 " KCAT " -b %s -L -t nosuch 2>&1", fx->bootstrap);
+    assert_non_null(strstr((const char *)out.p, "Unknown topic or partition"));
+    assert_int_equal(log_store_partitions(fx->store, "nosuch"), RL_ENOTFOUND);
+    rl_buf_free(&out);
+}
+
+static void test_kcat_consume_all(void **state)
+{
+    fixture *fx = *state;
+    for (int t = 0; t < NTOPICS; t++)
+        for (uint32_t p = 0; p < topic_parts[t]; p++) {
+            assert_true(hwm_of(fx, t, p) > 0);
+            kcat_consume_check(fx, t, p, "beginning", 0, NULL);
+        }
+}
+
+static void test_kcat_offsets(void **state)
+{
+    fixture *fx = *state;
+    char off[64];
+    /* Inside a batch: users was committed every 10 records, so 15 is mid-batch. */
+    kcat_consume_check(fx, T_USERS, 0, "15", 15, NULL);
+    for (uint32_t p = 0; p < 4; p++) {
+        int64_t h = hwm_of(fx, T_ORDERS, p);
+        snprintf(off, sizeof off, "%" PRId64, h / 2 + 1);
+        kcat_consume_check(fx, T_ORDERS, p, off, h / 2 + 1, NULL);
+        kcat_consume_check(fx, T_ORDERS, p, "-3", h - 3, NULL);
+    }
+    kcat_consume_check(fx, T_USERS, 0, "-3", hwm_of(fx, T_USERS, 0) - 3, NULL);
+    /* By timestamp: user i has T0 + i s; half a second after user 37 is user 38's offset. */
+    snprintf(off, sizeof off, "s@%" PRId64, T0_MS + 37 * 1000 + 500);
+    kcat_consume_check(fx, T_USERS, 0, off, 38, NULL);
+    snprintf(off, sizeof off, "s@%" PRId64, T0_MS - 5000);
+    kcat_consume_check(fx, T_USERS, 0, off, 0, NULL);
+}
+
+static void test_kcat_small_fetches(void **state)
+{
+    fixture *fx = *state;
+    /* Limits far below a batch: every response is one whole first batch (KIP-74) or a batch
+     * cut short; the client must still get every record once, in order. */
+    const char *limits[] = {
+        "-X fetch.max.bytes=1000 -X max.partition.fetch.bytes=300",
+        "-X fetch.max.bytes=4000 -X max.partition.fetch.bytes=1500",
+        "-X max.partition.fetch.bytes=1",
+    };
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        kcat_consume_check(fx, T_USERS, 0, "beginning", 0, limits[i]);
+        kcat_consume_check(fx, T_ORDERS, 2, "beginning", 0, limits[i]);
+        kcat_consume_check(fx, T_USERS, 0, "33", 33, limits[i]);
+    }
+}
+
+static void test_kcat_versions(void **state)
+{
+    fixture *fx = *state;
+    rl_buf out = RL_BUF_INIT;
+    int st = run(&out,
+                 "timeout 30 " KCAT " -b %s -C -t users -p 0 -o -2 -e -d protocol "
+                 "-f '%%o\\n' 2>&1",
+                 fx->bootstrap);
+    assert_int_equal(st, 0);
+    const char *s = (const char *)out.p;
+    const char *want[] = {"Sent ApiVersionRequest (v3", "Sent MetadataRequest (v4",
+                          "Sent ListOffsetsRequest (v2", "Sent FetchRequest (v11"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        if (!strstr(s, want[i])) {
+            fprintf(stderr, "%s\n--- missing: %s\n", s, want[i]);
+            fail();
+        }
+    }
+    /* Nothing was refused or retried with another version. */
+    assert_null(strstr(s, "UNSUPPORTED_VERSION"));
+    rl_buf_free(&out);
+}
+
+static void test_kcat_produce_refused(void **state)
+{
+    fixture *fx = *state;
+    rl_buf out = RL_BUF_INIT;
+    kafka_server_stats before, after;
+    stats(fx, &before);
+    int64_t ls0, h0, ls1, h1;
+    assert_int_equal(log_store_offsets(fx->store, "users", 0, &ls0, &h0), 0);
+    int st = run(&out,
+                 "printf 'k1:v1\\nk2:v2\\n' | timeout 30 " KCAT
+                 " -b %s -P -t users -p 0 -K: -X message.timeout.ms=20000 2>&1",
+                 fx->bootstrap);
+    if (!strstr((const char *)out.p, "Policy violation")) {
+        fprintf(stderr, "kcat -P (exit %d):\n%s\n", st, (const char *)out.p);
+        fail();
+    }
+    assert_int_not_equal(st, 0);
+    assert_int_equal(log_store_offsets(fx->store, "users", 0, &ls1, &h1), 0);
+    assert_int_equal(h1, h0);
+    assert_int_equal(ls1, ls0);
+    stats(fx, &after);
+    assert_true(after.produce_refused > before.produce_refused);
+    rl_buf_free(&out);
+}
+
+/* ------------------------------------------------------------------ raw protocol tests */
+
+static void test_raw_api_versions(void **state)
+{
+    fixture *fx = *state;
+    rl_buf req = RL_BUF_INIT, resp = RL_BUF_INIT;
+    int fd = raw_connect(fx);
+    static const int16_t want[][3] = {{0, 3, 7}, {1, 4, 11}, {2, 1, 2}, {3, 1, 4}, {18, 0, 3}};
+    const size_t nwant = sizeof want / sizeof want[0];
+
+    for (int16_t v = 0; v <= 3; v++) {
+        req_begin(&req, 18, v, 100 + v);
+        if (v >= 3) {
+            rl_buf_putc(&req, 0);                  /* header tags */
+            rl_buf_put_uvarint(&req, 4 + 1);       /* client_software_name */
+            rl_buf_puts(&req, "test");
+            rl_buf_put_uvarint(&req, 3 + 1);       /* client_software_version */
+            rl_buf_puts(&req, "1.0");
+            rl_buf_putc(&req, 0);                  /* body tags */
+        }
+        req_end(&req);
+        raw_send(fd, req.p, req.len);
+        raw_recv_frame(fd, &resp);
+        rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
+        assert_int_equal(rl_get_i32be(&rd), 100 + v);
+        assert_int_equal(rl_get_i16be(&rd), 0);
+        uint64_t n = v >= 3 ? rl_get_uvarint(&rd) - 1 : (uint64_t)rl_get_i32be(&rd);
+        assert_int_equal(n, nwant);
+        bool seen[5] = {false};
+        for (uint64_t i = 0; i < n; i++) {
+            int16_t key = rl_get_i16be(&rd), min = rl_get_i16be(&rd), max = rl_get_i16be(&rd);
+            if (v >= 3)
+                assert_int_equal(rl_get_uvarint(&rd), 0);
+            size_t k = 0;
+            while (k < nwant && want[k][0] != key)
+                k++;
+            assert_true(k < nwant);
+            assert_false(seen[k]);
+            seen[k] = true;
+            assert_int_equal(min, want[k][1]);
+            assert_int_equal(max, want[k][2]);
+        }
+        if (v >= 1)
+            assert_int_equal(rl_get_i32be(&rd), 0);
+        if (v >= 3)
+            assert_int_equal(rl_get_uvarint(&rd), 0);
+        assert_false(rd.err);
+        assert_int_equal(rl_reader_left(&rd), 0);
+    }
+
+    /* A version above 3: UNSUPPORTED_VERSION in the v0 layout, listing ApiVersions 0-3. */
+    req_begin(&req, 18, 9, 7);
+    rl_buf_putc(&req, 0);
+    rl_buf_putc(&req, 0);
+    rl_buf_putc(&req, 0);
+    rl_buf_putc(&req, 0);
+    req_end(&req);
+    raw_send(fd, req.p, req.len);
+    raw_recv_frame(fd, &resp);
+    rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
+    assert_int_equal(rl_get_i32be(&rd), 7);
+    assert_int_equal(rl_get_i16be(&rd), 35);
+    assert_int_equal(rl_get_i32be(&rd), 1);
+    assert_int_equal(rl_get_i16be(&rd), 18);
+    assert_int_equal(rl_get_i16be(&rd), 0);
+    assert_int_equal(rl_get_i16be(&rd), 3);
+    assert_int_equal(rl_reader_left(&rd), 0);
+    close(fd);
+    rl_buf_free(&req);
+    rl_buf_free(&resp);
+}
+
+static void test_raw_metadata_list_offsets(void **state)
+{
+    fixture *fx = *state;
+    rl_buf req = RL_BUF_INIT, resp = RL_BUF_INIT;
+    int fd = raw_connect(fx);
+
+    for (int16_t v = 1; v <= 4; v++) {
+        req_begin(&req, 3, v, 200 + v);
+        if (v % 2) {
+            rl_buf_put_be32(&req, (uint32_t)-1); /* all topics */
+        } else {
+            rl_buf_put_be32(&req, 3);
+            put_str(&req, "users");
+            put_str(&req, "nosuch");
+            put_str(&req, "bad/name");
+        }
+        if (v >= 4)
+            rl_buf_putc(&req, 1); /* allow_auto_topic_creation: must not create */
+        req_end(&req);
+        raw_send(fd, req.p, req.len);
+        raw_recv_frame(fd, &resp);
+        rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
+        assert_int_equal(rl_get_i32be(&rd), 200 + v);
+        if (v >= 3)
+            assert_int_equal(rl_get_i32be(&rd), 0);
+        assert_int_equal(rl_get_i32be(&rd), 1); /* one broker */
+        assert_int_equal(rl_get_i32be(&rd), 0);
+        assert_true(rl_slice_eq_str(get_str(&rd), "127.0.0.1"));
+        assert_int_equal(rl_get_i32be(&rd), (int32_t)fx->port);
+        assert_int_equal(rl_get_i16be(&rd), -1); /* rack null */
+        if (v >= 2)
+            assert_int_equal(rl_get_i16be(&rd), -1); /* cluster id null */
+        assert_int_equal(rl_get_i32be(&rd), 0);      /* controller */
+        int32_t nt = rl_get_i32be(&rd);
+        assert_int_equal(nt, v % 2 ? 2 : 3);
+        for (int32_t t = 0; t < nt; t++) {
+            int16_t ec = rl_get_i16be(&rd);
+            rl_slice name = get_str(&rd);
+            assert_int_equal(rl_get_u8(&rd), 0); /* is_internal */
+            int32_t np = rl_get_i32be(&rd);
+            int32_t want_np = rl_slice_eq_str(name, "orders") ? 4
+                              : rl_slice_eq_str(name, "users") ? 1
+                                                                : 0;
+            int16_t want_ec = rl_slice_eq_str(name, "nosuch")     ? 3
+                              : rl_slice_eq_str(name, "bad/name") ? 17
+                                                                  : 0;
+            assert_int_equal(ec, want_ec);
+            assert_int_equal(np, want_np);
+            for (int32_t p = 0; p < np; p++) {
+                assert_int_equal(rl_get_i16be(&rd), 0);
+                assert_int_equal(rl_get_i32be(&rd), p);
+                assert_int_equal(rl_get_i32be(&rd), 0); /* leader */
+                assert_int_equal(rl_get_i32be(&rd), 1);
+                assert_int_equal(rl_get_i32be(&rd), 0);
+                assert_int_equal(rl_get_i32be(&rd), 1);
+                assert_int_equal(rl_get_i32be(&rd), 0);
+            }
+        }
+        assert_false(rd.err);
+        assert_int_equal(rl_reader_left(&rd), 0);
+    }
+    assert_int_equal(log_store_partitions(fx->store, "nosuch"), RL_ENOTFOUND);
+
+    /* ListOffsets v1 and v2: earliest, latest, by time, unknown partition and topic. */
+    for (int16_t v = 1; v <= 2; v++) {
+        req_begin(&req, 2, v, 300 + v);
+        rl_buf_put_be32(&req, (uint32_t)-1);
+        if (v >= 2)
+            rl_buf_putc(&req, 1);
+        rl_buf_put_be32(&req, 2);
+        put_str(&req, "users");
+        rl_buf_put_be32(&req, 4);
+        const int64_t ts[4] = {-2, -1, T0_MS + 10 * 1000, -1};
+        const int32_t parts[4] = {0, 0, 0, 7};
+        for (int i = 0; i < 4; i++) {
+            rl_buf_put_be32(&req, (uint32_t)parts[i]);
+            rl_buf_put_be64(&req, (uint64_t)ts[i]);
+        }
+        put_str(&req, "nosuch");
+        rl_buf_put_be32(&req, 1);
+        rl_buf_put_be32(&req, 0);
+        rl_buf_put_be64(&req, (uint64_t)-1);
+        req_end(&req);
+        raw_send(fd, req.p, req.len);
+        raw_recv_frame(fd, &resp);
+        rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
+        assert_int_equal(rl_get_i32be(&rd), 300 + v);
+        if (v >= 2)
+            assert_int_equal(rl_get_i32be(&rd), 0);
+        assert_int_equal(rl_get_i32be(&rd), 2);
+        assert_true(rl_slice_eq_str(get_str(&rd), "users"));
+        assert_int_equal(rl_get_i32be(&rd), 4);
+        const int64_t want_off[4] = {0, hwm_of(fx, T_USERS, 0), 10, -1};
+        const int16_t want_ec[4] = {0, 0, 0, 3};
+        for (int i = 0; i < 4; i++) {
+            assert_int_equal(rl_get_i32be(&rd), parts[i]);
+            assert_int_equal(rl_get_i16be(&rd), want_ec[i]);
+            (void)rl_get_i64be(&rd); /* timestamp */
+            assert_int_equal(rl_get_i64be(&rd), want_off[i]);
+        }
+        assert_true(rl_slice_eq_str(get_str(&rd), "nosuch"));
+        assert_int_equal(rl_get_i32be(&rd), 1);
+        assert_int_equal(rl_get_i32be(&rd), 0);
+        assert_int_equal(rl_get_i16be(&rd), 3);
+        (void)rl_get_i64be(&rd);
+        assert_int_equal(rl_get_i64be(&rd), -1);
+        assert_false(rd.err);
+        assert_int_equal(rl_reader_left(&rd), 0);
+    }
+    close(fd);
+    rl_buf_free(&req);
+    rl_buf_free(&resp);
+}
+
+static void test_raw_fetch(void **state)
+{
+    fixture *fx = *state;
+    rl_buf req = RL_BUF_INIT, resp = RL_BUF_INIT;
+    int fd = raw_connect(fx);
+    int64_t hwm = hwm_of(fx, T_USERS, 0);
+    fetch_resp fr;
+
+    /* Every version, from an offset inside a batch: the records decode to what was appended. */
+    for (int16_t v = 4; v <= 11; v++) {
+        fetch_req(&req, v, 400 + v, 100, 1, 1 << 20, "users", 0, 15, 1 << 20);
+        raw_send(fd, req.p, req.len);
+        raw_recv_frame(fd, &resp);
+        fetch_decode(&resp, v, "users", 0, &fr);
+        assert_int_equal(fr.corr, 400 + v);
+        assert_int_equal(fr.top_error, 0);
+        assert_int_equal(fr.session_id, 0);
+        assert_int_equal(fr.error, 0);
+        assert_int_equal(fr.hwm, hwm);
+        assert_int_equal(fr.lso, hwm);
+        if (v >= 5)
+            assert_int_equal(fr.log_start, 0);
+        assert_int_equal(fr.aborted_count, 0);
+        assert_int_equal(fr.preferred_replica, -1);
+        assert_int_equal(check_records(fx, T_USERS, 0, 15, fr.records), hwm - 15);
+    }
+
+    /* A small partition limit: the first batch comes whole, nothing more than one batch. */
+    fetch_req(&req, 11, 500, 100, 1, 1 << 20, "users", 0, 0, 1);
+    raw_send(fd, req.p, req.len);
+    raw_recv_frame(fd, &resp);
+    fetch_decode(&resp, 11, "users", 0, &fr);
+    assert_int_equal(fr.error, 0);
+    assert_true(fr.records.len > 61);
+    rl_reader br = rl_reader_make(fr.records);
+    assert_int_equal(rl_get_i64be(&br), 0);
+    int32_t batch_len = rl_get_i32be(&br);
+    assert_int_equal(fr.records.len, (size_t)batch_len + 12);
+    assert_int_equal(check_records(fx, T_USERS, 0, 0, fr.records), 10);
+
+    /* Past the high watermark: OFFSET_OUT_OF_RANGE, at once. */
+    fetch_req(&req, 11, 501, 10000, 1, 1 << 20, "users", 0, hwm + 5, 1 << 20);
+    raw_send(fd, req.p, req.len);
+    raw_recv_frame(fd, &resp);
+    fetch_decode(&resp, 11, "users", 0, &fr);
+    assert_int_equal(fr.error, 1);
+    assert_int_equal(fr.hwm, hwm);
+    assert_int_equal(fr.records.len, 0);
+
+    /* Unknown topic and partition: UNKNOWN_TOPIC_OR_PARTITION, at once. */
+    fetch_req(&req, 11, 502, 10000, 1, 1 << 20, "nosuch", 0, 0, 1 << 20);
+    raw_send(fd, req.p, req.len);
+    raw_recv_frame(fd, &resp);
+    fetch_decode(&resp, 11, "nosuch", 0, &fr);
+    assert_int_equal(fr.error, 3);
+    fetch_req(&req, 11, 503, 10000, 1, 1 << 20, "users", 3, 0, 1 << 20);
+    raw_send(fd, req.p, req.len);
+    raw_recv_frame(fd, &resp);
+    fetch_decode(&resp, 11, "users", 3, &fr);
+    assert_int_equal(fr.error, 3);
+
+    /* At the high watermark with a short max wait: parked, then answered empty on expiry;
+     * a request pipelined behind it is answered after it (responses in request order). */
+    kafka_server_stats before, after;
+    stats(fx, &before);
+    fetch_req(&req, 11, 504, 300, 1, 1 << 20, "users", 0, hwm, 1 << 20);
+    rl_buf both = RL_BUF_INIT;
+    rl_buf_append(&both, req.p, req.len);
+    req_begin(&req, 18, 0, 505);
+    req_end(&req);
+    rl_buf_append(&both, req.p, req.len);
+    raw_send(fd, both.p, both.len);
+    raw_recv_frame(fd, &resp);
+    fetch_decode(&resp, 11, "users", 0, &fr);
+    assert_int_equal(fr.corr, 504);
+    assert_int_equal(fr.error, 0);
+    assert_int_equal(fr.hwm, hwm);
+    assert_int_equal(fr.records.len, 0);
+    raw_recv_frame(fd, &resp);
+    rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
+    assert_int_equal(rl_get_i32be(&rd), 505);
+    stats(fx, &after);
+    assert_int_equal(after.fetch_expired, before.fetch_expired + 1);
+    rl_buf_free(&both);
+
+    close(fd);
+    rl_buf_free(&req);
+    rl_buf_free(&resp);
+}
+
+typedef struct send_job {
+    int fd;
+    rl_slice bytes;
+} send_job;
+
+static void *send_thread(void *arg)
+{
+    send_job *job = arg;
+    const uint8_t *p = job->bytes.p;
+    size_t n = job->bytes.len;
+    while (n > 0) {
+        ssize_t w = send(job->fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        p += w;
+        n -= (size_t)w;
+    }
+    return NULL;
+}
+
+static void test_raw_pipeline_backpressure(void **state)
+{
+    fixture *fx = *state;
+    rl_buf req = RL_BUF_INIT, all = RL_BUF_INIT, resp = RL_BUF_INIT;
+    int fd = raw_connect(fx);
+    fetch_resp fr;
+
+    /* One whole-partition fetch to learn the response size. */
+    fetch_req(&req, 11, 999, 0, 0, 1 << 20, "users", 0, 0, 1 << 20);
+    raw_send(fd, req.p, req.len);
+    raw_recv_frame(fd, &resp);
+    fetch_decode(&resp, 11, "users", 0, &fr);
+    size_t first_len = fr.records.len;
+    assert_int_equal(check_records(fx, T_USERS, 0, 0, fr.records), hwm_of(fx, T_USERS, 0));
+
+    /* Enough identical fetches, all sent before any response is read, for more than 4 MiB of
+     * responses: the server must stop reading above its output limit, resume as the client
+     * drains, and answer every request in order with the same records. */
+    size_t n = (4u << 20) / first_len + 1;
+    if (n < 100)
+        n = 100;
+    for (size_t i = 0; i < n; i++) {
+        fetch_req(&req, 11, 1000 + (int32_t)i, 0, 0, 1 << 20, "users", 0, 0, 1 << 20);
+        rl_buf_append(&all, req.p, req.len);
+    }
+    assert_true(rl_buf_ok(&all));
+    send_job job = {fd, rl_buf_slice(&all)};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, send_thread, &job), 0);
+    for (size_t i = 0; i < n; i++) {
+        raw_recv_frame(fd, &resp);
+        fetch_decode(&resp, 11, "users", 0, &fr);
+        assert_int_equal(fr.corr, 1000 + (int32_t)i);
+        assert_int_equal(fr.error, 0);
+        assert_int_equal(fr.records.len, first_len);
+    }
+    pthread_join(th, NULL);
+    close(fd);
+    rl_buf_free(&req);
+    rl_buf_free(&all);
+    rl_buf_free(&resp);
+}
+
+/* Sends bytes on a fresh connection and checks the server closes it. */
+static void expect_closed(fixture *fx, const void *p, size_t n, const char *what)
+{
+    kafka_server_stats before, after;
+    stats(fx, &before);
+    int fd = raw_connect(fx);
+    raw_send(fd, p, n);
+    if (!raw_closed(fd))
+        fail_msg("%s: connection not closed", what);
+    close(fd);
+    stats(fx, &after);
+    if (after.protocol_errors != before.protocol_errors + 1)
+        fail_msg("%s: protocol_errors %" PRIu64 " -> %" PRIu64, what, before.protocol_errors,
+                 after.protocol_errors);
+}
+
+static void test_raw_malformed(void **state)
+{
+    fixture *fx = *state;
+    rl_buf b = RL_BUF_INIT, out = RL_BUF_INIT;
+
+    /* Garbage: a frame whose api key is nonsense. */
+    uint8_t garbage[16] = {0, 0, 0, 12, 0x77, 0x77, 0, 1, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4};
+    expect_closed(fx, garbage, sizeof garbage, "garbage");
+    /* Sizes: negative, above max_request_bytes (checked before the bytes arrive). */
+    uint8_t neg[4] = {0xff, 0xff, 0xff, 0xf0};
+    expect_closed(fx, neg, sizeof neg, "negative size");
+    uint8_t big[4] = {0, 0x20, 0, 0}; /* 2 MiB > 1 MiB */
+    expect_closed(fx, big, sizeof big, "oversized");
+    /* Shorter than a header. */
+    uint8_t tiny[7] = {0, 0, 0, 3, 0, 3, 0};
+    expect_closed(fx, tiny, sizeof tiny, "short header");
+    /* Truncated inside the frame: Metadata announcing 3 topics, carrying one. */
+    req_begin(&b, 3, 1, 1);
+    rl_buf_put_be32(&b, 3);
+    put_str(&b, "users");
+    req_end(&b);
+    expect_closed(fx, b.p, b.len, "truncated Metadata");
+    /* Fetch with a partition array count larger than its bytes. */
+    fetch_req(&b, 11, 2, 0, 0, 1000, "users", 0, 0, 1000);
+    b.len -= 8;
+    req_end(&b);
+    expect_closed(fx, b.p, b.len, "truncated Fetch");
+    /* Negative string length in the client id. */
+    uint8_t badcid[14] = {0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0xff, 0xf0};
+    expect_closed(fx, badcid, sizeof badcid, "bad client id");
+    /* Unsupported versions and keys: Fetch v3, Metadata v0 and v9, FindCoordinator. */
+    fetch_req(&b, 3, 3, 0, 0, 1000, "users", 0, 0, 1000);
+    expect_closed(fx, b.p, b.len, "Fetch v3");
+    req_begin(&b, 3, 9, 4);
+    req_end(&b);
+    expect_closed(fx, b.p, b.len, "Metadata v9");
+    req_begin(&b, 10, 2, 5);
+    put_str(&b, "group");
+    rl_buf_putc(&b, 0);
+    req_end(&b);
+    expect_closed(fx, b.p, b.len, "FindCoordinator");
+    /* Produce with acks=0: nothing to answer, so the connection is closed (as Kafka does). */
+    req_begin(&b, 0, 7, 6);
+    rl_buf_put_be16(&b, (uint16_t)-1);
+    rl_buf_put_be16(&b, 0);
+    rl_buf_put_be32(&b, 1000);
+    rl_buf_put_be32(&b, 1);
+    put_str(&b, "users");
+    rl_buf_put_be32(&b, 1);
+    rl_buf_put_be32(&b, 0);
+    rl_buf_put_be32(&b, 3);
+    rl_buf_append(&b, "abc", 3);
+    req_end(&b);
+    expect_closed(fx, b.p, b.len, "Produce acks=0");
+
+    /* A truncated request that simply stops: the server waits (no error), and the client's
+     * close is handled. */
+    int fd = raw_connect(fx);
+    req_begin(&b, 3, 1, 7);
+    rl_buf_put_be32(&b, (uint32_t)-1);
+    req_end(&b);
+    raw_send(fd, b.p, b.len - 2);
+    close(fd);
+
+    /* The server goes on. */
+    int st = run(&out, "timeout 30 " KCAT " -b %s -L 2>%s/kcat.err", fx->bootstrap, fx->dir);
+    assert_int_equal(st, 0);
+    assert_non_null(strstr((const char *)out.p, "topic \"users\" with 1 partitions:"));
+    rl_buf_free(&b);
+    rl_buf_free(&out);
+}
+
+/* ------------------------------------------------------------------ librdkafka */
+
+static rd_kafka_t *consumer_new(const fixture *fx)
+{
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    const char *kv[][2] = {
+        {"bootstrap.servers", fx->bootstrap},
+        {"check.crcs", "true"},
+        /* A long broker wait: records appended meanwhile can only arrive early through
+         * kafka_server_notify, which fetch_woken counts. */
+        {"fetch.wait.max.ms", "20000"},
+        {"socket.timeout.ms", "60000"},
+        {"log_level", "4"},
+    };
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
+        if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], errstr, sizeof errstr) !=
+            RD_KAFKA_CONF_OK)
+            fail_msg("conf %s: %s", kv[i][0], errstr);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!rk)
+        fail_msg("rd_kafka_new: %s", errstr);
+    return rk;
+}
+
+/* Consumes from q until `want` records arrived (or 60 s passed); checks each against the
+ * expected records and that offsets per partition increase by one from `from[p]`. */
+static size_t consume_check(fixture *fx, rd_kafka_queue_t *q, int topic, int64_t *next,
+                            size_t want)
+{
+    size_t got = 0;
+    int64_t deadline = rl_now_ms() + 60000;
+    while (got < want && rl_now_ms() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consume_queue(q, 500);
+        if (!m)
+            continue;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                fail_msg("consume: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        uint32_t p = (uint32_t)m->partition;
+        assert_true(p < topic_parts[topic]);
+        assert_int_equal(m->offset, next[p]);
+        const rec *r = NULL;
+        for (size_t i = 0; i < fx->nrecs && !r; i++)
+            if (fx->recs[i].topic == topic && fx->recs[i].partition == p &&
+                fx->recs[i].offset == m->offset)
+                r = &fx->recs[i];
+        if (!r) {
+            fail_msg("%s-%u offset %" PRId64 " was never appended", topic_names[topic], p,
+                     (int64_t)m->offset);
+            rd_kafka_message_destroy(m);
+            return got;
+        }
+        assert_int_equal(m->key_len, strlen(r->key));
+        assert_memory_equal(m->key, r->key, m->key_len);
+        assert_int_equal(m->len, strlen(r->value));
+        assert_memory_equal(m->payload, r->value, m->len);
+        rd_kafka_timestamp_type_t tt;
+        assert_int_equal(rd_kafka_message_timestamp(m, &tt), r->ts);
+        assert_int_equal(tt, RD_KAFKA_TIMESTAMP_CREATE_TIME);
+        next[p]++;
+        got++;
+        rd_kafka_message_destroy(m);
+    }
+    return got;
+}
+
+static void test_rdkafka_all_partitions(void **state)
+{
+    fixture *fx = *state;
+    rd_kafka_t *rk = consumer_new(fx);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, "orders", NULL);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    int64_t next[4] = {0, 0, 0, 0};
+    size_t total = 0;
+    for (int32_t p = 0; p < 4; p++) {
+        assert_int_equal(rd_kafka_consume_start_queue(rkt, p, RD_KAFKA_OFFSET_BEGINNING, q), 0);
+        total += (size_t)hwm_of(fx, T_ORDERS, (uint32_t)p);
+    }
+    assert_int_equal(consume_check(fx, q, T_ORDERS, next, total), total);
+    for (uint32_t p = 0; p < 4; p++)
+        assert_int_equal(next[p], hwm_of(fx, T_ORDERS, p));
+    for (int32_t p = 0; p < 4; p++)
+        rd_kafka_consume_stop(rkt, p);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(rk);
+}
+
+typedef struct append_job {
+    fixture *fx;
+    int n;
+} append_job;
+
+static void *append_thread(void *arg)
+{
+    append_job *job = arg;
+    for (int i = 0; i < job->n; i++)
+        append_rec(job->fx, T_USERS);
+    commit(job->fx);
+    kafka_server_notify(job->fx->srv);
+    return NULL;
+}
+
+static void test_rdkafka_long_poll(void **state)
+{
+    fixture *fx = *state;
+    rd_kafka_t *rk = consumer_new(fx);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, "users", NULL);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    int64_t next[1] = {0};
+    size_t have = (size_t)hwm_of(fx, T_USERS, 0);
+    assert_int_equal(rd_kafka_consume_start_queue(rkt, 0, RD_KAFKA_OFFSET_BEGINNING, q), 0);
+    assert_int_equal(consume_check(fx, q, T_USERS, next, have), have);
+
+    /* Wait until the consumer's next Fetch (at the high watermark) is parked. */
+    kafka_server_stats before, after;
+    int64_t deadline = rl_now_ms() + 30000;
+    do {
+        stats(fx, &before);
+        if (before.fetch_parked_now > 0)
+            break;
+        usleep(10000);
+    } while (rl_now_ms() < deadline);
+    assert_true(before.fetch_parked_now > 0);
+
+    append_job job = {fx, 7};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, append_thread, &job), 0);
+    pthread_join(th, NULL);
+    assert_int_equal(consume_check(fx, q, T_USERS, next, 7), 7);
+    assert_int_equal(next[0], hwm_of(fx, T_USERS, 0));
+    stats(fx, &after);
+    assert_true(after.fetch_woken > before.fetch_woken);
+
+    rd_kafka_consume_stop(rkt, 0);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(rk);
+
+    /* kcat sees the appended records too. */
+    kcat_consume_check(fx, T_USERS, 0, "beginning", 0, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    if (access(KCAT, X_OK) != 0) {
+        fprintf(stderr, "%s not installed: skipping\n", KCAT);
+        return 77;
+    }
+    if (argc > 1) {
+        compression_arg = log_compression_parse(argv[1]);
+        if (compression_arg < 0) {
+            fprintf(stderr, "unknown codec %s\n", argv[1]);
+            return 2;
+        }
+    }
+    rl_log_set_level(RL_LOG_WARN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kcat_metadata),
+        cmocka_unit_test(test_kcat_consume_all),
+        cmocka_unit_test(test_kcat_offsets),
+        cmocka_unit_test(test_kcat_small_fetches),
+        cmocka_unit_test(test_kcat_versions),
+        cmocka_unit_test(test_raw_api_versions),
+        cmocka_unit_test(test_raw_metadata_list_offsets),
+        cmocka_unit_test(test_raw_fetch),
+        cmocka_unit_test(test_raw_pipeline_backpressure),
+        cmocka_unit_test(test_raw_malformed),
+        cmocka_unit_test(test_kcat_produce_refused),
+        cmocka_unit_test(test_rdkafka_all_partitions),
+        cmocka_unit_test(test_rdkafka_long_poll),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
