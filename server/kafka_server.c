@@ -46,6 +46,8 @@
 #define KAFKA_ACCEPT_RETRY_S 0.1
 /* Largest read asked for at once while a big request (a Produce) is arriving. */
 #define KAFKA_READ_MAX ((size_t)1 << 20)
+/* Input and output buffers larger than this are freed when empty instead of kept. */
+#define KAFKA_BUF_KEEP ((size_t)4 << 20)
 
 static void conn_close(kafka_conn *conn);
 static int conn_run(kafka_conn *conn);
@@ -252,6 +254,8 @@ static int conn_flush(kafka_conn *conn)
     /* Drained: start the buffers over, so a steady connection reuses the same memory. */
     conn->want_write = false;
     rl_buf_reset(&conn->obuf);
+    if (conn->obuf.cap > KAFKA_BUF_KEEP)
+        rl_buf_free(&conn->obuf);
     conn->nparts = conn->part_head = conn->head_off = 0;
     RL_ASSERT(conn->out_pending == 0);
     return 0;
@@ -446,6 +450,9 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
         conn->in.len = left;
         conn->in_pos = 0;
     }
+    /* A connection that once sent a huge request does not keep its buffer for life. */
+    if (conn->in.len == 0 && conn->in.cap > KAFKA_BUF_KEEP)
+        rl_buf_free(&conn->in);
     size_t want = KAFKA_READ_CHUNK;
     if (conn->in.len >= 4) {
         /* A large request is arriving: read its remainder in bigger steps. The size was
