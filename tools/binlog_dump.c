@@ -98,8 +98,7 @@ static int dump_on_change(void *ctx, const binlog_change *ch)
             return rc;
     }
     if ((rc = tool_write(dc->out, dc->prefix.p, dc->prefix.len)) != 0 ||
-        (rc = dump_json(dc, ch->key)) != 0 ||
-        (rc = tool_write(dc->out, ",\"value\":", 9)) != 0 ||
+        (rc = dump_json(dc, ch->key)) != 0 || (rc = tool_write(dc->out, ",\"value\":", 9)) != 0 ||
         (rc = dump_json(dc, ch->value)) != 0 || (rc = tool_write(dc->out, "}\n", 2)) != 0) {
         dc->werr = rc;
         return rc;
@@ -122,8 +121,7 @@ static const char *base_name(const char *path)
 }
 
 /* Decodes one file. Returns 0 or a negative code with err set. */
-static int dump_file(dump_ctx *dc, const char *path, const binlog_decoder_opts *dopts,
-                     rl_err *err)
+static int dump_file(dump_ctx *dc, const char *path, const binlog_decoder_opts *dopts, rl_err *err)
 {
     binlog_file_t *f = NULL;
     binlog_decoder_t *dec = NULL;

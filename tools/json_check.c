@@ -34,7 +34,7 @@ static bool jstack_push(jstack *st, int kind)
     if (kind == J_OBJECT)
         st->bits[d >> 3] |= (uint8_t)(1u << (d & 7));
     else
-        st->bits[d >> 3] &= (uint8_t)~(1u << (d & 7));
+        st->bits[d >> 3] &= (uint8_t) ~(1u << (d & 7));
     return true;
 }
 
@@ -225,8 +225,7 @@ static bool scan_key(const uint8_t *p, size_t *i, size_t n)
 bool tool_json_valid(const void *vp, size_t n, size_t *bad_at)
 {
     const uint8_t *p = vp;
-    jstack st;
-    st.depth = 0;
+    jstack st = {{0}, 0};
     size_t i = skip_ws(p, 0, n);
 
     for (;;) {

@@ -155,32 +155,31 @@ int tool_kafka_poll_errors(tool_kafka *kc, rl_err *err)
         return rl_err_set(err, RL_EPROTO, "fatal Kafka client error: %s", kc->reason);
     if (kc->all_down) {
         kc->all_down = false;
-        return rl_err_set(err, -ECONNREFUSED, "cannot reach the broker(s) at %s: %s",
-                          kc->bootstrap, kc->reason[0] ? kc->reason : "all brokers are down");
+        return rl_err_set(err, -ECONNREFUSED, "cannot reach the broker(s) at %s: %s", kc->bootstrap,
+                          kc->reason[0] ? kc->reason : "all brokers are down");
     }
     return 0;
 }
 
-int tool_kafka_metadata(tool_kafka *kc, rd_kafka_topic_t *rkt,
-                        const struct rd_kafka_metadata **md, rl_err *err)
+int tool_kafka_metadata(tool_kafka *kc, rd_kafka_topic_t *rkt, const struct rd_kafka_metadata **md,
+                        rl_err *err)
 {
     int64_t deadline = rl_mono_ns() + (int64_t)kc->timeout_ms * 1000000;
     for (;;) {
         int64_t left_ms = (deadline - rl_mono_ns()) / 1000000;
-        int slice = left_ms < TOOL_KAFKA_SLICE_MS ? (int)(left_ms > 0 ? left_ms : 1)
-                                                  : TOOL_KAFKA_SLICE_MS;
+        int slice =
+            left_ms < TOOL_KAFKA_SLICE_MS ? (int)(left_ms > 0 ? left_ms : 1) : TOOL_KAFKA_SLICE_MS;
         rd_kafka_resp_err_t e = rd_kafka_metadata(kc->rk, rkt == NULL, rkt, md, slice);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
             return 0;
         if (e != RD_KAFKA_RESP_ERR__TIMED_OUT && e != RD_KAFKA_RESP_ERR__TRANSPORT)
-            return rl_err_set(err, RL_EPROTO, "metadata request to %s failed: %s",
-                              kc->bootstrap, rd_kafka_err2str(e));
+            return rl_err_set(err, RL_EPROTO, "metadata request to %s failed: %s", kc->bootstrap,
+                              rd_kafka_err2str(e));
         int rc = tool_kafka_poll_errors(kc, err);
         if (rc)
             return rc;
         if (rl_mono_ns() >= deadline)
             return rl_err_set(err, -ETIMEDOUT, "no metadata from %s within %d ms%s%s",
-                              kc->bootstrap, kc->timeout_ms, kc->reason[0] ? ": " : "",
-                              kc->reason);
+                              kc->bootstrap, kc->timeout_ms, kc->reason[0] ? ": " : "", kc->reason);
     }
 }

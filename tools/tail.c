@@ -34,17 +34,17 @@
 typedef struct tail_topic {
     const char *name;
     rd_kafka_topic_t *rkt;
-    int32_t npart_ids;  /* size of eof[] (highest partition id + 1) */
-    bool *eof;          /* indexed by partition id: reached the end once */
-    bool *started;      /* indexed by partition id: consume_start succeeded */
-    rl_buf prefix;      /* `{"topic":"T","partition":` */
+    int32_t npart_ids; /* size of eof[] (highest partition id + 1) */
+    bool *eof;         /* indexed by partition id: reached the end once */
+    bool *started;     /* indexed by partition id: consume_start succeeded */
+    rl_buf prefix;     /* `{"topic":"T","partition":` */
 } tail_topic;
 
 typedef struct tail_opts {
     const char *bootstrap;
-    int64_t start;      /* RD_KAFKA_OFFSET_BEGINNING, _END or an offset >= 0 */
+    int64_t start; /* RD_KAFKA_OFFSET_BEGINNING, _END or an offset >= 0 */
     bool follow;
-    uint64_t max;       /* 0 = no limit */
+    uint64_t max; /* 0 = no limit */
     int timeout_ms;
     bool verbose;
 } tail_opts;
@@ -87,10 +87,14 @@ static int tail_usage_error(const char *fmt, const char *arg)
 static int tail_parse(int argc, char **argv, tail_opts *o)
 {
     static const struct option longopts[] = {
-        {"bootstrap", required_argument, NULL, 'b'}, {"from", required_argument, NULL, 'o'},
-        {"follow", no_argument, NULL, 'F'},          {"max", required_argument, NULL, 'n'},
-        {"timeout", required_argument, NULL, 'T'},   {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+        {"bootstrap", required_argument, NULL, 'b'},
+        {"from", required_argument, NULL, 'o'},
+        {"follow", no_argument, NULL, 'F'},
+        {"max", required_argument, NULL, 'n'},
+        {"timeout", required_argument, NULL, 'T'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     uint64_t v;
     memset(o, 0, sizeof *o);
@@ -166,8 +170,8 @@ static void tail_format(rl_buf *line, const tail_topic *tt, const rd_kafka_messa
 }
 
 /* Reads metadata of tt's topic and starts every partition on rkqu. */
-static int tail_start_topic(tool_kafka *kc, tail_topic *tt, int64_t start,
-                            rd_kafka_queue_t *rkqu, size_t *nparts, rl_err *err)
+static int tail_start_topic(tool_kafka *kc, tail_topic *tt, int64_t start, rd_kafka_queue_t *rkqu,
+                            size_t *nparts, rl_err *err)
 {
     const struct rd_kafka_metadata *md = NULL;
     int rc = tool_kafka_metadata(kc, tt->rkt, &md, err);
@@ -258,7 +262,7 @@ int tool_tail_main(int argc, char **argv)
     uint64_t printed = 0;
     int ntopic_args = argc - optind;
     tail_topic *topics = calloc((size_t)ntopic_args, sizeof *topics);
-    msgs = malloc(TAIL_BATCH * sizeof *msgs);
+    msgs = calloc(TAIL_BATCH, sizeof(rd_kafka_message_t *));
     if (!topics || !msgs) {
         rl_err_set(&err, -ENOMEM, "out of memory");
         goto fail;
@@ -344,8 +348,8 @@ int tool_tail_main(int argc, char **argv)
             goto fail;
         }
 
-        ssize_t cnt = rd_kafka_consume_batch_queue(rkqu, unflushed ? 0 : TAIL_WAIT_MS, msgs,
-                                                   TAIL_BATCH);
+        ssize_t cnt =
+            rd_kafka_consume_batch_queue(rkqu, unflushed ? 0 : TAIL_WAIT_MS, msgs, TAIL_BATCH);
         if (cnt < 0) {
             rl_err_set(&err, RL_EPROTO, "consume failed: %s",
                        rd_kafka_err2str(rd_kafka_last_error()));
@@ -364,8 +368,7 @@ int tool_tail_main(int argc, char **argv)
             if (done || failed) {
                 /* Past the last wanted record: only release the rest of the batch. */
             } else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && tt) {
-                if (m->partition >= 0 && m->partition < tt->npart_ids &&
-                    !tt->eof[m->partition]) {
+                if (m->partition >= 0 && m->partition < tt->npart_ids && !tt->eof[m->partition]) {
                     tt->eof[m->partition] = true;
                     neof++;
                 }
@@ -377,14 +380,14 @@ int tool_tail_main(int argc, char **argv)
                            rd_kafka_message_errstr(m));
                 failed = true;
             } else if (!tt) {
-                rl_err_set(&err, RL_EPROTO, "record without a topic at offset %" PRId64,
-                           m->offset);
+                rl_err_set(&err, RL_EPROTO, "record without a topic at offset %" PRId64, m->offset);
                 failed = true;
             } else {
                 tail_format(&line, tt, m);
                 if (!rl_buf_ok(&line)) {
-                    rl_err_set(&err, -ENOMEM, "out of memory formatting %s [%" PRId32
-                               "] offset %" PRId64, tt->name, m->partition, m->offset);
+                    rl_err_set(&err, -ENOMEM,
+                               "out of memory formatting %s [%" PRId32 "] offset %" PRId64,
+                               tt->name, m->partition, m->offset);
                     failed = true;
                 } else if ((rc = tool_write(stdout, line.p, line.len)) != 0) {
                     rl_err_set(&err, rc, "cannot write to stdout: %s", strerror(-rc));

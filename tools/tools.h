@@ -25,12 +25,7 @@
 #include "common/rl.h"
 
 /* Exit statuses of every subcommand. */
-enum {
-    TOOL_EXIT_OK = 0,
-    TOOL_EXIT_FAIL = 1,
-    TOOL_EXIT_USAGE = 2,
-    TOOL_EXIT_INTERRUPTED = 130
-};
+enum { TOOL_EXIT_OK = 0, TOOL_EXIT_FAIL = 1, TOOL_EXIT_USAGE = 2, TOOL_EXIT_INTERRUPTED = 130 };
 
 #define TOOL_DEFAULT_BOOTSTRAP "127.0.0.1:9092"
 /* Default time limit, in ms, for metadata and watermark requests. */
@@ -41,9 +36,9 @@ enum {
 /* ---------------------------------------------------------------------------------------
  * Subcommands. Each prints its own usage on --help (exit 0) or on a usage error (exit 2).
  * ------------------------------------------------------------------------------------- */
-int tool_tail_main(int argc, char **argv);        /* tools/tail.c */
-int tool_topics_main(int argc, char **argv);      /* tools/topics.c */
-int tool_binlog_main(int argc, char **argv);      /* tools/binlog_dump.c: `binlog dump` */
+int tool_tail_main(int argc, char **argv);   /* tools/tail.c */
+int tool_topics_main(int argc, char **argv); /* tools/topics.c */
+int tool_binlog_main(int argc, char **argv); /* tools/binlog_dump.c: `binlog dump` */
 
 /* ---------------------------------------------------------------------------------------
  * JSON (tools/json_check.c).
@@ -129,8 +124,8 @@ int tool_kafka_timeout_ms(const tool_kafka *kc);
  * Returns 0; -ETIMEDOUT; -ECONNREFUSED (all brokers down: err names the broker and reason);
  * RL_EPROTO (another librdkafka error, named in err).
  */
-int tool_kafka_metadata(tool_kafka *kc, rd_kafka_topic_t *rkt,
-                        const struct rd_kafka_metadata **md, rl_err *err);
+int tool_kafka_metadata(tool_kafka *kc, rd_kafka_topic_t *rkt, const struct rd_kafka_metadata **md,
+                        rl_err *err);
 
 /*
  * Serves librdkafka's error callbacks queued so far (non-blocking). Returns 0; -ECONNREFUSED

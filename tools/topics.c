@@ -125,8 +125,7 @@ int tool_topics_main(int argc, char **argv)
     for (int t = 0; t < md->topic_cnt; t++) {
         const struct rd_kafka_metadata_topic *mt = &md->topics[t];
         if (mt->err) {
-            fprintf(stderr, TOPICS_PROG ": topic '%s': %s\n", mt->topic,
-                    rd_kafka_err2str(mt->err));
+            fprintf(stderr, TOPICS_PROG ": topic '%s': %s\n", mt->topic, rd_kafka_err2str(mt->err));
             partial = true;
             continue;
         }
@@ -153,8 +152,8 @@ int tool_topics_main(int argc, char **argv)
                 goto fail; /* broker gone: the rest would fail the same way */
             continue;
         }
-        printf("%s\t%" PRId32 "\t%" PRId64 "\t%" PRId64 "\n", rows[r].topic, rows[r].partition,
-               lo, hi);
+        printf("%s\t%" PRId32 "\t%" PRId64 "\t%" PRId64 "\n", rows[r].topic, rows[r].partition, lo,
+               hi);
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         rl_err_set(&err, -EIO, "cannot write to stdout: %s", strerror(errno ? errno : EIO));

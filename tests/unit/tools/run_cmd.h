@@ -137,6 +137,8 @@ static void run_cmd(char *const argv[], int timeout_s, run_result *res)
     memset(res, 0, sizeof *res);
     if (run_start(&rp, argv) != 0) {
         res->status = -1;
+        rl_buf_cstr(&res->out); /* empty strings, so callers can print them */
+        rl_buf_cstr(&res->err);
         return;
     }
     run_finish(&rp, res, run_now_ms() + (int64_t)timeout_s * 1000);

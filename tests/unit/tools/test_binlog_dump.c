@@ -55,7 +55,7 @@ static int column_of(const char *line, const char **v, size_t *vlen)
     const char *at = strstr(line, "@");
     if (!at)
         return 0;
-    int col = atoi(at + 1);
+    int col = (int)strtol(at + 1, NULL, 10);
     const char *eq = strchr(at, '=');
     if (!eq)
         return 0;
@@ -267,14 +267,14 @@ static void check_lines(const rl_buf *out, const oracle *o, size_t nlines, const
             fail_msg("line %zu is not valid JSON (byte %zu): %.300s", i + 1, bad, ln);
         member top[8];
         size_t nt = members_of(ln, top, 8);
-        if (nt != 3 || strcmp(top[0].name, "topic") || strcmp(top[1].name, "key") ||
-            strcmp(top[2].name, "value"))
+        if (nt != 3 || strcmp(top[0].name, "topic") != 0 || strcmp(top[1].name, "key") != 0 ||
+            strcmp(top[2].name, "value") != 0)
             fail_msg("line %zu: members are not topic, key, value: %.300s", i + 1, ln);
         char want_topic[160];
         snprintf(want_topic, sizeof want_topic, "\"%s.fixturedb.%s\"", prefix, o->ch[i].table);
         if (!value_is(&top[0], want_topic))
-            fail_msg("line %zu: topic %.*s, the oracle has %s", i + 1, (int)top[0].vlen,
-                     top[0].v, want_topic);
+            fail_msg("line %zu: topic %.*s, the oracle has %s", i + 1, (int)top[0].vlen, top[0].v,
+                     want_topic);
         if (top[1].v[0] != '{')
             fail_msg("line %zu: key is not an object: %.300s", i + 1, ln);
         if (top[2].v[0] != '{')
@@ -323,8 +323,8 @@ static void test_oracle_parse(void **state)
     fclose(f);
     size_t pairs = 0;
     for (size_t i = 0; i + 1 < o.n; i++)
-        pairs += o.ch[i].op == 'd' && o.ch[i + 1].op == 'c' &&
-                 o.ch[i].end_pos == o.ch[i + 1].end_pos;
+        pairs +=
+            o.ch[i].op == 'd' && o.ch[i + 1].op == 'c' && o.ch[i].end_pos == o.ch[i + 1].end_pos;
     assert_true(rows > 0);
     assert_int_equal(o.n, rows + pairs);
 }
@@ -351,8 +351,8 @@ static void test_dump_fixture(void **state)
 
     /* --topic-prefix; the same file twice gives everything twice. */
     char prefix[] = "cdc";
-    char *argv2[] = {rowlog_bin, "binlog", "dump", "--topic-prefix", prefix, fixture, fixture,
-                     NULL};
+    char *argv2[] = {rowlog_bin, "binlog", "dump",  "--topic-prefix",
+                     prefix,     fixture,  fixture, NULL};
     run_cmd(argv2, 120, &r);
     assert_int_equal(r.status, 0);
     assert_int_equal(run_count_lines(&r.out), 2 * o.n);

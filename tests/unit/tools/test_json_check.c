@@ -29,22 +29,44 @@ static void test_valid_texts(void **state)
 {
     (void)state;
     static const char *const ok[] = {
-        "0", "-0", "1", "-1", "123456789012345678901234567890", "0.5", "-0.0", "1e5", "1E5",
-        "1e+5", "1e-5", "1.25e-300", "-12.5E+10", "true", "false", "null", "\"\"", "\"a\"",
-        "\"\\\" \\\\ \\/ \\b \\f \\n \\r \\t\"", "\"\\u0000\\u00e9\\uFFFF\\uD83D\\uDE00\"",
+        "0",
+        "-0",
+        "1",
+        "-1",
+        "123456789012345678901234567890",
+        "0.5",
+        "-0.0",
+        "1e5",
+        "1E5",
+        "1e+5",
+        "1e-5",
+        "1.25e-300",
+        "-12.5E+10",
+        "true",
+        "false",
+        "null",
+        "\"\"",
+        "\"a\"",
+        "\"\\\" \\\\ \\/ \\b \\f \\n \\r \\t\"",
+        "\"\\u0000\\u00e9\\uFFFF\\uD83D\\uDE00\"",
         "\"\\uD800\"", /* unpaired surrogate escape: allowed by the RFC 8259 grammar */
-        "{}", "[]", "[[]]", "{\"a\":{}}", " \t\r\n{ \"a\" : [ 1 , 2 , { } ] }\n\t ",
+        "{}",
+        "[]",
+        "[[]]",
+        "{\"a\":{}}",
+        " \t\r\n{ \"a\" : [ 1 , 2 , { } ] }\n\t ",
         "{\"a\":1,\"b\":[true,false,null],\"c\":{\"d\":\"e\"},\"a\":2}",
-        "[1,\"x\",-2.5e3,[],{},null]", "\"caf\xc3\xa9\"", /* 2-byte UTF-8 */
-        "\"\xe2\x9c\x93\"",                                /* U+2713, 3 bytes */
-        "\"\xef\xbf\xbf\"",                                /* U+FFFF */
-        "\"\xf0\x9f\x98\x80\"",                            /* U+1F600, 4 bytes */
-        "\"\xf4\x8f\xbf\xbf\"",                            /* U+10FFFF, the last one */
-        "\"\xe0\xa0\x80\"",                                /* U+0800, smallest 3-byte */
-        "\"\xf0\x90\x80\x80\"",                            /* U+10000, smallest 4-byte */
-        "\"\xed\x9f\xbf\"",                                /* U+D7FF, just below surrogates */
-        "\"\xee\x80\x80\"",                                /* U+E000, just above */
-        "\"\x7f\"",                                        /* DEL is not a control char in JSON */
+        "[1,\"x\",-2.5e3,[],{},null]",
+        "\"caf\xc3\xa9\"",      /* 2-byte UTF-8 */
+        "\"\xe2\x9c\x93\"",     /* U+2713, 3 bytes */
+        "\"\xef\xbf\xbf\"",     /* U+FFFF */
+        "\"\xf0\x9f\x98\x80\"", /* U+1F600, 4 bytes */
+        "\"\xf4\x8f\xbf\xbf\"", /* U+10FFFF, the last one */
+        "\"\xe0\xa0\x80\"",     /* U+0800, smallest 3-byte */
+        "\"\xf0\x90\x80\x80\"", /* U+10000, smallest 4-byte */
+        "\"\xed\x9f\xbf\"",     /* U+D7FF, just below surrogates */
+        "\"\xee\x80\x80\"",     /* U+E000, just above */
+        "\"\x7f\"",             /* DEL is not a control char in JSON */
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         size_t bad = 12345;
@@ -58,14 +80,64 @@ static void test_invalid_texts(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "", " ", "\n", "01", "-01", "00", "1.", ".5", "+1", "1e", "1e+", "-", "--1", "0x10",
-        "1.e5", "NaN", "Infinity", "-Infinity", "tru", "truex", "nul", "True", "NULL", "[1,]",
-        "[,1]", "[1 2]", "{\"a\":1,}", "{,}", "{a:1}", "{\"a\" 1}", "{\"a\":}", "{1:2}",
-        "{\"a\"}", "['a']", "'a'", "\"\\x\"", "\"\\u12G4\"", "\"\\u123\"", "\"\\U0041\"",
-        "\"a", "\"a\\\"", "[", "]", "{", "}", "{\"a\":1]", "[1}", "[1]]", "{}}", "{} {}", "1 2",
-        "[] x", "/* c */ 1", "1 // c", "\xef\xbb\xbf{}", /* UTF-8 byte-order mark */
-        "\"tab\there\"",                                 /* raw control character */
-        "\"nl\nhere\"", "\"\x1f\"",
+        "",
+        " ",
+        "\n",
+        "01",
+        "-01",
+        "00",
+        "1.",
+        ".5",
+        "+1",
+        "1e",
+        "1e+",
+        "-",
+        "--1",
+        "0x10",
+        "1.e5",
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "tru",
+        "truex",
+        "nul",
+        "True",
+        "NULL",
+        "[1,]",
+        "[,1]",
+        "[1 2]",
+        "{\"a\":1,}",
+        "{,}",
+        "{a:1}",
+        "{\"a\" 1}",
+        "{\"a\":}",
+        "{1:2}",
+        "{\"a\"}",
+        "['a']",
+        "'a'",
+        "\"\\x\"",
+        "\"\\u12G4\"",
+        "\"\\u123\"",
+        "\"\\U0041\"",
+        "\"a",
+        "\"a\\\"",
+        "[",
+        "]",
+        "{",
+        "}",
+        "{\"a\":1]",
+        "[1}",
+        "[1]]",
+        "{}}",
+        "{} {}",
+        "1 2",
+        "[] x",
+        "/* c */ 1",
+        "1 // c",
+        "\xef\xbb\xbf{}", /* UTF-8 byte-order mark */
+        "\"tab\there\"",  /* raw control character */
+        "\"nl\nhere\"",
+        "\"\x1f\"",
         "\"\xc0\x80\"",         /* overlong NUL */
         "\"\xc1\xbf\"",         /* overlong 2-byte */
         "\"\xe0\x80\x80\"",     /* overlong 3-byte */
@@ -75,9 +147,14 @@ static void test_invalid_texts(void **state)
         "\"\xf0\x80\x80\x80\"", /* overlong 4-byte */
         "\"\xf0\x8f\xbf\xbf\"", /* overlong, just below U+10000 */
         "\"\xf4\x90\x80\x80\"", /* above U+10FFFF */
-        "\"\xf5\x80\x80\x80\"", "\"\xff\"", "\"\xfe\"", "\"\x80\"", /* stray continuation */
-        "\"\xc3\"",             /* sequence cut by the closing quote */
-        "\"\xe2\x9c\"", "\"\xc3\x28\"", "\xc3\xa9", /* UTF-8 outside a string */
+        "\"\xf5\x80\x80\x80\"",
+        "\"\xff\"",
+        "\"\xfe\"",
+        "\"\x80\"", /* stray continuation */
+        "\"\xc3\"", /* sequence cut by the closing quote */
+        "\"\xe2\x9c\"",
+        "\"\xc3\x28\"",
+        "\xc3\xa9", /* UTF-8 outside a string */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (valid(bad[i]))
@@ -187,9 +264,18 @@ static void gen_ws(gen *g)
 
 static void gen_string(gen *g)
 {
-    static const char *const pieces[] = {"a", "Z", "\\n", "\\\"", "\\u00e9", "\\uD83D\\uDE00",
-                                         "\xc3\xa9", "\xe2\x9c\x93", "\xf0\x9f\x98\x80", " ",
-                                         "\\/", "\\\\"};
+    static const char *const pieces[] = {"a",
+                                         "Z",
+                                         "\\n",
+                                         "\\\"",
+                                         "\\u00e9",
+                                         "\\uD83D\\uDE00",
+                                         "\xc3\xa9",
+                                         "\xe2\x9c\x93",
+                                         "\xf0\x9f\x98\x80",
+                                         " ",
+                                         "\\/",
+                                         "\\\\"};
     rl_buf_putc(&g->b, '"');
     unsigned n = gen_next(g) % 6;
     for (unsigned i = 0; i < n; i++)
@@ -199,8 +285,8 @@ static void gen_string(gen *g)
 
 static void gen_value(gen *g, int depth)
 {
-    static const char *const scalars[] = {"0", "-1", "12.5", "1e9", "-0.25E-3", "true", "false",
-                                          "null", "7"};
+    static const char *const scalars[] = {"0",    "-1",    "12.5", "1e9", "-0.25E-3",
+                                          "true", "false", "null", "7"};
     unsigned kind = gen_next(g) % (depth > 6 ? 2 : 4);
     gen_ws(g);
     if (kind == 0) {
@@ -256,12 +342,11 @@ static void test_random_documents(void **state)
         for (size_t cut = 0; cut < g.b.len; cut++) {
             at = 999999;
             if (tool_json_valid(g.b.p, cut, &at))
-                fail_msg("seed %llu doc %d: prefix of %zu bytes accepted",
-                         (unsigned long long)seed, doc, cut);
+                fail_msg("seed %llu doc %d: prefix of %zu bytes accepted", (unsigned long long)seed,
+                         doc, cut);
             if (at != cut)
                 fail_msg("seed %llu doc %d: prefix of %zu bytes reported at %zu: %.*s",
-                         (unsigned long long)seed, doc, cut, at, (int)cut,
-                         (const char *)g.b.p);
+                         (unsigned long long)seed, doc, cut, at, (int)cut, (const char *)g.b.p);
         }
     }
     rl_buf_free(&g.b);

@@ -19,7 +19,7 @@
 #include "run_cmd.h"
 
 typedef struct mock_env {
-    rd_kafka_t *host;  /* owns the mock cluster */
+    rd_kafka_t *host; /* owns the mock cluster */
     rd_kafka_mock_cluster_t *mc;
     rd_kafka_t *prod;
     char bootstrap[256];
@@ -64,11 +64,10 @@ static void produce(const rec *r)
 {
     rd_kafka_resp_err_t e;
     if (r->key)
-        e = rd_kafka_producev(env.prod, RD_KAFKA_V_TOPIC(r->topic),
-                              RD_KAFKA_V_PARTITION(r->partition),
-                              RD_KAFKA_V_KEY(r->key, r->key_len),
-                              RD_KAFKA_V_VALUE((void *)r->value, r->value_len),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        e = rd_kafka_producev(
+            env.prod, RD_KAFKA_V_TOPIC(r->topic), RD_KAFKA_V_PARTITION(r->partition),
+            RD_KAFKA_V_KEY(r->key, r->key_len), RD_KAFKA_V_VALUE((void *)r->value, r->value_len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     else
         e = rd_kafka_producev(env.prod, RD_KAFKA_V_TOPIC(r->topic),
                               RD_KAFKA_V_PARTITION(r->partition),
@@ -196,24 +195,23 @@ static void test_tail_from_offset_and_end(void **state)
 {
     (void)state;
     run_result r;
-    char *from1[] = {rowlog_bin, "tail", "--bootstrap", env.bootstrap, "--from", "1",
-                     "orders", NULL};
+    char *from1[] = {rowlog_bin, "tail", "--bootstrap", env.bootstrap,
+                     "--from",   "1",    "orders",      NULL};
     run_cmd(from1, 60, &r);
     if (r.status != 0)
         fail_msg("exit %d, stderr: %s", r.status, (char *)r.err.p);
     expect_lines(&r.out, (1u << 1) | (1u << 2) | (1u << 4)); /* offsets >= 1 */
     run_result_free(&r);
 
-    char *end[] = {rowlog_bin, "tail", "--bootstrap", env.bootstrap, "--from", "end",
-                   "orders", "empty", NULL};
+    char *end[] = {rowlog_bin, "tail",   "--bootstrap", env.bootstrap, "--from",
+                   "end",      "orders", "empty",       NULL};
     run_cmd(end, 60, &r);
     assert_int_equal(r.status, 0);
     assert_int_equal(r.out.len, 0);
     run_result_free(&r);
 
     /* Offset 1 does not exist in the partitions of `empty`: an error, not a silent jump. */
-    char *oob[] = {rowlog_bin, "tail", "--bootstrap", env.bootstrap, "--from", "1", "empty",
-                   NULL};
+    char *oob[] = {rowlog_bin, "tail", "--bootstrap", env.bootstrap, "--from", "1", "empty", NULL};
     run_cmd(oob, 60, &r);
     assert_int_equal(r.status, 1);
     assert_int_equal(r.out.len, 0);
@@ -226,16 +224,15 @@ static void test_tail_several_topics_and_max(void **state)
     (void)state;
     run_result r;
     /* A topic named twice is read once; an empty topic ends at once. */
-    char *two[] = {rowlog_bin, "tail", "--bootstrap", env.bootstrap, "empty", "orders",
-                   "orders", NULL};
+    char *two[] = {rowlog_bin, "tail",   "--bootstrap", env.bootstrap,
+                   "empty",    "orders", "orders",      NULL};
     run_cmd(two, 60, &r);
     if (r.status != 0)
         fail_msg("exit %d, stderr: %s", r.status, (char *)r.err.p);
     expect_lines(&r.out, 0x3f);
     run_result_free(&r);
 
-    char *max[] = {rowlog_bin, "tail", "--bootstrap", env.bootstrap, "--max", "2", "orders",
-                   NULL};
+    char *max[] = {rowlog_bin, "tail", "--bootstrap", env.bootstrap, "--max", "2", "orders", NULL};
     run_cmd(max, 60, &r);
     assert_int_equal(r.status, 0);
     assert_int_equal(run_count_lines(&r.out), 2);
@@ -315,11 +312,10 @@ static void test_tail_follow(void **state)
     kill(rp.pid, SIGTERM);
     run_finish(&rp, &r, run_now_ms() + 20000);
     assert_int_equal(r.status, 0); /* SIGTERM is a clean stop */
-    assert_string_equal((char *)r.out.p,
-                        "{\"topic\":\"live\",\"partition\":0,\"offset\":0,"
-                        "\"key\":{\"id\":10},\"value\":{\"v\":1}}\n"
-                        "{\"topic\":\"live\",\"partition\":0,\"offset\":1,"
-                        "\"key\":{\"id\":11},\"value\":{\"v\":2}}\n");
+    assert_string_equal((char *)r.out.p, "{\"topic\":\"live\",\"partition\":0,\"offset\":0,"
+                                         "\"key\":{\"id\":10},\"value\":{\"v\":1}}\n"
+                                         "{\"topic\":\"live\",\"partition\":0,\"offset\":1,"
+                                         "\"key\":{\"id\":11},\"value\":{\"v\":2}}\n");
     run_result_free(&r);
 }
 
@@ -344,14 +340,13 @@ static void test_topics(void **state)
     run_result_free(&r);
 }
 
-static void expect_status(char *const argv[], int status, const char *out_has,
-                          const char *err_has)
+static void expect_status(char *const argv[], int status, const char *out_has, const char *err_has)
 {
     run_result r;
     run_cmd(argv, 30, &r);
     if (r.status != status)
-        fail_msg("%s %s: exit %d, want %d; stderr: %s", argv[1], argv[2] ? argv[2] : "",
-                 r.status, status, (char *)r.err.p);
+        fail_msg("%s %s: exit %d, want %d; stderr: %s", argv[1], argv[2] ? argv[2] : "", r.status,
+                 status, (char *)r.err.p);
     if (out_has && !strstr((char *)r.out.p, out_has))
         fail_msg("%s: stdout lacks '%s': %s", argv[1], out_has, (char *)r.out.p);
     if (err_has && !strstr((char *)r.err.p, err_has))
