@@ -25,6 +25,7 @@ struct tool_kafka {
     char bootstrap[512];
     int timeout_ms;
     bool verbose;
+    const sigset_t *stop;
     /* Set by the error callback (main thread, inside rd_kafka_poll), read by the caller. */
     bool all_down;
     bool fatal;
@@ -54,6 +55,9 @@ static void kafka_error_cb(rd_kafka_t *rk, int code, const char *reason, void *o
         break;
     }
     default:
+        /* Kept as well: it explains a later "all brokers down" (a peer that is not a Kafka
+         * broker shows up as a bad message, for instance). */
+        snprintf(kc->reason, sizeof kc->reason, "%s", reason);
         fprintf(stderr, "%s: warning: %s: %s\n", kc->prog,
                 rd_kafka_err2name((rd_kafka_resp_err_t)code), reason);
         break;
@@ -88,6 +92,7 @@ tool_kafka *tool_kafka_new(const tool_kafka_opts *opts, const char *const *extra
              opts->bootstrap ? opts->bootstrap : TOOL_DEFAULT_BOOTSTRAP);
     kc->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : TOOL_DEFAULT_TIMEOUT_MS;
     kc->verbose = opts->verbose;
+    kc->stop = opts->stop;
     if (kc->bootstrap[0] == '\0') {
         rl_err_set(err, RL_ECONFIG, "empty bootstrap server list");
         goto fail;
@@ -178,6 +183,8 @@ int tool_kafka_metadata(tool_kafka *kc, rd_kafka_topic_t *rkt, const struct rd_k
         int rc = tool_kafka_poll_errors(kc, err);
         if (rc)
             return rc;
+        if (kc->stop && tool_signals_pending(kc->stop))
+            return rl_err_set(err, RL_ESTOPPED, "interrupted");
         if (rl_mono_ns() >= deadline)
             return rl_err_set(err, -ETIMEDOUT, "no metadata from %s within %d ms%s%s",
                               kc->bootstrap, kc->timeout_ms, kc->reason[0] ? ": " : "", kc->reason);

@@ -275,7 +275,7 @@ int tool_tail_main(int argc, char **argv)
         goto fail;
     }
     const char *extra[] = {"fetch.wait.max.ms", "100", NULL};
-    tool_kafka_opts ko = {o.bootstrap, TAIL_PROG, o.timeout_ms, o.verbose};
+    tool_kafka_opts ko = {o.bootstrap, TAIL_PROG, o.timeout_ms, o.verbose, &sigs};
     kc = tool_kafka_new(&ko, extra, &err);
     if (!kc)
         goto fail;
@@ -326,8 +326,13 @@ int tool_tail_main(int argc, char **argv)
             rl_err_set(&err, -ENOMEM, "out of memory");
             goto fail;
         }
-        if (tail_start_topic(kc, tt, o.start, rkqu, &nparts, &err))
+        if (tail_start_topic(kc, tt, o.start, rkqu, &nparts, &err)) {
+            if (err.code == RL_ESTOPPED) {
+                status = o.follow ? TOOL_EXIT_OK : TOOL_EXIT_INTERRUPTED;
+                goto out;
+            }
             goto fail;
+        }
     }
 
     setvbuf(stdout, NULL, _IOFBF, TOOL_STDOUT_BUF);

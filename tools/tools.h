@@ -103,6 +103,8 @@ typedef struct tool_kafka_opts {
     const char *prog;      /* diagnostic prefix, "rowlog tail" */
     int timeout_ms;        /* limit for metadata and watermark requests; 0 = default */
     bool verbose;          /* pass librdkafka's own log lines through to stderr */
+    const sigset_t *stop;  /* blocked signals that interrupt a wait (tool_signals_block), or
+                              NULL; the set must outlive the handle */
 } tool_kafka_opts;
 
 /*
@@ -122,7 +124,8 @@ int tool_kafka_timeout_ms(const tool_kafka *kc);
  * Fetches metadata (all topics when rkt is NULL, else that topic only), giving up early when
  * librdkafka reports that every broker is down. *md is freed with rd_kafka_metadata_destroy.
  * Returns 0; -ETIMEDOUT; -ECONNREFUSED (all brokers down: err names the broker and reason);
- * RL_EPROTO (another librdkafka error, named in err).
+ * RL_ESTOPPED (one of opts.stop arrived; it is consumed); RL_EPROTO (another librdkafka
+ * error, named in err).
  */
 int tool_kafka_metadata(tool_kafka *kc, rd_kafka_topic_t *rkt, const struct rd_kafka_metadata **md,
                         rl_err *err);

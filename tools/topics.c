@@ -68,7 +68,8 @@ int tool_topics_main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    tool_kafka_opts ko = {TOOL_DEFAULT_BOOTSTRAP, TOPICS_PROG, TOOL_DEFAULT_TIMEOUT_MS, false};
+    tool_kafka_opts ko = {TOOL_DEFAULT_BOOTSTRAP, TOPICS_PROG, TOOL_DEFAULT_TIMEOUT_MS, false,
+                          NULL};
     uint64_t v;
     opterr = 0;
     optind = 1;
