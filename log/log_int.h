@@ -1,0 +1,325 @@
+/*
+ * log_int.h - internal structures of log/ shared by batch.c, segment.c, partition.c and
+ * store.c. Other modules never include this file (STYLE rule 2); unit tests may.
+ *
+ * Threading (see log.h): one writer thread owns every field marked "writer"; reader threads
+ * take a partition's `lock` to look at its segment list and index arrays, and read the
+ * high watermark and each segment's `committed` byte count with acquire loads. Bytes of a
+ * segment below `committed` never change while the store is open, so readers use them
+ * without any lock.
+ */
+#ifndef LOG_INT_H
+#define LOG_INT_H
+
+#include "log/log.h"
+
+#include <lz4frame.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <zstd.h>
+
+/* RecordBatch v2 header (Kafka "Message Format", DefaultRecordBatch.java): 61 bytes before
+ * the records; batchLength counts the bytes after the length field, so the smallest valid
+ * batchLength (no records) is 61 - 12 = 49. */
+#define LOG_BATCH_HEADER 61u
+#define LOG_BATCH_LENGTH_OFF 12u /* baseOffset i64 + batchLength i32 */
+#define LOG_BATCH_MIN_LENGTH (LOG_BATCH_HEADER - LOG_BATCH_LENGTH_OFF)
+#define LOG_BATCH_CRC_FROM 21u   /* CRC32C covers [attributes, end) */
+#define LOG_MAGIC_V2 2
+
+#define LOG_ATTR_CODEC_MASK 0x07
+#define LOG_ATTR_LOG_APPEND_TIME 0x08
+#define LOG_ATTR_TRANSACTIONAL 0x10
+#define LOG_ATTR_CONTROL 0x20
+
+/* One index entry about every LOG_INDEX_INTERVAL bytes of log (Kafka index.interval.bytes). */
+#define LOG_INDEX_INTERVAL 4096u
+/* Largest encoded record accepted by log_store_append: a batch must stay below 2 GiB because
+ * segment positions in the .index file are signed 32-bit (Kafka OffsetIndex). */
+#define LOG_RECORD_MAX (1u << 30)
+/* Cap on a batch's uncompressed size when the log decodes its own batches. */
+#define LOG_UNCOMPRESSED_MAX ((size_t)LOG_RECORD_MAX + (64u << 20))
+/* log_store_commit's checkpoint blob limit (log.h). */
+#define LOG_CHECKPOINT_BLOB_MAX 65536u
+/* Kafka's topic name limit (Topic.java MAX_NAME_LENGTH). */
+#define LOG_TOPIC_MAX 249u
+/* Sanity limit on partitions per topic. */
+#define LOG_PARTITIONS_MAX 10000u
+
+/* A byte position inside one segment file (STYLE rule 20: never a bare integer). Log offsets
+ * stay int64_t, as in log.h and the Kafka protocol. */
+typedef struct log_fpos {
+    uint64_t b;
+} log_fpos;
+
+static inline log_fpos log_fpos_make(uint64_t b)
+{
+    log_fpos f = {b};
+    return f;
+}
+
+/* ------------------------------------------------------------------ batch.c */
+
+/* Parsed fixed part of a RecordBatch v2 header. */
+typedef struct log_batch_hdr {
+    int64_t base;       /* baseOffset */
+    uint32_t size;      /* whole batch on disk: batchLength + 12 */
+    int16_t attributes;
+    int32_t last_delta; /* lastOffsetDelta */
+    int64_t base_ts;
+    int64_t max_ts;
+    int32_t count;      /* recordsCount */
+    uint32_t crc;
+} log_batch_hdr;
+
+static inline int64_t log_batch_last(const log_batch_hdr *h) { return h->base + h->last_delta; }
+
+/*
+ * Parses and checks the header of the batch at the start of bytes without reading the
+ * records: magic 2, batchLength >= 49, lastOffsetDelta >= 0, 0 <= recordsCount <=
+ * lastOffsetDelta + 1. With check_crc, also the whole batch's CRC32C.
+ * Returns 0; RL_EAGAIN when bytes hold less than the header or than batchLength says;
+ * RL_ECORRUPT (err->msg says which field, without a location: callers add file and byte).
+ */
+int log__batch_header(rl_slice bytes, bool check_crc, log_batch_hdr *h, rl_err *err);
+
+/* Writer-side compression state, reused across batches (one per store, writer thread). */
+typedef struct log_codec {
+    int compression; /* enum log_compression */
+    int level;       /* resolved level (never 0) */
+    LZ4F_cctx *lz4;
+    ZSTD_CCtx *zstd;
+    rl_buf out;      /* header + compressed records of the batch being written */
+} log_codec;
+
+/* Returns 0, RL_ECONFIG (unknown codec) or -ENOMEM. */
+int log__codec_init(log_codec *cz, int compression, int level, rl_err *err);
+void log__codec_free(log_codec *cz);
+
+/* A batch being filled: records are encoded straight into buf after LOG_BATCH_HEADER bytes
+ * reserved for the header, so appending a record copies key and value once and allocates
+ * nothing once buf has grown to its working size. */
+typedef struct log_batch_builder {
+    rl_buf buf;
+    int32_t count;
+    int64_t base_ts;
+    int64_t max_ts;
+} log_batch_builder;
+
+static inline size_t log__builder_records_bytes(const log_batch_builder *bb)
+{
+    return bb->count ? bb->buf.len - LOG_BATCH_HEADER : 0;
+}
+/* Encoded size of one record (length prefix included), or SIZE_MAX above LOG_RECORD_MAX. */
+size_t log__record_size(int64_t ts_delta, int32_t offset_delta, rl_slice key, rl_slice value);
+/* Appends one record (key.p / value.p NULL = null). Returns 0, RL_ETOOBIG or -ENOMEM; on
+ * failure the builder is unchanged. */
+int log__builder_add(log_batch_builder *bb, rl_slice key, rl_slice value, int64_t ts_ms);
+/* Fills in the header for base offset `base`, compresses with cz and sets *out to the whole
+ * batch (in bb->buf for codec none, else in cz->out; valid until either is used again).
+ * Does not reset the builder. Returns 0, -ENOMEM or RL_ECORRUPT (compressor failure). */
+int log__builder_finish(log_batch_builder *bb, log_codec *cz, int64_t base, rl_slice *out,
+                        rl_err *err);
+static inline void log__builder_reset(log_batch_builder *bb)
+{
+    rl_buf_reset(&bb->buf);
+    bb->count = 0;
+}
+
+/* ------------------------------------------------------------------ segment.c */
+
+/* Offset index entry (.index, Kafka OffsetIndex): the last offset of a batch relative to the
+ * segment's base offset, and the byte position where that batch starts. */
+typedef struct log_idx_entry {
+    uint32_t rel;
+    uint32_t pos;
+} log_idx_entry;
+
+/* Time index entry (.timeindex, Kafka TimeIndex): every record at or below base + rel has a
+ * timestamp <= ts. Timestamps strictly increase from entry to entry. */
+typedef struct log_time_entry {
+    int64_t ts;
+    uint32_t rel;
+} log_time_entry;
+
+typedef struct log_segment {
+    int64_t base;          /* base offset, the file name */
+    char *path;            /* ".log" path (owned), for messages */
+    int fd;                /* writer: open only while the segment is active, else -1 */
+    uint8_t *map;          /* PROT_READ MAP_SHARED mapping of `reserve` bytes */
+    size_t reserve;        /* mapped length; the active file is ftruncated to it (sparse) */
+    uint64_t size;         /* writer: bytes of whole batches written */
+    int64_t next;          /* writer: offset after the last batch written */
+    bool dirty;            /* writer: written since the last fdatasync */
+    _Atomic uint64_t committed; /* bytes below the high watermark: readers' limit */
+
+    /* Guarded by the partition lock (the writer mutates them while holding it). */
+    log_idx_entry *idx;
+    size_t nidx, capidx;
+    log_time_entry *tidx;
+    size_t ntidx, captidx;
+    int64_t max_ts;        /* sealed segments: largest timestamp (INT64_MIN when empty) */
+
+    /* Writer: index bookkeeping. */
+    uint64_t last_idx_pos; /* start of the last indexed batch (0 before the first entry) */
+    int64_t run_max_ts;    /* largest timestamp written so far (INT64_MIN when empty) */
+} log_segment;
+
+/* Builds "DIR/<20-digit base><ext>" into out (PATH_MAX). Returns 0 or -ENAMETOOLONG. */
+int log__segment_path(char *out, size_t cap, const char *dir, int64_t base, const char *ext);
+
+/* Creates (or truncates) the segment file of `base` in dir, sized to `reserve` bytes (sparse)
+ * and mapped whole. Returns 0, -errno or -ENOMEM. */
+int log__segment_create(const char *dir, int64_t base, size_t reserve, log_segment **out,
+                        rl_err *err);
+/* Opens an existing segment file read-write and maps max(reserve, file size) bytes; *fsize
+ * gets the file's size. The segment has no index yet. Returns 0, -errno or -ENOMEM. */
+int log__segment_open_file(const char *dir, int64_t base, size_t reserve, log_segment **out,
+                           uint64_t *fsize, rl_err *err);
+/* Unmaps, closes and frees (NULL is fine). Does not touch the file. */
+void log__segment_free(log_segment *seg);
+
+/* Result of scanning a segment's batches. */
+typedef struct log_scan {
+    log_fpos end;       /* position after the last good batch */
+    int64_t end_off;    /* offset after the last good batch */
+    log_fpos cut;       /* position of the batch starting at the requested cut offset */
+    bool cut_found;
+    bool damaged;       /* the scan stopped at a bad batch rather than a clean end */
+    char why[160];      /* what was wrong with it */
+} log_scan;
+
+/*
+ * Walks the batches of seg from byte 0 to fsize (checking CRC32C when check_crc), stopping
+ * at the first incomplete, corrupt or out-of-sequence batch, or at zero bytes (a clean end:
+ * preallocated space). Records where the batch starting at offset cut_at begins.
+ */
+void log__segment_scan(const log_segment *seg, uint64_t fsize, bool check_crc, int64_t cut_at,
+                       log_scan *sc);
+
+/* Rebuilds the in-memory offset and time indexes and the writer bookkeeping from the batch
+ * headers in [0, end). The batches must have been checked. Returns 0 or -ENOMEM. Call
+ * before the segment is visible to readers. */
+int log__segment_index_rebuild(log_segment *seg, log_fpos end);
+
+/* Loads and checks seg's .index and .timeindex (sealed segment of fsize bytes); rebuilds
+ * and rewrites them when missing, stale or inconsistent. Sets seg->next and max_ts.
+ * Returns 0, RL_ECORRUPT (the batches themselves are bad: message names file and byte),
+ * -errno or -ENOMEM. */
+int log__segment_load_sealed(log_segment *seg, const char *dir, uint64_t fsize, rl_err *err);
+
+/* Records the batch just written at `at` (size bytes, offsets up to `last`, timestamps up to
+ * max_ts) in the index arrays, following Kafka's rule: an entry when at least
+ * LOG_INDEX_INTERVAL bytes separate the batch from the previous entry. `lock` (may be NULL
+ * before the segment is published) guards the arrays. Returns 0 or -ENOMEM. */
+int log__segment_index_add(log_segment *seg, pthread_mutex_t *lock, log_fpos at, int64_t last,
+                           int64_t max_ts);
+
+/* Index lookup: the position of the batch to start a forward walk from to find `offset`
+ * (the batch of the largest entry whose last offset is <= offset, else 0). Caller holds the
+ * partition lock. */
+log_fpos log__segment_lookup(const log_segment *seg, int64_t offset);
+
+/* Writes seg's .timeindex then .index (Kafka layouts, big-endian) durably with
+ * rl_file_replace. Returns 0 or -errno. */
+int log__segment_write_indexes(const log_segment *seg, const char *dir, rl_err *err);
+
+/* Writes a whole batch at seg->size with pwrite (looping on short writes) and advances
+ * size. Returns 0 or -errno (message names the file and byte). */
+int log__segment_write(log_segment *seg, rl_slice batch, rl_err *err);
+/* fdatasync when written since the last sync. Returns 0 or -errno. */
+int log__segment_sync(log_segment *seg, rl_err *err);
+/* Re-maps an EMPTY active segment with a larger reservation (a batch bigger than
+ * segment_bytes). Swaps the mapping under lock. Returns 0 or -errno. */
+int log__segment_grow(log_segment *seg, pthread_mutex_t *lock, size_t reserve, rl_err *err);
+/* Makes a recovered last segment of fsize bytes active with `end` bytes of batches: drops
+ * the bytes after end (they become a hole) and extends the file to seg->reserve, fsyncing
+ * when anything changed. Returns 0 or -errno. */
+int log__segment_activate(log_segment *seg, uint64_t fsize, log_fpos end, rl_err *err);
+/* Seals the active segment at a roll: trims the file to its size, fsyncs it, adds the final
+ * time index entry, writes both index files and closes the fd (the mapping stays for
+ * readers). Returns 0 or -errno. */
+int log__segment_seal(log_segment *seg, pthread_mutex_t *lock, const char *dir, rl_err *err);
+
+/* ------------------------------------------------------------------ partition.c */
+
+struct log_topic;
+
+typedef struct log_partition {
+    struct log_store *store;
+    struct log_topic *topic;
+    uint32_t id;
+    char *dir;                  /* "STORE/<topic>-<id>" (owned) */
+
+    pthread_mutex_t lock;       /* segs/nsegs and the segments' index arrays */
+    log_segment **segs;
+    size_t nsegs, capsegs;
+    _Atomic int64_t hwm;        /* high watermark, published after fsync + checkpoint */
+    int64_t log_start;          /* immutable while open (no retention yet) */
+
+    /* Writer only. */
+    int64_t next;               /* offset the open batch's first record will get */
+    log_batch_builder open;     /* records appended since the last flush */
+    size_t sync_from;           /* first segment written since the last commit, or SIZE_MAX */
+    bool dir_dirty;             /* a segment file was created since the last commit */
+    bool touched;               /* on the store's touched list */
+    struct log_partition *next_touched;
+} log_partition;
+
+/* Opens (recovering) partition dir, whose committed end offset is `committed` (from the
+ * checkpoint; 0 when absent). Creates the directory when create is set. Returns 0,
+ * RL_ECORRUPT, -errno, -ENOMEM. */
+int log__partition_open(struct log_store *store, struct log_topic *topic, uint32_t id,
+                        int64_t committed, bool create, log_partition **out, rl_err *err);
+/* Trims the active segment to its written size, writes its index files (best effort), and
+ * frees everything. */
+void log__partition_close(log_partition *p);
+/* Writes the open batch (rolling the segment when it would overflow). Writer. Returns 0,
+ * -errno, -ENOMEM. */
+int log__partition_flush(log_partition *p, rl_err *err);
+/* fdatasyncs the segments written since the last commit and the directory when a segment
+ * was created. Writer. Returns 0 or -errno. */
+int log__partition_sync(log_partition *p, rl_err *err);
+/* Publishes the committed byte counts and the high watermark (release). Writer. */
+void log__partition_publish(log_partition *p);
+int log__partition_read(log_partition *p, int64_t offset, size_t max_bytes, log_read *out,
+                        rl_err *err);
+int log__partition_offset_for_time(log_partition *p, int64_t ts_ms, int64_t *offset);
+
+/* ------------------------------------------------------------------ store.c */
+
+typedef struct log_topic {
+    char name[LOG_TOPIC_MAX + 1];
+    size_t name_len;
+    uint32_t nparts;
+    log_partition **parts;
+} log_topic;
+
+struct log_store {
+    char *dir;
+    log_store_opts opts;          /* resolved defaults */
+    int lock_fd;                  /* flock'ed DIR/lock: one process per log */
+
+    pthread_rwlock_t topics_lock; /* topics array (the writer inserts under the write lock) */
+    log_topic **topics;           /* sorted by name */
+    size_t ntopics, captopics;
+
+    /* Writer only. */
+    log_topic *last_topic;        /* lookup cache: change events come in runs per table */
+    log_partition *touched;       /* partitions appended to since the last commit */
+    log_codec codec;
+    rl_buf ckbuf;                 /* checkpoint file image being built */
+    int poison;                   /* first sticky error (0 = healthy) */
+    rl_err poison_err;
+    void (*hook)(void *ctx);
+    void *hook_ctx;
+
+    pthread_mutex_t ckpt_lock;    /* guards blob/has_ckpt (log_store_checkpoint) */
+    rl_buf blob;
+    bool has_ckpt;
+};
+
+/* Validates a topic name (1-249 bytes of [A-Za-z0-9._-], not "." or ".."). */
+bool log__topic_name_ok(const char *p, size_t n);
+
+#endif /* LOG_INT_H */

@@ -1,0 +1,584 @@
+/*
+ * partition.c - one partition: a directory "<topic>-<id>/" of segments (segment.c), the open
+ * batch being filled (batch.c), recovery on open, and the read paths.
+ *
+ * Recovery rules (docs/format-log.md "Recovery"), given C = the partition's end offset in the
+ * checkpoint (0 when it is not there):
+ *   - segments whose base offset is >= C hold only data written after the last commit: they
+ *     are deleted (except the first segment, which is kept, emptied);
+ *   - segments before the last kept one are sealed: their index files are checked and rebuilt
+ *     when stale, and their batches must follow each other without a gap;
+ *   - the last kept segment is scanned batch by batch with CRC32C. A damaged batch or a missing
+ *     batch below C is committed data lost: RL_ECORRUPT, the log refuses to open. A damaged or
+ *     incomplete batch at or after C is a torn write of uncommitted data (writes reach the
+ *     disk in any order until fdatasync returns): the tail is truncated and logged. Zero bytes
+ *     are the clean end of preallocated space;
+ *   - the partition is then cut back to exactly C (a batch boundary, since a commit always
+ *     ends the open batch), so a restart replays the source from the checkpoint's position
+ *     without doubling records.
+ *
+ * Readers: the high watermark is loaded first (acquire), then the segment holding the offset
+ * is found under `lock`, then that segment's committed byte count is loaded (acquire). The
+ * writer stores every committed count before the high watermark (release), so the bytes
+ * below the loaded count cover every batch below the loaded high watermark; the walk stops at
+ * the first batch at or above the high watermark so a read never mixes in later commits.
+ */
+#include "log/log_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static size_t seg_reserve(const log_partition *p, uint64_t need)
+{
+    uint64_t r = p->store->opts.segment_bytes;
+    return (size_t)(need > r ? need : r);
+}
+
+static int push_seg(log_partition *p, log_segment *seg, bool locked)
+{
+    int rc = 0;
+    if (locked)
+        pthread_mutex_lock(&p->lock);
+    if (p->nsegs == p->capsegs) {
+        size_t cap = p->capsegs ? p->capsegs * 2 : 4;
+        log_segment **n = realloc(p->segs, cap * sizeof *n);
+        if (!n)
+            rc = -ENOMEM;
+        else {
+            p->segs = n;
+            p->capsegs = cap;
+        }
+    }
+    if (rc == 0)
+        p->segs[p->nsegs++] = seg;
+    if (locked)
+        pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+static log_segment *active(const log_partition *p) { return p->segs[p->nsegs - 1]; }
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Lists the base offsets of the segment files in dir (sorted) and removes leftover ".tmp"
+ * files of interrupted index writes. */
+static int list_segments(const char *dir, int64_t **out, size_t *n, rl_err *err)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return rl_err_set(err, -errno, "%s: opendir: %s", dir, strerror(errno));
+    int64_t *v = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *nm = de->d_name;
+        size_t len = strlen(nm);
+        if (len > 4 && strcmp(nm + len - 4, ".tmp") == 0) {
+            char path[PATH_MAX];
+            if (snprintf(path, sizeof path, "%s/%s", dir, nm) < (int)sizeof path)
+                unlink(path);
+            continue;
+        }
+        if (len != 24 || strcmp(nm + 20, ".log") != 0)
+            continue;
+        int64_t base = 0;
+        bool ok = true;
+        for (int i = 0; i < 20 && ok; i++) {
+            if (nm[i] < '0' || nm[i] > '9' || base > (INT64_MAX - 9) / 10)
+                ok = false;
+            else
+                base = base * 10 + (nm[i] - '0');
+        }
+        if (!ok)
+            continue;
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 8;
+            int64_t *nv = realloc(v, cap * sizeof *nv);
+            if (!nv) {
+                rc = rl_err_set(err, -ENOMEM, "%s: out of memory", dir);
+                goto done;
+            }
+            v = nv;
+        }
+        v[cnt++] = base;
+    }
+    qsort(v, cnt, sizeof *v, cmp_i64);
+done:
+    closedir(d);
+    if (rc != 0) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+static void remove_segment_files(const char *dir, int64_t base)
+{
+    static const char *const exts[] = {".log", ".index", ".timeindex"};
+    for (size_t i = 0; i < 3; i++) {
+        char path[PATH_MAX];
+        if (log__segment_path(path, sizeof path, dir, base, exts[i]) == 0)
+            unlink(path);
+    }
+}
+
+/* Opens the last kept segment, scans it and applies the recovery rules (file comment). */
+static int recover_last(log_partition *p, int64_t base, int64_t committed, rl_err *err)
+{
+    log_segment *seg = NULL;
+    uint64_t fsize = 0;
+    int rc = log__segment_open_file(p->dir, base, p->store->opts.segment_bytes, &seg, &fsize,
+                                    err);
+    if (rc != 0)
+        return rc;
+    if (p->nsegs && base != active(p)->next) {
+        rc = rl_err_set(err, RL_ECORRUPT,
+                        "%s: starts at offset %lld but the previous segment ends at %lld",
+                        seg->path, (long long)base, (long long)active(p)->next);
+        goto fail;
+    }
+    if (fsize > INT32_MAX) {
+        rc = rl_err_set(err, RL_ECORRUPT, "%s: %llu bytes, above the 2 GiB segment limit",
+                        seg->path, (unsigned long long)fsize);
+        goto fail;
+    }
+    log_scan sc;
+    log__segment_scan(seg, fsize, true, committed, &sc);
+    if (sc.end_off < committed) {
+        if (sc.damaged)
+            rc = rl_err_set(err, RL_ECORRUPT,
+                            "%s: damaged batch at byte %llu (offset %lld): %s; the checkpoint "
+                            "says offsets below %lld were committed: refusing to open",
+                            seg->path, (unsigned long long)sc.end.b, (long long)sc.end_off,
+                            sc.why, (long long)committed);
+        else
+            rc = rl_err_set(err, RL_ECORRUPT,
+                            "%s: the log ends at byte %llu (offset %lld) but the checkpoint "
+                            "says offsets below %lld were committed: committed data is missing",
+                            seg->path, (unsigned long long)sc.end.b, (long long)sc.end_off,
+                            (long long)committed);
+        goto fail;
+    }
+    log_fpos end = sc.end;
+    int64_t end_off = sc.end_off;
+    if (sc.damaged)
+        rl_warn("%s: torn or corrupt tail at byte %llu (offset %lld): %s; truncating %llu "
+                "bytes written after the last commit",
+                seg->path, (unsigned long long)sc.end.b, (long long)sc.end_off, sc.why,
+                (unsigned long long)(fsize - sc.end.b));
+    if (end_off > committed) {
+        if (!sc.cut_found) {
+            rc = rl_err_set(err, RL_ECORRUPT,
+                            "%s: the checkpoint's end offset %lld is not a batch boundary",
+                            seg->path, (long long)committed);
+            goto fail;
+        }
+        rl_warn("%s: cutting back to the checkpoint: dropping offsets %lld..%lld (bytes "
+                "%llu..%llu) written after the last commit",
+                seg->path, (long long)committed, (long long)(end_off - 1),
+                (unsigned long long)sc.cut.b, (unsigned long long)end.b);
+        end = sc.cut;
+        end_off = committed;
+    }
+    if ((rc = log__segment_activate(seg, fsize, end, err)) != 0)
+        goto fail;
+    if ((rc = log__segment_index_rebuild(seg, end)) != 0) {
+        rc = rl_err_set(err, rc, "%s: rebuilding the index: %s", seg->path, rl_strerror(rc));
+        goto fail;
+    }
+    RL_ASSERT(seg->next == end_off);
+    atomic_store_explicit(&seg->committed, end.b, memory_order_relaxed);
+    if ((rc = push_seg(p, seg, false)) != 0) {
+        rc = rl_err_set(err, rc, "%s: out of memory", seg->path);
+        goto fail;
+    }
+    return 0;
+fail:
+    log__segment_free(seg);
+    return rc;
+}
+
+static int open_segments(log_partition *p, int64_t committed, rl_err *err)
+{
+    int64_t *bases = NULL;
+    size_t n = 0;
+    int rc = list_segments(p->dir, &bases, &n, err);
+    if (rc != 0)
+        return rc;
+    if (n == 0) {
+        if (committed > 0) {
+            rc = rl_err_set(err, RL_ECORRUPT,
+                            "%s: no segment files but the checkpoint says offsets below %lld "
+                            "were committed",
+                            p->dir, (long long)committed);
+            goto done;
+        }
+        log_segment *seg;
+        if ((rc = log__segment_create(p->dir, 0, seg_reserve(p, 0), &seg, err)) != 0)
+            goto done;
+        if ((rc = push_seg(p, seg, false)) != 0) {
+            log__segment_free(seg);
+            rc = rl_err_set(err, rc, "%s: out of memory", p->dir);
+            goto done;
+        }
+        if ((rc = rl_dir_fsync(p->dir)) != 0) {
+            rc = rl_err_set(err, rc, "%s: fsync: %s", p->dir, strerror(-rc));
+            goto done;
+        }
+        p->log_start = 0;
+        goto done;
+    }
+    p->log_start = bases[0];
+    if (committed > 0 && committed < bases[0]) {
+        rc = rl_err_set(err, RL_ECORRUPT,
+                        "%s: the first segment starts at offset %lld, above the checkpoint's "
+                        "end offset %lld",
+                        p->dir, (long long)bases[0], (long long)committed);
+        goto done;
+    }
+    size_t keep = 0;
+    while (keep < n && bases[keep] < committed)
+        keep++;
+    if (keep == 0)
+        keep = 1;
+    if (keep < n) {
+        for (size_t i = keep; i < n; i++) {
+            rl_warn("%s/%020lld.log: holds only offsets >= %lld, written after the last "
+                    "commit: removed",
+                    p->dir, (long long)bases[i], (long long)committed);
+            remove_segment_files(p->dir, bases[i]);
+        }
+        /* Durable before anything new is written, or a removed segment could come back. */
+        if ((rc = rl_dir_fsync(p->dir)) != 0) {
+            rc = rl_err_set(err, rc, "%s: fsync: %s", p->dir, strerror(-rc));
+            goto done;
+        }
+    }
+    for (size_t i = 0; i + 1 < keep; i++) {
+        log_segment *seg;
+        uint64_t fsize;
+        if ((rc = log__segment_open_file(p->dir, bases[i], 0, &seg, &fsize, err)) != 0)
+            goto done;
+        if (p->nsegs && bases[i] != active(p)->next) {
+            rc = rl_err_set(err, RL_ECORRUPT,
+                            "%s: starts at offset %lld but the previous segment ends at %lld",
+                            seg->path, (long long)bases[i], (long long)active(p)->next);
+            log__segment_free(seg);
+            goto done;
+        }
+        if ((rc = log__segment_load_sealed(seg, p->dir, fsize, err)) != 0) {
+            log__segment_free(seg);
+            goto done;
+        }
+        close(seg->fd);
+        seg->fd = -1;
+        atomic_store_explicit(&seg->committed, seg->size, memory_order_relaxed);
+        if ((rc = push_seg(p, seg, false)) != 0) {
+            log__segment_free(seg);
+            rc = rl_err_set(err, rc, "%s: out of memory", p->dir);
+            goto done;
+        }
+    }
+    rc = recover_last(p, bases[keep - 1], committed, err);
+done:
+    free(bases);
+    return rc;
+}
+
+int log__partition_open(struct log_store *store, struct log_topic *topic, uint32_t id,
+                        int64_t committed, bool create, log_partition **out, rl_err *err)
+{
+    log_partition *p = calloc(1, sizeof *p);
+    char dir[PATH_MAX];
+    int rc;
+    if (!p)
+        return rl_err_set(err, -ENOMEM, "out of memory for a partition");
+    if (snprintf(dir, sizeof dir, "%s/%s-%u", store->dir, topic->name, id) >= (int)sizeof dir) {
+        free(p);
+        return rl_err_set(err, -ENAMETOOLONG, "%s/%s-%u: path too long", store->dir,
+                          topic->name, id);
+    }
+    p->dir = strdup(dir);
+    if (!p->dir) {
+        free(p);
+        return rl_err_set(err, -ENOMEM, "out of memory for a partition");
+    }
+    p->store = store;
+    p->topic = topic;
+    p->id = id;
+    p->sync_from = SIZE_MAX;
+    pthread_mutex_init(&p->lock, NULL);
+    atomic_init(&p->hwm, 0);
+    if (create) {
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+            rc = rl_err_set(err, -errno, "%s: mkdir: %s", dir, strerror(errno));
+            goto fail;
+        }
+        if ((rc = rl_dir_fsync(store->dir)) != 0) {
+            rc = rl_err_set(err, rc, "%s: fsync: %s", store->dir, strerror(-rc));
+            goto fail;
+        }
+    }
+    if ((rc = open_segments(p, committed, err)) != 0)
+        goto fail;
+    p->next = active(p)->next;
+    atomic_store_explicit(&p->hwm, p->next, memory_order_release);
+    *out = p;
+    return 0;
+fail:
+    log__partition_close(p);
+    return rc;
+}
+
+void log__partition_close(log_partition *p)
+{
+    if (!p)
+        return;
+    if (p->nsegs) {
+        log_segment *seg = active(p);
+        /* Give back the preallocated space; uncommitted batches stay until the next open
+         * cuts them back to the checkpoint. */
+        if (seg->fd >= 0 && ftruncate(seg->fd, (off_t)seg->size) != 0)
+            rl_warn("%s: trim to %llu bytes: %s", seg->path, (unsigned long long)seg->size,
+                    strerror(errno));
+    }
+    for (size_t i = 0; i < p->nsegs; i++)
+        log__segment_free(p->segs[i]);
+    free(p->segs);
+    rl_buf_free(&p->open.buf);
+    pthread_mutex_destroy(&p->lock);
+    free(p->dir);
+    free(p);
+}
+
+/* ------------------------------------------------------------------ writer */
+
+static int roll(log_partition *p, size_t need, rl_err *err)
+{
+    log_segment *old = active(p);
+    int rc = log__segment_seal(old, &p->lock, p->dir, err);
+    if (rc != 0)
+        return rc;
+    log_segment *seg;
+    if ((rc = log__segment_create(p->dir, p->next, seg_reserve(p, need), &seg, err)) != 0)
+        return rc;
+    if ((rc = push_seg(p, seg, true)) != 0) {
+        log__segment_free(seg);
+        return rl_err_set(err, rc, "%s: out of memory", p->dir);
+    }
+    p->dir_dirty = true;
+    return 0;
+}
+
+int log__partition_flush(log_partition *p, rl_err *err)
+{
+    log_batch_builder *bb = &p->open;
+    if (bb->count == 0)
+        return 0;
+    rl_slice batch;
+    int rc = log__builder_finish(bb, &p->store->codec, p->next, &batch, err);
+    if (rc != 0)
+        return rl_err_wrap(err, rc, "%s", p->dir);
+    int64_t last = p->next + bb->count - 1;
+    log_segment *seg = active(p);
+    if (seg->size > 0 && (seg->size + batch.len > p->store->opts.segment_bytes ||
+                          last - seg->base > INT32_MAX)) {
+        if ((rc = roll(p, batch.len, err)) != 0)
+            return rc;
+        seg = active(p);
+    } else if (seg->size + batch.len > seg->reserve) {
+        if ((rc = log__segment_grow(seg, &p->lock, seg_reserve(p, batch.len), err)) != 0)
+            return rc;
+    }
+    if (p->sync_from == SIZE_MAX)
+        p->sync_from = p->nsegs - 1;
+    log_fpos at = log_fpos_make(seg->size);
+    if ((rc = log__segment_write(seg, batch, err)) != 0)
+        return rc;
+    if ((rc = log__segment_index_add(seg, &p->lock, at, last, bb->max_ts)) != 0)
+        return rl_err_set(err, rc, "%s: out of memory for the index", seg->path);
+    seg->next = last + 1;
+    p->next = last + 1;
+    log__builder_reset(bb);
+    return 0;
+}
+
+int log__partition_sync(log_partition *p, rl_err *err)
+{
+    if (p->sync_from != SIZE_MAX) {
+        for (size_t i = p->sync_from; i < p->nsegs; i++) {
+            int rc = log__segment_sync(p->segs[i], err);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    if (p->dir_dirty) {
+        int rc = rl_dir_fsync(p->dir);
+        if (rc != 0)
+            return rl_err_set(err, rc, "%s: fsync: %s", p->dir, strerror(-rc));
+        p->dir_dirty = false;
+    }
+    return 0;
+}
+
+void log__partition_publish(log_partition *p)
+{
+    if (p->sync_from != SIZE_MAX) {
+        for (size_t i = p->sync_from; i < p->nsegs; i++)
+            atomic_store_explicit(&p->segs[i]->committed, p->segs[i]->size,
+                                  memory_order_release);
+    }
+    atomic_store_explicit(&p->hwm, p->next, memory_order_release);
+    p->sync_from = SIZE_MAX;
+}
+
+/* ------------------------------------------------------------------ readers */
+
+/* Index of the segment holding offset (the last one whose base is <= offset). Caller holds
+ * the lock; offset >= log_start. */
+static size_t find_seg(const log_partition *p, int64_t offset)
+{
+    size_t lo = 0, hi = p->nsegs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->segs[mid]->base <= offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo ? lo - 1 : 0;
+}
+
+int log__partition_read(log_partition *p, int64_t offset, size_t max_bytes, log_read *out,
+                        rl_err *err)
+{
+    int64_t hwm = atomic_load_explicit(&p->hwm, memory_order_acquire);
+    out->bytes = rl_slice_make(NULL, 0);
+    out->log_start = p->log_start;
+    out->high_watermark = hwm;
+    if (offset < p->log_start || offset > hwm)
+        return rl_err_set(err, RL_ERANGE, "%s: offset %lld outside [%lld, %lld]", p->dir,
+                          (long long)offset, (long long)p->log_start, (long long)hwm);
+    if (offset == hwm)
+        return 0;
+    pthread_mutex_lock(&p->lock);
+    const log_segment *seg = p->segs[find_seg(p, offset)];
+    uint64_t pos = log__segment_lookup(seg, offset).b;
+    const uint8_t *map = seg->map;
+    pthread_mutex_unlock(&p->lock);
+    uint64_t end = atomic_load_explicit(&seg->committed, memory_order_acquire);
+    uint64_t start = UINT64_MAX;
+    while (pos < end) {
+        log_batch_hdr h;
+        rl_err e;
+        if (log__batch_header(rl_slice_make(map + pos, (size_t)(end - pos)), false, &h, &e) != 0)
+            return rl_err_set(err, RL_ECORRUPT, "%s: byte %llu: %s", seg->path,
+                              (unsigned long long)pos, e.msg);
+        if (h.base >= hwm)
+            break;
+        if (start == UINT64_MAX) {
+            if (log_batch_last(&h) >= offset)
+                start = pos;
+        } else if (pos + h.size - start > max_bytes) {
+            break; /* whole batches only; the first one always (KIP-74) */
+        }
+        pos += h.size;
+    }
+    if (start == UINT64_MAX)
+        return rl_err_set(err, RL_ECORRUPT, "%s: offset %lld is below the high watermark %lld "
+                          "but not in the segment",
+                          seg->path, (long long)offset, (long long)hwm);
+    out->bytes = rl_slice_make(map + start, (size_t)(pos - start));
+    return 0;
+}
+
+typedef struct time_find {
+    int64_t ts;
+    int64_t min_offset;
+    int64_t found;
+} time_find;
+
+static int time_find_rec(void *ctx, const log_record *rec)
+{
+    time_find *tf = ctx;
+    if (rec->offset >= tf->min_offset && rec->timestamp >= tf->ts) {
+        tf->found = rec->offset;
+        return RL_ESTOPPED; /* found: stop decoding */
+    }
+    return 0;
+}
+
+int log__partition_offset_for_time(log_partition *p, int64_t ts_ms, int64_t *offset)
+{
+    int64_t hwm = atomic_load_explicit(&p->hwm, memory_order_acquire);
+    rl_buf scratch = RL_BUF_INIT;
+    int rc = 0;
+    *offset = hwm;
+    for (size_t i = 0;; i++) {
+        pthread_mutex_lock(&p->lock);
+        if (i >= p->nsegs) {
+            pthread_mutex_unlock(&p->lock);
+            break;
+        }
+        const log_segment *seg = p->segs[i];
+        if (i + 1 < p->nsegs && seg->max_ts < ts_ms) {
+            pthread_mutex_unlock(&p->lock);
+            continue; /* a sealed segment with every timestamp below ts */
+        }
+        /* The last time index entry below ts: every record up to it is older than ts. */
+        size_t lo = 0, hi = seg->ntidx;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (seg->tidx[mid].ts < ts_ms)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        int64_t from = lo ? seg->base + seg->tidx[lo - 1].rel + 1 : seg->base;
+        uint64_t pos = log__segment_lookup(seg, from).b;
+        const uint8_t *map = seg->map;
+        pthread_mutex_unlock(&p->lock);
+        if (seg->base >= hwm)
+            break;
+        uint64_t end = atomic_load_explicit(&seg->committed, memory_order_acquire);
+        while (pos < end) {
+            log_batch_hdr h;
+            rl_slice rest = rl_slice_make(map + pos, (size_t)(end - pos));
+            if (log__batch_header(rest, false, &h, NULL) != 0) {
+                rc = RL_ECORRUPT;
+                goto done;
+            }
+            if (h.base >= hwm)
+                goto done;
+            if (log_batch_last(&h) >= from && h.max_ts >= ts_ms) {
+                time_find tf = {ts_ms, from, -1};
+                int r = log_batch_decode(rl_slice_make(map + pos, h.size), &scratch,
+                                         LOG_UNCOMPRESSED_MAX, time_find_rec, &tf, NULL);
+                if (r == RL_ESTOPPED) {
+                    *offset = tf.found;
+                    goto done;
+                }
+                if (r < 0) {
+                    rc = r;
+                    goto done;
+                }
+            }
+            pos += h.size;
+        }
+    }
+done:
+    rl_buf_free(&scratch);
+    return rc;
+}

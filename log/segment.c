@@ -1,0 +1,560 @@
+/*
+ * segment.c - one segment of a partition: "<20-digit base offset>.log" holding RecordBatches
+ * back to back (batch.c), with its sparse offset index ".index" and time index ".timeindex"
+ * (Kafka layouts: apache/kafka storage/.../log/{LogSegment,OffsetIndex,TimeIndex}.java).
+ *
+ *   .index      8-byte entries, big-endian:  relativeOffset i32 | position i32
+ *               relativeOffset = (last offset of a batch) - base; position = where that
+ *               batch starts in the .log. One entry when at least 4096 bytes of log separate
+ *               a batch from the previous entry (Kafka index.interval.bytes), none for the
+ *               batch at position 0.
+ *   .timeindex  12-byte entries, big-endian: timestamp i64 | relativeOffset i32
+ *               written at the same points when the largest timestamp so far grew, plus a
+ *               final entry when the segment is sealed: every record at or below
+ *               base + relativeOffset has a timestamp <= timestamp.
+ *
+ * The active (last) segment's file is extended to `reserve` bytes when it is created (a
+ * sparse file) and mapped whole once, so its mapping never moves while batches are appended
+ * with pwrite; readers see the bytes through the page cache. The zero bytes after the last
+ * batch read as a clean end of log in recovery. Sealing (segment roll) trims the file to its
+ * real size, fsyncs it, and writes the two index files durably (the time index first, so an
+ * index file that matches the data implies a current time index).
+ *
+ * Index files of the active segment are only written when it is sealed or the store closes:
+ * recovery always rebuilds the last segment's indexes from a scan of its batches, so they need
+ * no fsync per commit. A sealed segment's index files are checked on open (entry order,
+ * positions inside the file, the last entry pointing at a batch with that last offset, the
+ * batches after it) and rebuilt from the batch headers when missing or stale.
+ */
+#include "log/log_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int log__segment_path(char *out, size_t cap, const char *dir, int64_t base, const char *ext)
+{
+    int n = snprintf(out, cap, "%s/%020lld%s", dir, (long long)base, ext);
+    return (n < 0 || (size_t)n >= cap) ? -ENAMETOOLONG : 0;
+}
+
+static log_segment *seg_alloc(const char *dir, int64_t base)
+{
+    char path[PATH_MAX];
+    if (log__segment_path(path, sizeof path, dir, base, ".log") != 0)
+        return NULL;
+    log_segment *seg = calloc(1, sizeof *seg);
+    if (!seg)
+        return NULL;
+    seg->path = strdup(path);
+    if (!seg->path) {
+        free(seg);
+        return NULL;
+    }
+    seg->base = base;
+    seg->next = base;
+    seg->fd = -1;
+    seg->max_ts = INT64_MIN;
+    seg->run_max_ts = INT64_MIN;
+    atomic_init(&seg->committed, 0);
+    return seg;
+}
+
+void log__segment_free(log_segment *seg)
+{
+    if (!seg)
+        return;
+    if (seg->map)
+        munmap(seg->map, seg->reserve);
+    if (seg->fd >= 0)
+        close(seg->fd);
+    free(seg->idx);
+    free(seg->tidx);
+    free(seg->path);
+    free(seg);
+}
+
+int log__segment_create(const char *dir, int64_t base, size_t reserve, log_segment **out,
+                        rl_err *err)
+{
+    log_segment *seg = seg_alloc(dir, base);
+    if (!seg)
+        return rl_err_set(err, -ENOMEM, "%s: out of memory for a segment", dir);
+    int rc;
+    seg->fd = open(seg->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (seg->fd < 0) {
+        rc = rl_err_set(err, -errno, "%s: create: %s", seg->path, strerror(errno));
+        goto fail;
+    }
+    if (ftruncate(seg->fd, (off_t)reserve) != 0) {
+        rc = rl_err_set(err, -errno, "%s: extend to %zu bytes: %s", seg->path, reserve,
+                        strerror(errno));
+        goto fail;
+    }
+    void *m = mmap(NULL, reserve, PROT_READ, MAP_SHARED, seg->fd, 0);
+    if (m == MAP_FAILED) {
+        rc = rl_err_set(err, -errno, "%s: mmap %zu bytes: %s", seg->path, reserve,
+                        strerror(errno));
+        goto fail;
+    }
+    seg->map = m;
+    seg->reserve = reserve;
+    *out = seg;
+    return 0;
+fail:
+    if (seg->fd >= 0)
+        unlink(seg->path);
+    log__segment_free(seg);
+    return rc;
+}
+
+int log__segment_open_file(const char *dir, int64_t base, size_t reserve, log_segment **out,
+                           uint64_t *fsize, rl_err *err)
+{
+    log_segment *seg = seg_alloc(dir, base);
+    if (!seg)
+        return rl_err_set(err, -ENOMEM, "%s: out of memory for a segment", dir);
+    int rc;
+    struct stat st;
+    seg->fd = open(seg->path, O_RDWR | O_CLOEXEC);
+    if (seg->fd < 0) {
+        rc = rl_err_set(err, -errno, "%s: open: %s", seg->path, strerror(errno));
+        goto fail;
+    }
+    if (fstat(seg->fd, &st) != 0) {
+        rc = rl_err_set(err, -errno, "%s: stat: %s", seg->path, strerror(errno));
+        goto fail;
+    }
+    if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX / 2) {
+        rc = rl_err_set(err, RL_ECORRUPT, "%s: %lld bytes is not a segment", seg->path,
+                        (long long)st.st_size);
+        goto fail;
+    }
+    size_t len = (size_t)st.st_size > reserve ? (size_t)st.st_size : reserve;
+    if (len > 0) {
+        void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, seg->fd, 0);
+        if (m == MAP_FAILED) {
+            rc = rl_err_set(err, -errno, "%s: mmap %zu bytes: %s", seg->path, len,
+                            strerror(errno));
+            goto fail;
+        }
+        seg->map = m;
+        seg->reserve = len;
+    }
+    *fsize = (uint64_t)st.st_size;
+    *out = seg;
+    return 0;
+fail:
+    log__segment_free(seg);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ scanning */
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+void log__segment_scan(const log_segment *seg, uint64_t fsize, bool check_crc, int64_t cut_at,
+                       log_scan *sc)
+{
+    memset(sc, 0, sizeof *sc);
+    uint64_t pos = 0;
+    int64_t expected = seg->base;
+    if (cut_at == seg->base)
+        sc->cut_found = true;
+    while (pos < fsize) {
+        const uint8_t *p = seg->map + pos;
+        uint64_t avail = fsize - pos;
+        if (all_zero(p, avail < LOG_BATCH_HEADER ? (size_t)avail : LOG_BATCH_HEADER))
+            break; /* preallocated space: a clean end */
+        log_batch_hdr h;
+        rl_err e = {0, ""};
+        size_t n = avail > (uint64_t)INT32_MAX ? (size_t)INT32_MAX : (size_t)avail;
+        int rc = log__batch_header(rl_slice_make(p, n), check_crc, &h, &e);
+        if (rc == RL_EAGAIN) {
+            snprintf(sc->why, sizeof sc->why, "incomplete batch (%s)", e.msg);
+            sc->damaged = true;
+            break;
+        }
+        if (rc != 0) {
+            snprintf(sc->why, sizeof sc->why, "%s", e.msg);
+            sc->damaged = true;
+            break;
+        }
+        if (h.base != expected) {
+            snprintf(sc->why, sizeof sc->why, "batch has baseOffset %lld, expected %lld",
+                     (long long)h.base, (long long)expected);
+            sc->damaged = true;
+            break;
+        }
+        pos += h.size;
+        expected = log_batch_last(&h) + 1;
+        if (expected == cut_at) {
+            sc->cut = log_fpos_make(pos);
+            sc->cut_found = true;
+        }
+    }
+    sc->end = log_fpos_make(pos);
+    sc->end_off = expected;
+}
+
+/* ------------------------------------------------------------------ indexes in memory */
+
+static int idx_push(log_segment *seg, log_idx_entry e)
+{
+    if (seg->nidx == seg->capidx) {
+        size_t cap = seg->capidx ? seg->capidx * 2 : 64;
+        log_idx_entry *n = realloc(seg->idx, cap * sizeof *n);
+        if (!n)
+            return -ENOMEM;
+        seg->idx = n;
+        seg->capidx = cap;
+    }
+    seg->idx[seg->nidx++] = e;
+    return 0;
+}
+
+static int tidx_push(log_segment *seg, log_time_entry e)
+{
+    if (seg->ntidx == seg->captidx) {
+        size_t cap = seg->captidx ? seg->captidx * 2 : 64;
+        log_time_entry *n = realloc(seg->tidx, cap * sizeof *n);
+        if (!n)
+            return -ENOMEM;
+        seg->tidx = n;
+        seg->captidx = cap;
+    }
+    seg->tidx[seg->ntidx++] = e;
+    return 0;
+}
+
+int log__segment_index_add(log_segment *seg, pthread_mutex_t *lock, log_fpos at, int64_t last,
+                           int64_t max_ts)
+{
+    if (max_ts > seg->run_max_ts)
+        seg->run_max_ts = max_ts;
+    if (at.b - seg->last_idx_pos < LOG_INDEX_INTERVAL)
+        return 0;
+    uint32_t rel = (uint32_t)(last - seg->base);
+    int rc = 0;
+    if (lock)
+        pthread_mutex_lock(lock);
+    /* Arrays grow under the lock: readers binary-search them while holding it. */
+    if (idx_push(seg, (log_idx_entry){rel, (uint32_t)at.b}) != 0)
+        rc = -ENOMEM;
+    else if ((seg->ntidx == 0 || seg->run_max_ts > seg->tidx[seg->ntidx - 1].ts) &&
+             tidx_push(seg, (log_time_entry){seg->run_max_ts, rel}) != 0)
+        rc = -ENOMEM;
+    if (lock)
+        pthread_mutex_unlock(lock);
+    if (rc == 0)
+        seg->last_idx_pos = at.b;
+    return rc;
+}
+
+/* Appends the sealing time entry (the segment's largest timestamp at its last offset). */
+static int tidx_finish(log_segment *seg)
+{
+    if (seg->next == seg->base)
+        return 0;
+    if (seg->ntidx == 0 || seg->run_max_ts > seg->tidx[seg->ntidx - 1].ts)
+        return tidx_push(seg, (log_time_entry){seg->run_max_ts,
+                                               (uint32_t)(seg->next - 1 - seg->base)});
+    return 0;
+}
+
+int log__segment_index_rebuild(log_segment *seg, log_fpos end)
+{
+    seg->nidx = seg->ntidx = 0;
+    seg->last_idx_pos = 0;
+    seg->run_max_ts = INT64_MIN;
+    uint64_t pos = 0;
+    int64_t next = seg->base;
+    while (pos < end.b) {
+        log_batch_hdr h;
+        if (log__batch_header(rl_slice_make(seg->map + pos, (size_t)(end.b - pos)), false, &h,
+                              NULL) != 0)
+            return RL_ECORRUPT;
+        if (log__segment_index_add(seg, NULL, log_fpos_make(pos), log_batch_last(&h),
+                                   h.max_ts) != 0)
+            return -ENOMEM;
+        pos += h.size;
+        next = log_batch_last(&h) + 1;
+    }
+    seg->size = end.b;
+    seg->next = next;
+    return 0;
+}
+
+log_fpos log__segment_lookup(const log_segment *seg, int64_t offset)
+{
+    if (offset < seg->base)
+        return log_fpos_make(0);
+    uint64_t rel = (uint64_t)(offset - seg->base);
+    size_t lo = 0, hi = seg->nidx; /* first entry with rel > target */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (seg->idx[mid].rel <= rel)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return log_fpos_make(lo ? seg->idx[lo - 1].pos : 0);
+}
+
+/* ------------------------------------------------------------------ index files */
+
+int log__segment_write_indexes(const log_segment *seg, const char *dir, rl_err *err)
+{
+    char path[PATH_MAX];
+    rl_buf b = RL_BUF_INIT;
+    int rc;
+    for (size_t i = 0; i < seg->ntidx; i++) {
+        rl_buf_put_be64(&b, (uint64_t)seg->tidx[i].ts);
+        rl_buf_put_be32(&b, seg->tidx[i].rel);
+    }
+    if (!rl_buf_ok(&b)) {
+        rc = rl_err_set(err, -ENOMEM, "%s: out of memory for the time index", seg->path);
+        goto done;
+    }
+    if ((rc = log__segment_path(path, sizeof path, dir, seg->base, ".timeindex")) != 0 ||
+        (rc = rl_file_replace(path, b.p, b.len, err)) != 0)
+        goto done;
+    rl_buf_reset(&b);
+    for (size_t i = 0; i < seg->nidx; i++) {
+        rl_buf_put_be32(&b, seg->idx[i].rel);
+        rl_buf_put_be32(&b, seg->idx[i].pos);
+    }
+    if (!rl_buf_ok(&b)) {
+        rc = rl_err_set(err, -ENOMEM, "%s: out of memory for the index", seg->path);
+        goto done;
+    }
+    if ((rc = log__segment_path(path, sizeof path, dir, seg->base, ".index")) != 0 ||
+        (rc = rl_file_replace(path, b.p, b.len, err)) != 0)
+        goto done;
+done:
+    rl_buf_free(&b);
+    return rc;
+}
+
+/* Reads and checks the index files against the batches; returns true when they can be
+ * used as they are (and fills seg), false when they must be rebuilt. */
+static bool load_index_files(log_segment *seg, const char *dir, uint64_t fsize)
+{
+    char path[PATH_MAX];
+    rl_buf ib = RL_BUF_INIT, tb = RL_BUF_INIT;
+    bool ok = false;
+    size_t max_entries = (size_t)(fsize / LOG_BATCH_HEADER) + 1;
+    if (log__segment_path(path, sizeof path, dir, seg->base, ".index") != 0 ||
+        rl_file_read_all(path, &ib, max_entries * 8, NULL) != 0 || ib.len % 8 != 0)
+        goto done;
+    if (log__segment_path(path, sizeof path, dir, seg->base, ".timeindex") != 0 ||
+        rl_file_read_all(path, &tb, (max_entries + 1) * 12, NULL) != 0 || tb.len % 12 != 0)
+        goto done;
+    seg->nidx = seg->ntidx = 0;
+    rl_reader rd = rl_reader_make(rl_buf_slice(&ib));
+    while (rl_reader_left(&rd)) {
+        uint32_t rel = (uint32_t)rl_get_i32be(&rd), pos = (uint32_t)rl_get_i32be(&rd);
+        if (rel > INT32_MAX || pos >= fsize)
+            goto done;
+        if (seg->nidx && (rel <= seg->idx[seg->nidx - 1].rel ||
+                          pos <= seg->idx[seg->nidx - 1].pos))
+            goto done;
+        if (idx_push(seg, (log_idx_entry){rel, pos}) != 0)
+            goto done;
+    }
+    rd = rl_reader_make(rl_buf_slice(&tb));
+    while (rl_reader_left(&rd)) {
+        int64_t ts = rl_get_i64be(&rd);
+        uint32_t rel = (uint32_t)rl_get_i32be(&rd);
+        if (rel > INT32_MAX)
+            goto done;
+        if (seg->ntidx && (ts <= seg->tidx[seg->ntidx - 1].ts ||
+                           rel < seg->tidx[seg->ntidx - 1].rel))
+            goto done;
+        if (tidx_push(seg, (log_time_entry){ts, rel}) != 0)
+            goto done;
+    }
+    /* Walk from the last indexed batch to the end of the file: the entry must point at a
+     * batch with that last offset, the batches must follow each other to the exact end, and
+     * no batch after it may be one the indexing rule would have indexed (a stale file). */
+    uint64_t pos = 0;
+    int64_t expected = seg->base;
+    uint64_t last_idx_pos = 0;
+    int64_t tail_max = INT64_MIN;
+    if (seg->nidx) {
+        pos = seg->idx[seg->nidx - 1].pos;
+        last_idx_pos = pos;
+    }
+    bool first = true;
+    while (pos < fsize) {
+        log_batch_hdr h;
+        if (log__batch_header(rl_slice_make(seg->map + pos, (size_t)(fsize - pos)), false, &h,
+                              NULL) != 0)
+            goto done;
+        if (first && seg->nidx) {
+            if (log_batch_last(&h) != seg->base + seg->idx[seg->nidx - 1].rel)
+                goto done;
+        } else {
+            if (h.base != expected)
+                goto done;
+            if (pos - last_idx_pos >= LOG_INDEX_INTERVAL)
+                goto done; /* an entry is missing here */
+        }
+        first = false;
+        if (h.max_ts > tail_max)
+            tail_max = h.max_ts;
+        expected = log_batch_last(&h) + 1;
+        pos += h.size;
+    }
+    if (pos != fsize || expected == seg->base)
+        goto done;
+    if (seg->ntidx == 0 || seg->tidx[seg->ntidx - 1].ts < tail_max ||
+        seg->tidx[seg->ntidx - 1].rel > (uint64_t)(expected - 1 - seg->base))
+        goto done;
+    seg->size = fsize;
+    seg->next = expected;
+    seg->max_ts = seg->tidx[seg->ntidx - 1].ts;
+    seg->run_max_ts = seg->max_ts;
+    ok = true;
+done:
+    rl_buf_free(&ib);
+    rl_buf_free(&tb);
+    return ok;
+}
+
+int log__segment_load_sealed(log_segment *seg, const char *dir, uint64_t fsize, rl_err *err)
+{
+    if (fsize == 0)
+        return rl_err_set(err, RL_ECORRUPT,
+                          "%s: empty segment before the last one of its partition", seg->path);
+    if (fsize > INT32_MAX)
+        return rl_err_set(err, RL_ECORRUPT, "%s: %llu bytes, above the 2 GiB segment limit",
+                          seg->path, (unsigned long long)fsize);
+    if (load_index_files(seg, dir, fsize))
+        return 0;
+    /* Rebuild from the batch headers (no CRC: that would read the whole segment). */
+    log_scan sc;
+    log__segment_scan(seg, fsize, false, -1, &sc);
+    if (sc.damaged || sc.end.b != fsize)
+        return rl_err_set(err, RL_ECORRUPT, "%s: byte %llu (offset %lld): %s", seg->path,
+                          (unsigned long long)sc.end.b, (long long)sc.end_off,
+                          sc.damaged ? sc.why : "zero bytes inside a sealed segment");
+    int rc = log__segment_index_rebuild(seg, sc.end);
+    if (rc == 0)
+        rc = tidx_finish(seg);
+    if (rc != 0)
+        return rl_err_set(err, rc, "%s: rebuilding the index: %s", seg->path, rl_strerror(rc));
+    seg->max_ts = seg->run_max_ts;
+    rl_info("%s: rebuilt .index and .timeindex (%zu and %zu entries)", seg->path, seg->nidx,
+            seg->ntidx);
+    return log__segment_write_indexes(seg, dir, err);
+}
+
+/* ------------------------------------------------------------------ writing */
+
+int log__segment_write(log_segment *seg, rl_slice batch, rl_err *err)
+{
+    const uint8_t *p = batch.p;
+    size_t left = batch.len;
+    uint64_t at = seg->size;
+    while (left > 0) {
+        ssize_t w = pwrite(seg->fd, p, left, (off_t)at);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return rl_err_set(err, -errno, "%s: write of %zu bytes at byte %llu: %s", seg->path,
+                              batch.len, (unsigned long long)seg->size, strerror(errno));
+        }
+        p += w;
+        left -= (size_t)w;
+        at += (uint64_t)w;
+    }
+    seg->size += batch.len;
+    seg->dirty = true;
+    return 0;
+}
+
+int log__segment_sync(log_segment *seg, rl_err *err)
+{
+    if (!seg->dirty)
+        return 0;
+    if (fdatasync(seg->fd) != 0)
+        return rl_err_set(err, -errno, "%s: fdatasync: %s", seg->path, strerror(errno));
+    seg->dirty = false;
+    return 0;
+}
+
+int log__segment_grow(log_segment *seg, pthread_mutex_t *lock, size_t reserve, rl_err *err)
+{
+    RL_ASSERT(seg->size == 0 && seg->fd >= 0);
+    if (ftruncate(seg->fd, (off_t)reserve) != 0)
+        return rl_err_set(err, -errno, "%s: extend to %zu bytes: %s", seg->path, reserve,
+                          strerror(errno));
+    void *m = mmap(NULL, reserve, PROT_READ, MAP_SHARED, seg->fd, 0);
+    if (m == MAP_FAILED)
+        return rl_err_set(err, -errno, "%s: mmap %zu bytes: %s", seg->path, reserve,
+                          strerror(errno));
+    /* The segment is empty, so no reader holds a slice of the old mapping. */
+    pthread_mutex_lock(lock);
+    uint8_t *old = seg->map;
+    size_t old_len = seg->reserve;
+    seg->map = m;
+    seg->reserve = reserve;
+    pthread_mutex_unlock(lock);
+    if (old)
+        munmap(old, old_len);
+    return 0;
+}
+
+int log__segment_activate(log_segment *seg, uint64_t fsize, log_fpos end, rl_err *err)
+{
+    bool changed = false;
+    if (fsize != end.b) {
+        /* Dropping the tail first turns any stale bytes after `end` into a hole. */
+        if (ftruncate(seg->fd, (off_t)end.b) != 0)
+            return rl_err_set(err, -errno, "%s: truncate to %llu bytes: %s", seg->path,
+                              (unsigned long long)end.b, strerror(errno));
+        changed = true;
+    }
+    if (fsize != seg->reserve) {
+        if (ftruncate(seg->fd, (off_t)seg->reserve) != 0)
+            return rl_err_set(err, -errno, "%s: extend to %zu bytes: %s", seg->path,
+                              seg->reserve, strerror(errno));
+        changed = true;
+    }
+    if (changed && fsync(seg->fd) != 0)
+        return rl_err_set(err, -errno, "%s: fsync: %s", seg->path, strerror(errno));
+    return 0;
+}
+
+int log__segment_seal(log_segment *seg, pthread_mutex_t *lock, const char *dir, rl_err *err)
+{
+    if (ftruncate(seg->fd, (off_t)seg->size) != 0)
+        return rl_err_set(err, -errno, "%s: trim to %llu bytes: %s", seg->path,
+                          (unsigned long long)seg->size, strerror(errno));
+    if (fsync(seg->fd) != 0)
+        return rl_err_set(err, -errno, "%s: fsync: %s", seg->path, strerror(errno));
+    seg->dirty = false;
+    pthread_mutex_lock(lock);
+    int rc = tidx_finish(seg);
+    seg->max_ts = seg->run_max_ts;
+    pthread_mutex_unlock(lock);
+    if (rc != 0)
+        return rl_err_set(err, rc, "%s: out of memory for the time index", seg->path);
+    if ((rc = log__segment_write_indexes(seg, dir, err)) != 0)
+        return rc;
+    close(seg->fd);
+    seg->fd = -1;
+    return 0;
+}

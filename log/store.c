@@ -1,0 +1,822 @@
+/*
+ * store.c - the log store: topics (one directory per partition, "<topic>-<id>"), the
+ * checkpoint, commit, and open/recovery. See log.h for the contract, docs/format-log.md for
+ * the files.
+ *
+ * DIR/checkpoint (replaced durably with rl_file_replace at every commit), big-endian:
+ *
+ *   off  size  field
+ *     0     4  magic "RLCP"
+ *     4     2  version (1)
+ *     6     4  blob length B (<= 65536)
+ *    10     B  the caller's opaque source position
+ *     .     4  topic count T, then per topic, in name order:
+ *                 2  name length N (1..249)
+ *                 N  name ([A-Za-z0-9._-])
+ *                 4  partition count P (1..10000)
+ *               8*P  end offset of each partition (offset after its last committed record)
+ *     .     4  CRC32C (rl_crc32c) of every byte before it
+ *
+ * A checkpoint that does not parse or whose CRC does not match makes open fail with
+ * RL_ECORRUPT: it is the only record of what was committed, so guessing is not safe.
+ *
+ * Commit order (the durability contract in log.h): write every open batch; fdatasync every
+ * segment written since the last commit (and the partition directory when a segment file was
+ * created); replace the checkpoint; publish the committed byte counts and high watermarks;
+ * call the hook. A failure in any step poisons the store (STYLE rule 10): the store refuses
+ * further appends and commits, and a reopen recovers to the last good checkpoint.
+ */
+#include "log/log_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CKPT_MAGIC "RLCP"
+#define CKPT_VERSION 1
+#define CKPT_FILE_MAX (64u << 20)
+
+bool log__topic_name_ok(const char *p, size_t n)
+{
+    if (n == 0 || n > LOG_TOPIC_MAX)
+        return false;
+    if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ errors */
+
+static int poison(log_store_t *store, int rc, const rl_err *err)
+{
+    if (store->poison == 0) {
+        store->poison = rc;
+        store->poison_err.code = rc;
+        snprintf(store->poison_err.msg, sizeof store->poison_err.msg, "%s",
+                 err && err->code ? err->msg : rl_strerror(rc));
+        rl_error("log: %s (the log refuses further writes until reopened)",
+                 store->poison_err.msg);
+    }
+    return rc;
+}
+
+static int poisoned(const log_store_t *store, rl_err *err)
+{
+    return rl_err_set(err, store->poison, "log unusable after an earlier error: %s",
+                      store->poison_err.msg);
+}
+
+/* ------------------------------------------------------------------ topics */
+
+static int cmp_name(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    if (c)
+        return c;
+    return alen < blen ? -1 : alen > blen;
+}
+
+/* Position of name in the sorted topics array (*found says whether it is there). */
+static size_t topic_pos(const log_store_t *store, const char *name, size_t len, bool *found)
+{
+    size_t lo = 0, hi = store->ntopics;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const log_topic *t = store->topics[mid];
+        int c = cmp_name(t->name, t->name_len, name, len);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return lo;
+}
+
+static log_topic *topic_find(const log_store_t *store, const char *name, size_t len)
+{
+    bool found;
+    size_t i = topic_pos(store, name, len, &found);
+    return found ? store->topics[i] : NULL;
+}
+
+static void topic_free(log_topic *t)
+{
+    if (!t)
+        return;
+    for (uint32_t i = 0; i < t->nparts; i++)
+        log__partition_close(t->parts[i]);
+    free(t->parts);
+    free(t);
+}
+
+static log_topic *topic_alloc(const char *name, size_t len, uint32_t nparts)
+{
+    log_topic *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->parts = calloc(nparts, sizeof *t->parts);
+    if (!t->parts) {
+        free(t);
+        return NULL;
+    }
+    memcpy(t->name, name, len);
+    t->name[len] = 0;
+    t->name_len = len;
+    return t;
+}
+
+/* Inserts t in name order (under the write lock: readers search the array). */
+static int topic_insert(log_store_t *store, log_topic *t)
+{
+    bool found;
+    size_t at = topic_pos(store, t->name, t->name_len, &found);
+    RL_ASSERT(!found);
+    int rc = 0;
+    pthread_rwlock_wrlock(&store->topics_lock);
+    if (store->ntopics == store->captopics) {
+        size_t cap = store->captopics ? store->captopics * 2 : 16;
+        log_topic **n = realloc(store->topics, cap * sizeof *n);
+        if (!n) {
+            rc = -ENOMEM;
+            goto done;
+        }
+        store->topics = n;
+        store->captopics = cap;
+    }
+    memmove(store->topics + at + 1, store->topics + at,
+            (store->ntopics - at) * sizeof *store->topics);
+    store->topics[at] = t;
+    store->ntopics++;
+done:
+    pthread_rwlock_unlock(&store->topics_lock);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ checkpoint file */
+
+typedef struct ck_topic {
+    const char *name; /* not NUL-terminated: points into the file image */
+    size_t name_len;
+    uint32_t nparts;
+    const uint8_t *offsets; /* nparts big-endian i64 */
+    bool seen;
+} ck_topic;
+
+typedef struct ck_file {
+    rl_buf image;
+    rl_slice blob;
+    ck_topic *topics;
+    size_t ntopics;
+    bool present;
+} ck_file;
+
+static int64_t ck_offset(const ck_topic *ct, uint32_t id)
+{
+    if (!ct || id >= ct->nparts)
+        return 0;
+    rl_reader rd = rl_reader_make(rl_slice_make(ct->offsets + (size_t)id * 8, 8));
+    return rl_get_i64be(&rd);
+}
+
+static int cmp_ck_topic(const void *a, const void *b)
+{
+    const ck_topic *x = a, *y = b;
+    return cmp_name(x->name, x->name_len, y->name, y->name_len);
+}
+
+static ck_topic *ck_find(ck_file *ck, const char *name, size_t len)
+{
+    size_t lo = 0, hi = ck->ntopics;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = cmp_name(ck->topics[mid].name, ck->topics[mid].name_len, name, len);
+        if (c == 0)
+            return &ck->topics[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static void ck_free(ck_file *ck)
+{
+    rl_buf_free(&ck->image);
+    free(ck->topics);
+    memset(ck, 0, sizeof *ck);
+}
+
+static int ck_read(const char *dir, ck_file *ck, rl_err *err)
+{
+    char path[PATH_MAX];
+    memset(ck, 0, sizeof *ck);
+    if (snprintf(path, sizeof path, "%s/checkpoint", dir) >= (int)sizeof path)
+        return rl_err_set(err, -ENAMETOOLONG, "%s: path too long", dir);
+    int rc = rl_file_read_all(path, &ck->image, CKPT_FILE_MAX, err);
+    if (rc == -ENOENT) {
+        if (err) {
+            err->code = 0;
+            err->msg[0] = 0;
+        }
+        return 0; /* a new log, or one never committed */
+    }
+    if (rc != 0)
+        return rc;
+    ck->present = true;
+    const uint8_t *p = ck->image.p;
+    size_t len = ck->image.len;
+    if (len < 18)
+        return rl_err_set(err, RL_ECORRUPT, "%s: %zu bytes, too short for a checkpoint", path,
+                          len);
+    rl_reader crd = rl_reader_make(rl_slice_make(p + len - 4, 4));
+    uint32_t stored = (uint32_t)rl_get_i32be(&crd);
+    uint32_t crc = rl_crc32c(0, p, len - 4);
+    if (stored != crc)
+        return rl_err_set(err, RL_ECORRUPT,
+                          "%s: CRC32C mismatch (stored %08x, computed %08x): torn or edited",
+                          path, stored, crc);
+    rl_reader rd = rl_reader_make(rl_slice_make(p, len - 4));
+    rl_slice magic = rl_get_bytes(&rd, 4);
+    if (rd.err || memcmp(magic.p, CKPT_MAGIC, 4) != 0)
+        return rl_err_set(err, RL_ECORRUPT, "%s: not a rowlog checkpoint (bad magic)", path);
+    int version = rl_get_i16be(&rd);
+    if (version != CKPT_VERSION)
+        return rl_err_set(err, RL_EUNSUPPORTED, "%s: checkpoint version %d (this build reads %d)",
+                          path, version, CKPT_VERSION);
+    uint32_t blen = (uint32_t)rl_get_i32be(&rd);
+    if (blen > LOG_CHECKPOINT_BLOB_MAX)
+        return rl_err_set(err, RL_ECORRUPT, "%s: blob of %u bytes", path, blen);
+    ck->blob = rl_get_bytes(&rd, blen);
+    uint32_t nt = (uint32_t)rl_get_i32be(&rd);
+    if (rd.err || nt > rl_reader_left(&rd) / 7)
+        return rl_err_set(err, RL_ECORRUPT, "%s: bad topic count at byte %zu", path,
+                          (size_t)(rd.p - p));
+    ck->topics = calloc(nt ? nt : 1, sizeof *ck->topics);
+    if (!ck->topics)
+        return rl_err_set(err, -ENOMEM, "%s: out of memory", path);
+    for (uint32_t i = 0; i < nt; i++) {
+        ck_topic *ct = &ck->topics[i];
+        size_t at = (size_t)(rd.p - p);
+        uint16_t nlen = (uint16_t)rl_get_i16be(&rd);
+        rl_slice name = rl_get_bytes(&rd, nlen);
+        uint32_t np = (uint32_t)rl_get_i32be(&rd);
+        if (rd.err || !log__topic_name_ok((const char *)name.p, name.len) || np == 0 ||
+            np > LOG_PARTITIONS_MAX)
+            return rl_err_set(err, RL_ECORRUPT, "%s: bad topic entry at byte %zu", path, at);
+        rl_slice offs = rl_get_bytes(&rd, (size_t)np * 8);
+        if (rd.err)
+            return rl_err_set(err, RL_ECORRUPT, "%s: truncated topic entry at byte %zu", path,
+                              at);
+        ct->name = (const char *)name.p;
+        ct->name_len = name.len;
+        ct->nparts = np;
+        ct->offsets = offs.p;
+        for (uint32_t k = 0; k < np; k++)
+            if (ck_offset(ct, k) < 0)
+                return rl_err_set(err, RL_ECORRUPT, "%s: negative end offset at byte %zu",
+                                  path, at);
+        ck->ntopics++;
+    }
+    if (rl_reader_left(&rd) != 0)
+        return rl_err_set(err, RL_ECORRUPT, "%s: %zu unexpected bytes before the CRC", path,
+                          rl_reader_left(&rd));
+    qsort(ck->topics, ck->ntopics, sizeof *ck->topics, cmp_ck_topic);
+    for (size_t i = 1; i < ck->ntopics; i++)
+        if (cmp_ck_topic(&ck->topics[i - 1], &ck->topics[i]) == 0)
+            return rl_err_set(err, RL_ECORRUPT, "%s: topic %.*s listed twice", path,
+                              (int)ck->topics[i].name_len, ck->topics[i].name);
+    return 0;
+}
+
+static int ck_write(log_store_t *store, rl_slice blob, rl_err *err)
+{
+    rl_buf *b = &store->ckbuf;
+    rl_buf_reset(b);
+    rl_buf_append(b, CKPT_MAGIC, 4);
+    rl_buf_put_be16(b, CKPT_VERSION);
+    rl_buf_put_be32(b, (uint32_t)blob.len);
+    rl_buf_append(b, blob.p, blob.len);
+    rl_buf_put_be32(b, (uint32_t)store->ntopics);
+    for (size_t i = 0; i < store->ntopics; i++) {
+        const log_topic *t = store->topics[i];
+        rl_buf_put_be16(b, (uint16_t)t->name_len);
+        rl_buf_append(b, t->name, t->name_len);
+        rl_buf_put_be32(b, t->nparts);
+        for (uint32_t k = 0; k < t->nparts; k++)
+            rl_buf_put_be64(b, (uint64_t)t->parts[k]->next);
+    }
+    rl_buf_put_be32(b, rl_crc32c(0, b->p, b->len));
+    if (!rl_buf_ok(b))
+        return rl_err_set(err, -ENOMEM, "%s/checkpoint: out of memory", store->dir);
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/checkpoint", store->dir) >= (int)sizeof path)
+        return rl_err_set(err, -ENAMETOOLONG, "%s: path too long", store->dir);
+    return rl_file_replace(path, b->p, b->len, err);
+}
+
+/* ------------------------------------------------------------------ open */
+
+static int resolve_opts(const log_store_opts *in, log_store_opts *o, rl_err *err)
+{
+    log_store_opts d = {LOG_COMPRESSION_LZ4, 0, 1, 1ull << 30, 1u << 20};
+    if (in) {
+        d.compression = in->compression;
+        d.compression_level = in->compression_level;
+        if (in->partitions)
+            d.partitions = in->partitions;
+        if (in->segment_bytes)
+            d.segment_bytes = in->segment_bytes;
+        if (in->batch_bytes)
+            d.batch_bytes = in->batch_bytes;
+    }
+    if (d.compression != LOG_COMPRESSION_NONE && d.compression != LOG_COMPRESSION_LZ4 &&
+        d.compression != LOG_COMPRESSION_ZSTD)
+        return rl_err_set(err, RL_ECONFIG, "log: unknown compression %d", d.compression);
+    if (d.segment_bytes < (1u << 20) || d.segment_bytes > INT32_MAX)
+        return rl_err_set(err, RL_ECONFIG,
+                          "log: segment_bytes %llu outside [1 MiB, 2 GiB) (Kafka index "
+                          "positions are 32-bit)",
+                          (unsigned long long)d.segment_bytes);
+    if (d.partitions > LOG_PARTITIONS_MAX)
+        return rl_err_set(err, RL_ECONFIG, "log: %u partitions, above %u", d.partitions,
+                          LOG_PARTITIONS_MAX);
+    if (d.batch_bytes > LOG_RECORD_MAX)
+        return rl_err_set(err, RL_ECONFIG, "log: batch_bytes %zu above %u", d.batch_bytes,
+                          LOG_RECORD_MAX);
+    *o = d;
+    return 0;
+}
+
+typedef struct dir_ent {
+    char name[LOG_TOPIC_MAX + 1];
+    size_t name_len;
+    uint32_t id;
+} dir_ent;
+
+static int cmp_dir_ent(const void *a, const void *b)
+{
+    const dir_ent *x = a, *y = b;
+    int c = cmp_name(x->name, x->name_len, y->name, y->name_len);
+    if (c)
+        return c;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Parses "<topic>-<id>"; false for anything else. */
+static bool parse_part_dir(const char *nm, dir_ent *e)
+{
+    const char *dash = strrchr(nm, '-');
+    if (!dash || dash == nm || !dash[1])
+        return false;
+    size_t nlen = (size_t)(dash - nm);
+    const char *d = dash + 1;
+    if (strlen(d) > 5 || (d[0] == '0' && d[1]))
+        return false;
+    uint32_t id = 0;
+    for (; *d; d++) {
+        if (*d < '0' || *d > '9')
+            return false;
+        id = id * 10 + (uint32_t)(*d - '0');
+    }
+    if (id >= LOG_PARTITIONS_MAX || !log__topic_name_ok(nm, nlen))
+        return false;
+    memcpy(e->name, nm, nlen);
+    e->name[nlen] = 0;
+    e->name_len = nlen;
+    e->id = id;
+    return true;
+}
+
+static int list_part_dirs(const char *dir, dir_ent **out, size_t *n, rl_err *err)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return rl_err_set(err, -errno, "%s: opendir: %s", dir, strerror(errno));
+    dir_ent *v = NULL;
+    size_t cnt = 0, cap = 0;
+    struct dirent *de;
+    int rc = 0;
+    while ((de = readdir(d)) != NULL) {
+        dir_ent e;
+        if (!parse_part_dir(de->d_name, &e))
+            continue;
+        if (de->d_type != DT_DIR) {
+            struct stat st;
+            char path[PATH_MAX];
+            if (de->d_type != DT_UNKNOWN ||
+                snprintf(path, sizeof path, "%s/%s", dir, de->d_name) >= (int)sizeof path ||
+                stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+                continue;
+        }
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 16;
+            dir_ent *nv = realloc(v, cap * sizeof *nv);
+            if (!nv) {
+                rc = rl_err_set(err, -ENOMEM, "%s: out of memory", dir);
+                break;
+            }
+            v = nv;
+        }
+        v[cnt++] = e;
+    }
+    closedir(d);
+    if (rc != 0) {
+        free(v);
+        return rc;
+    }
+    qsort(v, cnt, sizeof *v, cmp_dir_ent);
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+/* Opens one topic found on disk (dirs[0..n) are its partition directories, sorted). */
+static int open_topic(log_store_t *store, const dir_ent *dirs, size_t n, ck_topic *ct,
+                      rl_err *err)
+{
+    uint32_t nparts = dirs[n - 1].id + 1;
+    if (ct && ct->nparts > nparts)
+        nparts = ct->nparts;
+    log_topic *t = topic_alloc(dirs[0].name, dirs[0].name_len, nparts);
+    if (!t)
+        return rl_err_set(err, -ENOMEM, "out of memory for topic %s", dirs[0].name);
+    int rc = 0;
+    size_t k = 0;
+    for (uint32_t id = 0; id < nparts; id++) {
+        bool present = k < n && dirs[k].id == id;
+        if (present)
+            k++;
+        int64_t committed = ck_offset(ct, id);
+        if (!present && committed > 0) {
+            rc = rl_err_set(err, RL_ECORRUPT,
+                            "%s/%s-%u: directory missing but the checkpoint says offsets below "
+                            "%lld were committed",
+                            store->dir, t->name, id, (long long)committed);
+            goto fail;
+        }
+        if ((rc = log__partition_open(store, t, id, committed, !present, &t->parts[id], err)) !=
+            0)
+            goto fail;
+        t->nparts = id + 1;
+    }
+    if (ct)
+        ct->seen = true;
+    if ((rc = topic_insert(store, t)) != 0) {
+        rc = rl_err_set(err, rc, "out of memory for topic %s", t->name);
+        goto fail;
+    }
+    return 0;
+fail:
+    topic_free(t);
+    return rc;
+}
+
+static int open_topics(log_store_t *store, ck_file *ck, rl_err *err)
+{
+    dir_ent *dirs = NULL;
+    size_t n = 0;
+    int rc = list_part_dirs(store->dir, &dirs, &n, err);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && cmp_name(dirs[j].name, dirs[j].name_len, dirs[i].name,
+                                 dirs[i].name_len) == 0)
+            j++;
+        ck_topic *ct = ck_find(ck, dirs[i].name, dirs[i].name_len);
+        if ((rc = open_topic(store, dirs + i, j - i, ct, err)) != 0)
+            goto done;
+        i = j;
+    }
+    for (size_t i = 0; i < ck->ntopics; i++) {
+        const ck_topic *ct = &ck->topics[i];
+        if (ct->seen)
+            continue;
+        for (uint32_t id = 0; id < ct->nparts; id++) {
+            if (ck_offset(ct, id) > 0) {
+                rc = rl_err_set(err, RL_ECORRUPT,
+                                "%s/%.*s-%u: directory missing but the checkpoint says offsets "
+                                "below %lld were committed",
+                                store->dir, (int)ct->name_len, ct->name, id,
+                                (long long)ck_offset(ct, id));
+                goto done;
+            }
+        }
+    }
+done:
+    free(dirs);
+    return rc;
+}
+
+int log_store_open(log_store_t **out, const char *dir, const log_store_opts *opts, rl_err *err)
+{
+    ck_file ck;
+    memset(&ck, 0, sizeof ck);
+    log_store_t *store = calloc(1, sizeof *store);
+    if (!store)
+        return rl_err_set(err, -ENOMEM, "%s: out of memory", dir);
+    store->lock_fd = -1;
+    pthread_rwlock_init(&store->topics_lock, NULL);
+    pthread_mutex_init(&store->ckpt_lock, NULL);
+    int rc = resolve_opts(opts, &store->opts, err);
+    if (rc != 0)
+        goto fail;
+    store->dir = strdup(dir);
+    if (!store->dir) {
+        rc = rl_err_set(err, -ENOMEM, "%s: out of memory", dir);
+        goto fail;
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        rc = rl_err_set(err, -errno, "%s: mkdir: %s", dir, strerror(errno));
+        goto fail;
+    }
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/lock", dir) >= (int)sizeof path) {
+        rc = rl_err_set(err, -ENAMETOOLONG, "%s: path too long", dir);
+        goto fail;
+    }
+    store->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (store->lock_fd < 0) {
+        rc = rl_err_set(err, -errno, "%s: open: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (flock(store->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = errno == EWOULDBLOCK
+                 ? rl_err_set(err, -EBUSY, "%s: the log is open in another process or handle",
+                              dir)
+                 : rl_err_set(err, -errno, "%s: flock: %s", path, strerror(errno));
+        goto fail;
+    }
+    if ((rc = log__codec_init(&store->codec, store->opts.compression,
+                              store->opts.compression_level, err)) != 0)
+        goto fail;
+    if ((rc = ck_read(dir, &ck, err)) != 0)
+        goto fail;
+    if ((rc = open_topics(store, &ck, err)) != 0)
+        goto fail;
+    if (ck.present) {
+        rl_buf_append(&store->blob, ck.blob.p, ck.blob.len);
+        if (!rl_buf_ok(&store->blob)) {
+            rc = rl_err_set(err, -ENOMEM, "%s: out of memory", dir);
+            goto fail;
+        }
+        store->has_ckpt = true;
+    }
+    ck_free(&ck);
+    *out = store;
+    return 0;
+fail:
+    ck_free(&ck);
+    log_store_close(store);
+    return rc;
+}
+
+void log_store_close(log_store_t *store)
+{
+    if (!store)
+        return;
+    for (size_t i = 0; i < store->ntopics; i++)
+        topic_free(store->topics[i]);
+    free(store->topics);
+    log__codec_free(&store->codec);
+    rl_buf_free(&store->ckbuf);
+    rl_buf_free(&store->blob);
+    if (store->lock_fd >= 0)
+        close(store->lock_fd);
+    pthread_rwlock_destroy(&store->topics_lock);
+    pthread_mutex_destroy(&store->ckpt_lock);
+    free(store->dir);
+    free(store);
+}
+
+int log_store_checkpoint(log_store_t *store, rl_buf *out)
+{
+    int rc = 0;
+    pthread_mutex_lock(&store->ckpt_lock);
+    if (!store->has_ckpt) {
+        rc = RL_ENOTFOUND;
+    } else {
+        rl_buf_reset(out);
+        rl_buf_append(out, store->blob.p, store->blob.len);
+        if (!rl_buf_ok(out))
+            rc = -ENOMEM;
+    }
+    pthread_mutex_unlock(&store->ckpt_lock);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ writer */
+
+static int topic_create(log_store_t *store, rl_slice name, log_topic **out, rl_err *err)
+{
+    uint32_t nparts = store->opts.partitions;
+    log_topic *t = topic_alloc((const char *)name.p, name.len, nparts);
+    if (!t)
+        return rl_err_set(err, -ENOMEM, "out of memory for topic %.*s", (int)name.len,
+                          (const char *)name.p);
+    int rc = 0;
+    for (uint32_t id = 0; id < nparts; id++) {
+        if ((rc = log__partition_open(store, t, id, 0, true, &t->parts[id], err)) != 0)
+            goto fail;
+        t->nparts = id + 1;
+    }
+    if ((rc = topic_insert(store, t)) != 0) {
+        rc = rl_err_set(err, rc, "out of memory for topic %s", t->name);
+        goto fail;
+    }
+    rl_info("%s: created topic %s with %u partitions", store->dir, t->name, nparts);
+    *out = t;
+    return 0;
+fail:
+    topic_free(t);
+    return rc;
+}
+
+int log_store_append(log_store_t *store, rl_slice topic, rl_slice key, rl_slice value,
+                     int64_t ts_ms, rl_err *err)
+{
+    if (store->poison)
+        return poisoned(store, err);
+    log_topic *t = store->last_topic;
+    if (!t || cmp_name(t->name, t->name_len, (const char *)topic.p, topic.len) != 0) {
+        t = topic_find(store, (const char *)topic.p, topic.len);
+        if (!t) {
+            if (!log__topic_name_ok((const char *)topic.p, topic.len))
+                return rl_err_set(err, RL_ECONFIG,
+                                  "bad topic name \"%.*s\" (1-249 bytes of [A-Za-z0-9._-])",
+                                  (int)(topic.len > 300 ? 300 : topic.len),
+                                  topic.p ? (const char *)topic.p : "");
+            int rc = topic_create(store, topic, &t, err);
+            if (rc != 0)
+                return poison(store, rc, err);
+        }
+        store->last_topic = t;
+    }
+    /* A null key partitions like an empty one: deterministic, so a replay after a restart
+     * sends every record to the same partition again. */
+    uint32_t id = rl_partition_for_key(key.p ? key.p : (const void *)"", key.len, t->nparts);
+    log_partition *p = t->parts[id];
+    log_batch_builder *bb = &p->open;
+    if (bb->count > 0) {
+        size_t rec = log__record_size((int64_t)((uint64_t)ts_ms - (uint64_t)bb->base_ts),
+                                      bb->count, key, value);
+        if (rec == SIZE_MAX)
+            return rl_err_set(err, RL_ETOOBIG, "%s: record of %zu + %zu bytes above %u",
+                              p->dir, key.len, value.len, LOG_RECORD_MAX);
+        if (log__builder_records_bytes(bb) + rec > store->opts.batch_bytes) {
+            int rc = log__partition_flush(p, err);
+            if (rc != 0)
+                return poison(store, rc, err);
+        }
+    }
+    int rc = log__builder_add(bb, key, value, ts_ms);
+    if (rc == RL_ETOOBIG)
+        return rl_err_set(err, rc, "%s: record of %zu + %zu bytes above %u", p->dir, key.len,
+                          value.len, LOG_RECORD_MAX);
+    if (rc != 0)
+        return poison(store, rl_err_set(err, rc, "%s: out of memory for a record", p->dir), err);
+    if (!p->touched) {
+        p->touched = true;
+        p->next_touched = store->touched;
+        store->touched = p;
+    }
+    if (log__builder_records_bytes(bb) >= store->opts.batch_bytes) {
+        rc = log__partition_flush(p, err);
+        if (rc != 0)
+            return poison(store, rc, err);
+    }
+    return 0;
+}
+
+int log_store_commit(log_store_t *store, rl_slice checkpoint, rl_err *err)
+{
+    if (store->poison)
+        return poisoned(store, err);
+    if (checkpoint.len > LOG_CHECKPOINT_BLOB_MAX)
+        return rl_err_set(err, RL_ETOOBIG, "checkpoint of %zu bytes above %u", checkpoint.len,
+                          LOG_CHECKPOINT_BLOB_MAX);
+    if (!store->touched && store->has_ckpt && store->blob.len == checkpoint.len &&
+        (checkpoint.len == 0 || memcmp(store->blob.p, checkpoint.p, checkpoint.len) == 0))
+        return 0; /* nothing new to make durable */
+    int rc;
+    for (log_partition *p = store->touched; p; p = p->next_touched)
+        if ((rc = log__partition_flush(p, err)) != 0)
+            return poison(store, rc, err);
+    for (log_partition *p = store->touched; p; p = p->next_touched)
+        if ((rc = log__partition_sync(p, err)) != 0)
+            return poison(store, rc, err);
+    if ((rc = ck_write(store, checkpoint, err)) != 0)
+        return poison(store, rc, err);
+    pthread_mutex_lock(&store->ckpt_lock);
+    rl_buf_reset(&store->blob);
+    rl_buf_append(&store->blob, checkpoint.p, checkpoint.len);
+    store->has_ckpt = rl_buf_ok(&store->blob);
+    pthread_mutex_unlock(&store->ckpt_lock);
+    if (!store->has_ckpt)
+        return poison(store, rl_err_set(err, -ENOMEM, "checkpoint: out of memory"), err);
+    log_partition *p = store->touched;
+    store->touched = NULL;
+    while (p) {
+        log_partition *nx = p->next_touched;
+        log__partition_publish(p);
+        p->touched = false;
+        p->next_touched = NULL;
+        p = nx;
+    }
+    if (store->hook)
+        store->hook(store->hook_ctx);
+    return 0;
+}
+
+void log_store_set_commit_hook(log_store_t *store, void (*fn)(void *ctx), void *ctx)
+{
+    store->hook = fn;
+    store->hook_ctx = ctx;
+}
+
+/* ------------------------------------------------------------------ any thread */
+
+static log_partition *find_partition(log_store_t *store, const char *topic, uint32_t partition,
+                                     bool *topic_found)
+{
+    log_partition *p = NULL;
+    pthread_rwlock_rdlock(&store->topics_lock);
+    log_topic *t = topic_find(store, topic, strlen(topic));
+    if (topic_found)
+        *topic_found = t != NULL;
+    if (t && partition < t->nparts)
+        p = t->parts[partition];
+    pthread_rwlock_unlock(&store->topics_lock);
+    return p;
+}
+
+int log_store_topics(log_store_t *store,
+                     void (*fn)(void *ctx, const char *topic, uint32_t partitions), void *ctx)
+{
+    pthread_rwlock_rdlock(&store->topics_lock);
+    size_t n = store->ntopics;
+    for (size_t i = 0; i < n; i++)
+        fn(ctx, store->topics[i]->name, store->topics[i]->nparts);
+    pthread_rwlock_unlock(&store->topics_lock);
+    return (int)n;
+}
+
+int log_store_partitions(log_store_t *store, const char *topic)
+{
+    pthread_rwlock_rdlock(&store->topics_lock);
+    log_topic *t = topic_find(store, topic, strlen(topic));
+    int n = t ? (int)t->nparts : RL_ENOTFOUND;
+    pthread_rwlock_unlock(&store->topics_lock);
+    return n;
+}
+
+int log_store_offsets(log_store_t *store, const char *topic, uint32_t partition,
+                      int64_t *log_start, int64_t *high_watermark)
+{
+    log_partition *p = find_partition(store, topic, partition, NULL);
+    if (!p)
+        return RL_ENOTFOUND;
+    *log_start = p->log_start;
+    *high_watermark = atomic_load_explicit(&p->hwm, memory_order_acquire);
+    return 0;
+}
+
+int log_store_offset_for_time(log_store_t *store, const char *topic, uint32_t partition,
+                              int64_t ts_ms, int64_t *offset)
+{
+    log_partition *p = find_partition(store, topic, partition, NULL);
+    if (!p)
+        return RL_ENOTFOUND;
+    return log__partition_offset_for_time(p, ts_ms, offset);
+}
+
+int log_store_read(log_store_t *store, const char *topic, uint32_t partition, int64_t offset,
+                   size_t max_bytes, log_read *out, rl_err *err)
+{
+    bool topic_found;
+    log_partition *p = find_partition(store, topic, partition, &topic_found);
+    if (!p) {
+        memset(out, 0, sizeof *out);
+        return rl_err_set(err, RL_ENOTFOUND, "%s: no topic %s partition %u", store->dir, topic,
+                          partition);
+    }
+    return log__partition_read(p, offset, max_bytes, out, err);
+}
