@@ -606,11 +606,12 @@ static void test_kcat_offsets(void **state)
 static void test_kcat_small_fetches(void **state)
 {
     fixture *fx = *state;
-    /* Limits far below a batch: every response is one whole first batch (KIP-74) or a batch
+    /* librdkafka wants fetch.max.bytes >= message.max.bytes (min 1000). Limits at or below a
+     * batch: every response is one whole first batch (KIP-74), possibly followed by a batch
      * cut short; the client must still get every record once, in order. */
     const char *limits[] = {
-        "-X fetch.max.bytes=1000 -X max.partition.fetch.bytes=300",
-        "-X fetch.max.bytes=4000 -X max.partition.fetch.bytes=1500",
+        "-X message.max.bytes=1000 -X fetch.max.bytes=1000 -X max.partition.fetch.bytes=300",
+        "-X message.max.bytes=1000 -X fetch.max.bytes=4000 -X max.partition.fetch.bytes=1500",
         "-X max.partition.fetch.bytes=1",
     };
     for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
