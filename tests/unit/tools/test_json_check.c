@@ -202,9 +202,9 @@ static void test_error_offsets(void **state)
 static void test_depth_limit(void **state)
 {
     (void)state;
+    static char s[6 * TOOL_JSON_MAX_DEPTH];
+    static char full[8 * TOOL_JSON_MAX_DEPTH];
     size_t d = TOOL_JSON_MAX_DEPTH;
-    char *s = malloc(6 * d);
-    assert_non_null(s);
     /* Exactly the limit: valid. */
     memset(s, '[', d);
     memset(s + d, ']', d);
@@ -225,8 +225,6 @@ static void test_depth_limit(void **state)
             s[n++] = '[';
         }
     }
-    char *full = malloc(n + d + 16);
-    assert_non_null(full);
     memcpy(full, s, n);
     size_t m = n;
     full[m++] = '0';
@@ -236,8 +234,6 @@ static void test_depth_limit(void **state)
     /* A wrong closer deep inside is caught. */
     full[m - 3] = full[m - 3] == '}' ? ']' : '}';
     assert_false(valid_n(full, m));
-    free(full);
-    free(s);
 }
 
 /* Random documents (valid by construction); every proper prefix of a container is invalid
