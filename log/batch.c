@@ -222,6 +222,10 @@ size_t log__record_size(int64_t ts_delta, int32_t offset_delta, rl_slice key, rl
 
 int log__builder_add(log_batch_builder *bb, rl_slice key, rl_slice value, int64_t ts_ms)
 {
+    if (!key.p)
+        key.len = 0;
+    if (!value.p)
+        value.len = 0;
     if (bb->count == 0) {
         rl_buf_reset(&bb->buf);
         if (rl_buf_reserve(&bb->buf, LOG_BATCH_HEADER) != 0)

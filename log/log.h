@@ -1,8 +1,9 @@
 /*
  * log.h - log/: rowlog's commit log. Topics, each split into partitions; a partition is a
  * directory "<topic>-<partition>/" of segment files in Kafka's layout (RecordBatch v2, magic
- * 2, CRC32C; ".log" + sparse ".index"), named by base offset. See docs/FORMAT.md and Kafka's
- * "Message Format" documentation (RecordBatch v2) and storage/log/{LogSegment,OffsetIndex}.
+ * 2, CRC32C; ".log" + sparse ".index" + ".timeindex"), named by base offset. See
+ * docs/format-log.md, Kafka's "Message Format" documentation (RecordBatch v2) and apache/kafka
+ * storage/log/{LogSegment,OffsetIndex,TimeIndex}.java.
  *
  * Durability contract: appends are buffered into per-partition batches (compressed with lz4
  * frame or zstd when they are written); log_store_commit() writes every open batch, fsyncs
@@ -16,6 +17,12 @@
  * Threading: one writer thread calls log_store_append/commit; any number of other threads
  * may call the read functions concurrently. Bytes below the high watermark are immutable, so
  * read slices need no lock once returned. The commit hook runs on the writer thread.
+ * log_store_close must not run concurrently with any other call.
+ *
+ * Resources: every segment is mapped read-only for the life of the store (the active one
+ * with segment_bytes of address space, sparse on disk until written) and each partition keeps
+ * its active segment's file descriptor open: a process with many partitions needs
+ * RLIMIT_NOFILE above their count, and vm.max_map_count above the number of segments.
  */
 #ifndef LOG_H
 #define LOG_H
@@ -31,10 +38,13 @@ enum log_compression {
 typedef struct log_store_opts {
     int compression;           /* enum log_compression; default LOG_COMPRESSION_LZ4 */
     int compression_level;     /* 0 = codec default (lz4 1, zstd 1) */
-    uint32_t partitions;       /* partitions of a topic created by append; default 1 */
-    uint64_t segment_bytes;    /* roll a segment at this size; default 1 GiB, min 1 MiB */
+    uint32_t partitions;       /* partitions of a topic created by append; default 1,
+                                  max 10000 */
+    uint64_t segment_bytes;    /* roll a segment at this size; default 1 GiB, min 1 MiB,
+                                  below 2 GiB (.index positions are signed 32-bit) */
     size_t batch_bytes;        /* uncompressed record bytes per batch before it is written;
-                                  default 1 MiB */
+                                  default 1 MiB, max 1 GiB. A batch only exceeds it when a
+                                  single record does. */
 } log_store_opts;
 
 /* Parses "none", "lz4", "zstd". Returns the enum value or RL_ECONFIG. */
@@ -45,27 +55,38 @@ typedef struct log_store log_store_t;
 /*
  * Opens (creating if needed) the log in dir, recovers every partition and applies the
  * checkpoint (see the file comment). opts may be NULL (defaults).
- * Returns 0; -errno (message names the file); RL_ECORRUPT (corruption before the tail of a
- * segment: refuses to start, naming file and byte position); -ENOMEM.
+ * A torn or damaged tail written after the last commit is truncated with a warning naming
+ * the file, byte position and offset; damage or loss below the checkpoint's end offsets is
+ * committed data lost and refuses the open (a repair tool is a later issue).
+ * Returns 0; -errno (message names the file); -EBUSY (DIR/lock is held by another open
+ * store, in this or another process); RL_ECONFIG (bad opts); RL_ECORRUPT (a damaged
+ * committed batch, committed data missing, a damaged sealed segment or checkpoint file:
+ * refuses to start, naming file and byte position); RL_EUNSUPPORTED (checkpoint written by a
+ * newer version); -ENOMEM.
  */
 int log_store_open(log_store_t **out, const char *dir, const log_store_opts *opts,
                    rl_err *err);
-/* Closes the log. Appends not yet committed are dropped (they were never visible). */
+/* Closes the log (NULL is fine). Appends not yet committed are dropped (they were never
+ * visible; batches of them already written are cut back by the next open). Every slice
+ * returned by log_store_read becomes invalid. */
 void log_store_close(log_store_t *store);
 
-/* The caller's source position stored by the last durable commit, copied into out.
- * Returns 0 or RL_ENOTFOUND (no checkpoint yet: a new log). */
+/* The caller's source position stored by the last durable commit, copied into out (reset
+ * first). Any thread. Returns 0, RL_ENOTFOUND (no checkpoint yet: a new log) or -ENOMEM. */
 int log_store_checkpoint(log_store_t *store, rl_buf *out);
 
 /* ------------------------------------------------------------------ writer thread */
 
 /*
  * Appends one record to topic (created with opts.partitions partitions if absent; name up to
- * 249 bytes of [A-Za-z0-9._-]) in partition murmur2(key) mod partitions (Kafka's default
- * partitioner), with timestamp ts_ms (CreateTime). key and value are copied. A partition's
- * open batch is written (not yet fsynced, not yet visible) when it reaches batch_bytes.
- * Returns 0; RL_ECONFIG (bad topic name); -errno on a write error (message names the
- * segment); -ENOMEM. Errors stick: the store refuses further appends and commits.
+ * 249 bytes of [A-Za-z0-9._-], not "." or "..") in partition murmur2(key) mod partitions
+ * (Kafka's default partitioner; a null key, key.p NULL, hashes like an empty key so replays
+ * are deterministic), with timestamp ts_ms (CreateTime). key.p / value.p NULL write a null
+ * key / value (tombstone). key and value are copied. A partition's open batch is written
+ * (not yet fsynced, not yet visible) when it reaches batch_bytes.
+ * Returns 0; RL_ECONFIG (bad topic name) or RL_ETOOBIG (record above 1 GiB): the record is
+ * rejected and the store stays usable; -errno on a write error (message names the segment),
+ * -ENOMEM: these stick, the store refuses further appends and commits until reopened.
  */
 int log_store_append(log_store_t *store, rl_slice topic, rl_slice key, rl_slice value,
                      int64_t ts_ms, rl_err *err);
@@ -75,8 +96,10 @@ int log_store_append(log_store_t *store, rl_slice topic, rl_slice key, rl_slice 
  * returned by log_store_checkpoint after a restart) stored atomically with the partitions'
  * end offsets. Then calls the commit hook. One fsync per touched segment: callers group
  * transactions to amortize it.
- * Returns 0; -errno (a failed write or fsync poisons the store: it is never retried as if it
- * had succeeded); RL_ETOOBIG.
+ * A commit with no append since the previous one and the same checkpoint does nothing.
+ * Returns 0; RL_ETOOBIG (checkpoint above 64 KiB: rejected, the store stays usable); -errno,
+ * -ENOMEM (a failed write or fsync poisons the store: it is never retried as if it had
+ * succeeded; the last commit's error is returned by every later append and commit).
  */
 int log_store_commit(log_store_t *store, rl_slice checkpoint, rl_err *err);
 
@@ -99,8 +122,9 @@ int log_store_partitions(log_store_t *store, const char *topic);
 int log_store_offsets(log_store_t *store, const char *topic, uint32_t partition,
                       int64_t *log_start, int64_t *high_watermark);
 
-/* First offset whose record timestamp is >= ts_ms (ListOffsets by time), or the high
- * watermark when none is. Returns 0 or RL_ENOTFOUND. */
+/* First committed offset whose record timestamp is >= ts_ms (ListOffsets by time), or the
+ * high watermark when none is. Uses the time index, then decodes one batch. Returns 0,
+ * RL_ENOTFOUND, RL_ECORRUPT (a damaged batch on the way) or -ENOMEM. */
 int log_store_offset_for_time(log_store_t *store, const char *topic, uint32_t partition,
                               int64_t ts_ms, int64_t *offset);
 
@@ -116,7 +140,9 @@ typedef struct log_read {
  * offset (which may begin before it), ends before the high watermark, at most max_bytes but
  * always the whole first batch (KIP-74). An offset equal to the high watermark gives an
  * empty read. Returns 0; RL_ENOTFOUND (no such topic or partition); RL_ERANGE (offset below
- * the log start offset or above the high watermark; out->log_start/high_watermark are set).
+ * the log start offset or above the high watermark; out->log_start/high_watermark are set);
+ * RL_ECORRUPT (a batch header in the mapped segment does not parse: message names file and
+ * byte).
  */
 int log_store_read(log_store_t *store, const char *topic, uint32_t partition, int64_t offset,
                    size_t max_bytes, log_read *out, rl_err *err);
@@ -124,7 +150,7 @@ int log_store_read(log_store_t *store, const char *topic, uint32_t partition, in
 /* ------------------------------------------------------------------ RecordBatch codec */
 
 /* One record decoded from a batch: slices point into the caller's batch or decompression
- * buffer. */
+ * buffer. An empty key or value has a non-NULL p and len 0. */
 typedef struct log_record {
     int64_t offset;
     int64_t timestamp;   /* ms */
@@ -135,10 +161,14 @@ typedef struct log_record {
 /*
  * Decodes the RecordBatch v2 at the start of bytes: checks magic, batchLength, CRC32C over
  * [attributes, end), decompresses (none/lz4/zstd, capped at max_uncompressed bytes) into
- * scratch, and calls fn for each record. Returns bytes consumed (the batch size) or
- * RL_EAGAIN (bytes hold only part of a batch), RL_ECORRUPT (bad magic, CRC, lengths or
- * records; message gives the batch's base offset), RL_EUNSUPPORTED (codec), -ENOMEM, or what
- * fn returned if negative.
+ * scratch, and calls fn (may be NULL: validate only) for each record. Any valid LZ4 frame is
+ * accepted (linked or independent blocks, checksums); a declared content size (lz4 or zstd)
+ * must match the output exactly. Timestamps are baseTimestamp + delta, or maxTimestamp for
+ * a LogAppendTime batch; record headers are checked and skipped. Any thread.
+ * Returns bytes consumed (the batch size) or RL_EAGAIN (bytes hold only part of a batch),
+ * RL_ECORRUPT (bad magic, CRC, lengths or records; message gives the batch's base offset),
+ * RL_EUNSUPPORTED (codec gzip/snappy or unknown), RL_ETOOBIG (records above
+ * max_uncompressed), -ENOMEM, or what fn returned if negative (decoding stops there).
  */
 int log_batch_decode(rl_slice bytes, rl_buf *scratch, size_t max_uncompressed,
                      int (*fn)(void *ctx, const log_record *rec), void *ctx, rl_err *err);

@@ -655,6 +655,13 @@ int log_store_append(log_store_t *store, rl_slice topic, rl_slice key, rl_slice 
 {
     if (store->poison)
         return poisoned(store, err);
+    /* A NULL pointer means null (or no name): never read len bytes from it. */
+    if (!topic.p)
+        topic = rl_slice_make("", 0);
+    if (!key.p)
+        key.len = 0;
+    if (!value.p)
+        value.len = 0;
     log_topic *t = store->last_topic;
     if (!t || cmp_name(t->name, t->name_len, (const char *)topic.p, topic.len) != 0) {
         t = topic_find(store, (const char *)topic.p, topic.len);
