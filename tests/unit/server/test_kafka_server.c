@@ -29,6 +29,7 @@
 #include <librdkafka/rdkafka.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,13 +60,20 @@ typedef struct rec {
     char value[640];
 } rec;
 
+/* A kafka_server on its own libev loop and thread. */
+typedef struct server_thread {
+    struct ev_loop *loop;
+    ev_async stop_w;
+    pthread_t thread;
+    kafka_server_t *srv;
+    unsigned port;
+} server_thread;
+
 typedef struct fixture {
     char dir[128];
     int compression;
     log_store_t *store;
-    struct ev_loop *loop;
-    ev_async stop_w;
-    pthread_t thread;
+    server_thread st;
     kafka_server_t *srv;
     unsigned port;
     char bootstrap[64];
@@ -203,7 +211,7 @@ static void stats(const fixture *fx, kafka_server_stats *st)
 
 /* ------------------------------------------------------------------ raw protocol client */
 
-static int raw_connect(const fixture *fx)
+static int raw_connect_port(unsigned port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
@@ -213,11 +221,13 @@ static int raw_connect(const fixture *fx)
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)fx->port);
+    sa.sin_port = htons((uint16_t)port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     return fd;
 }
+
+static int raw_connect(const fixture *fx) { return raw_connect_port(fx->port); }
 
 static void raw_send(int fd, const void *p, size_t n)
 {
@@ -447,9 +457,39 @@ static void on_stop(struct ev_loop *loop, ev_async *w, int revents)
 
 static void *loop_main(void *arg)
 {
-    fixture *fx = arg;
-    ev_run(fx->loop, 0);
+    server_thread *st = arg;
+    ev_run(st->loop, 0);
     return NULL;
+}
+
+/* Starts a server on port 0 on a new loop, then the loop's thread. */
+static void server_thread_start(server_thread *st, log_store_t *store, size_t max_connections)
+{
+    rl_err err = {0};
+    st->loop = ev_loop_new(EVFLAG_AUTO);
+    assert_non_null(st->loop);
+    kafka_server_opts ko;
+    kafka_server_opts_init(&ko);
+    ko.listen_port = 0;
+    ko.max_request_bytes = MAX_REQUEST_BYTES;
+    ko.max_connections = max_connections;
+    if (kafka_server_start(&st->srv, st->loop, store, &ko, &err) != 0)
+        fail_msg("kafka_server_start: %s", err.msg);
+    st->port = kafka_server_port(st->srv);
+    assert_true(st->port > 0);
+    ev_async_init(&st->stop_w, on_stop);
+    ev_async_start(st->loop, &st->stop_w);
+    assert_int_equal(pthread_create(&st->thread, NULL, loop_main, st), 0);
+}
+
+/* Stops the loop's thread, then the server (on this thread, which now owns the loop). */
+static void server_thread_stop(server_thread *st)
+{
+    ev_async_send(st->loop, &st->stop_w);
+    pthread_join(st->thread, NULL);
+    kafka_server_stop(st->srv);
+    ev_async_stop(st->loop, &st->stop_w);
+    ev_loop_destroy(st->loop);
 }
 
 static int compression_arg = LOG_COMPRESSION_LZ4;
@@ -490,20 +530,10 @@ static int setup(void **state)
     assert_int_equal(log_store_partitions(fx->store, "orders"), 4);
     assert_int_equal(log_store_partitions(fx->store, "users"), 1);
 
-    fx->loop = ev_loop_new(EVFLAG_AUTO);
-    assert_non_null(fx->loop);
-    kafka_server_opts ko;
-    kafka_server_opts_init(&ko);
-    ko.listen_port = 0;
-    ko.max_request_bytes = MAX_REQUEST_BYTES;
-    if (kafka_server_start(&fx->srv, fx->loop, fx->store, &ko, &err) != 0)
-        fail_msg("kafka_server_start: %s", err.msg);
-    fx->port = kafka_server_port(fx->srv);
-    assert_true(fx->port > 0);
+    server_thread_start(&fx->st, fx->store, 0);
+    fx->srv = fx->st.srv;
+    fx->port = fx->st.port;
     snprintf(fx->bootstrap, sizeof fx->bootstrap, "127.0.0.1:%u", fx->port);
-    ev_async_init(&fx->stop_w, on_stop);
-    ev_async_start(fx->loop, &fx->stop_w);
-    assert_int_equal(pthread_create(&fx->thread, NULL, loop_main, fx), 0);
     *state = fx;
     return 0;
 }
@@ -511,11 +541,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    ev_async_send(fx->loop, &fx->stop_w);
-    pthread_join(fx->thread, NULL);
-    kafka_server_stop(fx->srv);
-    ev_async_stop(fx->loop, &fx->stop_w);
-    ev_loop_destroy(fx->loop);
+    server_thread_stop(&fx->st);
     log_store_close(fx->store);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
@@ -1098,6 +1124,48 @@ static void test_raw_malformed(void **state)
     rl_buf_free(&out);
 }
 
+static void api_versions_v0(int fd, int32_t corr, rl_buf *req)
+{
+    req_begin(req, 18, 0, corr);
+    req_end(req);
+    raw_send(fd, req->p, req->len);
+}
+
+static void test_max_connections(void **state)
+{
+    fixture *fx = *state;
+    server_thread st;
+    rl_buf req = RL_BUF_INIT, resp = RL_BUF_INIT;
+    server_thread_start(&st, fx->store, 2);
+
+    int a = raw_connect_port(st.port), b = raw_connect_port(st.port);
+    api_versions_v0(a, 1, &req);
+    raw_recv_frame(a, &resp);
+    api_versions_v0(b, 2, &req);
+    raw_recv_frame(b, &resp);
+    /* A third client connects (the kernel's backlog) but is not served while two are open. */
+    int c = raw_connect_port(st.port);
+    api_versions_v0(c, 3, &req);
+    struct pollfd pfd = {c, POLLIN, 0};
+    assert_int_equal(poll(&pfd, 1, 300), 0);
+    kafka_server_stats s;
+    kafka_server_stats_get(st.srv, &s);
+    assert_int_equal(s.connections_open, 2);
+    assert_true(s.accept_pauses >= 1);
+    /* One closes: accepting resumes and the third is answered. */
+    close(a);
+    raw_recv_frame(c, &resp);
+    rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
+    assert_int_equal(rl_get_i32be(&rd), 3);
+    kafka_server_stats_get(st.srv, &s);
+    assert_int_equal(s.connections_accepted, 3);
+    close(b);
+    close(c);
+    server_thread_stop(&st);
+    rl_buf_free(&req);
+    rl_buf_free(&resp);
+}
+
 /* ------------------------------------------------------------------ librdkafka */
 
 static rd_kafka_t *consumer_new(const fixture *fx)
@@ -1270,6 +1338,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_raw_fetch),
         cmocka_unit_test(test_raw_pipeline_backpressure),
         cmocka_unit_test(test_raw_malformed),
+        cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_kcat_produce_refused),
         cmocka_unit_test(test_rdkafka_all_partitions),
         cmocka_unit_test(test_rdkafka_long_poll),
