@@ -411,7 +411,13 @@ int log__partition_flush(log_partition *p, rl_err *err)
         return rl_err_set(err, rc, "%s: out of memory for the index", seg->path);
     seg->next = last + 1;
     p->next = last + 1;
+    size_t used = bb->buf.len;
     log__builder_reset(bb);
+    /* A partition that filled a big buffer once but now writes small batches (a commit every
+     * few records) gives the memory back: with one open batch per partition, thousands of
+     * tables would otherwise each keep up to batch_bytes. Busy partitions keep theirs. */
+    if (bb->buf.cap > (256u << 10) && used < bb->buf.cap / 4)
+        rl_buf_free(&bb->buf);
     return 0;
 }
 

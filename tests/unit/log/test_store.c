@@ -440,6 +440,8 @@ static void test_torn_tail_every_byte(void **state)
                      (long long)f.hwm);
             if (strstr(logged, want) && strstr(logged, "/t-0/00000000000000000000.log"))
                 warned++;
+            else if (getenv("RL_TEST_VERBOSE"))
+                print_message("cut %zu: not reported: %s\n", cut - f.committed, logged);
             /* Appending after recovery works and lands right after the checkpoint. */
             append_ok(st, "t", rl_slice_str("key"), rl_slice_str("after"), 1);
             commit_ok(st, "B");
@@ -450,8 +452,12 @@ static void test_torn_tail_every_byte(void **state)
             free(logged);
             tu_rm_rf(copy);
         }
-        /* Every cut that leaves a non-zero partial header or batch is reported. */
-        assert_true(warned >= (int)(f.seglen - f.committed) / 2 - 8);
+        print_message("codec %d: %zu cuts, %d reported as a torn tail\n", cs[c],
+                      f.seglen - f.committed, warned);
+        /* Every cut that leaves a non-zero partial batch is reported: only the cuts inside
+         * the baseOffset's leading zero bytes (a clean end) and, when zero-filling, the last
+         * byte (already zero: the batch is whole and is cut back as uncommitted) are not. */
+        assert_true(warned >= (int)(f.seglen - f.committed) - 9);
         free(buf);
         tail_teardown(&f);
     }
