@@ -41,7 +41,10 @@
 
 /* ------------------------------------------------------------------ small helpers */
 
-static inline uint64_t zz64(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
+static inline uint64_t zz64(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
 
 static inline size_t uvarint_len(uint64_t v)
 {
@@ -203,8 +206,7 @@ void log__codec_free(log_codec *cz)
 }
 
 /* Bytes of a record after its length prefix, or SIZE_MAX above LOG_RECORD_MAX. */
-static size_t record_body_size(int64_t ts_delta, int32_t offset_delta, rl_slice key,
-                               rl_slice value)
+static size_t record_body_size(int64_t ts_delta, int32_t offset_delta, rl_slice key, rl_slice value)
 {
     if (key.len > LOG_RECORD_MAX || value.len > LOG_RECORD_MAX)
         return SIZE_MAX;
@@ -307,8 +309,7 @@ static int compress_zstd(log_codec *cz, const uint8_t *src, size_t n, rl_err *er
     size_t bound = ZSTD_compressBound(n);
     if (rl_buf_reserve(&cz->out, bound) != 0)
         return rl_err_set(err, -ENOMEM, "zstd: out of memory for %zu bytes", bound);
-    size_t r = ZSTD_compress2(cz->zstd, cz->out.p + cz->out.len, cz->out.cap - cz->out.len, src,
-                              n);
+    size_t r = ZSTD_compress2(cz->zstd, cz->out.p + cz->out.len, cz->out.cap - cz->out.len, src, n);
     if (ZSTD_isError(r))
         return rl_err_set(err, RL_ECORRUPT, "zstd compression failed: %s", ZSTD_getErrorName(r));
     cz->out.len += r;
@@ -475,12 +476,11 @@ static int decompress_zstd(rl_slice in, rl_buf *scratch, size_t max, int64_t bas
                               "batch at offset %lld: zstd content size %llu above the limit %zu",
                               (long long)base, declared, max);
         if (rl_buf_reserve(scratch, (size_t)declared + 1) != 0)
-            return rl_err_set(err, -ENOMEM, "batch at offset %lld: out of memory",
-                              (long long)base);
+            return rl_err_set(err, -ENOMEM, "batch at offset %lld: out of memory", (long long)base);
         size_t r = ZSTD_decompress(scratch->p, (size_t)declared, in.p, in.len);
         if (ZSTD_isError(r))
-            return rl_err_set(err, RL_ECORRUPT, "batch at offset %lld: zstd: %s",
-                              (long long)base, ZSTD_getErrorName(r));
+            return rl_err_set(err, RL_ECORRUPT, "batch at offset %lld: zstd: %s", (long long)base,
+                              ZSTD_getErrorName(r));
         if (r != declared)
             return rl_err_set(err, RL_ECORRUPT,
                               "batch at offset %lld: zstd frame gave %zu bytes, declared %llu",
@@ -606,8 +606,7 @@ int log_batch_decode(rl_slice bytes, rl_buf *scratch, size_t max_uncompressed,
             return rl_err_set(err, RL_ECORRUPT,
                               "batch at offset %lld: record %d has offsetDelta %d (previous "
                               "%lld, lastOffsetDelta %d)",
-                              (long long)h.base, i, off_delta, (long long)prev_delta,
-                              h.last_delta);
+                              (long long)h.base, i, off_delta, (long long)prev_delta, h.last_delta);
         prev_delta = off_delta;
         rec.offset = h.base + off_delta;
         rec.timestamp =

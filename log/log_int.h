@@ -24,7 +24,7 @@
 #define LOG_BATCH_HEADER 61u
 #define LOG_BATCH_LENGTH_OFF 12u /* baseOffset i64 + batchLength i32 */
 #define LOG_BATCH_MIN_LENGTH (LOG_BATCH_HEADER - LOG_BATCH_LENGTH_OFF)
-#define LOG_BATCH_CRC_FROM 21u   /* CRC32C covers [attributes, end) */
+#define LOG_BATCH_CRC_FROM 21u /* CRC32C covers [attributes, end) */
 #define LOG_MAGIC_V2 2
 
 #define LOG_ATTR_CODEC_MASK 0x07
@@ -62,17 +62,20 @@ static inline log_fpos log_fpos_make(uint64_t b)
 
 /* Parsed fixed part of a RecordBatch v2 header. */
 typedef struct log_batch_hdr {
-    int64_t base;       /* baseOffset */
-    uint32_t size;      /* whole batch on disk: batchLength + 12 */
+    int64_t base;  /* baseOffset */
+    uint32_t size; /* whole batch on disk: batchLength + 12 */
     int16_t attributes;
     int32_t last_delta; /* lastOffsetDelta */
     int64_t base_ts;
     int64_t max_ts;
-    int32_t count;      /* recordsCount */
+    int32_t count; /* recordsCount */
     uint32_t crc;
 } log_batch_hdr;
 
-static inline int64_t log_batch_last(const log_batch_hdr *h) { return h->base + h->last_delta; }
+static inline int64_t log_batch_last(const log_batch_hdr *h)
+{
+    return h->base + h->last_delta;
+}
 
 /*
  * Parses and checks the header of the batch at the start of bytes without reading the
@@ -89,7 +92,7 @@ typedef struct log_codec {
     int level;       /* resolved level (never 0) */
     LZ4F_cctx *lz4;
     ZSTD_CCtx *zstd;
-    rl_buf out;      /* header + compressed records of the batch being written */
+    rl_buf out; /* header + compressed records of the batch being written */
 } log_codec;
 
 /* Returns 0, RL_ECONFIG (unknown codec) or -ENOMEM. */
@@ -143,14 +146,14 @@ typedef struct log_time_entry {
 } log_time_entry;
 
 typedef struct log_segment {
-    int64_t base;          /* base offset, the file name */
-    char *path;            /* ".log" path (owned), for messages */
-    int fd;                /* writer: open only while the segment is active, else -1 */
-    uint8_t *map;          /* PROT_READ MAP_SHARED mapping of `reserve` bytes */
-    size_t reserve;        /* mapped length; the active file is ftruncated to it (sparse) */
-    uint64_t size;         /* writer: bytes of whole batches written */
-    int64_t next;          /* writer: offset after the last batch written */
-    bool dirty;            /* writer: written since the last fdatasync */
+    int64_t base;               /* base offset, the file name */
+    char *path;                 /* ".log" path (owned), for messages */
+    int fd;                     /* writer: open only while the segment is active, else -1 */
+    uint8_t *map;               /* PROT_READ MAP_SHARED mapping of `reserve` bytes */
+    size_t reserve;             /* mapped length; the active file is ftruncated to it (sparse) */
+    uint64_t size;              /* writer: bytes of whole batches written */
+    int64_t next;               /* writer: offset after the last batch written */
+    bool dirty;                 /* writer: written since the last fdatasync */
     _Atomic uint64_t committed; /* bytes below the high watermark: readers' limit */
 
     /* Guarded by the partition lock (the writer mutates them while holding it). */
@@ -158,7 +161,7 @@ typedef struct log_segment {
     size_t nidx, capidx;
     log_time_entry *tidx;
     size_t ntidx, captidx;
-    int64_t max_ts;        /* sealed segments: largest timestamp (INT64_MIN when empty) */
+    int64_t max_ts; /* sealed segments: largest timestamp (INT64_MIN when empty) */
 
     /* Writer: index bookkeeping. */
     uint64_t last_idx_pos; /* start of the last indexed batch (0 before the first entry) */
@@ -181,12 +184,12 @@ void log__segment_free(log_segment *seg);
 
 /* Result of scanning a segment's batches. */
 typedef struct log_scan {
-    log_fpos end;       /* position after the last good batch */
-    int64_t end_off;    /* offset after the last good batch */
-    log_fpos cut;       /* position of the batch starting at the requested cut offset */
+    log_fpos end;    /* position after the last good batch */
+    int64_t end_off; /* offset after the last good batch */
+    log_fpos cut;    /* position of the batch starting at the requested cut offset */
     bool cut_found;
-    bool damaged;       /* the scan stopped at a bad batch rather than a clean end */
-    char why[160];      /* what was wrong with it */
+    bool damaged;  /* the scan stopped at a bad batch rather than a clean end */
+    char why[160]; /* what was wrong with it */
 } log_scan;
 
 /*
@@ -249,20 +252,20 @@ typedef struct log_partition {
     struct log_store *store;
     struct log_topic *topic;
     uint32_t id;
-    char *dir;                  /* "STORE/<topic>-<id>" (owned) */
+    char *dir; /* "STORE/<topic>-<id>" (owned) */
 
-    pthread_mutex_t lock;       /* segs/nsegs and the segments' index arrays */
+    pthread_mutex_t lock; /* segs/nsegs and the segments' index arrays */
     log_segment **segs;
     size_t nsegs, capsegs;
-    _Atomic int64_t hwm;        /* high watermark, published after fsync + checkpoint */
-    int64_t log_start;          /* immutable while open (no retention yet) */
+    _Atomic int64_t hwm; /* high watermark, published after fsync + checkpoint */
+    int64_t log_start;   /* immutable while open (no retention yet) */
 
     /* Writer only. */
-    int64_t next;               /* offset the open batch's first record will get */
-    log_batch_builder open;     /* records appended since the last flush */
-    size_t sync_from;           /* first segment written since the last commit, or SIZE_MAX */
-    bool dir_dirty;             /* a segment file was created since the last commit */
-    bool touched;               /* on the store's touched list */
+    int64_t next;           /* offset the open batch's first record will get */
+    log_batch_builder open; /* records appended since the last flush */
+    size_t sync_from;       /* first segment written since the last commit, or SIZE_MAX */
+    bool dir_dirty;         /* a segment file was created since the last commit */
+    bool touched;           /* on the store's touched list */
     struct log_partition *next_touched;
 } log_partition;
 
@@ -297,24 +300,24 @@ typedef struct log_topic {
 
 struct log_store {
     char *dir;
-    log_store_opts opts;          /* resolved defaults */
-    int lock_fd;                  /* flock'ed DIR/lock: one process per log */
+    log_store_opts opts; /* resolved defaults */
+    int lock_fd;         /* flock'ed DIR/lock: one process per log */
 
     pthread_rwlock_t topics_lock; /* topics array (the writer inserts under the write lock) */
     log_topic **topics;           /* sorted by name */
     size_t ntopics, captopics;
 
     /* Writer only. */
-    log_topic *last_topic;        /* lookup cache: change events come in runs per table */
-    log_partition *touched;       /* partitions appended to since the last commit */
+    log_topic *last_topic;  /* lookup cache: change events come in runs per table */
+    log_partition *touched; /* partitions appended to since the last commit */
     log_codec codec;
-    rl_buf ckbuf;                 /* checkpoint file image being built */
-    int poison;                   /* first sticky error (0 = healthy) */
+    rl_buf ckbuf; /* checkpoint file image being built */
+    int poison;   /* first sticky error (0 = healthy) */
     rl_err poison_err;
     void (*hook)(void *ctx);
     void *hook_ctx;
 
-    pthread_mutex_t ckpt_lock;    /* guards blob/has_ckpt (log_store_checkpoint) */
+    pthread_mutex_t ckpt_lock; /* guards blob/has_ckpt (log_store_checkpoint) */
     rl_buf blob;
     bool has_ckpt;
 };

@@ -61,7 +61,10 @@ static int push_seg(log_partition *p, log_segment *seg, bool locked)
     return rc;
 }
 
-static log_segment *active(const log_partition *p) { return p->segs[p->nsegs - 1]; }
+static log_segment *active(const log_partition *p)
+{
+    return p->segs[p->nsegs - 1];
+}
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -139,8 +142,7 @@ static int recover_last(log_partition *p, int64_t base, int64_t committed, rl_er
 {
     log_segment *seg = NULL;
     uint64_t fsize = 0;
-    int rc = log__segment_open_file(p->dir, base, p->store->opts.segment_bytes, &seg, &fsize,
-                                    err);
+    int rc = log__segment_open_file(p->dir, base, p->store->opts.segment_bytes, &seg, &fsize, err);
     if (rc != 0)
         return rc;
     if (p->nsegs && base != active(p)->next) {
@@ -161,8 +163,8 @@ static int recover_last(log_partition *p, int64_t base, int64_t committed, rl_er
             rc = rl_err_set(err, RL_ECORRUPT,
                             "%s: damaged batch at byte %llu (offset %lld): %s; the checkpoint "
                             "says offsets below %lld were committed: refusing to open",
-                            seg->path, (unsigned long long)sc.end.b, (long long)sc.end_off,
-                            sc.why, (long long)committed);
+                            seg->path, (unsigned long long)sc.end.b, (long long)sc.end_off, sc.why,
+                            (long long)committed);
         else
             rc = rl_err_set(err, RL_ECORRUPT,
                             "%s: the log ends at byte %llu (offset %lld) but the checkpoint "
@@ -307,8 +309,8 @@ int log__partition_open(struct log_store *store, struct log_topic *topic, uint32
         return rl_err_set(err, -ENOMEM, "out of memory for a partition");
     if (snprintf(dir, sizeof dir, "%s/%s-%u", store->dir, topic->name, id) >= (int)sizeof dir) {
         free(p);
-        return rl_err_set(err, -ENAMETOOLONG, "%s/%s-%u: path too long", store->dir,
-                          topic->name, id);
+        return rl_err_set(err, -ENAMETOOLONG, "%s/%s-%u: path too long", store->dir, topic->name,
+                          id);
     }
     p->dir = strdup(dir);
     if (!p->dir) {
@@ -393,8 +395,8 @@ int log__partition_flush(log_partition *p, rl_err *err)
         return rl_err_wrap(err, rc, "%s", p->dir);
     int64_t last = p->next + bb->count - 1;
     log_segment *seg = active(p);
-    if (seg->size > 0 && (seg->size + batch.len > p->store->opts.segment_bytes ||
-                          last - seg->base > INT32_MAX)) {
+    if (seg->size > 0 &&
+        (seg->size + batch.len > p->store->opts.segment_bytes || last - seg->base > INT32_MAX)) {
         if ((rc = roll(p, batch.len, err)) != 0)
             return rc;
         seg = active(p);
@@ -443,8 +445,7 @@ void log__partition_publish(log_partition *p)
 {
     if (p->sync_from != SIZE_MAX) {
         for (size_t i = p->sync_from; i < p->nsegs; i++)
-            atomic_store_explicit(&p->segs[i]->committed, p->segs[i]->size,
-                                  memory_order_release);
+            atomic_store_explicit(&p->segs[i]->committed, p->segs[i]->size, memory_order_release);
     }
     atomic_store_explicit(&p->hwm, p->next, memory_order_release);
     p->sync_from = SIZE_MAX;
@@ -503,7 +504,8 @@ int log__partition_read(log_partition *p, int64_t offset, size_t max_bytes, log_
         pos += h.size;
     }
     if (start == UINT64_MAX)
-        return rl_err_set(err, RL_ECORRUPT, "%s: offset %lld is below the high watermark %lld "
+        return rl_err_set(err, RL_ECORRUPT,
+                          "%s: offset %lld is below the high watermark %lld "
                           "but not in the segment",
                           seg->path, (long long)offset, (long long)hwm);
     out->bytes = rl_slice_make(map + start, (size_t)(pos - start));

@@ -98,8 +98,7 @@ int log__segment_create(const char *dir, int64_t base, size_t reserve, log_segme
     }
     void *m = mmap(NULL, reserve, PROT_READ, MAP_SHARED, seg->fd, 0);
     if (m == MAP_FAILED) {
-        rc = rl_err_set(err, -errno, "%s: mmap %zu bytes: %s", seg->path, reserve,
-                        strerror(errno));
+        rc = rl_err_set(err, -errno, "%s: mmap %zu bytes: %s", seg->path, reserve, strerror(errno));
         goto fail;
     }
     seg->map = m;
@@ -139,8 +138,7 @@ int log__segment_open_file(const char *dir, int64_t base, size_t reserve, log_se
     if (len > 0) {
         void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, seg->fd, 0);
         if (m == MAP_FAILED) {
-            rc = rl_err_set(err, -errno, "%s: mmap %zu bytes: %s", seg->path, len,
-                            strerror(errno));
+            rc = rl_err_set(err, -errno, "%s: mmap %zu bytes: %s", seg->path, len, strerror(errno));
             goto fail;
         }
         seg->map = m;
@@ -268,8 +266,8 @@ static int tidx_finish(log_segment *seg)
     if (seg->next == seg->base)
         return 0;
     if (seg->ntidx == 0 || seg->run_max_ts > seg->tidx[seg->ntidx - 1].ts)
-        return tidx_push(seg, (log_time_entry){seg->run_max_ts,
-                                               (uint32_t)(seg->next - 1 - seg->base)});
+        return tidx_push(seg,
+                         (log_time_entry){seg->run_max_ts, (uint32_t)(seg->next - 1 - seg->base)});
     return 0;
 }
 
@@ -285,8 +283,8 @@ int log__segment_index_rebuild(log_segment *seg, log_fpos end)
         if (log__batch_header(rl_slice_make(seg->map + pos, (size_t)(end.b - pos)), false, &h,
                               NULL) != 0)
             return RL_ECORRUPT;
-        if (log__segment_index_add(seg, NULL, log_fpos_make(pos), log_batch_last(&h),
-                                   h.max_ts) != 0)
+        if (log__segment_index_add(seg, NULL, log_fpos_make(pos), log_batch_last(&h), h.max_ts) !=
+            0)
             return -ENOMEM;
         pos += h.size;
         next = log_batch_last(&h) + 1;
@@ -367,8 +365,7 @@ static bool load_index_files(log_segment *seg, const char *dir, uint64_t fsize)
         uint32_t rel = (uint32_t)rl_get_i32be(&rd), pos = (uint32_t)rl_get_i32be(&rd);
         if (rel > INT32_MAX || pos >= fsize)
             goto done;
-        if (seg->nidx && (rel <= seg->idx[seg->nidx - 1].rel ||
-                          pos <= seg->idx[seg->nidx - 1].pos))
+        if (seg->nidx && (rel <= seg->idx[seg->nidx - 1].rel || pos <= seg->idx[seg->nidx - 1].pos))
             goto done;
         if (idx_push(seg, (log_idx_entry){rel, pos}) != 0)
             goto done;
@@ -379,8 +376,8 @@ static bool load_index_files(log_segment *seg, const char *dir, uint64_t fsize)
         uint32_t rel = (uint32_t)rl_get_i32be(&rd);
         if (rel > INT32_MAX)
             goto done;
-        if (seg->ntidx && (ts <= seg->tidx[seg->ntidx - 1].ts ||
-                           rel < seg->tidx[seg->ntidx - 1].rel))
+        if (seg->ntidx &&
+            (ts <= seg->tidx[seg->ntidx - 1].ts || rel < seg->tidx[seg->ntidx - 1].rel))
             goto done;
         if (tidx_push(seg, (log_time_entry){ts, rel}) != 0)
             goto done;
@@ -529,8 +526,8 @@ int log__segment_activate(log_segment *seg, uint64_t fsize, log_fpos end, rl_err
     }
     if (fsize != seg->reserve) {
         if (ftruncate(seg->fd, (off_t)seg->reserve) != 0)
-            return rl_err_set(err, -errno, "%s: extend to %zu bytes: %s", seg->path,
-                              seg->reserve, strerror(errno));
+            return rl_err_set(err, -errno, "%s: extend to %zu bytes: %s", seg->path, seg->reserve,
+                              strerror(errno));
         changed = true;
     }
     if (changed && fsync(seg->fd) != 0)

@@ -66,8 +66,7 @@ static int poison(log_store_t *store, int rc, const rl_err *err)
         store->poison_err.code = rc;
         snprintf(store->poison_err.msg, sizeof store->poison_err.msg, "%s",
                  err && err->code ? err->msg : rl_strerror(rc));
-        rl_error("log: %s (the log refuses further writes until reopened)",
-                 store->poison_err.msg);
+        rl_error("log: %s (the log refuses further writes until reopened)", store->poison_err.msg);
     }
     return rc;
 }
@@ -244,15 +243,14 @@ static int ck_read(const char *dir, ck_file *ck, rl_err *err)
     const uint8_t *p = ck->image.p;
     size_t len = ck->image.len;
     if (len < 18)
-        return rl_err_set(err, RL_ECORRUPT, "%s: %zu bytes, too short for a checkpoint", path,
-                          len);
+        return rl_err_set(err, RL_ECORRUPT, "%s: %zu bytes, too short for a checkpoint", path, len);
     rl_reader crd = rl_reader_make(rl_slice_make(p + len - 4, 4));
     uint32_t stored = (uint32_t)rl_get_i32be(&crd);
     uint32_t crc = rl_crc32c(0, p, len - 4);
     if (stored != crc)
         return rl_err_set(err, RL_ECORRUPT,
-                          "%s: CRC32C mismatch (stored %08x, computed %08x): torn or edited",
-                          path, stored, crc);
+                          "%s: CRC32C mismatch (stored %08x, computed %08x): torn or edited", path,
+                          stored, crc);
     rl_reader rd = rl_reader_make(rl_slice_make(p, len - 4));
     rl_slice magic = rl_get_bytes(&rd, 4);
     if (rd.err || memcmp(magic.p, CKPT_MAGIC, 4) != 0)
@@ -283,16 +281,15 @@ static int ck_read(const char *dir, ck_file *ck, rl_err *err)
             return rl_err_set(err, RL_ECORRUPT, "%s: bad topic entry at byte %zu", path, at);
         rl_slice offs = rl_get_bytes(&rd, (size_t)np * 8);
         if (rd.err)
-            return rl_err_set(err, RL_ECORRUPT, "%s: truncated topic entry at byte %zu", path,
-                              at);
+            return rl_err_set(err, RL_ECORRUPT, "%s: truncated topic entry at byte %zu", path, at);
         ct->name = (const char *)name.p;
         ct->name_len = name.len;
         ct->nparts = np;
         ct->offsets = offs.p;
         for (uint32_t k = 0; k < np; k++)
             if (ck_offset(ct, k) < 0)
-                return rl_err_set(err, RL_ECORRUPT, "%s: negative end offset at byte %zu",
-                                  path, at);
+                return rl_err_set(err, RL_ECORRUPT, "%s: negative end offset at byte %zu", path,
+                                  at);
         ck->ntopics++;
     }
     if (rl_reader_left(&rd) != 0)
@@ -449,8 +446,7 @@ static int list_part_dirs(const char *dir, dir_ent **out, size_t *n, rl_err *err
 }
 
 /* Opens one topic found on disk (dirs[0..n) are its partition directories, sorted). */
-static int open_topic(log_store_t *store, const dir_ent *dirs, size_t n, ck_topic *ct,
-                      rl_err *err)
+static int open_topic(log_store_t *store, const dir_ent *dirs, size_t n, ck_topic *ct, rl_err *err)
 {
     uint32_t nparts = dirs[n - 1].id + 1;
     if (ct && ct->nparts > nparts)
@@ -472,8 +468,7 @@ static int open_topic(log_store_t *store, const dir_ent *dirs, size_t n, ck_topi
                             store->dir, t->name, id, (long long)committed);
             goto fail;
         }
-        if ((rc = log__partition_open(store, t, id, committed, !present, &t->parts[id], err)) !=
-            0)
+        if ((rc = log__partition_open(store, t, id, committed, !present, &t->parts[id], err)) != 0)
             goto fail;
         t->nparts = id + 1;
     }
@@ -498,8 +493,8 @@ static int open_topics(log_store_t *store, ck_file *ck, rl_err *err)
         return rc;
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
-        while (j < n && cmp_name(dirs[j].name, dirs[j].name_len, dirs[i].name,
-                                 dirs[i].name_len) == 0)
+        while (j < n &&
+               cmp_name(dirs[j].name, dirs[j].name_len, dirs[i].name, dirs[i].name_len) == 0)
             j++;
         ck_topic *ct = ck_find(ck, dirs[i].name, dirs[i].name_len);
         if ((rc = open_topic(store, dirs + i, j - i, ct, err)) != 0)
@@ -560,13 +555,12 @@ int log_store_open(log_store_t **out, const char *dir, const log_store_opts *opt
     }
     if (flock(store->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         rc = errno == EWOULDBLOCK
-                 ? rl_err_set(err, -EBUSY, "%s: the log is open in another process or handle",
-                              dir)
+                 ? rl_err_set(err, -EBUSY, "%s: the log is open in another process or handle", dir)
                  : rl_err_set(err, -errno, "%s: flock: %s", path, strerror(errno));
         goto fail;
     }
-    if ((rc = log__codec_init(&store->codec, store->opts.compression,
-                              store->opts.compression_level, err)) != 0)
+    if ((rc = log__codec_init(&store->codec, store->opts.compression, store->opts.compression_level,
+                              err)) != 0)
         goto fail;
     if ((rc = ck_read(dir, &ck, err)) != 0)
         goto fail;
@@ -667,10 +661,9 @@ int log_store_append(log_store_t *store, rl_slice topic, rl_slice key, rl_slice 
         t = topic_find(store, (const char *)topic.p, topic.len);
         if (!t) {
             if (!log__topic_name_ok((const char *)topic.p, topic.len))
-                return rl_err_set(err, RL_ECONFIG,
-                                  "bad topic name \"%.*s\" (1-249 bytes of [A-Za-z0-9._-])",
-                                  (int)(topic.len > 300 ? 300 : topic.len),
-                                  topic.p ? (const char *)topic.p : "");
+                return rl_err_set(
+                    err, RL_ECONFIG, "bad topic name \"%.*s\" (1-249 bytes of [A-Za-z0-9._-])",
+                    (int)(topic.len > 300 ? 300 : topic.len), topic.p ? (const char *)topic.p : "");
             int rc = topic_create(store, topic, &t, err);
             if (rc != 0)
                 return poison(store, rc, err);
@@ -683,11 +676,11 @@ int log_store_append(log_store_t *store, rl_slice topic, rl_slice key, rl_slice 
     log_partition *p = t->parts[id];
     log_batch_builder *bb = &p->open;
     if (bb->count > 0) {
-        size_t rec = log__record_size((int64_t)((uint64_t)ts_ms - (uint64_t)bb->base_ts),
-                                      bb->count, key, value);
+        size_t rec = log__record_size((int64_t)((uint64_t)ts_ms - (uint64_t)bb->base_ts), bb->count,
+                                      key, value);
         if (rec == SIZE_MAX)
-            return rl_err_set(err, RL_ETOOBIG, "%s: record of %zu + %zu bytes above %u",
-                              p->dir, key.len, value.len, LOG_RECORD_MAX);
+            return rl_err_set(err, RL_ETOOBIG, "%s: record of %zu + %zu bytes above %u", p->dir,
+                              key.len, value.len, LOG_RECORD_MAX);
         if (log__builder_records_bytes(bb) + rec > store->opts.batch_bytes) {
             int rc = log__partition_flush(p, err);
             if (rc != 0)
@@ -795,8 +788,8 @@ int log_store_partitions(log_store_t *store, const char *topic)
     return n;
 }
 
-int log_store_offsets(log_store_t *store, const char *topic, uint32_t partition,
-                      int64_t *log_start, int64_t *high_watermark)
+int log_store_offsets(log_store_t *store, const char *topic, uint32_t partition, int64_t *log_start,
+                      int64_t *high_watermark)
 {
     log_partition *p = find_partition(store, topic, partition, NULL);
     if (!p)

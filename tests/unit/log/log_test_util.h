@@ -41,7 +41,10 @@ static inline int tu_rm_cb(const char *path, const struct stat *st, int flag, st
     return remove(path);
 }
 
-static inline void tu_rm_rf(const char *path) { nftw(path, tu_rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
+static inline void tu_rm_rf(const char *path)
+{
+    nftw(path, tu_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static inline uint8_t *tu_read_file(const char *path, size_t *len)
 {
@@ -192,14 +195,13 @@ static inline void tu_read_partition(log_store_t *st, const char *topic, uint32_
         rl_err err = {0, ""};
         int rc = log_store_read(st, topic, part, c.expect, max_bytes, &rd, &err);
         if (rc != 0)
-            fail_msg("log_store_read %s-%u @%lld: %s", topic, part, (long long)c.expect,
-                     err.msg);
+            fail_msg("log_store_read %s-%u @%lld: %s", topic, part, (long long)c.expect, err.msg);
         assert_true(rd.bytes.len > 0);
         assert_int_equal(rd.high_watermark, hwm);
         size_t pos = 0;
         while (pos < rd.bytes.len) {
-            int n = log_batch_decode(rl_slice_make(rd.bytes.p + pos, rd.bytes.len - pos),
-                                     &scratch, 64u << 20, tu_read_cb, &c, &err);
+            int n = log_batch_decode(rl_slice_make(rd.bytes.p + pos, rd.bytes.len - pos), &scratch,
+                                     64u << 20, tu_read_cb, &c, &err);
             if (n <= 0)
                 fail_msg("decode at %zu: %s", pos, err.msg);
             pos += (size_t)n;

@@ -131,18 +131,20 @@ static uint64_t rnd(void)
 /* Sarama record_test.go "uncompressed record": one record, key 01020304, value 050607, one
  * header (080910 -> 0b0c), firstTimestamp 1479847795000, timestampDelta 5 ms. */
 static const uint8_t sarama_plain[] = {
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 70, 0, 0, 0, 0, 2, 84, 121, 97, 253, 0, 0, 0, 0, 0, 0,
-    0, 0, 1, 88, 141, 205, 89, 56, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 1, 40, 0, 10, 0, 8, 1, 2, 3, 4, 6, 5, 6, 7, 2, 6, 8, 9, 10, 4, 11, 12,
+    0,  0, 0, 0, 0, 0, 0, 0, 0, 0,  0,   70,  0,  0,  0, 0,  2, 84, 121, 97, 253,
+    0,  0, 0, 0, 0, 0, 0, 0, 1, 88, 141, 205, 89, 56, 0, 0,  0, 0,  0,   0,  0,
+    0,  0, 0, 0, 0, 0, 0, 0, 0, 0,  0,   0,   0,  0,  0, 0,  0, 0,  1,   40, 0,
+    10, 0, 8, 1, 2, 3, 4, 6, 5, 6,  7,   2,   6,  8,  9, 10, 4, 11, 12,
 };
 
 /* Sarama record_test.go "lz4 compressed record": the same record in an LZ4 frame (with a
  * content checksum, 4 MiB block size, the block stored uncompressed). */
 static const uint8_t sarama_lz4[] = {
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 89, 0, 0, 0, 0, 2, 169, 74, 119, 197, 0, 3, 0, 0, 0, 0,
-    0, 0, 1, 88, 141, 205, 89, 56, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 1, 4, 34, 77, 24, 100, 112, 185, 21, 0, 0, 128, 40, 0, 10, 0, 8, 1,
-    2, 3, 4, 6, 5, 6, 7, 2, 6, 8, 9, 10, 4, 11, 12, 0, 0, 0, 0, 12, 59, 239, 146,
+    0,  0,  0,   0,   0,   0,  0, 0,  0,   0,  0,   89,  0,  0,  0,  0,   2,   169, 74, 119, 197,
+    0,  3,  0,   0,   0,   0,  0, 0,  1,   88, 141, 205, 89, 56, 0,  0,   0,   0,   0,  0,   0,
+    0,  0,  0,   0,   0,   0,  0, 0,  0,   0,  0,   0,   0,  0,  0,  0,   0,   0,   1,  4,   34,
+    77, 24, 100, 112, 185, 21, 0, 0,  128, 40, 0,   10,  0,  8,  1,  2,   3,   4,   6,  5,   6,
+    7,  2,  6,   8,   9,   10, 4, 11, 12,  0,  0,   0,   0,  12, 59, 239, 146,
 };
 
 static void check_sarama_record(const got *g)
@@ -172,8 +174,8 @@ static void test_known_vectors(void **state)
         rl_buf scratch = RL_BUF_INIT;
         got g = {0};
         rl_err err = {0, ""};
-        int n = log_batch_decode(rl_slice_make(v[i].p, v[i].n), &scratch, 1 << 20, collect, &g,
-                                 &err);
+        int n =
+            log_batch_decode(rl_slice_make(v[i].p, v[i].n), &scratch, 1 << 20, collect, &g, &err);
         assert_int_equal(n, (int)v[i].n);
         check_sarama_record(&g);
         got_free(&g);
@@ -191,39 +193,37 @@ static void test_encoder_fields(void **state)
         log_codec cz;
         log_batch_builder bb = {RL_BUF_INIT, 0, 0, 0};
         assert_int_equal(log__codec_init(&cz, codecs[c], 0, NULL), 0);
-        assert_int_equal(log__builder_add(&bb, rl_slice_str("k0"), rl_slice_str("value-0"),
-                                          1700000000000LL),
-                         0);
-        assert_int_equal(log__builder_add(&bb, rl_slice_str("k1"), rl_slice_str("v"),
-                                          1700000000005LL),
-                         0);
-        assert_int_equal(log__builder_add(&bb, rl_slice_make(NULL, 0), rl_slice_make(NULL, 0),
-                                          1699999999990LL),
-                         0);
+        assert_int_equal(
+            log__builder_add(&bb, rl_slice_str("k0"), rl_slice_str("value-0"), 1700000000000LL), 0);
+        assert_int_equal(
+            log__builder_add(&bb, rl_slice_str("k1"), rl_slice_str("v"), 1700000000005LL), 0);
+        assert_int_equal(
+            log__builder_add(&bb, rl_slice_make(NULL, 0), rl_slice_make(NULL, 0), 1699999999990LL),
+            0);
         rl_slice b;
         assert_int_equal(log__builder_finish(&bb, &cz, 1234567, &b, NULL), 0);
         const uint8_t *p = b.p;
-        assert_int_equal(be(p, 8), 1234567);                 /* baseOffset */
-        assert_int_equal(be(p + 8, 4), b.len - 12);          /* batchLength */
-        assert_int_equal(be(p + 12, 4), 0);                  /* partitionLeaderEpoch */
-        assert_int_equal(p[16], 2);                          /* magic */
+        assert_int_equal(be(p, 8), 1234567);        /* baseOffset */
+        assert_int_equal(be(p + 8, 4), b.len - 12); /* batchLength */
+        assert_int_equal(be(p + 12, 4), 0);         /* partitionLeaderEpoch */
+        assert_int_equal(p[16], 2);                 /* magic */
         assert_int_equal(be(p + 17, 4), crc32c_bitwise(p + 21, b.len - 21));
         assert_int_equal(be(p + 21, 2), (uint64_t)codecs[c]); /* attributes: codec, CreateTime */
-        assert_int_equal(be(p + 23, 4), 2);                  /* lastOffsetDelta */
-        assert_int_equal(be(p + 27, 8), 1700000000000ULL);   /* baseTimestamp = first */
-        assert_int_equal(be(p + 35, 8), 1700000000005ULL);   /* maxTimestamp */
-        assert_int_equal(be(p + 43, 8), UINT64_MAX);         /* producerId -1 */
-        assert_int_equal(be(p + 51, 2), 0xFFFF);             /* producerEpoch -1 */
-        assert_int_equal(be(p + 53, 4), 0xFFFFFFFFu);        /* baseSequence -1 */
-        assert_int_equal(be(p + 57, 4), 3);                  /* recordsCount */
+        assert_int_equal(be(p + 23, 4), 2);                   /* lastOffsetDelta */
+        assert_int_equal(be(p + 27, 8), 1700000000000ULL);    /* baseTimestamp = first */
+        assert_int_equal(be(p + 35, 8), 1700000000005ULL);    /* maxTimestamp */
+        assert_int_equal(be(p + 43, 8), UINT64_MAX);          /* producerId -1 */
+        assert_int_equal(be(p + 51, 2), 0xFFFF);              /* producerEpoch -1 */
+        assert_int_equal(be(p + 53, 4), 0xFFFFFFFFu);         /* baseSequence -1 */
+        assert_int_equal(be(p + 57, 4), 3);                   /* recordsCount */
         const uint8_t *recs = p + 61;
         size_t rlen = b.len - 61;
         if (codecs[c] == LOG_COMPRESSION_NONE) {
             /* Records derived by hand from the Record table (zigzag varints): attributes 0,
              * tsDelta 0, offDelta 0, keyLen 2 -> 4, "k0", valueLen 7 -> 14, "value-0",
              * headers 0: 15 bytes -> length 30. */
-            static const uint8_t r0[] = {30, 0, 0, 0, 4, 'k', '0', 14, 'v', 'a', 'l',
-                                         'u', 'e', '-', '0', 0};
+            static const uint8_t r0[] = {30,  0,   0,   0,   4,   'k', '0', 14,
+                                         'v', 'a', 'l', 'u', 'e', '-', '0', 0};
             /* tsDelta 5 -> 10, offDelta 1 -> 2, key "k1", value "v": 9 bytes -> 18. */
             static const uint8_t r1[] = {18, 0, 10, 2, 4, 'k', '1', 2, 'v', 0};
             /* tsDelta -10 -> 19, offDelta 2 -> 4, null key -1 -> 1, null value -> 1:
@@ -309,8 +309,8 @@ static void test_roundtrip_sizes(void **state)
                 rl_slice b;
                 assert_int_equal(log__builder_finish(&bb, &cz, 42, &b, NULL), 0);
                 got g = {0};
-                assert_int_equal(
-                    log_batch_decode(b, &scratch, 64u << 20, collect, &g, NULL), (int)b.len);
+                assert_int_equal(log_batch_decode(b, &scratch, 64u << 20, collect, &g, NULL),
+                                 (int)b.len);
                 assert_int_equal(g.n, n);
                 /* Replay the generator to compare. */
                 rng_state = seed0;
@@ -354,9 +354,9 @@ static void test_lz4_linked_blocks(void **state)
     for (int i = 0; i < n; i++) {
         rl_buf body = RL_BUF_INIT;
         rl_buf_putc(&body, 0);
-        rl_buf_put_varlong(&body, i);       /* timestampDelta */
-        rl_buf_put_varlong(&body, i);       /* offsetDelta */
-        rl_buf_put_varlong(&body, -1);      /* null key */
+        rl_buf_put_varlong(&body, i);  /* timestampDelta */
+        rl_buf_put_varlong(&body, i);  /* offsetDelta */
+        rl_buf_put_varlong(&body, -1); /* null key */
         rl_buf_put_varlong(&body, 1024);
         rl_buf_append(&body, pattern + (i * 100) % 2048, 1024);
         rl_buf_put_varlong(&body, 0);
@@ -371,8 +371,8 @@ static void test_lz4_linked_blocks(void **state)
     assert_false(LZ4F_isError(flen));
     assert_false(frame[4] & 0x20); /* block independence flag clear: linked blocks */
     uint8_t *batch = malloc(61 + flen);
-    size_t blen = make_batch(batch, 1000, LOG_COMPRESSION_LZ4, n - 1, 5000, 5000 + n - 1, n,
-                             frame, flen);
+    size_t blen =
+        make_batch(batch, 1000, LOG_COMPRESSION_LZ4, n - 1, 5000, 5000 + n - 1, n, frame, flen);
     got g = {0};
     rl_buf scratch = RL_BUF_INIT;
     rl_err err = {0, ""};
@@ -390,9 +390,9 @@ static void test_lz4_linked_blocks(void **state)
     }
     got_free(&g);
     /* The cap applies to a frame without a declared size: RL_ETOOBIG, not a crash. */
-    assert_int_equal(log_batch_decode(rl_slice_make(batch, blen), &scratch, 100000, collect, &g,
-                                      NULL),
-                     RL_ETOOBIG);
+    assert_int_equal(
+        log_batch_decode(rl_slice_make(batch, blen), &scratch, 100000, collect, &g, NULL),
+        RL_ETOOBIG);
     got_free(&g);
     rl_buf_free(&scratch);
     rl_buf_free(&recs);
@@ -432,8 +432,8 @@ static void test_bad_batches(void **state)
             memcpy(copy, b.p, b.len);
             copy[at] ^= 0x10;
             rl_err err = {0, ""};
-            int r = log_batch_decode(rl_slice_make(copy, b.len), &scratch, 1 << 20, NULL, NULL,
-                                     &err);
+            int r =
+                log_batch_decode(rl_slice_make(copy, b.len), &scratch, 1 << 20, NULL, NULL, &err);
             assert_true(r == RL_ECORRUPT || r == RL_EAGAIN);
         }
         /* Decompression cap. */
@@ -452,22 +452,22 @@ static void test_bad_batches(void **state)
         size_t fl = ZSTD_compress(frame, sizeof frame, recs, sizeof recs, 1);
         assert_false(ZSTD_isError(fl));
         uint8_t fhd = frame[4];
-        assert_int_equal(fhd >> 6, 0);    /* FCS flag 0 ... */
-        assert_true(fhd & 0x20);          /* ... with single segment: 1-byte size */
-        assert_int_equal(fhd & 3, 0);     /* no dictionary id */
+        assert_int_equal(fhd >> 6, 0); /* FCS flag 0 ... */
+        assert_true(fhd & 0x20);       /* ... with single segment: 1-byte size */
+        assert_int_equal(fhd & 3, 0);  /* no dictionary id */
         assert_int_equal(frame[5], sizeof recs);
         frame[5] = sizeof recs + 5;
         size_t bl = make_batch(batch, 0, LOG_COMPRESSION_ZSTD, 0, 1, 1, 1, frame, fl);
         rl_err err = {0, ""};
-        assert_int_equal(log_batch_decode(rl_slice_make(batch, bl), &scratch, 1 << 20, NULL,
-                                          NULL, &err),
-                         RL_ECORRUPT);
+        assert_int_equal(
+            log_batch_decode(rl_slice_make(batch, bl), &scratch, 1 << 20, NULL, NULL, &err),
+            RL_ECORRUPT);
         /* The honest frame decodes. */
         frame[5] = sizeof recs;
         bl = make_batch(batch, 0, LOG_COMPRESSION_ZSTD, 0, 1, 1, 1, frame, fl);
-        assert_int_equal(log_batch_decode(rl_slice_make(batch, bl), &scratch, 1 << 20, NULL,
-                                          NULL, &err),
-                         (int)bl);
+        assert_int_equal(
+            log_batch_decode(rl_slice_make(batch, bl), &scratch, 1 << 20, NULL, NULL, &err),
+            (int)bl);
     }
     /* Structure errors with a valid CRC: the CRC is not proof (STYLE rule 17). */
     {
@@ -475,50 +475,50 @@ static void test_bad_batches(void **state)
         /* recordsCount says 2, one record present. */
         static const uint8_t one[] = {12, 0, 0, 0, 1, 1, 0};
         size_t bl = make_batch(batch, 0, 0, 1, 1, 1, 2, one, sizeof one);
-        assert_int_equal(log_batch_decode(rl_slice_make(batch, bl), &scratch, 1 << 20, NULL,
-                                          NULL, NULL),
-                         RL_ECORRUPT);
+        assert_int_equal(
+            log_batch_decode(rl_slice_make(batch, bl), &scratch, 1 << 20, NULL, NULL, NULL),
+            RL_ECORRUPT);
         /* Trailing bytes after the records. */
         static const uint8_t extra[] = {12, 0, 0, 0, 1, 1, 0, 99};
         bl = make_batch(batch, 0, 0, 0, 1, 1, 1, extra, sizeof extra);
-        assert_int_equal(log_batch_decode(rl_slice_make(batch, bl), &scratch, 1 << 20, NULL,
-                                          NULL, NULL),
-                         RL_ECORRUPT);
+        assert_int_equal(
+            log_batch_decode(rl_slice_make(batch, bl), &scratch, 1 << 20, NULL, NULL, NULL),
+            RL_ECORRUPT);
         /* Record length running past the batch. */
         static const uint8_t longrec[] = {40, 0, 0, 0, 1, 1, 0};
         bl = make_batch(batch, 0, 0, 0, 1, 1, 1, longrec, sizeof longrec);
-        assert_int_equal(log_batch_decode(rl_slice_make(batch, bl), &scratch, 1 << 20, NULL,
-                                          NULL, NULL),
-                         RL_ECORRUPT);
+        assert_int_equal(
+            log_batch_decode(rl_slice_make(batch, bl), &scratch, 1 << 20, NULL, NULL, NULL),
+            RL_ECORRUPT);
         /* Key length below -1. */
         static const uint8_t badkey[] = {12, 0, 0, 0, 3, 1, 0};
         bl = make_batch(batch, 0, 0, 0, 1, 1, 1, badkey, sizeof badkey);
-        assert_int_equal(log_batch_decode(rl_slice_make(batch, bl), &scratch, 1 << 20, NULL,
-                                          NULL, NULL),
-                         RL_ECORRUPT);
+        assert_int_equal(
+            log_batch_decode(rl_slice_make(batch, bl), &scratch, 1 << 20, NULL, NULL, NULL),
+            RL_ECORRUPT);
         /* offsetDelta above lastOffsetDelta. */
         static const uint8_t baddelta[] = {12, 0, 0, 4, 1, 1, 0};
         bl = make_batch(batch, 0, 0, 0, 1, 1, 1, baddelta, sizeof baddelta);
-        assert_int_equal(log_batch_decode(rl_slice_make(batch, bl), &scratch, 1 << 20, NULL,
-                                          NULL, NULL),
-                         RL_ECORRUPT);
+        assert_int_equal(
+            log_batch_decode(rl_slice_make(batch, bl), &scratch, 1 << 20, NULL, NULL, NULL),
+            RL_ECORRUPT);
         /* gzip codec: unsupported, not corrupt. */
         bl = make_batch(batch, 0, 1, 0, 1, 1, 1, one, sizeof one);
-        assert_int_equal(log_batch_decode(rl_slice_make(batch, bl), &scratch, 1 << 20, NULL,
-                                          NULL, NULL),
-                         RL_EUNSUPPORTED);
+        assert_int_equal(
+            log_batch_decode(rl_slice_make(batch, bl), &scratch, 1 << 20, NULL, NULL, NULL),
+            RL_EUNSUPPORTED);
         /* Magic 1. */
         bl = make_batch(batch, 0, 0, 0, 1, 1, 1, one, sizeof one);
         batch[16] = 1;
-        assert_int_equal(log_batch_decode(rl_slice_make(batch, bl), &scratch, 1 << 20, NULL,
-                                          NULL, NULL),
-                         RL_ECORRUPT);
+        assert_int_equal(
+            log_batch_decode(rl_slice_make(batch, bl), &scratch, 1 << 20, NULL, NULL, NULL),
+            RL_ECORRUPT);
         /* batchLength below the header. */
         bl = make_batch(batch, 0, 0, 0, 1, 1, 1, one, sizeof one);
         wbe(batch + 8, 10, 4);
-        assert_int_equal(log_batch_decode(rl_slice_make(batch, bl), &scratch, 1 << 20, NULL,
-                                          NULL, NULL),
-                         RL_ECORRUPT);
+        assert_int_equal(
+            log_batch_decode(rl_slice_make(batch, bl), &scratch, 1 << 20, NULL, NULL, NULL),
+            RL_ECORRUPT);
     }
     rl_buf_free(&scratch);
     rl_buf_free(&bb.buf);
@@ -537,12 +537,9 @@ static void test_compression_parse(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_known_vectors),
-        cmocka_unit_test(test_encoder_fields),
-        cmocka_unit_test(test_roundtrip_sizes),
-        cmocka_unit_test(test_lz4_linked_blocks),
-        cmocka_unit_test(test_bad_batches),
-        cmocka_unit_test(test_compression_parse),
+        cmocka_unit_test(test_known_vectors),   cmocka_unit_test(test_encoder_fields),
+        cmocka_unit_test(test_roundtrip_sizes), cmocka_unit_test(test_lz4_linked_blocks),
+        cmocka_unit_test(test_bad_batches),     cmocka_unit_test(test_compression_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

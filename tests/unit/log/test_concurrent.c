@@ -79,8 +79,7 @@ static int check_rec(void *vctx, const log_record *rec)
     if (rec->offset < c->expect)
         return 0;
     if (rec->offset != c->expect) {
-        report(c->sh, "offset %lld, expected %lld", (long long)rec->offset,
-               (long long)c->expect);
+        report(c->sh, "offset %lld, expected %lld", (long long)rec->offset, (long long)c->expect);
         return RL_ECORRUPT;
     }
     if (rec->offset >= c->hwm) {
@@ -133,8 +132,8 @@ static void *reader(void *arg)
         c.hwm = rd.high_watermark;
         size_t pos = 0;
         while (pos < rd.bytes.len) {
-            int n = log_batch_decode(rl_slice_make(rd.bytes.p + pos, rd.bytes.len - pos),
-                                     &scratch, 16u << 20, check_rec, &c, &err);
+            int n = log_batch_decode(rl_slice_make(rd.bytes.p + pos, rd.bytes.len - pos), &scratch,
+                                     16u << 20, check_rec, &c, &err);
             if (n <= 0) {
                 if (atomic_load(&sh->failures) == 0)
                     report(sh, "decode at %lld: %s", (long long)c.expect, err.msg);

@@ -38,8 +38,7 @@ static size_t make_value(char *buf, size_t len, int64_t i)
 
 /* Appends one record and records it in the model (model offsets are per partition, so
  * they are filled in by the caller for multi-partition topics). */
-static void append_ok(log_store_t *st, const char *topic, rl_slice key, rl_slice value,
-                      int64_t ts)
+static void append_ok(log_store_t *st, const char *topic, rl_slice key, rl_slice value, int64_t ts)
 {
     rl_err err = {0, ""};
     int rc = log_store_append(st, rl_slice_str(topic), key, value, ts, &err);
@@ -195,9 +194,9 @@ static void test_read_contract(void **state)
     size_t pos = 0;
     int64_t last = -1;
     while (pos < rd.bytes.len) {
-        assert_int_equal(log__batch_header(rl_slice_make(rd.bytes.p + pos, rd.bytes.len - pos),
-                                           true, &h, NULL),
-                         0);
+        assert_int_equal(
+            log__batch_header(rl_slice_make(rd.bytes.p + pos, rd.bytes.len - pos), true, &h, NULL),
+            0);
         last = log_batch_last(&h);
         pos += h.size;
     }
@@ -317,15 +316,15 @@ static void test_checkpoint_cutback(void **state)
 /* ------------------------------------------------------------------ torn tails */
 
 typedef struct tail_fixture {
-    char *dir;          /* closed store: committed batches + one uncommitted batch */
+    char *dir; /* closed store: committed batches + one uncommitted batch */
     char segpath[PATH_MAX];
-    uint8_t *seg;       /* the segment file's bytes */
+    uint8_t *seg; /* the segment file's bytes */
     size_t seglen;
-    size_t committed;   /* bytes of committed batches */
+    size_t committed;     /* bytes of committed batches */
     size_t batch_pos[64]; /* start of every batch */
     int nbatches;
     int64_t hwm;
-    tu_recs model;      /* committed records */
+    tu_recs model; /* committed records */
 } tail_fixture;
 
 /* Builds a store with `ncommitted` committed batches then `nextra` uncommitted batches
@@ -360,9 +359,8 @@ static void tail_setup(tail_fixture *f, int codec, int ncommitted, int nextra)
     size_t pos = 0;
     while (pos < f->seglen) {
         log_batch_hdr h;
-        assert_int_equal(log__batch_header(rl_slice_make(f->seg + pos, f->seglen - pos), true,
-                                           &h, NULL),
-                         0);
+        assert_int_equal(
+            log__batch_header(rl_slice_make(f->seg + pos, f->seglen - pos), true, &h, NULL), 0);
         f->batch_pos[f->nbatches++] = pos;
         pos += h.size;
     }
@@ -379,8 +377,8 @@ static void tail_teardown(tail_fixture *f)
 }
 
 /* Opens a copy of the fixture whose segment file is `bytes`; returns the open result. */
-static int open_variant(const tail_fixture *f, const uint8_t *bytes, size_t len,
-                        log_store_t **st, rl_err *err, char **logged, char *copy_dir)
+static int open_variant(const tail_fixture *f, const uint8_t *bytes, size_t len, log_store_t **st,
+                        rl_err *err, char **logged, char *copy_dir)
 {
     char *dir = tu_tmpdir();
     tu_copy_store(f->dir, dir);
@@ -808,8 +806,7 @@ static void test_big_records(void **state)
 
 /* ------------------------------------------------------------------ offset for time */
 
-static void check_times(log_store_t *st, const int64_t *ts, int64_t n, int64_t hwm,
-                        uint64_t *seed)
+static void check_times(log_store_t *st, const int64_t *ts, int64_t n, int64_t hwm, uint64_t *seed)
 {
     int64_t lo = ts[0], hi = ts[0];
     for (int64_t i = 0; i < n; i++) {
@@ -940,9 +937,9 @@ static void test_poison(void **state)
     rl_err err = {0, ""};
     assert_int_equal(log_store_commit(st, rl_slice_str("two"), &err), -EBADF);
     assert_non_null(strstr(err.msg, "00000000000000000000.log"));
-    assert_int_equal(log_store_append(st, rl_slice_str("t"), rl_slice_str("k"),
-                                      rl_slice_str("v3"), 3, &err),
-                     -EBADF);
+    assert_int_equal(
+        log_store_append(st, rl_slice_str("t"), rl_slice_str("k"), rl_slice_str("v3"), 3, &err),
+        -EBADF);
     assert_non_null(strstr(err.msg, "earlier error"));
     assert_int_equal(log_store_commit(st, rl_slice_str("three"), &err), -EBADF);
     int64_t ls, hwm;
