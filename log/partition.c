@@ -46,7 +46,7 @@ static int push_seg(log_partition *p, log_segment *seg, bool locked)
         pthread_mutex_lock(&p->lock);
     if (p->nsegs == p->capsegs) {
         size_t cap = p->capsegs ? p->capsegs * 2 : 4;
-        log_segment **n = realloc(p->segs, cap * sizeof *n);
+        log_segment **n = realloc(p->segs, cap * sizeof(log_segment *));
         if (!n)
             rc = -ENOMEM;
         else {

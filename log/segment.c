@@ -248,10 +248,9 @@ int log__segment_index_add(log_segment *seg, pthread_mutex_t *lock, log_fpos at,
     if (lock)
         pthread_mutex_lock(lock);
     /* Arrays grow under the lock: readers binary-search them while holding it. */
-    if (idx_push(seg, (log_idx_entry){rel, (uint32_t)at.b}) != 0)
-        rc = -ENOMEM;
-    else if ((seg->ntidx == 0 || seg->run_max_ts > seg->tidx[seg->ntidx - 1].ts) &&
-             tidx_push(seg, (log_time_entry){seg->run_max_ts, rel}) != 0)
+    bool grew = seg->ntidx == 0 || seg->run_max_ts > seg->tidx[seg->ntidx - 1].ts;
+    if (idx_push(seg, (log_idx_entry){rel, (uint32_t)at.b}) != 0 ||
+        (grew && tidx_push(seg, (log_time_entry){seg->run_max_ts, rel}) != 0))
         rc = -ENOMEM;
     if (lock)
         pthread_mutex_unlock(lock);

@@ -130,7 +130,7 @@ static log_topic *topic_alloc(const char *name, size_t len, uint32_t nparts)
     log_topic *t = calloc(1, sizeof *t);
     if (!t)
         return NULL;
-    t->parts = calloc(nparts, sizeof *t->parts);
+    t->parts = calloc(nparts, sizeof(log_partition *));
     if (!t->parts) {
         free(t);
         return NULL;
@@ -151,7 +151,7 @@ static int topic_insert(log_store_t *store, log_topic *t)
     pthread_rwlock_wrlock(&store->topics_lock);
     if (store->ntopics == store->captopics) {
         size_t cap = store->captopics ? store->captopics * 2 : 16;
-        log_topic **n = realloc(store->topics, cap * sizeof *n);
+        log_topic **n = realloc(store->topics, cap * sizeof(log_topic *));
         if (!n) {
             rc = -ENOMEM;
             goto done;
@@ -160,7 +160,7 @@ static int topic_insert(log_store_t *store, log_topic *t)
         store->captopics = cap;
     }
     memmove(store->topics + at + 1, store->topics + at,
-            (store->ntopics - at) * sizeof *store->topics);
+            (store->ntopics - at) * sizeof(log_topic *));
     store->topics[at] = t;
     store->ntopics++;
 done:
