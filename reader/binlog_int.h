@@ -1,0 +1,271 @@
+/*
+ * binlog_int.h - reader/ internals shared by event.c, tablemap.c, rows.c, gtid.c and file.c.
+ * Other modules never include this file (STYLE rule 2).
+ *
+ * Threading: a decoder and everything it owns is used by one thread at a time.
+ * Ownership: the decoder owns its table cache (binlog_table, copied TABLE_MAP bodies), its
+ * output buffers and its GTID state; slices handed to callbacks point into those buffers.
+ */
+#ifndef BINLOG_INT_H
+#define BINLOG_INT_H
+
+#include "reader/binlog.h"
+
+enum {
+    BINLOG_HEADER_LEN = 19, /* v4 common header */
+    BINLOG_CRC_LEN = 4,
+    BINLOG_MAX_COLUMNS = 4096, /* MAX_FIELDS in mysql-server and MariaDB sql/unireg.h */
+    BINLOG_TABLE_CACHE_MAX = 1024, /* inactive table maps above this are dropped at commit */
+};
+
+/* Event types: mysql-server libs/mysql/binlog/event/binlog_event.h (Log_event_type),
+ * MariaDB sql/log_event.h. */
+enum binlog_event_type {
+    BINLOG_START_V3 = 1,
+    BINLOG_QUERY = 2,
+    BINLOG_STOP = 3,
+    BINLOG_ROTATE = 4,
+    BINLOG_INTVAR = 5,
+    BINLOG_LOAD = 6,
+    BINLOG_SLAVE = 7,
+    BINLOG_CREATE_FILE = 8,
+    BINLOG_APPEND_BLOCK = 9,
+    BINLOG_EXEC_LOAD = 10,
+    BINLOG_DELETE_FILE = 11,
+    BINLOG_NEW_LOAD = 12,
+    BINLOG_RAND = 13,
+    BINLOG_USER_VAR = 14,
+    BINLOG_FORMAT_DESCRIPTION = 15,
+    BINLOG_XID = 16,
+    BINLOG_BEGIN_LOAD_QUERY = 17,
+    BINLOG_EXECUTE_LOAD_QUERY = 18,
+    BINLOG_TABLE_MAP = 19,
+    BINLOG_PRE_GA_WRITE_ROWS = 20,
+    BINLOG_PRE_GA_UPDATE_ROWS = 21,
+    BINLOG_PRE_GA_DELETE_ROWS = 22,
+    BINLOG_WRITE_ROWS_V1 = 23,
+    BINLOG_UPDATE_ROWS_V1 = 24,
+    BINLOG_DELETE_ROWS_V1 = 25,
+    BINLOG_INCIDENT = 26,
+    BINLOG_HEARTBEAT = 27,
+    BINLOG_IGNORABLE = 28,
+    BINLOG_ROWS_QUERY = 29,
+    BINLOG_WRITE_ROWS_V2 = 30,
+    BINLOG_UPDATE_ROWS_V2 = 31,
+    BINLOG_DELETE_ROWS_V2 = 32,
+    BINLOG_GTID = 33,
+    BINLOG_ANONYMOUS_GTID = 34,
+    BINLOG_PREVIOUS_GTIDS = 35,
+    BINLOG_TRANSACTION_CONTEXT = 36,
+    BINLOG_VIEW_CHANGE = 37,
+    BINLOG_XA_PREPARE = 38,
+    BINLOG_PARTIAL_UPDATE_ROWS = 39,
+    BINLOG_TRANSACTION_PAYLOAD = 40,
+    BINLOG_HEARTBEAT_V2 = 41,
+    BINLOG_GTID_TAGGED = 42,
+    BINLOG_MARIA_ANNOTATE_ROWS = 160,
+    BINLOG_MARIA_BINLOG_CHECKPOINT = 161,
+    BINLOG_MARIA_GTID = 162,
+    BINLOG_MARIA_GTID_LIST = 163,
+    BINLOG_MARIA_START_ENCRYPTION = 164,
+    BINLOG_MARIA_QUERY_COMPRESSED = 165,
+    BINLOG_MARIA_WRITE_ROWS_COMPRESSED_V1 = 166,
+    BINLOG_MARIA_UPDATE_ROWS_COMPRESSED_V1 = 167,
+    BINLOG_MARIA_DELETE_ROWS_COMPRESSED_V1 = 168,
+    BINLOG_MARIA_WRITE_ROWS_COMPRESSED = 169,
+    BINLOG_MARIA_UPDATE_ROWS_COMPRESSED = 170,
+    BINLOG_MARIA_DELETE_ROWS_COMPRESSED = 171,
+};
+
+/* Common header flags (binlog_event.h LOG_EVENT_*_F). */
+enum {
+    BINLOG_F_IN_USE = 0x0001,
+    BINLOG_F_ARTIFICIAL = 0x0020,
+    BINLOG_F_IGNORABLE = 0x0080,
+};
+
+/* Rows event flags (rows_event.h enum_flag). */
+enum { BINLOG_ROWS_STMT_END = 0x0001 };
+
+/* Column types (mysql-server include/field_types.h enum_field_types). */
+enum binlog_col_type {
+    BINLOG_T_DECIMAL = 0,
+    BINLOG_T_TINY = 1,
+    BINLOG_T_SHORT = 2,
+    BINLOG_T_LONG = 3,
+    BINLOG_T_FLOAT = 4,
+    BINLOG_T_DOUBLE = 5,
+    BINLOG_T_NULL = 6,
+    BINLOG_T_TIMESTAMP = 7,
+    BINLOG_T_LONGLONG = 8,
+    BINLOG_T_INT24 = 9,
+    BINLOG_T_DATE = 10,
+    BINLOG_T_TIME = 11,
+    BINLOG_T_DATETIME = 12,
+    BINLOG_T_YEAR = 13,
+    BINLOG_T_NEWDATE = 14,
+    BINLOG_T_VARCHAR = 15,
+    BINLOG_T_BIT = 16,
+    BINLOG_T_TIMESTAMP2 = 17,
+    BINLOG_T_DATETIME2 = 18,
+    BINLOG_T_TIME2 = 19,
+    BINLOG_T_TYPED_ARRAY = 20,
+    BINLOG_T_VECTOR = 242,
+    BINLOG_T_JSON = 245,
+    BINLOG_T_NEWDECIMAL = 246,
+    BINLOG_T_ENUM = 247,
+    BINLOG_T_SET = 248,
+    BINLOG_T_TINY_BLOB = 249,
+    BINLOG_T_MEDIUM_BLOB = 250,
+    BINLOG_T_LONG_BLOB = 251,
+    BINLOG_T_BLOB = 252,
+    BINLOG_T_VAR_STRING = 253,
+    BINLOG_T_STRING = 254,
+    BINLOG_T_GEOMETRY = 255,
+};
+
+/* binlog_col.flags */
+enum {
+    BINLOG_COL_UNSIGNED = 0x01, /* SIGNEDNESS bit set */
+    BINLOG_COL_CHARSET = 0x02,  /* a collation is known (charset metadata) */
+    BINLOG_COL_BINARY = 0x04,   /* collation 63 (binary): bytes, emitted as base64 */
+    BINLOG_COL_LATIN1 = 0x08,   /* a latin1 collation: converted to UTF-8 as cp1252 */
+    BINLOG_COL_STRS = 0x10,     /* ENUM/SET strings known (str_first/str_count valid) */
+};
+
+/* One column of a table map, decoded once when the TABLE_MAP is cached. */
+typedef struct binlog_col {
+    uint8_t type;      /* value type: the real type (ENUM/SET/STRING resolved from metadata) */
+    uint8_t map_type;  /* the type byte as written in the TABLE_MAP */
+    uint8_t flags;     /* BINLOG_COL_* */
+    uint8_t meta8;     /* fsp (TIME2/DATETIME2/TIMESTAMP2), pack length (BLOB, GEOMETRY, JSON,
+                          ENUM, SET), scale (NEWDECIMAL), FLOAT/DOUBLE size */
+    uint32_t len;      /* CHAR/BINARY/VARCHAR byte length, BIT bit count, NEWDECIMAL precision */
+    uint32_t bin_size; /* NEWDECIMAL storage size in bytes */
+    uint16_t charset;  /* collation id (0 = unknown) */
+    uint32_t name_off; /* `"name":` in binlog_table.strs */
+    uint32_t name_len;
+    uint32_t str_first; /* ENUM/SET strings: index into binlog_table.str_offs */
+    uint32_t str_count;
+} binlog_col;
+
+/* A cached TABLE_MAP. `raw` is the copied post-header + body (no CRC); db/table point into
+ * it. `strs` holds rendered JSON snippets referenced by offset. */
+typedef struct binlog_table {
+    uint64_t id;
+    uint64_t gen; /* mapped in the current statement when equal to the decoder's stmt_gen */
+    uint8_t *raw;
+    size_t raw_len;
+    rl_slice db;
+    rl_slice table;
+    uint32_t ncols;
+    binlog_col *cols;
+    uint32_t *keys; /* primary-key column indexes in key order */
+    uint32_t nkeys; /* 0: no primary key known, the key is every column */
+    uint32_t *str_offs; /* ENUM/SET strings: (offset, length) pairs in strs, quoted JSON */
+    uint32_t nstrs;
+    rl_buf strs;
+    uint32_t topic_off, topic_len;       /* "prefix.db.table" (sanitized) */
+    uint32_t dbtable_off, dbtable_len;   /* `"db":"..","table":".."` */
+} binlog_table;
+
+/* One MariaDB GTID, text form "domain-server-seq". */
+typedef struct binlog_gtid {
+    uint32_t domain;
+    uint32_t server;
+    uint64_t seq;
+} binlog_gtid;
+
+/* The event being decoded (header fields and where it sits). */
+typedef struct binlog_event {
+    rl_slice raw;       /* the whole event as received */
+    uint32_t timestamp; /* seconds */
+    uint8_t type;
+    uint32_t server_id;
+    uint32_t size;      /* event_size */
+    uint64_t log_pos;   /* end of the event in its binlog file; 0 when unknown */
+    uint16_t flags;
+    uint8_t post_len;   /* post-header length from the FORMAT_DESCRIPTION in force */
+} binlog_event;
+
+struct binlog_decoder {
+    binlog_handler h;
+    char *topic_prefix;
+    rl_buf source_json; /* `,"source":{"name":"..."` */
+    size_t max_event_bytes;
+
+    /* Position. */
+    char file[256];
+    rl_buf file_json; /* the file name as a JSON string */
+    uint64_t pos;
+
+    /* FORMAT_DESCRIPTION in force. */
+    bool have_fde;
+    bool crc;        /* events carry a CRC32 */
+    bool expect_crc; /* before the first FDE */
+    bool mariadb;    /* server_version says MariaDB */
+    char server_version[51];
+    uint8_t post_len[256];
+
+    /* Transaction state. */
+    bool in_txn;      /* BEGIN seen, or a MariaDB GTID group that is not standalone */
+    bool standalone;  /* MariaDB GTID with FL_STANDALONE: the next QUERY ends the group */
+    bool have_mgtid;  /* mgtid holds this group's MariaDB GTID */
+    binlog_gtid mgtid;
+    char gtid[64];    /* this transaction's GTID text, "" when none */
+
+    /* MariaDB GTID state (sorted by domain) and its text. */
+    binlog_gtid *gstate;
+    size_t gstate_n, gstate_cap;
+    rl_buf gstate_text;
+
+    /* Table-map cache: open addressing on the table id. A statement end (STMT_END_F)
+     * increments stmt_gen, which unmaps every table at once. */
+    binlog_table **tabs;
+    size_t tabs_cap, tabs_n;
+    uint64_t stmt_gen;
+
+    /* Row output, reused across rows (no malloc per row). */
+    rl_buf img[2];     /* before/after image JSON objects */
+    size_t *colpos[2]; /* per column: (offset, length) of its value text in img, or SIZE_MAX */
+    size_t colpos_cap; /* columns allocated in colpos */
+    rl_buf key, key2, value, head, tail;
+
+    /* Sticky error. */
+    int fail_code;
+    rl_err fail;
+};
+
+/* event.c */
+const char *binlog__event_name(uint8_t type);
+
+/* tablemap.c: decodes a TABLE_MAP (rd = post-header + body, CRC excluded) into the cache.
+ * Returns 0, RL_ECORRUPT, RL_EUNSUPPORTED (a column type with unknown metadata), -ENOMEM. */
+int binlog__table_map(binlog_decoder_t *dec, const binlog_event *ev, rl_slice post_and_body,
+                      rl_err *err);
+binlog_table *binlog__table_find(binlog_decoder_t *dec, uint64_t id);
+/* End of statement: table maps must be sent again before the next rows event. */
+void binlog__tables_end_statement(binlog_decoder_t *dec);
+/* Drops inactive table maps when the cache holds more than BINLOG_TABLE_CACHE_MAX. */
+void binlog__tables_trim(binlog_decoder_t *dec);
+void binlog__tables_free(binlog_decoder_t *dec);
+/* Name of a column type for messages ("NEWDECIMAL", "TIME2", ...). */
+const char *binlog__type_name(uint8_t type);
+
+/* rows.c: JSON string of latin1 bytes read as cp1252 (MySQL's latin1), with quotes. */
+void binlog__json_latin1(rl_buf *b, const uint8_t *p, size_t n);
+/* True for the latin1 collation ids (latin1_* of mysys/charset-def and MariaDB's nopad ones). */
+bool binlog__is_latin1(uint32_t collation);
+
+/* rows.c: decodes a WRITE/UPDATE/DELETE rows event (v1 or v2) and calls on_change per row. */
+int binlog__rows(binlog_decoder_t *dec, const binlog_event *ev, rl_slice post_and_body,
+                 rl_err *err);
+
+/* gtid.c: MariaDB GTID state. */
+int binlog__gtid_parse_list(const char *text, binlog_gtid **out, size_t *n, rl_err *err);
+int binlog__gtid_state_put(binlog_decoder_t *dec, binlog_gtid g, bool only_if_absent);
+/* Renders the state as "d-s-n,..." into dec->gstate_text; returns the NUL-terminated text or
+ * NULL on OOM. */
+const char *binlog__gtid_state_text(binlog_decoder_t *dec);
+
+#endif /* BINLOG_INT_H */

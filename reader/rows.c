@@ -1,0 +1,934 @@
+/*
+ * rows.c - rows events (WRITE/UPDATE/DELETE_ROWS v1 23-25, v2 30-32) and the decoding of
+ * column values into the JSON change envelope (docs/events.md).
+ *
+ * Sources: mysql-server libs/mysql/binlog/event/rows_event.h (Rows_event), sql/log_event.cc
+ * (log_event_print_value: the stored form of every type), strings/decimal.c (bin2decimal),
+ * sql-common/my_time.c (my_time_packed_from_binary, TIME_from_longlong_datetime_packed,
+ * my_timestamp_from_binary); MariaDB sql/log_event_client.cc. Mirrored in
+ * docs/format-binlog.md. Integers little-endian unless noted.
+ *
+ * Post-header (v1: 8 bytes, 6 with a 4-byte table id; v2: 10 bytes)
+ *   0   6    table_id
+ *   6   2    flags (0x0001 STMT_END: the statement's table maps are released)
+ *   8   2    v2 only: extra_len, counting itself; extra_len - 2 bytes of extra data follow
+ * Body
+ *   width packed (= the TABLE_MAP's column count)
+ *   columns_present[(width + 7) / 8]            bit i (LSB first) = column i is in the image
+ *   UPDATE only: columns_present_after[(width + 7) / 8]
+ *   rows to the end of the event: WRITE after image; DELETE before image; UPDATE before
+ *   then after image. Each image: null bitmap over the present columns ((n + 7) / 8 bytes),
+ *   then the values of the present, non-NULL columns in column order.
+ *
+ * Stored values
+ *   TINY/SHORT/INT24/LONG/LONGLONG   1/2/3/4/8 bytes, two's complement
+ *   FLOAT / DOUBLE                   4 / 8 bytes IEEE 754
+ *   NEWDECIMAL(p,s)                  big-endian groups of 9 digits in 4 bytes, leading and
+ *                                    trailing partial groups in dig2bytes[n] bytes; the first
+ *                                    bit is the sign (1 = positive), negative values have all
+ *                                    bits inverted
+ *   DATE                             3 bytes: day 5 bits, month 4 bits, year 15 bits
+ *   YEAR                             1 byte: 0, or year - 1900
+ *   TIME2(fsp)                       3 bytes big-endian, value - 0x800000 (sign, hour 10 bits,
+ *                                    minute 6, second 6) + (fsp + 1) / 2 bytes of fraction
+ *   DATETIME2(fsp)                   5 bytes big-endian, value - 0x8000000000: year*13+month
+ *                                    17 bits, day 5, hour 5, minute 6, second 6 + fraction
+ *   TIMESTAMP2(fsp)                  4 bytes big-endian seconds (UTC) + fraction
+ *   fraction                         fsp 1-2: 1 byte (1/100 s), 3-4: 2 bytes BE (1/10000 s),
+ *                                    5-6: 3 bytes BE (microseconds)
+ *   TIME / DATETIME / TIMESTAMP      old formats: 3 bytes HHMMSS (signed), 8 bytes
+ *                                    YYYYMMDDhhmmss, 4 bytes seconds
+ *   VARCHAR / VAR_STRING             length u8 (max length < 256) or u16, bytes
+ *   STRING (CHAR/BINARY)             length u8 (declared length < 256) or u16, bytes; trailing
+ *                                    pad characters (space, or 0x00 for binary) stripped
+ *   BLOB/TEXT/GEOMETRY/JSON          length in 1-4 bytes (metadata), bytes
+ *   BIT(n)                           (n + 7) / 8 bytes, big-endian
+ *   ENUM / SET                       1-2 / 1-8 bytes: index (1-based, 0 = '') / bitmask
+ */
+#include "reader/binlog_int.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static inline bool bit_at(const uint8_t *bm, size_t i) { return (bm[i >> 3] >> (i & 7)) & 1u; }
+
+static const uint32_t pow10u[10] = {1,      10,      100,      1000,      10000,
+                                    100000, 1000000, 10000000, 100000000, 1000000000};
+
+/* ------------------------------------------------------------------ text */
+
+/* cp1252 code points of 0x80-0x9F; MySQL's latin1 maps the five holes to U+0081 etc.
+ * (strings/ctype-latin1.c cs_to_uni). */
+static const uint16_t cp1252_hi[32] = {
+    0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
+    0x2039, 0x0152, 0x008D, 0x017D, 0x008F, 0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
+    0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178};
+
+void binlog__json_latin1(rl_buf *b, const uint8_t *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (n > (SIZE_MAX - 2) / 6 || rl_buf_reserve(b, n * 6 + 2) != 0) {
+        b->oom = true;
+        return;
+    }
+    uint8_t *o = b->p + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = p[i];
+        if (c >= 0x80) {
+            uint32_t cp = c < 0xA0 ? cp1252_hi[c - 0x80] : c;
+            if (cp < 0x800) {
+                *o++ = (uint8_t)(0xC0 | (cp >> 6));
+                *o++ = (uint8_t)(0x80 | (cp & 0x3F));
+            } else {
+                *o++ = (uint8_t)(0xE0 | (cp >> 12));
+                *o++ = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+                *o++ = (uint8_t)(0x80 | (cp & 0x3F));
+            }
+        } else if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = c;
+        } else if (c == '\n') {
+            *o++ = '\\';
+            *o++ = 'n';
+        } else if (c == '\r') {
+            *o++ = '\\';
+            *o++ = 'r';
+        } else if (c == '\t') {
+            *o++ = '\\';
+            *o++ = 't';
+        } else if (c < 0x20) {
+            memcpy(o, "\\u00", 4);
+            o[4] = (uint8_t)hex[c >> 4];
+            o[5] = (uint8_t)hex[c & 15];
+            o += 6;
+        } else {
+            *o++ = c;
+        }
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->p);
+}
+
+static void put_base64(rl_buf *b, const uint8_t *p, size_t n)
+{
+    rl_buf_putc(b, '"');
+    rl_buf_base64(b, p, n);
+    rl_buf_putc(b, '"');
+}
+
+static void put_text(rl_buf *b, const binlog_col *c, const uint8_t *p, size_t n)
+{
+    if (c->flags & BINLOG_COL_BINARY)
+        put_base64(b, p, n);
+    else if (c->flags & BINLOG_COL_LATIN1)
+        binlog__json_latin1(b, p, n);
+    else
+        rl_buf_json_str(b, p, n);
+}
+
+/* ------------------------------------------------------------------ numbers */
+
+/* Shortest decimal that reads back as the same float: FLT_DIG (6) significant digits always
+ * name the nearest 6-digit decimal, so the first of 6..9 digits that round-trips is the
+ * shortest. */
+static void put_float(rl_buf *b, float f)
+{
+    char tmp[48];
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*g", prec, (double)f);
+        if (strtof(tmp, NULL) == f)
+            break;
+    }
+    rl_buf_puts(b, tmp);
+}
+
+/* Same for doubles with DBL_DIG (15) .. 17 digits. */
+static void put_double(rl_buf *b, double d)
+{
+    char tmp[48];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+        if (strtod(tmp, NULL) == d)
+            break;
+    }
+    rl_buf_puts(b, tmp);
+}
+
+static char *put_digits(char *o, uint32_t v, unsigned width)
+{
+    for (unsigned i = width; i > 0; i--) {
+        o[i - 1] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return o + width;
+}
+
+static const uint8_t dig2bytes[10] = {0, 1, 1, 2, 2, 3, 3, 4, 4, 4};
+
+static uint32_t be_n(const uint8_t *p, unsigned n)
+{
+    uint32_t v = 0;
+    for (unsigned i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* MySQL binary DECIMAL (strings/decimal.c bin2decimal) to a JSON string with exactly `scale`
+ * fractional digits. Returns 0, or -1 when a digit group is out of range. */
+static int put_decimal(rl_buf *b, const uint8_t *src, unsigned prec, unsigned scale,
+                       size_t size)
+{
+    uint8_t d[40];
+    char txt[160];
+    unsigned intg = prec - scale, intg0 = intg / 9, intg0x = intg % 9;
+    unsigned frac0 = scale / 9, frac0x = scale % 9;
+    memcpy(d, src, size);
+    bool neg = !(d[0] & 0x80);
+    d[0] ^= 0x80;
+    if (neg)
+        for (size_t i = 0; i < size; i++)
+            d[i] = (uint8_t)~d[i];
+    char *o = txt + 1; /* txt[0] is kept for the sign */
+    const uint8_t *p = d;
+    if (intg0x) {
+        uint32_t v = be_n(p, dig2bytes[intg0x]);
+        p += dig2bytes[intg0x];
+        if (v >= pow10u[intg0x])
+            return -1;
+        o = put_digits(o, v, intg0x);
+    }
+    for (unsigned i = 0; i < intg0; i++, p += 4) {
+        uint32_t v = be_n(p, 4);
+        if (v >= pow10u[9])
+            return -1;
+        o = put_digits(o, v, 9);
+    }
+    /* Strip the integer part's leading zeros, keeping one digit. */
+    char *ip = txt + 1;
+    while (ip < o - 1 && *ip == '0')
+        ip++;
+    bool zero = true;
+    for (char *q = ip; q < o; q++)
+        if (*q != '0')
+            zero = false;
+    if (ip == o) { /* DECIMAL(s,s): no integer digits */
+        *o++ = '0';
+    }
+    if (scale) {
+        *o++ = '.';
+        for (unsigned i = 0; i < frac0; i++, p += 4) {
+            uint32_t v = be_n(p, 4);
+            if (v >= pow10u[9])
+                return -1;
+            if (v)
+                zero = false;
+            o = put_digits(o, v, 9);
+        }
+        if (frac0x) {
+            uint32_t v = be_n(p, dig2bytes[frac0x]);
+            if (v >= pow10u[frac0x])
+                return -1;
+            if (v)
+                zero = false;
+            o = put_digits(o, v, frac0x);
+        }
+    }
+    /* Move the sign next to the first digit kept ("-0.5", never "-0" for zero). */
+    char *start = ip;
+    if (neg && !zero)
+        *--start = '-';
+    rl_buf_putc(b, '"');
+    rl_buf_append(b, start, (size_t)(o - start));
+    rl_buf_putc(b, '"');
+    return 0;
+}
+
+/* ------------------------------------------------------------------ dates and times */
+
+/* Days since 1970-01-01 to a civil date (proleptic Gregorian; H. Hinnant's algorithm). */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+/* "YYYY-MM-DD" */
+static char *put_date(char *o, unsigned y, unsigned m, unsigned d)
+{
+    o = put_digits(o, y, 4);
+    *o++ = '-';
+    o = put_digits(o, m, 2);
+    *o++ = '-';
+    return put_digits(o, d, 2);
+}
+
+/* "HH:MM:SS" (hours at least two digits) */
+static char *put_hms(char *o, unsigned h, unsigned mi, unsigned s)
+{
+    o = put_digits(o, h, h >= 100 ? 3 : 2);
+    *o++ = ':';
+    o = put_digits(o, mi, 2);
+    *o++ = ':';
+    return put_digits(o, s, 2);
+}
+
+/* ".ffffff" cut to fsp digits; nothing for fsp 0. */
+static char *put_frac(char *o, uint32_t usec, unsigned fsp)
+{
+    if (!fsp)
+        return o;
+    char six[6];
+    put_digits(six, usec, 6);
+    *o++ = '.';
+    memcpy(o, six, fsp);
+    return o + fsp;
+}
+
+static void put_quoted(rl_buf *b, const char *s, char *end)
+{
+    rl_buf_putc(b, '"');
+    rl_buf_append(b, s, (size_t)(end - s));
+    rl_buf_putc(b, '"');
+}
+
+/* Fraction of TIME2/DATETIME2/TIMESTAMP2 (unsigned), in microseconds; -1 when out of range. */
+static int64_t get_frac(rl_reader *rd, unsigned fsp)
+{
+    switch ((fsp + 1) / 2) {
+    case 0:
+        return 0;
+    case 1: {
+        uint32_t v = rl_get_u8(rd);
+        return v < 100 ? (int64_t)v * 10000 : -1;
+    }
+    case 2: {
+        uint32_t v = (uint32_t)rl_get_uNbe(rd, 2);
+        return v < 10000 ? (int64_t)v * 100 : -1;
+    }
+    default: {
+        uint32_t v = (uint32_t)rl_get_uNbe(rd, 3);
+        return v < 1000000 ? (int64_t)v : -1;
+    }
+    }
+}
+
+static void put_utc(rl_buf *b, int64_t secs, uint32_t usec, unsigned fsp)
+{
+    char tmp[48];
+    int64_t days = secs / 86400, rem = secs % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    int64_t y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    char *o = put_date(tmp, (unsigned)y, m, d);
+    *o++ = 'T';
+    o = put_hms(o, (unsigned)(rem / 3600), (unsigned)(rem / 60 % 60), (unsigned)(rem % 60));
+    o = put_frac(o, usec, fsp);
+    *o++ = 'Z';
+    put_quoted(b, tmp, o);
+}
+
+/* ------------------------------------------------------------------ values */
+
+typedef struct value_ctx {
+    const binlog_table *t;
+    uint32_t ci;
+    rl_err *err;
+} value_ctx;
+
+static int verr(const value_ctx *v, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* "`db`.`table` column 12 "c_decimal" (NEWDECIMAL): detail" */
+static int verr(const value_ctx *v, int code, const char *fmt, ...)
+{
+    char detail[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    const binlog_col *c = &v->t->cols[v->ci];
+    return rl_err_set(v->err, code, "`%.*s`.`%.*s` column %u %.*s (%s, type %u): %s",
+                      (int)v->t->db.len, (const char *)v->t->db.p, (int)v->t->table.len,
+                      (const char *)v->t->table.p, v->ci + 1, (int)c->name_len - 1,
+                      (const char *)v->t->strs.p + c->name_off, binlog__type_name(c->type),
+                      c->map_type, detail);
+}
+
+static int put_value(const value_ctx *v, rl_reader *rd, rl_buf *b)
+{
+    const binlog_col *c = &v->t->cols[v->ci];
+    bool uns = c->flags & BINLOG_COL_UNSIGNED;
+    char tmp[64];
+    switch (c->type) {
+    case BINLOG_T_TINY: {
+        uint8_t x = rl_get_u8(rd);
+        if (uns)
+            rl_buf_put_u64(b, x);
+        else
+            rl_buf_put_i64(b, (int8_t)x);
+        break;
+    }
+    case BINLOG_T_SHORT: {
+        uint16_t x = rl_get_u16le(rd);
+        if (uns)
+            rl_buf_put_u64(b, x);
+        else
+            rl_buf_put_i64(b, (int16_t)x);
+        break;
+    }
+    case BINLOG_T_INT24: {
+        uint32_t x = rl_get_u24le(rd);
+        if (uns)
+            rl_buf_put_u64(b, x);
+        else
+            rl_buf_put_i64(b, (x & 0x800000u) ? (int64_t)x - 0x1000000 : (int64_t)x);
+        break;
+    }
+    case BINLOG_T_LONG: {
+        uint32_t x = rl_get_u32le(rd);
+        if (uns)
+            rl_buf_put_u64(b, x);
+        else
+            rl_buf_put_i64(b, (int32_t)x);
+        break;
+    }
+    case BINLOG_T_LONGLONG: {
+        uint64_t x = rl_get_u64le(rd);
+        if (uns)
+            rl_buf_put_u64(b, x);
+        else
+            rl_buf_put_i64(b, (int64_t)x);
+        break;
+    }
+    case BINLOG_T_FLOAT: {
+        uint32_t x = rl_get_u32le(rd);
+        float f;
+        memcpy(&f, &x, sizeof f);
+        if (rd->err)
+            break;
+        if (!isfinite(f))
+            return verr(v, RL_ECORRUPT, "not a finite number (bits 0x%08x)", x);
+        put_float(b, f);
+        break;
+    }
+    case BINLOG_T_DOUBLE: {
+        uint64_t x = rl_get_u64le(rd);
+        double d;
+        memcpy(&d, &x, sizeof d);
+        if (rd->err)
+            break;
+        if (!isfinite(d))
+            return verr(v, RL_ECORRUPT, "not a finite number (bits 0x%016llx)",
+                        (unsigned long long)x);
+        put_double(b, d);
+        break;
+    }
+    case BINLOG_T_NEWDECIMAL: {
+        rl_slice s = rl_get_bytes(rd, c->bin_size);
+        if (rd->err)
+            break;
+        if (put_decimal(b, s.p, c->len, c->meta8, c->bin_size) < 0)
+            return verr(v, RL_ECORRUPT, "DECIMAL(%u,%u) digit group out of range", c->len,
+                        c->meta8);
+        break;
+    }
+    case BINLOG_T_YEAR: {
+        uint8_t x = rl_get_u8(rd);
+        rl_buf_put_u64(b, x ? 1900u + x : 0u);
+        break;
+    }
+    case BINLOG_T_DATE:
+    case BINLOG_T_NEWDATE: {
+        uint32_t x = rl_get_u24le(rd);
+        if (rd->err)
+            break;
+        unsigned d = x & 31, m = (x >> 5) & 15, y = x >> 9;
+        if (m > 12 || y > 9999)
+            return verr(v, RL_ECORRUPT, "date %04u-%02u-%02u out of range", y, m, d);
+        put_quoted(b, tmp, put_date(tmp, y, m, d));
+        break;
+    }
+    case BINLOG_T_TIME2: {
+        unsigned fsp = c->meta8;
+        int64_t packed;
+        if (fsp >= 5) {
+            packed = (int64_t)rl_get_uNbe(rd, 6) - 0x800000000000LL;
+        } else {
+            int64_t ip = (int64_t)rl_get_uNbe(rd, 3) - 0x800000;
+            int64_t frac = 0;
+            if (fsp >= 3) {
+                frac = (int64_t)rl_get_uNbe(rd, 2);
+                if (ip < 0 && frac) {
+                    ip++;
+                    frac -= 0x10000;
+                }
+                frac *= 100;
+            } else if (fsp >= 1) {
+                frac = rl_get_u8(rd);
+                if (ip < 0 && frac) {
+                    ip++;
+                    frac -= 0x100;
+                }
+                frac *= 10000;
+            }
+            packed = ip * (1LL << 24) + frac;
+        }
+        if (rd->err)
+            break;
+        bool neg = packed < 0;
+        uint64_t a = neg ? (uint64_t)0 - (uint64_t)packed : (uint64_t)packed;
+        uint64_t hms = a >> 24;
+        uint32_t usec = (uint32_t)(a & 0xFFFFFF);
+        unsigned h = (unsigned)((hms >> 12) & 0x3FF), mi = (unsigned)((hms >> 6) & 63),
+                 s = (unsigned)(hms & 63);
+        if (usec > 999999 || mi > 59 || s > 59 || h > 838 || (hms >> 22) != 0)
+            return verr(v, RL_ECORRUPT, "time %s%u:%02u:%02u.%06u out of range",
+                        neg ? "-" : "", h, mi, s, usec);
+        char *o = tmp;
+        if (neg)
+            *o++ = '-';
+        o = put_hms(o, h, mi, s);
+        o = put_frac(o, usec, fsp);
+        put_quoted(b, tmp, o);
+        break;
+    }
+    case BINLOG_T_DATETIME2: {
+        int64_t ip = (int64_t)rl_get_uNbe(rd, 5) - 0x8000000000LL;
+        int64_t usec = get_frac(rd, c->meta8);
+        if (rd->err)
+            break;
+        if (ip < 0 || usec < 0)
+            return verr(v, RL_ECORRUPT, "negative or out-of-range DATETIME2");
+        uint64_t ymd = (uint64_t)ip >> 17, ym = ymd >> 5, hms = (uint64_t)ip & 0x1FFFF;
+        unsigned d = (unsigned)(ymd & 31), m = (unsigned)(ym % 13), y = (unsigned)(ym / 13);
+        unsigned s = (unsigned)(hms & 63), mi = (unsigned)((hms >> 6) & 63),
+                 h = (unsigned)(hms >> 12);
+        if (y > 9999 || h > 23 || mi > 59 || s > 59)
+            return verr(v, RL_ECORRUPT, "datetime %u-%02u-%02u %02u:%02u:%02u out of range", y,
+                        m, d, h, mi, s);
+        char *o = put_date(tmp, y, m, d);
+        *o++ = 'T';
+        o = put_hms(o, h, mi, s);
+        o = put_frac(o, (uint32_t)usec, c->meta8);
+        put_quoted(b, tmp, o);
+        break;
+    }
+    case BINLOG_T_TIMESTAMP2: {
+        uint32_t secs = (uint32_t)rl_get_uNbe(rd, 4);
+        int64_t usec = get_frac(rd, c->meta8);
+        if (rd->err)
+            break;
+        if (usec < 0)
+            return verr(v, RL_ECORRUPT, "TIMESTAMP2 fraction out of range");
+        put_utc(b, secs, (uint32_t)usec, c->meta8);
+        break;
+    }
+    case BINLOG_T_TIMESTAMP: {
+        uint32_t secs = rl_get_u32le(rd);
+        if (rd->err)
+            break;
+        put_utc(b, secs, 0, 0);
+        break;
+    }
+    case BINLOG_T_TIME: {
+        uint32_t x = rl_get_u24le(rd);
+        if (rd->err)
+            break;
+        int32_t sv = (x & 0x800000u) ? (int32_t)x - 0x1000000 : (int32_t)x;
+        uint32_t a = sv < 0 ? (uint32_t)-sv : (uint32_t)sv;
+        unsigned h = a / 10000, mi = a / 100 % 100, s = a % 100;
+        if (mi > 59 || s > 59 || h > 838)
+            return verr(v, RL_ECORRUPT, "time %d out of range", sv);
+        char *o = tmp;
+        if (sv < 0)
+            *o++ = '-';
+        put_quoted(b, tmp, put_hms(o, h, mi, s));
+        break;
+    }
+    case BINLOG_T_DATETIME: {
+        uint64_t x = rl_get_u64le(rd);
+        if (rd->err)
+            break;
+        uint64_t dp = x / 1000000, tp = x % 1000000;
+        unsigned y = (unsigned)(dp / 10000 % 100000), m = (unsigned)(dp / 100 % 100),
+                 d = (unsigned)(dp % 100);
+        unsigned h = (unsigned)(tp / 10000), mi = (unsigned)(tp / 100 % 100),
+                 s = (unsigned)(tp % 100);
+        if (dp / 10000 > 9999 || m > 12 || d > 31 || h > 23 || mi > 59 || s > 59)
+            return verr(v, RL_ECORRUPT, "datetime %llu out of range", (unsigned long long)x);
+        char *o = put_date(tmp, y, m, d);
+        *o++ = 'T';
+        put_quoted(b, tmp, put_hms(o, h, mi, s));
+        break;
+    }
+    case BINLOG_T_VARCHAR:
+    case BINLOG_T_VAR_STRING: {
+        size_t n = c->len < 256 ? rl_get_u8(rd) : rl_get_u16le(rd);
+        rl_slice s = rl_get_bytes(rd, n);
+        if (rd->err)
+            break;
+        if (n > c->len)
+            return verr(v, RL_ECORRUPT, "%zu bytes in a column of at most %u", n, c->len);
+        put_text(b, c, s.p, s.len);
+        break;
+    }
+    case BINLOG_T_STRING: {
+        size_t n = c->len < 256 ? rl_get_u8(rd) : rl_get_u16le(rd);
+        rl_slice s = rl_get_bytes(rd, n);
+        if (rd->err)
+            break;
+        if (n > c->len)
+            return verr(v, RL_ECORRUPT, "%zu bytes in a CHAR of %u bytes", n, c->len);
+        if ((c->flags & BINLOG_COL_BINARY) && n < c->len) {
+            /* BINARY(n): the binlog strips trailing 0x00 (Field_string::pack); put them
+             * back so the value equals what SELECT returns. */
+            uint8_t pad[1024];
+            memcpy(pad, s.p, n);
+            memset(pad + n, 0, c->len - n);
+            put_base64(b, pad, c->len);
+        } else {
+            put_text(b, c, s.p, s.len);
+        }
+        break;
+    }
+    case BINLOG_T_TINY_BLOB:
+    case BINLOG_T_MEDIUM_BLOB:
+    case BINLOG_T_LONG_BLOB:
+    case BINLOG_T_BLOB:
+    case BINLOG_T_GEOMETRY:
+    case BINLOG_T_JSON:
+    case BINLOG_T_VECTOR: {
+        size_t n = (size_t)rl_get_uNle(rd, c->meta8);
+        rl_slice s = rl_get_bytes(rd, n);
+        if (rd->err)
+            break;
+        if (c->type == BINLOG_T_JSON || c->type == BINLOG_T_VECTOR)
+            return verr(v, RL_EUNSUPPORTED, "MySQL %s values are not decoded yet",
+                        c->type == BINLOG_T_JSON ? "binary JSON" : "VECTOR");
+        if (c->type == BINLOG_T_GEOMETRY || !(c->flags & BINLOG_COL_CHARSET))
+            put_base64(b, s.p, s.len); /* GEOMETRY; BLOB vs TEXT unknown without charsets */
+        else
+            put_text(b, c, s.p, s.len);
+        break;
+    }
+    case BINLOG_T_BIT: {
+        rl_slice s = rl_get_bytes(rd, (c->len + 7) / 8);
+        if (rd->err)
+            break;
+        put_base64(b, s.p, s.len);
+        break;
+    }
+    case BINLOG_T_ENUM: {
+        uint32_t x = (uint32_t)rl_get_uNle(rd, c->meta8);
+        if (rd->err)
+            break;
+        if (!(c->flags & BINLOG_COL_STRS)) {
+            rl_buf_put_u64(b, x);
+            break;
+        }
+        if (x == 0) {
+            rl_buf_append(b, "\"\"", 2);
+            break;
+        }
+        if (x > c->str_count)
+            return verr(v, RL_ECORRUPT, "ENUM index %u of %u values", x, c->str_count);
+        const uint32_t *so = v->t->str_offs + 2 * (c->str_first + x - 1);
+        rl_buf_append(b, v->t->strs.p + so[0], so[1]);
+        break;
+    }
+    case BINLOG_T_SET: {
+        uint64_t x = rl_get_uNle(rd, c->meta8);
+        if (rd->err)
+            break;
+        if (!(c->flags & BINLOG_COL_STRS)) {
+            rl_buf_put_u64(b, x);
+            break;
+        }
+        if (c->str_count < 64 && (x >> c->str_count) != 0)
+            return verr(v, RL_ECORRUPT, "SET bits 0x%llx beyond its %u values",
+                        (unsigned long long)x, c->str_count);
+        rl_buf_putc(b, '[');
+        bool first = true;
+        for (uint32_t i = 0; i < c->str_count; i++) {
+            if (!((x >> i) & 1))
+                continue;
+            if (!first)
+                rl_buf_putc(b, ',');
+            first = false;
+            const uint32_t *so = v->t->str_offs + 2 * (c->str_first + i);
+            rl_buf_append(b, v->t->strs.p + so[0], so[1]);
+        }
+        rl_buf_putc(b, ']');
+        break;
+    }
+    default:
+        return verr(v, RL_EUNSUPPORTED, "column type %u is not decoded yet", c->map_type);
+    }
+    if (rd->err)
+        return verr(v, RL_ECORRUPT, "value runs past the end of the row data");
+    return 0;
+}
+
+/* ------------------------------------------------------------------ rows */
+
+/* Decodes one row image into dec->img[which] and records where each column's value text
+ * sits (dec->colpos[which]). */
+static int decode_image(binlog_decoder_t *dec, const binlog_table *t, const uint8_t *present,
+                        uint32_t npresent, rl_reader *rd, int which, rl_err *err)
+{
+    rl_buf *b = &dec->img[which];
+    size_t *cp = dec->colpos[which];
+    rl_buf_reset(b);
+    rl_slice nulls = rl_get_bytes(rd, (npresent + 7) / 8);
+    if (rd->err)
+        return rl_err_set(err, RL_ECORRUPT, "null bitmap runs past the end of the event");
+    rl_buf_putc(b, '{');
+    uint32_t k = 0;
+    value_ctx v = {t, 0, err};
+    for (uint32_t ci = 0; ci < t->ncols; ci++) {
+        if (!bit_at(present, ci)) {
+            cp[2 * ci] = SIZE_MAX;
+            continue;
+        }
+        const binlog_col *c = &t->cols[ci];
+        if (k)
+            rl_buf_putc(b, ',');
+        rl_buf_append(b, t->strs.p + c->name_off, c->name_len);
+        size_t start = b->len;
+        if (bit_at(nulls.p, k)) {
+            rl_buf_append(b, "null", 4);
+        } else {
+            v.ci = ci;
+            int rc = put_value(&v, rd, b);
+            if (rc < 0)
+                return rc;
+        }
+        k++;
+        cp[2 * ci] = start;
+        cp[2 * ci + 1] = b->len - start;
+    }
+    rl_buf_putc(b, '}');
+    if (!rl_buf_ok(b))
+        return rl_err_set(err, -ENOMEM, "out of memory");
+    return 0;
+}
+
+/* Key object: the primary-key columns (every column without one), each taken from image
+ * `primary`, or from the other image when absent there (MINIMAL images omit unchanged
+ * columns from the after image) and `other` holds this row. */
+static void build_key(binlog_decoder_t *dec, const binlog_table *t, rl_buf *k, int primary,
+                      bool other)
+{
+    rl_buf_reset(k);
+    rl_buf_putc(k, '{');
+    uint32_t n = t->nkeys ? t->nkeys : t->ncols;
+    bool first = true;
+    for (uint32_t j = 0; j < n; j++) {
+        uint32_t ci = t->nkeys ? t->keys[j] : j;
+        int w = primary;
+        if (dec->colpos[w][2 * ci] == SIZE_MAX) {
+            w = 1 - primary;
+            if (!other || dec->colpos[w][2 * ci] == SIZE_MAX)
+                continue;
+        }
+        if (!first)
+            rl_buf_putc(k, ',');
+        first = false;
+        const binlog_col *c = &t->cols[ci];
+        rl_buf_append(k, t->strs.p + c->name_off, c->name_len);
+        rl_buf_append(k, dec->img[w].p + dec->colpos[w][2 * ci], dec->colpos[w][2 * ci + 1]);
+    }
+    rl_buf_putc(k, '}');
+}
+
+typedef struct row_ctx {
+    const binlog_table *t;
+    const binlog_event *ev;
+    uint64_t row;
+    int64_t now_ms;
+} row_ctx;
+
+static int emit(binlog_decoder_t *dec, const row_ctx *r, char op, const rl_buf *key,
+                bool before, bool after, rl_err *err)
+{
+    rl_buf *v = &dec->value;
+    rl_buf_reset(v);
+    rl_buf_append(v, "{\"before\":", 10);
+    if (before)
+        rl_buf_append(v, dec->img[0].p, dec->img[0].len);
+    else
+        rl_buf_append(v, "null", 4);
+    rl_buf_append(v, ",\"after\":", 9);
+    if (after)
+        rl_buf_append(v, dec->img[1].p, dec->img[1].len);
+    else
+        rl_buf_append(v, "null", 4);
+    rl_buf_append(v, dec->head.p, dec->head.len);
+    rl_buf_put_u64(v, r->row);
+    rl_buf_append(v, dec->tail.p, dec->tail.len);
+    rl_buf_putc(v, op);
+    rl_buf_append(v, "\",\"ts_ms\":", 10);
+    rl_buf_put_i64(v, r->now_ms);
+    rl_buf_putc(v, '}');
+    if (!rl_buf_ok(v) || !rl_buf_ok(key))
+        return rl_err_set(err, -ENOMEM, "out of memory");
+    if (!dec->h.on_change)
+        return 0;
+    binlog_change ch;
+    ch.topic = rl_slice_make(r->t->strs.p + r->t->topic_off, r->t->topic_len);
+    ch.key = rl_buf_slice(key);
+    ch.value = rl_buf_slice(v);
+    ch.ts_ms = (int64_t)r->ev->timestamp * 1000;
+    ch.op = op;
+    int rc = dec->h.on_change(dec->h.ctx, &ch);
+    if (rc < 0)
+        return rl_err_set(err, rc, "on_change handler returned %d (%s)", rc, rl_strerror(rc));
+    return 0;
+}
+
+static int emit_row(binlog_decoder_t *dec, const row_ctx *r, char kind, rl_err *err)
+{
+    const binlog_table *t = r->t;
+    if (kind == 'c') {
+        build_key(dec, t, &dec->key, 1, false);
+        return emit(dec, r, 'c', &dec->key, false, true, err);
+    }
+    if (kind == 'd') {
+        build_key(dec, t, &dec->key, 0, false);
+        return emit(dec, r, 'd', &dec->key, true, false, err);
+    }
+    build_key(dec, t, &dec->key2, 1, true);
+    if (t->nkeys) {
+        build_key(dec, t, &dec->key, 0, true);
+        if (dec->key.len != dec->key2.len ||
+            memcmp(dec->key.p, dec->key2.p, dec->key.len) != 0) {
+            /* The primary key changed: a delete under the old key, then a create under the
+             * new one (Debezium does the same), so compacted topics stay right. */
+            int rc = emit(dec, r, 'd', &dec->key, true, false, err);
+            if (rc == 0)
+                rc = emit(dec, r, 'c', &dec->key2, false, true, err);
+            return rc;
+        }
+    }
+    return emit(dec, r, 'u', &dec->key2, true, true, err);
+}
+
+static uint32_t count_bits(const uint8_t *bm, uint32_t n)
+{
+    uint32_t c = 0;
+    for (uint32_t i = 0; i < n; i++)
+        c += bit_at(bm, i);
+    return c;
+}
+
+/* Per-event envelope parts: head `,"source":{...,"pos":P,"row":` and tail
+ * `,"gtid":..,"db":..,"table":..,"ts_ms":..,"snapshot":false},"op":"`. */
+static void build_envelope_parts(binlog_decoder_t *dec, const binlog_table *t,
+                                 const binlog_event *ev)
+{
+    rl_buf *h = &dec->head, *tl = &dec->tail;
+    rl_buf_reset(h);
+    rl_buf_append(h, dec->source_json.p, dec->source_json.len);
+    rl_buf_put_u64(h, ev->server_id);
+    rl_buf_append(h, ",\"file\":", 8);
+    rl_buf_append(h, dec->file_json.p, dec->file_json.len);
+    rl_buf_append(h, ",\"pos\":", 7);
+    rl_buf_put_u64(h, ev->log_pos >= ev->size ? ev->log_pos - ev->size : 0);
+    rl_buf_append(h, ",\"row\":", 7);
+    rl_buf_reset(tl);
+    rl_buf_append(tl, ",\"gtid\":", 8);
+    if (dec->gtid[0])
+        rl_buf_json_str(tl, dec->gtid, strlen(dec->gtid));
+    else
+        rl_buf_append(tl, "null", 4);
+    rl_buf_append(tl, t->strs.p + t->dbtable_off, t->dbtable_len);
+    rl_buf_append(tl, ",\"ts_ms\":", 9);
+    rl_buf_put_u64(tl, (uint64_t)ev->timestamp * 1000);
+    rl_buf_puts(tl, ",\"snapshot\":false},\"op\":\"");
+}
+
+int binlog__rows(binlog_decoder_t *dec, const binlog_event *ev, rl_slice pb, rl_err *err)
+{
+    bool v2 = ev->type >= BINLOG_WRITE_ROWS_V2;
+    char kind = 'c';
+    if (ev->type == BINLOG_UPDATE_ROWS_V1 || ev->type == BINLOG_UPDATE_ROWS_V2)
+        kind = 'u';
+    else if (ev->type == BINLOG_DELETE_ROWS_V1 || ev->type == BINLOG_DELETE_ROWS_V2)
+        kind = 'd';
+    uint8_t pl = ev->post_len;
+    if ((pl != 6 && pl < 8) || (v2 && pl < 10))
+        return rl_err_set(err, RL_ECORRUPT, "rows post-header of %u bytes", pl);
+    rl_reader rd = rl_reader_make(pb);
+    rl_reader ph = rl_reader_sub(&rd, pl);
+    uint64_t id = pl == 6 ? rl_get_u32le(&ph) : rl_get_u48le(&ph);
+    uint16_t flags = rl_get_u16le(&ph);
+    if (v2) {
+        uint16_t extra = rl_get_u16le(&ph);
+        if (extra < 2)
+            return rl_err_set(err, RL_ECORRUPT, "rows v2 extra data length %u", extra);
+        rl_reader_skip(&rd, extra - 2u);
+    }
+    binlog_table *t = binlog__table_find(dec, id);
+    if (!t || t->gen != dec->stmt_gen)
+        return rl_err_set(err, RL_ECORRUPT,
+                          "rows event for table id %llu without a TABLE_MAP in this statement",
+                          (unsigned long long)id);
+    uint64_t width = rl_get_lenenc(&rd);
+    if (rd.err || width != t->ncols)
+        return rl_err_set(err, RL_ECORRUPT,
+                          "rows event of %llu columns for `%.*s`.`%.*s` of %u columns",
+                          (unsigned long long)width, (int)t->db.len, (const char *)t->db.p,
+                          (int)t->table.len, (const char *)t->table.p, t->ncols);
+    size_t bml = (t->ncols + 7) / 8;
+    rl_slice bm1 = rl_get_bytes(&rd, bml);
+    rl_slice bm2 = kind == 'u' ? rl_get_bytes(&rd, bml) : bm1;
+    if (rd.err || ph.err)
+        return rl_err_set(err, RL_ECORRUPT, "rows event header runs past the end of the event");
+    if (dec->colpos_cap < t->ncols) {
+        for (int i = 0; i < 2; i++) {
+            size_t *np = realloc(dec->colpos[i], (size_t)t->ncols * 2 * sizeof *np);
+            if (!np)
+                return rl_err_set(err, -ENOMEM, "out of memory");
+            dec->colpos[i] = np;
+        }
+        dec->colpos_cap = t->ncols;
+    }
+    uint32_t n1 = count_bits(bm1.p, t->ncols), n2 = count_bits(bm2.p, t->ncols);
+    build_envelope_parts(dec, t, ev);
+    if (!rl_buf_ok(&dec->head) || !rl_buf_ok(&dec->tail))
+        return rl_err_set(err, -ENOMEM, "out of memory");
+    row_ctx r = {t, ev, 0, rl_now_ms()};
+    while (rl_reader_left(&rd) > 0) {
+        int rc;
+        if (kind == 'u') {
+            rc = decode_image(dec, t, bm1.p, n1, &rd, 0, err);
+            if (rc == 0)
+                rc = decode_image(dec, t, bm2.p, n2, &rd, 1, err);
+        } else {
+            rc = decode_image(dec, t, bm1.p, n1, &rd, kind == 'c' ? 1 : 0, err);
+        }
+        if (rc == 0)
+            rc = emit_row(dec, &r, kind, err);
+        if (rc < 0)
+            return rl_err_wrap(err, rc, "row %llu", (unsigned long long)r.row);
+        r.row++;
+    }
+    if (flags & BINLOG_ROWS_STMT_END)
+        binlog__tables_end_statement(dec);
+    return 0;
+}
