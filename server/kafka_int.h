@@ -153,6 +153,7 @@ struct kafka_server {
     ev_timer accept_retry_w;
     ev_async notify_w;
     bool accept_backoff;  /* accept failed with EMFILE & co: accept_retry_w will resume */
+    double accept_warned_at; /* ev_now of the last accept warning (rate limit) */
     kafka_conn *conns;
     kafka_conn *parked;
     size_t nconns;

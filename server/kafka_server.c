@@ -44,6 +44,7 @@
 #define KAFKA_IOV_BATCH 64
 #define KAFKA_ACCEPT_BATCH 32
 #define KAFKA_ACCEPT_RETRY_S 0.1
+#define KAFKA_ACCEPT_WARN_S 60.0
 /* Largest read asked for at once while a big request (a Produce) is arriving. */
 #define KAFKA_READ_MAX ((size_t)1 << 20)
 /* Input and output buffers larger than this are freed when empty instead of kept. */
@@ -569,15 +570,26 @@ static void conn_open(kafka_server_t *srv, int fd, const struct sockaddr *sa, so
     rl_debug("kafka: connection from %s", conn->peer);
 }
 
+/* Accept trouble (max_connections, EMFILE) can last: say so at most once a minute. */
+static bool accept_warn_due(kafka_server_t *srv)
+{
+    ev_tstamp now = ev_now(srv->loop);
+    if (srv->accept_warned_at > 0 && now - srv->accept_warned_at < KAFKA_ACCEPT_WARN_S)
+        return false;
+    srv->accept_warned_at = now;
+    return true;
+}
+
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
     kafka_server_t *srv = w->data;
     (void)revents;
     for (int i = 0; i < KAFKA_ACCEPT_BATCH; i++) {
         if (srv->nconns >= srv->opts.max_connections) {
-            rl_warn("kafka: %zu connections open (max_connections): accepting paused until "
-                    "one closes",
-                    srv->nconns);
+            if (accept_warn_due(srv))
+                rl_warn("kafka: %zu connections open (max_connections): accepting paused until "
+                        "one closes",
+                        srv->nconns);
             ev_io_stop(loop, &srv->accept_w);
             KAFKA_STAT_ADD(srv, accept_pauses, 1);
             return;
@@ -595,8 +607,10 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
                 /* Level-triggered accept would spin on this; wait and leave the clients in
                  * the kernel's backlog. */
-                rl_warn("kafka: accept on port %u: %s; pausing accepts for %.0f ms", srv->port,
-                        strerror(e), KAFKA_ACCEPT_RETRY_S * 1000);
+                if (accept_warn_due(srv))
+                    rl_warn("kafka: accept on port %u: %s; pausing accepts for %.0f ms at a "
+                            "time until it passes",
+                            srv->port, strerror(e), KAFKA_ACCEPT_RETRY_S * 1000);
                 ev_io_stop(loop, &srv->accept_w);
                 srv->accept_backoff = true;
                 ev_timer_set(&srv->accept_retry_w, KAFKA_ACCEPT_RETRY_S, 0.0);

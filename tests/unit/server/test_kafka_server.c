@@ -34,8 +34,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/rl.h"
@@ -1166,6 +1168,106 @@ static void test_max_connections(void **state)
     rl_buf_free(&resp);
 }
 
+static int count_open_fds(void)
+{
+    FILE *p = popen("ls /proc/self/fd | wc -l", "r");
+    int n = -1;
+    if (p) {
+        if (fscanf(p, "%d", &n) != 1)
+            n = -1;
+        pclose(p);
+    }
+    return n;
+}
+
+/* Child of test_accept_emfile (only async-signal-safe calls): opens n connections, sends an
+ * ApiVersions request on each, waits for a byte on go_fd, then reads every response. Exit
+ * status 0 when all n were answered. */
+static void emfile_child(unsigned port, int n, int go_fd)
+{
+    int fds[16];
+    for (int i = 0; i < n; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)port);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (fds[i] < 0 || connect(fds[i], (struct sockaddr *)&sa, sizeof sa) != 0)
+            _exit(10);
+        struct timeval tv = {20, 0};
+        setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        uint8_t req[18] = {0, 0, 0, 14, 0, 18, 0, 0, 0, 0, 0, (uint8_t)i, 0, 4, 't', 'e', 's', 't'};
+        if (send(fds[i], req, sizeof req, MSG_NOSIGNAL) != (ssize_t)sizeof req)
+            _exit(11);
+    }
+    char go;
+    if (read(go_fd, &go, 1) != 1)
+        _exit(12);
+    for (int i = 0; i < n; i++) {
+        uint8_t hdr[8];
+        size_t got = 0;
+        while (got < sizeof hdr) {
+            ssize_t r = recv(fds[i], hdr + got, sizeof hdr - got, 0);
+            if (r <= 0)
+                _exit(20 + i);
+            got += (size_t)r;
+        }
+        if (hdr[7] != (uint8_t)i)
+            _exit(40 + i);
+    }
+    _exit(0);
+}
+
+static void test_accept_emfile(void **state)
+{
+    fixture *fx = *state;
+    server_thread st;
+    server_thread_start(&st, fx->store, 0);
+
+    /* Leave room for 3 more descriptors: the server runs out while accepting 8 clients. */
+    enum { NCLIENTS = 8 };
+    int go[2];
+    assert_int_equal(pipe(go), 0);
+    struct rlimit old, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int open_now = count_open_fds();
+    assert_true(open_now > 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(go[1]);
+        emfile_child(st.port, NCLIENTS, go[0]);
+    }
+    close(go[0]);
+    low = old;
+    low.rlim_cur = (rlim_t)open_now + 3;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+
+    kafka_server_stats s;
+    int64_t deadline = rl_now_ms() + 20000;
+    do {
+        kafka_server_stats_get(st.srv, &s);
+        if (s.accept_pauses > 0)
+            break;
+        usleep(10000);
+    } while (rl_now_ms() < deadline);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_true(s.accept_pauses > 0);
+    assert_true(s.connections_accepted < NCLIENTS);
+
+    /* With descriptors available again, the retry timer resumes accepting: all are served. */
+    assert_int_equal(write(go[1], "g", 1), 1);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    close(go[1]);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    kafka_server_stats_get(st.srv, &s);
+    assert_int_equal(s.connections_accepted, NCLIENTS);
+    server_thread_stop(&st);
+}
+
 /* ------------------------------------------------------------------ librdkafka */
 
 static rd_kafka_t *consumer_new(const fixture *fx)
@@ -1339,6 +1441,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_raw_pipeline_backpressure),
         cmocka_unit_test(test_raw_malformed),
         cmocka_unit_test(test_max_connections),
+        cmocka_unit_test(test_accept_emfile),
         cmocka_unit_test(test_kcat_produce_refused),
         cmocka_unit_test(test_rdkafka_all_partitions),
         cmocka_unit_test(test_rdkafka_long_poll),
