@@ -131,6 +131,15 @@ static void test_roundtrip_partitions(void **state)
             st = open_ok(dir, &o2);
             assert_int_equal(log_store_checkpoint(st, &blob), 0);
             assert_memory_equal(blob.p, "ckpt-1", 6);
+            if (round == 0) {
+                /* Batches of another codec follow in the same partition. */
+                for (int i = 0; i < 30; i++) {
+                    rl_slice vs = rl_slice_make(v, make_value(v, 90, 5000 + i));
+                    append_ok(st, "users", rl_slice_make(NULL, 0), vs, 9);
+                    tu_push(&users, (int64_t)users.n, 9, rl_slice_make(NULL, 0), vs);
+                }
+                commit_ok(st, "ckpt-1");
+            }
         }
         log_store_close(st);
         for (int p = 0; p < 3; p++)
