@@ -19,7 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <sys/resource.h>
 
 /* ------------------------------------------------------------------ daemon */
 
@@ -77,6 +77,14 @@ int main(int argc, char **argv)
     }
     rl_log_set_level(opts.log_level);
     signal(SIGPIPE, SIG_IGN);
+    /* The log keeps one descriptor per partition and the server one per client: take the
+     * whole hard limit rather than fail at the soft one (often 1024). */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &nofile) != 0)
+            rl_warn("cannot raise the open-file limit: %s", strerror(errno));
+    }
 
     log_store_t *store = NULL;
     rc = log_store_open(&store, opts.data_dir, &opts.log, &err);
