@@ -359,16 +359,25 @@ static void conn_watch(kafka_conn *conn)
         ev_io_stop(loop, &conn->write_w);
 }
 
+/* Size field of the next buffered frame; false when its 4 bytes are not all there. */
+static bool conn_peek_size(const kafka_conn *conn, int32_t *size)
+{
+    *size = 0;
+    if (conn->in.len - conn->in_pos < 4)
+        return false;
+    rl_reader rd = rl_reader_make(
+        rl_slice_make(conn->in.p + conn->in_pos, conn->in.len - conn->in_pos));
+    *size = rl_get_i32be(&rd);
+    return !rd.err;
+}
+
 static bool conn_frame_ready(const kafka_conn *conn)
 {
-    size_t avail = conn->in.len - conn->in_pos;
-    if (avail < 4)
+    int32_t size;
+    if (!conn_peek_size(conn, &size))
         return false;
-    const uint8_t *p = conn->in.p + conn->in_pos;
-    int32_t size = (int32_t)(((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-                             ((uint32_t)p[2] << 8) | p[3]);
     /* An invalid size is "ready" too: processing it closes the connection. */
-    return size < 0 || avail - 4 >= (size_t)size;
+    return size < 0 || conn->in.len - conn->in_pos - 4 >= (size_t)size;
 }
 
 /* Processes buffered complete requests while the connection may. Returns 0, or a negative
@@ -455,14 +464,12 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
     if (conn->in.len == 0 && conn->in.cap > KAFKA_BUF_KEEP)
         rl_buf_free(&conn->in);
     size_t want = KAFKA_READ_CHUNK;
-    if (conn->in.len >= 4) {
+    int32_t size;
+    if (conn_peek_size(conn, &size) && size >= 0) {
         /* A large request is arriving: read its remainder in bigger steps. The size was
          * checked against max_request_bytes when it arrived; the buffer grows only with the
          * bytes actually received. */
-        const uint8_t *p = conn->in.p;
-        uint32_t size = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-                        ((uint32_t)p[2] << 8) | p[3];
-        if (size <= srv->opts.max_request_bytes && (size_t)size + 4 > conn->in.len) {
+        if ((size_t)size <= srv->opts.max_request_bytes && (size_t)size + 4 > conn->in.len) {
             size_t rem = (size_t)size + 4 - conn->in.len;
             if (rem > want)
                 want = rem < KAFKA_READ_MAX ? rem : KAFKA_READ_MAX;
