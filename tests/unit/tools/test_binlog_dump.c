@@ -1,8 +1,10 @@
 /* Tests of `rowlog binlog dump` (the built binary, ROWLOG_BIN) on the all-types MariaDB fixture
  * RL_FIXTURES_DIR/local-mariadb-10.11__binlog.000004. The expected changes come from the
  * fixture's mariadb-binlog oracle (`### INSERT INTO` / `### UPDATE` / `### DELETE FROM` blocks),
- * not from rowlog: their number, order, table and op. An UPDATE whose key columns differ
- * between the WHERE and SET images is a 'd' followed by a 'c' (README, "The change event").
+ * not from rowlog: their number, order, table and op. An UPDATE whose primary-key columns
+ * differ between the WHERE and SET images is a 'd' followed by a 'c' (README, "The change
+ * event"); a table without a primary key has all columns as its key, and its UPDATEs stay 'u'.
+ * Each line is also checked for shape: valid JSON, exactly topic/key/value, before/after per op.
  * Also: a truncated copy and a copy with one flipped byte must stop with exit status 1, an error
  * naming the file, and exactly the changes before the damage on stdout.
  * Skips cleanly when the fixtures directory is absent. */
@@ -22,11 +24,11 @@
 #define ORACLE FIXTURE ".mariadb-binlog.txt"
 #define MAX_CHANGES 256
 
-/* Key columns of the fixture's tables, from the CREATE TABLE statements in the oracle:
- * all_types has `id` (column 1) as PRIMARY KEY; nopk has none, so its key is every column. */
+/* Primary keys of the fixture's tables, from the CREATE TABLE statements in the oracle:
+ * all_types has `id` (column 1) as PRIMARY KEY; nopk has none. */
 typedef struct table_key {
     const char *table;
-    int key_col; /* 1-based column, or 0 = all columns */
+    int pk_col; /* 1-based column, or 0 when the table has no primary key */
 } table_key;
 static const table_key fixture_keys[] = {{"all_types", 1}, {"nopk", 0}};
 
@@ -67,11 +69,11 @@ static int column_of(const char *line, const char **v, size_t *vlen)
     return col;
 }
 
-static int key_col_of(const char *table)
+static int pk_col_of(const char *table)
 {
     for (size_t i = 0; i < sizeof fixture_keys / sizeof fixture_keys[0]; i++) {
         if (strcmp(fixture_keys[i].table, table) == 0)
-            return fixture_keys[i].key_col;
+            return fixture_keys[i].pk_col;
     }
     fail_msg("table %s is not in fixture_keys", table);
     return -1;
@@ -99,16 +101,12 @@ static void image_free(image *im)
     }
 }
 
-static bool key_changed(const image *before, const image *after, int key_col)
+static bool pk_changed(const image *before, const image *after, int pk_col)
 {
-    for (int c = 1; c < 128; c++) {
-        if (key_col && c != key_col)
-            continue;
-        const char *b = before->val[c], *a = after->val[c];
-        if ((b == NULL) != (a == NULL) || (b && strcmp(a, b) != 0))
-            return true;
-    }
-    return false;
+    if (pk_col <= 0)
+        return false; /* no primary key */
+    const char *b = before->val[pk_col], *a = after->val[pk_col];
+    return (b == NULL) != (a == NULL) || (b && strcmp(a, b) != 0);
 }
 
 static void load_oracle(oracle *o)
@@ -129,7 +127,7 @@ static void load_oracle(oracle *o)
         bool is_col = len > 0 && strncmp(line, "###   @", 7) == 0;
         if (upd == 2 && !is_col) {
             /* End of an UPDATE row. */
-            if (key_changed(&before, &after, key_col_of(upd_table))) {
+            if (pk_changed(&before, &after, pk_col_of(upd_table))) {
                 add_change(o, upd_table, 'd', end_pos);
                 add_change(o, upd_table, 'c', end_pos);
             } else {
@@ -160,8 +158,8 @@ static void load_oracle(oracle *o)
         } else if (strcmp(line, "### SET") == 0 && upd == 1) {
             upd = 2;
         } else if (is_col && upd) {
-            const char *v;
-            size_t vlen;
+            const char *v = NULL;
+            size_t vlen = 0;
             int col = column_of(line, &v, &vlen);
             assert_true(col > 0 && col < 128);
             image *im = upd == 1 ? &before : &after;
@@ -311,7 +309,7 @@ static void test_oracle_parse(void **state)
     oracle o;
     load_oracle(&o);
     /* Cross-check of the block parser: the rows counted from the `### ...` blocks equal the
-     * sum of the oracle's "# Number of rows" lines, plus one per key-changing UPDATE row. */
+     * sum of the oracle's "# Number of rows" lines, plus one per PK-changing UPDATE row. */
     FILE *f = fopen(ORACLE, "r");
     assert_non_null(f);
     char line[4096];
