@@ -56,7 +56,8 @@ int kafka_server_start(kafka_server_t **out, struct ev_loop *loop, log_store_t *
 unsigned kafka_server_port(const kafka_server_t *srv);
 /* Any thread: new records were committed; parked fetches re-check their partitions.
  * Cheap (an ev_async_send; calls between two loop iterations coalesce), so it is meant to be
- * called from the log's commit hook (log_store_set_commit_hook). */
+ * called from the log's commit hook (log_store_set_commit_hook). Must not be called once
+ * kafka_server_stop() may have started (stop the writer thread, or clear the hook, first). */
 void kafka_server_notify(kafka_server_t *srv);
 /* Loop thread: closes every connection and the listener, stops all watchers, frees.
  * srv may be NULL. */
