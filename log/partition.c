@@ -115,7 +115,8 @@ static int list_segments(const char *dir, int64_t **out, size_t *n, rl_err *err)
         }
         v[cnt++] = base;
     }
-    qsort(v, cnt, sizeof *v, cmp_i64);
+    if (cnt > 0) /* qsort(NULL, 0) is undefined behaviour */
+        qsort(v, cnt, sizeof *v, cmp_i64);
 done:
     closedir(d);
     if (rc != 0) {

@@ -295,7 +295,8 @@ static int ck_read(const char *dir, ck_file *ck, rl_err *err)
     if (rl_reader_left(&rd) != 0)
         return rl_err_set(err, RL_ECORRUPT, "%s: %zu unexpected bytes before the CRC", path,
                           rl_reader_left(&rd));
-    qsort(ck->topics, ck->ntopics, sizeof *ck->topics, cmp_ck_topic);
+    if (ck->ntopics > 0)
+        qsort(ck->topics, ck->ntopics, sizeof *ck->topics, cmp_ck_topic);
     for (size_t i = 1; i < ck->ntopics; i++)
         if (cmp_ck_topic(&ck->topics[i - 1], &ck->topics[i]) == 0)
             return rl_err_set(err, RL_ECORRUPT, "%s: topic %.*s listed twice", path,
@@ -439,7 +440,8 @@ static int list_part_dirs(const char *dir, dir_ent **out, size_t *n, rl_err *err
         free(v);
         return rc;
     }
-    qsort(v, cnt, sizeof *v, cmp_dir_ent);
+    if (cnt > 0) /* qsort(NULL, 0) is undefined behaviour */
+        qsort(v, cnt, sizeof *v, cmp_dir_ent);
     *out = v;
     *n = cnt;
     return 0;
