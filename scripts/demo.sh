@@ -22,7 +22,11 @@ SANDBOX="$REPO/scripts/mariadb-sandbox.sh"
 KEEP=0
 [ "${1:-}" = "--keep" ] && KEEP=1
 
-say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then
+    say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+else
+    say() { printf '\n==> %s\n' "$*"; }
+fi
 die() { printf '\ndemo: %s\n' "$*" >&2; exit 1; }
 
 for bin in "$ROWLOGD" "$ROWLOG"; do
@@ -178,7 +182,7 @@ done
 sleep 0.3   # let tail -f print the last lines before the summary
 got=$(wc -l < "$TMP/events.jsonl")
 if [ "$got" -eq "$EXPECTED" ]; then
-    say "all $EXPECTED change events arrived, exactly once and in commit order per key"
+    say "all $EXPECTED change events arrived (the rolled-back transaction left none)"
 else
     say "received $got change events, expected $EXPECTED"
     [ -s "$TMP/tail.err" ] && cat "$TMP/tail.err"

@@ -602,12 +602,12 @@ def main(argv):
         reports.append(check_binlog_oracle(expected, a.binlog_dir))
     readers = []
     if a.kcat_dir:
-        rep = Report("kcat")
+        rep = Report("kcat output")
         recs = load_kcat_dir(a.kcat_dir, rep)
         readers.append(("kcat", recs))
         reports.append(rep)
     if a.tail:
-        rep = Report("rowlog tail")
+        rep = Report("rowlog tail output")
         recs = load_tail(a.tail, rep)
         readers.append(("rowlog tail", recs))
         reports.append(rep)

@@ -123,8 +123,10 @@ BOOT="127.0.0.1:$KPORT"
 
 SEED=${ITEST_SEED:-$(python3 -c 'import random; print(random.randrange(1, 2**31))')}
 log "seed $SEED (reproduce with ITEST_SEED=$SEED); work dir $WORK"
+STOP_AT=$((BATCHES / 3))               # this batch runs while rowlogd receives SIGTERM
+DOWN_UNTIL=$((STOP_AT + BATCHES / 4))  # batches after STOP_AT up to here run while it is down
 python3 "$HERE/workload.py" gen --seed "$SEED" --out "$WORK/wl" --batches "$BATCHES" \
-    --changes-per-batch "$PER_BATCH" || die "workload generation"
+    --changes-per-batch "$PER_BATCH" --slow-batch "$STOP_AT" || die "workload generation"
 TOTAL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["total"])' \
     "$WORK/wl/expected.json")
 mapfile -t TOPICS < <(python3 -c '
@@ -186,16 +188,19 @@ run_batch() {  # index
 start_rowlogd
 
 # 3./4. the workload, with a restart of rowlogd in the middle
-STOP_AT=$((BATCHES / 3))           # this batch runs while rowlogd receives SIGTERM
-DOWN_UNTIL=$((STOP_AT + BATCHES / 4))  # batches after STOP_AT up to here run while it is down
 log "workload: $BATCHES batches, $TOTAL change records expected"
 for ((i = 0; i < BATCHES; i++)); do
     if [ "$i" -eq "$STOP_AT" ]; then
         log "batch $i in the background; stopping rowlogd while it runs"
         run_batch "$i" &
         BATCH_PID=$!
-        sleep 0.3
+        sleep 0.5
         stop_rowlogd
+        if alive "$BATCH_PID"; then
+            log "batch $i still committing: rowlogd was stopped mid-workload"
+        else
+            log "warning: batch $i ended before rowlogd stopped (slow machine?)"
+        fi
         wait "$BATCH_PID" || die "batch $i"
         BATCH_PID=""
         continue

@@ -2,6 +2,7 @@
 """workload.py - the deterministic workload of rowlog's end-to-end test, and its schema.
 
     workload.py gen --seed N --out DIR [--batches 12] [--changes-per-batch 1100]
+                    [--slow-batch K [--pause SECONDS]]
 
 writes
     DIR/schema.sql        CREATE DATABASE itest and the tables that exist before rowlogd starts
@@ -14,6 +15,9 @@ writes
                           'd' carries before.version. Plus the seed and the total record count.
 
 The same seed gives byte-identical files (random.Random only, no hash-ordered iteration).
+--slow-batch K puts `DO SLEEP(pause)` (nothing is logged for it) between the statements and
+transactions of batch K, so a test can stop rowlogd while that batch is still committing; it
+changes no expectation.
 
 Every row has a `version` counter: 1 on insert, +1 on every update, so the checker can tell the
 commit order per key. The model below mirrors MariaDB's semantics for exactly the statements this
@@ -789,7 +793,7 @@ class Workload:
         return "UPDATE `alltypes` SET %s WHERE %s;\n" % (", ".join(sets),
                                                         self.where_keys(ALLTYPES, cks))
 
-    def batch(self, index, target):
+    def batch(self, index, target, pause=0.0):
         start = self.m.count()
         out = ["-- rowlog integration workload, batch %d\n" % index,
                "SET time_zone = '+00:00';\n"]
@@ -845,7 +849,8 @@ class Workload:
                 out.append(self.op_change_keys_multi())
             else:
                 out.append(self.op_null_flip())
-        return "".join(out)
+        sep = "DO SLEEP(%g);\n" % pause if pause > 0 else ""
+        return sep.join(x for x in out if x)
 
 
 def lit(v):
@@ -863,14 +868,14 @@ def schema_sql():
     return "".join(out)
 
 
-def generate(seed, out_dir, nbatches, per_batch):
+def generate(seed, out_dir, nbatches, per_batch, slow_batch=None, pause=0.02):
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "schema.sql"), "w", encoding="utf-8") as f:
         f.write(schema_sql())
     wl = Workload(seed)
     for i in range(nbatches):
         with open(os.path.join(out_dir, "batch_%03d.sql" % i), "w", encoding="utf-8") as f:
-            f.write(wl.batch(i, per_batch))
+            f.write(wl.batch(i, per_batch, pause if i == slow_batch else 0.0))
     expected = {
         "seed": seed,
         "db": DB,
@@ -896,8 +901,10 @@ def main(argv):
     g.add_argument("--out", required=True)
     g.add_argument("--batches", type=int, default=12)
     g.add_argument("--changes-per-batch", type=int, default=1100)
+    g.add_argument("--slow-batch", type=int)
+    g.add_argument("--pause", type=float, default=0.02)
     a = ap.parse_args(argv)
-    exp = generate(a.seed, a.out, a.batches, a.changes_per_batch)
+    exp = generate(a.seed, a.out, a.batches, a.changes_per_batch, a.slow_batch, a.pause)
     print("workload: seed %d, %d batches, %d change records (%s)" % (
         a.seed, a.batches, exp["total"],
         ", ".join("%s %d" % (k, v["records"]) for k, v in exp["tables"].items())))
