@@ -86,7 +86,7 @@ def load_kcat_dir(path, rep):
     """Records from `kcat -J` files: payload and key are JSON text inside JSON strings."""
     recs = []
     for fn in sorted(glob.glob(os.path.join(path, "*.jsonl"))):
-        with open(fn, encoding="utf-8") as f:
+        with open(fn, encoding="utf-8", newline="\n") as f:
             for lineno, line in enumerate(f, 1):
                 line = line.strip()
                 if not line:
@@ -106,7 +106,7 @@ def load_kcat_dir(path, rep):
 
 def load_tail(path, rep):
     recs = []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", newline="\n") as f:
         for lineno, line in enumerate(f, 1):
             line = line.strip()
             if not line:
@@ -404,8 +404,26 @@ def describe(r):
 
 
 def record_set(recs):
-    return {(r["topic"], r["partition"], r["offset"]): (canon(r["key"]), canon(r["value"]))
-            for r in recs}
+    return {(r["topic"], r["partition"], r["offset"]): r for r in recs}
+
+
+def first_diff(a, b, path=""):
+    """Path and both values of the first difference between two JSON values, or None."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if k not in a or k not in b:
+                return "%s.%s" % (path, k), a.get(k, "<absent>"), b.get(k, "<absent>")
+            d = first_diff(a[k], b[k], "%s.%s" % (path, k))
+            if d:
+                return d
+        return None
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            d = first_diff(x, y, "%s[%d]" % (path, i))
+            if d:
+                return d
+        return None
+    return None if canon(a) == canon(b) else (path or ".", a, b)
 
 
 def compare_readers(a_label, a, b_label, b):
@@ -416,9 +434,12 @@ def compare_readers(a_label, a, b_label, b):
             rep.fail("readers", "%s p%s o%s only in %s" % (k + (a_label,)))
         elif k not in sa:
             rep.fail("readers", "%s p%s o%s only in %s" % (k + (b_label,)))
-        elif sa[k] != sb[k]:
-            rep.fail("readers", "%s p%s o%s differs: %s: %s / %s: %s" % (
-                k + (a_label, short(sa[k]), b_label, short(sb[k]))))
+        else:
+            d = first_diff({"key": sa[k]["key"], "value": sa[k]["value"]},
+                           {"key": sb[k]["key"], "value": sb[k]["value"]})
+            if d:
+                rep.fail("readers", "%s p%s o%s differs at %s: %s has %s, %s has %s" % (
+                    k + (d[0], a_label, short(d[1]), b_label, short(d[2]))))
     return rep
 
 
