@@ -274,6 +274,12 @@ CHECK_RC=${PIPESTATUS[0]}
 stop_rowlogd
 "$SANDBOX" stop "$WORK/db" > /dev/null || die "sandbox stop"
 
+# Sanitizer builds (-DRL_SANITIZE=ON): UBSan reports without changing the exit status.
+if grep -l -E "runtime error:|AddressSanitizer|LeakSanitizer" "$WORK"/rowlogd.*.log \
+        "$WORK"/*.err "$WORK"/kcat/*.err > "$WORK/sanitizer.txt" 2> /dev/null; then
+    grep -h -m5 -E "runtime error:|AddressSanitizer|LeakSanitizer" $(cat "$WORK/sanitizer.txt")
+    die "sanitizer reports in: $(tr '\n' ' ' < "$WORK/sanitizer.txt")"
+fi
 [ "$READ_FAIL" -eq 0 ] || die "a reader failed (see above)"
 [ "$CAUGHT_UP" -eq 1 ] || die "the log did not catch up with the workload"
 [ "$CHECK_RC" -eq 0 ] || die "checker found differences (seed $SEED)"
