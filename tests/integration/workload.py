@@ -401,6 +401,97 @@ class Gen:
         return json.dumps(doc, ensure_ascii=False, indent=1)
 
 
+# Extremes and awkward values per column kind, for op_edge_rows.
+EDGE_KINDS = ["min", "max", "special", "zero"]
+SPECIAL_TEXT = ("quote ' double \" backslash \\ slash / nl \n cr \r tab \t nul \0 ctl \x01\x1f "
+                "del \x7f ls \u2028 \u00e9\u00df \u4e2d\u6587 \U0001F600\U0001F469\u200D\U0001F4BB "
+                "\U0001D11E e\u0301")
+
+
+def edge_value(col, which):
+    k, p = col.kind, col.params
+    if k == "int":
+        lo, hi = p["lo"], p["hi"]
+        return str({"min": lo, "max": hi, "zero": 0, "special": -1 if lo < 0 else 1}[which])
+    if k == "decimal":
+        ip, scale = p["prec"] - p["scale"], p["scale"]
+        big = "9" * ip + ("." + "9" * scale if scale else "")
+        return {"min": "-" + big, "max": big, "zero": "0",
+                "special": "-0.01" if scale >= 2 else "-1"}[which]
+    if k == "float":
+        return {"min": "-3.40282e38", "max": "3.40282e38", "zero": "0",
+                "special": "1.4e-45"}[which]
+    if k == "double":
+        return {"min": "-1.7976931348623157e308", "max": "1.7976931348623157e308", "zero": "0",
+                "special": "5e-324"}[which]
+    if k == "date":
+        return "'%s'" % {"min": "1000-01-01", "max": "9999-12-31", "zero": "1970-01-01",
+                         "special": "2024-02-29"}[which]
+    if k in ("datetime", "timestamp", "time"):
+        fsp = p["fsp"]
+        base, frac = {
+            "datetime": {"min": ("1000-01-01 00:00:00", "000000"),
+                         "max": ("9999-12-31 23:59:59", "999999"),
+                         "zero": ("1970-01-01 00:00:00", "000000"),
+                         "special": ("2024-02-29 12:34:56", "123456")},
+            "timestamp": {"min": ("1970-01-01 00:00:01", "000000"),
+                          "max": ("2038-01-19 03:14:07", "999999"),
+                          "zero": ("2000-01-01 00:00:00", "000000"),
+                          "special": ("2024-02-29 12:34:56", "123456")},
+            "time": {"min": ("-838:59:59", "999999"), "max": ("838:59:59", "999999"),
+                     "zero": ("00:00:00", "000000"),
+                     "special": ("-00:00:00", "000001") if fsp else ("-00:00:01", "")},
+        }[k][which]
+        return "'%s'" % (base + ("." + frac[:fsp] if fsp else ""))
+    if k == "year":
+        return str({"min": 1901, "max": 2155, "zero": 0, "special": 2000}[which])
+    if k == "string":
+        n = p["maxchars"]
+        if which == "max":
+            unit = "\U0001F600\U0001D11E\u4e2d\u00e9"
+            return sql_str((unit * n)[:n] if n < 1000 else "\U0001F600" * 16383)  # TEXT: 65532 B
+        if which == "special":
+            return sql_str(SPECIAL_TEXT[:n].rstrip(" ") if p.get("char") else SPECIAL_TEXT[:n])
+        return sql_str({"min": "", "zero": "0"}[which])
+    if k == "binary":
+        return sql_bytes({"min": b"", "max": b"\xff" * p["n"], "zero": b"\0" * p["n"],
+                          "special": b"\x01"}[which])
+    if k == "blob":
+        if which == "max":
+            n = p.get("big", p["maxbytes"])
+            return sql_bytes((bytes(range(256)) * (n // 256 + 1))[:n] if n == p["maxbytes"]
+                             else random.Random(n).randbytes(n + 17))
+        return sql_bytes({"min": b"", "zero": b"\0", "special": bytes(range(256))}[which])
+    if k == "enum":
+        return sql_str({"min": ENUM_VALUES[0], "max": ENUM_VALUES[-1], "zero": "medium",
+                        "special": "x-large"}[which])
+    if k == "set":
+        return sql_str({"min": "", "max": ",".join(SET_VALUES), "zero": "red",
+                        "special": "beta-gamma,red"}[which])
+    if k == "bit":
+        m = p["m"]
+        return str({"min": 0, "max": (1 << m) - 1, "zero": 0, "special": 1 << (m - 1)}[which])
+    if k == "geometry":
+        if p.get("point"):
+            return {"min": "ST_GeomFromText('POINT(-180 -90)', 4326)",
+                    "max": "ST_GeomFromText('POINT(180 90)', 4326)",
+                    "zero": "ST_GeomFromText('POINT(0 0)')",
+                    "special": "ST_GeomFromText('POINT(0.1 -0.2)', 3857)"}[which]
+        return {"min": "ST_GeomFromText('POINT(0 0)')",
+                "max": "ST_GeomFromText('POLYGON((0 0, 10 0, 10 10, 0 10, 0 0), "
+                       "(1 1, 2 1, 2 2, 1 1))', 4326)",
+                "zero": "ST_GeomFromText('LINESTRING(0 0, 1 1)')",
+                "special": "ST_GeomFromText('GEOMETRYCOLLECTION(POINT(1 2), "
+                           "LINESTRING(0 0, 1 1))', 3857)"}[which]
+    if k == "json":
+        return sql_str({"min": "{}", "zero": "null", "special": json.dumps(
+                            {"k": SPECIAL_TEXT.replace("\0", ""), "n": 1.5e300, "u": "\U0001F600"}),
+                        "max": json.dumps({"a": [1, 2.5, None, True, {"b": "\u00e9\U0001F600"}],
+                                           "deep": [[[[["x"]]]]], "big": 18446744073709551615},
+                                          ensure_ascii=False, indent=2)}[which])
+    raise ValueError(k)
+
+
 # ---------------------------------------------------------------------------------------------
 # The model: live rows (key -> version) and the expected records per key, with a journal so a
 # rolled-back transaction or savepoint undoes its effects.
@@ -793,7 +884,35 @@ class Workload:
         return "UPDATE `alltypes` SET %s WHERE %s;\n" % (", ".join(sets),
                                                         self.where_keys(ALLTYPES, cks))
 
-    def batch(self, index, target, pause=0.0):
+    def op_edge_rows(self):
+        """alltypes rows holding each column's extremes (see edge_value), inserted in one
+        statement, plus a row inserted all NULL and then updated to the maxima. The test's last
+        batch writes them so they are the final state the checker compares with SELECT."""
+        rows, keys = [], {}
+        for which in EDGE_KINDS + ["null"]:
+            kd = self.fresh_key(ALLTYPES)
+            keys[which] = kd
+            self.m.insert("alltypes", kd)
+            vals = []
+            for c in ALLTYPES.cols:
+                if c.name == "id":
+                    vals.append(lit(kd["id"]))
+                elif c.name == "version":
+                    vals.append("1")
+                else:
+                    vals.append("NULL" if which == "null" else edge_value(c, which))
+            rows.append("(" + ", ".join(vals) + ")")
+        sql = "INSERT INTO `alltypes` %s VALUES\n%s;\n" % (self.cols_sql(ALLTYPES),
+                                                           ",\n".join(rows))
+        self.m.update("alltypes", canon_key(keys["null"]))
+        sets = ["`version` = `version` + 1"] + [
+            "`%s` = %s" % (c.name, edge_value(c, "max")) for c in ALLTYPES.cols
+            if c.name not in ("id", "version")]
+        sql += "UPDATE `alltypes` SET %s WHERE %s;\n" % (", ".join(sets),
+                                                        self.where_key(ALLTYPES, keys["null"]))
+        return sql
+
+    def batch(self, index, target, pause=0.0, last=False):
         start = self.m.count()
         out = ["-- rowlog integration workload, batch %d\n" % index,
                "SET time_zone = '+00:00';\n"]
@@ -849,6 +968,8 @@ class Workload:
                 out.append(self.op_change_keys_multi())
             else:
                 out.append(self.op_null_flip())
+        if last:
+            out.append(self.op_edge_rows())
         sep = "DO SLEEP(%g);\n" % pause if pause > 0 else ""
         return sep.join(x for x in out if x)
 
@@ -875,7 +996,8 @@ def generate(seed, out_dir, nbatches, per_batch, slow_batch=None, pause=0.02):
     wl = Workload(seed)
     for i in range(nbatches):
         with open(os.path.join(out_dir, "batch_%03d.sql" % i), "w", encoding="utf-8") as f:
-            f.write(wl.batch(i, per_batch, pause if i == slow_batch else 0.0))
+            f.write(wl.batch(i, per_batch, pause if i == slow_batch else 0.0,
+                             last=(i == nbatches - 1)))
     expected = {
         "seed": seed,
         "db": DB,
