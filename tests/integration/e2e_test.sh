@@ -14,7 +14,9 @@
 #
 # Environment: ITEST_SEED (default random), ITEST_BATCHES (12), ITEST_CHANGES_PER_BATCH (1100),
 # ITEST_CATCHUP_TIMEOUT (s, 240), ITEST_KEEP=1 keeps the temp dir, ITEST_ARTIFACTS (where logs
-# and reader output are copied on failure; default ./integration_e2e.artifacts).
+# and reader output are copied on failure; default ./integration_e2e.artifacts),
+# ITEST_STOP_SIGNAL=KILL makes the mid-workload stop a crash instead (not part of ctest's run:
+# the same exactly-once checks then test crash recovery).
 # Exit status: 0 pass, 1 fail, 77 skip (MariaDB tools or kcat not installed).
 set -uo pipefail
 
@@ -27,6 +29,7 @@ PARTITIONS=3
 BATCHES=${ITEST_BATCHES:-12}
 PER_BATCH=${ITEST_CHANGES_PER_BATCH:-1100}
 CATCHUP_TIMEOUT=${ITEST_CATCHUP_TIMEOUT:-240}
+MID_SIGNAL=${ITEST_STOP_SIGNAL:-TERM}
 ARTIFACTS=${ITEST_ARTIFACTS:-$PWD/integration_e2e.artifacts}
 
 log() { echo "[e2e $(date +%H:%M:%S)] $*"; }
@@ -164,12 +167,15 @@ in its log, or kcat -L does not answer)"
     log "rowlogd ready (pid $RLD_PID): $(grep -m1 'streaming from' "$logf")"
 }
 
-stop_rowlogd() {
-    log "SIGTERM to rowlogd (pid $RLD_PID)"
-    kill -TERM "$RLD_PID" || die "rowlogd $RLD_PID is not running"
-    wait_exit "$RLD_PID" 60 || die "rowlogd did not exit within 60 s of SIGTERM"
-    [ "$EXIT_RC" -eq 0 ] || die "rowlogd exited with status $EXIT_RC after SIGTERM (want 0)"
-    log "rowlogd exited with status 0"
+stop_rowlogd() {  # [SIGNAL]: TERM (default) must give exit status 0; KILL simulates a crash
+    local sig=${1:-TERM}
+    log "SIG$sig to rowlogd (pid $RLD_PID)"
+    kill -"$sig" "$RLD_PID" || die "rowlogd $RLD_PID is not running"
+    wait_exit "$RLD_PID" 60 || die "rowlogd did not exit within 60 s of SIG$sig"
+    if [ "$sig" = TERM ]; then
+        [ "$EXIT_RC" -eq 0 ] || die "rowlogd exited with status $EXIT_RC after SIGTERM (want 0)"
+    fi
+    log "rowlogd exited with status $EXIT_RC"
     RLD_PID=""
 }
 
@@ -195,7 +201,7 @@ for ((i = 0; i < BATCHES; i++)); do
         run_batch "$i" &
         BATCH_PID=$!
         sleep 0.5
-        stop_rowlogd
+        stop_rowlogd "$MID_SIGNAL"
         if alive "$BATCH_PID"; then
             log "batch $i still committing: rowlogd was stopped mid-workload"
         else
