@@ -103,6 +103,20 @@ int log_store_append(log_store_t *store, rl_slice topic, rl_slice key, rl_slice 
  */
 int log_store_commit(log_store_t *store, rl_slice checkpoint, rl_err *err);
 
+/*
+ * Drops every record appended since the last commit, as if the appends had never happened:
+ * open batches are discarded, batches of them already written to segments are cut off (the
+ * files are truncated back to the high watermark's byte position, segments created by rolls
+ * since the commit are deleted), and every partition's next offset goes back to its high
+ * watermark. Topics created since the commit stay, empty. Readers are not affected (they
+ * never saw those records). Use it to re-read the source from the last checkpoint
+ * (log_store_checkpoint) after a lost connection without doubling anything.
+ * Returns 0; the store's sticky error when it is already poisoned (abort clears nothing);
+ * -errno when a file cannot be cut back (this poisons the store: reopen it, which cuts back
+ * to the checkpoint the same way).
+ */
+int log_store_abort(log_store_t *store, rl_err *err);
+
 /* Hook called on the writer thread after each commit moved high watermarks (to wake parked
  * fetches). Set before appends start. */
 void log_store_set_commit_hook(log_store_t *store, void (*fn)(void *ctx), void *ctx);

@@ -243,6 +243,12 @@ int log__segment_activate(log_segment *seg, uint64_t fsize, log_fpos end, rl_err
  * time index entry, writes both index files and closes the fd (the mapping stays for
  * readers). Returns 0 or -errno. */
 int log__segment_seal(log_segment *seg, pthread_mutex_t *lock, const char *dir, rl_err *err);
+/* Cuts the segment back to its committed byte count (log_store_abort): reopens its file when
+ * it was sealed, drops the bytes above `committed` (a hole up to the reservation), removes
+ * its index files if it had been sealed, and trims the in-memory indexes under lock. `next`
+ * is the offset after the last committed batch. Returns 0 or -errno. */
+int log__segment_cut_back(log_segment *seg, pthread_mutex_t *lock, const char *dir, int64_t next,
+                          rl_err *err);
 
 /* ------------------------------------------------------------------ partition.c */
 
@@ -264,6 +270,8 @@ typedef struct log_partition {
     int64_t next;           /* offset the open batch's first record will get */
     log_batch_builder open; /* records appended since the last flush */
     size_t sync_from;       /* first segment written since the last commit, or SIZE_MAX */
+    int64_t commit_base;    /* base offset of the active segment at the last publish (or
+                               open): segments above it were created since (abort) */
     bool dir_dirty;         /* a segment file was created since the last commit */
     bool touched;           /* on the store's touched list */
     struct log_partition *next_touched;
@@ -285,6 +293,11 @@ int log__partition_flush(log_partition *p, rl_err *err);
 int log__partition_sync(log_partition *p, rl_err *err);
 /* Publishes the committed byte counts and the high watermark (release). Writer. */
 void log__partition_publish(log_partition *p);
+/* Drops everything written or buffered since the last publish (log_store_abort): the open
+ * batch, segments created since, and the bytes of the last published segment above its
+ * committed count (which becomes active again if it was sealed by a roll). Writer. Returns 0
+ * or -errno (the caller poisons the store). */
+int log__partition_abort(log_partition *p, rl_err *err);
 int log__partition_read(log_partition *p, int64_t offset, size_t max_bytes, log_read *out,
                         rl_err *err);
 int log__partition_offset_for_time(log_partition *p, int64_t ts_ms, int64_t *offset);

@@ -337,6 +337,7 @@ int log__partition_open(struct log_store *store, struct log_topic *topic, uint32
     if ((rc = open_segments(p, committed, err)) != 0)
         goto fail;
     p->next = active(p)->next;
+    p->commit_base = active(p)->base;
     atomic_store_explicit(&p->hwm, p->next, memory_order_release);
     *out = p;
     return 0;
@@ -450,6 +451,38 @@ void log__partition_publish(log_partition *p)
     }
     atomic_store_explicit(&p->hwm, p->next, memory_order_release);
     p->sync_from = SIZE_MAX;
+    p->commit_base = active(p)->base;
+}
+
+int log__partition_abort(log_partition *p, rl_err *err)
+{
+    int64_t hwm = atomic_load_explicit(&p->hwm, memory_order_relaxed);
+    log__builder_reset(&p->open);
+    /* Segments created by rolls since the last publish hold only offsets >= hwm, so no
+     * reader can be using them (a read starts from a segment whose base is below hwm). */
+    size_t keep = p->nsegs;
+    while (keep > 1 && p->segs[keep - 1]->base > p->commit_base)
+        keep--;
+    size_t n = p->nsegs;
+    pthread_mutex_lock(&p->lock);
+    p->nsegs = keep;
+    pthread_mutex_unlock(&p->lock);
+    for (size_t i = keep; i < n; i++) {
+        log_segment *seg = p->segs[i];
+        rl_warn("%s: abort: removing segment of offsets >= %lld written after the last commit",
+                seg->path, (long long)seg->base);
+        int64_t base = seg->base;
+        log__segment_free(seg);
+        p->segs[i] = NULL;
+        remove_segment_files(p->dir, base);
+        p->dir_dirty = true;
+    }
+    int rc = log__segment_cut_back(active(p), &p->lock, p->dir, hwm, err);
+    if (rc != 0)
+        return rc;
+    p->next = hwm;
+    p->sync_from = SIZE_MAX;
+    return 0;
 }
 
 /* ------------------------------------------------------------------ readers */
@@ -542,6 +575,12 @@ int log__partition_offset_for_time(log_partition *p, int64_t ts_ms, int64_t *off
             break;
         }
         const log_segment *seg = p->segs[i];
+        if (seg->base >= hwm) {
+            /* Only uncommitted data from here on (and a segment above hwm may be removed by
+             * log_store_abort as soon as the lock is released). */
+            pthread_mutex_unlock(&p->lock);
+            break;
+        }
         if (i + 1 < p->nsegs && seg->max_ts < ts_ms) {
             pthread_mutex_unlock(&p->lock);
             continue; /* a sealed segment with every timestamp below ts */
@@ -559,8 +598,6 @@ int log__partition_offset_for_time(log_partition *p, int64_t ts_ms, int64_t *off
         uint64_t pos = log__segment_lookup(seg, from).b;
         const uint8_t *map = seg->map;
         pthread_mutex_unlock(&p->lock);
-        if (seg->base >= hwm)
-            break;
         uint64_t end = atomic_load_explicit(&seg->committed, memory_order_acquire);
         while (pos < end) {
             log_batch_hdr h;

@@ -554,3 +554,56 @@ int log__segment_seal(log_segment *seg, pthread_mutex_t *lock, const char *dir, 
     seg->fd = -1;
     return 0;
 }
+
+int log__segment_cut_back(log_segment *seg, pthread_mutex_t *lock, const char *dir, int64_t next,
+                          rl_err *err)
+{
+    uint64_t end = atomic_load_explicit(&seg->committed, memory_order_relaxed);
+    bool sealed = seg->fd < 0;
+    if (sealed) {
+        seg->fd = open(seg->path, O_RDWR | O_CLOEXEC);
+        if (seg->fd < 0)
+            return rl_err_set(err, -errno, "%s: reopen: %s", seg->path, strerror(errno));
+    }
+    if (sealed || seg->size != end) {
+        /* Dropping the tail first turns the abandoned batches into a hole, so a crash before
+         * the next commit cannot find them again; the reservation keeps the mapping valid. */
+        if (ftruncate(seg->fd, (off_t)end) != 0 || ftruncate(seg->fd, (off_t)seg->reserve) != 0)
+            return rl_err_set(err, -errno, "%s: cut back to %llu bytes: %s", seg->path,
+                              (unsigned long long)end, strerror(errno));
+        seg->dirty = true;
+    }
+    if (sealed) {
+        /* The index files describe the sealed size; an active segment has none on disk. */
+        char path[PATH_MAX];
+        if (log__segment_path(path, sizeof path, dir, seg->base, ".index") == 0)
+            unlink(path);
+        if (log__segment_path(path, sizeof path, dir, seg->base, ".timeindex") == 0)
+            unlink(path);
+    }
+    pthread_mutex_lock(lock);
+    while (seg->nidx && seg->idx[seg->nidx - 1].pos >= end)
+        seg->nidx--;
+    while (seg->ntidx && seg->base + (int64_t)seg->tidx[seg->ntidx - 1].rel >= next)
+        seg->ntidx--;
+    seg->max_ts = INT64_MIN;
+    pthread_mutex_unlock(lock);
+    /* Writer bookkeeping as it was after the last committed batch: the last time entry holds
+     * the largest timestamp up to the last index entry; the batches from there on add theirs. */
+    seg->last_idx_pos = seg->nidx ? seg->idx[seg->nidx - 1].pos : 0;
+    seg->run_max_ts = seg->ntidx ? seg->tidx[seg->ntidx - 1].ts : INT64_MIN;
+    uint64_t pos = seg->last_idx_pos;
+    while (pos < end) {
+        log_batch_hdr h;
+        if (log__batch_header(rl_slice_make(seg->map + pos, (size_t)(end - pos)), false, &h,
+                              NULL) != 0)
+            return rl_err_set(err, RL_ECORRUPT, "%s: byte %llu: committed batch does not parse",
+                              seg->path, (unsigned long long)pos);
+        if (h.max_ts > seg->run_max_ts)
+            seg->run_max_ts = h.max_ts;
+        pos += h.size;
+    }
+    seg->size = end;
+    seg->next = next;
+    return 0;
+}

@@ -748,6 +748,26 @@ int log_store_commit(log_store_t *store, rl_slice checkpoint, rl_err *err)
     return 0;
 }
 
+int log_store_abort(log_store_t *store, rl_err *err)
+{
+    if (store->poison)
+        return poisoned(store, err);
+    log_partition *p = store->touched;
+    store->touched = NULL;
+    int rc = 0;
+    while (p) {
+        log_partition *nx = p->next_touched;
+        p->touched = false;
+        p->next_touched = NULL;
+        if (rc == 0)
+            rc = log__partition_abort(p, err);
+        p = nx;
+    }
+    if (rc != 0)
+        return poison(store, rc, err);
+    return 0;
+}
+
 void log_store_set_commit_hook(log_store_t *store, void (*fn)(void *ctx), void *ctx)
 {
     store->hook = fn;

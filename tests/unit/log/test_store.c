@@ -599,13 +599,13 @@ static int count_files(const char *dir, const char *ext)
     return n;
 }
 
-static void check_random_lookups(log_store_t *st, uint64_t *seed, int64_t hwm)
+static void check_random_lookups(log_store_t *st, const char *topic, uint64_t *seed, int64_t hwm)
 {
     for (int k = 0; k < 300; k++) {
         int64_t off = (int64_t)(tu_rnd(seed) % (uint64_t)hwm);
         log_read rd;
         rl_err err = {0, ""};
-        assert_int_equal(log_store_read(st, "big", 0, off, 1, &rd, &err), 0);
+        assert_int_equal(log_store_read(st, topic, 0, off, 1, &rd, &err), 0);
         log_batch_hdr h;
         assert_int_equal(log__batch_header(rd.bytes, true, &h, NULL), 0);
         assert_int_equal(rd.bytes.len, h.size);
@@ -652,7 +652,7 @@ static void test_segment_roll(void **state)
     tu_read_partition(st, "big", 0, 100000, &got);
     tu_assert_same(&got, &model);
     tu_recs_free(&got);
-    check_random_lookups(st, &seed, n);
+    check_random_lookups(st, "big", &seed, n);
 
     /* Save segment 1's index as written at the roll, then reopen from the index files. */
     char ipath[PATH_MAX], tpath[PATH_MAX], ipath2[PATH_MAX];
@@ -670,7 +670,7 @@ static void test_segment_roll(void **state)
     tu_read_partition(st, "big", 0, 100000, &got);
     tu_assert_same(&got, &model);
     tu_recs_free(&got);
-    check_random_lookups(st, &seed, n);
+    check_random_lookups(st, "big", &seed, n);
     log_store_close(st);
 
     /* A missing index and a stale (cut) one are rebuilt, identical to the originals. */
@@ -700,7 +700,7 @@ static void test_segment_roll(void **state)
     tu_read_partition(st, "big", 0, 100000, &got);
     tu_assert_same(&got, &model);
     tu_recs_free(&got);
-    check_random_lookups(st, &seed, n);
+    check_random_lookups(st, "big", &seed, n);
 
     /* Appending after a reopen rolls on from the last segment. */
     for (int64_t i = n; i < n + 1500; i++) {
@@ -971,6 +971,168 @@ static void test_poison(void **state)
     free(dir);
 }
 
+/* ------------------------------------------------------------------ abort */
+
+static int64_t jitter_ts(int64_t i, uint64_t *seed)
+{
+    return 1700000000000LL + i * 10 + (int64_t)(tu_rnd(seed) % 41) - 20;
+}
+
+/* log_store_abort drops open batches, batches already written and segments rolled since the
+ * last commit; appending again continues at the high watermark; the result survives a
+ * reopen exactly, offsets contiguous, indexes (offset and time) consistent. Run once with a
+ * committed prefix and once with nothing ever committed. */
+static void abort_scenario(int codec, int64_t ncommitted, uint64_t *seed)
+{
+    char *dir = tu_tmpdir();
+    log_store_opts o = {codec, 0, 1, 1u << 20, 16384};
+    log_store_t *st = open_ok(dir, &o);
+    tu_recs model = {0};
+    int64_t *ts = malloc(sizeof *ts * 20000);
+    char v[1300];
+    int64_t i = 0;
+    for (; i < ncommitted; i++) {
+        ts[i] = jitter_ts(i, seed);
+        rl_slice vs = rl_slice_make(v, make_value(v, 900 + (size_t)(tu_rnd(seed) % 300), i));
+        append_ok(st, "t", rl_slice_str("k"), vs, ts[i]);
+        tu_push(&model, i, ts[i], rl_slice_str("k"), vs);
+        if (i == 10)
+            append_ok(st, "small", rl_slice_str("a"), rl_slice_str("s0"), 1);
+    }
+    if (ncommitted > 0)
+        commit_ok(st, "c1");
+    /* With nothing committed the topic is created by the first uncommitted append. */
+    log_partition *p = ncommitted > 0 ? part_of(st, "t", 0) : NULL;
+    size_t segs_committed = p ? p->nsegs : 1;
+    uint64_t committed_bytes = p ? p->segs[p->nsegs - 1]->size : 0;
+    char pdir[PATH_MAX];
+    snprintf(pdir, sizeof pdir, "%s/t-0", dir);
+    int nlog = p ? count_files(pdir, ".log") : 1;
+
+    /* Uncommitted: enough to write many batches and roll twice, a new topic, and an open
+     * batch in a committed topic. */
+    char junk[1300];
+    for (int64_t k = 0; k < 2600; k++) {
+        for (int j = 0; j < 1000; j++)
+            junk[j] = (char)tu_rnd(seed);
+        append_ok(st, "t", rl_slice_str("k"), rl_slice_make(junk, 1000), 1800000000000LL + k);
+    }
+    append_ok(st, "fresh", rl_slice_str("x"), rl_slice_str("gone"), 3);
+    if (ncommitted > 0)
+        append_ok(st, "small", rl_slice_str("a"), rl_slice_str("gone"), 2);
+    p = part_of(st, "t", 0);
+    assert_true(p->nsegs >= segs_committed + 2);
+
+    rl_err err = {0, ""};
+    assert_int_equal(log_store_abort(st, &err), 0);
+    assert_int_equal(p->nsegs, segs_committed);
+    assert_int_equal(p->next, ncommitted);
+    assert_int_equal(p->segs[p->nsegs - 1]->size, committed_bytes);
+    assert_int_equal(count_files(pdir, ".log"), nlog);
+    assert_int_equal(count_files(pdir, ".index"), nlog - 1); /* the active one has none */
+    int64_t ls, hwm;
+    assert_int_equal(log_store_offsets(st, "fresh", 0, &ls, &hwm), 0);
+    assert_int_equal(hwm, 0);
+    if (ncommitted > 0) {
+        assert_int_equal(log_store_offsets(st, "small", 0, &ls, &hwm), 0);
+        assert_int_equal(hwm, 1);
+    }
+    assert_int_equal(log_store_abort(st, &err), 0); /* nothing to drop: a no-op */
+    tu_recs got = {0};
+    tu_read_partition(st, "t", 0, 100000, &got);
+    tu_assert_same(&got, &model);
+    tu_recs_free(&got);
+    int64_t found;
+    assert_int_equal(log_store_offset_for_time(st, "t", 0, 1800000000000LL, &found), 0);
+    assert_int_equal(found, ncommitted);
+
+    /* Append again (the same source re-read would give different bytes: use new ones). */
+    int64_t end = ncommitted + 2500;
+    for (; i < end; i++) {
+        ts[i] = jitter_ts(i, seed);
+        rl_slice vs = rl_slice_make(v, make_value(v, 1000 + (size_t)(tu_rnd(seed) % 200), i + 7));
+        append_ok(st, "t", rl_slice_str("k"), vs, ts[i]);
+        tu_push(&model, i, ts[i], rl_slice_str("k"), vs);
+        if (i == ncommitted + 1200)
+            commit_ok(st, "mid");
+    }
+    append_ok(st, "fresh", rl_slice_str("x"), rl_slice_str("kept"), 4);
+    commit_ok(st, "c2");
+    tu_read_partition(st, "t", 0, 100000, &got);
+    tu_assert_same(&got, &model);
+    tu_recs_free(&got);
+    check_random_lookups(st, "t", seed, end);
+    check_times(st, ts, end, end, seed);
+    log_store_close(st);
+
+    st = open_ok(dir, &o);
+    rl_buf blob = RL_BUF_INIT;
+    assert_int_equal(log_store_checkpoint(st, &blob), 0);
+    assert_int_equal(blob.len, 2);
+    assert_memory_equal(blob.p, "c2", 2);
+    rl_buf_free(&blob);
+    tu_read_partition(st, "t", 0, 100000, &got);
+    tu_assert_same(&got, &model);
+    tu_recs_free(&got);
+    check_random_lookups(st, "t", seed, end);
+    check_times(st, ts, end, end, seed);
+    tu_read_partition(st, "fresh", 0, 1 << 20, &got);
+    assert_int_equal(got.n, 1);
+    assert_memory_equal(got.r[0].v, "kept", 4);
+    tu_recs_free(&got);
+    if (ncommitted > 0) {
+        tu_read_partition(st, "small", 0, 1 << 20, &got);
+        assert_int_equal(got.n, 1);
+        assert_memory_equal(got.r[0].v, "s0", 2);
+        tu_recs_free(&got);
+    }
+    log_store_close(st);
+    free(ts);
+    tu_recs_free(&model);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+static void test_abort(void **state)
+{
+    (void)state;
+    uint64_t seed = tu_seed();
+    abort_scenario(LOG_COMPRESSION_NONE, 1500, &seed);
+    abort_scenario(LOG_COMPRESSION_LZ4, 1500, &seed);
+    abort_scenario(LOG_COMPRESSION_NONE, 0, &seed);
+}
+
+/* Abort on a poisoned store returns the sticky error and leaves it poisoned. */
+static void test_abort_poisoned(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    log_store_opts o = {LOG_COMPRESSION_NONE, 0, 1, 0, 0};
+    log_store_t *st = open_ok(dir, &o);
+    append_ok(st, "t", rl_slice_str("k"), rl_slice_str("v1"), 1);
+    commit_ok(st, "one");
+    append_ok(st, "t", rl_slice_str("k"), rl_slice_str("v2"), 2);
+    log_segment *seg = part_of(st, "t", 0)->segs[0];
+    close(seg->fd);
+    seg->fd = open("/dev/null", O_RDONLY);
+    rl_err err = {0, ""};
+    assert_int_equal(log_store_commit(st, rl_slice_str("two"), &err), -EBADF);
+    assert_int_equal(log_store_abort(st, &err), -EBADF);
+    assert_non_null(strstr(err.msg, "earlier error"));
+    assert_int_equal(
+        log_store_append(st, rl_slice_str("t"), rl_slice_str("k"), rl_slice_str("v3"), 3, &err),
+        -EBADF);
+    log_store_close(st);
+    st = open_ok(dir, &o);
+    tu_recs got = {0};
+    tu_read_partition(st, "t", 0, 1 << 20, &got);
+    assert_int_equal(got.n, 1);
+    tu_recs_free(&got);
+    log_store_close(st);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -987,6 +1149,8 @@ int main(void)
         cmocka_unit_test(test_offset_for_time),
         cmocka_unit_test(test_topic_names_and_errors),
         cmocka_unit_test(test_poison),
+        cmocka_unit_test(test_abort),
+        cmocka_unit_test(test_abort_poisoned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
