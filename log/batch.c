@@ -100,6 +100,19 @@ int log_compression_parse(const char *name)
     return RL_ECONFIG;
 }
 
+int log_flush_parse(const char *name)
+{
+    if (!name)
+        return RL_ECONFIG;
+    if (strcasecmp(name, "commit") == 0)
+        return LOG_FLUSH_COMMIT;
+    if (strcasecmp(name, "interval") == 0)
+        return LOG_FLUSH_INTERVAL;
+    if (strcasecmp(name, "os") == 0)
+        return LOG_FLUSH_OS;
+    return RL_ECONFIG;
+}
+
 /* ------------------------------------------------------------------ header */
 
 int log__batch_header(rl_slice bytes, bool check_crc, log_batch_hdr *h, rl_err *err)

@@ -35,20 +35,42 @@ enum log_compression {
     LOG_COMPRESSION_ZSTD = 4, /* codec 4: one zstd frame */
 };
 
+/* When commits reach the disk (log_store_opts.flush). */
+enum log_flush {
+    LOG_FLUSH_COMMIT = 0,   /* fdatasync at every commit (the default): a commit returns
+                               when it is durable and visible */
+    LOG_FLUSH_INTERVAL = 1, /* group commit by time: a commit writes its batches; the
+                               fdatasync, the checkpoint and the high watermark move at most
+                               every flush_interval_ms (at a commit, or log_store_sync).
+                               Consumers only see what is fsynced; a crash loses at most the
+                               commits of one interval, which the source re-sends from the
+                               durable checkpoint */
+    LOG_FLUSH_OS = 2,       /* never fsync: every commit is visible at once and the kernel
+                               writes back when it likes. Survives a crash of the process
+                               (the page cache keeps the writes), NOT a power loss or kernel
+                               crash: the checkpoint may then name data the disk never got,
+                               and the open refuses with RL_ECORRUPT (rebuild from the
+                               source). For throwaway or re-derivable logs only */
+};
+
 typedef struct log_store_opts {
-    int compression;           /* enum log_compression; default LOG_COMPRESSION_LZ4 */
-    int compression_level;     /* 0 = codec default (lz4 1, zstd 1) */
-    uint32_t partitions;       /* partitions of a topic created by append; default 1,
-                                  max 10000 */
-    uint64_t segment_bytes;    /* roll a segment at this size; default 1 GiB, min 1 MiB,
-                                  below 2 GiB (.index positions are signed 32-bit) */
-    size_t batch_bytes;        /* uncompressed record bytes per batch before it is written;
-                                  default 1 MiB, max 1 GiB. A batch only exceeds it when a
-                                  single record does. */
+    int compression;            /* enum log_compression; default LOG_COMPRESSION_LZ4 */
+    int compression_level;      /* 0 = codec default (lz4 1, zstd 1) */
+    uint32_t partitions;        /* partitions of a topic created by append; default 1,
+                                   max 10000 */
+    uint64_t segment_bytes;     /* roll a segment at this size; default 1 GiB, min 1 MiB,
+                                   below 2 GiB (.index positions are signed 32-bit) */
+    size_t batch_bytes;         /* uncompressed record bytes per batch before it is written;
+                                   default 1 MiB, max 1 GiB. A batch only exceeds it when a
+                                   single record does. */
+    int flush;                  /* enum log_flush; default LOG_FLUSH_COMMIT */
+    uint32_t flush_interval_ms; /* LOG_FLUSH_INTERVAL: default 1000, 1..3600000 */
 } log_store_opts;
 
 /* Parses "none", "lz4", "zstd". Returns the enum value or RL_ECONFIG. */
 int log_compression_parse(const char *name);
+/* Parses "commit", "interval", "os" (enum log_flush). Returns the value or RL_ECONFIG. */
+int log_flush_parse(const char *name);
 
 typedef struct log_store log_store_t;
 
@@ -64,8 +86,7 @@ typedef struct log_store log_store_t;
  * refuses to start, naming file and byte position); RL_EUNSUPPORTED (checkpoint written by a
  * newer version); -ENOMEM.
  */
-int log_store_open(log_store_t **out, const char *dir, const log_store_opts *opts,
-                   rl_err *err);
+int log_store_open(log_store_t **out, const char *dir, const log_store_opts *opts, rl_err *err);
 /* Closes the log (NULL is fine). Appends not yet committed are dropped (they were never
  * visible; batches of them already written are cut back by the next open). Every slice
  * returned by log_store_read becomes invalid. */
@@ -96,7 +117,12 @@ int log_store_append(log_store_t *store, rl_slice topic, rl_slice key, rl_slice 
  * returned by log_store_checkpoint after a restart) stored atomically with the partitions'
  * end offsets. Then calls the commit hook. One fsync per touched segment: callers group
  * transactions to amortize it.
- * A commit with no append since the previous one and the same checkpoint does nothing.
+ * Under LOG_FLUSH_INTERVAL the commit writes its batches but becomes durable and visible
+ * (fsync, checkpoint, high watermarks, hook) only when flush_interval_ms have passed since
+ * the last durable point; otherwise it stays pending until a later commit or log_store_sync.
+ * Under LOG_FLUSH_OS it is visible at once and never fsynced (see enum log_flush).
+ * A commit with no append since the previous one and the same checkpoint does nothing
+ * (except making a pending commit durable when its interval has passed).
  * Returns 0; RL_ETOOBIG (checkpoint above 64 KiB: rejected, the store stays usable); -errno,
  * -ENOMEM (a failed write or fsync poisons the store: it is never retried as if it had
  * succeeded; the last commit's error is returned by every later append and commit).
@@ -104,10 +130,22 @@ int log_store_append(log_store_t *store, rl_slice topic, rl_slice key, rl_slice 
 int log_store_commit(log_store_t *store, rl_slice checkpoint, rl_err *err);
 
 /*
- * Drops every record appended since the last commit, as if the appends had never happened:
- * open batches are discarded, batches of them already written to segments are cut off (the
- * files are truncated back to the high watermark's byte position, segments created by rolls
- * since the commit are deleted), and every partition's next offset goes back to its high
+ * LOG_FLUSH_INTERVAL: makes the pending commits durable and visible now, whatever the time
+ * (the writer calls it when log_store_sync_due says so, e.g. when its source is idle, and
+ * before a planned stop). No-op when nothing is pending or under the other policies.
+ * Returns 0 or the errors of log_store_commit (a failure poisons the store).
+ */
+int log_store_sync(log_store_t *store, rl_err *err);
+/* Milliseconds until the pending commits are due to be synced (0: now), or -1 when nothing
+ * is pending. Writer thread; use it as the writer's poll timeout. */
+int64_t log_store_sync_due(log_store_t *store);
+
+/*
+ * Drops every record appended since the last durable commit (under LOG_FLUSH_INTERVAL that
+ * includes pending commits: the caller re-reads from log_store_checkpoint), as if the appends had
+ * never happened: open batches are discarded, batches of them already written to segments are cut
+ * off (the files are truncated back to the high watermark's byte position, segments created by
+ * rolls since the commit are deleted), and every partition's next offset goes back to its high
  * watermark. Topics created since the commit stay, empty. Readers are not affected (they
  * never saw those records). Use it to re-read the source from the last checkpoint
  * (log_store_checkpoint) after a lost connection without doubling anything.
@@ -133,8 +171,8 @@ int log_store_partitions(log_store_t *store, const char *topic);
 
 /* Log start offset (first offset kept) and high watermark (offset after the last committed
  * record) of a partition. Returns 0 or RL_ENOTFOUND. */
-int log_store_offsets(log_store_t *store, const char *topic, uint32_t partition,
-                      int64_t *log_start, int64_t *high_watermark);
+int log_store_offsets(log_store_t *store, const char *topic, uint32_t partition, int64_t *log_start,
+                      int64_t *high_watermark);
 
 /* First committed offset whose record timestamp is >= ts_ms (ListOffsets by time), or the
  * high watermark when none is. Uses the time index, then decodes one batch. Returns 0,
@@ -143,8 +181,8 @@ int log_store_offset_for_time(log_store_t *store, const char *topic, uint32_t pa
                               int64_t ts_ms, int64_t *offset);
 
 typedef struct log_read {
-    rl_slice bytes;         /* whole RecordBatches, as stored, from one segment's mapping;
-                               valid until log_store_close; may be empty */
+    rl_slice bytes; /* whole RecordBatches, as stored, from one segment's mapping;
+                       valid until log_store_close; may be empty */
     int64_t log_start;
     int64_t high_watermark;
 } log_read;
@@ -167,9 +205,9 @@ int log_store_read(log_store_t *store, const char *topic, uint32_t partition, in
  * buffer. An empty key or value has a non-NULL p and len 0. */
 typedef struct log_record {
     int64_t offset;
-    int64_t timestamp;   /* ms */
-    rl_slice key;        /* key.p NULL for a null key */
-    rl_slice value;      /* value.p NULL for a null value (tombstone) */
+    int64_t timestamp; /* ms */
+    rl_slice key;      /* key.p NULL for a null key */
+    rl_slice value;    /* value.p NULL for a null value (tombstone) */
 } log_record;
 
 /*

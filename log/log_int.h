@@ -330,6 +330,11 @@ struct log_store {
     void (*hook)(void *ctx);
     void *hook_ctx;
 
+    rl_buf pending;    /* checkpoint of the last commit not yet durable (interval) */
+    bool has_pending;  /* a commit is waiting for its fsync */
+    bool appended;     /* log_store_append since the last commit */
+    int64_t synced_ns; /* rl_mono_ns() of the last durable point */
+
     pthread_mutex_t ckpt_lock; /* guards blob/has_ckpt (log_store_checkpoint) */
     rl_buf blob;
     bool has_ckpt;

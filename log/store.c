@@ -304,6 +304,39 @@ static int ck_read(const char *dir, ck_file *ck, rl_err *err)
     return 0;
 }
 
+/* LOG_FLUSH_OS: the checkpoint replaced atomically (temp file + rename) but not fsynced. */
+static int replace_unsynced(const char *path, const void *data, size_t len, rl_err *err)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return rl_err_set(err, -ENAMETOOLONG, "%s: path too long", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return rl_err_set(err, -errno, "%s: create: %s", tmp, strerror(errno));
+    const uint8_t *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return rl_err_set(err, -e, "%s: write: %s", tmp, strerror(e));
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    close(fd);
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return rl_err_set(err, -e, "%s: rename: %s", path, strerror(e));
+    }
+    return 0;
+}
+
 static int ck_write(log_store_t *store, rl_slice blob, rl_err *err)
 {
     rl_buf *b = &store->ckbuf;
@@ -327,6 +360,8 @@ static int ck_write(log_store_t *store, rl_slice blob, rl_err *err)
     char path[PATH_MAX];
     if (snprintf(path, sizeof path, "%s/checkpoint", store->dir) >= (int)sizeof path)
         return rl_err_set(err, -ENAMETOOLONG, "%s: path too long", store->dir);
+    if (store->opts.flush == LOG_FLUSH_OS)
+        return replace_unsynced(path, b->p, b->len, err);
     return rl_file_replace(path, b->p, b->len, err);
 }
 
@@ -334,8 +369,11 @@ static int ck_write(log_store_t *store, rl_slice blob, rl_err *err)
 
 static int resolve_opts(const log_store_opts *in, log_store_opts *o, rl_err *err)
 {
-    log_store_opts d = {LOG_COMPRESSION_LZ4, 0, 1, 1ull << 30, 1u << 20};
+    log_store_opts d = {LOG_COMPRESSION_LZ4, 0, 1, 1ull << 30, 1u << 20, LOG_FLUSH_COMMIT, 1000};
     if (in) {
+        d.flush = in->flush;
+        if (in->flush_interval_ms)
+            d.flush_interval_ms = in->flush_interval_ms;
         d.compression = in->compression;
         d.compression_level = in->compression_level;
         if (in->partitions)
@@ -348,6 +386,11 @@ static int resolve_opts(const log_store_opts *in, log_store_opts *o, rl_err *err
     if (d.compression != LOG_COMPRESSION_NONE && d.compression != LOG_COMPRESSION_LZ4 &&
         d.compression != LOG_COMPRESSION_ZSTD)
         return rl_err_set(err, RL_ECONFIG, "log: unknown compression %d", d.compression);
+    if (d.flush != LOG_FLUSH_COMMIT && d.flush != LOG_FLUSH_INTERVAL && d.flush != LOG_FLUSH_OS)
+        return rl_err_set(err, RL_ECONFIG, "log: unknown flush policy %d", d.flush);
+    if (d.flush_interval_ms > 3600000)
+        return rl_err_set(err, RL_ECONFIG, "log: flush_interval_ms %u above one hour",
+                          d.flush_interval_ms);
     if (d.segment_bytes < (1u << 20) || d.segment_bytes > INT32_MAX)
         return rl_err_set(err, RL_ECONFIG,
                           "log: segment_bytes %llu outside [1 MiB, 2 GiB) (Kafka index "
@@ -531,6 +574,7 @@ int log_store_open(log_store_t **out, const char *dir, const log_store_opts *opt
     if (!store)
         return rl_err_set(err, -ENOMEM, "%s: out of memory", dir);
     store->lock_fd = -1;
+    store->synced_ns = rl_mono_ns();
     pthread_rwlock_init(&store->topics_lock, NULL);
     pthread_mutex_init(&store->ckpt_lock, NULL);
     int rc = resolve_opts(opts, &store->opts, err);
@@ -595,6 +639,7 @@ void log_store_close(log_store_t *store)
     log__codec_free(&store->codec);
     rl_buf_free(&store->ckbuf);
     rl_buf_free(&store->blob);
+    rl_buf_free(&store->pending);
     if (store->lock_fd >= 0)
         close(store->lock_fd);
     pthread_rwlock_destroy(&store->topics_lock);
@@ -695,6 +740,7 @@ int log_store_append(log_store_t *store, rl_slice topic, rl_slice key, rl_slice 
                           value.len, LOG_RECORD_MAX);
     if (rc != 0)
         return poison(store, rl_err_set(err, rc, "%s: out of memory for a record", p->dir), err);
+    store->appended = true;
     if (!p->touched) {
         p->touched = true;
         p->next_touched = store->touched;
@@ -708,23 +754,15 @@ int log_store_append(log_store_t *store, rl_slice topic, rl_slice key, rl_slice 
     return 0;
 }
 
-int log_store_commit(log_store_t *store, rl_slice checkpoint, rl_err *err)
+/* The durable point: fsync what was written since the last one (not under LOG_FLUSH_OS),
+ * store the checkpoint, then publish the high watermarks and call the hook. */
+static int make_durable(log_store_t *store, rl_slice checkpoint, rl_err *err)
 {
-    if (store->poison)
-        return poisoned(store, err);
-    if (checkpoint.len > LOG_CHECKPOINT_BLOB_MAX)
-        return rl_err_set(err, RL_ETOOBIG, "checkpoint of %zu bytes above %u", checkpoint.len,
-                          LOG_CHECKPOINT_BLOB_MAX);
-    if (!store->touched && store->has_ckpt && store->blob.len == checkpoint.len &&
-        (checkpoint.len == 0 || memcmp(store->blob.p, checkpoint.p, checkpoint.len) == 0))
-        return 0; /* nothing new to make durable */
     int rc;
-    for (log_partition *p = store->touched; p; p = p->next_touched)
-        if ((rc = log__partition_flush(p, err)) != 0)
-            return poison(store, rc, err);
-    for (log_partition *p = store->touched; p; p = p->next_touched)
-        if ((rc = log__partition_sync(p, err)) != 0)
-            return poison(store, rc, err);
+    if (store->opts.flush != LOG_FLUSH_OS)
+        for (log_partition *p = store->touched; p; p = p->next_touched)
+            if ((rc = log__partition_sync(p, err)) != 0)
+                return poison(store, rc, err);
     if ((rc = ck_write(store, checkpoint, err)) != 0)
         return poison(store, rc, err);
     pthread_mutex_lock(&store->ckpt_lock);
@@ -743,9 +781,67 @@ int log_store_commit(log_store_t *store, rl_slice checkpoint, rl_err *err)
         p->next_touched = NULL;
         p = nx;
     }
+    store->has_pending = false;
+    store->synced_ns = rl_mono_ns();
     if (store->hook)
         store->hook(store->hook_ctx);
     return 0;
+}
+
+static bool same_blob(const rl_buf *b, rl_slice s)
+{
+    return b->len == s.len && (s.len == 0 || memcmp(b->p, s.p, s.len) == 0);
+}
+
+int64_t log_store_sync_due(log_store_t *store)
+{
+    if (!store->has_pending)
+        return -1;
+    int64_t waited = (rl_mono_ns() - store->synced_ns) / 1000000;
+    int64_t left = (int64_t)store->opts.flush_interval_ms - waited;
+    return left > 0 ? left : 0;
+}
+
+int log_store_sync(log_store_t *store, rl_err *err)
+{
+    if (store->poison)
+        return poisoned(store, err);
+    if (!store->has_pending)
+        return 0;
+    return make_durable(store, rl_buf_slice(&store->pending), err);
+}
+
+int log_store_commit(log_store_t *store, rl_slice checkpoint, rl_err *err)
+{
+    if (store->poison)
+        return poisoned(store, err);
+    if (checkpoint.len > LOG_CHECKPOINT_BLOB_MAX)
+        return rl_err_set(err, RL_ETOOBIG, "checkpoint of %zu bytes above %u", checkpoint.len,
+                          LOG_CHECKPOINT_BLOB_MAX);
+    if (!store->appended &&
+        (store->has_pending ? same_blob(&store->pending, checkpoint)
+                            : store->has_ckpt && same_blob(&store->blob, checkpoint))) {
+        /* Nothing new; a pending commit still becomes durable when it is due. */
+        if (store->has_pending && log_store_sync_due(store) == 0)
+            return log_store_sync(store, err);
+        return 0;
+    }
+    int rc;
+    for (log_partition *p = store->touched; p; p = p->next_touched)
+        if ((rc = log__partition_flush(p, err)) != 0)
+            return poison(store, rc, err);
+    store->appended = false;
+    if (store->opts.flush == LOG_FLUSH_INTERVAL &&
+        (rl_mono_ns() - store->synced_ns) / 1000000 < (int64_t)store->opts.flush_interval_ms) {
+        /* Written, not yet durable: the checkpoint waits with the data (group commit). */
+        rl_buf_reset(&store->pending);
+        rl_buf_append(&store->pending, checkpoint.p, checkpoint.len);
+        if (!rl_buf_ok(&store->pending))
+            return poison(store, rl_err_set(err, -ENOMEM, "checkpoint: out of memory"), err);
+        store->has_pending = true;
+        return 0;
+    }
+    return make_durable(store, checkpoint, err);
 }
 
 int log_store_abort(log_store_t *store, rl_err *err)
@@ -754,6 +850,8 @@ int log_store_abort(log_store_t *store, rl_err *err)
         return poisoned(store, err);
     log_partition *p = store->touched;
     store->touched = NULL;
+    store->has_pending = false;
+    store->appended = false;
     int rc = 0;
     while (p) {
         log_partition *nx = p->next_touched;

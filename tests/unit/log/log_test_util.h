@@ -272,4 +272,56 @@ static inline uint64_t tu_seed(void)
     return s ? s : 1;
 }
 
+/* ------------------------------------------------------------------ store calls */
+
+static inline log_store_t *tu_open(const char *dir, const log_store_opts *o)
+{
+    log_store_t *st = NULL;
+    rl_err err = {0, ""};
+    int rc = log_store_open(&st, dir, o, &err);
+    if (rc != 0)
+        fail_msg("log_store_open(%s): %s (%s)", dir, err.msg, rl_errname(rc));
+    return st;
+}
+
+static inline void tu_commit(log_store_t *st, const char *ckpt)
+{
+    rl_err err = {0, ""};
+    int rc = log_store_commit(st, rl_slice_str(ckpt), &err);
+    if (rc != 0)
+        fail_msg("commit: %s", err.msg);
+}
+
+static inline void tu_append(log_store_t *st, const char *topic, rl_slice key, rl_slice value,
+                             int64_t ts)
+{
+    rl_err err = {0, ""};
+    int rc = log_store_append(st, rl_slice_str(topic), key, value, ts, &err);
+    if (rc != 0)
+        fail_msg("append: %s", err.msg);
+}
+
+static inline log_partition *tu_part(log_store_t *st, const char *topic, uint32_t id)
+{
+    for (size_t i = 0; i < st->ntopics; i++)
+        if (strcmp(st->topics[i]->name, topic) == 0)
+            return st->topics[i]->parts[id];
+    fail_msg("no topic %s", topic);
+    return NULL;
+}
+
+static inline int64_t tu_hwm(log_store_t *st, const char *topic)
+{
+    int64_t ls, hwm;
+    assert_int_equal(log_store_offsets(st, topic, 0, &ls, &hwm), 0);
+    return hwm;
+}
+
+static inline int64_t tu_log_start(log_store_t *st, const char *topic)
+{
+    int64_t ls, hwm;
+    assert_int_equal(log_store_offsets(st, topic, 0, &ls, &hwm), 0);
+    return ls;
+}
+
 #endif

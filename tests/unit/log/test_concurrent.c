@@ -175,7 +175,11 @@ static void test_concurrent_append_read(void **state)
     shared sh;
     memset(&sh, 0, sizeof sh);
     sh.seed = tu_seed();
-    log_store_opts o = {LOG_COMPRESSION_LZ4, 0, 1, 1u << 20, 8192};
+    log_store_opts o = {.compression = LOG_COMPRESSION_LZ4,
+                        .compression_level = 0,
+                        .partitions = 1,
+                        .segment_bytes = 1u << 20,
+                        .batch_bytes = 8192};
     rl_err err = {0, ""};
     if (log_store_open(&sh.st, dir, &o, &err) != 0)
         fail_msg("open: %s", err.msg);

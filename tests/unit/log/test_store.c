@@ -75,7 +75,11 @@ static void test_roundtrip_partitions(void **state)
     (void)state;
     for (size_t c = 0; c < 3; c++) {
         char *dir = tu_tmpdir();
-        log_store_opts o = {codecs[c], 0, 3, 0, 4096};
+        log_store_opts o = {.compression = codecs[c],
+                            .compression_level = 0,
+                            .partitions = 3,
+                            .segment_bytes = 0,
+                            .batch_bytes = 4096};
         log_store_t *st = open_ok(dir, &o);
         tu_recs model[3] = {{0}};
         tu_recs users = {0};
@@ -127,7 +131,11 @@ static void test_roundtrip_partitions(void **state)
             assert_int_equal(log_store_partitions(st, "nosuch"), RL_ENOTFOUND);
             /* Reopen with another partition default: topics keep theirs (from the dirs). */
             log_store_close(st);
-            log_store_opts o2 = {codecs[(c + 1) % 3], 0, 1, 0, 0};
+            log_store_opts o2 = {.compression = codecs[(c + 1) % 3],
+                                 .compression_level = 0,
+                                 .partitions = 1,
+                                 .segment_bytes = 0,
+                                 .batch_bytes = 0};
             st = open_ok(dir, &o2);
             assert_int_equal(log_store_checkpoint(st, &blob), 0);
             assert_memory_equal(blob.p, "ckpt-1", 6);
@@ -157,7 +165,11 @@ static void test_read_contract(void **state)
 {
     (void)state;
     char *dir = tu_tmpdir();
-    log_store_opts o = {LOG_COMPRESSION_LZ4, 0, 1, 0, 1000};
+    log_store_opts o = {.compression = LOG_COMPRESSION_LZ4,
+                        .compression_level = 0,
+                        .partitions = 1,
+                        .segment_bytes = 0,
+                        .batch_bytes = 1000};
     log_store_t *st = open_ok(dir, &o);
     char v[128];
     for (int64_t i = 0; i < 200; i++)
@@ -243,7 +255,11 @@ static void test_checkpoint_cutback(void **state)
     (void)state;
     for (size_t c = 0; c < 3; c++) {
         char *dir = tu_tmpdir();
-        log_store_opts o = {codecs[c], 0, 4, 0, 512};
+        log_store_opts o = {.compression = codecs[c],
+                            .compression_level = 0,
+                            .partitions = 4,
+                            .segment_bytes = 0,
+                            .batch_bytes = 512};
         log_store_t *st = open_ok(dir, &o);
         hook_calls = 0;
         log_store_set_commit_hook(st, count_hook, NULL);
@@ -342,7 +358,11 @@ static void tail_setup(tail_fixture *f, int codec, int ncommitted, int nextra)
 {
     memset(f, 0, sizeof *f);
     f->dir = tu_tmpdir();
-    log_store_opts o = {codec, 0, 1, 0, 1u << 20};
+    log_store_opts o = {.compression = codec,
+                        .compression_level = 0,
+                        .partitions = 1,
+                        .segment_bytes = 0,
+                        .batch_bytes = 1u << 20};
     log_store_t *st = open_ok(f->dir, &o);
     char v[100];
     int64_t i = 0;
@@ -396,7 +416,11 @@ static int open_variant(const tail_fixture *f, const uint8_t *bytes, size_t len,
     tu_write_file(path, bytes, len);
     tu_capture cap;
     tu_capture_begin(&cap);
-    log_store_opts o = {LOG_COMPRESSION_LZ4, 0, 1, 0, 300};
+    log_store_opts o = {.compression = LOG_COMPRESSION_LZ4,
+                        .compression_level = 0,
+                        .partitions = 1,
+                        .segment_bytes = 0,
+                        .batch_bytes = 300};
     int rc = log_store_open(st, dir, &o, err);
     *logged = tu_capture_end(&cap);
     snprintf(copy_dir, PATH_MAX, "%s", dir);
@@ -566,7 +590,11 @@ static void test_committed_damage_refused(void **state)
     uint8_t *ck = tu_read_file(path, &n);
     ck[n / 2] ^= 1;
     tu_write_file(path, ck, n);
-    log_store_opts o = {0, 0, 1, 0, 0};
+    log_store_opts o = {.compression = 0,
+                        .compression_level = 0,
+                        .partitions = 1,
+                        .segment_bytes = 0,
+                        .batch_bytes = 0};
     assert_int_equal(log_store_open(&st, dir, &o, &err), RL_ECORRUPT);
     assert_non_null(strstr(err.msg, "checkpoint"));
     ck[n / 2] ^= 1;
@@ -620,7 +648,11 @@ static void test_segment_roll(void **state)
     (void)state;
     uint64_t seed = tu_seed();
     char *dir = tu_tmpdir();
-    log_store_opts o = {LOG_COMPRESSION_NONE, 0, 1, 1u << 20, 16384};
+    log_store_opts o = {.compression = LOG_COMPRESSION_NONE,
+                        .compression_level = 0,
+                        .partitions = 1,
+                        .segment_bytes = 1u << 20,
+                        .batch_bytes = 16384};
     log_store_t *st = open_ok(dir, &o);
     tu_recs model = {0};
     char v[1100];
@@ -743,7 +775,11 @@ static void test_cutback_across_segments(void **state)
 {
     (void)state;
     char *dir = tu_tmpdir();
-    log_store_opts o = {LOG_COMPRESSION_NONE, 0, 1, 1u << 20, 65536};
+    log_store_opts o = {.compression = LOG_COMPRESSION_NONE,
+                        .compression_level = 0,
+                        .partitions = 1,
+                        .segment_bytes = 1u << 20,
+                        .batch_bytes = 65536};
     log_store_t *st = open_ok(dir, &o);
     tu_recs model = {0};
     char v[2100];
@@ -780,7 +816,11 @@ static void test_big_records(void **state)
 {
     (void)state;
     char *dir = tu_tmpdir();
-    log_store_opts o = {LOG_COMPRESSION_LZ4, 0, 1, 1u << 20, 65536};
+    log_store_opts o = {.compression = LOG_COMPRESSION_LZ4,
+                        .compression_level = 0,
+                        .partitions = 1,
+                        .segment_bytes = 1u << 20,
+                        .batch_bytes = 65536};
     log_store_t *st = open_ok(dir, &o);
     tu_recs model = {0};
     size_t big = 3u << 20;
@@ -847,7 +887,11 @@ static void test_offset_for_time(void **state)
     (void)state;
     uint64_t seed = tu_seed();
     char *dir = tu_tmpdir();
-    log_store_opts o = {LOG_COMPRESSION_ZSTD, 0, 1, 1u << 20, 4096};
+    log_store_opts o = {.compression = LOG_COMPRESSION_ZSTD,
+                        .compression_level = 0,
+                        .partitions = 1,
+                        .segment_bytes = 1u << 20,
+                        .batch_bytes = 4096};
     log_store_t *st = open_ok(dir, &o);
     const int64_t n = 4000;
     int64_t *ts = malloc(sizeof *ts * (size_t)(n + 100));
@@ -916,9 +960,17 @@ static void test_topic_names_and_errors(void **state)
     log_store_t *st2 = NULL;
     assert_int_equal(log_store_open(&st2, dir, NULL, &err), -EBUSY);
     /* Bad options. */
-    log_store_opts o = {9, 0, 1, 0, 0};
+    log_store_opts o = {.compression = 9,
+                        .compression_level = 0,
+                        .partitions = 1,
+                        .segment_bytes = 0,
+                        .batch_bytes = 0};
     assert_int_equal(log_store_open(&st2, dir, &o, &err), RL_ECONFIG);
-    log_store_opts o2 = {0, 0, 1, 1000, 0};
+    log_store_opts o2 = {.compression = 0,
+                         .compression_level = 0,
+                         .partitions = 1,
+                         .segment_bytes = 1000,
+                         .batch_bytes = 0};
     assert_int_equal(log_store_open(&st2, dir, &o2, &err), RL_ECONFIG);
     log_store_close(st);
     st = open_ok(dir, NULL);
@@ -935,7 +987,11 @@ static void test_poison(void **state)
 {
     (void)state;
     char *dir = tu_tmpdir();
-    log_store_opts o = {LOG_COMPRESSION_NONE, 0, 1, 0, 0};
+    log_store_opts o = {.compression = LOG_COMPRESSION_NONE,
+                        .compression_level = 0,
+                        .partitions = 1,
+                        .segment_bytes = 0,
+                        .batch_bytes = 0};
     log_store_t *st = open_ok(dir, &o);
     append_ok(st, "t", rl_slice_str("k"), rl_slice_str("v1"), 1);
     commit_ok(st, "one");
@@ -985,7 +1041,11 @@ static int64_t jitter_ts(int64_t i, uint64_t *seed)
 static void abort_scenario(int codec, int64_t ncommitted, uint64_t *seed)
 {
     char *dir = tu_tmpdir();
-    log_store_opts o = {codec, 0, 1, 1u << 20, 16384};
+    log_store_opts o = {.compression = codec,
+                        .compression_level = 0,
+                        .partitions = 1,
+                        .segment_bytes = 1u << 20,
+                        .batch_bytes = 16384};
     log_store_t *st = open_ok(dir, &o);
     tu_recs model = {0};
     int64_t *ts = malloc(sizeof *ts * 20000);
@@ -1107,7 +1167,11 @@ static void test_abort_poisoned(void **state)
 {
     (void)state;
     char *dir = tu_tmpdir();
-    log_store_opts o = {LOG_COMPRESSION_NONE, 0, 1, 0, 0};
+    log_store_opts o = {.compression = LOG_COMPRESSION_NONE,
+                        .compression_level = 0,
+                        .partitions = 1,
+                        .segment_bytes = 0,
+                        .batch_bytes = 0};
     log_store_t *st = open_ok(dir, &o);
     append_ok(st, "t", rl_slice_str("k"), rl_slice_str("v1"), 1);
     commit_ok(st, "one");
