@@ -65,6 +65,10 @@ typedef struct log_store_opts {
                                    single record does. */
     int flush;                  /* enum log_flush; default LOG_FLUSH_COMMIT */
     uint32_t flush_interval_ms; /* LOG_FLUSH_INTERVAL: default 1000, 1..3600000 */
+    uint64_t segment_ms;        /* also roll the active segment at the first write after its
+                                   first batch is this old (wall clock ms; a recovered
+                                   segment counts from the open); default 7 days (Kafka
+                                   segment.ms); UINT64_MAX = by size only */
 } log_store_opts;
 
 /* Parses "none", "lz4", "zstd". Returns the enum value or RL_ECONFIG. */

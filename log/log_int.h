@@ -154,6 +154,7 @@ typedef struct log_segment {
     uint64_t size;              /* writer: bytes of whole batches written */
     int64_t next;               /* writer: offset after the last batch written */
     bool dirty;                 /* writer: written since the last fdatasync */
+    int64_t first_ms;           /* writer: wall clock of the first batch (roll by age) */
     _Atomic uint64_t committed; /* bytes below the high watermark: readers' limit */
 
     /* Guarded by the partition lock (the writer mutates them while holding it). */

@@ -397,8 +397,10 @@ int log__partition_flush(log_partition *p, rl_err *err)
         return rl_err_wrap(err, rc, "%s", p->dir);
     int64_t last = p->next + bb->count - 1;
     log_segment *seg = active(p);
+    int64_t now = rl_now_ms();
     if (seg->size > 0 &&
-        (seg->size + batch.len > p->store->opts.segment_bytes || last - seg->base > INT32_MAX)) {
+        (seg->size + batch.len > p->store->opts.segment_bytes || last - seg->base > INT32_MAX ||
+         (now >= seg->first_ms && (uint64_t)(now - seg->first_ms) >= p->store->opts.segment_ms))) {
         if ((rc = roll(p, batch.len, err)) != 0)
             return rc;
         seg = active(p);
@@ -409,6 +411,8 @@ int log__partition_flush(log_partition *p, rl_err *err)
     if (p->sync_from == SIZE_MAX)
         p->sync_from = p->nsegs - 1;
     log_fpos at = log_fpos_make(seg->size);
+    if (seg->size == 0)
+        seg->first_ms = now;
     if ((rc = log__segment_write(seg, batch, err)) != 0)
         return rc;
     if ((rc = log__segment_index_add(seg, &p->lock, at, last, bb->max_ts)) != 0)

@@ -61,6 +61,7 @@ static log_segment *seg_alloc(const char *dir, int64_t base)
     seg->fd = -1;
     seg->max_ts = INT64_MIN;
     seg->run_max_ts = INT64_MIN;
+    seg->first_ms = rl_now_ms(); /* a recovered segment's age counts from the open */
     atomic_init(&seg->committed, 0);
     return seg;
 }

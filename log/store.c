@@ -369,11 +369,14 @@ static int ck_write(log_store_t *store, rl_slice blob, rl_err *err)
 
 static int resolve_opts(const log_store_opts *in, log_store_opts *o, rl_err *err)
 {
-    log_store_opts d = {LOG_COMPRESSION_LZ4, 0, 1, 1ull << 30, 1u << 20, LOG_FLUSH_COMMIT, 1000};
+    log_store_opts d = {LOG_COMPRESSION_LZ4,    0, 1, 1ull << 30, 1u << 20, LOG_FLUSH_COMMIT, 1000,
+                        7ull * 24 * 3600 * 1000};
     if (in) {
         d.flush = in->flush;
         if (in->flush_interval_ms)
             d.flush_interval_ms = in->flush_interval_ms;
+        if (in->segment_ms)
+            d.segment_ms = in->segment_ms;
         d.compression = in->compression;
         d.compression_level = in->compression_level;
         if (in->partitions)

@@ -134,6 +134,50 @@ static void test_flush_os(void **state)
     free(dir);
 }
 
+/* Segments roll by age at the first write after segment_ms, and not before. */
+static void test_segment_ms(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    log_store_opts o = {.compression = LOG_COMPRESSION_NONE, .segment_ms = 200};
+    log_store_t *st = tu_open(dir, &o);
+    append_n(st, "t", 3, 1);
+    tu_commit(st, "a");
+    append_n(st, "t", 3, 2);
+    tu_commit(st, "b");
+    assert_int_equal(tu_part(st, "t", 0)->nsegs, 1);
+    sleep_ms(250);
+    assert_int_equal(tu_part(st, "t", 0)->nsegs, 1); /* no write, no roll */
+    append_n(st, "t", 2, 3);
+    tu_commit(st, "c");
+    log_partition *p = tu_part(st, "t", 0);
+    assert_int_equal(p->nsegs, 2);
+    assert_int_equal(p->segs[1]->base, 6);
+    append_n(st, "t", 2, 4);
+    tu_commit(st, "d");
+    assert_int_equal(p->nsegs, 2);
+    tu_recs got = {0};
+    tu_read_partition(st, "t", 0, 1 << 20, &got);
+    assert_int_equal(got.n, 10);
+    tu_recs_free(&got);
+    log_store_close(st);
+    /* A recovered active segment counts its age from the open. */
+    st = tu_open(dir, &o);
+    append_n(st, "t", 1, 5);
+    tu_commit(st, "e");
+    assert_int_equal(tu_part(st, "t", 0)->nsegs, 2);
+    sleep_ms(250);
+    append_n(st, "t", 1, 6);
+    tu_commit(st, "f");
+    assert_int_equal(tu_part(st, "t", 0)->nsegs, 3);
+    tu_read_partition(st, "t", 0, 1 << 20, &got);
+    assert_int_equal(got.n, 12);
+    tu_recs_free(&got);
+    log_store_close(st);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
 static void test_flush_opts(void **state)
 {
     (void)state;
@@ -158,6 +202,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_flush_interval),
         cmocka_unit_test(test_flush_os),
+        cmocka_unit_test(test_segment_ms),
         cmocka_unit_test(test_flush_opts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
