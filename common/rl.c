@@ -2,7 +2,8 @@
  * rl.c - implementation of the common layer declared in rl.h.
  *
  * CRC32C follows RFC 3720 appendix B.4 (Castagnoli polynomial, reflected), computed
- * slicing-by-8; CRC32 is zlib's. murmur2 is a transcription of Kafka's
+ * slicing-by-8; CRC32 (the binlog's, zlib's polynomial) is libdeflate's, which uses carry-less
+ * multiplication where the CPU has it (about 10x zlib's speed: it dominated decoding profiles). murmur2 is a transcription of Kafka's
  * org.apache.kafka.common.utils.Utils.murmur2 (seed 0x9747b28c, m 0x5bd1e995, r 24).
  */
 
@@ -17,7 +18,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
+#include <libdeflate.h>
 
 /* ------------------------------------------------------------------ errors */
 
@@ -415,15 +416,7 @@ uint32_t rl_crc32c(uint32_t crc, const void *vp, size_t n)
 
 uint32_t rl_crc32(uint32_t crc, const void *vp, size_t n)
 {
-    const Bytef *p = vp;
-    uLong c = crc;
-    while (n > 0) {
-        uInt chunk = n > UINT_MAX ? UINT_MAX : (uInt)n;
-        c = crc32(c, p, chunk);
-        p += chunk;
-        n -= chunk;
-    }
-    return (uint32_t)c;
+    return libdeflate_crc32(crc, vp, n);
 }
 
 uint32_t rl_murmur2(const void *vp, size_t n)
