@@ -6,7 +6,11 @@
  * protocol guide): ApiVersions 0-3, Metadata 1-4, ListOffsets 1-2, Fetch 4-11 (long-poll up to
  * the client's max wait), Produce 3-7 advertised (librdkafka needs it to use RecordBatch v2)
  * but refused: every partition is answered with POLICY_VIOLATION (44), because the log is
- * written only by the binlog reader.
+ * written only by the binlog reader. Consumer groups (kafka_group.c): FindCoordinator 0-2,
+ * JoinGroup 0-5, SyncGroup 0-3, Heartbeat 0-3, LeaveGroup 0-3, this node coordinating every
+ * group; committed offsets (kafka_offsets.c): OffsetCommit 2-7, OffsetFetch 1-5, durable in
+ * a log store of the server's own under opts.offsets_dir (opened by kafka_server_start,
+ * written only by the loop thread, replayed at start), or in memory when that is empty.
  *
  * Connections: non-blocking sockets; one request processed at a time per connection, responses
  * in request order; a connection stops being read while a Fetch is parked or while its output
@@ -40,6 +44,14 @@ typedef struct kafka_server_opts {
     int32_t node_id;             /* default 0 */
     size_t max_request_bytes;    /* larger requests close the connection; default 100 MiB */
     size_t max_connections;      /* accept pauses above this; default 4096 */
+    int32_t group_min_session_ms; /* JoinGroup session timeouts outside [min, max] get
+                                     INVALID_SESSION_TIMEOUT; defaults 6000 and 1800000 (ms),
+                                     Kafka's group.min/max.session.timeout.ms */
+    int32_t group_max_session_ms;
+    char offsets_dir[4096];      /* directory of the committed-offsets log (a log_store of its
+                                    own, e.g. "<data-dir>/__consumer_offsets"), created if
+                                    absent; empty = committed offsets kept in memory only
+                                    (lost at stop) */
 } kafka_server_opts;
 
 /* Fills opts with the defaults above (listen_port 9092). */
@@ -47,9 +59,12 @@ void kafka_server_opts_init(kafka_server_opts *opts);
 
 typedef struct kafka_server kafka_server_t;
 
-/* Binds, listens and registers its watchers on loop. store must outlive the server.
- * Returns 0, -errno (bind/listen; message names the address), RL_ECONFIG (the host does not
- * resolve), -ENOMEM. On failure nothing is left registered on the loop. */
+/* Opens the offsets store (opts.offsets_dir, when set) and replays it, then binds, listens
+ * and registers its watchers on loop. store must outlive the server.
+ * Returns 0, -errno (bind/listen; message names the address; or opening the offsets
+ * store), -EBUSY (the offsets directory is used by another server), RL_ECONFIG (the host
+ * does not resolve), RL_ECORRUPT (the offsets store is damaged: message names file and
+ * offset), -ENOMEM. On failure nothing is left registered on the loop and nothing open. */
 int kafka_server_start(kafka_server_t **out, struct ev_loop *loop, log_store_t *store,
                        const kafka_server_opts *opts, rl_err *err);
 /* Port actually bound (useful with listen_port 0). */
@@ -59,8 +74,9 @@ unsigned kafka_server_port(const kafka_server_t *srv);
  * called from the log's commit hook (log_store_set_commit_hook). Must not be called once
  * kafka_server_stop() may have started (stop the writer thread, or clear the hook, first). */
 void kafka_server_notify(kafka_server_t *srv);
-/* Loop thread: closes every connection and the listener, stops all watchers, frees.
- * srv may be NULL. */
+/* Loop thread: closes every connection and the listener, stops all watchers, closes the
+ * offsets store, frees. OffsetCommits not yet answered were not acknowledged (their records
+ * may or may not be durable). srv may be NULL. */
 void kafka_server_stop(kafka_server_t *srv);
 
 /* Counters since start; each is read atomically (relaxed), so a snapshot taken from another
@@ -79,6 +95,11 @@ typedef struct kafka_server_stats {
     uint64_t fetch_expired;         /* parked fetches answered when their max wait ran out */
     uint64_t fetch_record_bytes;    /* RecordBatch bytes sent in Fetch responses */
     uint64_t produce_refused;       /* Produce partitions answered with POLICY_VIOLATION */
+    uint64_t groups;                /* consumer groups known at this moment */
+    uint64_t members;               /* group members at this moment */
+    uint64_t rebalances;            /* join phases completed (generations started) */
+    uint64_t offset_commits;        /* partition offsets committed */
+    uint64_t offset_commit_syncs;   /* durable commits of the offsets log */
 } kafka_server_stats;
 
 /* Any thread: copies the counters into out. */

@@ -128,8 +128,7 @@ bool kafka__get_str(rl_reader *rd, bool nullable, rl_slice *out)
     return !rd->err;
 }
 
-/* Reads an array count: >= 0, or -1 when nullable. Returns the count (-1 for null) or -2. */
-static int32_t get_count(rl_reader *rd, bool nullable)
+int32_t kafka__get_count(rl_reader *rd, bool nullable)
 {
     int32_t n = rl_get_i32be(rd);
     if (rd->err)
@@ -191,6 +190,13 @@ static const struct {
     {KAFKA_API_LIST_OFFSETS, KAFKA_LIST_OFFSETS_MIN, KAFKA_LIST_OFFSETS_MAX},
     {KAFKA_API_METADATA, KAFKA_METADATA_MIN, KAFKA_METADATA_MAX},
     {KAFKA_API_VERSIONS, KAFKA_APIVERSIONS_MIN, KAFKA_APIVERSIONS_MAX},
+    {KAFKA_API_FIND_COORDINATOR, KAFKA_FIND_COORDINATOR_MIN, KAFKA_FIND_COORDINATOR_MAX},
+    {KAFKA_API_JOIN_GROUP, KAFKA_JOIN_GROUP_MIN, KAFKA_JOIN_GROUP_MAX},
+    {KAFKA_API_SYNC_GROUP, KAFKA_SYNC_GROUP_MIN, KAFKA_SYNC_GROUP_MAX},
+    {KAFKA_API_HEARTBEAT, KAFKA_HEARTBEAT_MIN, KAFKA_HEARTBEAT_MAX},
+    {KAFKA_API_LEAVE_GROUP, KAFKA_LEAVE_GROUP_MIN, KAFKA_LEAVE_GROUP_MAX},
+    {KAFKA_API_OFFSET_COMMIT, KAFKA_OFFSET_COMMIT_MIN, KAFKA_OFFSET_COMMIT_MAX},
+    {KAFKA_API_OFFSET_FETCH, KAFKA_OFFSET_FETCH_MIN, KAFKA_OFFSET_FETCH_MAX},
 };
 
 static int api_versions(kafka_conn *conn, rl_err *err)
@@ -276,7 +282,7 @@ static int api_metadata(kafka_conn *conn, rl_err *err)
     int32_t node = srv->opts.node_id;
     rl_reader rd = rl_reader_make(req->body);
 
-    int32_t ntopics = get_count(&rd, true);
+    int32_t ntopics = kafka__get_count(&rd, true);
     if (ntopics < -1)
         return malformed(err, "topic array count");
 
@@ -366,7 +372,7 @@ static int api_list_offsets(kafka_conn *conn, rl_err *err)
     (void)rl_get_i32be(&rd); /* replica_id */
     if (v >= 2)
         (void)rl_get_i8(&rd); /* isolation_level: LSO = high watermark, so both agree */
-    int32_t ntopics = get_count(&rd, false);
+    int32_t ntopics = kafka__get_count(&rd, false);
     if (ntopics < 0)
         return malformed(err, "replica_id, isolation_level or topic array count");
 
@@ -380,7 +386,7 @@ static int api_list_offsets(kafka_conn *conn, rl_err *err)
         if (!kafka__get_str(&rd, false, &name))
             goto bad;
         bool valid = topic_cstr(name, z);
-        int32_t nparts = get_count(&rd, false);
+        int32_t nparts = kafka__get_count(&rd, false);
         if (nparts < 0)
             goto bad;
         kafka__put_str(b, name);
@@ -421,7 +427,7 @@ static int api_produce(kafka_conn *conn, rl_err *err)
     (void)kafka__get_str(&rd, true, &txn_id);
     int16_t acks = rl_get_i16be(&rd);
     (void)rl_get_i32be(&rd); /* timeout_ms */
-    int32_t ntopics = get_count(&rd, false);
+    int32_t ntopics = kafka__get_count(&rd, false);
     if (ntopics < 0)
         return malformed(err, "transactional_id, acks, timeout or topic array count");
 
@@ -433,7 +439,7 @@ static int api_produce(kafka_conn *conn, rl_err *err)
             goto bad;
         if (t == 0)
             first_topic = name;
-        int32_t nparts = get_count(&rd, false);
+        int32_t nparts = kafka__get_count(&rd, false);
         if (nparts < 0)
             goto bad;
         kafka__put_str(b, name);
@@ -493,6 +499,20 @@ static const char *api_name(int16_t key)
         return "Metadata";
     case KAFKA_API_VERSIONS:
         return "ApiVersions";
+    case KAFKA_API_FIND_COORDINATOR:
+        return "FindCoordinator";
+    case KAFKA_API_JOIN_GROUP:
+        return "JoinGroup";
+    case KAFKA_API_SYNC_GROUP:
+        return "SyncGroup";
+    case KAFKA_API_HEARTBEAT:
+        return "Heartbeat";
+    case KAFKA_API_LEAVE_GROUP:
+        return "LeaveGroup";
+    case KAFKA_API_OFFSET_COMMIT:
+        return "OffsetCommit";
+    case KAFKA_API_OFFSET_FETCH:
+        return "OffsetFetch";
     default:
         return NULL;
     }
@@ -529,27 +549,14 @@ int kafka__request(kafka_conn *conn, rl_slice frame, rl_err *err)
     req->body = rl_get_rest(&rd);
 
     int16_t v = req->api_version;
-    bool served;
-    switch (req->api_key) {
-    case KAFKA_API_VERSIONS:
+    bool served = false;
+    if (req->api_key == KAFKA_API_VERSIONS) {
         /* Versions above the range get UNSUPPORTED_VERSION in the v0 layout (KIP-511). */
         served = v >= KAFKA_APIVERSIONS_MIN;
-        break;
-    case KAFKA_API_METADATA:
-        served = v >= KAFKA_METADATA_MIN && v <= KAFKA_METADATA_MAX;
-        break;
-    case KAFKA_API_LIST_OFFSETS:
-        served = v >= KAFKA_LIST_OFFSETS_MIN && v <= KAFKA_LIST_OFFSETS_MAX;
-        break;
-    case KAFKA_API_FETCH:
-        served = v >= KAFKA_FETCH_MIN && v <= KAFKA_FETCH_MAX;
-        break;
-    case KAFKA_API_PRODUCE:
-        served = v >= KAFKA_PRODUCE_MIN && v <= KAFKA_PRODUCE_MAX;
-        break;
-    default:
-        served = false;
-        break;
+    } else {
+        for (size_t i = 0; i < sizeof kafka_api_table / sizeof kafka_api_table[0]; i++)
+            if (kafka_api_table[i].key == req->api_key)
+                served = v >= kafka_api_table[i].min && v <= kafka_api_table[i].max;
     }
     if (!served)
         return rl_err_set(err, RL_EUNSUPPORTED,
@@ -571,6 +578,27 @@ int kafka__request(kafka_conn *conn, rl_slice frame, rl_err *err)
         break;
     case KAFKA_API_FETCH:
         rc = kafka__fetch(conn, err);
+        break;
+    case KAFKA_API_FIND_COORDINATOR:
+        rc = kafka__find_coordinator(conn, err);
+        break;
+    case KAFKA_API_JOIN_GROUP:
+        rc = kafka__join_group(conn, err);
+        break;
+    case KAFKA_API_SYNC_GROUP:
+        rc = kafka__sync_group(conn, err);
+        break;
+    case KAFKA_API_HEARTBEAT:
+        rc = kafka__heartbeat(conn, err);
+        break;
+    case KAFKA_API_LEAVE_GROUP:
+        rc = kafka__leave_group(conn, err);
+        break;
+    case KAFKA_API_OFFSET_COMMIT:
+        rc = kafka__offset_commit(conn, err);
+        break;
+    case KAFKA_API_OFFSET_FETCH:
+        rc = kafka__offset_fetch(conn, err);
         break;
     default:
         rc = api_produce(conn, err);

@@ -1,7 +1,9 @@
 /*
  * kafka_int.h - server/ internals shared by kafka_server.c (listener, connections, output
- * queue, long-poll parking), kafka_api.c (request header, ApiVersions, Metadata, ListOffsets,
- * Produce) and kafka_fetch.c (Fetch). Never included outside server/kafka*.c.
+ * queue, long-poll parking, deferred answers), kafka_api.c (request header, ApiVersions,
+ * Metadata, ListOffsets, Produce), kafka_fetch.c (Fetch), kafka_group.c (group coordinator:
+ * FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup) and kafka_offsets.c
+ * (OffsetCommit, OffsetFetch, the durable offsets log). Never included outside server/kafka*.c.
  *
  * Threading: everything here runs on the server's loop thread; only the stats counters are
  * touched from other threads (atomics).
@@ -20,6 +22,13 @@ enum kafka_api_key {
     KAFKA_API_FETCH = 1,
     KAFKA_API_LIST_OFFSETS = 2,
     KAFKA_API_METADATA = 3,
+    KAFKA_API_OFFSET_COMMIT = 8,
+    KAFKA_API_OFFSET_FETCH = 9,
+    KAFKA_API_FIND_COORDINATOR = 10,
+    KAFKA_API_JOIN_GROUP = 11,
+    KAFKA_API_HEARTBEAT = 12,
+    KAFKA_API_LEAVE_GROUP = 13,
+    KAFKA_API_SYNC_GROUP = 14,
     KAFKA_API_VERSIONS = 18,
 };
 
@@ -29,9 +38,18 @@ enum kafka_error_code {
     KAFKA_ERR_NONE = 0,
     KAFKA_ERR_OFFSET_OUT_OF_RANGE = 1,
     KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION = 3,
+    KAFKA_ERR_OFFSET_METADATA_TOO_LARGE = 12,
+    KAFKA_ERR_COORDINATOR_NOT_AVAILABLE = 15,
     KAFKA_ERR_INVALID_TOPIC_EXCEPTION = 17,
+    KAFKA_ERR_ILLEGAL_GENERATION = 22,
+    KAFKA_ERR_INCONSISTENT_GROUP_PROTOCOL = 23,
+    KAFKA_ERR_INVALID_GROUP_ID = 24,
+    KAFKA_ERR_UNKNOWN_MEMBER_ID = 25,
+    KAFKA_ERR_INVALID_SESSION_TIMEOUT = 26,
+    KAFKA_ERR_REBALANCE_IN_PROGRESS = 27,
     KAFKA_ERR_UNSUPPORTED_VERSION = 35,
     KAFKA_ERR_POLICY_VIOLATION = 44,
+    KAFKA_ERR_MEMBER_ID_REQUIRED = 79,
 };
 
 /* Versions served; kafka_api.c advertises exactly these ranges in ApiVersions. */
@@ -45,6 +63,28 @@ enum kafka_error_code {
 #define KAFKA_FETCH_MAX 11
 #define KAFKA_PRODUCE_MIN 3
 #define KAFKA_PRODUCE_MAX 7
+#define KAFKA_FIND_COORDINATOR_MIN 0
+#define KAFKA_FIND_COORDINATOR_MAX 2
+#define KAFKA_JOIN_GROUP_MIN 0
+#define KAFKA_JOIN_GROUP_MAX 5
+#define KAFKA_SYNC_GROUP_MIN 0
+#define KAFKA_SYNC_GROUP_MAX 3
+#define KAFKA_HEARTBEAT_MIN 0
+#define KAFKA_HEARTBEAT_MAX 3
+#define KAFKA_LEAVE_GROUP_MIN 0
+#define KAFKA_LEAVE_GROUP_MAX 3
+#define KAFKA_OFFSET_COMMIT_MIN 2
+#define KAFKA_OFFSET_COMMIT_MAX 7
+#define KAFKA_OFFSET_FETCH_MIN 1
+#define KAFKA_OFFSET_FETCH_MAX 5
+
+/* Longest group id, member id and committed metadata accepted. Kafka has no group id limit
+ * beyond the int16 string; these bound what one client can make the server keep. */
+#define KAFKA_GROUP_ID_MAX 255
+#define KAFKA_MEMBER_ID_MAX 255
+#define KAFKA_OFFSET_METADATA_MAX 4096 /* Kafka's offset.metadata.max.bytes default */
+/* Name of the internal topic of committed offsets in the offsets store. */
+#define KAFKA_OFFSETS_TOPIC "__consumer_offsets"
 
 /* A connection stops reading requests while more than this many response bytes (buffered
  * headers plus queued log slices) wait to be sent: a client that does not read its responses
@@ -55,8 +95,34 @@ enum kafka_error_code {
 /* Longest topic name Kafka allows (Topic.MAX_NAME_LENGTH); log.h uses the same limit. */
 #define KAFKA_TOPIC_MAX 249
 
-/* Return of request handlers: the request waits (parked Fetch); no response yet. */
+/* Return of request handlers: the request waits (parked Fetch, group barrier, offsets being
+ * made durable); no response yet. */
 #define KAFKA_PARKED 1
+
+/* What a connection's current request waits for (besides a parked Fetch). While it waits the
+ * connection is not read, so responses stay in request order. */
+enum kafka_wait {
+    KAFKA_WAIT_NONE = 0,
+    KAFKA_WAIT_JOIN,   /* JoinGroup: until the group's join phase completes */
+    KAFKA_WAIT_SYNC,   /* SyncGroup: until the leader's assignment arrives */
+    KAFKA_WAIT_COMMIT, /* OffsetCommit: until the offsets store's next durable commit */
+};
+
+/* Intrusive chained hash table (groups by name, committed offsets by topic and partition).
+ * Nodes are embedded first in their structs; the table never owns them. */
+typedef struct kafka_hnode {
+    struct kafka_hnode *next;
+    uint32_t hash;
+} kafka_hnode;
+
+typedef struct kafka_htab {
+    kafka_hnode **slots;
+    size_t cap; /* power of two, or 0 */
+    size_t count;
+} kafka_htab;
+
+typedef struct kafka_group kafka_group;
+typedef struct kafka_member kafka_member;
 
 /* One piece of the output queue: bytes in the connection's obuf (p NULL, at off) or a slice
  * of the log's mapping (p set; valid while the store is open). */
@@ -140,6 +206,19 @@ struct kafka_conn {
     size_t resp_obuf_start, resp_nparts_start, resp_cut, resp_slice_bytes;
 
     kafka_fetch fetch;
+
+    /* Group and offset requests waiting (enum kafka_wait): the member the request belongs
+     * to, and the links of the server's list of answered connections to resume, or of the
+     * offsets store's commit waiters. */
+    int wait;
+    kafka_member *wait_member;
+    kafka_conn *wait_prev, *wait_next;
+    bool on_ready; /* linked on srv->ready (answered; conn_run pending) */
+    bool doomed;   /* a deferred answer could not be built: on_ready closes the connection */
+    kafka_conn *ready_prev, *ready_next;
+    /* OffsetCommit scratch: per partition entry of the request, its error code. */
+    int16_t *commit_err;
+    size_t commit_err_cap;
 };
 
 struct kafka_server {
@@ -157,10 +236,25 @@ struct kafka_server {
     kafka_conn *conns;
     kafka_conn *parked;
     size_t nconns;
+    /* Connections whose waiting request was answered; on_ready runs them (never from inside
+     * another connection's request, so group code is not re-entered). */
+    ev_prepare ready_w;
+    kafka_conn *ready;
+    /* Group coordinator (kafka_group.c). */
+    kafka_htab groups;
+    uint64_t member_seq;  /* member ids: client id + boot id + sequence */
+    uint64_t boot_id;
+    /* Committed offsets (kafka_offsets.c): the server's own log (NULL: memory only), the
+     * OffsetCommit requests waiting for its next commit. */
+    log_store_t *offsets;
+    kafka_conn *commit_waiters;
+    bool commit_pending; /* records appended since the last commit */
+    rl_buf offsets_scratch;
     struct {
         _Atomic uint64_t connections_accepted, connections_open, accept_pauses, protocol_errors,
             requests, fetch_parked, fetch_parked_now, fetch_woken, fetch_expired,
-            fetch_record_bytes, produce_refused;
+            fetch_record_bytes, produce_refused, groups, members, rebalances, offset_commits,
+            offset_commit_syncs;
     } stats;
 };
 
@@ -184,6 +278,15 @@ int kafka__resp_slice(kafka_conn *conn, rl_slice s);
 int kafka__resp_end(kafka_conn *conn, rl_err *err);
 /* Drops the response under construction (malformed request, acks=0 Produce). */
 void kafka__resp_abort(kafka_conn *conn);
+
+/* A group or offsets request waits: the connection stops being read until kafka__wait_done.
+ * member is what it waits on (may be NULL). */
+void kafka__wait_begin(kafka_conn *conn, int wait, kafka_member *member);
+/* The waiting request has been answered (its response built with kafka__resp_*): the
+ * connection is resumed from the loop's prepare phase, not from the caller's stack. */
+void kafka__wait_done(kafka_conn *conn);
+/* Asks for on_ready to run before the loop next blocks (a group commit is pending). */
+void kafka__ready_kick(kafka_server_t *srv);
 
 /* Parks the connection's Fetch for up to max_wait_ms: stops reading, starts the timer, links
  * the connection on the parked list. kafka__fetch_resume is called on notify and at expiry. */
@@ -216,5 +319,66 @@ int kafka__fetch(kafka_conn *conn, rl_err *err);
 int kafka__fetch_resume(kafka_conn *conn, bool expired, rl_err *err);
 /* Frees the connection's fetch scratch. */
 void kafka__fetch_free(kafka_fetch *fetch);
+
+/* Reads an array count: >= 0, or -1 when nullable. Returns the count (-1 for null) or -2
+ * with the reader's error set. */
+int32_t kafka__get_count(rl_reader *rd, bool nullable);
+
+/* ------------------------------------------------------------------ hash table */
+
+/* Key hash (murmur2). */
+uint32_t kafka__hash(const void *p, size_t n);
+/* Finds the node with this hash for which eq(node, key) holds; NULL when absent. */
+kafka_hnode *kafka__htab_find(const kafka_htab *t, uint32_t hash,
+                              bool (*eq)(const kafka_hnode *n, const void *key),
+                              const void *key);
+/* Inserts n (n->hash set by the caller). Returns 0 or -ENOMEM (n not inserted). */
+int kafka__htab_insert(kafka_htab *t, kafka_hnode *n);
+/* Removes n, which must be in t. */
+void kafka__htab_remove(kafka_htab *t, kafka_hnode *n);
+/* Calls fn on every node (fn may remove the node it is given, nothing else). */
+void kafka__htab_each(kafka_htab *t, void (*fn)(kafka_hnode *n, void *ctx), void *ctx);
+void kafka__htab_free(kafka_htab *t);
+
+/* ------------------------------------------------------------------ kafka_group.c */
+
+/* Request handlers; same returns as kafka__request. */
+int kafka__find_coordinator(kafka_conn *conn, rl_err *err);
+int kafka__join_group(kafka_conn *conn, rl_err *err);
+int kafka__sync_group(kafka_conn *conn, rl_err *err);
+int kafka__heartbeat(kafka_conn *conn, rl_err *err);
+int kafka__leave_group(kafka_conn *conn, rl_err *err);
+/* The connection closes while waiting in a group: forget it (the member stays until its
+ * session times out, as in Kafka). */
+void kafka__group_conn_gone(kafka_conn *conn);
+/* Finds a group; creates it (empty) when create is set. NULL when absent or out of memory. */
+kafka_group *kafka__group_get(kafka_server_t *srv, rl_slice name, bool create);
+/* Checks an OffsetCommit's (generation, member) against the group, as Kafka does; returns a
+ * Kafka error code (0: accepted; the member's session is refreshed). group may be NULL. */
+int16_t kafka__group_commit_check(kafka_group *group, int32_t generation, rl_slice member_id);
+/* Frees the group when it has no members, pending members or committed offsets. */
+void kafka__group_maybe_free(kafka_group *group);
+/* Stops every group timer and frees all groups (server stop; connections already closed). */
+void kafka__groups_free(kafka_server_t *srv);
+/* The group's table of committed offsets (kafka_offsets.c owns its entries). */
+kafka_htab *kafka__group_offsets(kafka_group *group);
+rl_slice kafka__group_name(const kafka_group *group);
+
+/* ------------------------------------------------------------------ kafka_offsets.c */
+
+/* Opens the offsets store in opts.offsets_dir (when set) and replays it into the groups'
+ * committed offsets. Returns 0, or the store's error (message names the file and offset). */
+int kafka__offsets_open(kafka_server_t *srv, rl_err *err);
+/* Closes the offsets store. */
+void kafka__offsets_close(kafka_server_t *srv);
+int kafka__offset_commit(kafka_conn *conn, rl_err *err);
+int kafka__offset_fetch(kafka_conn *conn, rl_err *err);
+/* Makes the appended offsets durable (one commit for every waiting request) and answers the
+ * waiters. Called by on_ready. */
+void kafka__offsets_flush(kafka_server_t *srv);
+/* The connection closes while its OffsetCommit waits: unlink it. */
+void kafka__offsets_conn_gone(kafka_conn *conn);
+/* Frees a group's committed offsets. */
+void kafka__offsets_free(kafka_htab *offsets);
 
 #endif /* KAFKA_INT_H */

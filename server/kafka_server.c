@@ -19,9 +19,14 @@
  *   - A response is built in conn->obuf (headers, small bodies) interleaved with slices of the
  *     log's mapping (Fetch records, never copied); conn_flush sends the queue with sendmsg()
  *     over an iovec of up to KAFKA_IOV_BATCH parts. A short write or EAGAIN starts write_w.
- *   - Reading stops while a Fetch is parked or while more than KAFKA_OUT_HIGH bytes wait to
- *     be sent (backpressure), and resumes when that clears; frames already buffered are then
- *     processed without waiting for new bytes.
+ *   - Reading stops while a Fetch is parked, while a group or offsets request waits
+ *     (JoinGroup/SyncGroup barriers, OffsetCommit until durable: conn->wait) or while more
+ *     than KAFKA_OUT_HIGH bytes wait to be sent (backpressure), and resumes when that clears;
+ *     frames already buffered are then processed without waiting for new bytes.
+ *   - A waiting group request is answered by whatever completes it (another member's
+ *     request, a timer): the response is built then, and the connection goes on the server's
+ *     ready list; on_ready (an ev_prepare, run before the loop blocks) resumes it. Resuming
+ *     never happens on another connection's stack, so group code is never re-entered.
  *   - conn_close() is the one place that frees a connection; it stops every watcher first.
  *
  * Accept: accept4 in batches; accepting pauses at max_connections (resumes when one closes)
@@ -52,6 +57,7 @@
 
 static void conn_close(kafka_conn *conn);
 static int conn_run(kafka_conn *conn);
+static void ready_unlink(kafka_conn *conn);
 
 /* ------------------------------------------------------------------ options, addresses */
 
@@ -62,6 +68,8 @@ void kafka_server_opts_init(kafka_server_opts *opts)
     opts->listen_port = 9092;
     opts->max_request_bytes = (size_t)100 << 20;
     opts->max_connections = 4096;
+    opts->group_min_session_ms = 6000;
+    opts->group_max_session_ms = 1800000;
 }
 
 static void opts_normalize(kafka_server_opts *o)
@@ -75,6 +83,11 @@ static void opts_normalize(kafka_server_opts *o)
         o->max_request_bytes = INT32_MAX;
     if (o->max_connections == 0)
         o->max_connections = 4096;
+    if (o->group_min_session_ms <= 0)
+        o->group_min_session_ms = 6000;
+    if (o->group_max_session_ms <= 0)
+        o->group_max_session_ms = 1800000;
+    o->offsets_dir[sizeof o->offsets_dir - 1] = 0;
     o->listen_host[sizeof o->listen_host - 1] = 0;
     o->advertised_host[sizeof o->advertised_host - 1] = 0;
 }
@@ -342,13 +355,89 @@ static void on_notify(struct ev_loop *loop, ev_async *w, int revents)
     }
 }
 
+/* ------------------------------------------------------------------ waiting requests */
+
+void kafka__wait_begin(kafka_conn *conn, int wait, kafka_member *member)
+{
+    RL_ASSERT(conn->wait == KAFKA_WAIT_NONE && wait != KAFKA_WAIT_NONE);
+    conn->wait = wait;
+    conn->wait_member = member;
+}
+
+void kafka__ready_kick(kafka_server_t *srv)
+{
+    if (!ev_is_active(&srv->ready_w))
+        ev_prepare_start(srv->loop, &srv->ready_w);
+}
+
+void kafka__wait_done(kafka_conn *conn)
+{
+    kafka_server_t *srv = conn->srv;
+    RL_ASSERT(conn->wait != KAFKA_WAIT_NONE);
+    conn->wait = KAFKA_WAIT_NONE;
+    conn->wait_member = NULL;
+    /* Answered at once (before its handler returned), the connection may already have gone
+     * on to wait again and be answered again before on_ready ran: it is listed once. */
+    if (conn->on_ready) {
+        kafka__ready_kick(srv);
+        return;
+    }
+    conn->on_ready = true;
+    conn->ready_prev = NULL;
+    conn->ready_next = srv->ready;
+    if (srv->ready)
+        srv->ready->ready_prev = conn;
+    srv->ready = conn;
+    kafka__ready_kick(srv);
+}
+
+static void ready_unlink(kafka_conn *conn)
+{
+    kafka_server_t *srv = conn->srv;
+    if (!conn->on_ready)
+        return;
+    if (conn->ready_prev)
+        conn->ready_prev->ready_next = conn->ready_next;
+    else
+        srv->ready = conn->ready_next;
+    if (conn->ready_next)
+        conn->ready_next->ready_prev = conn->ready_prev;
+    conn->ready_prev = conn->ready_next = NULL;
+    conn->on_ready = false;
+}
+
+/* Before the loop blocks: resumes the connections whose waiting request was answered.
+ * Resuming one may answer others (its next buffered request completes a barrier); the loop
+ * runs until none is left. */
+static void on_ready(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    kafka_server_t *srv = w->data;
+    (void)revents;
+    while (srv->ready || srv->commit_pending) {
+        /* One durable commit of the offsets log for every OffsetCommit handled since the
+         * last one (group commit); it answers them onto the ready list. */
+        kafka__offsets_flush(srv);
+        if (!srv->ready)
+            continue;
+        kafka_conn *conn = srv->ready;
+        ready_unlink(conn);
+        if (conn->doomed) {
+            conn_close(conn);
+            continue;
+        }
+        KAFKA_STAT_ADD(srv, requests, 1);
+        conn_run(conn);
+    }
+    ev_prepare_stop(loop, w);
+}
+
 /* ------------------------------------------------------------------ connections */
 
 /* Starts or stops the watchers to match the connection's state. */
 static void conn_watch(kafka_conn *conn)
 {
     struct ev_loop *loop = conn->srv->loop;
-    bool want_read = !conn->parked && conn->out_pending < KAFKA_OUT_HIGH;
+    bool want_read = !conn->parked && !conn->wait && conn->out_pending < KAFKA_OUT_HIGH;
     if (want_read && !ev_is_active(&conn->read_w))
         ev_io_start(loop, &conn->read_w);
     else if (!want_read && ev_is_active(&conn->read_w))
@@ -385,7 +474,7 @@ static bool conn_frame_ready(const kafka_conn *conn)
 static int conn_process(kafka_conn *conn)
 {
     kafka_server_t *srv = conn->srv;
-    while (!conn->parked && conn->out_pending < KAFKA_OUT_HIGH) {
+    while (!conn->parked && !conn->wait && conn->out_pending < KAFKA_OUT_HIGH) {
         size_t avail = conn->in.len - conn->in_pos;
         if (avail < 4)
             break;
@@ -437,7 +526,7 @@ static int conn_run(kafka_conn *conn)
             return rc;
         }
         /* Go round again only when the flush made room for requests already buffered. */
-        if (conn->parked || conn->want_write || !conn_frame_ready(conn))
+        if (conn->parked || conn->wait || conn->want_write || !conn_frame_ready(conn))
             break;
     }
     conn_watch(conn);
@@ -521,6 +610,9 @@ static void conn_close(kafka_conn *conn)
     ev_io_stop(srv->loop, &conn->write_w);
     conn_unpark(conn);
     ev_timer_stop(srv->loop, &conn->park_w);
+    if (conn->wait != KAFKA_WAIT_NONE)
+        kafka__group_conn_gone(conn);
+    ready_unlink(conn);
     if (conn->prev)
         conn->prev->next = conn->next;
     else
@@ -534,6 +626,7 @@ static void conn_close(kafka_conn *conn)
     rl_buf_free(&conn->obuf);
     free(conn->parts);
     kafka__fetch_free(&conn->fetch);
+    free(conn->commit_err);
     free(conn);
     accept_resume_if_room(srv);
 }
@@ -718,8 +811,17 @@ int kafka_server_start(kafka_server_t **out, struct ev_loop *loop, log_store_t *
     srv->loop = loop;
     srv->store = store;
     srv->listen_fd = -1;
-    int rc = listen_on(srv, err);
+    srv->boot_id = (uint64_t)rl_now_ms();
+    int rc = kafka__offsets_open(srv, err);
     if (rc != 0) {
+        kafka__groups_free(srv);
+        free(srv);
+        return rc;
+    }
+    rc = listen_on(srv, err);
+    if (rc != 0) {
+        kafka__groups_free(srv);
+        kafka__offsets_close(srv);
         free(srv);
         return rc;
     }
@@ -729,7 +831,9 @@ int kafka_server_start(kafka_server_t **out, struct ev_loop *loop, log_store_t *
     ev_io_init(&srv->accept_w, on_accept, srv->listen_fd, EV_READ);
     ev_timer_init(&srv->accept_retry_w, on_accept_retry, KAFKA_ACCEPT_RETRY_S, 0.0);
     ev_async_init(&srv->notify_w, on_notify);
+    ev_prepare_init(&srv->ready_w, on_ready);
     srv->accept_w.data = srv->accept_retry_w.data = srv->notify_w.data = srv;
+    srv->ready_w.data = srv;
     ev_io_start(loop, &srv->accept_w);
     ev_async_start(loop, &srv->notify_w);
     *out = srv;
@@ -752,6 +856,9 @@ void kafka_server_stop(kafka_server_t *srv)
     srv->listen_fd = -1;
     while (srv->conns)
         conn_close(srv->conns);
+    ev_prepare_stop(srv->loop, &srv->ready_w);
+    kafka__groups_free(srv);
+    kafka__offsets_close(srv);
     free(srv);
 }
 
@@ -771,5 +878,10 @@ void kafka_server_stats_get(const kafka_server_t *srv, kafka_server_stats *out)
     KAFKA_STAT_LOAD(fetch_expired);
     KAFKA_STAT_LOAD(fetch_record_bytes);
     KAFKA_STAT_LOAD(produce_refused);
+    KAFKA_STAT_LOAD(groups);
+    KAFKA_STAT_LOAD(members);
+    KAFKA_STAT_LOAD(rebalances);
+    KAFKA_STAT_LOAD(offset_commits);
+    KAFKA_STAT_LOAD(offset_commit_syncs);
 #undef KAFKA_STAT_LOAD
 }

@@ -31,6 +31,7 @@
 #include <arpa/inet.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,7 @@ typedef struct server_thread {
 
 typedef struct fixture {
     char dir[128];
+    char offsets_dir[160];
     int compression;
     log_store_t *store;
     server_thread st;
@@ -465,7 +467,8 @@ static void *loop_main(void *arg)
 }
 
 /* Starts a server on port 0 on a new loop, then the loop's thread. */
-static void server_thread_start(server_thread *st, log_store_t *store, size_t max_connections)
+static void server_thread_start(server_thread *st, log_store_t *store, size_t max_connections,
+                                const char *offsets_dir)
 {
     rl_err err = {0};
     st->loop = ev_loop_new(EVFLAG_AUTO);
@@ -475,6 +478,8 @@ static void server_thread_start(server_thread *st, log_store_t *store, size_t ma
     ko.listen_port = 0;
     ko.max_request_bytes = MAX_REQUEST_BYTES;
     ko.max_connections = max_connections;
+    if (offsets_dir)
+        snprintf(ko.offsets_dir, sizeof ko.offsets_dir, "%s", offsets_dir);
     if (kafka_server_start(&st->srv, st->loop, store, &ko, &err) != 0)
         fail_msg("kafka_server_start: %s", err.msg);
     st->port = kafka_server_port(st->srv);
@@ -532,7 +537,8 @@ static int setup(void **state)
     assert_int_equal(log_store_partitions(fx->store, "orders"), 4);
     assert_int_equal(log_store_partitions(fx->store, "users"), 1);
 
-    server_thread_start(&fx->st, fx->store, 0);
+    snprintf(fx->offsets_dir, sizeof fx->offsets_dir, "%s/offsets", fx->dir);
+    server_thread_start(&fx->st, fx->store, 0, fx->offsets_dir);
     fx->srv = fx->st.srv;
     fx->port = fx->st.port;
     snprintf(fx->bootstrap, sizeof fx->bootstrap, "127.0.0.1:%u", fx->port);
@@ -704,7 +710,9 @@ static void test_raw_api_versions(void **state)
     fixture *fx = *state;
     rl_buf req = RL_BUF_INIT, resp = RL_BUF_INIT;
     int fd = raw_connect(fx);
-    static const int16_t want[][3] = {{0, 3, 7}, {1, 4, 11}, {2, 1, 2}, {3, 1, 4}, {18, 0, 3}};
+    static const int16_t want[][3] = {{0, 3, 7},  {1, 4, 11}, {2, 1, 2},  {3, 1, 4},
+                                      {8, 2, 7},  {9, 1, 5},  {10, 0, 2}, {11, 0, 5},
+                                      {12, 0, 3}, {13, 0, 3}, {14, 0, 3}, {18, 0, 3}};
     const size_t nwant = sizeof want / sizeof want[0];
 
     for (int16_t v = 0; v <= 3; v++) {
@@ -725,7 +733,7 @@ static void test_raw_api_versions(void **state)
         assert_int_equal(rl_get_i16be(&rd), 0);
         uint64_t n = v >= 3 ? rl_get_uvarint(&rd) - 1 : (uint64_t)rl_get_i32be(&rd);
         assert_int_equal(n, nwant);
-        bool seen[5] = {false};
+        bool seen[sizeof want / sizeof want[0]] = {false};
         for (uint64_t i = 0; i < n; i++) {
             int16_t key = rl_get_i16be(&rd), min = rl_get_i16be(&rd), max = rl_get_i16be(&rd);
             if (v >= 3)
@@ -1084,17 +1092,23 @@ static void test_raw_malformed(void **state)
     /* Negative string length in the client id. */
     uint8_t badcid[14] = {0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0xff, 0xf0};
     expect_closed(fx, badcid, sizeof badcid, "bad client id");
-    /* Unsupported versions and keys: Fetch v3, Metadata v0 and v9, FindCoordinator. */
+    /* Unsupported versions and keys: Fetch v3, Metadata v9, FindCoordinator v3,
+     * InitProducerId. */
     fetch_req(&b, 3, 3, 0, 0, 1000, "users", 0, 0, 1000);
     expect_closed(fx, b.p, b.len, "Fetch v3");
     req_begin(&b, 3, 9, 4);
     req_end(&b);
     expect_closed(fx, b.p, b.len, "Metadata v9");
-    req_begin(&b, 10, 2, 5);
+    req_begin(&b, 10, 3, 5);
     put_str(&b, "group");
     rl_buf_putc(&b, 0);
     req_end(&b);
-    expect_closed(fx, b.p, b.len, "FindCoordinator");
+    expect_closed(fx, b.p, b.len, "FindCoordinator v3");
+    req_begin(&b, 22, 0, 5);
+    put_str(&b, "txn");
+    rl_buf_put_be32(&b, 1000);
+    req_end(&b);
+    expect_closed(fx, b.p, b.len, "InitProducerId");
     /* Produce with acks=0: nothing to answer, so the connection is closed (as Kafka does). */
     req_begin(&b, 0, 7, 6);
     rl_buf_put_be16(&b, (uint16_t)-1);
@@ -1138,7 +1152,7 @@ static void test_max_connections(void **state)
     fixture *fx = *state;
     server_thread st;
     rl_buf req = RL_BUF_INIT, resp = RL_BUF_INIT;
-    server_thread_start(&st, fx->store, 2);
+    server_thread_start(&st, fx->store, 2, NULL);
 
     int a = raw_connect_port(st.port), b = raw_connect_port(st.port);
     api_versions_v0(a, 1, &req);
@@ -1223,7 +1237,7 @@ static void test_accept_emfile(void **state)
 {
     fixture *fx = *state;
     server_thread st;
-    server_thread_start(&st, fx->store, 0);
+    server_thread_start(&st, fx->store, 0, NULL);
 
     /* Leave room for 3 more descriptors: the server runs out while accepting 8 clients. */
     enum { NCLIENTS = 8 };
@@ -1415,6 +1429,558 @@ static void test_rdkafka_long_poll(void **state)
     kcat_consume_check(fx, T_USERS, 0, "beginning", 0, NULL);
 }
 
+/* ------------------------------------------------------------------ consumer groups */
+
+/* Runs a shell command in the background (exec'd, so signals reach it). */
+static pid_t spawn_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static pid_t spawn_sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Waits for pid to exit; returns its exit status, or -1 (killed with SIGKILL) after
+ * timeout_ms. */
+static int wait_exit(pid_t pid, int timeout_ms)
+{
+    int64_t deadline = rl_now_ms() + timeout_ms;
+    int status;
+    while (rl_now_ms() < deadline) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        usleep(20000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
+}
+
+static void slurp(const char *path, rl_buf *out)
+{
+    rl_buf_reset(out);
+    (void)rl_file_read_all(path, out, 16u << 20, NULL);
+    (void)rl_buf_cstr(out);
+}
+
+/* Partitions of topic in kcat's last "rebalanced ...: assigned:" line on stderr (a bit mask),
+ * or -1 when it printed none yet. */
+static int kcat_assigned(const char *err_path, const char *topic)
+{
+    rl_buf b = RL_BUF_INIT;
+    slurp(err_path, &b);
+    const char *s = b.p ? (const char *)b.p : "", *last = NULL, *q = s;
+    while ((q = strstr(q, "assigned:")) != NULL)
+        last = q++;
+    int mask = -1;
+    if (last) {
+        mask = 0;
+        const char *eol = strchr(last, '\n');
+        char pat[300];
+        snprintf(pat, sizeof pat, "%s [", topic);
+        for (const char *t = last; (t = strstr(t, pat)) && (!eol || t < eol); t++)
+            mask |= 1 << atoi(t + strlen(pat));
+    }
+    rl_buf_free(&b);
+    return mask;
+}
+
+static int popcount4(int m) { return (m & 1) + (m >> 1 & 1) + (m >> 2 & 1) + (m >> 3 & 1); }
+
+/* Highest offset + 1 per partition of "orders" printed by kcat -f '%t %p %o\n' into path,
+ * and checks that per partition the offsets printed from `from` on are consecutive. Returns
+ * the number of lines. */
+static int scan_kcat_lines(const char *path, int64_t next[4], bool strict_start,
+                           const int64_t start[4])
+{
+    rl_buf b = RL_BUF_INIT;
+    slurp(path, &b);
+    int lines = 0;
+    char *save = NULL;
+    for (char *ln = strtok_r(b.p ? (char *)b.p : (char *)"", "\n", &save); ln;
+         ln = strtok_r(NULL, "\n", &save)) {
+        char topic[64];
+        int p;
+        long long o;
+        if (sscanf(ln, "%63s %d %lld", topic, &p, &o) != 3 || strcmp(topic, "orders") != 0 ||
+            p < 0 || p > 3)
+            fail_msg("%s: unexpected line '%s'", path, ln);
+        if (strict_start && next[p] == start[p] && o != start[p])
+            fail_msg("%s: partition %d starts at %lld, committed offset was %" PRId64, path, p,
+                     o, start[p]);
+        /* After a rebalance a partition may be re-read from its committed offset (at most
+         * what was not committed yet); it never skips. */
+        if (o > next[p])
+            fail_msg("%s: partition %d jumps from %" PRId64 " to %lld (a gap)", path, p,
+                     next[p], o);
+        if (o == next[p])
+            next[p]++;
+        lines++;
+    }
+    rl_buf_free(&b);
+    return lines;
+}
+
+/* Raw OffsetCommit v7 of `n` partitions of topic for group (generation, member). Returns the
+ * error codes in ec. */
+static void raw_offset_commit(unsigned port, const char *group, int32_t generation,
+                              const char *member, const char *topic, int n,
+                              const int32_t *parts, const int64_t *offsets, const char *metadata,
+                              int16_t *ec)
+{
+    rl_buf req = RL_BUF_INIT, resp = RL_BUF_INIT;
+    int fd = raw_connect_port(port);
+    req_begin(&req, 8, 7, 77);
+    put_str(&req, group);
+    rl_buf_put_be32(&req, (uint32_t)generation);
+    put_str(&req, member);
+    rl_buf_put_be16(&req, (uint16_t)-1); /* group_instance_id */
+    rl_buf_put_be32(&req, 1);
+    put_str(&req, topic);
+    rl_buf_put_be32(&req, (uint32_t)n);
+    for (int i = 0; i < n; i++) {
+        rl_buf_put_be32(&req, (uint32_t)parts[i]);
+        rl_buf_put_be64(&req, (uint64_t)offsets[i]);
+        rl_buf_put_be32(&req, 7); /* leader epoch */
+        if (metadata)
+            put_str(&req, metadata);
+        else
+            rl_buf_put_be16(&req, (uint16_t)-1);
+    }
+    req_end(&req);
+    raw_send(fd, req.p, req.len);
+    raw_recv_frame(fd, &resp);
+    rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
+    assert_int_equal(rl_get_i32be(&rd), 77);
+    assert_int_equal(rl_get_i32be(&rd), 0);
+    assert_int_equal(rl_get_i32be(&rd), 1);
+    assert_true(rl_slice_eq_str(get_str(&rd), topic));
+    assert_int_equal(rl_get_i32be(&rd), n);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(rl_get_i32be(&rd), parts[i]);
+        ec[i] = rl_get_i16be(&rd);
+    }
+    assert_false(rd.err);
+    assert_int_equal(rl_reader_left(&rd), 0);
+    close(fd);
+    rl_buf_free(&req);
+    rl_buf_free(&resp);
+}
+
+/* Raw OffsetFetch v5 of partitions 0..n-1 of topic: offsets (-1: none), leader epochs and
+ * metadata (into md[i], up to 63 bytes). */
+static void raw_offset_fetch(unsigned port, const char *group, const char *topic, int n,
+                             int64_t *offsets, int32_t *epochs, char (*md)[64])
+{
+    rl_buf req = RL_BUF_INIT, resp = RL_BUF_INIT;
+    int fd = raw_connect_port(port);
+    req_begin(&req, 9, 5, 78);
+    put_str(&req, group);
+    rl_buf_put_be32(&req, 1);
+    put_str(&req, topic);
+    rl_buf_put_be32(&req, (uint32_t)n);
+    for (int i = 0; i < n; i++)
+        rl_buf_put_be32(&req, (uint32_t)i);
+    req_end(&req);
+    raw_send(fd, req.p, req.len);
+    raw_recv_frame(fd, &resp);
+    rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
+    assert_int_equal(rl_get_i32be(&rd), 78);
+    assert_int_equal(rl_get_i32be(&rd), 0);
+    assert_int_equal(rl_get_i32be(&rd), 1);
+    assert_true(rl_slice_eq_str(get_str(&rd), topic));
+    assert_int_equal(rl_get_i32be(&rd), n);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(rl_get_i32be(&rd), i);
+        offsets[i] = rl_get_i64be(&rd);
+        int32_t e = rl_get_i32be(&rd);
+        if (epochs)
+            epochs[i] = e;
+        rl_slice m = get_str(&rd);
+        if (md)
+            snprintf(md[i], 64, "%.*s", (int)(m.len < 63 ? m.len : 63),
+                     m.p ? (const char *)m.p : "");
+        assert_int_equal(rl_get_i16be(&rd), 0);
+    }
+    assert_int_equal(rl_get_i16be(&rd), 0);
+    assert_false(rd.err);
+    assert_int_equal(rl_reader_left(&rd), 0);
+    close(fd);
+    rl_buf_free(&req);
+    rl_buf_free(&resp);
+}
+
+static void append_orders(fixture *fx, int n)
+{
+    for (int i = 0; i < n; i++)
+        append_rec(fx, T_ORDERS);
+    commit(fx);
+    kafka_server_notify(fx->srv);
+}
+
+#define KCAT_G_ARGS                                                                            \
+    "-X auto.offset.reset=earliest -X auto.commit.interval.ms=100 -X session.timeout.ms=6000 " \
+    "-X heartbeat.interval.ms=500 -u -f '%%t %%p %%o\\n'"
+
+static void test_kcat_group(void **state)
+{
+    fixture *fx = *state;
+    char a_out[256], a_err[256], b_out[256], b_err[256], c_out[256], c_err[256];
+    snprintf(a_out, sizeof a_out, "%s/ga.out", fx->dir);
+    snprintf(a_err, sizeof a_err, "%s/ga.err", fx->dir);
+    snprintf(b_out, sizeof b_out, "%s/gb.out", fx->dir);
+    snprintf(b_err, sizeof b_err, "%s/gb.err", fx->dir);
+    snprintf(c_out, sizeof c_out, "%s/gc.out", fx->dir);
+    snprintf(c_err, sizeof c_err, "%s/gc.err", fx->dir);
+
+    /* Member A alone gets all 4 partitions. */
+    pid_t a = spawn_sh("exec timeout 120 " KCAT " -b %s -G g-kcat " KCAT_G_ARGS
+                       " orders >%s 2>%s",
+                       fx->bootstrap, a_out, a_err);
+    int64_t deadline = rl_now_ms() + 30000;
+    while (kcat_assigned(a_err, "orders") != 0xf && rl_now_ms() < deadline)
+        usleep(50000);
+    assert_int_equal(kcat_assigned(a_err, "orders"), 0xf);
+
+    /* B joins: the partitions split 2/2 between them. */
+    pid_t b = spawn_sh("exec timeout 120 " KCAT " -b %s -G g-kcat " KCAT_G_ARGS
+                       " orders >%s 2>%s",
+                       fx->bootstrap, b_out, b_err);
+    int ma = -1, mb = -1;
+    deadline = rl_now_ms() + 30000;
+    do {
+        usleep(50000);
+        ma = kcat_assigned(a_err, "orders");
+        mb = kcat_assigned(b_err, "orders");
+    } while (!(ma > 0 && mb > 0 && (ma | mb) == 0xf && (ma & mb) == 0) &&
+             rl_now_ms() < deadline);
+    if (!(popcount4(ma) == 2 && popcount4(mb) == 2 && (ma | mb) == 0xf)) {
+        rl_buf e = RL_BUF_INIT;
+        slurp(a_err, &e);
+        fprintf(stderr, "--- A ---\n%s\n", e.p ? (char *)e.p : "");
+        slurp(b_err, &e);
+        fprintf(stderr, "--- B ---\n%s\n", e.p ? (char *)e.p : "");
+        rl_buf_free(&e);
+        fail_msg("assignments A 0x%x, B 0x%x: not a 2/2 split", ma, mb);
+    }
+    kafka_server_stats st;
+    stats(fx, &st);
+    assert_true(st.members >= 2);
+    assert_true(st.rebalances >= 2);
+
+    /* B leaves (SIGTERM: kcat closes the consumer, LeaveGroup): A gets all 4 again. */
+    assert_int_equal(kill(b, SIGTERM), 0);
+    assert_int_equal(wait_exit(b, 30000), 0);
+    deadline = rl_now_ms() + 30000;
+    while (kcat_assigned(a_err, "orders") != 0xf && rl_now_ms() < deadline)
+        usleep(50000);
+    assert_int_equal(kcat_assigned(a_err, "orders"), 0xf);
+
+    /* New records reach A; everything of orders was printed by A or B, without a gap. */
+    append_orders(fx, 40);
+    int64_t zero[4] = {0, 0, 0, 0}, seen[4];
+    deadline = rl_now_ms() + 30000;
+    for (;;) {
+        memset(seen, 0, sizeof seen);
+        /* Offsets printed by B, then A (A took B's partitions from B's last commit). */
+        (void)scan_kcat_lines(b_out, seen, false, zero);
+        int64_t after_b[4];
+        memcpy(after_b, seen, sizeof seen);
+        int64_t a_seen[4] = {0, 0, 0, 0};
+        (void)scan_kcat_lines(a_out, a_seen, false, zero);
+        bool done = true;
+        for (int p = 0; p < 4; p++) {
+            seen[p] = a_seen[p] > after_b[p] ? a_seen[p] : after_b[p];
+            if (seen[p] != hwm_of(fx, T_ORDERS, (uint32_t)p))
+                done = false;
+        }
+        if (done || rl_now_ms() > deadline)
+            break;
+        usleep(100000);
+    }
+    for (int p = 0; p < 4; p++)
+        assert_int_equal(seen[p], hwm_of(fx, T_ORDERS, (uint32_t)p));
+
+    /* A stops (its last offsets are committed on close); the committed offsets are the high
+     * watermarks. */
+    assert_int_equal(kill(a, SIGTERM), 0);
+    assert_int_equal(wait_exit(a, 30000), 0);
+    int64_t committed[4];
+    raw_offset_fetch(fx->port, "g-kcat", "orders", 4, committed, NULL, NULL);
+    for (int p = 0; p < 4; p++)
+        assert_int_equal(committed[p], hwm_of(fx, T_ORDERS, (uint32_t)p));
+
+    /* More records; a restarted member resumes from the committed offsets: exactly the new
+     * records, no gap, no duplicate. */
+    append_orders(fx, 30);
+    pid_t c = spawn_sh("exec timeout 60 " KCAT " -b %s -G g-kcat -e " KCAT_G_ARGS
+                       " orders >%s 2>%s",
+                       fx->bootstrap, c_out, c_err);
+    int cst = wait_exit(c, 60000);
+    if (cst != 0) {
+        rl_buf e = RL_BUF_INIT;
+        slurp(c_err, &e);
+        fprintf(stderr, "--- C ---\n%s\n", e.p ? (char *)e.p : "");
+        rl_buf_free(&e);
+    }
+    assert_int_equal(cst, 0);
+    int64_t next[4];
+    memcpy(next, committed, sizeof next);
+    int lines = scan_kcat_lines(c_out, next, true, committed);
+    assert_int_equal(lines, 30);
+    for (int p = 0; p < 4; p++)
+        assert_int_equal(next[p], hwm_of(fx, T_ORDERS, (uint32_t)p));
+    raw_offset_fetch(fx->port, "g-kcat", "orders", 4, committed, NULL, NULL);
+    for (int p = 0; p < 4; p++)
+        assert_int_equal(committed[p], hwm_of(fx, T_ORDERS, (uint32_t)p));
+}
+
+static void test_rdkafka_group(void **state)
+{
+    fixture *fx = *state;
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    const char *kv[][2] = {
+        {"bootstrap.servers", fx->bootstrap}, {"group.id", "g-rdkafka"},
+        {"auto.offset.reset", "earliest"},    {"enable.auto.commit", "false"},
+        {"session.timeout.ms", "6000"},       {"check.crcs", "true"},
+        {"log_level", "4"},
+    };
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
+        if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], errstr, sizeof errstr) !=
+            RD_KAFKA_CONF_OK)
+            fail_msg("conf %s: %s", kv[i][0], errstr);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    assert_non_null(rk);
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_add(topics, "orders", RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_add(topics, "users", RD_KAFKA_PARTITION_UA);
+    assert_int_equal(rd_kafka_subscribe(rk, topics), 0);
+    rd_kafka_topic_partition_list_destroy(topics);
+
+    int64_t next[NTOPICS][4];
+    memset(next, 0, sizeof next);
+    size_t want = 0, got = 0;
+    for (int t = 0; t < NTOPICS; t++)
+        for (uint32_t p = 0; p < topic_parts[t]; p++)
+            want += (size_t)hwm_of(fx, t, p);
+    int64_t deadline = rl_now_ms() + 60000;
+    while (got < want && rl_now_ms() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
+        if (!m)
+            continue;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                fail_msg("consume: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        int t = strcmp(rd_kafka_topic_name(m->rkt), "orders") == 0 ? T_ORDERS : T_USERS;
+        uint32_t p = (uint32_t)m->partition;
+        assert_int_equal(m->offset, next[t][p]);
+        const rec *r = NULL;
+        for (size_t i = 0; i < fx->nrecs && !r; i++)
+            if (fx->recs[i].topic == t && fx->recs[i].partition == p &&
+                fx->recs[i].offset == m->offset)
+                r = &fx->recs[i];
+        assert_non_null(r);
+        assert_int_equal(m->len, strlen(r->value));
+        assert_memory_equal(m->payload, r->value, m->len);
+        next[t][p]++;
+        got++;
+        rd_kafka_message_destroy(m);
+    }
+    assert_int_equal(got, want);
+    assert_int_equal(rd_kafka_commit(rk, NULL, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+
+    /* The client reads its committed offsets back through OffsetFetch. */
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(5);
+    for (int32_t p = 0; p < 4; p++)
+        rd_kafka_topic_partition_list_add(parts, "orders", p);
+    rd_kafka_topic_partition_list_add(parts, "users", 0);
+    assert_int_equal(rd_kafka_committed(rk, parts, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    for (int i = 0; i < parts->cnt; i++) {
+        int t = strcmp(parts->elems[i].topic, "orders") == 0 ? T_ORDERS : T_USERS;
+        assert_int_equal(parts->elems[i].err, 0);
+        assert_int_equal(parts->elems[i].offset,
+                         hwm_of(fx, t, (uint32_t)parts->elems[i].partition));
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    assert_int_equal(rd_kafka_consumer_close(rk), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(rk);
+
+    int64_t committed[4];
+    raw_offset_fetch(fx->port, "g-rdkafka", "orders", 4, committed, NULL, NULL);
+    for (int p = 0; p < 4; p++)
+        assert_int_equal(committed[p], hwm_of(fx, T_ORDERS, (uint32_t)p));
+    kafka_server_stats st;
+    stats(fx, &st);
+    assert_int_equal(st.members, 0);
+}
+
+/* Commit validation, then the committed offsets across a server restart (same offsets
+ * directory), and none for a server that keeps them in memory only. */
+static void test_offsets_restart(void **state)
+{
+    fixture *fx = *state;
+    int32_t parts[4] = {0, 1, 2, 3};
+    int64_t offs[4] = {11, 12, 13, 14};
+    int16_t ec[4];
+    raw_offset_commit(fx->port, "g-restart", -1, "", "orders", 4, parts, offs, "meta", ec);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(ec[i], 0);
+    /* Unknown partition and topic, oversized metadata, empty group, a generation for a
+     * group without members, an unknown member of a group with members. */
+    int32_t bad_part[1] = {4};
+    raw_offset_commit(fx->port, "g-restart", -1, "", "orders", 1, bad_part, offs, NULL, ec);
+    assert_int_equal(ec[0], 3);
+    raw_offset_commit(fx->port, "g-restart", -1, "", "nosuch", 1, parts, offs, NULL, ec);
+    assert_int_equal(ec[0], 3);
+    char big[5000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    raw_offset_commit(fx->port, "g-restart", -1, "", "orders", 1, parts, offs, big, ec);
+    assert_int_equal(ec[0], 12);
+    raw_offset_commit(fx->port, "", -1, "", "orders", 1, parts, offs, NULL, ec);
+    assert_int_equal(ec[0], 24);
+    raw_offset_commit(fx->port, "g-restart", 3, "m-1", "orders", 1, parts, offs, NULL, ec);
+    assert_int_equal(ec[0], 22);
+
+    int64_t got[4];
+    int32_t epochs[4];
+    char md[4][64];
+    raw_offset_fetch(fx->port, "g-restart", "orders", 4, got, epochs, md);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(got[i], offs[i]);
+        assert_int_equal(epochs[i], 7);
+        assert_string_equal(md[i], "meta");
+    }
+    int64_t kcat_offs[4];
+    raw_offset_fetch(fx->port, "g-kcat", "orders", 4, kcat_offs, NULL, NULL);
+
+    /* Restart on the same offsets directory: everything committed is back. */
+    server_thread_stop(&fx->st);
+    server_thread_start(&fx->st, fx->store, 0, fx->offsets_dir);
+    fx->srv = fx->st.srv;
+    fx->port = fx->st.port;
+    snprintf(fx->bootstrap, sizeof fx->bootstrap, "127.0.0.1:%u", fx->port);
+    int64_t again[4];
+    raw_offset_fetch(fx->port, "g-restart", "orders", 4, got, epochs, md);
+    raw_offset_fetch(fx->port, "g-kcat", "orders", 4, again, NULL, NULL);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(got[i], offs[i]);
+        assert_int_equal(epochs[i], 7);
+        assert_string_equal(md[i], "meta");
+        assert_int_equal(again[i], kcat_offs[i]);
+    }
+    /* A later commit replaces the earlier one, also after the next restart. */
+    int64_t offs2[1] = {99};
+    raw_offset_commit(fx->port, "g-restart", -1, "", "orders", 1, parts, offs2, NULL, ec);
+    assert_int_equal(ec[0], 0);
+    server_thread_stop(&fx->st);
+    server_thread_start(&fx->st, fx->store, 0, fx->offsets_dir);
+    fx->srv = fx->st.srv;
+    fx->port = fx->st.port;
+    snprintf(fx->bootstrap, sizeof fx->bootstrap, "127.0.0.1:%u", fx->port);
+    raw_offset_fetch(fx->port, "g-restart", "orders", 4, got, NULL, md);
+    assert_int_equal(got[0], 99);
+    assert_string_equal(md[0], "");
+    assert_int_equal(got[1], 12);
+
+    /* Memory only: nothing committed is known. */
+    server_thread mem;
+    server_thread_start(&mem, fx->store, 0, NULL);
+    raw_offset_fetch(mem.port, "g-restart", "orders", 4, got, epochs, md);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(got[i], -1);
+        assert_int_equal(epochs[i], -1);
+    }
+    server_thread_stop(&mem);
+}
+
+/* Child of test_offsets_crash: a server on its own log with an "orders" topic of 4
+ * partitions, committed offsets in dir; writes its port to port_fd, then serves until
+ * killed. */
+static void crash_child(const char *dir, int port_fd)
+{
+    char logdir[300], offdir[300];
+    snprintf(logdir, sizeof logdir, "%s/crash-log", dir);
+    snprintf(offdir, sizeof offdir, "%s/crash-offsets", dir);
+    log_store_opts lo;
+    memset(&lo, 0, sizeof lo);
+    lo.partitions = 4;
+    log_store_t *store;
+    if (log_store_open(&store, logdir, &lo, NULL) != 0)
+        _exit(10);
+    if (log_store_append(store, rl_slice_str("orders"), rl_slice_str("k"), rl_slice_str("v"), 1,
+                         NULL) != 0 ||
+        log_store_commit(store, rl_slice_str("c"), NULL) != 0)
+        _exit(11);
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    kafka_server_opts ko;
+    kafka_server_opts_init(&ko);
+    ko.listen_port = 0;
+    snprintf(ko.offsets_dir, sizeof ko.offsets_dir, "%s", offdir);
+    kafka_server_t *srv;
+    if (kafka_server_start(&srv, loop, store, &ko, NULL) != 0)
+        _exit(12);
+    unsigned port = kafka_server_port(srv);
+    if (write(port_fd, &port, sizeof port) != (ssize_t)sizeof port)
+        _exit(13);
+    ev_run(loop, 0);
+    _exit(14);
+}
+
+/* Acknowledged commits survive a crash (SIGKILL) of the serving process. */
+static void test_offsets_crash(void **state)
+{
+    fixture *fx = *state;
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(pfd[0]);
+        crash_child(fx->dir, pfd[1]);
+    }
+    close(pfd[1]);
+    unsigned port = 0;
+    assert_int_equal(read(pfd[0], &port, sizeof port), (ssize_t)sizeof port);
+    close(pfd[0]);
+    int32_t parts[4] = {0, 1, 2, 3};
+    int16_t ec[4];
+    for (int64_t round = 1; round <= 20; round++) {
+        int64_t offs[4] = {round, round * 2, round * 3, round * 4};
+        raw_offset_commit(port, "g-crash", -1, "", "orders", 4, parts, offs, "c", ec);
+        for (int i = 0; i < 4; i++)
+            assert_int_equal(ec[i], 0);
+    }
+    kill(pid, SIGKILL);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+
+    char offdir[300];
+    snprintf(offdir, sizeof offdir, "%s/crash-offsets", fx->dir);
+    server_thread st;
+    server_thread_start(&st, fx->store, 0, offdir);
+    int64_t got[4];
+    raw_offset_fetch(st.port, "g-crash", "orders", 4, got, NULL, NULL);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(got[i], 20 * (i + 1));
+    server_thread_stop(&st);
+}
+
 int main(int argc, char **argv)
 {
     if (access(KCAT, X_OK) != 0) {
@@ -1445,6 +2011,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_kcat_produce_refused),
         cmocka_unit_test(test_rdkafka_all_partitions),
         cmocka_unit_test(test_rdkafka_long_poll),
+        cmocka_unit_test(test_kcat_group),
+        cmocka_unit_test(test_rdkafka_group),
+        cmocka_unit_test(test_offsets_restart),
+        cmocka_unit_test(test_offsets_crash),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
