@@ -914,6 +914,7 @@ int binlog__rows(binlog_decoder_t *dec, const binlog_event *ev, rl_slice pb, rl_
         return rl_err_set(err, -ENOMEM, "out of memory");
     row_ctx r = {t, ev, 0, rl_now_ms()};
     while (rl_reader_left(&rd) > 0) {
+        size_t before_row = rl_reader_left(&rd);
         int rc;
         if (kind == 'u') {
             rc = decode_image(dec, t, bm1.p, n1, &rd, 0, err);
@@ -922,6 +923,9 @@ int binlog__rows(binlog_decoder_t *dec, const binlog_event *ev, rl_slice pb, rl_
         } else {
             rc = decode_image(dec, t, bm1.p, n1, &rd, kind == 'c' ? 1 : 0, err);
         }
+        /* An image of no columns takes no bytes: the rest of the event could never end. */
+        if (rc == 0 && rl_reader_left(&rd) == before_row)
+            rc = rl_err_set(err, RL_ECORRUPT, "row image with no columns present");
         if (rc == 0)
             rc = emit_row(dec, &r, kind, err);
         if (rc < 0)

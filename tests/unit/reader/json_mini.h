@@ -93,7 +93,13 @@ static char *jm_string(jparser *js, size_t *len)
         return NULL;
     }
     js->p++;
-    char *o = jm_alloc((size_t)(js->end - js->p) + 1);
+    /* Escapes never expand: the raw span up to the closing quote bounds the output. */
+    const char *q = js->p;
+    while (q < js->end && *q != '"')
+        q += (*q == '\\' && q + 1 < js->end) ? 2 : 1;
+    char *o = malloc((size_t)(q - js->p) + 1);
+    if (!o)
+        abort();
     size_t n = 0;
     while (js->p < js->end && *js->p != '"') {
         unsigned char c = (unsigned char)*js->p++;
@@ -272,7 +278,7 @@ static void jm_value(jparser *js, jv *v, int depth)
     }
 }
 
-static void jfree(jv *v)
+static inline void jfree(jv *v)
 {
     if (!v)
         return;
@@ -288,7 +294,7 @@ static void jfree(jv *v)
 }
 
 /* Parses exactly one JSON value spanning [p, p+n). Returns 0 or -1 (v is freed then). */
-static int jparse(const void *p, size_t n, jv *v)
+static inline int jparse(const void *p, size_t n, jv *v)
 {
     jparser js = {(const char *)p, (const char *)p + n, false};
     jm_value(&js, v, 0);
@@ -300,7 +306,7 @@ static int jparse(const void *p, size_t n, jv *v)
     return 0;
 }
 
-static const jv *jget(const jv *obj, const char *key)
+static inline const jv *jget(const jv *obj, const char *key)
 {
     if (!obj || obj->type != JOBJ)
         return NULL;
@@ -311,7 +317,7 @@ static const jv *jget(const jv *obj, const char *key)
 }
 
 /* Standard base64 decode (RFC 4648 section 4). Returns the decoded length or -1. */
-static long jm_base64_decode(const char *s, size_t n, uint8_t *out)
+static inline long jm_base64_decode(const char *s, size_t n, uint8_t *out)
 {
     static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     if (n % 4)
