@@ -9,17 +9,19 @@
  * frame or zstd when they are written); log_store_commit() writes every open batch, fsyncs
  * the touched segments, stores a checkpoint (the caller's source position + every partition's
  * end offset) atomically, and only then moves the high watermarks. Consumers never see a
- * record above the high watermark, so what they see is always durable. On open, the last
+ * record above the high watermark, so what they see is always durable (under the flush
+ * policy chosen: enum log_flush). On open, the last
  * segment of each partition is checked (torn tail truncated and logged, index rebuilt), and
  * every partition is cut back to the checkpoint's end offset, so a restart re-reads the
  * source from the checkpoint's position without doubling anything.
  *
- * Threading: one writer thread calls log_store_append/commit; any number of other threads
- * may call the read functions concurrently. Bytes below the high watermark are immutable, so
- * read slices need no lock once returned. The commit hook runs on the writer thread.
+ * Threading: one writer thread calls log_store_append/commit/abort/sync/retain; any number
+ * of other threads may call the read functions concurrently. Bytes below the high watermark
+ * are immutable, so read slices need no lock once returned; each read pins its segment
+ * against retention until log_read_release. The commit hook runs on the writer thread.
  * log_store_close must not run concurrently with any other call.
  *
- * Resources: every segment is mapped read-only for the life of the store (the active one
+ * Resources: every segment is mapped read-only until retention deletes it (the active one
  * with segment_bytes of address space, sparse on disk until written) and each partition keeps
  * its active segment's file descriptor open: a process with many partitions needs
  * RLIMIT_NOFILE above their count, and vm.max_map_count above the number of segments.
@@ -53,6 +55,24 @@ enum log_flush {
                                source). For throwaway or re-derivable logs only */
 };
 
+/* Per-topic settings (Kafka topic configs of the same names). */
+enum log_cleanup {
+    LOG_CLEANUP_DELETE = 1,  /* cleanup.policy=delete: retention by time and size */
+    LOG_CLEANUP_COMPACT = 2, /* cleanup.policy=compact (not implemented yet: kept forever) */
+};
+
+typedef struct log_topic_config {
+    int64_t retention_ms;    /* retention.ms: a sealed segment is deleted once its largest
+                                record timestamp is older than this; -1 = forever */
+    int64_t retention_bytes; /* retention.bytes, per partition: the oldest sealed segments
+                                are deleted while the rest still holds at least this many
+                                bytes; -1 = no limit */
+    int cleanup;             /* enum log_cleanup bits: DELETE, COMPACT or both */
+} log_topic_config;
+
+/* The defaults: keep forever, cleanup.policy=delete. */
+void log_topic_config_init(log_topic_config *cfg);
+
 typedef struct log_store_opts {
     int compression;            /* enum log_compression; default LOG_COMPRESSION_LZ4 */
     int compression_level;      /* 0 = codec default (lz4 1, zstd 1) */
@@ -69,6 +89,8 @@ typedef struct log_store_opts {
                                    first batch is this old (wall clock ms; a recovered
                                    segment counts from the open); default 7 days (Kafka
                                    segment.ms); UINT64_MAX = by size only */
+    const log_topic_config *topic_defaults; /* topics without an override (NULL:
+                                   log_topic_config_init's defaults); copied at open */
 } log_store_opts;
 
 /* Parses "none", "lz4", "zstd". Returns the enum value or RL_ECONFIG. */
@@ -159,6 +181,32 @@ int64_t log_store_sync_due(log_store_t *store);
  */
 int log_store_abort(log_store_t *store, rl_err *err);
 
+/*
+ * Sets topic's configuration (an override of opts.topic_defaults), persisted durably in the
+ * topic's first partition directory as "<topic>-0/topic.config" (text, "name=value" lines:
+ * retention.ms, retention.bytes, cleanup.policy) and read back at open. A topic not created
+ * yet gets it when it is created (kept in memory until then: set it again after a restart
+ * if the topic may still not exist). Any thread. Returns 0; RL_ECONFIG (bad name or values:
+ * retention below -1, cleanup without a known bit); -errno writing the file; -ENOMEM.
+ */
+int log_store_topic_config(log_store_t *store, const char *topic, const log_topic_config *cfg,
+                           rl_err *err);
+/* Copies topic's effective configuration into out. Returns 0 or RL_ENOTFOUND. Any thread. */
+int log_store_topic_config_get(log_store_t *store, const char *topic, log_topic_config *out);
+
+/*
+ * Applies retention (cleanup.policy delete) at wall-clock time now_ms: in each partition,
+ * deletes whole sealed segments from the oldest, never the active one nor one holding data
+ * above the high watermark, while the oldest one's largest timestamp is older than
+ * retention.ms or the partition minus that segment still holds at least retention.bytes.
+ * The log start offset moves to the next segment's base offset (readers below it get
+ * RL_ERANGE). A segment that a reader has pinned (log_store_read) is unlinked at once and
+ * unmapped when the last pin is released. Writer thread (call it from the writer's loop,
+ * e.g. every few seconds: it looks at each partition's first segment only, and deletes
+ * with one unlink per file). Returns the number of segments deleted, or -ENOMEM.
+ */
+int log_store_retain(log_store_t *store, int64_t now_ms, rl_err *err);
+
 /* Hook called on the writer thread after each commit moved high watermarks (to wake parked
  * fetches). Set before appends start. */
 void log_store_set_commit_hook(log_store_t *store, void (*fn)(void *ctx), void *ctx);
@@ -184,15 +232,23 @@ int log_store_offsets(log_store_t *store, const char *topic, uint32_t partition,
 int log_store_offset_for_time(log_store_t *store, const char *topic, uint32_t partition,
                               int64_t ts_ms, int64_t *offset);
 
+struct log_segment;
+
 typedef struct log_read {
-    rl_slice bytes; /* whole RecordBatches, as stored, from one segment's mapping;
-                       valid until log_store_close; may be empty */
+    rl_slice bytes;          /* whole RecordBatches, as stored, from one segment's mapping; valid
+                                until log_read_release (may be empty) */
+    struct log_segment *pin; /* reference keeping that segment mapped although retention may
+                                delete it meanwhile: MUST be given back with log_read_release
+                                once bytes are no longer used (after the response that
+                                carries them is written), else the segment's mapping and disk
+                                space are never freed. NULL when nothing is pinned. */
     int64_t log_start;
     int64_t high_watermark;
 } log_read;
 
 /*
- * Reads committed batches of a partition for a Kafka Fetch: starts at the batch holding
+ * Reads committed batches of a partition for a Kafka Fetch (out->pin set: see log_read and
+ * log_read_release, which every caller must call): starts at the batch holding
  * offset (which may begin before it), ends before the high watermark, at most max_bytes but
  * always the whole first batch (KIP-74). An offset equal to the high watermark gives an
  * empty read. Returns 0; RL_ENOTFOUND (no such topic or partition); RL_ERANGE (offset below
@@ -202,6 +258,11 @@ typedef struct log_read {
  */
 int log_store_read(log_store_t *store, const char *topic, uint32_t partition, int64_t offset,
                    size_t max_bytes, log_read *out, rl_err *err);
+
+/* Releases what log_store_read pinned (out->bytes become invalid) and clears rd->pin. Any
+ * thread; safe on a zeroed, failed or empty read and when called twice. Every pin must be
+ * released before log_store_close. */
+void log_read_release(log_read *rd);
 
 /* ------------------------------------------------------------------ RecordBatch codec */
 

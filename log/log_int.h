@@ -156,6 +156,8 @@ typedef struct log_segment {
     bool dirty;                 /* writer: written since the last fdatasync */
     int64_t first_ms;           /* writer: wall clock of the first batch (roll by age) */
     _Atomic uint64_t committed; /* bytes below the high watermark: readers' limit */
+    _Atomic uint32_t refs;      /* 1 for the partition's list + 1 per reader pin; the last
+                                   log__segment_unref frees (unmaps) it */
 
     /* Guarded by the partition lock (the writer mutates them while holding it). */
     log_idx_entry *idx;
@@ -182,6 +184,11 @@ int log__segment_open_file(const char *dir, int64_t base, size_t reserve, log_se
                            uint64_t *fsize, rl_err *err);
 /* Unmaps, closes and frees (NULL is fine). Does not touch the file. */
 void log__segment_free(log_segment *seg);
+/* Takes a reference (a reader pin; caller holds the partition lock so the segment cannot be
+ * dropped from the list meanwhile). */
+void log__segment_ref(log_segment *seg);
+/* Drops a reference; the last one frees the segment (log__segment_free). Any thread. */
+void log__segment_unref(log_segment *seg);
 
 /* Result of scanning a segment's batches. */
 typedef struct log_scan {
@@ -264,8 +271,9 @@ typedef struct log_partition {
     pthread_mutex_t lock; /* segs/nsegs and the segments' index arrays */
     log_segment **segs;
     size_t nsegs, capsegs;
-    _Atomic int64_t hwm; /* high watermark, published after fsync + checkpoint */
-    int64_t log_start;   /* immutable while open (no retention yet) */
+    _Atomic int64_t hwm;       /* high watermark, published after fsync + checkpoint */
+    _Atomic int64_t log_start; /* base of the first segment; moved by retention (writer,
+                                  stored under `lock`) */
 
     /* Writer only. */
     int64_t next;           /* offset the open batch's first record will get */
@@ -302,6 +310,9 @@ int log__partition_abort(log_partition *p, rl_err *err);
 int log__partition_read(log_partition *p, int64_t offset, size_t max_bytes, log_read *out,
                         rl_err *err);
 int log__partition_offset_for_time(log_partition *p, int64_t ts_ms, int64_t *offset);
+/* Retention of one partition at now_ms under cfg (log_store_retain). Writer. Returns the
+ * number of segments deleted. */
+int log__partition_retain(log_partition *p, const log_topic_config *cfg, int64_t now_ms);
 
 /* ------------------------------------------------------------------ store.c */
 
@@ -310,7 +321,14 @@ typedef struct log_topic {
     size_t name_len;
     uint32_t nparts;
     log_partition **parts;
+    log_topic_config cfg; /* guarded by the store's cfg_lock */
 } log_topic;
+
+/* A configuration set with log_store_topic_config (kept for topics not created yet). */
+typedef struct log_topic_override {
+    char name[LOG_TOPIC_MAX + 1];
+    log_topic_config cfg;
+} log_topic_override;
 
 struct log_store {
     char *dir;
@@ -336,10 +354,25 @@ struct log_store {
     bool appended;     /* log_store_append since the last commit */
     int64_t synced_ns; /* rl_mono_ns() of the last durable point */
 
+    pthread_mutex_t cfg_lock; /* topics' cfg, overrides */
+    log_topic_config defaults;
+    log_topic_override *overrides;
+    size_t noverrides;
+
     pthread_mutex_t ckpt_lock; /* guards blob/has_ckpt (log_store_checkpoint) */
     rl_buf blob;
     bool has_ckpt;
 };
+
+/* ------------------------------------------------------------------ config.c */
+
+/* Returns 0 or RL_ECONFIG (message says which value). */
+int log__topic_config_check(const log_topic_config *cfg, rl_err *err);
+/* Writes pdir0/topic.config durably. Returns 0 or -errno. */
+int log__topic_config_save(const char *pdir0, const log_topic_config *cfg, rl_err *err);
+/* Reads pdir0/topic.config into cfg (*found false and cfg untouched when absent). Returns 0,
+ * RL_ECORRUPT (file and line in the message), -errno. */
+int log__topic_config_load(const char *pdir0, log_topic_config *cfg, bool *found, rl_err *err);
 
 /* Validates a topic name (1-249 bytes of [A-Za-z0-9._-], not "." or ".."). */
 bool log__topic_name_ok(const char *p, size_t n);

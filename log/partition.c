@@ -240,10 +240,10 @@ static int open_segments(log_partition *p, int64_t committed, rl_err *err)
             rc = rl_err_set(err, rc, "%s: fsync: %s", p->dir, strerror(-rc));
             goto done;
         }
-        p->log_start = 0;
+        atomic_store_explicit(&p->log_start, 0, memory_order_relaxed);
         goto done;
     }
-    p->log_start = bases[0];
+    atomic_store_explicit(&p->log_start, bases[0], memory_order_relaxed);
     if (committed > 0 && committed < bases[0]) {
         rc = rl_err_set(err, RL_ECORRUPT,
                         "%s: the first segment starts at offset %lld, above the checkpoint's "
@@ -324,6 +324,7 @@ int log__partition_open(struct log_store *store, struct log_topic *topic, uint32
     p->sync_from = SIZE_MAX;
     pthread_mutex_init(&p->lock, NULL);
     atomic_init(&p->hwm, 0);
+    atomic_init(&p->log_start, 0);
     if (create) {
         if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
             rc = rl_err_set(err, -errno, "%s: mkdir: %s", dir, strerror(errno));
@@ -358,8 +359,16 @@ void log__partition_close(log_partition *p)
             rl_warn("%s: trim to %llu bytes: %s", seg->path, (unsigned long long)seg->size,
                     strerror(errno));
     }
-    for (size_t i = 0; i < p->nsegs; i++)
+    for (size_t i = 0; i < p->nsegs; i++) {
+        uint32_t refs = atomic_load_explicit(&p->segs[i]->refs, memory_order_relaxed);
+        /* A pin still held is a caller bug (log_read_release missing). Close must not run
+         * concurrently with readers, so the mapping is freed anyway, as slices were only
+         * valid until close before pins existed; the message makes the bug visible. */
+        if (refs > 1)
+            rl_error("%s: %u log_store_read pin(s) not released before close", p->segs[i]->path,
+                     refs - 1);
         log__segment_free(p->segs[i]);
+    }
     free(p->segs);
     rl_buf_free(&p->open.buf);
     pthread_mutex_destroy(&p->lock);
@@ -476,7 +485,7 @@ int log__partition_abort(log_partition *p, rl_err *err)
         rl_warn("%s: abort: removing segment of offsets >= %lld written after the last commit",
                 seg->path, (long long)seg->base);
         int64_t base = seg->base;
-        log__segment_free(seg);
+        log__segment_unref(seg);
         p->segs[i] = NULL;
         remove_segment_files(p->dir, base);
         p->dir_dirty = true;
@@ -511,26 +520,40 @@ int log__partition_read(log_partition *p, int64_t offset, size_t max_bytes, log_
 {
     int64_t hwm = atomic_load_explicit(&p->hwm, memory_order_acquire);
     out->bytes = rl_slice_make(NULL, 0);
-    out->log_start = p->log_start;
+    out->pin = NULL;
+    out->log_start = atomic_load_explicit(&p->log_start, memory_order_relaxed);
     out->high_watermark = hwm;
-    if (offset < p->log_start || offset > hwm)
+    if (offset < out->log_start || offset > hwm)
         return rl_err_set(err, RL_ERANGE, "%s: offset %lld outside [%lld, %lld]", p->dir,
-                          (long long)offset, (long long)p->log_start, (long long)hwm);
+                          (long long)offset, (long long)out->log_start, (long long)hwm);
     if (offset == hwm)
         return 0;
     pthread_mutex_lock(&p->lock);
-    const log_segment *seg = p->segs[find_seg(p, offset)];
+    /* Retention may have moved the log start since it was loaded: check again under the
+     * lock, which also keeps the segment in the list until it is pinned. */
+    int64_t log_start = atomic_load_explicit(&p->log_start, memory_order_relaxed);
+    if (offset < log_start) {
+        pthread_mutex_unlock(&p->lock);
+        out->log_start = log_start;
+        return rl_err_set(err, RL_ERANGE, "%s: offset %lld below the log start %lld", p->dir,
+                          (long long)offset, (long long)log_start);
+    }
+    log_segment *seg = p->segs[find_seg(p, offset)];
     uint64_t pos = log__segment_lookup(seg, offset).b;
     const uint8_t *map = seg->map;
+    log__segment_ref(seg);
     pthread_mutex_unlock(&p->lock);
     uint64_t end = atomic_load_explicit(&seg->committed, memory_order_acquire);
     uint64_t start = UINT64_MAX;
+    int rc = 0;
     while (pos < end) {
         log_batch_hdr h;
         rl_err e;
-        if (log__batch_header(rl_slice_make(map + pos, (size_t)(end - pos)), false, &h, &e) != 0)
-            return rl_err_set(err, RL_ECORRUPT, "%s: byte %llu: %s", seg->path,
-                              (unsigned long long)pos, e.msg);
+        if (log__batch_header(rl_slice_make(map + pos, (size_t)(end - pos)), false, &h, &e) != 0) {
+            rc = rl_err_set(err, RL_ECORRUPT, "%s: byte %llu: %s", seg->path,
+                            (unsigned long long)pos, e.msg);
+            goto fail;
+        }
         if (h.base >= hwm)
             break;
         if (start == UINT64_MAX) {
@@ -541,13 +564,18 @@ int log__partition_read(log_partition *p, int64_t offset, size_t max_bytes, log_
         }
         pos += h.size;
     }
-    if (start == UINT64_MAX)
-        return rl_err_set(err, RL_ECORRUPT,
-                          "%s: offset %lld is below the high watermark %lld "
-                          "but not in the segment",
-                          seg->path, (long long)offset, (long long)hwm);
+    if (start == UINT64_MAX) {
+        rc = rl_err_set(err, RL_ECORRUPT,
+                        "%s: offset %lld is below the high watermark %lld but not in the segment",
+                        seg->path, (long long)offset, (long long)hwm);
+        goto fail;
+    }
     out->bytes = rl_slice_make(map + start, (size_t)(pos - start));
+    out->pin = seg;
     return 0;
+fail:
+    log__segment_unref(seg);
+    return rc;
 }
 
 typedef struct time_find {
@@ -571,14 +599,21 @@ int log__partition_offset_for_time(log_partition *p, int64_t ts_ms, int64_t *off
     int64_t hwm = atomic_load_explicit(&p->hwm, memory_order_acquire);
     rl_buf scratch = RL_BUF_INIT;
     int rc = 0;
+    int64_t after = INT64_MIN; /* base of the segment looked at last */
     *offset = hwm;
-    for (size_t i = 0;; i++) {
+    for (;;) {
+        /* Segments are found by base offset, not index: retention may drop the first ones
+         * between two iterations. */
         pthread_mutex_lock(&p->lock);
+        size_t i = 0;
+        while (i < p->nsegs && p->segs[i]->base <= after)
+            i++;
         if (i >= p->nsegs) {
             pthread_mutex_unlock(&p->lock);
             break;
         }
-        const log_segment *seg = p->segs[i];
+        log_segment *seg = p->segs[i];
+        after = seg->base;
         if (seg->base >= hwm) {
             /* Only uncommitted data from here on (and a segment above hwm may be removed by
              * log_store_abort as soon as the lock is released). */
@@ -601,34 +636,94 @@ int log__partition_offset_for_time(log_partition *p, int64_t ts_ms, int64_t *off
         int64_t from = lo ? seg->base + seg->tidx[lo - 1].rel + 1 : seg->base;
         uint64_t pos = log__segment_lookup(seg, from).b;
         const uint8_t *map = seg->map;
+        log__segment_ref(seg);
         pthread_mutex_unlock(&p->lock);
         uint64_t end = atomic_load_explicit(&seg->committed, memory_order_acquire);
-        while (pos < end) {
+        bool stop = false;
+        while (pos < end && !stop) {
             log_batch_hdr h;
             rl_slice rest = rl_slice_make(map + pos, (size_t)(end - pos));
             if (log__batch_header(rest, false, &h, NULL) != 0) {
                 rc = RL_ECORRUPT;
-                goto done;
+                break;
             }
-            if (h.base >= hwm)
-                goto done;
+            if (h.base >= hwm) {
+                stop = true;
+                break;
+            }
             if (log_batch_last(&h) >= from && h.max_ts >= ts_ms) {
                 time_find tf = {ts_ms, from, -1};
                 int r = log_batch_decode(rl_slice_make(map + pos, h.size), &scratch,
                                          LOG_UNCOMPRESSED_MAX, time_find_rec, &tf, NULL);
                 if (r == RL_ESTOPPED) {
                     *offset = tf.found;
-                    goto done;
+                    stop = true;
+                    break;
                 }
                 if (r < 0) {
                     rc = r;
-                    goto done;
+                    break;
                 }
             }
             pos += h.size;
         }
+        log__segment_unref(seg);
+        if (rc != 0 || stop)
+            break;
     }
-done:
     rl_buf_free(&scratch);
     return rc;
+}
+
+/* ------------------------------------------------------------------ retention */
+
+int log__partition_retain(log_partition *p, const log_topic_config *cfg, int64_t now_ms)
+{
+    if (!(cfg->cleanup & LOG_CLEANUP_DELETE) || (cfg->retention_ms < 0 && cfg->retention_bytes < 0))
+        return 0;
+    uint64_t total = 0;
+    for (size_t i = 0; i < p->nsegs; i++)
+        total += p->segs[i]->size;
+    size_t drop = 0;
+    /* Candidates: sealed segments before the one active at the last publish (anything after
+     * may hold uncommitted batches that log_store_abort would bring back). */
+    while (drop + 1 < p->nsegs && p->segs[drop]->base < p->commit_base) {
+        const log_segment *seg = p->segs[drop];
+        bool old = cfg->retention_ms >= 0 && seg->max_ts != INT64_MIN &&
+                   now_ms - seg->max_ts > cfg->retention_ms;
+        bool big = cfg->retention_bytes >= 0 && total - seg->size >= (uint64_t)cfg->retention_bytes;
+        if (!old && !big)
+            break;
+        total -= seg->size;
+        drop++;
+    }
+    if (drop == 0)
+        return 0;
+    log_segment *victims[64];
+    if (drop > 64)
+        drop = 64; /* the rest at the next call */
+    memcpy(victims, p->segs, drop * sizeof *victims);
+    pthread_mutex_lock(&p->lock);
+    memmove(p->segs, p->segs + drop, (p->nsegs - drop) * sizeof *p->segs);
+    p->nsegs -= drop;
+    atomic_store_explicit(&p->log_start, p->segs[0]->base, memory_order_release);
+    pthread_mutex_unlock(&p->lock);
+    for (size_t i = 0; i < drop; i++) {
+        log_segment *seg = victims[i];
+        rl_info("%s: retention: deleting offsets %lld..%lld (%llu bytes, newest record %lld ms "
+                "old)",
+                seg->path, (long long)seg->base, (long long)(seg->next - 1),
+                (unsigned long long)seg->size, (long long)(now_ms - seg->max_ts));
+        /* Index files first: a crash in between leaves a segment whose indexes are rebuilt,
+         * never index files without their segment. The mapping outlives the unlink. */
+        char path[PATH_MAX];
+        if (log__segment_path(path, sizeof path, p->dir, seg->base, ".index") == 0)
+            unlink(path);
+        if (log__segment_path(path, sizeof path, p->dir, seg->base, ".timeindex") == 0)
+            unlink(path);
+        unlink(seg->path);
+        log__segment_unref(seg);
+    }
+    p->dir_dirty = true;
+    return (int)drop;
 }

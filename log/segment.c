@@ -63,7 +63,20 @@ static log_segment *seg_alloc(const char *dir, int64_t base)
     seg->run_max_ts = INT64_MIN;
     seg->first_ms = rl_now_ms(); /* a recovered segment's age counts from the open */
     atomic_init(&seg->committed, 0);
+    atomic_init(&seg->refs, 1);
     return seg;
+}
+
+void log__segment_ref(log_segment *seg)
+{
+    atomic_fetch_add_explicit(&seg->refs, 1, memory_order_relaxed);
+}
+
+void log__segment_unref(log_segment *seg)
+{
+    /* acq_rel: the freeing thread sees every use by the others before it unmaps. */
+    if (seg && atomic_fetch_sub_explicit(&seg->refs, 1, memory_order_acq_rel) == 1)
+        log__segment_free(seg);
 }
 
 void log__segment_free(log_segment *seg)

@@ -369,14 +369,20 @@ static int ck_write(log_store_t *store, rl_slice blob, rl_err *err)
 
 static int resolve_opts(const log_store_opts *in, log_store_opts *o, rl_err *err)
 {
-    log_store_opts d = {LOG_COMPRESSION_LZ4,    0, 1, 1ull << 30, 1u << 20, LOG_FLUSH_COMMIT, 1000,
-                        7ull * 24 * 3600 * 1000};
+    log_store_opts d = {.compression = LOG_COMPRESSION_LZ4,
+                        .partitions = 1,
+                        .segment_bytes = 1ull << 30,
+                        .batch_bytes = 1u << 20,
+                        .flush = LOG_FLUSH_COMMIT,
+                        .flush_interval_ms = 1000,
+                        .segment_ms = 7ull * 24 * 3600 * 1000};
     if (in) {
         d.flush = in->flush;
         if (in->flush_interval_ms)
             d.flush_interval_ms = in->flush_interval_ms;
         if (in->segment_ms)
             d.segment_ms = in->segment_ms;
+        d.topic_defaults = in->topic_defaults;
         d.compression = in->compression;
         d.compression_level = in->compression_level;
         if (in->partitions)
@@ -406,6 +412,18 @@ static int resolve_opts(const log_store_opts *in, log_store_opts *o, rl_err *err
         return rl_err_set(err, RL_ECONFIG, "log: batch_bytes %zu above %u", d.batch_bytes,
                           LOG_RECORD_MAX);
     *o = d;
+    return 0;
+}
+
+/* The store's topic defaults from opts (copied: the caller's struct need not outlive open). */
+static int resolve_defaults(const log_store_opts *in, log_topic_config *out, rl_err *err)
+{
+    log_topic_config_init(out);
+    if (in && in->topic_defaults)
+        *out = *in->topic_defaults;
+    int rc = log__topic_config_check(out, err);
+    if (rc != 0)
+        return rl_err_wrap(err, rc, "log: topic defaults");
     return 0;
 }
 
@@ -522,6 +540,10 @@ static int open_topic(log_store_t *store, const dir_ent *dirs, size_t n, ck_topi
     }
     if (ct)
         ct->seen = true;
+    bool found;
+    t->cfg = store->defaults;
+    if ((rc = log__topic_config_load(t->parts[0]->dir, &t->cfg, &found, err)) != 0)
+        goto fail;
     if ((rc = topic_insert(store, t)) != 0) {
         rc = rl_err_set(err, rc, "out of memory for topic %s", t->name);
         goto fail;
@@ -580,9 +602,13 @@ int log_store_open(log_store_t **out, const char *dir, const log_store_opts *opt
     store->synced_ns = rl_mono_ns();
     pthread_rwlock_init(&store->topics_lock, NULL);
     pthread_mutex_init(&store->ckpt_lock, NULL);
+    pthread_mutex_init(&store->cfg_lock, NULL);
     int rc = resolve_opts(opts, &store->opts, err);
+    if (rc == 0)
+        rc = resolve_defaults(opts, &store->defaults, err);
     if (rc != 0)
         goto fail;
+    store->opts.topic_defaults = NULL;
     store->dir = strdup(dir);
     if (!store->dir) {
         rc = rl_err_set(err, -ENOMEM, "%s: out of memory", dir);
@@ -647,6 +673,8 @@ void log_store_close(log_store_t *store)
         close(store->lock_fd);
     pthread_rwlock_destroy(&store->topics_lock);
     pthread_mutex_destroy(&store->ckpt_lock);
+    pthread_mutex_destroy(&store->cfg_lock);
+    free(store->overrides);
     free(store->dir);
     free(store);
 }
@@ -669,6 +697,15 @@ int log_store_checkpoint(log_store_t *store, rl_buf *out)
 
 /* ------------------------------------------------------------------ writer */
 
+/* Caller holds cfg_lock. */
+static log_topic_override *override_find(log_store_t *store, const char *name)
+{
+    for (size_t i = 0; i < store->noverrides; i++)
+        if (strcmp(store->overrides[i].name, name) == 0)
+            return &store->overrides[i];
+    return NULL;
+}
+
 static int topic_create(log_store_t *store, rl_slice name, log_topic **out, rl_err *err)
 {
     uint32_t nparts = store->opts.partitions;
@@ -682,10 +719,18 @@ static int topic_create(log_store_t *store, rl_slice name, log_topic **out, rl_e
             goto fail;
         t->nparts = id + 1;
     }
-    if ((rc = topic_insert(store, t)) != 0) {
+    /* Under cfg_lock so that log_store_topic_config either sees the topic or leaves an
+     * override that is applied here. */
+    pthread_mutex_lock(&store->cfg_lock);
+    const log_topic_override *ov = override_find(store, t->name);
+    t->cfg = ov ? ov->cfg : store->defaults;
+    if (ov)
+        rc = log__topic_config_save(t->parts[0]->dir, &t->cfg, err);
+    if (rc == 0 && (rc = topic_insert(store, t)) != 0)
         rc = rl_err_set(err, rc, "out of memory for topic %s", t->name);
+    pthread_mutex_unlock(&store->cfg_lock);
+    if (rc != 0)
         goto fail;
-    }
     rl_info("%s: created topic %s with %u partitions", store->dir, t->name, nparts);
     *out = t;
     return 0;
@@ -917,7 +962,7 @@ int log_store_offsets(log_store_t *store, const char *topic, uint32_t partition,
     log_partition *p = find_partition(store, topic, partition, NULL);
     if (!p)
         return RL_ENOTFOUND;
-    *log_start = p->log_start;
+    *log_start = atomic_load_explicit(&p->log_start, memory_order_acquire);
     *high_watermark = atomic_load_explicit(&p->hwm, memory_order_acquire);
     return 0;
 }
@@ -942,4 +987,80 @@ int log_store_read(log_store_t *store, const char *topic, uint32_t partition, in
                           partition);
     }
     return log__partition_read(p, offset, max_bytes, out, err);
+}
+
+void log_read_release(log_read *rd)
+{
+    if (!rd)
+        return;
+    log__segment_unref(rd->pin);
+    rd->pin = NULL;
+    rd->bytes = rl_slice_make(NULL, 0);
+}
+
+int log_store_topic_config(log_store_t *store, const char *topic, const log_topic_config *cfg,
+                           rl_err *err)
+{
+    size_t len = strlen(topic);
+    if (!log__topic_name_ok(topic, len))
+        return rl_err_set(err, RL_ECONFIG, "bad topic name \"%.*s\"", (int)(len > 300 ? 300 : len),
+                          topic);
+    int rc = log__topic_config_check(cfg, err);
+    if (rc != 0)
+        return rl_err_wrap(err, rc, "topic %s", topic);
+    pthread_mutex_lock(&store->cfg_lock);
+    pthread_rwlock_rdlock(&store->topics_lock);
+    log_topic *t = topic_find(store, topic, len);
+    pthread_rwlock_unlock(&store->topics_lock);
+    if (t && (rc = log__topic_config_save(t->parts[0]->dir, cfg, err)) != 0)
+        goto done;
+    log_topic_override *ov = override_find(store, topic);
+    if (!ov) {
+        log_topic_override *n =
+            realloc(store->overrides, (store->noverrides + 1) * sizeof *store->overrides);
+        if (!n) {
+            rc = rl_err_set(err, -ENOMEM, "out of memory for topic %s's configuration", topic);
+            goto done;
+        }
+        store->overrides = n;
+        ov = &store->overrides[store->noverrides++];
+        memcpy(ov->name, topic, len + 1);
+    }
+    ov->cfg = *cfg;
+    if (t)
+        t->cfg = *cfg;
+done:
+    pthread_mutex_unlock(&store->cfg_lock);
+    return rc;
+}
+
+int log_store_topic_config_get(log_store_t *store, const char *topic, log_topic_config *out)
+{
+    int rc = RL_ENOTFOUND;
+    pthread_mutex_lock(&store->cfg_lock);
+    pthread_rwlock_rdlock(&store->topics_lock);
+    log_topic *t = topic_find(store, topic, strlen(topic));
+    if (t) {
+        *out = t->cfg;
+        rc = 0;
+    }
+    pthread_rwlock_unlock(&store->topics_lock);
+    pthread_mutex_unlock(&store->cfg_lock);
+    return rc;
+}
+
+int log_store_retain(log_store_t *store, int64_t now_ms, rl_err *err)
+{
+    (void)err;
+    int total = 0;
+    /* The writer is the only thread that inserts topics: no topics lock needed here. */
+    for (size_t i = 0; i < store->ntopics; i++) {
+        log_topic *t = store->topics[i];
+        pthread_mutex_lock(&store->cfg_lock);
+        log_topic_config cfg = t->cfg;
+        pthread_mutex_unlock(&store->cfg_lock);
+        for (uint32_t k = 0; k < t->nparts; k++)
+            total += log__partition_retain(t->parts[k], &cfg, now_ms);
+    }
+    return total;
 }

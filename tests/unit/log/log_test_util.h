@@ -206,6 +206,7 @@ static inline void tu_read_partition(log_store_t *st, const char *topic, uint32_
                 fail_msg("decode at %zu: %s", pos, err.msg);
             pos += (size_t)n;
         }
+        log_read_release(&rd);
     }
     assert_int_equal(c.expect, hwm);
     rl_buf_free(&scratch);

@@ -1,5 +1,6 @@
-/* Unit tests for the log store's policies: flush (commit / interval / os). Each test uses its
- * own temporary directory. */
+/* Unit tests for the log store's policies: flush (commit / interval / os), segment roll by
+ * age, retention by size and time with pinned reads, per-topic configuration. Each test uses
+ * its own temporary directory. */
 #include <time.h>
 
 #include "log_test_util.h"
@@ -178,6 +179,302 @@ static void test_segment_ms(void **state)
     free(dir);
 }
 
+/* ------------------------------------------------------------------ retention */
+
+static size_t fill_value(char *buf, size_t len, int64_t i)
+{
+    int n = snprintf(buf, len + 1, "value-%lld-", (long long)i);
+    for (size_t o = (size_t)n; o < len; o++)
+        buf[o] = (char)('a' + (i * 31 + (int64_t)o * 7) % 26);
+    return len;
+}
+
+/* Appends n committed records of about 1000 bytes to "t" at timestamps ts(i), a commit every
+ * 100, recording them in model. */
+static void fill(log_store_t *st, tu_recs *model, int64_t from, int64_t n, int64_t ts)
+{
+    char v[1100];
+    for (int64_t i = from; i < from + n; i++) {
+        rl_slice vs = rl_slice_make(v, fill_value(v, 1000, i));
+        tu_append(st, "t", rl_slice_str("k"), vs, ts + i);
+        tu_push(model, i, ts + i, rl_slice_str("k"), vs);
+        if (i % 100 == 99)
+            tu_commit(st, "c");
+    }
+    tu_commit(st, "c");
+}
+
+/* The records of model from offset `from` on (a fresh copy). */
+static void model_from(const tu_recs *model, int64_t from, tu_recs *out)
+{
+    for (size_t i = 0; i < model->n; i++)
+        if (model->r[i].offset >= from)
+            tu_push(out, model->r[i].offset, model->r[i].ts,
+                    rl_slice_make(model->r[i].knull ? NULL : model->r[i].k, model->r[i].kl),
+                    rl_slice_make(model->r[i].vnull ? NULL : model->r[i].v, model->r[i].vl));
+}
+
+static void expect_read_from_start(log_store_t *st, const tu_recs *model)
+{
+    tu_recs want = {0}, got = {0};
+    model_from(model, tu_log_start(st, "t"), &want);
+    tu_read_partition(st, "t", 0, 3000, &got); /* small fetches cross segment boundaries */
+    tu_assert_same(&got, &want);
+    tu_recs_free(&got);
+    tu_recs_free(&want);
+}
+
+static bool file_exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+/* Retention by size: the oldest sealed segments go while the rest holds at least
+ * retention.bytes; a pinned segment stays readable after its files are deleted; a consumer
+ * below the new log start gets RL_ERANGE. */
+static void test_retention_bytes(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    log_store_opts o = {
+        .compression = LOG_COMPRESSION_NONE, .segment_bytes = 1u << 20, .batch_bytes = 16384};
+    log_store_t *st = tu_open(dir, &o);
+    tu_recs model = {0};
+    fill(st, &model, 0, 6000, 1000);
+    log_partition *p = tu_part(st, "t", 0);
+    size_t nsegs = p->nsegs;
+    assert_true(nsegs >= 6);
+    rl_err err = {0, ""};
+    /* Nothing is deleted with the defaults. */
+    assert_int_equal(log_store_retain(st, rl_now_ms(), &err), 0);
+
+    /* A consumer holding a read of the first segment (an in-flight Fetch). */
+    log_read held;
+    assert_int_equal(log_store_read(st, "t", 0, 0, 1 << 20, &held, &err), 0);
+    assert_non_null(held.pin);
+    char first_path[PATH_MAX];
+    snprintf(first_path, sizeof first_path, "%s", p->segs[0]->path);
+
+    log_topic_config cfg;
+    log_topic_config_init(&cfg);
+    cfg.retention_bytes = 5u << 19; /* 2.5 MiB */
+    assert_int_equal(log_store_topic_config(st, "t", &cfg, &err), 0);
+    uint64_t total = 0;
+    for (size_t i = 0; i < p->nsegs; i++)
+        total += p->segs[i]->size;
+    int deleted = log_store_retain(st, rl_now_ms(), &err);
+    assert_true(deleted > 0);
+    assert_int_equal(p->nsegs, nsegs - (size_t)deleted);
+    uint64_t left = 0;
+    for (size_t i = 0; i < p->nsegs; i++)
+        left += p->segs[i]->size;
+    /* Kept at least the limit, and could not drop one more segment without going below. */
+    assert_true(left >= (uint64_t)cfg.retention_bytes);
+    assert_true(left - p->segs[0]->size < (uint64_t)cfg.retention_bytes);
+    assert_true(left < total);
+    int64_t start = tu_log_start(st, "t");
+    assert_int_equal(start, p->segs[0]->base);
+    assert_true(start > 0);
+    assert_false(file_exists(first_path));
+    assert_int_equal(log_store_retain(st, rl_now_ms(), &err), 0); /* stable */
+
+    /* The held read is still valid: decode it all against the model. */
+    rl_buf scratch = RL_BUF_INIT;
+    tu_recs got = {0};
+    tu_read_ctx c = {&got, 0, tu_hwm(st, "t")};
+    size_t pos = 0;
+    while (pos < held.bytes.len) {
+        int n = log_batch_decode(rl_slice_make(held.bytes.p + pos, held.bytes.len - pos), &scratch,
+                                 64u << 20, tu_read_cb, &c, &err);
+        assert_true(n > 0);
+        pos += (size_t)n;
+    }
+    assert_true(got.n > 0);
+    for (size_t i = 0; i < got.n; i++) {
+        assert_int_equal(got.r[i].offset, model.r[i].offset);
+        assert_int_equal(got.r[i].vl, model.r[i].vl);
+        assert_memory_equal(got.r[i].v, model.r[i].v, got.r[i].vl);
+    }
+    tu_recs_free(&got);
+    rl_buf_free(&scratch);
+    log_read_release(&held);
+
+    /* A consumer below the log start: out of range, told where the log starts now. */
+    log_read rd;
+    assert_int_equal(log_store_read(st, "t", 0, start - 1, 1 << 20, &rd, &err), RL_ERANGE);
+    assert_int_equal(rd.log_start, start);
+    assert_null(rd.pin);
+    assert_int_equal(log_store_read(st, "t", 0, start, 1, &rd, &err), 0);
+    log_read_release(&rd);
+    int64_t found;
+    assert_int_equal(log_store_offset_for_time(st, "t", 0, 0, &found), 0);
+    assert_int_equal(found, start);
+    expect_read_from_start(st, &model);
+
+    /* Reopen: the log start comes from the files, the configuration from topic.config. */
+    log_store_close(st);
+    st = tu_open(dir, &o);
+    assert_int_equal(tu_log_start(st, "t"), start);
+    log_topic_config back;
+    assert_int_equal(log_store_topic_config_get(st, "t", &back), 0);
+    assert_int_equal(back.retention_bytes, cfg.retention_bytes);
+    assert_int_equal(back.retention_ms, -1);
+    assert_int_equal(back.cleanup, LOG_CLEANUP_DELETE);
+    expect_read_from_start(st, &model);
+    fill(st, &model, 6000, 1500, 1000);
+    assert_true(log_store_retain(st, rl_now_ms(), &err) > 0);
+    assert_true(tu_log_start(st, "t") > start);
+    expect_read_from_start(st, &model);
+    log_store_close(st);
+    tu_recs_free(&model);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+/* Retention by time: sealed segments whose newest record is older than retention.ms go, the
+ * rest stays; the active segment is never deleted, nor one with uncommitted data. */
+static void test_retention_time(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    log_store_opts o = {
+        .compression = LOG_COMPRESSION_LZ4, .segment_bytes = 1u << 20, .batch_bytes = 16384};
+    log_store_t *st = tu_open(dir, &o);
+    const int64_t day = 86400000;
+    int64_t now = rl_now_ms();
+    tu_recs model = {0};
+    /* Random-ish values so lz4 does not shrink them below a segment per ~1000 records. */
+    char v[1100];
+    uint64_t seed = 12345;
+    for (int64_t i = 0; i < 5000; i++) {
+        for (int j = 0; j < 1000; j++)
+            v[j] = (char)tu_rnd(&seed);
+        int64_t ts = i < 3000 ? now - 10 * day + i : now - 1000 + i;
+        tu_append(st, "t", rl_slice_str("k"), rl_slice_make(v, 1000), ts);
+        tu_push(&model, i, ts, rl_slice_str("k"), rl_slice_make(v, 1000));
+        if (i % 100 == 99)
+            tu_commit(st, "c");
+    }
+    tu_commit(st, "c");
+    log_partition *p = tu_part(st, "t", 0);
+    assert_true(p->nsegs >= 4);
+    /* Which segments hold only records of 10 days ago (offsets < 3000)? */
+    size_t old_segs = 0;
+    while (old_segs + 1 < p->nsegs && p->segs[old_segs]->next <= 3000)
+        old_segs++;
+    assert_true(old_segs >= 1);
+    log_topic_config cfg;
+    log_topic_config_init(&cfg);
+    cfg.retention_ms = day;
+    rl_err err = {0, ""};
+    assert_int_equal(log_store_topic_config(st, "t", &cfg, &err), 0);
+    /* Not yet old at a time 10 days back. */
+    assert_int_equal(log_store_retain(st, now - 9 * day, &err), 0);
+    assert_int_equal(log_store_retain(st, now, &err), (int)old_segs);
+    assert_true(p->segs[0]->base <= 3000);
+    assert_true(p->segs[0]->next > 3000);
+    expect_read_from_start(st, &model);
+
+    /* Far in the future every sealed committed segment is old, but the active one stays, and
+     * so do segments written since the last commit. */
+    char junk[1100];
+    for (int64_t i = 0; i < 2500; i++) {
+        for (int j = 0; j < 1000; j++)
+            junk[j] = (char)tu_rnd(&seed);
+        tu_append(st, "t", rl_slice_str("k"), rl_slice_make(junk, 1000), now);
+    }
+    int64_t commit_base = p->commit_base;
+    log_store_retain(st, now + 100 * day, &err);
+    assert_int_equal(p->segs[0]->base, commit_base);
+    assert_int_equal(tu_log_start(st, "t"), commit_base);
+    assert_int_equal(log_store_abort(st, &err), 0);
+    assert_int_equal(p->nsegs, 1);
+    expect_read_from_start(st, &model);
+    log_store_close(st);
+    st = tu_open(dir, &o);
+    assert_int_equal(tu_log_start(st, "t"), commit_base);
+    expect_read_from_start(st, &model);
+    log_store_close(st);
+    tu_recs_free(&model);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+/* Per-topic configuration: overrides of a topic not created yet apply at its creation;
+ * store-wide defaults; bad values; a damaged topic.config refuses the open. */
+static void test_topic_config(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    log_topic_config defs;
+    log_topic_config_init(&defs);
+    defs.retention_ms = 5000;
+    log_store_opts o = {.topic_defaults = &defs};
+    log_store_t *st = tu_open(dir, &o);
+    log_topic_config cfg, got;
+    log_topic_config_init(&cfg);
+    cfg.retention_bytes = 12345;
+    cfg.cleanup = LOG_CLEANUP_DELETE | LOG_CLEANUP_COMPACT;
+    rl_err err = {0, ""};
+    assert_int_equal(log_store_topic_config(st, "later", &cfg, &err), 0);
+    assert_int_equal(log_store_topic_config_get(st, "later", &got), RL_ENOTFOUND);
+    append_n(st, "later", 1, 1);
+    append_n(st, "plain", 1, 1);
+    tu_commit(st, "a");
+    assert_int_equal(log_store_topic_config_get(st, "later", &got), 0);
+    assert_int_equal(got.retention_bytes, 12345);
+    assert_int_equal(got.retention_ms, -1);
+    assert_int_equal(got.cleanup, LOG_CLEANUP_DELETE | LOG_CLEANUP_COMPACT);
+    assert_int_equal(log_store_topic_config_get(st, "plain", &got), 0);
+    assert_int_equal(got.retention_ms, 5000);
+    log_topic_config bad = cfg;
+    bad.retention_ms = -2;
+    assert_int_equal(log_store_topic_config(st, "plain", &bad, &err), RL_ECONFIG);
+    bad = cfg;
+    bad.cleanup = 4;
+    assert_int_equal(log_store_topic_config(st, "plain", &bad, &err), RL_ECONFIG);
+    assert_int_equal(log_store_topic_config(st, "bad/name", &cfg, &err), RL_ECONFIG);
+    log_store_close(st);
+
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/later-0/topic.config", dir);
+    size_t n;
+    char *text = (char *)tu_read_file(path, &n);
+    assert_non_null(text);
+    text[n] = 0;
+    assert_non_null(strstr(text, "retention.bytes=12345\n"));
+    assert_non_null(strstr(text, "cleanup.policy=compact,delete\n"));
+    free(text);
+    snprintf(path, sizeof path, "%s/plain-0/topic.config", dir);
+    assert_false(file_exists(path)); /* defaults are not written */
+
+    /* Reopened without defaults: the override persists, the other topic follows opts. */
+    st = tu_open(dir, NULL);
+    assert_int_equal(log_store_topic_config_get(st, "later", &got), 0);
+    assert_int_equal(got.retention_bytes, 12345);
+    assert_int_equal(log_store_topic_config_get(st, "plain", &got), 0);
+    assert_int_equal(got.retention_ms, -1);
+    log_store_close(st);
+
+    snprintf(path, sizeof path, "%s/later-0/topic.config", dir);
+    const char *damaged = "retention.ms=-1\nfuture.setting=1\nretention.bytes=lots\n";
+    tu_write_file(path, damaged, strlen(damaged));
+    tu_capture cap;
+    tu_capture_begin(&cap);
+    assert_int_equal(log_store_open(&st, dir, NULL, &err), RL_ECORRUPT);
+    free(tu_capture_end(&cap));
+    assert_non_null(strstr(err.msg, "topic.config:3"));
+    assert_non_null(strstr(err.msg, "retention.bytes"));
+    log_topic_config baddef;
+    log_topic_config_init(&baddef);
+    baddef.retention_bytes = -5;
+    log_store_opts ob = {.topic_defaults = &baddef};
+    assert_int_equal(log_store_open(&st, dir, &ob, &err), RL_ECONFIG);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
 static void test_flush_opts(void **state)
 {
     (void)state;
@@ -200,9 +497,9 @@ static void test_flush_opts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_flush_interval),
-        cmocka_unit_test(test_flush_os),
-        cmocka_unit_test(test_segment_ms),
+        cmocka_unit_test(test_flush_interval), cmocka_unit_test(test_flush_os),
+        cmocka_unit_test(test_segment_ms),     cmocka_unit_test(test_retention_bytes),
+        cmocka_unit_test(test_retention_time), cmocka_unit_test(test_topic_config),
         cmocka_unit_test(test_flush_opts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

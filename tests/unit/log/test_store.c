@@ -185,6 +185,7 @@ static void test_read_contract(void **state)
     rl_err err = {0, ""};
     assert_int_equal(log_store_read(st, "t", 0, 200, 1 << 20, &rd, &err), 0);
     assert_int_equal(rd.bytes.len, 0);
+    assert_null(rd.pin);
     assert_int_equal(rd.high_watermark, 200);
     assert_int_equal(log_store_read(st, "t", 0, 201, 1 << 20, &rd, &err), RL_ERANGE);
     assert_int_equal(rd.high_watermark, 200);
@@ -199,6 +200,10 @@ static void test_read_contract(void **state)
     assert_int_equal(log__batch_header(rd.bytes, true, &h, NULL), 0);
     assert_int_equal(rd.bytes.len, h.size);
     assert_int_equal(h.base, 0);
+    assert_non_null(rd.pin);
+    log_read_release(&rd);
+    assert_null(rd.pin);
+    log_read_release(&rd); /* twice is fine */
     size_t first = h.size;
     int64_t first_last = log_batch_last(&h);
     /* An offset inside a batch starts at that batch. */
@@ -207,9 +212,11 @@ static void test_read_contract(void **state)
     assert_int_equal(log__batch_header(rd.bytes, true, &h, NULL), 0);
     assert_true(h.base <= mid && mid <= log_batch_last(&h));
     size_t second = h.size;
+    log_read_release(&rd);
     /* max_bytes of two batches plus one byte: exactly two whole batches. */
     assert_int_equal(log_store_read(st, "t", 0, 0, first + second + 1, &rd, &err), 0);
     assert_int_equal(rd.bytes.len, first + second);
+    log_read_release(&rd);
     /* A large read stops at the high watermark although more batches are on disk. */
     assert_int_equal(log_store_read(st, "t", 0, 0, 1 << 30, &rd, &err), 0);
     size_t pos = 0;
@@ -222,6 +229,7 @@ static void test_read_contract(void **state)
         pos += h.size;
     }
     assert_int_equal(last, 199);
+    log_read_release(&rd);
     /* Committing makes the rest visible. */
     commit_ok(st, "b");
     int64_t ls, hwm;
@@ -640,6 +648,7 @@ static void check_random_lookups(log_store_t *st, const char *topic, uint64_t *s
         if (!(h.base <= off && off <= log_batch_last(&h)))
             fail_msg("offset %lld: batch [%lld, %lld]", (long long)off, (long long)h.base,
                      (long long)log_batch_last(&h));
+        log_read_release(&rd);
     }
 }
 
