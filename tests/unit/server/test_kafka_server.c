@@ -1194,12 +1194,16 @@ static int count_open_fds(void)
     return n;
 }
 
-/* Child of test_accept_emfile (only async-signal-safe calls): opens n connections, sends an
+/* Child of test_accept_emfile (only async-signal-safe calls): waits for a byte on start_fd
+ * (the server's descriptor limit is lowered by then), opens n connections, sends an
  * ApiVersions request on each, waits for a byte on go_fd, then reads every response. Exit
  * status 0 when all n were answered. */
-static void emfile_child(unsigned port, int n, int go_fd)
+static void emfile_child(unsigned port, int n, int start_fd, int go_fd)
 {
     int fds[16];
+    char start;
+    if (read(start_fd, &start, 1) != 1)
+        _exit(9);
     for (int i = 0; i < n; i++) {
         fds[i] = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in sa;
@@ -1241,8 +1245,9 @@ static void test_accept_emfile(void **state)
 
     /* Leave room for 3 more descriptors: the server runs out while accepting 8 clients. */
     enum { NCLIENTS = 8 };
-    int go[2];
+    int go[2], start[2];
     assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(start), 0);
     struct rlimit old, low;
     assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
     int open_now = count_open_fds();
@@ -1251,12 +1256,17 @@ static void test_accept_emfile(void **state)
     assert_true(pid >= 0);
     if (pid == 0) {
         close(go[1]);
-        emfile_child(st.port, NCLIENTS, go[0]);
+        close(start[1]);
+        emfile_child(st.port, NCLIENTS, start[0], go[0]);
     }
     close(go[0]);
+    close(start[0]);
     low = old;
     low.rlim_cur = (rlim_t)open_now + 3;
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    /* Only now may the clients connect: before, the server could accept them all. */
+    assert_int_equal(write(start[1], "s", 1), 1);
+    close(start[1]);
 
     kafka_server_stats s;
     int64_t deadline = rl_now_ms() + 20000;
