@@ -48,6 +48,7 @@
 #include "reader/binlog_int.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -132,13 +133,15 @@ static void put_text(rl_buf *b, const binlog_col *c, const uint8_t *p, size_t n)
 
 /* ------------------------------------------------------------------ numbers */
 
-/* Shortest decimal that reads back as the same float: FLT_DIG (6) significant digits always
- * name the nearest 6-digit decimal, so the first of 6..9 digits that round-trips is the
- * shortest. */
+/* Shortest decimal that reads back as the same float. A normal float that some decimal of at
+ * most FLT_DIG (6) digits names is printed as that decimal by %.6g (trailing zeros dropped),
+ * so the first of 6..9 digits that round-trips is the shortest; subnormals have less
+ * precision and search from 1 digit. */
 static void put_float(rl_buf *b, float f)
 {
     char tmp[48];
-    for (int prec = 6; prec <= 9; prec++) {
+    int prec = (f != 0 && fabsf(f) < FLT_MIN) ? 1 : 6;
+    for (; prec <= 9; prec++) {
         snprintf(tmp, sizeof tmp, "%.*g", prec, (double)f);
         if (strtof(tmp, NULL) == f)
             break;
@@ -150,7 +153,8 @@ static void put_float(rl_buf *b, float f)
 static void put_double(rl_buf *b, double d)
 {
     char tmp[48];
-    for (int prec = 15; prec <= 17; prec++) {
+    int prec = (d != 0 && fabs(d) < DBL_MIN) ? 1 : 15;
+    for (; prec <= 17; prec++) {
         snprintf(tmp, sizeof tmp, "%.*g", prec, d);
         if (strtod(tmp, NULL) == d)
             break;
