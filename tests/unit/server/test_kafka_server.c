@@ -1991,6 +1991,285 @@ static void test_offsets_crash(void **state)
     server_thread_stop(&st);
 }
 
+/* JoinGroup v5 on fd (one "range" protocol with metadata "m<i>"). */
+static void send_join(int fd, int32_t corr, const char *group, const char *member)
+{
+    rl_buf req = RL_BUF_INIT;
+    req_begin(&req, 11, 5, corr);
+    put_str(&req, group);
+    rl_buf_put_be32(&req, 30000); /* session timeout */
+    rl_buf_put_be32(&req, 60000); /* rebalance timeout */
+    put_str(&req, member);
+    rl_buf_put_be16(&req, (uint16_t)-1); /* group_instance_id */
+    put_str(&req, "consumer");
+    rl_buf_put_be32(&req, 1);
+    put_str(&req, "range");
+    rl_buf_put_be32(&req, 4);
+    rl_buf_printf(&req, "m%03d", corr % 1000);
+    req_end(&req);
+    raw_send(fd, req.p, req.len);
+    rl_buf_free(&req);
+}
+
+typedef struct join_resp {
+    int16_t error;
+    int32_t generation;
+    char protocol[32], leader[128], member[128];
+    int32_t nmembers;
+} join_resp;
+
+static void recv_join(int fd, int32_t corr, join_resp *out, rl_buf *resp)
+{
+    raw_recv_frame(fd, resp);
+    rl_reader rd = rl_reader_make(rl_buf_slice(resp));
+    memset(out, 0, sizeof *out);
+    assert_int_equal(rl_get_i32be(&rd), corr);
+    assert_int_equal(rl_get_i32be(&rd), 0);
+    out->error = rl_get_i16be(&rd);
+    out->generation = rl_get_i32be(&rd);
+    rl_slice s = get_str(&rd);
+    snprintf(out->protocol, sizeof out->protocol, "%.*s", (int)s.len, s.p ? (char *)s.p : "");
+    s = get_str(&rd);
+    snprintf(out->leader, sizeof out->leader, "%.*s", (int)s.len, s.p ? (char *)s.p : "");
+    s = get_str(&rd);
+    snprintf(out->member, sizeof out->member, "%.*s", (int)s.len, s.p ? (char *)s.p : "");
+    out->nmembers = rl_get_i32be(&rd);
+    for (int32_t i = 0; i < out->nmembers; i++) {
+        (void)get_str(&rd);
+        assert_int_equal(rl_get_i16be(&rd), -1); /* group_instance_id */
+        int32_t n = rl_get_i32be(&rd);
+        assert_int_equal(n, 4);
+        rl_slice md = rl_get_bytes(&rd, 4);
+        assert_true(md.p && md.p[0] == 'm');
+    }
+    assert_false(rd.err);
+    assert_int_equal(rl_reader_left(&rd), 0);
+}
+
+/* 1,000 connections in 100 groups of 10 members on one server, all waiting in the join and
+ * sync barriers at the same time: the MEMBER_ID_REQUIRED handshake, one generation per group
+ * with its leader listing all 10 members, the leader's assignment relayed to each member,
+ * heartbeats, a commit per member, and a Fetch on every connection. */
+static void test_many_groups(void **state)
+{
+    fixture *fx = *state;
+    enum { NGROUPS = 100, PER = 10, NCONN = NGROUPS * PER };
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    if (old.rlim_max < 2 * NCONN + 200) {
+        fprintf(stderr, "RLIMIT_NOFILE hard limit %lu: skipping\n", (unsigned long)old.rlim_max);
+        skip();
+    }
+    lim = old;
+    lim.rlim_cur = 2 * NCONN + 200;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+
+    int *fds = calloc(NCONN, sizeof *fds);
+    join_resp *jr = calloc(NCONN, sizeof *jr);
+    char(*ids)[128] = calloc(NCONN, sizeof *ids);
+    assert_true(fds && jr && ids);
+    rl_buf resp = RL_BUF_INIT, req = RL_BUF_INIT;
+    char group[32];
+    kafka_server_stats before, st;
+    stats(fx, &before);
+    for (int i = 0; i < NCONN; i++)
+        fds[i] = raw_connect(fx);
+
+    /* Handshake: every member gets its id. */
+    for (int i = 0; i < NCONN; i++) {
+        snprintf(group, sizeof group, "scale-%d", i / PER);
+        send_join(fds[i], i, group, "");
+    }
+    for (int i = 0; i < NCONN; i++) {
+        recv_join(fds[i], i, &jr[i], &resp);
+        assert_int_equal(jr[i].error, 79);
+        assert_int_equal(jr[i].generation, -1);
+        assert_true(jr[i].member[0] != 0);
+        snprintf(ids[i], sizeof ids[i], "%s", jr[i].member);
+    }
+    /* Join with the ids: each group's joins wait until its 10th member arrives. */
+    for (int i = 0; i < NCONN; i++) {
+        snprintf(group, sizeof group, "scale-%d", i / PER);
+        send_join(fds[i], i, group, ids[i]);
+        if (i % PER == PER / 2) {
+            /* Half the group in: its first joins are still waiting. */
+            struct pollfd pfd = {fds[i - PER / 2], POLLIN, 0};
+            assert_int_equal(poll(&pfd, 1, 0), 0);
+        }
+    }
+    stats(fx, &st);
+    assert_int_equal(st.connections_open, before.connections_open + NCONN);
+    for (int i = 0; i < NCONN; i++) {
+        recv_join(fds[i], i, &jr[i], &resp);
+        assert_int_equal(jr[i].error, 0);
+        assert_string_equal(jr[i].member, ids[i]);
+        assert_string_equal(jr[i].protocol, "range");
+    }
+    for (int g = 0; g < NGROUPS; g++) {
+        int leaders = 0;
+        for (int k = 0; k < PER; k++) {
+            int i = g * PER + k;
+            assert_int_equal(jr[i].generation, jr[g * PER].generation);
+            assert_string_equal(jr[i].leader, jr[g * PER].leader);
+            if (strcmp(jr[i].leader, ids[i]) == 0) {
+                leaders++;
+                assert_int_equal(jr[i].nmembers, PER);
+            } else {
+                assert_int_equal(jr[i].nmembers, 0);
+            }
+        }
+        assert_int_equal(leaders, 1);
+    }
+    stats(fx, &st);
+    assert_int_equal(st.members, before.members + NCONN);
+
+    /* Sync: followers first (they wait), then each leader hands out "a<i>" per member. */
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < NCONN; i++) {
+            bool leader = strcmp(jr[i].leader, ids[i]) == 0;
+            if (leader != (pass == 1))
+                continue;
+            snprintf(group, sizeof group, "scale-%d", i / PER);
+            req_begin(&req, 14, 3, 5000 + i);
+            put_str(&req, group);
+            rl_buf_put_be32(&req, (uint32_t)jr[i].generation);
+            put_str(&req, ids[i]);
+            rl_buf_put_be16(&req, (uint16_t)-1);
+            if (leader) {
+                rl_buf_put_be32(&req, PER);
+                for (int k = 0; k < PER; k++) {
+                    int j = (i / PER) * PER + k;
+                    put_str(&req, ids[j]);
+                    rl_buf_put_be32(&req, 5);
+                    rl_buf_printf(&req, "a%04d", j);
+                }
+            } else {
+                rl_buf_put_be32(&req, 0);
+            }
+            req_end(&req);
+            raw_send(fds[i], req.p, req.len);
+            if (!leader && i % PER == PER - 1) {
+                struct pollfd pfd = {fds[i], POLLIN, 0};
+                assert_int_equal(poll(&pfd, 1, 0), 0);
+            }
+        }
+    for (int i = 0; i < NCONN; i++) {
+        raw_recv_frame(fds[i], &resp);
+        rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
+        assert_int_equal(rl_get_i32be(&rd), 5000 + i);
+        assert_int_equal(rl_get_i32be(&rd), 0);
+        assert_int_equal(rl_get_i16be(&rd), 0);
+        assert_int_equal(rl_get_i32be(&rd), 5);
+        char want[8];
+        snprintf(want, sizeof want, "a%04d", i);
+        assert_true(rl_slice_eq_str(rl_get_bytes(&rd, 5), want));
+        assert_int_equal(rl_reader_left(&rd), 0);
+    }
+
+    /* Heartbeat with a wrong generation, then a right one; commit; fetch. */
+    for (int i = 0; i < NCONN; i++) {
+        snprintf(group, sizeof group, "scale-%d", i / PER);
+        for (int h = 0; h < 2; h++) {
+            req_begin(&req, 12, 3, 6000 + 2 * i + h);
+            put_str(&req, group);
+            rl_buf_put_be32(&req, (uint32_t)(jr[i].generation + (h == 0 ? 7 : 0)));
+            put_str(&req, ids[i]);
+            rl_buf_put_be16(&req, (uint16_t)-1);
+            req_end(&req);
+            raw_send(fds[i], req.p, req.len);
+        }
+        int32_t part = i % 4;
+        int64_t off = i;
+        req_begin(&req, 8, 7, 7000 + i);
+        put_str(&req, group);
+        rl_buf_put_be32(&req, (uint32_t)jr[i].generation);
+        put_str(&req, ids[i]);
+        rl_buf_put_be16(&req, (uint16_t)-1);
+        rl_buf_put_be32(&req, 1);
+        put_str(&req, "orders");
+        rl_buf_put_be32(&req, 1);
+        rl_buf_put_be32(&req, (uint32_t)part);
+        rl_buf_put_be64(&req, (uint64_t)off);
+        rl_buf_put_be32(&req, (uint32_t)-1);
+        rl_buf_put_be16(&req, (uint16_t)-1);
+        req_end(&req);
+        raw_send(fds[i], req.p, req.len);
+        fetch_req(&req, 11, 8000 + i, 0, 0, 4096, "orders", part, 0, 4096);
+        raw_send(fds[i], req.p, req.len);
+    }
+    for (int i = 0; i < NCONN; i++) {
+        for (int h = 0; h < 2; h++) {
+            raw_recv_frame(fds[i], &resp);
+            rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
+            assert_int_equal(rl_get_i32be(&rd), 6000 + 2 * i + h);
+            assert_int_equal(rl_get_i32be(&rd), 0);
+            assert_int_equal(rl_get_i16be(&rd), h == 0 ? 22 : 0);
+        }
+        raw_recv_frame(fds[i], &resp);
+        rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
+        assert_int_equal(rl_get_i32be(&rd), 7000 + i);
+        assert_int_equal(rl_get_i32be(&rd), 0);
+        assert_int_equal(rl_get_i32be(&rd), 1);
+        (void)get_str(&rd);
+        assert_int_equal(rl_get_i32be(&rd), 1);
+        assert_int_equal(rl_get_i32be(&rd), i % 4);
+        assert_int_equal(rl_get_i16be(&rd), 0);
+        raw_recv_frame(fds[i], &resp);
+        fetch_resp fr;
+        fetch_decode(&resp, 11, "orders", i % 4, &fr);
+        assert_int_equal(fr.corr, 8000 + i);
+        assert_int_equal(fr.error, 0);
+        assert_true(check_records(fx, T_ORDERS, (uint32_t)(i % 4), 0, fr.records) > 0);
+    }
+    stats(fx, &st);
+    assert_true(st.offset_commits >= before.offset_commits + NCONN);
+    /* Group commit: far fewer durable commits than commit requests. */
+    assert_true(st.offset_commit_syncs - before.offset_commit_syncs < NCONN);
+    for (int g = 0; g < NGROUPS; g += 33) {
+        snprintf(group, sizeof group, "scale-%d", g);
+        int64_t got[4];
+        raw_offset_fetch(fx->port, group, "orders", 4, got, NULL, NULL);
+        for (int p = 0; p < 4; p++) {
+            /* The last member (in connection order) of the group on partition p. */
+            int64_t want = -1;
+            for (int k = 0; k < PER; k++)
+                if ((g * PER + k) % 4 == p)
+                    want = g * PER + k;
+            assert_int_equal(got[p], want);
+        }
+    }
+
+    /* Everyone leaves by closing: members stay until their session times out (Kafka's
+     * behaviour); a LeaveGroup from one member of group 0 rebalances that group. */
+    req_begin(&req, 13, 0, 9000);
+    put_str(&req, "scale-0");
+    put_str(&req, ids[0]);
+    req_end(&req);
+    raw_send(fds[0], req.p, req.len);
+    raw_recv_frame(fds[0], &resp);
+    rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
+    assert_int_equal(rl_get_i32be(&rd), 9000);
+    assert_int_equal(rl_get_i16be(&rd), 0);
+    stats(fx, &st);
+    assert_int_equal(st.members, before.members + NCONN - 1);
+    for (int i = 0; i < NCONN; i++)
+        close(fds[i]);
+    int64_t deadline = rl_now_ms() + 20000;
+    do {
+        stats(fx, &st);
+        if (st.connections_open == before.connections_open)
+            break;
+        usleep(20000);
+    } while (rl_now_ms() < deadline);
+    assert_int_equal(st.connections_open, before.connections_open);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    free(fds);
+    free(jr);
+    free(ids);
+    rl_buf_free(&resp);
+    rl_buf_free(&req);
+}
+
 int main(int argc, char **argv)
 {
     if (access(KCAT, X_OK) != 0) {
@@ -2025,6 +2304,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_rdkafka_group),
         cmocka_unit_test(test_offsets_restart),
         cmocka_unit_test(test_offsets_crash),
+        cmocka_unit_test(test_many_groups),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
