@@ -133,6 +133,40 @@ static void put_text(rl_buf *b, const binlog_col *c, const uint8_t *p, size_t n)
 
 /* ------------------------------------------------------------------ numbers */
 
+/* Every fixed-size value (numbers, dates, DECIMAL) is at most this many bytes of JSON;
+ * decode_image reserves it per column so these writers append without capacity checks. */
+enum { VALUE_RESERVE = 96 };
+
+static inline void raw_append(rl_buf *b, const void *p, size_t n)
+{
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+
+static inline void raw_u64(rl_buf *b, uint64_t v)
+{
+    char t[20];
+    int n = 0;
+    do {
+        t[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    uint8_t *o = b->p + b->len;
+    while (n)
+        *o++ = (uint8_t)t[--n];
+    b->len = (size_t)(o - b->p);
+}
+
+static inline void raw_i64(rl_buf *b, int64_t v)
+{
+    if (v < 0) {
+        b->p[b->len++] = '-';
+        raw_u64(b, (uint64_t)0 - (uint64_t)v);
+    } else {
+        raw_u64(b, (uint64_t)v);
+    }
+}
+
 /* Shortest decimal that reads back as the same float. A normal float that some decimal of at
  * most FLT_DIG (6) digits names is printed as that decimal by %.6g (trailing zeros dropped),
  * so the first of 6..9 digits that round-trips is the shortest; subnormals have less
@@ -141,25 +175,73 @@ static void put_float(rl_buf *b, float f)
 {
     char tmp[48];
     int prec = (f != 0 && fabsf(f) < FLT_MIN) ? 1 : 6;
+    int n = 0;
     for (; prec <= 9; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*g", prec, (double)f);
+        n = snprintf(tmp, sizeof tmp, "%.*g", prec, (double)f);
         if (strtof(tmp, NULL) == f)
             break;
     }
-    rl_buf_puts(b, tmp);
+    raw_append(b, tmp, (size_t)n);
 }
 
-/* Same for doubles with DBL_DIG (15) .. 17 digits. */
+static const double pow10d[20] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,
+                                  1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19};
+
+/* Same for doubles with DBL_DIG (15) .. 17 digits. Fast path for 1e-4 <= |d| < 1e15, where
+ * %.15g writes fixed notation: the fewest fractional digits k with an integer m < 2^50 such
+ * that m / 10^k == d. Both operands are exact and IEEE division rounds correctly, as strtod
+ * does, so "m.10^-k" reads back as d; below 2^50 the rounded product d*10^k finds m whenever
+ * one exists, so the first k is the shortest. Output is what %.15g would print. */
 static void put_double(rl_buf *b, double d)
 {
+    double a = fabs(d);
+    if (a >= 1e-4 && a < 1e15) {
+        for (int k = 0; k < 20; k++) {
+            double sc = a * pow10d[k];
+            if (sc >= 1125899906842624.0) /* 2^50 */
+                break;
+            double m = (double)(int64_t)(sc + 0.5);
+            if (m / pow10d[k] != a)
+                continue;
+            char dig[24];
+            int n = 0;
+            uint64_t mi = (uint64_t)m;
+            do {
+                dig[n++] = (char)('0' + mi % 10);
+                mi /= 10;
+            } while (mi);
+            uint8_t *o = b->p + b->len;
+            if (d < 0)
+                *o++ = '-';
+            if (n <= k) {
+                *o++ = '0';
+                *o++ = '.';
+                for (int z = n; z < k; z++)
+                    *o++ = '0';
+                while (n)
+                    *o++ = (uint8_t)dig[--n];
+            } else {
+                while (n > k)
+                    *o++ = (uint8_t)dig[--n];
+                if (k) {
+                    *o++ = '.';
+                    while (n)
+                        *o++ = (uint8_t)dig[--n];
+                }
+            }
+            b->len = (size_t)(o - b->p);
+            return;
+        }
+    }
     char tmp[48];
-    int prec = (d != 0 && fabs(d) < DBL_MIN) ? 1 : 15;
+    int prec = (d != 0 && a < DBL_MIN) ? 1 : 15;
+    int n = 0;
     for (; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+        n = snprintf(tmp, sizeof tmp, "%.*g", prec, d);
         if (strtod(tmp, NULL) == d)
             break;
     }
-    rl_buf_puts(b, tmp);
+    raw_append(b, tmp, (size_t)n);
 }
 
 static char *put_digits(char *o, uint32_t v, unsigned width)
@@ -169,6 +251,15 @@ static char *put_digits(char *o, uint32_t v, unsigned width)
         v /= 10;
     }
     return o + width;
+}
+
+static void put_quoted(rl_buf *b, const char *s, char *end)
+{
+    size_t n = (size_t)(end - s);
+    b->p[b->len] = '"';
+    memcpy(b->p + b->len + 1, s, n);
+    b->p[b->len + 1 + n] = '"';
+    b->len += n + 2;
 }
 
 static const uint8_t dig2bytes[10] = {0, 1, 1, 2, 2, 3, 3, 4, 4, 4};
@@ -245,9 +336,7 @@ static int put_decimal(rl_buf *b, const uint8_t *src, unsigned prec, unsigned sc
     char *start = ip;
     if (neg && !zero)
         *--start = '-';
-    rl_buf_putc(b, '"');
-    rl_buf_append(b, start, (size_t)(o - start));
-    rl_buf_putc(b, '"');
+    put_quoted(b, start, o);
     return 0;
 }
 
@@ -299,12 +388,6 @@ static char *put_frac(char *o, uint32_t usec, unsigned fsp)
     return o + fsp;
 }
 
-static void put_quoted(rl_buf *b, const char *s, char *end)
-{
-    rl_buf_putc(b, '"');
-    rl_buf_append(b, s, (size_t)(end - s));
-    rl_buf_putc(b, '"');
-}
 
 /* Fraction of TIME2/DATETIME2/TIMESTAMP2 (unsigned), in microseconds; -1 when out of range. */
 static int64_t get_frac(rl_reader *rd, unsigned fsp)
@@ -382,41 +465,41 @@ static int put_value(const value_ctx *v, rl_reader *rd, rl_buf *b)
     case BINLOG_T_TINY: {
         uint8_t x = rl_get_u8(rd);
         if (uns)
-            rl_buf_put_u64(b, x);
+            raw_u64(b, x);
         else
-            rl_buf_put_i64(b, (int8_t)x);
+            raw_i64(b, (int8_t)x);
         break;
     }
     case BINLOG_T_SHORT: {
         uint16_t x = rl_get_u16le(rd);
         if (uns)
-            rl_buf_put_u64(b, x);
+            raw_u64(b, x);
         else
-            rl_buf_put_i64(b, (int16_t)x);
+            raw_i64(b, (int16_t)x);
         break;
     }
     case BINLOG_T_INT24: {
         uint32_t x = rl_get_u24le(rd);
         if (uns)
-            rl_buf_put_u64(b, x);
+            raw_u64(b, x);
         else
-            rl_buf_put_i64(b, (x & 0x800000u) ? (int64_t)x - 0x1000000 : (int64_t)x);
+            raw_i64(b, (x & 0x800000u) ? (int64_t)x - 0x1000000 : (int64_t)x);
         break;
     }
     case BINLOG_T_LONG: {
         uint32_t x = rl_get_u32le(rd);
         if (uns)
-            rl_buf_put_u64(b, x);
+            raw_u64(b, x);
         else
-            rl_buf_put_i64(b, (int32_t)x);
+            raw_i64(b, (int32_t)x);
         break;
     }
     case BINLOG_T_LONGLONG: {
         uint64_t x = rl_get_u64le(rd);
         if (uns)
-            rl_buf_put_u64(b, x);
+            raw_u64(b, x);
         else
-            rl_buf_put_i64(b, (int64_t)x);
+            raw_i64(b, (int64_t)x);
         break;
     }
     case BINLOG_T_FLOAT: {
@@ -453,7 +536,7 @@ static int put_value(const value_ctx *v, rl_reader *rd, rl_buf *b)
     }
     case BINLOG_T_YEAR: {
         uint8_t x = rl_get_u8(rd);
-        rl_buf_put_u64(b, x ? 1900u + x : 0u);
+        raw_u64(b, x ? 1900u + x : 0u);
         break;
     }
     case BINLOG_T_DATE:
@@ -642,7 +725,7 @@ static int put_value(const value_ctx *v, rl_reader *rd, rl_buf *b)
         if (rd->err)
             break;
         if (!(c->flags & BINLOG_COL_STRS)) {
-            rl_buf_put_u64(b, x);
+            raw_u64(b, x);
             break;
         }
         if (x == 0) {
@@ -660,7 +743,7 @@ static int put_value(const value_ctx *v, rl_reader *rd, rl_buf *b)
         if (rd->err)
             break;
         if (!(c->flags & BINLOG_COL_STRS)) {
-            rl_buf_put_u64(b, x);
+            raw_u64(b, x);
             break;
         }
         if (c->str_count < 64 && (x >> c->str_count) != 0)
@@ -710,12 +793,14 @@ static int decode_image(binlog_decoder_t *dec, const binlog_table *t, const uint
             continue;
         }
         const binlog_col *c = &t->cols[ci];
+        if (rl_buf_reserve(b, 1 + c->name_len + VALUE_RESERVE) != 0)
+            return rl_err_set(err, -ENOMEM, "out of memory");
         if (k)
-            rl_buf_putc(b, ',');
-        rl_buf_append(b, t->strs.p + c->name_off, c->name_len);
+            b->p[b->len++] = ',';
+        raw_append(b, t->strs.p + c->name_off, c->name_len);
         size_t start = b->len;
         if (bit_at(nulls.p, k)) {
-            rl_buf_append(b, "null", 4);
+            raw_append(b, "null", 4);
         } else {
             v.ci = ci;
             int rc = put_value(&v, rd, b);
@@ -772,23 +857,27 @@ static int emit(binlog_decoder_t *dec, const row_ctx *r, char op, const rl_buf *
 {
     rl_buf *v = &dec->value;
     rl_buf_reset(v);
-    rl_buf_append(v, "{\"before\":", 10);
+    size_t need = 10 + (before ? dec->img[0].len : 4) + 9 + (after ? dec->img[1].len : 4) +
+                  dec->head.len + 20 + dec->tail.len + 1 + 10 + 21 + 1;
+    if (rl_buf_reserve(v, need) != 0)
+        return rl_err_set(err, -ENOMEM, "out of memory");
+    raw_append(v, "{\"before\":", 10);
     if (before)
-        rl_buf_append(v, dec->img[0].p, dec->img[0].len);
+        raw_append(v, dec->img[0].p, dec->img[0].len);
     else
-        rl_buf_append(v, "null", 4);
-    rl_buf_append(v, ",\"after\":", 9);
+        raw_append(v, "null", 4);
+    raw_append(v, ",\"after\":", 9);
     if (after)
-        rl_buf_append(v, dec->img[1].p, dec->img[1].len);
+        raw_append(v, dec->img[1].p, dec->img[1].len);
     else
-        rl_buf_append(v, "null", 4);
-    rl_buf_append(v, dec->head.p, dec->head.len);
-    rl_buf_put_u64(v, r->row);
-    rl_buf_append(v, dec->tail.p, dec->tail.len);
-    rl_buf_putc(v, op);
-    rl_buf_append(v, "\",\"ts_ms\":", 10);
-    rl_buf_put_i64(v, r->now_ms);
-    rl_buf_putc(v, '}');
+        raw_append(v, "null", 4);
+    raw_append(v, dec->head.p, dec->head.len);
+    raw_u64(v, r->row);
+    raw_append(v, dec->tail.p, dec->tail.len);
+    v->p[v->len++] = (uint8_t)op;
+    raw_append(v, "\",\"ts_ms\":", 10);
+    raw_i64(v, r->now_ms);
+    v->p[v->len++] = '}';
     if (!rl_buf_ok(v) || !rl_buf_ok(key))
         return rl_err_set(err, -ENOMEM, "out of memory");
     if (!dec->h.on_change)

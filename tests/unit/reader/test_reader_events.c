@@ -17,9 +17,11 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "reader/binlog.h"
@@ -693,6 +695,138 @@ static void test_unsupported_column(void **state)
     env_free(e);
 }
 
+/* Significant digits of a JSON number ("0.00125" -> 3, "1.5e+38" -> 2, "100" -> 1). */
+static int sig_digits(const char *s)
+{
+    char d[64];
+    int n = 0;
+    for (; *s && *s != 'e' && *s != 'E'; s++)
+        if (*s >= '0' && *s <= '9' && n < 63)
+            d[n++] = *s;
+    int a = 0;
+    while (a < n && d[a] == '0')
+        a++;
+    while (n > a && d[n - 1] == '0')
+        n--;
+    return n > a ? n - a : 1;
+}
+
+/* Digits of the shortest %g form that reads back (searching every precision). */
+static int shortest_digits(double v, bool is_float)
+{
+    char tmp[64];
+    for (int p = 1; p <= 17; p++) {
+        snprintf(tmp, sizeof tmp, "%.*g", p, v);
+        if (is_float ? strtof(tmp, NULL) == (float)v : strtod(tmp, NULL) == v)
+            return sig_digits(tmp);
+    }
+    return 99;
+}
+
+typedef struct prop_ctx {
+    const double *dv;
+    const float *fv;
+    int n;
+} prop_ctx;
+
+/* Each row: both numbers read back exactly and have as few digits as any %g form. */
+static int prop_change(void *ctx, const binlog_change *c)
+{
+    prop_ctx *pc = ctx;
+    jv root;
+    if (jparse(c->value.p, c->value.len, &root) != 0)
+        fail_msg("invalid JSON %.*s", (int)c->value.len, (const char *)c->value.p);
+    const jv *after = jget(&root, "after");
+    const jv *d = jget(after, "@1"), *f = jget(after, "@2");
+    assert_true(d && d->type == JNUM && f && f->type == JNUM);
+    double want_d = pc->dv[pc->n];
+    float want_f = pc->fv[pc->n];
+    if (strtod(d->s, NULL) != want_d || sig_digits(d->s) != shortest_digits(want_d, false))
+        fail_msg("double %.17g printed as %s (shortest has %d digits)", want_d, d->s,
+                 shortest_digits(want_d, false));
+    if (strtof(f->s, NULL) != want_f || sig_digits(f->s) != shortest_digits(want_f, true))
+        fail_msg("float %.9g printed as %s (shortest has %d digits)", (double)want_f, f->s,
+                 shortest_digits(want_f, true));
+    pc->n++;
+    jfree(&root);
+    return 0;
+}
+
+static uint64_t rnd64(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static void test_float_double_property(void **state)
+{
+    (void)state;
+    const char *se = getenv("RL_TEST_SEED");
+    uint64_t seed = se ? strtoull(se, NULL, 10) : (uint64_t)time(NULL);
+    print_message("seed %llu\n", (unsigned long long)seed);
+    uint64_t rs = seed * 2654435761u + 1;
+    enum { ROWS = 400, ROUNDS = 25 };
+    for (int round = 0; round < ROUNDS; round++) {
+        uint8_t types[2] = {5, 4}, meta[2] = {8, 4};
+        double dv[ROWS];
+        float fv[ROWS];
+        rl_buf rows = RL_BUF_INIT;
+        for (int i = 0; i < ROWS; i++) {
+            uint64_t r = rnd64(&rs);
+            switch (r % 4) {
+            case 0: { /* any finite bit pattern */
+                uint64_t bits = rnd64(&rs);
+                memcpy(&dv[i], &bits, 8);
+                if (!isfinite(dv[i]))
+                    dv[i] = 1.5;
+                uint32_t fb = (uint32_t)rnd64(&rs);
+                memcpy(&fv[i], &fb, 4);
+                if (!isfinite(fv[i]))
+                    fv[i] = 2.5f;
+                break;
+            }
+            case 1: { /* decimals m / 10^k */
+                double m = (double)(rnd64(&rs) % 1000000000000000ull);
+                int k = (int)(rnd64(&rs) % 12);
+                dv[i] = (r & 16 ? -m : m) / pow(10, k);
+                fv[i] = (float)((double)(rnd64(&rs) % 10000000) / pow(10, (int)(rnd64(&rs) % 8)));
+                break;
+            }
+            case 2: /* around the fast path's bounds */
+                dv[i] = (r & 8 ? 1e15 : 1e-4) * (1 + ((double)(rnd64(&rs) % 1000) - 500) / 1e6);
+                fv[i] = (float)(rnd64(&rs) % 100000);
+                break;
+            default: /* small integers and simple fractions */
+                dv[i] = (double)(int64_t)(rnd64(&rs) % 2000000) / 8 - 100000;
+                fv[i] = (float)dv[i];
+                break;
+            }
+            rl_buf_putc(&rows, 0);
+            rl_buf_append(&rows, &dv[i], 8);
+            rl_buf_append(&rows, &fv[i], 4);
+        }
+        prop_ctx pc = {dv, fv, 0};
+        binlog_decoder_t *dec;
+        binlog_handler h = {&pc, prop_change, NULL};
+        assert_int_equal(binlog_decoder_new(&dec, NULL, &h), 0);
+        gen g;
+        g_init(&g);
+        assert_int_equal(binlog_decoder_feed(dec, g_fde(&g, true, 1), NULL), 0);
+        assert_int_equal(binlog_decoder_feed(dec, g_table_map(&g, 1, "db", "t", 2, types, meta,
+                                                               2, NULL, 0), NULL), 0);
+        rl_err err;
+        int rc = binlog_decoder_feed(dec, g_rows(&g, 23, 1, 1, 2, rows.p, rows.len), &err);
+        if (rc != 0)
+            fail_msg("%s", err.msg);
+        assert_int_equal(pc.n, ROWS);
+        binlog_decoder_free(dec);
+        rl_buf_free(&g.ev);
+        rl_buf_free(&rows);
+    }
+}
+
 /* ------------------------------------------------------------------ events */
 
 static void test_truncated_every_length(void **state)
@@ -1193,6 +1327,7 @@ int main(void)
         cmocka_unit_test(test_time),
         cmocka_unit_test(test_temporal),
         cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_float_double_property),
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_enum_set),
         cmocka_unit_test(test_unsupported_column),
