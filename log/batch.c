@@ -237,6 +237,13 @@ size_t log__record_size(int64_t ts_delta, int32_t offset_delta, rl_slice key, rl
 
 int log__builder_add(log_batch_builder *bb, rl_slice key, rl_slice value, int64_t ts_ms)
 {
+    return log__builder_add_at(bb, key, value, ts_ms, bb->count ? bb->last_delta + 1 : 0);
+}
+
+int log__builder_add_at(log_batch_builder *bb, rl_slice key, rl_slice value, int64_t ts_ms,
+                        int32_t offset_delta)
+{
+    RL_ASSERT(bb->count == 0 || offset_delta > bb->last_delta);
     if (!key.p)
         key.len = 0;
     if (!value.p)
@@ -254,7 +261,7 @@ int log__builder_add(log_batch_builder *bb, rl_slice key, rl_slice value, int64_
     /* Wrapping difference: the decoder adds it back with the same wrap, so any pair of
      * int64 timestamps round-trips. */
     int64_t ts_delta = (int64_t)((uint64_t)ts_ms - (uint64_t)bb->base_ts);
-    size_t body = record_body_size(ts_delta, bb->count, key, value);
+    size_t body = record_body_size(ts_delta, offset_delta, key, value);
     if (body == SIZE_MAX)
         return RL_ETOOBIG;
     size_t total = uvarint_len(zz64((int64_t)body)) + body;
@@ -266,7 +273,7 @@ int log__builder_add(log_batch_builder *bb, rl_slice key, rl_slice value, int64_
     size_t n = put_uvarint(p, zz64((int64_t)body));
     p[n++] = 0; /* attributes */
     n += put_uvarint(p + n, zz64(ts_delta));
-    n += put_uvarint(p + n, zz64(bb->count));
+    n += put_uvarint(p + n, zz64(offset_delta));
     n += put_uvarint(p + n, zz64(key.p ? (int64_t)key.len : -1));
     if (key.len)
         memcpy(p + n, key.p, key.len);
@@ -279,6 +286,7 @@ int log__builder_add(log_batch_builder *bb, rl_slice key, rl_slice value, int64_
     RL_ASSERT(n == total);
     bb->buf.len += n;
     bb->count++;
+    bb->last_delta = offset_delta;
     if (ts_ms > bb->max_ts)
         bb->max_ts = ts_ms;
     return 0;
@@ -332,12 +340,28 @@ static int compress_zstd(log_codec *cz, const uint8_t *src, size_t n, rl_err *er
 int log__builder_finish(log_batch_builder *bb, log_codec *cz, int64_t base, rl_slice *out,
                         rl_err *err)
 {
-    RL_ASSERT(bb->count > 0 && bb->buf.len >= LOG_BATCH_HEADER);
+    RL_ASSERT(bb->count > 0);
+    return log__builder_finish_span(bb, cz, base, bb->last_delta, out, err);
+}
+
+int log__builder_finish_span(log_batch_builder *bb, log_codec *cz, int64_t base, int32_t last_delta,
+                             rl_slice *out, rl_err *err)
+{
+    RL_ASSERT(bb->count == 0 || last_delta >= bb->last_delta);
+    if (bb->count == 0) {
+        /* An empty batch keeps the offsets of records a compaction removed (their offsets
+         * stay taken, as in Kafka): header only, no codec, timestamps from the caller. */
+        rl_buf_reset(&bb->buf);
+        if (rl_buf_reserve(&bb->buf, LOG_BATCH_HEADER) != 0)
+            return rl_err_set(err, -ENOMEM, "out of memory for a batch");
+        bb->buf.len = LOG_BATCH_HEADER;
+    }
     uint8_t *h;
     size_t total;
+    int codec = bb->count ? cz->compression : LOG_COMPRESSION_NONE;
     const uint8_t *recs = bb->buf.p + LOG_BATCH_HEADER;
     size_t nrecs = bb->buf.len - LOG_BATCH_HEADER;
-    if (cz->compression == LOG_COMPRESSION_NONE) {
+    if (codec == LOG_COMPRESSION_NONE) {
         h = bb->buf.p;
         total = bb->buf.len;
     } else {
@@ -358,8 +382,8 @@ int log__builder_finish(log_batch_builder *bb, log_codec *cz, int64_t base, rl_s
     put_be32(h + 8, (uint32_t)(total - LOG_BATCH_LENGTH_OFF));
     put_be32(h + 12, 0);
     h[16] = LOG_MAGIC_V2;
-    put_be16(h + 21, (uint16_t)cz->compression); /* CreateTime, not transactional */
-    put_be32(h + 23, (uint32_t)(bb->count - 1));
+    put_be16(h + 21, (uint16_t)codec); /* CreateTime, not transactional */
+    put_be32(h + 23, (uint32_t)last_delta);
     put_be64(h + 27, (uint64_t)bb->base_ts);
     put_be64(h + 35, (uint64_t)bb->max_ts);
     put_be64(h + 43, UINT64_MAX); /* producerId -1 */

@@ -8,6 +8,7 @@
  *   retention.ms=-1          integer >= -1 (-1: forever)
  *   retention.bytes=-1       integer >= -1 (-1: no limit)
  *   cleanup.policy=delete    delete | compact | compact,delete | delete,compact
+ *   delete.retention.ms=86400000   integer >= 0
  *
  * Unknown names are skipped with a warning (a newer version may add some); a malformed line
  * or value is RL_ECORRUPT naming the file and line. A missing file means the store's
@@ -27,6 +28,7 @@ void log_topic_config_init(log_topic_config *cfg)
     cfg->retention_ms = -1;
     cfg->retention_bytes = -1;
     cfg->cleanup = LOG_CLEANUP_DELETE;
+    cfg->delete_retention_ms = 86400000;
 }
 
 int log__topic_config_check(const log_topic_config *cfg, rl_err *err)
@@ -37,6 +39,9 @@ int log__topic_config_check(const log_topic_config *cfg, rl_err *err)
     if (cfg->retention_bytes < -1)
         return rl_err_set(err, RL_ECONFIG, "retention.bytes %lld below -1",
                           (long long)cfg->retention_bytes);
+    if (cfg->delete_retention_ms < 0)
+        return rl_err_set(err, RL_ECONFIG, "delete.retention.ms %lld below 0",
+                          (long long)cfg->delete_retention_ms);
     if (cfg->cleanup == 0 || (cfg->cleanup & ~(LOG_CLEANUP_DELETE | LOG_CLEANUP_COMPACT)) != 0)
         return rl_err_set(err, RL_ECONFIG, "cleanup policy bits %#x: want delete and/or compact",
                           (unsigned)cfg->cleanup);
@@ -58,8 +63,10 @@ int log__topic_config_save(const char *pdir0, const log_topic_config *cfg, rl_er
                                                                : "compact,delete";
     int n = snprintf(text, sizeof text,
                      "# rowlog topic configuration (log/config.c)\n"
-                     "retention.ms=%lld\nretention.bytes=%lld\ncleanup.policy=%s\n",
-                     (long long)cfg->retention_ms, (long long)cfg->retention_bytes, policy);
+                     "retention.ms=%lld\nretention.bytes=%lld\ncleanup.policy=%s\n"
+                     "delete.retention.ms=%lld\n",
+                     (long long)cfg->retention_ms, (long long)cfg->retention_bytes, policy,
+                     (long long)cfg->delete_retention_ms);
     return rl_file_replace(path, text, (size_t)n, err);
 }
 
@@ -139,6 +146,8 @@ int log__topic_config_load(const char *pdir0, log_topic_config *cfg, bool *found
                 ok = parse_i64(eq + 1, vl, &c.retention_ms);
             else if (kl == 15 && memcmp(p, "retention.bytes", 15) == 0)
                 ok = parse_i64(eq + 1, vl, &c.retention_bytes);
+            else if (kl == 19 && memcmp(p, "delete.retention.ms", 19) == 0)
+                ok = parse_i64(eq + 1, vl, &c.delete_retention_ms);
             else if (kl == 14 && memcmp(p, "cleanup.policy", 14) == 0)
                 ok = parse_policy(eq + 1, vl, &c.cleanup);
             else

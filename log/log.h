@@ -58,19 +58,23 @@ enum log_flush {
 /* Per-topic settings (Kafka topic configs of the same names). */
 enum log_cleanup {
     LOG_CLEANUP_DELETE = 1,  /* cleanup.policy=delete: retention by time and size */
-    LOG_CLEANUP_COMPACT = 2, /* cleanup.policy=compact (not implemented yet: kept forever) */
+    LOG_CLEANUP_COMPACT = 2, /* cleanup.policy=compact: log_store_compact keeps the latest
+                                record per key */
 };
 
 typedef struct log_topic_config {
-    int64_t retention_ms;    /* retention.ms: a sealed segment is deleted once its largest
-                                record timestamp is older than this; -1 = forever */
-    int64_t retention_bytes; /* retention.bytes, per partition: the oldest sealed segments
-                                are deleted while the rest still holds at least this many
-                                bytes; -1 = no limit */
-    int cleanup;             /* enum log_cleanup bits: DELETE, COMPACT or both */
+    int64_t retention_ms;        /* retention.ms: a sealed segment is deleted once its largest
+                                    record timestamp is older than this; -1 = forever */
+    int64_t retention_bytes;     /* retention.bytes, per partition: the oldest sealed segments
+                                    are deleted while the rest still holds at least this many
+                                    bytes; -1 = no limit */
+    int cleanup;                 /* enum log_cleanup bits: DELETE, COMPACT or both */
+    int64_t delete_retention_ms; /* delete.retention.ms: compaction drops a tombstone (null
+                                    value, latest for its key) once its timestamp is older
+                                    than this; default 1 day, >= 0 */
 } log_topic_config;
 
-/* The defaults: keep forever, cleanup.policy=delete. */
+/* The defaults: keep forever, cleanup.policy=delete, delete.retention.ms one day. */
 void log_topic_config_init(log_topic_config *cfg);
 
 typedef struct log_store_opts {
@@ -206,6 +210,23 @@ int log_store_topic_config_get(log_store_t *store, const char *topic, log_topic_
  * with one unlink per file). Returns the number of segments deleted, or -ENOMEM.
  */
 int log_store_retain(log_store_t *store, int64_t now_ms, rl_err *err);
+
+/*
+ * One compaction pass (cleanup.policy containing compact) over every partition with a newly
+ * sealed segment: keeps the latest record per key in the sealed, committed segments, drops
+ * tombstones (null value) whose timestamp is more than delete.retention.ms before now_ms,
+ * keeps offsets (a compacted log has gaps; batches still cover every offset, some with no
+ * record), and replaces each rewritten segment atomically (new file, fsync, rename, fsync
+ * the directory). See log/compact.c and docs/format-log.md.
+ * Thread: ONE maintenance thread (not the writer: a pass reads and rewrites whole segments),
+ * concurrently with the writer and readers, which it never blocks beyond swapping a pointer
+ * under a partition lock; retention skips a partition while its pass runs. At most one call
+ * at a time. Memory: at most 24 MiB for the key map (a pass cleans fewer segments when a
+ * partition has more distinct keys) plus one batch.
+ * Returns the number of segments rewritten (0: nothing to do); -errno, -ENOMEM, RL_ECORRUPT
+ * (the pass over that partition stops there; every segment stays valid, old or new).
+ */
+int log_store_compact(log_store_t *store, int64_t now_ms, rl_err *err);
 
 /* Hook called on the writer thread after each commit moved high watermarks (to wake parked
  * fetches). Set before appends start. */

@@ -105,6 +105,7 @@ void log__codec_free(log_codec *cz);
 typedef struct log_batch_builder {
     rl_buf buf;
     int32_t count;
+    int32_t last_delta; /* offsetDelta of the last record added */
     int64_t base_ts;
     int64_t max_ts;
 } log_batch_builder;
@@ -118,11 +119,20 @@ size_t log__record_size(int64_t ts_delta, int32_t offset_delta, rl_slice key, rl
 /* Appends one record (key.p / value.p NULL = null). Returns 0, RL_ETOOBIG or -ENOMEM; on
  * failure the builder is unchanged. */
 int log__builder_add(log_batch_builder *bb, rl_slice key, rl_slice value, int64_t ts_ms);
+/* The same with an explicit offsetDelta (compaction keeps records' offsets: gaps), above the
+ * previous record's. */
+int log__builder_add_at(log_batch_builder *bb, rl_slice key, rl_slice value, int64_t ts_ms,
+                        int32_t offset_delta);
 /* Fills in the header for base offset `base`, compresses with cz and sets *out to the whole
  * batch (in bb->buf for codec none, else in cz->out; valid until either is used again).
  * Does not reset the builder. Returns 0, -ENOMEM or RL_ECORRUPT (compressor failure). */
 int log__builder_finish(log_batch_builder *bb, log_codec *cz, int64_t base, rl_slice *out,
                         rl_err *err);
+/* The same with lastOffsetDelta given (>= the last record's offsetDelta: a compacted batch
+ * spans the offsets of the records it replaced). With no record it writes an empty batch
+ * (codec none) whose timestamps are bb->base_ts and bb->max_ts as the caller set them. */
+int log__builder_finish_span(log_batch_builder *bb, log_codec *cz, int64_t base, int32_t last_delta,
+                             rl_slice *out, rl_err *err);
 static inline void log__builder_reset(log_batch_builder *bb)
 {
     rl_buf_reset(&bb->buf);
@@ -276,13 +286,17 @@ typedef struct log_partition {
                                   stored under `lock`) */
 
     /* Writer only. */
-    int64_t next;           /* offset the open batch's first record will get */
-    log_batch_builder open; /* records appended since the last flush */
-    size_t sync_from;       /* first segment written since the last commit, or SIZE_MAX */
-    int64_t commit_base;    /* base offset of the active segment at the last publish (or
-                               open): segments above it were created since (abort) */
-    bool dir_dirty;         /* a segment file was created since the last commit */
-    bool touched;           /* on the store's touched list */
+    int64_t next;                /* offset the open batch's first record will get */
+    log_batch_builder open;      /* records appended since the last flush */
+    size_t sync_from;            /* first segment written since the last commit, or SIZE_MAX */
+    _Atomic int64_t commit_base; /* base offset of the active segment at the last publish (or
+                                    open): segments from it on may hold uncommitted data
+                                    (abort); below it, sealed and committed (compaction) */
+    bool compacting;   /* under `lock`: a compaction pass holds segments below commit_base;
+                          retention waits for the next call */
+    int64_t clean_end; /* compaction thread: offset below which the last pass mapped */
+    bool dir_dirty;    /* a segment file was created since the last commit */
+    bool touched;      /* on the store's touched list */
     struct log_partition *next_touched;
 } log_partition;
 
@@ -310,6 +324,10 @@ int log__partition_abort(log_partition *p, rl_err *err);
 int log__partition_read(log_partition *p, int64_t offset, size_t max_bytes, log_read *out,
                         rl_err *err);
 int log__partition_offset_for_time(log_partition *p, int64_t ts_ms, int64_t *offset);
+/* One compaction pass over a partition (compact.c; log_store_compact). Returns the number
+ * of segments rewritten, or -errno, -ENOMEM, RL_ECORRUPT. */
+int log__partition_compact(log_partition *p, const log_topic_config *cfg, int64_t now_ms,
+                           log_codec *cz, rl_err *err);
 /* Retention of one partition at now_ms under cfg (log_store_retain). Writer. Returns the
  * number of segments deleted. */
 int log__partition_retain(log_partition *p, const log_topic_config *cfg, int64_t now_ms);
@@ -353,6 +371,9 @@ struct log_store {
     bool has_pending;  /* a commit is waiting for its fsync */
     bool appended;     /* log_store_append since the last commit */
     int64_t synced_ns; /* rl_mono_ns() of the last durable point */
+
+    log_codec compact_codec; /* the compaction thread's (log_store_compact) */
+    bool compact_codec_ready;
 
     pthread_mutex_t cfg_lock; /* topics' cfg, overrides */
     log_topic_config defaults;

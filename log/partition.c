@@ -325,6 +325,7 @@ int log__partition_open(struct log_store *store, struct log_topic *topic, uint32
     pthread_mutex_init(&p->lock, NULL);
     atomic_init(&p->hwm, 0);
     atomic_init(&p->log_start, 0);
+    atomic_init(&p->commit_base, 0);
     if (create) {
         if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
             rc = rl_err_set(err, -errno, "%s: mkdir: %s", dir, strerror(errno));
@@ -338,7 +339,7 @@ int log__partition_open(struct log_store *store, struct log_topic *topic, uint32
     if ((rc = open_segments(p, committed, err)) != 0)
         goto fail;
     p->next = active(p)->next;
-    p->commit_base = active(p)->base;
+    atomic_store_explicit(&p->commit_base, active(p)->base, memory_order_release);
     atomic_store_explicit(&p->hwm, p->next, memory_order_release);
     *out = p;
     return 0;
@@ -464,7 +465,7 @@ void log__partition_publish(log_partition *p)
     }
     atomic_store_explicit(&p->hwm, p->next, memory_order_release);
     p->sync_from = SIZE_MAX;
-    p->commit_base = active(p)->base;
+    atomic_store_explicit(&p->commit_base, active(p)->base, memory_order_release);
 }
 
 int log__partition_abort(log_partition *p, rl_err *err)
@@ -474,7 +475,8 @@ int log__partition_abort(log_partition *p, rl_err *err)
     /* Segments created by rolls since the last publish hold only offsets >= hwm, so no
      * reader can be using them (a read starts from a segment whose base is below hwm). */
     size_t keep = p->nsegs;
-    while (keep > 1 && p->segs[keep - 1]->base > p->commit_base)
+    int64_t commit_base = atomic_load_explicit(&p->commit_base, memory_order_relaxed);
+    while (keep > 1 && p->segs[keep - 1]->base > commit_base)
         keep--;
     size_t n = p->nsegs;
     pthread_mutex_lock(&p->lock);
@@ -681,13 +683,22 @@ int log__partition_retain(log_partition *p, const log_topic_config *cfg, int64_t
 {
     if (!(cfg->cleanup & LOG_CLEANUP_DELETE) || (cfg->retention_ms < 0 && cfg->retention_bytes < 0))
         return 0;
+    /* Decided under the lock: a compaction pass swaps sealed segments in place. */
+    pthread_mutex_lock(&p->lock);
+    if (p->compacting) {
+        /* A compaction pass is rewriting these segments: retention waits for the next call
+         * rather than block the writer. */
+        pthread_mutex_unlock(&p->lock);
+        return 0;
+    }
     uint64_t total = 0;
     for (size_t i = 0; i < p->nsegs; i++)
         total += p->segs[i]->size;
     size_t drop = 0;
     /* Candidates: sealed segments before the one active at the last publish (anything after
      * may hold uncommitted batches that log_store_abort would bring back). */
-    while (drop + 1 < p->nsegs && p->segs[drop]->base < p->commit_base) {
+    int64_t commit_base = atomic_load_explicit(&p->commit_base, memory_order_relaxed);
+    while (drop < 64 && drop + 1 < p->nsegs && p->segs[drop]->base < commit_base) {
         const log_segment *seg = p->segs[drop];
         bool old = cfg->retention_ms >= 0 && seg->max_ts != INT64_MIN &&
                    now_ms - seg->max_ts > cfg->retention_ms;
@@ -697,17 +708,19 @@ int log__partition_retain(log_partition *p, const log_topic_config *cfg, int64_t
         total -= seg->size;
         drop++;
     }
+    log_segment *victims[64]; /* at most 64 per call: the rest at the next one */
+    if (drop > 0) {
+        memcpy(victims, p->segs, drop * sizeof *victims);
+        memmove(p->segs, p->segs + drop, (p->nsegs - drop) * sizeof *p->segs);
+        p->nsegs -= drop;
+        atomic_store_explicit(&p->log_start, p->segs[0]->base, memory_order_release);
+    }
+    pthread_mutex_unlock(&p->lock);
     if (drop == 0)
         return 0;
-    log_segment *victims[64];
-    if (drop > 64)
-        drop = 64; /* the rest at the next call */
-    memcpy(victims, p->segs, drop * sizeof *victims);
-    pthread_mutex_lock(&p->lock);
-    memmove(p->segs, p->segs + drop, (p->nsegs - drop) * sizeof *p->segs);
-    p->nsegs -= drop;
-    atomic_store_explicit(&p->log_start, p->segs[0]->base, memory_order_release);
-    pthread_mutex_unlock(&p->lock);
+    /* Segment indexes moved down (sync_from is at or after the commit_base segment). */
+    if (p->sync_from != SIZE_MAX)
+        p->sync_from -= drop;
     for (size_t i = 0; i < drop; i++) {
         log_segment *seg = victims[i];
         rl_info("%s: retention: deleting offsets %lld..%lld (%llu bytes, newest record %lld ms "

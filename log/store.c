@@ -666,6 +666,8 @@ void log_store_close(log_store_t *store)
         topic_free(store->topics[i]);
     free(store->topics);
     log__codec_free(&store->codec);
+    if (store->compact_codec_ready)
+        log__codec_free(&store->compact_codec);
     rl_buf_free(&store->ckbuf);
     rl_buf_free(&store->blob);
     rl_buf_free(&store->pending);
@@ -1063,4 +1065,42 @@ int log_store_retain(log_store_t *store, int64_t now_ms, rl_err *err)
             total += log__partition_retain(t->parts[k], &cfg, now_ms);
     }
     return total;
+}
+
+int log_store_compact(log_store_t *store, int64_t now_ms, rl_err *err)
+{
+    if (!store->compact_codec_ready) {
+        int rc = log__codec_init(&store->compact_codec, store->opts.compression,
+                                 store->opts.compression_level, err);
+        if (rc != 0)
+            return rc;
+        store->compact_codec_ready = true;
+    }
+    /* Topics are never removed while the store is open, so a snapshot of the pointers stays
+     * valid after the lock is released; the writer may add topics meanwhile. */
+    pthread_rwlock_rdlock(&store->topics_lock);
+    size_t n = store->ntopics;
+    log_topic **topics = malloc((n ? n : 1) * sizeof *topics);
+    if (topics && n)
+        memcpy(topics, store->topics, n * sizeof *topics);
+    pthread_rwlock_unlock(&store->topics_lock);
+    if (!topics)
+        return rl_err_set(err, -ENOMEM, "%s: out of memory", store->dir);
+    int total = 0, rc = 0;
+    for (size_t i = 0; i < n && rc >= 0; i++) {
+        pthread_mutex_lock(&store->cfg_lock);
+        log_topic_config cfg = topics[i]->cfg;
+        pthread_mutex_unlock(&store->cfg_lock);
+        if (!(cfg.cleanup & LOG_CLEANUP_COMPACT))
+            continue;
+        for (uint32_t k = 0; k < topics[i]->nparts; k++) {
+            rc = log__partition_compact(topics[i]->parts[k], &cfg, now_ms, &store->compact_codec,
+                                        err);
+            if (rc < 0)
+                break;
+            total += rc;
+        }
+    }
+    free(topics);
+    return rc < 0 ? rc : total;
 }

@@ -191,7 +191,7 @@ static void test_encoder_fields(void **state)
     int codecs[] = {LOG_COMPRESSION_NONE, LOG_COMPRESSION_LZ4, LOG_COMPRESSION_ZSTD};
     for (size_t c = 0; c < 3; c++) {
         log_codec cz;
-        log_batch_builder bb = {RL_BUF_INIT, 0, 0, 0};
+        log_batch_builder bb = {.buf = RL_BUF_INIT};
         assert_int_equal(log__codec_init(&cz, codecs[c], 0, NULL), 0);
         assert_int_equal(
             log__builder_add(&bb, rl_slice_str("k0"), rl_slice_str("value-0"), 1700000000000LL), 0);
@@ -285,7 +285,7 @@ static void test_roundtrip_sizes(void **state)
     for (size_t c = 0; c < 3; c++) {
         log_codec cz;
         assert_int_equal(log__codec_init(&cz, codecs[c], 0, NULL), 0);
-        log_batch_builder bb = {RL_BUF_INIT, 0, 0, 0};
+        log_batch_builder bb = {.buf = RL_BUF_INIT};
         rl_buf scratch = RL_BUF_INIT;
         for (size_t ci = 0; ci < sizeof counts / sizeof counts[0]; ci++) {
             for (size_t vi = 0; vi < sizeof vsizes / sizeof vsizes[0]; vi++) {
@@ -406,7 +406,7 @@ static void test_bad_batches(void **state)
 {
     (void)state;
     log_codec cz;
-    log_batch_builder bb = {RL_BUF_INIT, 0, 0, 0};
+    log_batch_builder bb = {.buf = RL_BUF_INIT};
     rl_buf scratch = RL_BUF_INIT;
     uint8_t copy[4096];
     int codecs[] = {LOG_COMPRESSION_NONE, LOG_COMPRESSION_LZ4, LOG_COMPRESSION_ZSTD};

@@ -384,7 +384,7 @@ static void test_retention_time(void **state)
             junk[j] = (char)tu_rnd(&seed);
         tu_append(st, "t", rl_slice_str("k"), rl_slice_make(junk, 1000), now);
     }
-    int64_t commit_base = p->commit_base;
+    int64_t commit_base = atomic_load(&p->commit_base);
     log_store_retain(st, now + 100 * day, &err);
     assert_int_equal(p->segs[0]->base, commit_base);
     assert_int_equal(tu_log_start(st, "t"), commit_base);
