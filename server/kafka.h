@@ -21,7 +21,8 @@
  * Threading: everything runs on the loop's thread except kafka_server_notify() and
  * kafka_server_stats_get(), which any thread may call.
  * Ownership: the server borrows the loop and the store; both must outlive it, and the store
- * must stay open until kafka_server_stop() returned (queued responses point into its mapping).
+ * must stay open until kafka_server_stop() returned (queued responses hold log_store_read
+ * pins of its segments, released as they are sent and at the latest by kafka_server_stop).
  */
 #ifndef KAFKA_H
 #define KAFKA_H

@@ -83,8 +83,18 @@ static void warm_range(rl_slice s)
     (void)madvise((void *)start, end - start, MADV_WILLNEED);
 }
 
+/* Releases the pins the parsed request's partitions still hold. */
+static void fetch_release_pins(kafka_fetch *f)
+{
+    for (size_t i = 0; i < f->nparts; i++) {
+        kafka__pin_release(f->parts[i].pin);
+        f->parts[i].pin = NULL;
+    }
+}
+
 void kafka__fetch_free(kafka_fetch *f)
 {
+    fetch_release_pins(f);
     free(f->topics);
     free(f->parts);
     rl_buf_free(&f->names);
@@ -113,6 +123,7 @@ static int fetch_parse(kafka_conn *conn, rl_err *err)
     int16_t v = req->api_version;
     rl_reader rd = rl_reader_make(req->body);
 
+    fetch_release_pins(f);
     f->version = v;
     f->correlation_id = req->correlation_id;
     f->ntopics = f->nparts = 0;
@@ -209,6 +220,7 @@ static void fetch_eval(kafka_conn *conn, size_t *bytes, bool *any_error)
     size_t total = 0;
     bool error = false;
 
+    fetch_release_pins(f);
     for (size_t t = 0; t < f->ntopics; t++) {
         const kafka_fetch_topic *ft = &f->topics[t];
         const char *topic = ft->valid ? (const char *)f->names.p + ft->name_off : NULL;
@@ -235,21 +247,27 @@ static void fetch_eval(kafka_conn *conn, size_t *bytes, bool *any_error)
                 fp->high_watermark = rd.high_watermark;
                 fp->log_start = rd.log_start;
                 /* KIP-74: only the first partition with data may exceed the limits. */
-                if (total > 0 && rd.bytes.len > part_max)
+                if (total > 0 && rd.bytes.len > part_max) {
+                    log_read_release(&rd);
                     rd.bytes = rl_slice_make(NULL, 0);
+                }
                 fp->records = rd.bytes;
+                fp->pin = rd.pin;
                 warm_range(rd.bytes);
                 total += rd.bytes.len;
                 remaining -= rd.bytes.len < remaining ? rd.bytes.len : remaining;
             } else if (rc == RL_ERANGE) {
+                log_read_release(&rd);
                 fp->error = KAFKA_ERR_OFFSET_OUT_OF_RANGE;
                 fp->high_watermark = rd.high_watermark;
                 fp->log_start = rd.log_start;
                 error = true;
             } else if (rc == RL_ENOTFOUND) {
+                log_read_release(&rd);
                 fp->error = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
                 error = true;
             } else {
+                log_read_release(&rd);
                 rl_warn("kafka: Fetch %s-%" PRId32 " at offset %" PRId64 " from %s: %s", topic,
                         fp->partition, fp->offset, conn->peer, e.code ? e.msg : rl_strerror(rc));
                 fp->error = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
@@ -293,13 +311,18 @@ static int fetch_answer(kafka_conn *conn, rl_err *err)
                 rl_buf_put_be32(b, (uint32_t)-1); /* preferred_read_replica */
             if (fp->records.len > INT32_MAX) {
                 kafka__resp_abort(conn);
+                fetch_release_pins(f);
                 return rl_err_set(err, RL_ETOOBIG, "records of %zu bytes for one partition",
                                   fp->records.len);
             }
             rl_buf_put_be32(b, (uint32_t)fp->records.len);
-            int rc = kafka__resp_slice(conn, fp->records);
+            kafka_fetch_part *fpm = &f->parts[i];
+            int rc = kafka__resp_slice(conn, fp->records, fp->pin);
+            if (rc == 0)
+                fpm->pin = NULL; /* the output queue owns it now */
             if (rc != 0) {
                 kafka__resp_abort(conn);
+                fetch_release_pins(f);
                 return rl_err_set(err, rc, "out of memory queueing Fetch records");
             }
             record_bytes += fp->records.len;
@@ -308,6 +331,7 @@ static int fetch_answer(kafka_conn *conn, rl_err *err)
     int rc = kafka__resp_end(conn, err);
     if (rc == 0)
         KAFKA_STAT_ADD(conn->srv, fetch_record_bytes, record_bytes);
+    fetch_release_pins(f);
     return rc;
 }
 
@@ -321,6 +345,8 @@ int kafka__fetch(kafka_conn *conn, rl_err *err)
     fetch_eval(conn, &bytes, &any_error);
     kafka_fetch *f = &conn->fetch;
     if (!any_error && f->max_wait_ms > 0 && f->min_bytes > 0 && bytes < (size_t)f->min_bytes) {
+        /* Re-read when it wakes: a parked request pins no segment. */
+        fetch_release_pins(f);
         kafka__park(conn, f->max_wait_ms);
         return KAFKA_PARKED;
     }
@@ -333,8 +359,10 @@ int kafka__fetch_resume(kafka_conn *conn, bool expired, rl_err *err)
     bool any_error;
     fetch_eval(conn, &bytes, &any_error);
     kafka_fetch *f = &conn->fetch;
-    if (!expired && !any_error && bytes < (size_t)f->min_bytes)
+    if (!expired && !any_error && bytes < (size_t)f->min_bytes) {
+        fetch_release_pins(f);
         return KAFKA_PARKED;
+    }
     int rc = fetch_answer(conn, err);
     if (rc < 0)
         rl_err_wrap(err, rc, "Fetch v%d request (correlation id %" PRId32 ")", f->version,

@@ -125,11 +125,13 @@ typedef struct kafka_group kafka_group;
 typedef struct kafka_member kafka_member;
 
 /* One piece of the output queue: bytes in the connection's obuf (p NULL, at off) or a slice
- * of the log's mapping (p set; valid while the store is open). */
+ * of the log's mapping (p set), kept mapped by pin (log_store_read's reference, owned by the
+ * part and released with log_read_release once the part is sent, dropped or closed). */
 typedef struct kafka_part {
     const uint8_t *p;
     size_t off;
     size_t len;
+    struct log_segment *pin;
 } kafka_part;
 
 /* The request being processed: header fields and the body. Slices point into the
@@ -160,6 +162,7 @@ typedef struct kafka_fetch_part {
     int64_t high_watermark;
     int64_t log_start;
     rl_slice records;    /* whole batches from the log's mapping (last one may be cut) */
+    struct log_segment *pin; /* keeps records mapped until queued (then the queue owns it) */
 } kafka_fetch_part;
 
 typedef struct kafka_fetch {
@@ -270,9 +273,12 @@ struct kafka_server {
  * writers) and record slices with kafka__resp_slice, and ends with kafka__resp_end or
  * kafka__resp_abort. One response at a time per connection. */
 void kafka__resp_begin(kafka_conn *conn, int32_t correlation_id);
-/* Queues s (bytes of the log's mapping, not copied) at the current position of the response.
- * Returns 0 or -ENOMEM. */
-int kafka__resp_slice(kafka_conn *conn, rl_slice s);
+/* Queues s (bytes of the log's mapping, not copied) at the current position of the response,
+ * with the log_read pin that keeps it mapped (may be NULL). Returns 0: the queue owns pin (an
+ * empty s is not queued and its pin is released); or -ENOMEM: the caller keeps pin. */
+int kafka__resp_slice(kafka_conn *conn, rl_slice s, struct log_segment *pin);
+/* Releases one log_store_read pin (NULL is fine). */
+void kafka__pin_release(struct log_segment *pin);
 /* Patches the size field and hands the response to the output queue. Returns 0, -ENOMEM (the
  * response is dropped) or RL_ETOOBIG (above 2 GiB; dropped). */
 int kafka__resp_end(kafka_conn *conn, rl_err *err);

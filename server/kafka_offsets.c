@@ -235,8 +235,10 @@ static int replay_partition(kafka_server_t *srv, uint32_t p, rl_err *err)
         c.from = c.next;
         rc = log_store_read(srv->offsets, KAFKA_OFFSETS_TOPIC, p, c.next, (size_t)1 << 20, &lr,
                             err);
-        if (rc != 0)
+        if (rc != 0) {
+            log_read_release(&lr);
             goto out;
+        }
         rl_slice bytes = lr.bytes;
         int64_t before = c.next;
         while (bytes.len > 0) {
@@ -244,6 +246,7 @@ static int replay_partition(kafka_server_t *srv, uint32_t p, rl_err *err)
             if (n == RL_EAGAIN)
                 break;
             if (n < 0) {
+                log_read_release(&lr);
                 rc = rl_err_wrap(err, n, "offsets store: partition %u near offset %" PRId64, p,
                                  c.next);
                 goto out;
@@ -251,6 +254,7 @@ static int replay_partition(kafka_server_t *srv, uint32_t p, rl_err *err)
             bytes.p += n;
             bytes.len -= (size_t)n;
         }
+        log_read_release(&lr);
         if (c.next == before) {
             rc = rl_err_set(err, RL_ECORRUPT,
                             "offsets store: partition %u: no record readable at offset %" PRId64

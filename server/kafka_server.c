@@ -124,7 +124,27 @@ static bool addr_is_wildcard(const struct sockaddr *sa)
 
 /* ------------------------------------------------------------------ output queue */
 
-static int parts_push(kafka_conn *conn, const uint8_t *p, size_t off, size_t len, bool merge)
+void kafka__pin_release(struct log_segment *pin)
+{
+    if (!pin)
+        return;
+    log_read rd;
+    memset(&rd, 0, sizeof rd);
+    rd.pin = pin;
+    log_read_release(&rd);
+}
+
+/* Releases the pins of parts [from, to). */
+static void parts_release(kafka_conn *conn, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++) {
+        kafka__pin_release(conn->parts[i].pin);
+        conn->parts[i].pin = NULL;
+    }
+}
+
+static int parts_push(kafka_conn *conn, const uint8_t *p, size_t off, size_t len,
+                      struct log_segment *pin, bool merge)
 {
     if (len == 0)
         return 0;
@@ -146,6 +166,7 @@ static int parts_push(kafka_conn *conn, const uint8_t *p, size_t off, size_t len
     conn->parts[conn->nparts].p = p;
     conn->parts[conn->nparts].off = off;
     conn->parts[conn->nparts].len = len;
+    conn->parts[conn->nparts].pin = pin;
     conn->nparts++;
     return 0;
 }
@@ -160,15 +181,17 @@ void kafka__resp_begin(kafka_conn *conn, int32_t correlation_id)
     rl_buf_put_be32(&conn->obuf, (uint32_t)correlation_id);
 }
 
-int kafka__resp_slice(kafka_conn *conn, rl_slice s)
+int kafka__resp_slice(kafka_conn *conn, rl_slice s, struct log_segment *pin)
 {
-    if (s.len == 0)
+    if (s.len == 0) {
+        kafka__pin_release(pin);
         return 0;
+    }
     if (!rl_buf_ok(&conn->obuf))
         return -ENOMEM;
-    int rc = parts_push(conn, NULL, conn->resp_cut, conn->obuf.len - conn->resp_cut, false);
+    int rc = parts_push(conn, NULL, conn->resp_cut, conn->obuf.len - conn->resp_cut, NULL, false);
     if (rc == 0)
-        rc = parts_push(conn, s.p, 0, s.len, false);
+        rc = parts_push(conn, s.p, 0, s.len, pin, false);
     if (rc != 0)
         return rc;
     conn->resp_cut = conn->obuf.len;
@@ -180,6 +203,7 @@ void kafka__resp_abort(kafka_conn *conn)
 {
     if (conn->obuf.len > conn->resp_obuf_start)
         conn->obuf.len = conn->resp_obuf_start;
+    parts_release(conn, conn->resp_nparts_start, conn->nparts);
     conn->nparts = conn->resp_nparts_start;
 }
 
@@ -196,7 +220,7 @@ int kafka__resp_end(kafka_conn *conn, rl_err *err)
                           total);
     }
     rl_buf_patch_be32(&conn->obuf, conn->resp_obuf_start, (uint32_t)(total - 4));
-    int rc = parts_push(conn, NULL, conn->resp_cut, conn->obuf.len - conn->resp_cut, true);
+    int rc = parts_push(conn, NULL, conn->resp_cut, conn->obuf.len - conn->resp_cut, NULL, true);
     if (rc != 0) {
         kafka__resp_abort(conn);
         return rl_err_set(err, rc, "out of memory queueing a response");
@@ -217,6 +241,8 @@ static void conn_advance(kafka_conn *conn, size_t n)
         }
         n -= left;
         conn->out_pending -= left;
+        /* Sent whole: the segment it came from may now be unmapped. */
+        parts_release(conn, conn->part_head, conn->part_head + 1);
         conn->part_head++;
         conn->head_off = 0;
     }
@@ -622,6 +648,7 @@ static void conn_close(kafka_conn *conn)
     srv->nconns--;
     KAFKA_STAT_SUB(srv, connections_open, 1);
     close(conn->fd);
+    parts_release(conn, conn->part_head, conn->nparts);
     rl_buf_free(&conn->in);
     rl_buf_free(&conn->obuf);
     free(conn->parts);
