@@ -285,6 +285,26 @@ int log_store_read(log_store_t *store, const char *topic, uint32_t partition, in
  * released before log_store_close. */
 void log_read_release(log_read *rd);
 
+/* ------------------------------------------------------------------ offline check */
+
+/*
+ * Checks a log directory that no store has open (`rowlog log check DIR [--repair]`): the
+ * checkpoint; in every partition, every batch of every segment (header structure, CRC32C,
+ * records decoded, offsets following each other within and across segments) and each sealed
+ * segment's index files. Calls fn(ctx, line) with one line of text per finding (file, byte
+ * position and offset of every damaged batch; a batch whose length field is damaged hides
+ * the rest of its segment, reported as one finding) and per repair action.
+ * With repair: in each damaged partition, first reports what will be lost (the offsets and
+ * bytes from the first bad batch to the end of the partition), then truncates the segment at
+ * that batch, deletes the later segments, deletes index files found stale (the next open
+ * rebuilds them) and lowers the checkpoint's end offset of the partition to the cut (the
+ * checkpoint's source position is kept: the lost records are not re-read from the source).
+ * Returns the number of findings (0: clean); -EBUSY (a store has DIR open); -errno;
+ * RL_ECORRUPT (the checkpoint is unreadable: it is reported, never repaired); -ENOMEM.
+ */
+int log_check(const char *dir, bool repair, void (*fn)(void *ctx, const char *line), void *ctx,
+              rl_err *err);
+
 /* ------------------------------------------------------------------ RecordBatch codec */
 
 /* One record decoded from a batch: slices point into the caller's batch or decompression

@@ -241,6 +241,10 @@ int log__segment_index_add(log_segment *seg, pthread_mutex_t *lock, log_fpos at,
  * partition lock. */
 log_fpos log__segment_lookup(const log_segment *seg, int64_t offset);
 
+/* True when seg's .index and .timeindex exist and agree with its batches (the check
+ * log__segment_load_sealed makes before trusting them). Fills seg's index arrays. */
+bool log__segment_index_files_ok(log_segment *seg, const char *dir, uint64_t fsize);
+
 /* Writes seg's .timeindex then .index (Kafka layouts, big-endian) durably with
  * rl_file_replace. Returns 0 or -errno. */
 int log__segment_write_indexes(const log_segment *seg, const char *dir, rl_err *err);
@@ -394,6 +398,13 @@ int log__topic_config_save(const char *pdir0, const log_topic_config *cfg, rl_er
 /* Reads pdir0/topic.config into cfg (*found false and cfg untouched when absent). Returns 0,
  * RL_ECORRUPT (file and line in the message), -errno. */
 int log__topic_config_load(const char *pdir0, log_topic_config *cfg, bool *found, rl_err *err);
+
+/* Lowers the checkpoint's end offset of topic's partition to `end` when it is above (log
+ * check --repair), keeping everything else. *old gets the previous value (-1 when the
+ * partition is not in the checkpoint or there is none; the file is then left alone).
+ * Returns 0, RL_ECORRUPT, -errno. */
+int log__checkpoint_lower(const char *dir, const char *topic, uint32_t partition, int64_t end,
+                          int64_t *old, rl_err *err);
 
 /* Validates a topic name (1-249 bytes of [A-Za-z0-9._-], not "." or ".."). */
 bool log__topic_name_ok(const char *p, size_t n);

@@ -443,6 +443,11 @@ done:
     return ok;
 }
 
+bool log__segment_index_files_ok(log_segment *seg, const char *dir, uint64_t fsize)
+{
+    return fsize > 0 && fsize <= INT32_MAX && load_index_files(seg, dir, fsize);
+}
+
 int log__segment_load_sealed(log_segment *seg, const char *dir, uint64_t fsize, rl_err *err)
 {
     if (fsize == 0)

@@ -365,6 +365,38 @@ static int ck_write(log_store_t *store, rl_slice blob, rl_err *err)
     return rl_file_replace(path, b->p, b->len, err);
 }
 
+int log__checkpoint_lower(const char *dir, const char *topic, uint32_t partition, int64_t end,
+                          int64_t *old, rl_err *err)
+{
+    ck_file ck;
+    *old = -1;
+    int rc = ck_read(dir, &ck, err);
+    if (rc != 0)
+        goto done;
+    ck_topic *ct = ck_find(&ck, topic, strlen(topic));
+    if (!ct || partition >= ct->nparts)
+        goto done;
+    *old = ck_offset(ct, partition);
+    if (*old <= end)
+        goto done;
+    /* Patch the offset in the image (offsets points into it) and the trailing CRC. */
+    uint8_t *at = ck.image.p + (ct->offsets - ck.image.p) + (size_t)partition * 8;
+    for (int i = 0; i < 8; i++)
+        at[i] = (uint8_t)((uint64_t)end >> (56 - 8 * i));
+    uint32_t crc = rl_crc32c(0, ck.image.p, ck.image.len - 4);
+    for (int i = 0; i < 4; i++)
+        ck.image.p[ck.image.len - 4 + (size_t)i] = (uint8_t)(crc >> (24 - 8 * i));
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/checkpoint", dir) >= (int)sizeof path) {
+        rc = rl_err_set(err, -ENAMETOOLONG, "%s: path too long", dir);
+        goto done;
+    }
+    rc = rl_file_replace(path, ck.image.p, ck.image.len, err);
+done:
+    ck_free(&ck);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ open */
 
 static int resolve_opts(const log_store_opts *in, log_store_opts *o, rl_err *err)
