@@ -12,7 +12,8 @@
  *     names the binlog file, position and event type; nothing is guessed or silently dropped.
  *
  * Formats: mysql-server libs/mysql/binlog/event/{binlog_event.h,control_events.h,
- * rows_event.h}, MariaDB sql/log_event.h; summarized in docs/FORMAT.md.
+ * rows_event.h}, MariaDB sql/log_event.h; summarized in docs/format-binlog.md. The JSON of
+ * keys and values, per column type, is specified in docs/events.md.
  *
  * Threading: every object here is used by one thread at a time (the reader thread of rowlogd,
  * or a tool's main thread); binlog_conn_interrupt() alone may be called from another thread.
@@ -36,8 +37,10 @@ typedef struct binlog_change {
     rl_slice topic;  /* "PREFIX.DB.TABLE", bytes outside [A-Za-z0-9._-] replaced by '_' */
     rl_slice key;    /* JSON object of the primary-key columns (all columns without a PK) */
     rl_slice value;  /* JSON envelope {"before","after","source","op","ts_ms"} */
-    int64_t ts_ms;   /* commit time of the transaction, ms since the epoch (event timestamp) */
-    char op;         /* 'c' insert, 'u' update, 'd' delete */
+    int64_t ts_ms;   /* the rows event's timestamp (statement start on the source) in ms since
+                        the epoch; = source.ts_ms of the value */
+    char op;         /* 'c' insert, 'u' update, 'd' delete; an UPDATE that changes the primary
+                        key arrives as 'd' under the old key then 'c' under the new one */
 } binlog_change;
 
 /* Where to resume after a committed transaction. Strings are NUL-terminated and valid only
@@ -53,7 +56,9 @@ typedef struct binlog_checkpoint {
 /* Callbacks, all on the decoding thread. A negative return stops decoding: feed() returns it. */
 typedef struct binlog_handler {
     void *ctx;
-    /* One row change. The slices are valid only during the call. */
+    /* One row change. The slices are valid only during the call. Changes arrive as they are
+     * decoded, before their transaction's on_commit; changes not followed by an on_commit
+     * (decoding stopped mid-transaction) belong to no checkpoint and must be discarded. */
     int (*on_change)(void *ctx, const binlog_change *ch);
     /* End of a transaction whose changes were all passed to on_change (also called for
      * transactions without row changes, so positions keep moving). */
@@ -83,8 +88,10 @@ void binlog_decoder_set_file(binlog_decoder_t *dec, const char *file);
 void binlog_decoder_expect_checksum(binlog_decoder_t *dec, bool crc32);
 
 /* Seeds the GTID state reported in checkpoints (the state rowlog resumed from), so domains
- * that see no new transaction keep their position. "" or NULL clears it.
- * Returns 0 or RL_ECONFIG on a malformed state. */
+ * that see no new transaction keep their position. "" or NULL clears it. Format
+ * "domain-server-seq[,...]" (decimal, u32-u32-u64, one entry per domain, spaces after commas
+ * allowed). A MariaDB GTID_LIST event adds the domains the state lacks. Copies the state.
+ * Returns 0 or RL_ECONFIG on a malformed state (err names it); -ENOMEM. */
 int binlog_decoder_set_gtid_state(binlog_decoder_t *dec, const char *gtid_state, rl_err *err);
 
 /*
@@ -111,8 +118,10 @@ typedef struct binlog_file binlog_file_t;
  * Returns 0, -errno, or RL_ECORRUPT (not a binlog). */
 int binlog_file_open(binlog_file_t **out, const char *path, rl_err *err);
 /* Next event as a slice into the mapping (valid until binlog_file_close).
- * Returns 1 (event), 0 (clean end of file), RL_ECORRUPT (event runs past the end of the file,
- * or a header whose size is below 19 bytes: the message names the offset). */
+ * Returns 1 (event), 0 (clean end of file; also a zero-filled preallocated tail), RL_ECORRUPT
+ * (event runs past the end of the file, or a header whose size is below 19 bytes: the message
+ * names the file and offset). Errors stick. Only event_size is checked here; the decoder
+ * checks the rest. */
 int binlog_file_next(binlog_file_t *f, rl_slice *ev, rl_err *err);
 /* Byte offset of the next event in the file. */
 uint64_t binlog_file_offset(const binlog_file_t *f);
