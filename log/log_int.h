@@ -15,6 +15,7 @@
 
 #include <lz4frame.h>
 #include <pthread.h>
+#include <sys/types.h>
 #include <stdatomic.h>
 #include <zstd.h>
 
@@ -181,6 +182,18 @@ typedef struct log_segment {
     int64_t run_max_ts;    /* largest timestamp written so far (INT64_MIN when empty) */
 } log_segment;
 
+/* The writer's data-path system calls, so that tests can inject failures (disk full, EIO,
+ * fsync failure). log_store_open sets the real ones; a test may replace them (writer
+ * thread, between calls). Each returns like the system call (-1 and errno on failure). */
+typedef struct log_io {
+    ssize_t (*pwrite)(void *ctx, int fd, const void *p, size_t n, off_t at);
+    int (*sync)(void *ctx, int fd, bool data_only); /* fdatasync or fsync */
+    void *ctx;
+} log_io;
+
+/* The real system calls. */
+extern const log_io log__io_system;
+
 /* Builds "DIR/<20-digit base><ext>" into out (PATH_MAX). Returns 0 or -ENAMETOOLONG. */
 int log__segment_path(char *out, size_t cap, const char *dir, int64_t base, const char *ext);
 
@@ -251,9 +264,9 @@ int log__segment_write_indexes(const log_segment *seg, const char *dir, rl_err *
 
 /* Writes a whole batch at seg->size with pwrite (looping on short writes) and advances
  * size. Returns 0 or -errno (message names the file and byte). */
-int log__segment_write(log_segment *seg, rl_slice batch, rl_err *err);
+int log__segment_write(log_segment *seg, const log_io *io, rl_slice batch, rl_err *err);
 /* fdatasync when written since the last sync. Returns 0 or -errno. */
-int log__segment_sync(log_segment *seg, rl_err *err);
+int log__segment_sync(log_segment *seg, const log_io *io, rl_err *err);
 /* Re-maps an EMPTY active segment with a larger reservation (a batch bigger than
  * segment_bytes). Swaps the mapping under lock. Returns 0 or -errno. */
 int log__segment_grow(log_segment *seg, pthread_mutex_t *lock, size_t reserve, rl_err *err);
@@ -264,7 +277,8 @@ int log__segment_activate(log_segment *seg, uint64_t fsize, log_fpos end, rl_err
 /* Seals the active segment at a roll: trims the file to its size, fsyncs it, adds the final
  * time index entry, writes both index files and closes the fd (the mapping stays for
  * readers). Returns 0 or -errno. */
-int log__segment_seal(log_segment *seg, pthread_mutex_t *lock, const char *dir, rl_err *err);
+int log__segment_seal(log_segment *seg, const log_io *io, pthread_mutex_t *lock, const char *dir,
+                      rl_err *err);
 /* Cuts the segment back to its committed byte count (log_store_abort): reopens its file when
  * it was sealed, drops the bytes above `committed` (a hole up to the reservation), removes
  * its index files if it had been sealed, and trims the in-memory indexes under lock. `next`
@@ -365,6 +379,7 @@ struct log_store {
     log_topic *last_topic;  /* lookup cache: change events come in runs per table */
     log_partition *touched; /* partitions appended to since the last commit */
     log_codec codec;
+    log_io io;    /* data-path system calls (tests inject failures) */
     rl_buf ckbuf; /* checkpoint file image being built */
     int poison;   /* first sticky error (0 = healthy) */
     rl_err poison_err;

@@ -382,7 +382,7 @@ void log__partition_close(log_partition *p)
 static int roll(log_partition *p, size_t need, rl_err *err)
 {
     log_segment *old = active(p);
-    int rc = log__segment_seal(old, &p->lock, p->dir, err);
+    int rc = log__segment_seal(old, &p->store->io, &p->lock, p->dir, err);
     if (rc != 0)
         return rc;
     log_segment *seg;
@@ -423,7 +423,7 @@ int log__partition_flush(log_partition *p, rl_err *err)
     log_fpos at = log_fpos_make(seg->size);
     if (seg->size == 0)
         seg->first_ms = now;
-    if ((rc = log__segment_write(seg, batch, err)) != 0)
+    if ((rc = log__segment_write(seg, &p->store->io, batch, err)) != 0)
         return rc;
     if ((rc = log__segment_index_add(seg, &p->lock, at, last, bb->max_ts)) != 0)
         return rl_err_set(err, rc, "%s: out of memory for the index", seg->path);
@@ -443,7 +443,7 @@ int log__partition_sync(log_partition *p, rl_err *err)
 {
     if (p->sync_from != SIZE_MAX) {
         for (size_t i = p->sync_from; i < p->nsegs; i++) {
-            int rc = log__segment_sync(p->segs[i], err);
+            int rc = log__segment_sync(p->segs[i], &p->store->io, err);
             if (rc != 0)
                 return rc;
         }

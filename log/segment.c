@@ -37,6 +37,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static ssize_t sys_pwrite(void *ctx, int fd, const void *p, size_t n, off_t at)
+{
+    (void)ctx;
+    return pwrite(fd, p, n, at);
+}
+
+static int sys_sync(void *ctx, int fd, bool data_only)
+{
+    (void)ctx;
+    return data_only ? fdatasync(fd) : fsync(fd);
+}
+
+const log_io log__io_system = {sys_pwrite, sys_sync, NULL};
+
 int log__segment_path(char *out, size_t cap, const char *dir, int64_t base, const char *ext)
 {
     int n = snprintf(out, cap, "%s/%020lld%s", dir, (long long)base, ext);
@@ -478,13 +492,13 @@ int log__segment_load_sealed(log_segment *seg, const char *dir, uint64_t fsize, 
 
 /* ------------------------------------------------------------------ writing */
 
-int log__segment_write(log_segment *seg, rl_slice batch, rl_err *err)
+int log__segment_write(log_segment *seg, const log_io *io, rl_slice batch, rl_err *err)
 {
     const uint8_t *p = batch.p;
     size_t left = batch.len;
     uint64_t at = seg->size;
     while (left > 0) {
-        ssize_t w = pwrite(seg->fd, p, left, (off_t)at);
+        ssize_t w = io->pwrite(io->ctx, seg->fd, p, left, (off_t)at);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -500,11 +514,11 @@ int log__segment_write(log_segment *seg, rl_slice batch, rl_err *err)
     return 0;
 }
 
-int log__segment_sync(log_segment *seg, rl_err *err)
+int log__segment_sync(log_segment *seg, const log_io *io, rl_err *err)
 {
     if (!seg->dirty)
         return 0;
-    if (fdatasync(seg->fd) != 0)
+    if (io->sync(io->ctx, seg->fd, true) != 0)
         return rl_err_set(err, -errno, "%s: fdatasync: %s", seg->path, strerror(errno));
     seg->dirty = false;
     return 0;
@@ -553,12 +567,13 @@ int log__segment_activate(log_segment *seg, uint64_t fsize, log_fpos end, rl_err
     return 0;
 }
 
-int log__segment_seal(log_segment *seg, pthread_mutex_t *lock, const char *dir, rl_err *err)
+int log__segment_seal(log_segment *seg, const log_io *io, pthread_mutex_t *lock, const char *dir,
+                      rl_err *err)
 {
     if (ftruncate(seg->fd, (off_t)seg->size) != 0)
         return rl_err_set(err, -errno, "%s: trim to %llu bytes: %s", seg->path,
                           (unsigned long long)seg->size, strerror(errno));
-    if (fsync(seg->fd) != 0)
+    if (io->sync(io->ctx, seg->fd, false) != 0)
         return rl_err_set(err, -errno, "%s: fsync: %s", seg->path, strerror(errno));
     seg->dirty = false;
     pthread_mutex_lock(lock);

@@ -631,6 +631,7 @@ int log_store_open(log_store_t **out, const char *dir, const log_store_opts *opt
     if (!store)
         return rl_err_set(err, -ENOMEM, "%s: out of memory", dir);
     store->lock_fd = -1;
+    store->io = log__io_system;
     store->synced_ns = rl_mono_ns();
     pthread_rwlock_init(&store->topics_lock, NULL);
     pthread_mutex_init(&store->ckpt_lock, NULL);
