@@ -97,9 +97,17 @@ int main(int argc, char **argv)
     memset(&d, 0, sizeof d);
     d.loop = ev_default_loop(EVFLAG_AUTO);
     kafka_server_opts kopts;
-    memset(&kopts, 0, sizeof kopts);
+    kafka_server_opts_init(&kopts);
     snprintf(kopts.listen_host, sizeof kopts.listen_host, "%s", opts.listen_host);
     kopts.listen_port = opts.listen_port;
+    /* Consumer groups' committed offsets live in a log of the server's own, beside the main
+     * log (which has a single writer: the source thread). */
+    if (snprintf(kopts.offsets_dir, sizeof kopts.offsets_dir, "%s/__consumer_offsets",
+                 opts.data_dir) >= (int)sizeof kopts.offsets_dir) {
+        rl_error("--data-dir is too long");
+        log_store_close(store);
+        return 1;
+    }
     rc = kafka_server_start(&d.srv, d.loop, store, &kopts, &err);
     if (rc != 0) {
         rl_error("cannot start the Kafka listener: %s", err.msg);
