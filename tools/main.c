@@ -1,8 +1,9 @@
 /*
- * main.c - `rowlog`: dispatches to the subcommands (tail, topics, binlog dump).
+ * main.c - `rowlog`: dispatches to the subcommands (tail, topics, binlog dump, log check).
  * Each subcommand is in its own file and parses its own options; see tools/tools.h for the
  * calling convention and exit statuses.
  */
+#include "tools/log_check.h"
 #include "tools/tools.h"
 
 #include <string.h>
@@ -16,6 +17,7 @@ static const tool_cmd tool_cmds[] = {
     {"tail", tool_tail_main},
     {"topics", tool_topics_main},
     {"binlog", tool_binlog_main},
+    {"log", rl_tool_log_check},
 };
 
 static void rowlog_usage(FILE *f)
@@ -29,6 +31,9 @@ static void rowlog_usage(FILE *f)
           "                        list topics and partitions with their offsets\n"
           "  binlog dump [--topic-prefix NAME] FILE...\n"
           "                        decode local binlog files into change events (JSON lines)\n"
+          "  log check DIR [--repair]\n"
+          "                        check a log directory offline (rowlogd stopped); with\n"
+          "                        --repair, cut it at the first damaged batch\n"
           "  help [COMMAND]        this text, or a command's usage\n"
           "\n"
           "`rowlog COMMAND --help` describes each command's options.\n"
