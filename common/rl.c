@@ -66,6 +66,14 @@ const char *rl_errname(int code)
         return "EACCES";
     case -EAGAIN:
         return "EAGAIN";
+    case -ECONNRESET:
+        return "ECONNRESET";
+    case -ETIMEDOUT:
+        return "ETIMEDOUT";
+    case -ECONNREFUSED:
+        return "ECONNREFUSED";
+    case -EBUSY:
+        return "EBUSY";
     default:
         return "E?";
     }

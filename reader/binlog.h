@@ -168,7 +168,8 @@ bool binlog_conn_checksum_crc32(const binlog_conn_t *conn);
 /* Next event (without the 0x00 packet prefix) as a slice into the connection's buffer,
  * valid until the next call. Heartbeats are returned too (the decoder ignores them).
  * Returns 1 (event), 0 (EOF of a non-blocking dump), RL_ESOURCE (server error, e.g. 1236),
- * -ETIMEDOUT (no packet within the read timeout), -ECONNRESET (lost connection),
+ * -ETIMEDOUT (no packet within the read timeout), -ECONNRESET (lost connection, server
+ * shutdown 1053, dump thread killed 1927),
  * RL_ESTOPPED (binlog_conn_interrupt was called). */
 int binlog_conn_next(binlog_conn_t *conn, rl_slice *ev, rl_err *err);
 /* True when another packet can be read without blocking (already buffered, or the socket is

@@ -421,7 +421,10 @@ int binlog_conn_next(binlog_conn_t *conn, rl_slice *ev, rl_err *err)
                           conn->host_port);
     if (n == packet_error) {
         unsigned e = mysql_errno(conn->mysql);
-        if (e == CR_SERVER_LOST || e == CR_SERVER_GONE_ERROR || e == 0) {
+        /* 1053 server shutdown, 1927 connection killed (KILL of the dump thread): the link
+         * is gone, not the position. */
+        if (e == CR_SERVER_LOST || e == CR_SERVER_GONE_ERROR || e == 0 || e == 1053 ||
+            e == 1927) {
             return rl_err_set(err, -ECONNRESET,
                               "%s: lost the replication connection (no event or heartbeat "
                               "within the read timeout, or the server closed it): %s",

@@ -38,7 +38,9 @@ typedef struct rowlogd_source {
     pthread_t thread;
     atomic_bool stop;
     pthread_mutex_t lock;   /* guards conn between the thread and rowlogd_source_stop */
+    pthread_cond_t wake;    /* signalled by rowlogd_source_stop (ends a reconnect backoff) */
     binlog_conn_t *conn;
+    uint64_t reconnects;    /* connections re-established after a loss */
     int result;             /* 0 after a requested stop, else the error that ended it */
     rl_err err;
     void (*on_exit)(void *ctx); /* called from the thread when it ends (any reason) */

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct source_run {
     rowlogd_source *src;
@@ -105,7 +106,10 @@ static int on_commit(void *ctx, const binlog_checkpoint *cp)
     return 0;
 }
 
-static int source_run_once(rowlogd_source *src, rl_err *err)
+/* One connection's life: from the checkpoint to a stop or an error. *retry is set when the
+ * error is the connection's (the primary unreachable, restarting, or the link lost), which
+ * a new connection from the checkpoint can cure; decode, log and position errors are not. */
+static int source_run_once(rowlogd_source *src, bool *retry, bool *streamed, rl_err *err)
 {
     source_run run = {.src = src, .checkpoint = RL_BUF_INIT, .err = err};
     binlog_decoder_t *dec = NULL;
@@ -122,9 +126,14 @@ static int source_run_once(rowlogd_source *src, rl_err *err)
     } else if (rc != RL_ENOTFOUND) {
         goto out;
     }
+    *retry = false;
+    *streamed = false;
     rc = binlog_conn_open(&run.conn, &src->opts->source, &start, err);
-    if (rc != 0)
+    if (rc != 0) {
+        /* Unreachable or refusing primaries may come back; a ROW-format refusal will not. */
+        *retry = rc == RL_ESOURCE || rc == -ECONNREFUSED || rc == -ETIMEDOUT;
         goto out;
+    }
     pthread_mutex_lock(&src->lock);
     src->conn = run.conn;
     bool stopping = atomic_load(&src->stop);
@@ -158,6 +167,7 @@ static int source_run_once(rowlogd_source *src, rl_err *err)
         rl_slice ev;
         rc = binlog_conn_next(run.conn, &ev, err);
         if (rc == 1) {
+            *streamed = true;
             rc = binlog_decoder_feed(dec, ev, err);
             if (rc != 0)
                 break;
@@ -168,8 +178,9 @@ static int source_run_once(rowlogd_source *src, rl_err *err)
                 break;
             continue;
         }
-        if (rc == 0)
-            rc = rl_err_set(err, RL_ESOURCE, "the primary ended the binlog stream");
+        if (rc == 0) /* the primary closed the dump (a shutdown, say) */
+            rc = rl_err_set(err, -ECONNRESET, "the primary ended the binlog stream");
+        *retry = rc == -ECONNRESET || rc == -ETIMEDOUT || rc == RL_EPROTO;
         break;
     }
     if (rc == RL_ESTOPPED) {
@@ -192,17 +203,62 @@ out:
     return rc;
 }
 
+/* Waits up to ms or until a stop is requested; returns true when stopping. */
+static bool source_sleep(rowlogd_source *src, unsigned ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&src->lock);
+    while (!atomic_load(&src->stop))
+        if (pthread_cond_timedwait(&src->wake, &src->lock, &until) == ETIMEDOUT)
+            break;
+    bool stopping = atomic_load(&src->stop);
+    pthread_mutex_unlock(&src->lock);
+    return stopping;
+}
+
 static void *source_main(void *arg)
 {
     rowlogd_source *src = arg;
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
-    memset(&src->err, 0, sizeof src->err);
-    /* TODO(issue 6): reconnect with capped backoff on a lost connection; this needs the log
-     * to drop appends of an unfinished transaction first. Until then a lost connection ends
-     * rowlogd with an error and a restart resumes from the checkpoint. */
-    src->result = source_run_once(src, &src->err);
+    /* A lost connection is retried from the last checkpoint with capped exponential backoff
+     * (0.1 s doubling to 30 s, back to 0.1 s once events flow again). Appends of the
+     * unfinished transaction are dropped first (log_store_abort), so the re-read writes them
+     * exactly once. Errors a reconnect cannot cure (an event that cannot be decoded, a purged
+     * position, a log write error) stop rowlogd loudly. */
+    unsigned backoff_ms = 100;
+    for (;;) {
+        bool retry = false, streamed = false;
+        memset(&src->err, 0, sizeof src->err);
+        src->result = source_run_once(src, &retry, &streamed, &src->err);
+        if (src->result == 0 || atomic_load(&src->stop) || !retry)
+            break;
+        rl_err aerr = {0};
+        int arc = log_store_abort(src->store, &aerr);
+        if (arc != 0) {
+            src->result = arc;
+            src->err = aerr;
+            break;
+        }
+        if (streamed)
+            backoff_ms = 100;
+        src->reconnects++;
+        rl_warn("source: %s (%s); reconnecting from the last checkpoint in %u ms",
+                src->err.msg, rl_errname(src->result), backoff_ms);
+        if (source_sleep(src, backoff_ms)) {
+            src->result = 0;
+            break;
+        }
+        backoff_ms = backoff_ms >= 15000 ? 30000 : backoff_ms * 2;
+    }
     if (src->result != 0)
         rl_error("source stopped: %s (%s)", src->err.msg, rl_errname(src->result));
     if (src->on_exit)
@@ -214,7 +270,9 @@ int rowlogd_source_start(rowlogd_source *src)
 {
     atomic_init(&src->stop, false);
     pthread_mutex_init(&src->lock, NULL);
+    pthread_cond_init(&src->wake, NULL);
     src->conn = NULL;
+    src->reconnects = 0;
     int rc = pthread_create(&src->thread, NULL, source_main, src);
     return rc == 0 ? 0 : -rc;
 }
@@ -223,6 +281,7 @@ void rowlogd_source_stop(rowlogd_source *src)
 {
     pthread_mutex_lock(&src->lock);
     atomic_store(&src->stop, true);
+    pthread_cond_broadcast(&src->wake);
     if (src->conn)
         binlog_conn_interrupt(src->conn);
     pthread_mutex_unlock(&src->lock);
@@ -231,6 +290,7 @@ void rowlogd_source_stop(rowlogd_source *src)
 int rowlogd_source_join(rowlogd_source *src)
 {
     pthread_join(src->thread, NULL);
+    pthread_cond_destroy(&src->wake);
     pthread_mutex_destroy(&src->lock);
     return src->result;
 }
