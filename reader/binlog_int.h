@@ -236,6 +236,18 @@ struct binlog_decoder {
     rl_err fail;
 };
 
+/* rl_reader_sub that never forms NULL + 0 (undefined in C) when the parent is short: the
+ * result is then an empty reader in error, and the parent's error is set. */
+static inline rl_reader binlog__sub(rl_reader *rd, size_t n)
+{
+    if (rd->err || rl_reader_left(rd) < n) {
+        rd->err = true;
+        rl_reader r = {rd->p, rd->p, true};
+        return r;
+    }
+    return rl_reader_sub(rd, n);
+}
+
 /* event.c */
 const char *binlog__event_name(uint8_t type);
 

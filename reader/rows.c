@@ -967,7 +967,7 @@ int binlog__rows(binlog_decoder_t *dec, const binlog_event *ev, rl_slice pb, rl_
     if ((pl != 6 && pl < 8) || (v2 && pl < 10))
         return rl_err_set(err, RL_ECORRUPT, "rows post-header of %u bytes", pl);
     rl_reader rd = rl_reader_make(pb);
-    rl_reader ph = rl_reader_sub(&rd, pl);
+    rl_reader ph = binlog__sub(&rd, pl);
     uint64_t id = pl == 6 ? rl_get_u32le(&ph) : rl_get_u48le(&ph);
     uint16_t flags = rl_get_u16le(&ph);
     if (v2) {

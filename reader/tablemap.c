@@ -503,7 +503,8 @@ static int parse_strvalues(binlog_table *t, rl_slice f, uint8_t type, int opt, r
 
 static int parse_names(binlog_table *t, const opt_fields *o, rl_err *err)
 {
-    rl_reader r = rl_reader_make(o->f[OPT_COLUMN_NAME]);
+    rl_reader r = rl_reader_make(o->have[OPT_COLUMN_NAME] ? o->f[OPT_COLUMN_NAME]
+                                                            : rl_slice_make("", 0));
     for (uint32_t i = 0; i < t->ncols; i++) {
         binlog_col *c = &t->cols[i];
         rl_slice name = {NULL, 0};
@@ -596,7 +597,7 @@ static int table_parse(binlog_decoder_t *dec, const binlog_event *ev, binlog_tab
     t->ncols = (uint32_t)n;
     rl_slice types = rl_get_bytes(&rd, t->ncols);
     uint64_t mlen = rl_get_lenenc(&rd);
-    rl_reader m = rl_reader_sub(&rd, rd.err ? 0 : (size_t)mlen);
+    rl_reader m = binlog__sub(&rd, rd.err ? 0 : (size_t)mlen);
     rl_reader_skip(&rd, (t->ncols + 7) / 8); /* null bitmap: the row images say it again */
     if (rd.err)
         return rl_err_set(err, RL_ECORRUPT,
