@@ -14,7 +14,7 @@
 enum {
     BINLOG_HEADER_LEN = 19, /* v4 common header */
     BINLOG_CRC_LEN = 4,
-    BINLOG_MAX_COLUMNS = 4096, /* MAX_FIELDS in mysql-server and MariaDB sql/unireg.h */
+    BINLOG_MAX_COLUMNS = 4096,     /* MAX_FIELDS in mysql-server and MariaDB sql/unireg.h */
     BINLOG_TABLE_CACHE_MAX = 1024, /* inactive table maps above this are dropped at commit */
 };
 
@@ -160,13 +160,13 @@ typedef struct binlog_table {
     rl_slice table;
     uint32_t ncols;
     binlog_col *cols;
-    uint32_t *keys; /* primary-key column indexes in key order */
-    uint32_t nkeys; /* 0: no primary key known, the key is every column */
+    uint32_t *keys;     /* primary-key column indexes in key order */
+    uint32_t nkeys;     /* 0: no primary key known, the key is every column */
     uint32_t *str_offs; /* ENUM/SET strings: (offset, length) pairs in strs, quoted JSON */
     uint32_t nstrs;
     rl_buf strs;
-    uint32_t topic_off, topic_len;       /* "prefix.db.table" (sanitized) */
-    uint32_t dbtable_off, dbtable_len;   /* `"db":"..","table":".."` */
+    uint32_t topic_off, topic_len;     /* "prefix.db.table" (sanitized) */
+    uint32_t dbtable_off, dbtable_len; /* `"db":"..","table":".."` */
 } binlog_table;
 
 /* One MariaDB GTID, text form "domain-server-seq". */
@@ -182,10 +182,10 @@ typedef struct binlog_event {
     uint32_t timestamp; /* seconds */
     uint8_t type;
     uint32_t server_id;
-    uint32_t size;      /* event_size */
-    uint64_t log_pos;   /* end of the event in its binlog file; 0 when unknown */
+    uint32_t size;    /* event_size */
+    uint64_t log_pos; /* end of the event in its binlog file; 0 when unknown */
     uint16_t flags;
-    uint8_t post_len;   /* post-header length from the FORMAT_DESCRIPTION in force */
+    uint8_t post_len; /* post-header length from the FORMAT_DESCRIPTION in force */
 } binlog_event;
 
 struct binlog_decoder {
@@ -208,11 +208,11 @@ struct binlog_decoder {
     uint8_t post_len[256];
 
     /* Transaction state. */
-    bool in_txn;      /* BEGIN seen, or a MariaDB GTID group that is not standalone */
-    bool standalone;  /* MariaDB GTID with FL_STANDALONE: the next QUERY ends the group */
-    bool have_mgtid;  /* mgtid holds this group's MariaDB GTID */
+    bool in_txn;     /* BEGIN seen, or a MariaDB GTID group that is not standalone */
+    bool standalone; /* MariaDB GTID with FL_STANDALONE: the next QUERY ends the group */
+    bool have_mgtid; /* mgtid holds this group's MariaDB GTID */
     binlog_gtid mgtid;
-    char gtid[64];    /* this transaction's GTID text, "" when none */
+    char gtid[64]; /* this transaction's GTID text, "" when none */
 
     /* MariaDB GTID state (sorted by domain) and its text. */
     binlog_gtid *gstate;

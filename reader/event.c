@@ -97,61 +97,116 @@ static void default_post_lens(uint8_t *pl)
 const char *binlog__event_name(uint8_t type)
 {
     switch (type) {
-    case BINLOG_START_V3: return "START_V3";
-    case BINLOG_QUERY: return "QUERY";
-    case BINLOG_STOP: return "STOP";
-    case BINLOG_ROTATE: return "ROTATE";
-    case BINLOG_INTVAR: return "INTVAR";
-    case BINLOG_LOAD: return "LOAD";
-    case BINLOG_SLAVE: return "SLAVE";
-    case BINLOG_CREATE_FILE: return "CREATE_FILE";
-    case BINLOG_APPEND_BLOCK: return "APPEND_BLOCK";
-    case BINLOG_EXEC_LOAD: return "EXEC_LOAD";
-    case BINLOG_DELETE_FILE: return "DELETE_FILE";
-    case BINLOG_NEW_LOAD: return "NEW_LOAD";
-    case BINLOG_RAND: return "RAND";
-    case BINLOG_USER_VAR: return "USER_VAR";
-    case BINLOG_FORMAT_DESCRIPTION: return "FORMAT_DESCRIPTION";
-    case BINLOG_XID: return "XID";
-    case BINLOG_BEGIN_LOAD_QUERY: return "BEGIN_LOAD_QUERY";
-    case BINLOG_EXECUTE_LOAD_QUERY: return "EXECUTE_LOAD_QUERY";
-    case BINLOG_TABLE_MAP: return "TABLE_MAP";
-    case BINLOG_PRE_GA_WRITE_ROWS: return "PRE_GA_WRITE_ROWS";
-    case BINLOG_PRE_GA_UPDATE_ROWS: return "PRE_GA_UPDATE_ROWS";
-    case BINLOG_PRE_GA_DELETE_ROWS: return "PRE_GA_DELETE_ROWS";
-    case BINLOG_WRITE_ROWS_V1: return "WRITE_ROWS_V1";
-    case BINLOG_UPDATE_ROWS_V1: return "UPDATE_ROWS_V1";
-    case BINLOG_DELETE_ROWS_V1: return "DELETE_ROWS_V1";
-    case BINLOG_INCIDENT: return "INCIDENT";
-    case BINLOG_HEARTBEAT: return "HEARTBEAT";
-    case BINLOG_IGNORABLE: return "IGNORABLE";
-    case BINLOG_ROWS_QUERY: return "ROWS_QUERY";
-    case BINLOG_WRITE_ROWS_V2: return "WRITE_ROWS_V2";
-    case BINLOG_UPDATE_ROWS_V2: return "UPDATE_ROWS_V2";
-    case BINLOG_DELETE_ROWS_V2: return "DELETE_ROWS_V2";
-    case BINLOG_GTID: return "GTID";
-    case BINLOG_ANONYMOUS_GTID: return "ANONYMOUS_GTID";
-    case BINLOG_PREVIOUS_GTIDS: return "PREVIOUS_GTIDS";
-    case BINLOG_TRANSACTION_CONTEXT: return "TRANSACTION_CONTEXT";
-    case BINLOG_VIEW_CHANGE: return "VIEW_CHANGE";
-    case BINLOG_XA_PREPARE: return "XA_PREPARE";
-    case BINLOG_PARTIAL_UPDATE_ROWS: return "PARTIAL_UPDATE_ROWS";
-    case BINLOG_TRANSACTION_PAYLOAD: return "TRANSACTION_PAYLOAD";
-    case BINLOG_HEARTBEAT_V2: return "HEARTBEAT_V2";
-    case BINLOG_GTID_TAGGED: return "GTID_TAGGED";
-    case BINLOG_MARIA_ANNOTATE_ROWS: return "ANNOTATE_ROWS";
-    case BINLOG_MARIA_BINLOG_CHECKPOINT: return "BINLOG_CHECKPOINT";
-    case BINLOG_MARIA_GTID: return "MARIADB_GTID";
-    case BINLOG_MARIA_GTID_LIST: return "GTID_LIST";
-    case BINLOG_MARIA_START_ENCRYPTION: return "START_ENCRYPTION";
-    case BINLOG_MARIA_QUERY_COMPRESSED: return "QUERY_COMPRESSED";
-    case BINLOG_MARIA_WRITE_ROWS_COMPRESSED_V1: return "WRITE_ROWS_COMPRESSED_V1";
-    case BINLOG_MARIA_UPDATE_ROWS_COMPRESSED_V1: return "UPDATE_ROWS_COMPRESSED_V1";
-    case BINLOG_MARIA_DELETE_ROWS_COMPRESSED_V1: return "DELETE_ROWS_COMPRESSED_V1";
-    case BINLOG_MARIA_WRITE_ROWS_COMPRESSED: return "WRITE_ROWS_COMPRESSED";
-    case BINLOG_MARIA_UPDATE_ROWS_COMPRESSED: return "UPDATE_ROWS_COMPRESSED";
-    case BINLOG_MARIA_DELETE_ROWS_COMPRESSED: return "DELETE_ROWS_COMPRESSED";
-    default: return "UNKNOWN";
+    case BINLOG_START_V3:
+        return "START_V3";
+    case BINLOG_QUERY:
+        return "QUERY";
+    case BINLOG_STOP:
+        return "STOP";
+    case BINLOG_ROTATE:
+        return "ROTATE";
+    case BINLOG_INTVAR:
+        return "INTVAR";
+    case BINLOG_LOAD:
+        return "LOAD";
+    case BINLOG_SLAVE:
+        return "SLAVE";
+    case BINLOG_CREATE_FILE:
+        return "CREATE_FILE";
+    case BINLOG_APPEND_BLOCK:
+        return "APPEND_BLOCK";
+    case BINLOG_EXEC_LOAD:
+        return "EXEC_LOAD";
+    case BINLOG_DELETE_FILE:
+        return "DELETE_FILE";
+    case BINLOG_NEW_LOAD:
+        return "NEW_LOAD";
+    case BINLOG_RAND:
+        return "RAND";
+    case BINLOG_USER_VAR:
+        return "USER_VAR";
+    case BINLOG_FORMAT_DESCRIPTION:
+        return "FORMAT_DESCRIPTION";
+    case BINLOG_XID:
+        return "XID";
+    case BINLOG_BEGIN_LOAD_QUERY:
+        return "BEGIN_LOAD_QUERY";
+    case BINLOG_EXECUTE_LOAD_QUERY:
+        return "EXECUTE_LOAD_QUERY";
+    case BINLOG_TABLE_MAP:
+        return "TABLE_MAP";
+    case BINLOG_PRE_GA_WRITE_ROWS:
+        return "PRE_GA_WRITE_ROWS";
+    case BINLOG_PRE_GA_UPDATE_ROWS:
+        return "PRE_GA_UPDATE_ROWS";
+    case BINLOG_PRE_GA_DELETE_ROWS:
+        return "PRE_GA_DELETE_ROWS";
+    case BINLOG_WRITE_ROWS_V1:
+        return "WRITE_ROWS_V1";
+    case BINLOG_UPDATE_ROWS_V1:
+        return "UPDATE_ROWS_V1";
+    case BINLOG_DELETE_ROWS_V1:
+        return "DELETE_ROWS_V1";
+    case BINLOG_INCIDENT:
+        return "INCIDENT";
+    case BINLOG_HEARTBEAT:
+        return "HEARTBEAT";
+    case BINLOG_IGNORABLE:
+        return "IGNORABLE";
+    case BINLOG_ROWS_QUERY:
+        return "ROWS_QUERY";
+    case BINLOG_WRITE_ROWS_V2:
+        return "WRITE_ROWS_V2";
+    case BINLOG_UPDATE_ROWS_V2:
+        return "UPDATE_ROWS_V2";
+    case BINLOG_DELETE_ROWS_V2:
+        return "DELETE_ROWS_V2";
+    case BINLOG_GTID:
+        return "GTID";
+    case BINLOG_ANONYMOUS_GTID:
+        return "ANONYMOUS_GTID";
+    case BINLOG_PREVIOUS_GTIDS:
+        return "PREVIOUS_GTIDS";
+    case BINLOG_TRANSACTION_CONTEXT:
+        return "TRANSACTION_CONTEXT";
+    case BINLOG_VIEW_CHANGE:
+        return "VIEW_CHANGE";
+    case BINLOG_XA_PREPARE:
+        return "XA_PREPARE";
+    case BINLOG_PARTIAL_UPDATE_ROWS:
+        return "PARTIAL_UPDATE_ROWS";
+    case BINLOG_TRANSACTION_PAYLOAD:
+        return "TRANSACTION_PAYLOAD";
+    case BINLOG_HEARTBEAT_V2:
+        return "HEARTBEAT_V2";
+    case BINLOG_GTID_TAGGED:
+        return "GTID_TAGGED";
+    case BINLOG_MARIA_ANNOTATE_ROWS:
+        return "ANNOTATE_ROWS";
+    case BINLOG_MARIA_BINLOG_CHECKPOINT:
+        return "BINLOG_CHECKPOINT";
+    case BINLOG_MARIA_GTID:
+        return "MARIADB_GTID";
+    case BINLOG_MARIA_GTID_LIST:
+        return "GTID_LIST";
+    case BINLOG_MARIA_START_ENCRYPTION:
+        return "START_ENCRYPTION";
+    case BINLOG_MARIA_QUERY_COMPRESSED:
+        return "QUERY_COMPRESSED";
+    case BINLOG_MARIA_WRITE_ROWS_COMPRESSED_V1:
+        return "WRITE_ROWS_COMPRESSED_V1";
+    case BINLOG_MARIA_UPDATE_ROWS_COMPRESSED_V1:
+        return "UPDATE_ROWS_COMPRESSED_V1";
+    case BINLOG_MARIA_DELETE_ROWS_COMPRESSED_V1:
+        return "DELETE_ROWS_COMPRESSED_V1";
+    case BINLOG_MARIA_WRITE_ROWS_COMPRESSED:
+        return "WRITE_ROWS_COMPRESSED";
+    case BINLOG_MARIA_UPDATE_ROWS_COMPRESSED:
+        return "UPDATE_ROWS_COMPRESSED";
+    case BINLOG_MARIA_DELETE_ROWS_COMPRESSED:
+        return "DELETE_ROWS_COMPRESSED";
+    default:
+        return "UNKNOWN";
     }
 }
 
@@ -275,8 +330,8 @@ static rl_slice sql_trim(rl_slice s)
         s.p++;
         s.len--;
     }
-    while (s.len && (s.p[s.len - 1] == ' ' || s.p[s.len - 1] == '\t' ||
-                     s.p[s.len - 1] == '\n' || s.p[s.len - 1] == '\r' || s.p[s.len - 1] == ';'))
+    while (s.len && (s.p[s.len - 1] == ' ' || s.p[s.len - 1] == '\t' || s.p[s.len - 1] == '\n' ||
+                     s.p[s.len - 1] == '\r' || s.p[s.len - 1] == ';'))
         s.len--;
     return s;
 }
@@ -315,8 +370,8 @@ static int on_query(binlog_decoder_t *dec, const binlog_event *ev, rl_reader *rd
     rl_slice sql = rl_get_rest(rd);
     if (rd->err || ph.err || nul != 0)
         return rl_err_set(err, RL_ECORRUPT,
-                          "QUERY lengths do not fit the event (status %u, db %u bytes)",
-                          status_len, db_len);
+                          "QUERY lengths do not fit the event (status %u, db %u bytes)", status_len,
+                          db_len);
     sql = sql_trim(sql);
     if (sql_is(sql, "BEGIN")) {
         dec->in_txn = true;
@@ -348,8 +403,7 @@ static int on_rotate(binlog_decoder_t *dec, const binlog_event *ev, rl_reader *r
     rl_slice name = rl_get_rest(rd);
     if (rd->err || ph.err || name.len == 0 || name.len >= sizeof dec->file ||
         memchr(name.p, '\0', name.len))
-        return rl_err_set(err, RL_ECORRUPT, "ROTATE with a bad file name (%zu bytes)",
-                          name.len);
+        return rl_err_set(err, RL_ECORRUPT, "ROTATE with a bad file name (%zu bytes)", name.len);
     memcpy(dec->file, name.p, name.len);
     dec->file[name.len] = '\0';
     set_file_json(dec);
@@ -372,8 +426,7 @@ static char *put_dec(char *o, uint64_t v)
     return o;
 }
 
-static int on_maria_gtid(binlog_decoder_t *dec, const binlog_event *ev, rl_reader *rd,
-                         rl_err *err)
+static int on_maria_gtid(binlog_decoder_t *dec, const binlog_event *ev, rl_reader *rd, rl_err *err)
 {
     int rc = check_no_open_group(dec, err);
     if (rc < 0)
@@ -387,8 +440,8 @@ static int on_maria_gtid(binlog_decoder_t *dec, const binlog_event *ev, rl_reade
         rl_reader_skip(rd, 4); /* XID format_id */
         uint8_t gl = rl_get_u8(rd), bl = rl_get_u8(rd);
         if (gl + bl > 128)
-            return rl_err_set(err, RL_ECORRUPT, "GTID with an XID of %u+%u bytes (max 128)",
-                              gl, bl);
+            return rl_err_set(err, RL_ECORRUPT, "GTID with an XID of %u+%u bytes (max 128)", gl,
+                              bl);
         rl_reader_skip(rd, (size_t)gl + bl);
     }
     if (rd->err)
@@ -431,8 +484,7 @@ static int on_maria_gtid_list(binlog_decoder_t *dec, rl_reader *rd, rl_err *err)
 {
     uint32_t cnt = rl_get_u32le(rd) & 0x0fffffffu;
     if (rd->err || (uint64_t)cnt * 16 > rl_reader_left(rd))
-        return rl_err_set(err, RL_ECORRUPT, "GTID_LIST of %u entries does not fit the event",
-                          cnt);
+        return rl_err_set(err, RL_ECORRUPT, "GTID_LIST of %u entries does not fit the event", cnt);
     if (cnt == 0)
         return 0;
     binlog_gtid *list = malloc((size_t)cnt * sizeof *list);
@@ -456,8 +508,7 @@ static int on_maria_gtid_list(binlog_decoder_t *dec, rl_reader *rd, rl_err *err)
     return 0;
 }
 
-static int on_mysql_gtid(binlog_decoder_t *dec, const binlog_event *ev, rl_reader *rd,
-                         rl_err *err)
+static int on_mysql_gtid(binlog_decoder_t *dec, const binlog_event *ev, rl_reader *rd, rl_err *err)
 {
     int rc = check_no_open_group(dec, err);
     if (rc < 0)
@@ -530,8 +581,8 @@ static bool crc_ok(rl_slice ev, bool clear_in_use)
     uint32_t crc = rl_crc32(0, head, sizeof head);
     crc = rl_crc32(crc, ev.p + BINLOG_HEADER_LEN, ev.len - BINLOG_HEADER_LEN - BINLOG_CRC_LEN);
     const uint8_t *s = ev.p + ev.len - BINLOG_CRC_LEN;
-    uint32_t stored = (uint32_t)s[0] | (uint32_t)s[1] << 8 | (uint32_t)s[2] << 16 |
-                      (uint32_t)s[3] << 24;
+    uint32_t stored =
+        (uint32_t)s[0] | (uint32_t)s[1] << 8 | (uint32_t)s[2] << 16 | (uint32_t)s[3] << 24;
     return crc == stored;
 }
 
@@ -547,11 +598,9 @@ static int on_fde(binlog_decoder_t *dec, const binlog_event *ev, rl_err *err)
         return rl_err_set(err, RL_ECORRUPT, "FORMAT_DESCRIPTION of %u bytes is too short",
                           ev->size);
     if (version != 4)
-        return rl_err_set(err, RL_EUNSUPPORTED, "binlog version %u (only v4 is decoded)",
-                          version);
+        return rl_err_set(err, RL_EUNSUPPORTED, "binlog version %u (only v4 is decoded)", version);
     if (hlen != BINLOG_HEADER_LEN)
-        return rl_err_set(err, RL_EUNSUPPORTED, "common header of %u bytes (expected 19)",
-                          hlen);
+        return rl_err_set(err, RL_EUNSUPPORTED, "common header of %u bytes (expected 19)", hlen);
     char ver[51];
     size_t vl = 0;
     while (vl < 50 && sv.p[vl])
@@ -667,13 +716,13 @@ static int dispatch(binlog_decoder_t *dec, const binlog_event *ev, rl_slice body
     case BINLOG_MARIA_WRITE_ROWS_COMPRESSED:
     case BINLOG_MARIA_UPDATE_ROWS_COMPRESSED:
     case BINLOG_MARIA_DELETE_ROWS_COMPRESSED:
-        return rl_err_set(err, RL_EUNSUPPORTED, "event type %u (%s) is not decoded yet",
-                          ev->type, binlog__event_name(ev->type));
+        return rl_err_set(err, RL_EUNSUPPORTED, "event type %u (%s) is not decoded yet", ev->type,
+                          binlog__event_name(ev->type));
     default:
         if (ev->flags & BINLOG_F_IGNORABLE)
             return 0; /* skipped by size, as the IGNORABLE flag allows */
-        return rl_err_set(err, RL_EUNSUPPORTED,
-                          "unknown event type %u without the IGNORABLE flag", ev->type);
+        return rl_err_set(err, RL_EUNSUPPORTED, "unknown event type %u without the IGNORABLE flag",
+                          ev->type);
     }
 }
 
@@ -684,8 +733,7 @@ static int wrap_location(binlog_decoder_t *dec, const binlog_event *ev, int code
     if (ev->log_pos >= ev->size && ev->log_pos != 0)
         return rl_err_wrap(e, code, "%s at %llu (%s, type %u, log_pos %llu)", file,
                            (unsigned long long)(ev->log_pos - ev->size),
-                           binlog__event_name(ev->type), ev->type,
-                           (unsigned long long)ev->log_pos);
+                           binlog__event_name(ev->type), ev->type, (unsigned long long)ev->log_pos);
     return rl_err_wrap(e, code, "%s after %llu (%s, type %u, log_pos %llu)", file,
                        (unsigned long long)dec->pos, binlog__event_name(ev->type), ev->type,
                        (unsigned long long)ev->log_pos);
@@ -697,10 +745,9 @@ static int feed_one(binlog_decoder_t *dec, rl_slice raw, rl_err *e)
     memset(&ev, 0, sizeof ev);
     ev.raw = raw;
     if (raw.len < BINLOG_HEADER_LEN)
-        return rl_err_set(e, RL_ECORRUPT,
-                          "%s after %llu: event of %zu bytes is shorter than the 19-byte header",
-                          dec->file[0] ? dec->file : "(unnamed binlog)",
-                          (unsigned long long)dec->pos, raw.len);
+        return rl_err_set(
+            e, RL_ECORRUPT, "%s after %llu: event of %zu bytes is shorter than the 19-byte header",
+            dec->file[0] ? dec->file : "(unnamed binlog)", (unsigned long long)dec->pos, raw.len);
     rl_reader rd = rl_reader_make(raw);
     ev.timestamp = rl_get_u32le(&rd);
     ev.type = rl_get_u8(&rd);
@@ -727,8 +774,7 @@ static int feed_one(binlog_decoder_t *dec, rl_slice raw, rl_err *e)
         rl_slice body = rl_slice_make(raw.p + BINLOG_HEADER_LEN, raw.len - BINLOG_HEADER_LEN);
         if (crc) {
             if (raw.len < BINLOG_HEADER_LEN + BINLOG_CRC_LEN) {
-                rl_err_set(e, RL_ECORRUPT, "event of %zu bytes has no room for its CRC32",
-                           raw.len);
+                rl_err_set(e, RL_ECORRUPT, "event of %zu bytes has no room for its CRC32", raw.len);
                 return wrap_location(dec, &ev, RL_ECORRUPT, e);
             }
             if (!crc_ok(raw, false)) {
@@ -744,8 +790,8 @@ static int feed_one(binlog_decoder_t *dec, rl_slice raw, rl_err *e)
     if (rc < 0)
         return wrap_location(dec, &ev, rc, e);
     /* Artificial events, heartbeats and log_pos 0 do not move the position; ROTATE sets it. */
-    if (ev.type != BINLOG_ROTATE && ev.type != BINLOG_HEARTBEAT &&
-        ev.type != BINLOG_HEARTBEAT_V2 && !(ev.flags & BINLOG_F_ARTIFICIAL) && ev.log_pos != 0)
+    if (ev.type != BINLOG_ROTATE && ev.type != BINLOG_HEARTBEAT && ev.type != BINLOG_HEARTBEAT_V2 &&
+        !(ev.flags & BINLOG_F_ARTIFICIAL) && ev.log_pos != 0)
         dec->pos = ev.log_pos;
     return 0;
 }

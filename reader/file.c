@@ -52,8 +52,7 @@ int binlog_file_open(binlog_file_t **out, const char *path, rl_err *err)
     size_t size = (size_t)st.st_size;
     if (size < 4) {
         close(fd);
-        return rl_err_set(err, RL_ECORRUPT, "%s: not a binlog (%zu bytes, no magic)", path,
-                          size);
+        return rl_err_set(err, RL_ECORRUPT, "%s: not a binlog (%zu bytes, no magic)", path, size);
     }
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
@@ -124,11 +123,10 @@ int binlog_file_next(binlog_file_t *f, rl_slice *ev, rl_err *err)
     }
     if (left < BINLOG_HEADER_LEN)
         return file_fail(f, err, "truncated event header (%zu of 19 bytes)", left);
-    uint32_t size = (uint32_t)p[9] | (uint32_t)p[10] << 8 | (uint32_t)p[11] << 16 |
-                    (uint32_t)p[12] << 24;
+    uint32_t size =
+        (uint32_t)p[9] | (uint32_t)p[10] << 8 | (uint32_t)p[11] << 16 | (uint32_t)p[12] << 24;
     if (size < BINLOG_HEADER_LEN)
-        return file_fail(f, err, "event_size %u is below the 19-byte header (type %u)", size,
-                         p[4]);
+        return file_fail(f, err, "event_size %u is below the 19-byte header (type %u)", size, p[4]);
     if (size > left)
         return file_fail(f, err,
                          "event of %u bytes (type %u) runs past the end of the file (%zu bytes "
@@ -139,7 +137,10 @@ int binlog_file_next(binlog_file_t *f, rl_slice *ev, rl_err *err)
     return 1;
 }
 
-uint64_t binlog_file_offset(const binlog_file_t *f) { return f->off; }
+uint64_t binlog_file_offset(const binlog_file_t *f)
+{
+    return f->off;
+}
 
 void binlog_file_close(binlog_file_t *f)
 {

@@ -58,9 +58,8 @@ int binlog__gtid_parse_list(const char *text, binlog_gtid **out, size_t *n, rl_e
         for (size_t i = 0; i < cnt; i++) {
             if (arr[i].domain == (uint32_t)d) {
                 free(arr);
-                return rl_err_set(err, RL_ECONFIG,
-                                  "GTID state \"%s\" names domain %llu twice", text,
-                                  (unsigned long long)d);
+                return rl_err_set(err, RL_ECONFIG, "GTID state \"%s\" names domain %llu twice",
+                                  text, (unsigned long long)d);
             }
         }
         if (cnt == cap) {
@@ -89,8 +88,7 @@ int binlog__gtid_parse_list(const char *text, binlog_gtid **out, size_t *n, rl_e
             break;
         if (*s != ',') {
             free(arr);
-            return rl_err_set(err, RL_ECONFIG, "malformed GTID state \"%s\" at \"%s\"", text,
-                              s);
+            return rl_err_set(err, RL_ECONFIG, "malformed GTID state \"%s\" at \"%s\"", text, s);
         }
         s++;
     }

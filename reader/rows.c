@@ -54,7 +54,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static inline bool bit_at(const uint8_t *bm, size_t i) { return (bm[i >> 3] >> (i & 7)) & 1u; }
+static inline bool bit_at(const uint8_t *bm, size_t i)
+{
+    return (bm[i >> 3] >> (i & 7)) & 1u;
+}
 
 static const uint32_t pow10u[10] = {1,      10,      100,      1000,      10000,
                                     100000, 1000000, 10000000, 100000000, 1000000000};
@@ -274,8 +277,7 @@ static uint32_t be_n(const uint8_t *p, unsigned n)
 
 /* MySQL binary DECIMAL (strings/decimal.c bin2decimal) to a JSON string with exactly `scale`
  * fractional digits. Returns 0, or -1 when a digit group is out of range. */
-static int put_decimal(rl_buf *b, const uint8_t *src, unsigned prec, unsigned scale,
-                       size_t size)
+static int put_decimal(rl_buf *b, const uint8_t *src, unsigned prec, unsigned scale, size_t size)
 {
     uint8_t d[40];
     char txt[160];
@@ -387,7 +389,6 @@ static char *put_frac(char *o, uint32_t usec, unsigned fsp)
     memcpy(o, six, fsp);
     return o + fsp;
 }
-
 
 /* Fraction of TIME2/DATETIME2/TIMESTAMP2 (unsigned), in microseconds; -1 when out of range. */
 static int64_t get_frac(rl_reader *rd, unsigned fsp)
@@ -584,8 +585,8 @@ static int put_value(const value_ctx *v, rl_reader *rd, rl_buf *b)
         unsigned h = (unsigned)((hms >> 12) & 0x3FF), mi = (unsigned)((hms >> 6) & 63),
                  s = (unsigned)(hms & 63);
         if (usec > 999999 || mi > 59 || s > 59 || h > 838 || (hms >> 22) != 0)
-            return verr(v, RL_ECORRUPT, "time %s%u:%02u:%02u.%06u out of range",
-                        neg ? "-" : "", h, mi, s, usec);
+            return verr(v, RL_ECORRUPT, "time %s%u:%02u:%02u.%06u out of range", neg ? "-" : "", h,
+                        mi, s, usec);
         char *o = tmp;
         if (neg)
             *o++ = '-';
@@ -606,8 +607,8 @@ static int put_value(const value_ctx *v, rl_reader *rd, rl_buf *b)
         unsigned s = (unsigned)(hms & 63), mi = (unsigned)((hms >> 6) & 63),
                  h = (unsigned)(hms >> 12);
         if (y > 9999 || h > 23 || mi > 59 || s > 59)
-            return verr(v, RL_ECORRUPT, "datetime %u-%02u-%02u %02u:%02u:%02u out of range", y,
-                        m, d, h, mi, s);
+            return verr(v, RL_ECORRUPT, "datetime %u-%02u-%02u %02u:%02u:%02u out of range", y, m,
+                        d, h, mi, s);
         char *o = put_date(tmp, y, m, d);
         *o++ = 'T';
         o = put_hms(o, h, mi, s);
@@ -734,7 +735,7 @@ static int put_value(const value_ctx *v, rl_reader *rd, rl_buf *b)
         }
         if (x > c->str_count)
             return verr(v, RL_ECORRUPT, "ENUM index %u of %u values", x, c->str_count);
-        const uint32_t *so = v->t->str_offs + 2 * (c->str_first + x - 1);
+        const uint32_t *so = v->t->str_offs + 2 * (size_t)(c->str_first + x - 1);
         rl_buf_append(b, v->t->strs.p + so[0], so[1]);
         break;
     }
@@ -757,7 +758,7 @@ static int put_value(const value_ctx *v, rl_reader *rd, rl_buf *b)
             if (!first)
                 rl_buf_putc(b, ',');
             first = false;
-            const uint32_t *so = v->t->str_offs + 2 * (c->str_first + i);
+            const uint32_t *so = v->t->str_offs + 2 * (size_t)(c->str_first + i);
             rl_buf_append(b, v->t->strs.p + so[0], so[1]);
         }
         rl_buf_putc(b, ']');
@@ -789,7 +790,7 @@ static int decode_image(binlog_decoder_t *dec, const binlog_table *t, const uint
     value_ctx v = {t, 0, err};
     for (uint32_t ci = 0; ci < t->ncols; ci++) {
         if (!bit_at(present, ci)) {
-            cp[2 * ci] = SIZE_MAX;
+            cp[2 * (size_t)ci] = SIZE_MAX;
             continue;
         }
         const binlog_col *c = &t->cols[ci];
@@ -808,8 +809,8 @@ static int decode_image(binlog_decoder_t *dec, const binlog_table *t, const uint
                 return rc;
         }
         k++;
-        cp[2 * ci] = start;
-        cp[2 * ci + 1] = b->len - start;
+        cp[2 * (size_t)ci] = start;
+        cp[2 * (size_t)ci + 1] = b->len - start;
     }
     rl_buf_putc(b, '}');
     if (!rl_buf_ok(b))
@@ -830,9 +831,9 @@ static void build_key(binlog_decoder_t *dec, const binlog_table *t, rl_buf *k, i
     for (uint32_t j = 0; j < n; j++) {
         uint32_t ci = t->nkeys ? t->keys[j] : j;
         int w = primary;
-        if (dec->colpos[w][2 * ci] == SIZE_MAX) {
+        if (dec->colpos[w][2 * (size_t)ci] == SIZE_MAX) {
             w = 1 - primary;
-            if (!other || dec->colpos[w][2 * ci] == SIZE_MAX)
+            if (!other || dec->colpos[w][2 * (size_t)ci] == SIZE_MAX)
                 continue;
         }
         if (!first)
@@ -840,7 +841,8 @@ static void build_key(binlog_decoder_t *dec, const binlog_table *t, rl_buf *k, i
         first = false;
         const binlog_col *c = &t->cols[ci];
         rl_buf_append(k, t->strs.p + c->name_off, c->name_len);
-        rl_buf_append(k, dec->img[w].p + dec->colpos[w][2 * ci], dec->colpos[w][2 * ci + 1]);
+        rl_buf_append(k, dec->img[w].p + dec->colpos[w][2 * (size_t)ci],
+                      dec->colpos[w][2 * (size_t)ci + 1]);
     }
     rl_buf_putc(k, '}');
 }
@@ -852,8 +854,8 @@ typedef struct row_ctx {
     int64_t now_ms;
 } row_ctx;
 
-static int emit(binlog_decoder_t *dec, const row_ctx *r, char op, const rl_buf *key,
-                bool before, bool after, rl_err *err)
+static int emit(binlog_decoder_t *dec, const row_ctx *r, char op, const rl_buf *key, bool before,
+                bool after, rl_err *err)
 {
     rl_buf *v = &dec->value;
     rl_buf_reset(v);
@@ -908,8 +910,7 @@ static int emit_row(binlog_decoder_t *dec, const row_ctx *r, char kind, rl_err *
     build_key(dec, t, &dec->key2, 1, true);
     if (t->nkeys) {
         build_key(dec, t, &dec->key, 0, true);
-        if (dec->key.len != dec->key2.len ||
-            memcmp(dec->key.p, dec->key2.p, dec->key.len) != 0) {
+        if (dec->key.len != dec->key2.len || memcmp(dec->key.p, dec->key2.p, dec->key.len) != 0) {
             /* The primary key changed: a delete under the old key, then a create under the
              * new one (Debezium does the same), so compacted topics stay right. */
             int rc = emit(dec, r, 'd', &dec->key, true, false, err);

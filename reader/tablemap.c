@@ -77,40 +77,74 @@ enum { COLLATION_BINARY = 63 };
 const char *binlog__type_name(uint8_t type)
 {
     switch (type) {
-    case BINLOG_T_DECIMAL: return "DECIMAL";
-    case BINLOG_T_TINY: return "TINY";
-    case BINLOG_T_SHORT: return "SHORT";
-    case BINLOG_T_LONG: return "LONG";
-    case BINLOG_T_FLOAT: return "FLOAT";
-    case BINLOG_T_DOUBLE: return "DOUBLE";
-    case BINLOG_T_NULL: return "NULL";
-    case BINLOG_T_TIMESTAMP: return "TIMESTAMP";
-    case BINLOG_T_LONGLONG: return "LONGLONG";
-    case BINLOG_T_INT24: return "INT24";
-    case BINLOG_T_DATE: return "DATE";
-    case BINLOG_T_TIME: return "TIME";
-    case BINLOG_T_DATETIME: return "DATETIME";
-    case BINLOG_T_YEAR: return "YEAR";
-    case BINLOG_T_NEWDATE: return "NEWDATE";
-    case BINLOG_T_VARCHAR: return "VARCHAR";
-    case BINLOG_T_BIT: return "BIT";
-    case BINLOG_T_TIMESTAMP2: return "TIMESTAMP2";
-    case BINLOG_T_DATETIME2: return "DATETIME2";
-    case BINLOG_T_TIME2: return "TIME2";
-    case BINLOG_T_TYPED_ARRAY: return "TYPED_ARRAY";
-    case BINLOG_T_VECTOR: return "VECTOR";
-    case BINLOG_T_JSON: return "JSON";
-    case BINLOG_T_NEWDECIMAL: return "NEWDECIMAL";
-    case BINLOG_T_ENUM: return "ENUM";
-    case BINLOG_T_SET: return "SET";
-    case BINLOG_T_TINY_BLOB: return "TINY_BLOB";
-    case BINLOG_T_MEDIUM_BLOB: return "MEDIUM_BLOB";
-    case BINLOG_T_LONG_BLOB: return "LONG_BLOB";
-    case BINLOG_T_BLOB: return "BLOB";
-    case BINLOG_T_VAR_STRING: return "VAR_STRING";
-    case BINLOG_T_STRING: return "STRING";
-    case BINLOG_T_GEOMETRY: return "GEOMETRY";
-    default: return "UNKNOWN";
+    case BINLOG_T_DECIMAL:
+        return "DECIMAL";
+    case BINLOG_T_TINY:
+        return "TINY";
+    case BINLOG_T_SHORT:
+        return "SHORT";
+    case BINLOG_T_LONG:
+        return "LONG";
+    case BINLOG_T_FLOAT:
+        return "FLOAT";
+    case BINLOG_T_DOUBLE:
+        return "DOUBLE";
+    case BINLOG_T_NULL:
+        return "NULL";
+    case BINLOG_T_TIMESTAMP:
+        return "TIMESTAMP";
+    case BINLOG_T_LONGLONG:
+        return "LONGLONG";
+    case BINLOG_T_INT24:
+        return "INT24";
+    case BINLOG_T_DATE:
+        return "DATE";
+    case BINLOG_T_TIME:
+        return "TIME";
+    case BINLOG_T_DATETIME:
+        return "DATETIME";
+    case BINLOG_T_YEAR:
+        return "YEAR";
+    case BINLOG_T_NEWDATE:
+        return "NEWDATE";
+    case BINLOG_T_VARCHAR:
+        return "VARCHAR";
+    case BINLOG_T_BIT:
+        return "BIT";
+    case BINLOG_T_TIMESTAMP2:
+        return "TIMESTAMP2";
+    case BINLOG_T_DATETIME2:
+        return "DATETIME2";
+    case BINLOG_T_TIME2:
+        return "TIME2";
+    case BINLOG_T_TYPED_ARRAY:
+        return "TYPED_ARRAY";
+    case BINLOG_T_VECTOR:
+        return "VECTOR";
+    case BINLOG_T_JSON:
+        return "JSON";
+    case BINLOG_T_NEWDECIMAL:
+        return "NEWDECIMAL";
+    case BINLOG_T_ENUM:
+        return "ENUM";
+    case BINLOG_T_SET:
+        return "SET";
+    case BINLOG_T_TINY_BLOB:
+        return "TINY_BLOB";
+    case BINLOG_T_MEDIUM_BLOB:
+        return "MEDIUM_BLOB";
+    case BINLOG_T_LONG_BLOB:
+        return "LONG_BLOB";
+    case BINLOG_T_BLOB:
+        return "BLOB";
+    case BINLOG_T_VAR_STRING:
+        return "VAR_STRING";
+    case BINLOG_T_STRING:
+        return "STRING";
+    case BINLOG_T_GEOMETRY:
+        return "GEOMETRY";
+    default:
+        return "UNKNOWN";
     }
 }
 
@@ -191,7 +225,10 @@ static int cache_put(binlog_decoder_t *dec, binlog_table *t)
     return 0;
 }
 
-void binlog__tables_end_statement(binlog_decoder_t *dec) { dec->stmt_gen++; }
+void binlog__tables_end_statement(binlog_decoder_t *dec)
+{
+    dec->stmt_gen++;
+}
 
 void binlog__tables_trim(binlog_decoder_t *dec)
 {
@@ -307,8 +344,8 @@ static int col_meta(binlog_col *c, uint8_t type, rl_reader *m, uint32_t idx, rl_
     case BINLOG_T_TIME2:
         c->meta8 = rl_get_u8(m);
         if (!m->err && c->meta8 > 6)
-            return rl_err_set(err, RL_ECORRUPT, "column %u: %s with %u fractional digits",
-                              idx + 1, binlog__type_name(type), c->meta8);
+            return rl_err_set(err, RL_ECORRUPT, "column %u: %s with %u fractional digits", idx + 1,
+                              binlog__type_name(type), c->meta8);
         return 0;
     case BINLOG_T_TINY_BLOB:
     case BINLOG_T_MEDIUM_BLOB:
@@ -319,8 +356,8 @@ static int col_meta(binlog_col *c, uint8_t type, rl_reader *m, uint32_t idx, rl_
     case BINLOG_T_VECTOR:
         c->meta8 = rl_get_u8(m);
         if (!m->err && (c->meta8 < 1 || c->meta8 > 4))
-            return rl_err_set(err, RL_ECORRUPT, "column %u: %s with a %u-byte length",
-                              idx + 1, binlog__type_name(type), c->meta8);
+            return rl_err_set(err, RL_ECORRUPT, "column %u: %s with a %u-byte length", idx + 1,
+                              binlog__type_name(type), c->meta8);
         return 0;
     case BINLOG_T_VARCHAR:
         c->len = rl_get_u16le(m);
@@ -329,8 +366,8 @@ static int col_meta(binlog_col *c, uint8_t type, rl_reader *m, uint32_t idx, rl_
         uint8_t bits = rl_get_u8(m), bytes = rl_get_u8(m);
         c->len = (uint32_t)bytes * 8 + bits;
         if (!m->err && (bits > 7 || c->len == 0 || c->len > 64))
-            return rl_err_set(err, RL_ECORRUPT, "column %u: BIT(%u bits + %u bytes)", idx + 1,
-                              bits, bytes);
+            return rl_err_set(err, RL_ECORRUPT, "column %u: BIT(%u bits + %u bytes)", idx + 1, bits,
+                              bytes);
         return 0;
     }
     case BINLOG_T_NEWDECIMAL: {
@@ -338,13 +375,12 @@ static int col_meta(binlog_col *c, uint8_t type, rl_reader *m, uint32_t idx, rl_
         if (m->err)
             return 0;
         if (prec == 0 || prec > 65 || scale > prec)
-            return rl_err_set(err, RL_ECORRUPT, "column %u: DECIMAL(%u,%u)", idx + 1, prec,
-                              scale);
+            return rl_err_set(err, RL_ECORRUPT, "column %u: DECIMAL(%u,%u)", idx + 1, prec, scale);
         unsigned intg = prec - scale;
         c->len = prec;
         c->meta8 = scale;
-        c->bin_size = (intg / 9) * 4 + dig2bytes[intg % 9] + (scale / 9) * 4u +
-                      dig2bytes[scale % 9];
+        c->bin_size =
+            (intg / 9) * 4 + dig2bytes[intg % 9] + (scale / 9) * 4u + dig2bytes[scale % 9];
         return 0;
     }
     case BINLOG_T_VAR_STRING:
@@ -392,7 +428,7 @@ static void set_collation(binlog_col *c, uint64_t cs)
 {
     c->charset = (uint16_t)cs;
     c->flags |= BINLOG_COL_CHARSET;
-    c->flags &= (uint8_t)~(BINLOG_COL_BINARY | BINLOG_COL_LATIN1);
+    c->flags &= (uint8_t) ~(BINLOG_COL_BINARY | BINLOG_COL_LATIN1);
     if (cs == COLLATION_BINARY)
         c->flags |= BINLOG_COL_BINARY;
     else if (binlog__is_latin1((uint32_t)cs))
@@ -463,8 +499,8 @@ static int parse_strvalues(binlog_table *t, rl_slice f, uint8_t type, int opt, r
             uint64_t cnt = rl_get_lenenc(&r);
             if (r.err || cnt > (type == BINLOG_T_SET ? 64u : 65535u) || cnt > rl_reader_left(&r))
                 return rl_err_set(err, RL_ECORRUPT,
-                                  "optional metadata %d: column %u lists %llu values", opt,
-                                  i + 1, (unsigned long long)cnt);
+                                  "optional metadata %d: column %u lists %llu values", opt, i + 1,
+                                  (unsigned long long)cnt);
             if (pass == 1) {
                 c->str_first = t->nstrs;
                 c->str_count = (uint32_t)cnt;
@@ -481,16 +517,16 @@ static int parse_strvalues(binlog_table *t, rl_slice f, uint8_t type, int opt, r
                 if (pass == 1) {
                     uint32_t off = (uint32_t)t->strs.len;
                     put_label(&t->strs, c, s);
-                    t->str_offs[2 * t->nstrs] = off;
-                    t->str_offs[2 * t->nstrs + 1] = (uint32_t)(t->strs.len - off);
+                    t->str_offs[2 * (size_t)t->nstrs] = off;
+                    t->str_offs[2 * (size_t)t->nstrs + 1] = (uint32_t)(t->strs.len - off);
                     t->nstrs++;
                 }
             }
             total += (uint32_t)cnt;
         }
         if (rl_reader_left(&r) != 0)
-            return rl_err_set(err, RL_ECORRUPT, "optional metadata %d has %zu bytes left over",
-                              opt, rl_reader_left(&r));
+            return rl_err_set(err, RL_ECORRUPT, "optional metadata %d has %zu bytes left over", opt,
+                              rl_reader_left(&r));
         if (pass == 0 && total) {
             uint32_t *no = realloc(t->str_offs, ((size_t)t->nstrs + total) * 2 * sizeof *no);
             if (!no)
@@ -503,8 +539,8 @@ static int parse_strvalues(binlog_table *t, rl_slice f, uint8_t type, int opt, r
 
 static int parse_names(binlog_table *t, const opt_fields *o, rl_err *err)
 {
-    rl_reader r = rl_reader_make(o->have[OPT_COLUMN_NAME] ? o->f[OPT_COLUMN_NAME]
-                                                            : rl_slice_make("", 0));
+    rl_reader r =
+        rl_reader_make(o->have[OPT_COLUMN_NAME] ? o->f[OPT_COLUMN_NAME] : rl_slice_make("", 0));
     for (uint32_t i = 0; i < t->ncols; i++) {
         binlog_col *c = &t->cols[i];
         rl_slice name = {NULL, 0};
@@ -574,8 +610,7 @@ static void put_topic(rl_buf *b, const char *prefix, rl_slice db, rl_slice table
     }
 }
 
-static int table_parse(binlog_decoder_t *dec, const binlog_event *ev, binlog_table *t,
-                       rl_err *err)
+static int table_parse(binlog_decoder_t *dec, const binlog_event *ev, binlog_table *t, rl_err *err)
 {
     rl_reader rd = rl_reader_make(rl_slice_make(t->raw, t->raw_len));
     rl_reader_skip(&rd, ev->post_len);

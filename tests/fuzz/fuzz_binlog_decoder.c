@@ -5,8 +5,8 @@
  * event_size (as binlog_file_next frames them). Byte 0 of the input picks the start state:
  * bit 0 feeds a MariaDB 10.11 FORMAT_DESCRIPTION first, bit 1 turns CRC32 on in it; with
  * neither bit the input's own events must include any FDE. Bit 2 rewrites the last 4 bytes of
- * every event with its CRC32, so mutations reach the parsers of checksummed files. Every result but a crash or a
- * sanitizer report is fine. Not part of the build:
+ * every event with its CRC32, so mutations reach the parsers of checksummed files. Every result but
+ * a crash or a sanitizer report is fine. Not part of the build:
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_binlog_decoder.c \
  *       reader/event.c reader/tablemap.c reader/rows.c reader/gtid.c common/rl.c \
@@ -46,11 +46,10 @@ static int on_commit(void *ctx, const binlog_checkpoint *cp)
  * header length 19, 171 post-header lengths, checksum algorithm, CRC32. */
 static size_t build_fde(uint8_t *p, int crc)
 {
-    static const uint8_t post[171] = {
-        [2 - 1] = 13,  [4 - 1] = 8,   [15 - 1] = 84, [19 - 1] = 8,  [23 - 1] = 8,
-        [24 - 1] = 8,  [25 - 1] = 8,  [26 - 1] = 2,  [30 - 1] = 10, [31 - 1] = 10,
-        [32 - 1] = 10, [33 - 1] = 42, [34 - 1] = 42, [161 - 1] = 4, [162 - 1] = 19,
-        [163 - 1] = 4};
+    static const uint8_t post[171] = {[2 - 1] = 13,  [4 - 1] = 8,   [15 - 1] = 84,  [19 - 1] = 8,
+                                      [23 - 1] = 8,  [24 - 1] = 8,  [25 - 1] = 8,   [26 - 1] = 2,
+                                      [30 - 1] = 10, [31 - 1] = 10, [32 - 1] = 10,  [33 - 1] = 42,
+                                      [34 - 1] = 42, [161 - 1] = 4, [162 - 1] = 19, [163 - 1] = 4};
     size_t n = 19;
     memset(p, 0, 19);
     p[4] = 15;

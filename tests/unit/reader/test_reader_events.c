@@ -104,19 +104,22 @@ static rl_slice g_end_crc(gen *g, bool crc)
     return rl_buf_slice(&g->ev);
 }
 
-static rl_slice g_end(gen *g) { return g_end_crc(g, g->crc); }
+static rl_slice g_end(gen *g)
+{
+    return g_end_crc(g, g->crc);
+}
 
 /* FORMAT_DESCRIPTION of a checksum-aware server: post-header lengths from binlog_event.h. */
 static rl_slice g_fde(gen *g, bool mariadb, uint8_t alg)
 {
     uint8_t pl[171];
     memset(pl, 0, sizeof pl);
-    pl[2 - 1] = 13;   /* QUERY */
-    pl[4 - 1] = 8;    /* ROTATE */
-    pl[15 - 1] = 84;  /* FORMAT_DESCRIPTION */
-    pl[19 - 1] = 8;   /* TABLE_MAP */
+    pl[2 - 1] = 13;  /* QUERY */
+    pl[4 - 1] = 8;   /* ROTATE */
+    pl[15 - 1] = 84; /* FORMAT_DESCRIPTION */
+    pl[19 - 1] = 8;  /* TABLE_MAP */
     pl[23 - 1] = pl[24 - 1] = pl[25 - 1] = 8;
-    pl[26 - 1] = 2;   /* INCIDENT */
+    pl[26 - 1] = 2; /* INCIDENT */
     pl[30 - 1] = pl[31 - 1] = pl[32 - 1] = 10;
     pl[33 - 1] = pl[34 - 1] = 42;
     pl[161 - 1] = 4;
@@ -174,9 +177,9 @@ static rl_slice g_rows(gen *g, uint8_t type, uint64_t id, uint16_t flags, size_t
     put_packed(&g->ev, width);
     for (int k = 0; k < (upd ? 2 : 1); k++)
         for (size_t i = 0; i < (width + 7) / 8; i++)
-            rl_buf_putc(&g->ev, (char)(i + 1 < (width + 7) / 8 || width % 8 == 0
-                                           ? 0xff
-                                           : (1u << (width % 8)) - 1));
+            rl_buf_putc(
+                &g->ev,
+                (char)(i + 1 < (width + 7) / 8 || width % 8 == 0 ? 0xff : (1u << (width % 8)) - 1));
     rl_buf_append(&g->ev, rows, rlen);
     return g_end(g);
 }
@@ -587,10 +590,14 @@ static void test_numbers(void **state)
     struct {
         float v;
         const char *want;
-    } fl[] = {{0.1f, "0.1"},           {1.0f / 3, "0.33333334"},
-              {16777216.0f, "16777216"}, {-1.5e38f, "-1.5e+38"},
-              {3.4028235e38f, "3.4028235e+38"}, {1e-45f, "1e-45"},
-              {0.0f, "0"},               {100.0f, "100"}};
+    } fl[] = {{0.1f, "0.1"},
+              {1.0f / 3, "0.33333334"},
+              {16777216.0f, "16777216"},
+              {-1.5e38f, "-1.5e+38"},
+              {3.4028235e38f, "3.4028235e+38"},
+              {1e-45f, "1e-45"},
+              {0.0f, "0"},
+              {100.0f, "100"}};
     for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++) {
         f = fl[i].v;
         check_one(4, &m4, 1, NULL, 0, (const uint8_t *)&f, 4, fl[i].want);
@@ -598,8 +605,12 @@ static void test_numbers(void **state)
     struct {
         double v;
         const char *want;
-    } dl[] = {{0.1, "0.1"}, {1e300, "1e+300"}, {-0.0, "-0"}, {1.0 / 3, "0.3333333333333333"},
-              {123456789.125, "123456789.125"}, {5e-324, "5e-324"}};
+    } dl[] = {{0.1, "0.1"},
+              {1e300, "1e+300"},
+              {-0.0, "-0"},
+              {1.0 / 3, "0.3333333333333333"},
+              {123456789.125, "123456789.125"},
+              {5e-324, "5e-324"}};
     for (size_t i = 0; i < sizeof dl / sizeof dl[0]; i++) {
         dv = dl[i].v;
         check_one(5, &m8, 1, NULL, 0, (const uint8_t *)&dv, 8, dl[i].want);
@@ -613,7 +624,7 @@ static void test_strings(void **state)
     /* BINARY(4) (STRING, real type 254, length 4, collation 63): the binlog strips trailing
      * 0x00; the value is padded back. */
     uint8_t bin_meta[2] = {254, 4};
-    uint8_t cs_bin[] = {3, 1, 63};       /* COLUMN_CHARSET: binary */
+    uint8_t cs_bin[] = {3, 1, 63}; /* COLUMN_CHARSET: binary */
     uint8_t a[2] = {1, 'a'}, abcd[5] = {4, 'a', 'b', 'c', 'd'};
     check_one(254, bin_meta, 2, cs_bin, sizeof cs_bin, a, 2, "\"YQAAAA==\"");
     check_one(254, bin_meta, 2, cs_bin, sizeof cs_bin, abcd, 5, "\"YWJjZA==\"");
@@ -624,7 +635,9 @@ static void test_strings(void **state)
     uint8_t char5[2] = {254, 5};
     uint8_t cs_latin1[] = {2, 1, 8}; /* DEFAULT_CHARSET: latin1_swedish_ci */
     uint8_t l1[5] = {4, 0x80, 0xe9, 'A', '"'};
-    check_one(254, char5, 2, cs_latin1, sizeof cs_latin1, l1, 5, "\"\xe2\x82\xac\xc3\xa9" "A\\\"\"");
+    check_one(254, char5, 2, cs_latin1, sizeof cs_latin1, l1, 5,
+              "\"\xe2\x82\xac\xc3\xa9"
+              "A\\\"\"");
     /* VARCHAR(300): two-byte length; utf8mb4 text as is, JSON-escaped. */
     uint8_t vmeta[2] = {0x2c, 0x01};
     uint8_t v[8] = {5, 0, 'h', '\n', 0xc3, 0xa9, 0};
@@ -668,8 +681,8 @@ static void test_enum_set(void **state)
     for (int k = 0; k < 2; k++) {
         env *e = env_new(true, NULL);
         uint8_t type = 254;
-        feed_ok(e, g_table_map(&e->g, 1, "db", "t", 1, &type, k ? smeta : emeta, 2,
-                               k ? sopt : eopt, k ? sizeof sopt : sizeof eopt));
+        feed_ok(e, g_table_map(&e->g, 1, "db", "t", 1, &type, k ? smeta : emeta, 2, k ? sopt : eopt,
+                               k ? sizeof sopt : sizeof eopt));
         uint8_t row[2] = {0, k ? eight : four};
         rl_err err;
         assert_int_equal(feed_err(e, g_rows(&e->g, 23, 1, 1, 1, row, 2), &err), RL_ECORRUPT);
@@ -814,8 +827,9 @@ static void test_float_double_property(void **state)
         gen g;
         g_init(&g);
         assert_int_equal(binlog_decoder_feed(dec, g_fde(&g, true, 1), NULL), 0);
-        assert_int_equal(binlog_decoder_feed(dec, g_table_map(&g, 1, "db", "t", 2, types, meta,
-                                                               2, NULL, 0), NULL), 0);
+        assert_int_equal(binlog_decoder_feed(
+                             dec, g_table_map(&g, 1, "db", "t", 2, types, meta, 2, NULL, 0), NULL),
+                         0);
         rl_err err;
         int rc = binlog_decoder_feed(dec, g_rows(&g, 23, 1, 1, 2, rows.p, rows.len), &err);
         if (rc != 0)
@@ -837,12 +851,12 @@ static void test_truncated_every_length(void **state)
     g_init(&g);
     rl_buf all[12];
     size_t n = 0;
-#define KEEP(expr)                                                                             \
-    do {                                                                                       \
-        rl_slice s_ = (expr);                                                                  \
-        all[n] = (rl_buf)RL_BUF_INIT;                                                          \
-        rl_buf_append(&all[n], s_.p, s_.len);                                                  \
-        n++;                                                                                   \
+#define KEEP(expr)                                                                                 \
+    do {                                                                                           \
+        rl_slice s_ = (expr);                                                                      \
+        all[n] = (rl_buf)RL_BUF_INIT;                                                              \
+        rl_buf_append(&all[n], s_.p, s_.len);                                                      \
+        n++;                                                                                       \
     } while (0)
     KEEP(g_fde(&g, true, 1));
     KEEP(g_rotate(&g, "binlog.000002", 4));
@@ -905,8 +919,7 @@ static void test_crc(void **state)
     rl_err err;
     assert_int_equal(feed_err(e, rl_slice_make(buf, q.len), &err), RL_ECHECKSUM);
     char want[64];
-    snprintf(want, sizeof want, "binlog.000001 at %llu ",
-             (unsigned long long)(e->g.pos - q.len));
+    snprintf(want, sizeof want, "binlog.000001 at %llu ", (unsigned long long)(e->g.pos - q.len));
     assert_non_null(strstr(err.msg, want));
     assert_non_null(strstr(err.msg, "QUERY"));
     /* Sticky: the intact event gets the same error. */
@@ -1101,7 +1114,12 @@ static void test_mariadb_transactions(void **state)
     binlog_decoder_t *dec;
     binlog_handler h = {NULL, NULL, NULL};
     assert_int_equal(binlog_decoder_new(&dec, NULL, &h), 0);
-    const char *bad[] = {"1-2", "a-b-c", "1-2-3,", "1-2-3,1-4-5", "1-2-3 x", "4294967296-1-1",
+    const char *bad[] = {"1-2",
+                         "a-b-c",
+                         "1-2-3,",
+                         "1-2-3,1-4-5",
+                         "1-2-3 x",
+                         "4294967296-1-1",
                          "1-1-18446744073709551616"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         memset(&err, 0, sizeof err);
@@ -1264,7 +1282,10 @@ static void test_file_source(void **state)
     gen g;
     g_init(&g);
     rl_buf file = RL_BUF_INIT;
-    rl_buf_append(&file, "\xfe" "bin", 4);
+    rl_buf_append(&file,
+                  "\xfe"
+                  "bin",
+                  4);
     rl_slice s = g_fde(&g, true, 1);
     rl_buf_append(&file, s.p, s.len);
     s = g_query(&g, "db", "BEGIN");

@@ -40,8 +40,8 @@ static int on_change(void *ctx, const binlog_change *c)
     jv v, k;
     if (jparse(c->value.p, c->value.len, &v) != 0) {
         s->bad_json = true;
-        snprintf(s->bad, sizeof s->bad, "value: %.*s", (int)(c->value.len > 200 ? 200 : c->value.len),
-                 (const char *)c->value.p);
+        snprintf(s->bad, sizeof s->bad, "value: %.*s",
+                 (int)(c->value.len > 200 ? 200 : c->value.len), (const char *)c->value.p);
         return 0;
     }
     if (jparse(c->key.p, c->key.len, &k) != 0) {
@@ -61,8 +61,8 @@ static int on_change(void *ctx, const binlog_change *c)
     }
     if (!ok) {
         s->bad_json = true;
-        snprintf(s->bad, sizeof s->bad, "envelope: %.*s", (int)(c->value.len > 200 ? 200 : c->value.len),
-                 (const char *)c->value.p);
+        snprintf(s->bad, sizeof s->bad, "envelope: %.*s",
+                 (int)(c->value.len > 200 ? 200 : c->value.len), (const char *)c->value.p);
     }
     jfree(&v);
     jfree(&k);
@@ -173,8 +173,7 @@ static void test_all_fixtures(void **state)
             full++;
             continue;
         }
-        if (rc != RL_EUNSUPPORTED && rc != RL_ECORRUPT && rc != RL_ECHECKSUM &&
-            rc != RL_EINCIDENT)
+        if (rc != RL_EUNSUPPORTED && rc != RL_ECORRUPT && rc != RL_ECHECKSUM && rc != RL_EINCIDENT)
             fail_msg("%s: unexpected outcome %s: %s", out[i].name, rl_errname(rc), err.msg);
         if (err.code != rc || err.msg[0] == '\0')
             fail_msg("%s: %s without a message", out[i].name, rl_errname(rc));
@@ -185,12 +184,12 @@ static void test_all_fixtures(void **state)
     /* Files that must decode fully: the MariaDB all-types file and MySQL 5.7 / 8.0 files
      * without binary JSON or compressed transactions (MANIFEST.md). */
     static const char *const must_decode[] = {
-        "local-mariadb-10.11__binlog.000004",          /* MariaDB 10.11, every type */
-        "MyFlash__haha.000041",                        /* MySQL 5.7.18 */
-        "rust-mysql-binlog__bin-log.000001",           /* Percona 5.7.24 */
+        "local-mariadb-10.11__binlog.000004", /* MariaDB 10.11, every type */
+        "MyFlash__haha.000041",               /* MySQL 5.7.18 */
+        "rust-mysql-binlog__bin-log.000001",  /* Percona 5.7.24 */
         "mysql-binlog-connector-java__mysql-bin.checksum-crc32",
-        "maxwell__binlog.000004",                      /* MySQL 8.0.29 */
-        "mysql-cdc-rs__8.0-folder-binlog.000693",      /* MySQL 8.0.31, ~1000 transactions */
+        "maxwell__binlog.000004",                          /* MySQL 8.0.29 */
+        "mysql-cdc-rs__8.0-folder-binlog.000693",          /* MySQL 8.0.31, ~1000 transactions */
         "rust_mysql_common__mysql-enum-string-set.000001", /* MySQL 8.0.28, FULL metadata */
     };
     for (size_t i = 0; i < sizeof must_decode / sizeof must_decode[0]; i++) {
@@ -198,8 +197,8 @@ static void test_all_fixtures(void **state)
         if (!o)
             fail_msg("fixture %s missing", must_decode[i]);
         if (o->rc != 0 || o->changes == 0)
-            fail_msg("%s: expected a full decode with changes, got %s and %zu changes",
-                     o->name, rl_errname(o->rc), o->changes);
+            fail_msg("%s: expected a full decode with changes, got %s and %zu changes", o->name,
+                     rl_errname(o->rc), o->changes);
     }
     /* Known stops (MANIFEST.md): each for the right reason. */
     static const struct {
@@ -278,8 +277,8 @@ static void check_rc(int rc, const rl_err *err)
 {
     if (rc == 0)
         return;
-    if (rc != RL_ECORRUPT && rc != RL_EUNSUPPORTED && rc != RL_ECHECKSUM &&
-        rc != RL_EINCIDENT && rc != RL_ETOOBIG)
+    if (rc != RL_ECORRUPT && rc != RL_EUNSUPPORTED && rc != RL_ECHECKSUM && rc != RL_EINCIDENT &&
+        rc != RL_ETOOBIG)
         fail_msg("unexpected %s: %s", rl_errname(rc), err->msg);
     if (err->msg[0] == '\0')
         fail_msg("%s without a message", rl_errname(rc));

@@ -417,11 +417,12 @@ static int decode_file(const char *path, const char *base, sink *s, rl_err *err)
 /* ------------------------------------------------------------------ comparisons */
 
 static const char cp1252_hi_test[32][4] = {
-    "\xE2\x82\xAC", "\xC2\x81", "\xE2\x80\x9A", "\xC6\x92", "\xE2\x80\x9E", "\xE2\x80\xA6",
-    "\xE2\x80\xA0", "\xE2\x80\xA1", "\xCB\x86", "\xE2\x80\xB0", "\xC5\xA0", "\xE2\x80\xB9",
-    "\xC5\x92", "\xC2\x8D", "\xC5\xBD", "\xC2\x8F", "\xC2\x90", "\xE2\x80\x98", "\xE2\x80\x99",
-    "\xE2\x80\x9C", "\xE2\x80\x9D", "\xE2\x80\xA2", "\xE2\x80\x93", "\xE2\x80\x94", "\xCB\x9C",
-    "\xE2\x84\xA2", "\xC5\xA1", "\xE2\x80\xBA", "\xC5\x93", "\xC2\x9D", "\xC5\xBE", "\xC5\xB8"};
+    "\xE2\x82\xAC", "\xC2\x81",     "\xE2\x80\x9A", "\xC6\x92",     "\xE2\x80\x9E", "\xE2\x80\xA6",
+    "\xE2\x80\xA0", "\xE2\x80\xA1", "\xCB\x86",     "\xE2\x80\xB0", "\xC5\xA0",     "\xE2\x80\xB9",
+    "\xC5\x92",     "\xC2\x8D",     "\xC5\xBD",     "\xC2\x8F",     "\xC2\x90",     "\xE2\x80\x98",
+    "\xE2\x80\x99", "\xE2\x80\x9C", "\xE2\x80\x9D", "\xE2\x80\xA2", "\xE2\x80\x93", "\xE2\x80\x94",
+    "\xCB\x9C",     "\xE2\x84\xA2", "\xC5\xA1",     "\xE2\x80\xBA", "\xC5\x93",     "\xC2\x9D",
+    "\xC5\xBE",     "\xC5\xB8"};
 
 static uint8_t *b64(const jv *v, long *n)
 {
@@ -628,7 +629,9 @@ static void cmp_image(const char *what, const orow *r, int img, const jv *ours, 
             fail_msg("%s: column %s (@%d) missing", what, name, oc->idx);
         if (!cmp_value(&ts->cols[oc->idx - 1], labels, oc, v, why, sizeof why))
             fail_msg("%s: column %s (@%d): %s, got %s %.200s", what, name, oc->idx, why,
-                     v->type == JSTR ? "string" : v->type == JNUM ? "number" : "other",
+                     v->type == JSTR   ? "string"
+                     : v->type == JNUM ? "number"
+                                       : "other",
                      v->s ? v->s : "");
     }
 }
@@ -685,7 +688,7 @@ static void check_key(const char *what, const tschema *ts, bool names, const jv 
 
 typedef struct fixture {
     const char *file;
-    bool names;  /* binlog_row_metadata=FULL: COLUMN_NAME, ENUM/SET strings, primary key */
+    bool names;          /* binlog_row_metadata=FULL: COLUMN_NAME, ENUM/SET strings, primary key */
     const char *stop_at; /* oracle event line of the first event not decoded yet */
 } fixture;
 
