@@ -284,6 +284,14 @@ static void check_rc(int rc, const rl_err *err)
         fail_msg("%s without a message", rl_errname(rc));
 }
 
+static uint64_t xorshift(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
 static void damage_file(const char *name, unsigned seed)
 {
     char path[4096];
@@ -301,7 +309,7 @@ static void damage_file(const char *name, unsigned seed)
     size_t events = 0, feeds = 0;
     uint8_t *buf = malloc(1 << 20);
     assert_non_null(buf);
-    srand(seed);
+    uint64_t rs = (uint64_t)seed * 2654435761u + 1;
     while (binlog_file_next(f, &ev, &err) == 1) {
         uint8_t type = ev.p[4];
         if (type == 15) {
@@ -331,9 +339,9 @@ static void damage_file(const char *name, unsigned seed)
         /* Random byte flips after the header (CRC recomputed so the parsers see them). */
         for (int k = 0; k < 64; k++) {
             memcpy(buf, ev.p, ev.len);
-            int flips = 1 + rand() % 4;
+            int flips = 1 + (int)(xorshift(&rs) % 4);
             for (int j = 0; j < flips && ev.len > 19; j++)
-                buf[19 + (size_t)rand() % (ev.len - 19)] ^= (uint8_t)(1 + rand() % 255);
+                buf[19 + xorshift(&rs) % (ev.len - 19)] ^= (uint8_t)(1 + xorshift(&rs) % 255);
             fix_event(buf, ev.len, crc);
             binlog_decoder_t *dec = primed_decoder(&pr);
             rl_err e;

@@ -203,7 +203,7 @@ static void add_col(orow *r, int img, const char *l, size_t n)
     const char *p = l + 7, *e = l + n;
     ocol oc;
     memset(&oc, 0, sizeof oc);
-    oc.idx = atoi(p);
+    oc.idx = (int)strtol(p, NULL, 10);
     const char *eq = memchr(p, '=', (size_t)(e - p));
     assert_non_null(eq);
     const char *cm = NULL;
