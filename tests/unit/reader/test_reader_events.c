@@ -660,6 +660,37 @@ static void test_strings(void **state)
     check_one(16, bmeta, 2, NULL, 0, bits, 2, "\"Av8=\"");
 }
 
+/* Which columns the charset lists cover differs: MariaDB counts GEOMETRY, MySQL does not (and
+ * counts VECTOR instead). A (GEOMETRY, VARCHAR) table: MySQL lists one collation, MariaDB two. */
+static void test_charset_columns_by_flavor(void **state)
+{
+    (void)state;
+    uint8_t types[2] = {255, 15}, meta[3] = {4, 20, 0};
+    uint8_t row[7] = {0x01, 2, 'h', 'i'}; /* GEOMETRY NULL, VARCHAR "hi" */
+    uint8_t mysql_cs[] = {3, 1, 63};      /* VARCHAR is VARBINARY */
+    uint8_t maria_cs[] = {3, 2, 63, 63};  /* GEOMETRY binary, VARCHAR binary */
+    for (int mariadb = 0; mariadb < 2; mariadb++) {
+        env *e = env_new(mariadb, NULL);
+        feed_ok(e,
+                g_table_map(&e->g, 1, "db", "t", 2, types, meta, 3, mariadb ? maria_cs : mysql_cs,
+                            mariadb ? sizeof maria_cs : sizeof mysql_cs));
+        feed_ok(e, g_rows(&e->g, mariadb ? 23 : 30, 1, 1, 2, row, 4));
+        assert_int_equal(e->c.n, 1);
+        assert_non_null(strstr(e->c.value[0], "\"after\":{\"@1\":null,\"@2\":\"aGk=\"}"));
+        env_free(e);
+        /* The other flavor's list has the wrong length for this table. */
+        e = env_new(mariadb, NULL);
+        rl_err err;
+        assert_int_equal(feed_err(e,
+                                  g_table_map(&e->g, 1, "db", "t", 2, types, meta, 3,
+                                              mariadb ? mysql_cs : maria_cs,
+                                              mariadb ? sizeof mysql_cs : sizeof maria_cs),
+                                  &err),
+                         RL_ECORRUPT);
+        env_free(e);
+    }
+}
+
 static void test_enum_set(void **state)
 {
     (void)state;
@@ -1350,6 +1381,7 @@ int main(void)
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_float_double_property),
         cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_charset_columns_by_flavor),
         cmocka_unit_test(test_enum_set),
         cmocka_unit_test(test_unsupported_column),
         cmocka_unit_test(test_truncated_every_length),
