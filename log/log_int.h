@@ -379,9 +379,12 @@ struct log_store {
     log_topic *last_topic;  /* lookup cache: change events come in runs per table */
     log_partition *touched; /* partitions appended to since the last commit */
     log_codec codec;
-    log_io io;    /* data-path system calls (tests inject failures) */
-    rl_buf ckbuf; /* checkpoint file image being built */
-    int poison;   /* first sticky error (0 = healthy) */
+    log_io io;        /* data-path system calls (tests inject failures) */
+    rl_buf ckbuf;     /* checkpoint file image being built */
+    int ck_fd;        /* DIR/checkpoint open for in-place slot writes, or -1 */
+    uint32_t ck_slot; /* its slot size */
+    uint64_t ck_seq;  /* sequence number of the last image written */
+    int poison;       /* first sticky error (0 = healthy) */
     rl_err poison_err;
     void (*hook)(void *ctx);
     void *hook_ctx;

@@ -3,22 +3,34 @@
  * checkpoint, commit, and open/recovery. See log.h for the contract, docs/format-log.md for
  * the files.
  *
- * DIR/checkpoint (replaced durably with rl_file_replace at every commit), big-endian:
+ * DIR/checkpoint: two slots of S bytes (S a multiple of 4096; file size 2*S), each holding
+ * an image, big-endian:
  *
  *   off  size  field
  *     0     4  magic "RLCP"
- *     4     2  version (1)
- *     6     4  blob length B (<= 65536)
- *    10     B  the caller's opaque source position
+ *     4     2  version (2)
+ *     6     4  image length L (<= S)
+ *    10     8  sequence number (one more per commit)
+ *    18     4  blob length B (<= 65536)
+ *    22     B  the caller's opaque source position
  *     .     4  topic count T, then per topic, in name order:
  *                 2  name length N (1..249)
  *                 N  name ([A-Za-z0-9._-])
  *                 4  partition count P (1..10000)
  *               8*P  end offset of each partition (offset after its last committed record)
- *     .     4  CRC32C (rl_crc32c) of every byte before it
+ *     .     4  CRC32C (rl_crc32c) of the L - 4 bytes before it
  *
- * A checkpoint that does not parse or whose CRC does not match makes open fail with
- * RL_ECORRUPT: it is the only record of what was committed, so guessing is not safe.
+ * A commit writes its image in place into the slot NOT holding the last durable one (slot
+ * seq % 2) and fdatasyncs the file (its size never changes): one sync instead of a temp file,
+ * rename and two fsyncs. A crash during that write leaves the other slot intact. On open the
+ * valid slot with the larger sequence is used; a damaged other slot is logged (a torn,
+ * uncompleted commit, or later damage). A new file, a version 1 file (the whole file is one
+ * image: magic, version 1, then the fields from "blob length" on) and an image outgrowing its
+ * slot are replaced whole with rl_file_replace (both slots alike, S = twice the image rounded
+ * up to 4096).
+ *
+ * A checkpoint with no valid image makes open fail with RL_ECORRUPT: it is the only record of
+ * what was committed, so guessing is not safe.
  *
  * Commit order (the durability contract in log.h): write every open batch; fdatasync every
  * segment written since the last commit (and the partition directory when a segment file was
@@ -39,8 +51,9 @@
 #include <unistd.h>
 
 #define CKPT_MAGIC "RLCP"
-#define CKPT_VERSION 1
-#define CKPT_FILE_MAX (64u << 20)
+#define CKPT_VERSION 2
+#define CKPT_FILE_MAX (256u << 20)
+#define CKPT_SLOT_ALIGN 4096u
 
 bool log__topic_name_ok(const char *p, size_t n)
 {
@@ -179,7 +192,10 @@ typedef struct ck_topic {
 } ck_topic;
 
 typedef struct ck_file {
-    rl_buf image;
+    rl_buf image;           /* the whole file */
+    size_t img_at, img_len; /* the image in use: [img_at, img_at + img_len) of the file */
+    uint32_t slot;          /* version 2: slot size (0 for a version 1 file) */
+    uint64_t seq;           /* version 2: the image's sequence number */
     rl_slice blob;
     ck_topic *topics;
     size_t ntopics;
@@ -223,6 +239,101 @@ static void ck_free(ck_file *ck)
     memset(ck, 0, sizeof *ck);
 }
 
+/* Parses one image (a version 1 file, or one slot of a version 2 file) at [at, at + len) of
+ * ck->image into ck's blob, seq and topics. */
+static int ck_parse(const char *path, ck_file *ck, size_t at, size_t len, rl_err *err)
+{
+    const uint8_t *p = ck->image.p + at;
+    free(ck->topics);
+    ck->topics = NULL;
+    ck->ntopics = 0;
+    if (len < 18)
+        return rl_err_set(err, RL_ECORRUPT, "%s: byte %zu: %zu bytes, too short for a checkpoint",
+                          path, at, len);
+    rl_reader crd = rl_reader_make(rl_slice_make(p + len - 4, 4));
+    uint32_t stored = (uint32_t)rl_get_i32be(&crd);
+    uint32_t crc = rl_crc32c(0, p, len - 4);
+    if (stored != crc)
+        return rl_err_set(err, RL_ECORRUPT,
+                          "%s: byte %zu: CRC32C mismatch (stored %08x, computed %08x): torn or "
+                          "edited",
+                          path, at, stored, crc);
+    rl_reader rd = rl_reader_make(rl_slice_make(p, len - 4));
+    rl_slice magic = rl_get_bytes(&rd, 4);
+    if (rd.err || memcmp(magic.p, CKPT_MAGIC, 4) != 0)
+        return rl_err_set(err, RL_ECORRUPT, "%s: not a rowlog checkpoint (bad magic)", path);
+    int version = rl_get_i16be(&rd);
+    if (version != 1 && version != CKPT_VERSION)
+        return rl_err_set(err, RL_EUNSUPPORTED, "%s: checkpoint version %d (this build reads 1-%d)",
+                          path, version, CKPT_VERSION);
+    ck->seq = 0;
+    if (version == 2) {
+        rl_get_i32be(&rd); /* image length: checked by the caller */
+        ck->seq = (uint64_t)rl_get_i64be(&rd);
+    }
+    uint32_t blen = (uint32_t)rl_get_i32be(&rd);
+    if (blen > LOG_CHECKPOINT_BLOB_MAX)
+        return rl_err_set(err, RL_ECORRUPT, "%s: blob of %u bytes", path, blen);
+    ck->blob = rl_get_bytes(&rd, blen);
+    uint32_t nt = (uint32_t)rl_get_i32be(&rd);
+    if (rd.err || nt > rl_reader_left(&rd) / 7)
+        return rl_err_set(err, RL_ECORRUPT, "%s: bad topic count at byte %zu", path,
+                          at + (size_t)(rd.p - p));
+    ck->topics = calloc(nt ? nt : 1, sizeof *ck->topics);
+    if (!ck->topics)
+        return rl_err_set(err, -ENOMEM, "%s: out of memory", path);
+    for (uint32_t i = 0; i < nt; i++) {
+        ck_topic *ct = &ck->topics[i];
+        size_t pos = at + (size_t)(rd.p - p);
+        uint16_t nlen = (uint16_t)rl_get_i16be(&rd);
+        rl_slice name = rl_get_bytes(&rd, nlen);
+        uint32_t np = (uint32_t)rl_get_i32be(&rd);
+        if (rd.err || !log__topic_name_ok((const char *)name.p, name.len) || np == 0 ||
+            np > LOG_PARTITIONS_MAX)
+            return rl_err_set(err, RL_ECORRUPT, "%s: bad topic entry at byte %zu", path, pos);
+        rl_slice offs = rl_get_bytes(&rd, (size_t)np * 8);
+        if (rd.err)
+            return rl_err_set(err, RL_ECORRUPT, "%s: truncated topic entry at byte %zu", path, pos);
+        ct->name = (const char *)name.p;
+        ct->name_len = name.len;
+        ct->nparts = np;
+        ct->offsets = offs.p;
+        for (uint32_t k = 0; k < np; k++)
+            if (ck_offset(ct, k) < 0)
+                return rl_err_set(err, RL_ECORRUPT, "%s: negative end offset at byte %zu", path,
+                                  pos);
+        ck->ntopics++;
+    }
+    if (rl_reader_left(&rd) != 0)
+        return rl_err_set(err, RL_ECORRUPT, "%s: %zu unexpected bytes before the CRC", path,
+                          rl_reader_left(&rd));
+    if (ck->ntopics > 0)
+        qsort(ck->topics, ck->ntopics, sizeof *ck->topics, cmp_ck_topic);
+    for (size_t i = 1; i < ck->ntopics; i++)
+        if (cmp_ck_topic(&ck->topics[i - 1], &ck->topics[i]) == 0)
+            return rl_err_set(err, RL_ECORRUPT, "%s: topic %.*s listed twice", path,
+                              (int)ck->topics[i].name_len, ck->topics[i].name);
+    ck->img_at = at;
+    ck->img_len = len;
+    return 0;
+}
+
+/* Length field of the version 2 image in the slot at `at` (0 when it does not fit). */
+static size_t ck_slot_len(const ck_file *ck, size_t at, size_t slot)
+{
+    rl_reader rd = rl_reader_make(rl_slice_make(ck->image.p + at + 6, 4));
+    uint32_t len = (uint32_t)rl_get_i32be(&rd);
+    return len >= 30 && len <= slot ? len : 0;
+}
+
+static bool all_zero_slot(const ck_file *ck, size_t at, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ck->image.p[at + i])
+            return false;
+    return true;
+}
+
 static int ck_read(const char *dir, ck_file *ck, rl_err *err)
 {
     char path[PATH_MAX];
@@ -240,109 +351,53 @@ static int ck_read(const char *dir, ck_file *ck, rl_err *err)
     if (rc != 0)
         return rc;
     ck->present = true;
-    const uint8_t *p = ck->image.p;
-    size_t len = ck->image.len;
-    if (len < 18)
-        return rl_err_set(err, RL_ECORRUPT, "%s: %zu bytes, too short for a checkpoint", path, len);
-    rl_reader crd = rl_reader_make(rl_slice_make(p + len - 4, 4));
-    uint32_t stored = (uint32_t)rl_get_i32be(&crd);
-    uint32_t crc = rl_crc32c(0, p, len - 4);
-    if (stored != crc)
-        return rl_err_set(err, RL_ECORRUPT,
-                          "%s: CRC32C mismatch (stored %08x, computed %08x): torn or edited", path,
-                          stored, crc);
-    rl_reader rd = rl_reader_make(rl_slice_make(p, len - 4));
-    rl_slice magic = rl_get_bytes(&rd, 4);
-    if (rd.err || memcmp(magic.p, CKPT_MAGIC, 4) != 0)
-        return rl_err_set(err, RL_ECORRUPT, "%s: not a rowlog checkpoint (bad magic)", path);
-    int version = rl_get_i16be(&rd);
-    if (version != CKPT_VERSION)
-        return rl_err_set(err, RL_EUNSUPPORTED, "%s: checkpoint version %d (this build reads %d)",
-                          path, version, CKPT_VERSION);
-    uint32_t blen = (uint32_t)rl_get_i32be(&rd);
-    if (blen > LOG_CHECKPOINT_BLOB_MAX)
-        return rl_err_set(err, RL_ECORRUPT, "%s: blob of %u bytes", path, blen);
-    ck->blob = rl_get_bytes(&rd, blen);
-    uint32_t nt = (uint32_t)rl_get_i32be(&rd);
-    if (rd.err || nt > rl_reader_left(&rd) / 7)
-        return rl_err_set(err, RL_ECORRUPT, "%s: bad topic count at byte %zu", path,
-                          (size_t)(rd.p - p));
-    ck->topics = calloc(nt ? nt : 1, sizeof *ck->topics);
-    if (!ck->topics)
-        return rl_err_set(err, -ENOMEM, "%s: out of memory", path);
-    for (uint32_t i = 0; i < nt; i++) {
-        ck_topic *ct = &ck->topics[i];
-        size_t at = (size_t)(rd.p - p);
-        uint16_t nlen = (uint16_t)rl_get_i16be(&rd);
-        rl_slice name = rl_get_bytes(&rd, nlen);
-        uint32_t np = (uint32_t)rl_get_i32be(&rd);
-        if (rd.err || !log__topic_name_ok((const char *)name.p, name.len) || np == 0 ||
-            np > LOG_PARTITIONS_MAX)
-            return rl_err_set(err, RL_ECORRUPT, "%s: bad topic entry at byte %zu", path, at);
-        rl_slice offs = rl_get_bytes(&rd, (size_t)np * 8);
-        if (rd.err)
-            return rl_err_set(err, RL_ECORRUPT, "%s: truncated topic entry at byte %zu", path, at);
-        ct->name = (const char *)name.p;
-        ct->name_len = name.len;
-        ct->nparts = np;
-        ct->offsets = offs.p;
-        for (uint32_t k = 0; k < np; k++)
-            if (ck_offset(ct, k) < 0)
-                return rl_err_set(err, RL_ECORRUPT, "%s: negative end offset at byte %zu", path,
-                                  at);
-        ck->ntopics++;
-    }
-    if (rl_reader_left(&rd) != 0)
-        return rl_err_set(err, RL_ECORRUPT, "%s: %zu unexpected bytes before the CRC", path,
-                          rl_reader_left(&rd));
-    if (ck->ntopics > 0)
-        qsort(ck->topics, ck->ntopics, sizeof *ck->topics, cmp_ck_topic);
-    for (size_t i = 1; i < ck->ntopics; i++)
-        if (cmp_ck_topic(&ck->topics[i - 1], &ck->topics[i]) == 0)
-            return rl_err_set(err, RL_ECORRUPT, "%s: topic %.*s listed twice", path,
-                              (int)ck->topics[i].name_len, ck->topics[i].name);
-    return 0;
-}
-
-/* LOG_FLUSH_OS: the checkpoint replaced atomically (temp file + rename) but not fsynced. */
-static int replace_unsynced(const char *path, const void *data, size_t len, rl_err *err)
-{
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return rl_err_set(err, -ENAMETOOLONG, "%s: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return rl_err_set(err, -errno, "%s: create: %s", tmp, strerror(errno));
-    const uint8_t *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return rl_err_set(err, -e, "%s: write: %s", tmp, strerror(e));
+    size_t n = ck->image.len;
+    /* Version 2 when either slot says so (one may be damaged); else a version 1 file. */
+    bool v2 = false;
+    if (n >= 2 * CKPT_SLOT_ALIGN && n % (2 * CKPT_SLOT_ALIGN) == 0)
+        for (size_t i = 0; i < 2; i++) {
+            const uint8_t *h = ck->image.p + i * (n / 2);
+            if (memcmp(h, CKPT_MAGIC, 4) == 0 && h[4] == 0 && h[5] == CKPT_VERSION)
+                v2 = true;
         }
-        p += w;
-        left -= (size_t)w;
+    if (!v2)
+        return ck_parse(path, ck, 0, n, err);
+    /* Version 2: two slots of n / 2 bytes; the valid one with the larger sequence wins. */
+    size_t slot = n / 2;
+    rl_err e[2] = {{0, ""}, {0, ""}};
+    int r[2];
+    uint64_t seq[2] = {0, 0};
+    for (int i = 0; i < 2; i++) {
+        size_t len = ck_slot_len(ck, (size_t)i * slot, slot);
+        r[i] = len ? ck_parse(path, ck, (size_t)i * slot, len, &e[i])
+                   : rl_err_set(&e[i], RL_ECORRUPT, "%s: byte %zu: bad checkpoint length", path,
+                                (size_t)i * slot);
+        seq[i] = ck->seq;
     }
-    close(fd);
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return rl_err_set(err, -e, "%s: rename: %s", path, strerror(e));
+    if (r[0] != 0 && r[1] != 0) {
+        if (err)
+            *err = e[0];
+        return r[0];
     }
-    return 0;
+    int use = r[0] != 0 ? 1 : r[1] != 0 ? 0 : (seq[1] > seq[0] ? 1 : 0);
+    int other = 1 - use;
+    if (r[other] != 0 && !all_zero_slot(ck, (size_t)other * slot, slot))
+        rl_warn("%s; using the other slot (commit %llu): the damaged one was a commit that "
+                "did not complete, or the file was damaged after it",
+                e[other].msg, (unsigned long long)seq[use]);
+    ck->slot = (uint32_t)slot;
+    return ck_parse(path, ck, (size_t)use * slot, ck_slot_len(ck, (size_t)use * slot, slot), err);
 }
 
-static int ck_write(log_store_t *store, rl_slice blob, rl_err *err)
+/* Builds the version 2 image of the current state with sequence seq into store->ckbuf. */
+static int ck_build(log_store_t *store, rl_slice blob, uint64_t seq, rl_err *err)
 {
     rl_buf *b = &store->ckbuf;
     rl_buf_reset(b);
     rl_buf_append(b, CKPT_MAGIC, 4);
     rl_buf_put_be16(b, CKPT_VERSION);
+    rl_buf_put_be32(b, 0); /* image length, set below */
+    rl_buf_put_be64(b, seq);
     rl_buf_put_be32(b, (uint32_t)blob.len);
     rl_buf_append(b, blob.p, blob.len);
     rl_buf_put_be32(b, (uint32_t)store->ntopics);
@@ -354,15 +409,76 @@ static int ck_write(log_store_t *store, rl_slice blob, rl_err *err)
         for (uint32_t k = 0; k < t->nparts; k++)
             rl_buf_put_be64(b, (uint64_t)t->parts[k]->next);
     }
-    rl_buf_put_be32(b, rl_crc32c(0, b->p, b->len));
     if (!rl_buf_ok(b))
         return rl_err_set(err, -ENOMEM, "%s/checkpoint: out of memory", store->dir);
+    size_t len = b->len + 4;
+    for (int i = 0; i < 4; i++)
+        b->p[6 + i] = (uint8_t)(len >> (24 - 8 * i));
+    rl_buf_put_be32(b, rl_crc32c(0, b->p, b->len));
+    return rl_buf_ok(b) ? 0 : rl_err_set(err, -ENOMEM, "%s/checkpoint: out of memory", store->dir);
+}
+
+/* Replaces the whole file (rl_file_replace) with both slots holding image: used for a new
+ * file, a version 1 file and an image outgrowing its slot. */
+static int ck_replace_file(const char *path, const uint8_t *image, size_t len, size_t slot,
+                           rl_err *err)
+{
+    uint8_t *f = calloc(2, slot);
+    if (!f)
+        return rl_err_set(err, -ENOMEM, "%s: out of memory", path);
+    memcpy(f, image, len);
+    memcpy(f + slot, image, len);
+    int rc = rl_file_replace(path, f, 2 * slot, err);
+    free(f);
+    return rc;
+}
+
+static int ck_write(log_store_t *store, rl_slice blob, rl_err *err)
+{
     char path[PATH_MAX];
     if (snprintf(path, sizeof path, "%s/checkpoint", store->dir) >= (int)sizeof path)
         return rl_err_set(err, -ENAMETOOLONG, "%s: path too long", store->dir);
-    if (store->opts.flush == LOG_FLUSH_OS)
-        return replace_unsynced(path, b->p, b->len, err);
-    return rl_file_replace(path, b->p, b->len, err);
+    uint64_t seq = store->ck_seq + 1;
+    int rc = ck_build(store, blob, seq, err);
+    if (rc != 0)
+        return rc;
+    const rl_buf *b = &store->ckbuf;
+    if (store->ck_fd < 0 || b->len > store->ck_slot) {
+        /* New layout or a bigger one: replace the file whole, both slots alike, with room to
+         * grow, then keep it open for in-place slot writes. */
+        size_t slot = (2 * b->len + CKPT_SLOT_ALIGN - 1) / CKPT_SLOT_ALIGN * CKPT_SLOT_ALIGN;
+        if (store->ck_fd >= 0) {
+            close(store->ck_fd);
+            store->ck_fd = -1;
+        }
+        if ((rc = ck_replace_file(path, b->p, b->len, slot, err)) != 0)
+            return rc;
+        store->ck_fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (store->ck_fd < 0)
+            return rl_err_set(err, -errno, "%s: open: %s", path, strerror(errno));
+        store->ck_slot = (uint32_t)slot;
+        store->ck_seq = seq;
+        return 0;
+    }
+    /* In place: the slot not holding the last durable image; one fdatasync (the file's size
+     * never changes, so no metadata is involved). A torn write leaves the other slot. */
+    size_t at = (size_t)(seq % 2) * store->ck_slot;
+    const uint8_t *p = b->p;
+    size_t left = b->len;
+    while (left > 0) {
+        ssize_t w =
+            store->io.pwrite(store->io.ctx, store->ck_fd, p, left, (off_t)(at + (b->len - left)));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return rl_err_set(err, -errno, "%s: write at byte %zu: %s", path, at, strerror(errno));
+        p += w;
+        left -= (size_t)w;
+    }
+    if (store->opts.flush != LOG_FLUSH_OS && store->io.sync(store->io.ctx, store->ck_fd, true) != 0)
+        return rl_err_set(err, -errno, "%s: fdatasync: %s", path, strerror(errno));
+    store->ck_seq = seq;
+    return 0;
 }
 
 int log__checkpoint_lower(const char *dir, const char *topic, uint32_t partition, int64_t end,
@@ -379,19 +495,21 @@ int log__checkpoint_lower(const char *dir, const char *topic, uint32_t partition
     *old = ck_offset(ct, partition);
     if (*old <= end)
         goto done;
-    /* Patch the offset in the image (offsets points into it) and the trailing CRC. */
+    /* Patch the offset in the image (offsets points into it) and its trailing CRC. */
+    uint8_t *img = ck.image.p + ck.img_at;
     uint8_t *at = ck.image.p + (ct->offsets - ck.image.p) + (size_t)partition * 8;
     for (int i = 0; i < 8; i++)
         at[i] = (uint8_t)((uint64_t)end >> (56 - 8 * i));
-    uint32_t crc = rl_crc32c(0, ck.image.p, ck.image.len - 4);
+    uint32_t crc = rl_crc32c(0, img, ck.img_len - 4);
     for (int i = 0; i < 4; i++)
-        ck.image.p[ck.image.len - 4 + (size_t)i] = (uint8_t)(crc >> (24 - 8 * i));
+        img[ck.img_len - 4 + (size_t)i] = (uint8_t)(crc >> (24 - 8 * i));
     char path[PATH_MAX];
     if (snprintf(path, sizeof path, "%s/checkpoint", dir) >= (int)sizeof path) {
         rc = rl_err_set(err, -ENAMETOOLONG, "%s: path too long", dir);
         goto done;
     }
-    rc = rl_file_replace(path, ck.image.p, ck.image.len, err);
+    rc = ck.slot ? ck_replace_file(path, img, ck.img_len, ck.slot, err)
+                 : rl_file_replace(path, img, ck.img_len, err);
 done:
     ck_free(&ck);
     return rc;
@@ -631,6 +749,7 @@ int log_store_open(log_store_t **out, const char *dir, const log_store_opts *opt
     if (!store)
         return rl_err_set(err, -ENOMEM, "%s: out of memory", dir);
     store->lock_fd = -1;
+    store->ck_fd = -1;
     store->io = log__io_system;
     store->synced_ns = rl_mono_ns();
     pthread_rwlock_init(&store->topics_lock, NULL);
@@ -674,6 +793,18 @@ int log_store_open(log_store_t **out, const char *dir, const log_store_opts *opt
         goto fail;
     if ((rc = open_topics(store, &ck, err)) != 0)
         goto fail;
+    if (ck.present && ck.slot) {
+        /* Later commits write their images in place (see the file comment). */
+        char ckpath[PATH_MAX];
+        snprintf(ckpath, sizeof ckpath, "%s/checkpoint", dir);
+        store->ck_fd = open(ckpath, O_WRONLY | O_CLOEXEC);
+        if (store->ck_fd < 0) {
+            rc = rl_err_set(err, -errno, "%s: open: %s", ckpath, strerror(errno));
+            goto fail;
+        }
+        store->ck_slot = ck.slot;
+        store->ck_seq = ck.seq;
+    }
     if (ck.present) {
         rl_buf_append(&store->blob, ck.blob.p, ck.blob.len);
         if (!rl_buf_ok(&store->blob)) {
@@ -704,6 +835,8 @@ void log_store_close(log_store_t *store)
     rl_buf_free(&store->ckbuf);
     rl_buf_free(&store->blob);
     rl_buf_free(&store->pending);
+    if (store->ck_fd >= 0)
+        close(store->ck_fd);
     if (store->lock_fd >= 0)
         close(store->lock_fd);
     pthread_rwlock_destroy(&store->topics_lock);

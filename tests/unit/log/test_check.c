@@ -251,6 +251,7 @@ static void test_check_busy(void **state)
     char ck[PATH_MAX];
     snprintf(ck, sizeof ck, "%s/checkpoint", b.dir);
     flip(ck, 12, 0x01);
+    flip(ck, 4096 + 12, 0x01); /* both slots */
     assert_int_equal(log_check(b.dir, true, collect, &l, &err), RL_ECORRUPT);
     assert_non_null(strstr(l.text, "CRC32C mismatch"));
     built_free(&b);

@@ -596,7 +596,12 @@ static void test_committed_damage_refused(void **state)
     snprintf(path, sizeof path, "%s/checkpoint", dir);
     size_t n;
     uint8_t *ck = tu_read_file(path, &n);
-    ck[n / 2] ^= 1;
+    /* Two slots (log/store.c): damage in both refuses the open. */
+    if (n < 8192 || n % 8192 != 0)
+        fail_msg("checkpoint of %zu bytes", n);
+    size_t half = n / 2;
+    ck[20] ^= 1;
+    ck[half + 20] ^= 1;
     tu_write_file(path, ck, n);
     log_store_opts o = {.compression = 0,
                         .compression_level = 0,
@@ -605,16 +610,118 @@ static void test_committed_damage_refused(void **state)
                         .batch_bytes = 0};
     assert_int_equal(log_store_open(&st, dir, &o, &err), RL_ECORRUPT);
     assert_non_null(strstr(err.msg, "checkpoint"));
-    ck[n / 2] ^= 1;
+    ck[20] ^= 1;
+    ck[half + 20] ^= 1;
     tu_write_file(path, ck, n - 3);
     assert_int_equal(log_store_open(&st, dir, &o, &err), RL_ECORRUPT);
-    ck[n / 2] ^= 1;
-    tu_write_file(path, ck, n);
     free(ck);
     tu_rm_rf(dir);
     free(dir);
     free(buf);
     tail_teardown(&f);
+}
+
+/* ------------------------------------------------------------------ checkpoint slots */
+
+static uint64_t slot_seq(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[10 + i];
+    return v;
+}
+
+/* Commits alternate between the two slots of the checkpoint; a torn newest slot falls back
+ * to the previous commit (logged), which recovery then cuts back to; a version 1 file is
+ * read and rewritten in the slot layout at the next commit. */
+static void test_checkpoint_slots(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    log_store_opts o = {.compression = LOG_COMPRESSION_NONE};
+    log_store_t *st = open_ok(dir, &o);
+    append_ok(st, "t", rl_slice_str("k"), rl_slice_str("v0"), 1);
+    commit_ok(st, "one");
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/checkpoint", dir);
+    size_t n;
+    uint8_t *ck = tu_read_file(path, &n);
+    assert_int_equal(n, 8192);
+    uint64_t s0 = slot_seq(ck), s1 = slot_seq(ck + n / 2);
+    assert_int_equal(s0, s1); /* a new file: both slots alike */
+    free(ck);
+    append_ok(st, "t", rl_slice_str("k"), rl_slice_str("v1"), 2);
+    commit_ok(st, "two");
+    ck = tu_read_file(path, &n);
+    assert_int_equal(n, 8192); /* written in place */
+    uint64_t a = slot_seq(ck), b = slot_seq(ck + n / 2);
+    assert_int_equal(a > b ? a : b, s0 + 1);
+    assert_int_equal(a > b ? b : a, s0);
+    log_store_close(st);
+
+    /* Tear the newest image: the open uses the other one and cuts back to it. */
+    size_t newest = a > b ? 0 : n / 2;
+    ck[newest + 30] ^= 0x20;
+    tu_write_file(path, ck, n);
+    free(ck);
+    tu_capture cap;
+    tu_capture_begin(&cap);
+    st = open_ok(dir, &o);
+    char *logged = tu_capture_end(&cap);
+    assert_non_null(strstr(logged, "using the other slot"));
+    free(logged);
+    rl_buf blob = RL_BUF_INIT;
+    assert_int_equal(log_store_checkpoint(st, &blob), 0);
+    assert_int_equal(blob.len, 3);
+    assert_memory_equal(blob.p, "one", 3);
+    int64_t ls, hwm;
+    assert_int_equal(log_store_offsets(st, "t", 0, &ls, &hwm), 0);
+    assert_int_equal(hwm, 1);
+    /* The next commit goes into the damaged slot and repairs it. */
+    append_ok(st, "t", rl_slice_str("k"), rl_slice_str("v1b"), 3);
+    commit_ok(st, "three");
+    log_store_close(st);
+    tu_capture_begin(&cap);
+    st = open_ok(dir, &o);
+    logged = tu_capture_end(&cap);
+    assert_null(strstr(logged, "using the other slot"));
+    free(logged);
+    assert_int_equal(log_store_checkpoint(st, &blob), 0);
+    assert_memory_equal(blob.p, "three", 5);
+    assert_int_equal(log_store_offsets(st, "t", 0, &ls, &hwm), 0);
+    assert_int_equal(hwm, 2);
+    log_store_close(st);
+
+    /* A version 1 checkpoint (the P0 layout) is read, then replaced by the slot layout. */
+    rl_buf v1 = RL_BUF_INIT;
+    rl_buf_append(&v1, "RLCP", 4);
+    rl_buf_put_be16(&v1, 1);
+    rl_buf_put_be32(&v1, 5);
+    rl_buf_append(&v1, "three", 5);
+    rl_buf_put_be32(&v1, 1);
+    rl_buf_put_be16(&v1, 1);
+    rl_buf_append(&v1, "t", 1);
+    rl_buf_put_be32(&v1, 1);
+    rl_buf_put_be64(&v1, 2);
+    rl_buf_put_be32(&v1, rl_crc32c(0, v1.p, v1.len));
+    tu_write_file(path, v1.p, v1.len);
+    rl_buf_free(&v1);
+    st = open_ok(dir, &o);
+    assert_int_equal(log_store_offsets(st, "t", 0, &ls, &hwm), 0);
+    assert_int_equal(hwm, 2);
+    append_ok(st, "t", rl_slice_str("k"), rl_slice_str("v2"), 4);
+    commit_ok(st, "four");
+    log_store_close(st);
+    ck = tu_read_file(path, &n);
+    assert_int_equal(n, 8192);
+    free(ck);
+    st = open_ok(dir, &o);
+    assert_int_equal(log_store_checkpoint(st, &blob), 0);
+    assert_memory_equal(blob.p, "four", 4);
+    rl_buf_free(&blob);
+    log_store_close(st);
+    tu_rm_rf(dir);
+    free(dir);
 }
 
 /* ------------------------------------------------------------------ segment roll */
@@ -1216,6 +1323,7 @@ int main(void)
         cmocka_unit_test(test_crc_flip_tail),
         cmocka_unit_test(test_damaged_uncommitted_then_good),
         cmocka_unit_test(test_committed_damage_refused),
+        cmocka_unit_test(test_checkpoint_slots),
         cmocka_unit_test(test_segment_roll),
         cmocka_unit_test(test_cutback_across_segments),
         cmocka_unit_test(test_big_records),
