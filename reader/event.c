@@ -373,7 +373,9 @@ static int on_query(binlog_decoder_t *dec, const binlog_event *ev, rl_reader *rd
                           "QUERY lengths do not fit the event (status %u, db %u bytes)", status_len,
                           db_len);
     sql = sql_trim(sql);
-    if (sql_is(sql, "BEGIN")) {
+    /* MySQL XA: XA START opens the group (rows, XA END, then XA_PREPARE or
+     * XA COMMIT ... ONE PHASE follow). */
+    if (sql_is(sql, "BEGIN") || sql_starts(sql, "XA START") || sql_starts(sql, "XA BEGIN")) {
         dec->in_txn = true;
         return 0;
     }

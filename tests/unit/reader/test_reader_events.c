@@ -1192,12 +1192,22 @@ static void test_mysql_transactions(void **state)
     feed_ok(e, g_xid(&e->g, 10));
     assert_string_equal(e->c.cgtid, "");
     assert_non_null(strstr(e->c.value[1], "\"gtid\":null"));
+    /* XA ... ONE PHASE: XA START opens the group, XA END keeps it, XA COMMIT ends it. */
+    feed_ok(e, g_mysql_gtid(&e->g, false, sid, 30));
+    feed_ok(e, g_query(&e->g, "db", "XA START X'01',X'',1"));
+    feed_ok(e, g_table_map(&e->g, 1, "db", "t", 1, &type, NULL, 0, NULL, 0));
+    feed_ok(e, g_rows(&e->g, 30, 1, 1, 1, row, 5));
+    feed_ok(e, g_query(&e->g, "db", "XA END X'01',X'',1"));
+    assert_int_equal(e->c.commits, 3);
+    feed_ok(e, g_query(&e->g, "db", "XA COMMIT X'01',X'',1 ONE PHASE"));
+    assert_int_equal(e->c.commits, 4);
+    assert_string_equal(e->c.cgtid, "3e11fa47-71ca-11e1-9e33-c80aa9429562:30");
     /* MySQL 8 atomic CREATE TABLE ... SELECT: "... START TRANSACTION", rows, XID. */
     feed_ok(e, g_mysql_gtid(&e->g, false, sid, 25));
     feed_ok(e, g_query(&e->g, "db", "CREATE TABLE c (a INT) START TRANSACTION"));
-    assert_int_equal(e->c.commits, 3);
-    feed_ok(e, g_xid(&e->g, 11));
     assert_int_equal(e->c.commits, 4);
+    feed_ok(e, g_xid(&e->g, 11));
+    assert_int_equal(e->c.commits, 5);
     env_free(e);
 }
 
