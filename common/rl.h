@@ -102,7 +102,8 @@ typedef struct rl_reader {
 
 static inline rl_reader rl_reader_make(rl_slice s)
 {
-    rl_reader rd = {s.p, s.p + s.len, false};
+    /* NULL + 0 is undefined in C: an empty slice may carry a NULL pointer. */
+    rl_reader rd = {s.p, s.p ? s.p + s.len : s.p, false};
     return rd;
 }
 static inline size_t rl_reader_left(const rl_reader *rd)
