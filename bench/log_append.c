@@ -4,7 +4,7 @@
  *
  *   log_append DIR [--records N] [--size BYTES] [--codec none|lz4|zstd] [--level N]
  *              [--flush commit|interval|os] [--interval-ms N] [--txn N] [--batch BYTES]
- *              [--segment BYTES] [--tables N]
+ *              [--segment BYTES] [--tables N] [--prealloc none|zero|fallocate]
  *
  * Appends N records of about --size bytes (default 541: the average CDC JSON change event of
  * the baselines note) shaped like rowlog's Debezium-style envelopes (field names repeat, ids,
@@ -33,6 +33,7 @@ typedef struct opts {
     size_t batch;
     uint64_t segment;
     unsigned tables;
+    int prealloc;
 } opts;
 
 static uint64_t rnd(uint64_t *s)
@@ -48,7 +49,7 @@ static int usage(void)
     fputs("usage: log_append DIR [--records N] [--size BYTES] [--codec none|lz4|zstd] "
           "[--level N]\n"
           "       [--flush commit|interval|os] [--interval-ms N] [--txn N] [--batch BYTES]\n"
-          "       [--segment BYTES] [--tables N]\n",
+          "       [--segment BYTES] [--tables N] [--prealloc none|zero|fallocate]\n",
           stderr);
     return 2;
 }
@@ -87,8 +88,16 @@ static size_t make_event(char *buf, size_t size, uint64_t id, uint64_t *s)
 
 int main(int argc, char **argv)
 {
-    opts o = {NULL, 1000000, 541,      LOG_COMPRESSION_LZ4, 0, LOG_FLUSH_COMMIT,
-              1000, 100,     1u << 20, 1ull << 30,          1};
+    opts o = {.records = 1000000,
+              .size = 541,
+              .codec = LOG_COMPRESSION_LZ4,
+              .flush = LOG_FLUSH_COMMIT,
+              .interval_ms = 1000,
+              .txn = 100,
+              .batch = 1u << 20,
+              .segment = 1ull << 30,
+              .tables = 1,
+              .prealloc = LOG_PREALLOC_DEFAULT};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -117,13 +126,18 @@ int main(int argc, char **argv)
             o.batch = strtoull(v, NULL, 10);
         else if (strcmp(a, "--segment") == 0)
             o.segment = strtoull(v, NULL, 10);
+        else if (strcmp(a, "--prealloc") == 0)
+            o.prealloc = strcmp(v, "none") == 0        ? LOG_PREALLOC_NONE
+                         : strcmp(v, "zero") == 0      ? LOG_PREALLOC_ZERO
+                         : strcmp(v, "fallocate") == 0 ? LOG_PREALLOC_FALLOCATE
+                                                       : -1;
         else if (strcmp(a, "--tables") == 0)
             o.tables = (unsigned)strtoul(v, NULL, 10);
         else
             return usage();
     }
     if (!o.dir || o.codec < 0 || o.flush < 0 || o.size < 200 || o.size > 65536 || o.txn == 0 ||
-        o.tables == 0 || o.tables > 1000)
+        o.tables == 0 || o.tables > 1000 || o.prealloc < 0)
         return usage();
 
     /* The pool of prepared events (ids patched per record would cost as much as the log). */
@@ -148,7 +162,8 @@ int main(int argc, char **argv)
                          .batch_bytes = o.batch,
                          .segment_bytes = o.segment,
                          .flush = o.flush,
-                         .flush_interval_ms = o.interval_ms};
+                         .flush_interval_ms = o.interval_ms,
+                         .prealloc = o.prealloc};
     log_store_t *st;
     rl_err err = {0, ""};
     if (log_store_open(&st, o.dir, &so, &err) != 0) {
@@ -196,9 +211,10 @@ int main(int argc, char **argv)
             pclose(p);
     }
     double secs = (double)(t1 - t0) / 1e9;
-    printf("records=%llu size=%zu codec=%s flush=%s txn=%llu batch=%zu tables=%u seconds=%.3f "
+    printf("prealloc=%d records=%llu size=%zu codec=%s flush=%s txn=%llu batch=%zu tables=%u "
+           "seconds=%.3f "
            "records_per_s=%.0f MB_per_s=%.1f disk_MB=%.1f disk_MB_per_s=%.1f commits_per_s=%.0f\n",
-           (unsigned long long)o.records, o.size,
+           o.prealloc, (unsigned long long)o.records, o.size,
            o.codec == LOG_COMPRESSION_NONE  ? "none"
            : o.codec == LOG_COMPRESSION_LZ4 ? "lz4"
                                             : "zstd",

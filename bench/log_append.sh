@@ -64,5 +64,8 @@ for codec in none lz4 zstd; do
     run --codec "$codec" --flush interval --interval-ms 100 --txn 100
 done
 run --codec lz4 --flush commit --txn 100
+for prealloc in none zero fallocate; do
+    run --codec none --flush commit --txn 1000 --prealloc "$prealloc"
+done
 run --codec lz4 --flush os --txn 100
 run --codec lz4 --flush interval --interval-ms 100 --txn 100 --tables 20

@@ -77,6 +77,16 @@ typedef struct log_topic_config {
 /* The defaults: keep forever, cleanup.policy=delete, delete.retention.ms one day. */
 void log_topic_config_init(log_topic_config *cfg);
 
+/* How the active segment's disk blocks are allocated ahead of the writes
+ * (log_store_opts.prealloc). Segment files are always sparse files of segment_bytes; this
+ * decides whether their blocks exist before the batches are written into them. */
+enum log_prealloc {
+    LOG_PREALLOC_DEFAULT = 0,   /* the measured best (bench/RESULTS.md "Log append") */
+    LOG_PREALLOC_NONE = 1,      /* blocks allocated by the writes themselves */
+    LOG_PREALLOC_ZERO = 2,      /* zeros written 8 MiB ahead of the write position */
+    LOG_PREALLOC_FALLOCATE = 3, /* fallocate() 8 MiB ahead (unwritten extents) */
+};
+
 typedef struct log_store_opts {
     int compression;            /* enum log_compression; default LOG_COMPRESSION_LZ4 */
     int compression_level;      /* 0 = codec default (lz4 1, zstd 1) */
@@ -93,6 +103,7 @@ typedef struct log_store_opts {
                                    first batch is this old (wall clock ms; a recovered
                                    segment counts from the open); default 7 days (Kafka
                                    segment.ms); UINT64_MAX = by size only */
+    int prealloc;               /* enum log_prealloc; see there for the default */
     const log_topic_config *topic_defaults; /* topics without an override (NULL:
                                    log_topic_config_init's defaults); copied at open */
 } log_store_opts;

@@ -166,6 +166,7 @@ typedef struct log_segment {
     int64_t next;               /* writer: offset after the last batch written */
     bool dirty;                 /* writer: written since the last fdatasync */
     int64_t first_ms;           /* writer: wall clock of the first batch (roll by age) */
+    uint64_t prealloc_end;      /* writer: bytes below it are allocated (prealloc) */
     _Atomic uint64_t committed; /* bytes below the high watermark: readers' limit */
     _Atomic uint32_t refs;      /* 1 for the partition's list + 1 per reader pin; the last
                                    log__segment_unref frees (unmaps) it */
@@ -265,6 +266,14 @@ int log__segment_write_indexes(const log_segment *seg, const char *dir, rl_err *
 /* Writes a whole batch at seg->size with pwrite (looping on short writes) and advances
  * size. Returns 0 or -errno (message names the file and byte). */
 int log__segment_write(log_segment *seg, const log_io *io, rl_slice batch, rl_err *err);
+/* Step of log__segment_prealloc. */
+#define LOG_PREALLOC_STEP (8u << 20)
+/* Allocates the active segment's blocks (mode: enum log_prealloc, resolved) from
+ * prealloc_end to at least `upto` in LOG_PREALLOC_STEP steps, within the reservation. ZERO
+ * writes zeros from `zeros` (LOG_ZERO_CHUNK bytes of zeros). Returns 0 or -errno. */
+#define LOG_ZERO_CHUNK (1u << 20)
+int log__segment_prealloc(log_segment *seg, const log_io *io, int mode, uint64_t upto,
+                          const uint8_t *zeros, rl_err *err);
 /* fdatasync when written since the last sync. Returns 0 or -errno. */
 int log__segment_sync(log_segment *seg, const log_io *io, rl_err *err);
 /* Re-maps an EMPTY active segment with a larger reservation (a batch bigger than
@@ -380,6 +389,7 @@ struct log_store {
     log_partition *touched; /* partitions appended to since the last commit */
     log_codec codec;
     log_io io;        /* data-path system calls (tests inject failures) */
+    uint8_t *zeros;   /* LOG_ZERO_CHUNK zero bytes (LOG_PREALLOC_ZERO), else NULL */
     rl_buf ckbuf;     /* checkpoint file image being built */
     int ck_fd;        /* DIR/checkpoint open for in-place slot writes, or -1 */
     uint32_t ck_slot; /* its slot size */

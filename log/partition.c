@@ -418,6 +418,9 @@ int log__partition_flush(log_partition *p, rl_err *err)
         if ((rc = log__segment_grow(seg, &p->lock, seg_reserve(p, batch.len), err)) != 0)
             return rc;
     }
+    if ((rc = log__segment_prealloc(seg, &p->store->io, p->store->opts.prealloc,
+                                    seg->size + batch.len, p->store->zeros, err)) != 0)
+        return rc;
     if (p->sync_from == SIZE_MAX)
         p->sync_from = p->nsegs - 1;
     log_fpos at = log_fpos_make(seg->size);

@@ -641,3 +641,36 @@ int log__segment_cut_back(log_segment *seg, pthread_mutex_t *lock, const char *d
     seg->next = next;
     return 0;
 }
+
+int log__segment_prealloc(log_segment *seg, const log_io *io, int mode, uint64_t upto,
+                          const uint8_t *zeros, rl_err *err)
+{
+    if (mode == LOG_PREALLOC_NONE || upto <= seg->prealloc_end)
+        return 0;
+    uint64_t end = (upto + LOG_PREALLOC_STEP - 1) / LOG_PREALLOC_STEP * LOG_PREALLOC_STEP;
+    if (end > seg->reserve)
+        end = seg->reserve;
+    if (end <= seg->prealloc_end)
+        return 0;
+    uint64_t from = seg->prealloc_end > seg->size ? seg->prealloc_end : seg->size;
+    if (mode == LOG_PREALLOC_FALLOCATE) {
+        if (fallocate(seg->fd, 0, (off_t)from, (off_t)(end - from)) != 0)
+            return rl_err_set(err, -errno, "%s: fallocate bytes %llu..%llu: %s", seg->path,
+                              (unsigned long long)from, (unsigned long long)end, strerror(errno));
+    } else {
+        /* Zeros are what recovery reads as the clean end of the log. */
+        for (uint64_t at = from; at < end;) {
+            size_t n = end - at > LOG_ZERO_CHUNK ? LOG_ZERO_CHUNK : (size_t)(end - at);
+            ssize_t w = io->pwrite(io->ctx, seg->fd, zeros, n, (off_t)at);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0)
+                return rl_err_set(err, -errno, "%s: zero-fill at byte %llu: %s", seg->path,
+                                  (unsigned long long)at, strerror(errno));
+            at += (uint64_t)w;
+        }
+        seg->dirty = true;
+    }
+    seg->prealloc_end = end;
+    return 0;
+}

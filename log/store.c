@@ -533,6 +533,7 @@ static int resolve_opts(const log_store_opts *in, log_store_opts *o, rl_err *err
         if (in->segment_ms)
             d.segment_ms = in->segment_ms;
         d.topic_defaults = in->topic_defaults;
+        d.prealloc = in->prealloc;
         d.compression = in->compression;
         d.compression_level = in->compression_level;
         if (in->partitions)
@@ -545,6 +546,10 @@ static int resolve_opts(const log_store_opts *in, log_store_opts *o, rl_err *err
     if (d.compression != LOG_COMPRESSION_NONE && d.compression != LOG_COMPRESSION_LZ4 &&
         d.compression != LOG_COMPRESSION_ZSTD)
         return rl_err_set(err, RL_ECONFIG, "log: unknown compression %d", d.compression);
+    if (d.prealloc == LOG_PREALLOC_DEFAULT)
+        d.prealloc = LOG_PREALLOC_NONE;
+    if (d.prealloc < LOG_PREALLOC_NONE || d.prealloc > LOG_PREALLOC_FALLOCATE)
+        return rl_err_set(err, RL_ECONFIG, "log: unknown prealloc mode %d", d.prealloc);
     if (d.flush != LOG_FLUSH_COMMIT && d.flush != LOG_FLUSH_INTERVAL && d.flush != LOG_FLUSH_OS)
         return rl_err_set(err, RL_ECONFIG, "log: unknown flush policy %d", d.flush);
     if (d.flush_interval_ms > 3600000)
@@ -786,6 +791,10 @@ int log_store_open(log_store_t **out, const char *dir, const log_store_opts *opt
                  : rl_err_set(err, -errno, "%s: flock: %s", path, strerror(errno));
         goto fail;
     }
+    if (store->opts.prealloc == LOG_PREALLOC_ZERO && !(store->zeros = calloc(1, LOG_ZERO_CHUNK))) {
+        rc = rl_err_set(err, -ENOMEM, "%s: out of memory", dir);
+        goto fail;
+    }
     if ((rc = log__codec_init(&store->codec, store->opts.compression, store->opts.compression_level,
                               err)) != 0)
         goto fail;
@@ -835,6 +844,7 @@ void log_store_close(log_store_t *store)
     rl_buf_free(&store->ckbuf);
     rl_buf_free(&store->blob);
     rl_buf_free(&store->pending);
+    free(store->zeros);
     if (store->ck_fd >= 0)
         close(store->ck_fd);
     if (store->lock_fd >= 0)
