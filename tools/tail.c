@@ -170,8 +170,8 @@ static void tail_format(rl_buf *line, const tail_topic *tt, const rd_kafka_messa
 }
 
 /* Reads metadata of tt's topic and starts every partition on rkqu. */
-static int tail_start_topic(tool_kafka *kc, tail_topic *tt, int64_t start, rd_kafka_queue_t *rkqu,
-                            size_t *nparts, rl_err *err)
+static int tail_start_topic(tool_kafka *kc, tail_topic *tt, int64_t start, int timeout_ms,
+                            rd_kafka_queue_t *rkqu, size_t *nparts, rl_err *err)
 {
     const struct rd_kafka_metadata *md = NULL;
     int rc = tool_kafka_metadata(kc, tt->rkt, &md, err);
@@ -217,6 +217,26 @@ static int tail_start_topic(tool_kafka *kc, tail_topic *tt, int64_t start, rd_ka
         int32_t id = mt->partitions[i].id;
         if (tt->started[id])
             continue; /* a partition listed twice is started once */
+        if (start >= 0) {
+            /* An absolute offset must lie in [log start, high watermark]: checked here with
+             * ListOffsets, before consuming, so the answer never depends on how soon the
+             * client reports an out-of-range fetch. */
+            int64_t low = 0, high = 0;
+            rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+                tool_kafka_rk(kc), tt->name, id, &low, &high, timeout_ms);
+            if (e) {
+                rc = rl_err_set(err, RL_EPROTO, "%s [%" PRId32 "]: cannot read its offsets: %s",
+                                tt->name, id, rd_kafka_err2str(e));
+                goto out;
+            }
+            if (start < low || start > high) {
+                rc = rl_err_set(err, RL_ERANGE,
+                                "%s [%" PRId32 "]: offset %" PRId64 " is outside the partition's "
+                                "offsets [%" PRId64 ", %" PRId64 "]",
+                                tt->name, id, start, low, high);
+                goto out;
+            }
+        }
         if (rd_kafka_consume_start_queue(tt->rkt, id, start, rkqu) == -1) {
             rd_kafka_resp_err_t e = rd_kafka_last_error();
             rc = rl_err_set(err, RL_EPROTO, "cannot start %s [%" PRId32 "]: %s", tt->name, id,
@@ -326,7 +346,7 @@ int tool_tail_main(int argc, char **argv)
             rl_err_set(&err, -ENOMEM, "out of memory");
             goto fail;
         }
-        if (tail_start_topic(kc, tt, o.start, rkqu, &nparts, &err)) {
+        if (tail_start_topic(kc, tt, o.start, o.timeout_ms, rkqu, &nparts, &err)) {
             if (err.code == RL_ESTOPPED) {
                 status = o.follow ? TOOL_EXIT_OK : TOOL_EXIT_INTERRUPTED;
                 goto out;
