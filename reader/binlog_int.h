@@ -183,9 +183,13 @@ typedef struct binlog_event {
     uint8_t type;
     uint32_t server_id;
     uint32_t size;    /* event_size */
-    uint64_t log_pos; /* end of the event in its binlog file; 0 when unknown */
+    uint64_t log_pos; /* end of the event in its binlog file; 0 when unknown. For an event
+                         inside a TRANSACTION_PAYLOAD: the payload event's log_pos */
     uint16_t flags;
     uint8_t post_len; /* post-header length from the FORMAT_DESCRIPTION in force */
+    bool inner;       /* inside a TRANSACTION_PAYLOAD: source.pos is src_pos and rows are
+                         numbered across the payload (binlog_decoder.inner_row) */
+    uint64_t src_pos; /* inner events: start offset of the payload event */
 } binlog_event;
 
 struct binlog_decoder {
@@ -231,6 +235,14 @@ struct binlog_decoder {
     size_t colpos_cap; /* columns allocated in colpos */
     rl_buf key, key2, value, head, tail;
 
+    /* Decompression (compress.c), buffers reused across events: zbuf for MariaDB compressed
+     * events, pbuf for the events of a MySQL TRANSACTION_PAYLOAD (inner events are decoded
+     * while pbuf holds them, and never use zbuf). */
+    uint8_t *zbuf, *pbuf;
+    size_t zbuf_cap, pbuf_cap;
+    void *zstd;         /* ZSTD_DCtx, created at the first payload */
+    uint64_t inner_row; /* rows decoded so far in the current TRANSACTION_PAYLOAD */
+
     /* Sticky error. */
     int fail_code;
     rl_err fail;
@@ -272,6 +284,17 @@ bool binlog__is_latin1(uint32_t collation);
 /* rows.c: decodes a WRITE/UPDATE/DELETE rows event (v1 or v2) and calls on_change per row. */
 int binlog__rows(binlog_decoder_t *dec, const binlog_event *ev, rl_slice post_and_body,
                  rl_err *err);
+
+/* compress.c: inflates the compressed part of a MariaDB QUERY_COMPRESSED or compressed rows
+ * event (header byte, big-endian length, zlib stream) into dec->zbuf; *out is valid until the
+ * next call. Returns 0, RL_ECORRUPT (bad header, bad stream, length mismatch), RL_ETOOBIG
+ * (declared length above max_event_bytes), -ENOMEM. */
+int binlog__maria_uncompress(binlog_decoder_t *dec, rl_slice in, rl_slice *out, rl_err *err);
+/* compress.c: decompresses a zstd TRANSACTION_PAYLOAD that must yield exactly len bytes into
+ * dec->pbuf; *out is valid until the next call. Same errors. */
+int binlog__zstd_uncompress(binlog_decoder_t *dec, rl_slice in, uint64_t len, rl_slice *out,
+                            rl_err *err);
+void binlog__compress_free(binlog_decoder_t *dec);
 
 /* gtid.c: MariaDB GTID state. */
 int binlog__gtid_parse_list(const char *text, binlog_gtid **out, size_t *n, rl_err *err);

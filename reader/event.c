@@ -252,6 +252,7 @@ void binlog_decoder_free(binlog_decoder_t *dec)
     if (!dec)
         return;
     binlog__tables_free(dec);
+    binlog__compress_free(dec);
     free(dec->topic_prefix);
     free(dec->gstate);
     free(dec->colpos[0]);
@@ -372,6 +373,12 @@ static int on_query(binlog_decoder_t *dec, const binlog_event *ev, rl_reader *rd
         return rl_err_set(err, RL_ECORRUPT,
                           "QUERY lengths do not fit the event (status %u, db %u bytes)", status_len,
                           db_len);
+    if (ev->type == BINLOG_MARIA_QUERY_COMPRESSED) {
+        /* Only the SQL text is compressed (MariaDB Query_compressed_log_event). */
+        int rc = binlog__maria_uncompress(dec, sql, &sql, err);
+        if (rc < 0)
+            return rl_err_wrap(err, rc, "SQL text");
+    }
     sql = sql_trim(sql);
     /* MySQL XA: XA START opens the group (rows, XA END, then XA_PREPARE or
      * XA COMMIT ... ONE PHASE follow). */
@@ -652,6 +659,7 @@ static int dispatch(binlog_decoder_t *dec, const binlog_event *ev, rl_slice body
     rl_reader rd = rl_reader_make(body);
     switch (ev->type) {
     case BINLOG_QUERY:
+    case BINLOG_MARIA_QUERY_COMPRESSED:
         return on_query(dec, ev, &rd, err);
     case BINLOG_ROTATE:
         return on_rotate(dec, ev, &rd, err);
@@ -667,6 +675,12 @@ static int dispatch(binlog_decoder_t *dec, const binlog_event *ev, rl_slice body
     case BINLOG_WRITE_ROWS_V2:
     case BINLOG_UPDATE_ROWS_V2:
     case BINLOG_DELETE_ROWS_V2:
+    case BINLOG_MARIA_WRITE_ROWS_COMPRESSED_V1:
+    case BINLOG_MARIA_UPDATE_ROWS_COMPRESSED_V1:
+    case BINLOG_MARIA_DELETE_ROWS_COMPRESSED_V1:
+    case BINLOG_MARIA_WRITE_ROWS_COMPRESSED:
+    case BINLOG_MARIA_UPDATE_ROWS_COMPRESSED:
+    case BINLOG_MARIA_DELETE_ROWS_COMPRESSED:
         return binlog__rows(dec, ev, body, err);
     case BINLOG_MARIA_GTID:
         return on_maria_gtid(dec, ev, &rd, err);
@@ -711,13 +725,6 @@ static int dispatch(binlog_decoder_t *dec, const binlog_event *ev, rl_slice body
     case BINLOG_TRANSACTION_PAYLOAD:
     case BINLOG_GTID_TAGGED:
     case BINLOG_MARIA_START_ENCRYPTION:
-    case BINLOG_MARIA_QUERY_COMPRESSED:
-    case BINLOG_MARIA_WRITE_ROWS_COMPRESSED_V1:
-    case BINLOG_MARIA_UPDATE_ROWS_COMPRESSED_V1:
-    case BINLOG_MARIA_DELETE_ROWS_COMPRESSED_V1:
-    case BINLOG_MARIA_WRITE_ROWS_COMPRESSED:
-    case BINLOG_MARIA_UPDATE_ROWS_COMPRESSED:
-    case BINLOG_MARIA_DELETE_ROWS_COMPRESSED:
         return rl_err_set(err, RL_EUNSUPPORTED, "event type %u (%s) is not decoded yet", ev->type,
                           binlog__event_name(ev->type));
     default:

@@ -942,7 +942,10 @@ static void build_envelope_parts(binlog_decoder_t *dec, const binlog_table *t,
     rl_buf_append(h, ",\"file\":", 8);
     rl_buf_append(h, dec->file_json.p, dec->file_json.len);
     rl_buf_append(h, ",\"pos\":", 7);
-    rl_buf_put_u64(h, ev->log_pos >= ev->size ? ev->log_pos - ev->size : 0);
+    if (ev->inner)
+        rl_buf_put_u64(h, ev->src_pos);
+    else
+        rl_buf_put_u64(h, ev->log_pos >= ev->size ? ev->log_pos - ev->size : 0);
     rl_buf_append(h, ",\"row\":", 7);
     rl_buf_reset(tl);
     rl_buf_append(tl, ",\"gtid\":", 8);
@@ -958,11 +961,19 @@ static void build_envelope_parts(binlog_decoder_t *dec, const binlog_table *t,
 
 int binlog__rows(binlog_decoder_t *dec, const binlog_event *ev, rl_slice pb, rl_err *err)
 {
-    bool v2 = ev->type >= BINLOG_WRITE_ROWS_V2;
+    /* MariaDB's compressed twins (166-168 of v1, 169-171 of v2) differ only in the row data,
+     * which is inflated below. */
+    uint8_t ty = ev->type;
+    bool compressed = ty >= BINLOG_MARIA_WRITE_ROWS_COMPRESSED_V1;
+    if (compressed)
+        ty = ty >= BINLOG_MARIA_WRITE_ROWS_COMPRESSED
+                 ? (uint8_t)(ty - BINLOG_MARIA_WRITE_ROWS_COMPRESSED + BINLOG_WRITE_ROWS_V2)
+                 : (uint8_t)(ty - BINLOG_MARIA_WRITE_ROWS_COMPRESSED_V1 + BINLOG_WRITE_ROWS_V1);
+    bool v2 = ty >= BINLOG_WRITE_ROWS_V2;
     char kind = 'c';
-    if (ev->type == BINLOG_UPDATE_ROWS_V1 || ev->type == BINLOG_UPDATE_ROWS_V2)
+    if (ty == BINLOG_UPDATE_ROWS_V1 || ty == BINLOG_UPDATE_ROWS_V2)
         kind = 'u';
-    else if (ev->type == BINLOG_DELETE_ROWS_V1 || ev->type == BINLOG_DELETE_ROWS_V2)
+    else if (ty == BINLOG_DELETE_ROWS_V1 || ty == BINLOG_DELETE_ROWS_V2)
         kind = 'd';
     uint8_t pl = ev->post_len;
     if ((pl != 6 && pl < 8) || (v2 && pl < 10))
@@ -993,6 +1004,13 @@ int binlog__rows(binlog_decoder_t *dec, const binlog_event *ev, rl_slice pb, rl_
     rl_slice bm2 = kind == 'u' ? rl_get_bytes(&rd, bml) : bm1;
     if (rd.err || ph.err)
         return rl_err_set(err, RL_ECORRUPT, "rows event header runs past the end of the event");
+    if (compressed) {
+        rl_slice plain;
+        int rc = binlog__maria_uncompress(dec, rl_get_rest(&rd), &plain, err);
+        if (rc < 0)
+            return rl_err_wrap(err, rc, "row data");
+        rd = rl_reader_make(plain);
+    }
     if (dec->colpos_cap < t->ncols) {
         for (int i = 0; i < 2; i++) {
             size_t *np = realloc(dec->colpos[i], (size_t)t->ncols * 2 * sizeof *np);
@@ -1006,7 +1024,9 @@ int binlog__rows(binlog_decoder_t *dec, const binlog_event *ev, rl_slice pb, rl_
     build_envelope_parts(dec, t, ev);
     if (!rl_buf_ok(&dec->head) || !rl_buf_ok(&dec->tail))
         return rl_err_set(err, -ENOMEM, "out of memory");
-    row_ctx r = {t, ev, 0, rl_now_ms()};
+    /* Inside a TRANSACTION_PAYLOAD every change names the payload event, so rows are
+     * numbered across its inner rows events. */
+    row_ctx r = {t, ev, ev->inner ? dec->inner_row : 0, rl_now_ms()};
     while (rl_reader_left(&rd) > 0) {
         size_t before_row = rl_reader_left(&rd);
         int rc;
@@ -1026,6 +1046,8 @@ int binlog__rows(binlog_decoder_t *dec, const binlog_event *ev, rl_slice pb, rl_
             return rl_err_wrap(err, rc, "row %llu", (unsigned long long)r.row);
         r.row++;
     }
+    if (ev->inner)
+        dec->inner_row = r.row;
     if (flags & BINLOG_ROWS_STMT_END)
         binlog__tables_end_statement(dec);
     return 0;

@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
 #include "reader/binlog.h"
 #include "tests/unit/reader/json_mini.h"
 
@@ -125,6 +127,9 @@ static rl_slice g_fde(gen *g, bool mariadb, uint8_t alg)
     pl[161 - 1] = 4;
     pl[162 - 1] = 19;
     pl[163 - 1] = 4;
+    pl[165 - 1] = 13; /* MariaDB compressed QUERY and rows v1 / v2 */
+    pl[166 - 1] = pl[167 - 1] = pl[168 - 1] = 8;
+    pl[169 - 1] = pl[170 - 1] = pl[171 - 1] = 10;
     g_begin(g, 15);
     put_le(&g->ev, 4, 2);
     char ver[50];
@@ -181,6 +186,57 @@ static rl_slice g_rows(gen *g, uint8_t type, uint64_t id, uint16_t flags, size_t
                 &g->ev,
                 (char)(i + 1 < (width + 7) / 8 || width % 8 == 0 ? 0xff : (1u << (width % 8)) - 1));
     rl_buf_append(&g->ev, rows, rlen);
+    return g_end(g);
+}
+
+/* MariaDB compressed part: 0x80 | n, n-byte big-endian length (the real one + len_delta),
+ * zlib stream of data; corrupt flips a byte in the middle of the stream. */
+static void put_zpart(rl_buf *b, const uint8_t *data, size_t len, int len_delta, bool corrupt)
+{
+    uLongf zl = compressBound((uLong)len);
+    uint8_t *z = malloc(zl);
+    assert_non_null(z);
+    assert_int_equal(compress(z, &zl, data, (uLong)len), Z_OK);
+    if (corrupt)
+        z[zl / 2] ^= 0x55;
+    put_le(b, 0x80 | 3, 1);
+    put_be(b, (uint64_t)((int64_t)len + len_delta), 3);
+    rl_buf_append(b, z, zl);
+    free(z);
+}
+
+/* Compressed rows event (166-171): as g_rows, the row data compressed. */
+static rl_slice g_zrows(gen *g, uint8_t type, uint64_t id, uint16_t flags, size_t width,
+                        const uint8_t *rows, size_t rlen, int len_delta, bool corrupt)
+{
+    bool v2 = type >= 169;
+    bool upd = type == 167 || type == 170;
+    g_begin(g, type);
+    put_le(&g->ev, id, 6);
+    put_le(&g->ev, flags, 2);
+    if (v2)
+        put_le(&g->ev, 2, 2);
+    put_packed(&g->ev, width);
+    for (int k = 0; k < (upd ? 2 : 1); k++)
+        for (size_t i = 0; i < (width + 7) / 8; i++)
+            rl_buf_putc(
+                &g->ev,
+                (char)(i + 1 < (width + 7) / 8 || width % 8 == 0 ? 0xff : (1u << (width % 8)) - 1));
+    put_zpart(&g->ev, rows, rlen, len_delta, corrupt);
+    return g_end(g);
+}
+
+static rl_slice g_zquery(gen *g, const char *db, const char *sql)
+{
+    g_begin(g, 165);
+    put_le(&g->ev, 1, 4); /* thread id */
+    put_le(&g->ev, 0, 4); /* exec time */
+    put_le(&g->ev, strlen(db), 1);
+    put_le(&g->ev, 0, 2); /* error code */
+    put_le(&g->ev, 0, 2); /* status vars */
+    rl_buf_puts(&g->ev, db);
+    rl_buf_putc(&g->ev, 0);
+    put_zpart(&g->ev, (const uint8_t *)sql, strlen(sql), 0, false);
     return g_end(g);
 }
 
@@ -1013,6 +1069,103 @@ static void test_rows_without_table_map(void **state)
     env_free(e);
 }
 
+/* MariaDB log_bin_compress: compressed QUERY (165) and rows events (166-171) decode as their
+ * plain twins; a wrong declared length, a damaged stream or a declared length above
+ * max_event_bytes stop the stream naming the event. */
+static void test_maria_compressed(void **state)
+{
+    (void)state;
+    uint8_t type = 3;
+    /* Two rows of (INT): 1 and -2; update rows (1 -> 5). */
+    uint8_t rows[10] = {0, 1, 0, 0, 0, 0, 0xfe, 0xff, 0xff, 0xff};
+    uint8_t urows[10] = {0, 1, 0, 0, 0, 0, 5, 0, 0, 0};
+    static const uint8_t types[] = {166, 167, 168, 169, 170, 171};
+    static const char ops[] = "cudcud";
+    for (int i = 0; i < 6; i++) {
+        env *plain = env_new(true, NULL), *z = env_new(true, NULL);
+        uint8_t ptype = (uint8_t)(types[i] < 169 ? types[i] - 166 + 23 : types[i] - 169 + 30);
+        const uint8_t *r = ops[i] == 'u' ? urows : rows;
+        feed_ok(plain, g_query(&plain->g, "db", "BEGIN"));
+        feed_ok(z, g_zquery(&z->g, "db", "BEGIN"));
+        feed_ok(plain, g_table_map(&plain->g, 9, "db", "t", 1, &type, NULL, 0, NULL, 0));
+        feed_ok(z, g_table_map(&z->g, 9, "db", "t", 1, &type, NULL, 0, NULL, 0));
+        feed_ok(plain, g_rows(&plain->g, ptype, 9, 1, 1, r, 10));
+        feed_ok(z, g_zrows(&z->g, types[i], 9, 1, 1, r, 10, 0, false));
+        assert_int_equal(z->c.n, ops[i] == 'u' ? 1 : 2);
+        assert_int_equal(z->c.n, plain->c.n);
+        for (size_t k = 0; k < z->c.n; k++) {
+            assert_int_equal(z->c.op[k], ops[i]);
+            assert_int_equal(plain->c.op[k], ops[i]);
+            assert_string_equal(z->c.key[k], plain->c.key[k]);
+            jv a, b;
+            assert_int_equal(jparse(z->c.value[k], strlen(z->c.value[k]), &a), 0);
+            assert_int_equal(jparse(plain->c.value[k], strlen(plain->c.value[k]), &b), 0);
+            const char *img = ops[i] == 'd' ? "before" : "after";
+            assert_string_equal(jget(jget(&a, img), "@1")->s, jget(jget(&b, img), "@1")->s);
+            assert_string_equal(jget(jget(&a, "source"), "row")->s,
+                                jget(jget(&b, "source"), "row")->s);
+            jfree(&a);
+            jfree(&b);
+        }
+        if (ops[i] == 'c')
+            assert_non_null(strstr(z->c.value[1], "\"after\":{\"@1\":-2}"));
+        /* A compressed COMMIT ends the transaction. */
+        feed_ok(z, g_zquery(&z->g, "db", "COMMIT"));
+        assert_int_equal(z->c.commits, 1);
+        assert_int_equal(z->c.cpos, z->g.pos);
+        env_free(plain);
+        env_free(z);
+    }
+
+    /* Declared length one byte short or long, and a damaged stream: RL_ECORRUPT naming the
+     * event's position and type. */
+    for (int bad = 0; bad < 3; bad++) {
+        env *e = env_new(true, NULL);
+        feed_ok(e, g_table_map(&e->g, 9, "db", "t", 1, &type, NULL, 0, NULL, 0));
+        uint64_t at = e->g.pos;
+        rl_err err;
+        int rc = feed_err(e,
+                          g_zrows(&e->g, 166, 9, 1, 1, rows, 10, bad == 0 ? -1 : bad == 1 ? 1 : 0,
+                                  bad == 2),
+                          &err);
+        assert_int_equal(rc, RL_ECORRUPT);
+        char want[64];
+        snprintf(want, sizeof want, "binlog.000001 at %llu (WRITE_ROWS_COMPRESSED_V1",
+                 (unsigned long long)at);
+        if (!strstr(err.msg, want))
+            fail_msg("message \"%s\" lacks \"%s\"", err.msg, want);
+        assert_int_equal(e->c.n, 0);
+        env_free(e);
+    }
+    /* A header byte without 0x80 or with another algorithm. */
+    for (int bad = 0; bad < 2; bad++) {
+        env *e = env_new(true, NULL);
+        g_begin(&e->g, 165);
+        put_le(&e->g.ev, 1, 4);
+        put_le(&e->g.ev, 0, 4);
+        put_le(&e->g.ev, 0, 1);
+        put_le(&e->g.ev, 0, 2);
+        put_le(&e->g.ev, 0, 2);
+        rl_buf_putc(&e->g.ev, 0);
+        put_le(&e->g.ev, bad ? 0x91 : 0x01, 1);
+        put_le(&e->g.ev, 5, 1);
+        rl_buf_puts(&e->g.ev, "BEGIN");
+        rl_err err;
+        assert_int_equal(feed_err(e, g_end(&e->g), &err), RL_ECORRUPT);
+        assert_non_null(strstr(err.msg, "QUERY_COMPRESSED"));
+        env_free(e);
+    }
+    /* A declared length above max_event_bytes is refused before inflating. */
+    binlog_decoder_opts o = {0};
+    o.max_event_bytes = 4096;
+    env *e = env_new(true, &o);
+    feed_ok(e, g_table_map(&e->g, 9, "db", "t", 1, &type, NULL, 0, NULL, 0));
+    rl_err err;
+    assert_int_equal(feed_err(e, g_zrows(&e->g, 166, 9, 1, 1, rows, 10, 5000, false), &err),
+                     RL_ETOOBIG);
+    env_free(e);
+}
+
 static void test_update_pk_change(void **state)
 {
     (void)state;
@@ -1398,6 +1551,7 @@ int main(void)
         cmocka_unit_test(test_crc),
         cmocka_unit_test(test_rows_without_table_map),
         cmocka_unit_test(test_update_pk_change),
+        cmocka_unit_test(test_maria_compressed),
         cmocka_unit_test(test_envelope_and_topic),
         cmocka_unit_test(test_mariadb_transactions),
         cmocka_unit_test(test_mysql_transactions),
