@@ -25,6 +25,8 @@
  * with segment_bytes of address space, sparse on disk until written) and each partition keeps
  * its active segment's file descriptor open: a process with many partitions needs
  * RLIMIT_NOFILE above their count, and vm.max_map_count above the number of segments.
+ * Each segment's sparse offset and time indexes are held in memory (about 24 bytes per
+ * 4 KiB of log: some 6 MiB per GiB), not mapped from the index files.
  */
 #ifndef LOG_H
 #define LOG_H
@@ -120,7 +122,8 @@ typedef struct log_store log_store_t;
  * checkpoint (see the file comment). opts may be NULL (defaults).
  * A torn or damaged tail written after the last commit is truncated with a warning naming
  * the file, byte position and offset; damage or loss below the checkpoint's end offsets is
- * committed data lost and refuses the open (a repair tool is a later issue).
+ * committed data lost and refuses the open (`rowlog log check DIR --repair`, log_check below,
+ * cuts such a log back to its last good batch).
  * Returns 0; -errno (message names the file); -EBUSY (DIR/lock is held by another open
  * store, in this or another process); RL_ECONFIG (bad opts); RL_ECORRUPT (a damaged
  * committed batch, committed data missing, a damaged sealed segment or checkpoint file:
@@ -128,9 +131,11 @@ typedef struct log_store log_store_t;
  * newer version); -ENOMEM.
  */
 int log_store_open(log_store_t **out, const char *dir, const log_store_opts *opts, rl_err *err);
-/* Closes the log (NULL is fine). Appends not yet committed are dropped (they were never
- * visible; batches of them already written are cut back by the next open). Every slice
- * returned by log_store_read becomes invalid. */
+/* Closes the log (NULL is fine). Appends not yet committed (or, under LOG_FLUSH_INTERVAL,
+ * not yet synced: call log_store_sync first for a clean stop) are dropped (they were never
+ * visible; batches of them already written are cut back by the next open). Every read pin
+ * must have been released (log_read_release): a pin still held is logged as an error and its
+ * slice becomes invalid. */
 void log_store_close(log_store_t *store);
 
 /* The caller's source position stored by the last durable commit, copied into out (reset
