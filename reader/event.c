@@ -654,6 +654,118 @@ static int on_fde(binlog_decoder_t *dec, const binlog_event *ev, rl_err *err)
 
 /* ------------------------------------------------------------------ dispatch */
 
+static int dispatch(binlog_decoder_t *dec, const binlog_event *ev, rl_slice body, rl_err *err);
+
+/* Reads the common header of an event (raw holds at least the 19 bytes). */
+static void parse_header(binlog_decoder_t *dec, rl_slice raw, binlog_event *ev)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->raw = raw;
+    rl_reader rd = rl_reader_make(raw);
+    ev->timestamp = rl_get_u32le(&rd);
+    ev->type = rl_get_u8(&rd);
+    ev->server_id = rl_get_u32le(&rd);
+    ev->size = rl_get_u32le(&rd);
+    ev->log_pos = rl_get_u32le(&rd);
+    ev->flags = rl_get_u16le(&rd);
+    ev->post_len = dec->post_len[ev->type];
+}
+
+/* MySQL TRANSACTION_PAYLOAD (40): the events of one transaction (all but its GTID event),
+ * compressed together. The fields come first, each (type packed, length packed, value: a
+ * packed integer in `length` bytes) until type 0; the payload follows to the end of the event.
+ * The decompressed bytes are whole events (19-byte headers, log_pos 0, no CRC32), decoded here
+ * as if they had arrived inline, except for positions: every change names the payload event
+ * (source.pos = its start, source.row counting rows across its inner rows events) and a commit
+ * inside it checkpoints at the payload's log_pos, the first position after the whole
+ * transaction. */
+static int on_payload(binlog_decoder_t *dec, const binlog_event *ev, rl_reader *rd, rl_err *err)
+{
+    enum { F_END = 0, F_PAYLOAD_SIZE = 1, F_COMPRESSION = 2, F_UNCOMPRESSED_SIZE = 3 };
+    enum { C_ZSTD = 0, C_NONE = 255 };
+    rl_reader_skip(rd, ev->post_len); /* 0 on MySQL (on_fde) */
+    uint64_t psize = UINT64_MAX, ctype = UINT64_MAX, usize = UINT64_MAX;
+    for (;;) {
+        uint64_t type = rl_get_lenenc(rd);
+        if (rd->err)
+            return rl_err_set(err, RL_ECORRUPT, "payload fields run past the end of the event");
+        if (type == F_END)
+            break;
+        uint64_t len = rl_get_lenenc(rd);
+        if (rd->err || len > rl_reader_left(rd))
+            return rl_err_set(err, RL_ECORRUPT, "payload field %llu of %llu bytes does not fit",
+                              (unsigned long long)type, (unsigned long long)len);
+        rl_reader f = binlog__sub(rd, (size_t)len);
+        uint64_t *dst = type == F_PAYLOAD_SIZE      ? &psize
+                        : type == F_COMPRESSION      ? &ctype
+                        : type == F_UNCOMPRESSED_SIZE ? &usize
+                                                      : NULL;
+        if (dst) { /* other fields: skipped by their length */
+            *dst = rl_get_lenenc(&f);
+            if (f.err || rl_reader_left(&f) != 0)
+                return rl_err_set(err, RL_ECORRUPT, "payload field %llu is not one integer",
+                                  (unsigned long long)type);
+        }
+    }
+    rl_slice payload = rl_get_rest(rd);
+    if (psize != payload.len)
+        return rl_err_set(err, RL_ECORRUPT, "PAYLOAD_SIZE %llu but %zu payload bytes",
+                          (unsigned long long)psize, payload.len);
+    rl_slice plain;
+    if (ctype == C_ZSTD) {
+        if (usize == UINT64_MAX)
+            return rl_err_set(err, RL_ECORRUPT, "zstd payload without UNCOMPRESSED_SIZE");
+        int rc = binlog__zstd_uncompress(dec, payload, usize, &plain, err);
+        if (rc < 0)
+            return rc;
+    } else if (ctype == C_NONE) {
+        if (usize != UINT64_MAX && usize != payload.len)
+            return rl_err_set(err, RL_ECORRUPT, "uncompressed payload of %zu bytes, %llu declared",
+                              payload.len, (unsigned long long)usize);
+        plain = payload;
+    } else {
+        return rl_err_set(err, RL_EUNSUPPORTED, "payload compression type %llu (0 zstd, 255 none)",
+                          (unsigned long long)ctype);
+    }
+    /* Inner events, each in its own narrowed reader. */
+    uint64_t start = ev->log_pos >= ev->size ? ev->log_pos - ev->size : 0;
+    dec->inner_row = 0;
+    rl_reader in = rl_reader_make(plain);
+    for (unsigned idx = 0; rl_reader_left(&in) > 0; idx++) {
+        size_t at = plain.len - rl_reader_left(&in);
+        size_t left = rl_reader_left(&in);
+        uint32_t size = 0;
+        if (left >= BINLOG_HEADER_LEN) {
+            const uint8_t *h = plain.p + at + 9;
+            size = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 |
+                   (uint32_t)h[3] << 24;
+        }
+        if (left < BINLOG_HEADER_LEN || size < BINLOG_HEADER_LEN || size > left)
+            return rl_err_set(err, RL_ECORRUPT,
+                              "inner event %u at payload offset %zu: event_size %u with %zu bytes "
+                              "left",
+                              idx, at, size, left);
+        binlog_event iev;
+        parse_header(dec, rl_get_bytes(&in, size), &iev);
+        iev.inner = true;
+        iev.src_pos = start;
+        iev.log_pos = ev->log_pos;
+        int rc;
+        if (iev.type == BINLOG_FORMAT_DESCRIPTION || iev.type == BINLOG_ROTATE ||
+            iev.type == BINLOG_TRANSACTION_PAYLOAD || iev.type == BINLOG_GTID ||
+            iev.type == BINLOG_ANONYMOUS_GTID || iev.type == BINLOG_GTID_TAGGED)
+            rc = rl_err_set(err, RL_ECORRUPT, "event type not allowed in a payload");
+        else
+            rc = dispatch(dec, &iev,
+                          rl_slice_make(iev.raw.p + BINLOG_HEADER_LEN, size - BINLOG_HEADER_LEN),
+                          err);
+        if (rc < 0)
+            return rl_err_wrap(err, rc, "inner event %u (%s, type %u) at payload offset %zu", idx,
+                               binlog__event_name(iev.type), iev.type, at);
+    }
+    return 0;
+}
+
 static int dispatch(binlog_decoder_t *dec, const binlog_event *ev, rl_slice body, rl_err *err)
 {
     rl_reader rd = rl_reader_make(body);
@@ -691,6 +803,8 @@ static int dispatch(binlog_decoder_t *dec, const binlog_event *ev, rl_slice body
         return on_mysql_gtid(dec, ev, &rd, err);
     case BINLOG_INCIDENT:
         return on_incident(ev, &rd, err);
+    case BINLOG_TRANSACTION_PAYLOAD:
+        return on_payload(dec, ev, &rd, err);
     /* Carry nothing the change stream needs: statement-format and LOAD DATA events (a
      * rowlog source runs binlog_format=ROW), SQL annotations, GTID sets, group replication. */
     case BINLOG_START_V3:
@@ -722,7 +836,6 @@ static int dispatch(binlog_decoder_t *dec, const binlog_event *ev, rl_slice body
     case BINLOG_PRE_GA_DELETE_ROWS:
     case BINLOG_XA_PREPARE:
     case BINLOG_PARTIAL_UPDATE_ROWS:
-    case BINLOG_TRANSACTION_PAYLOAD:
     case BINLOG_GTID_TAGGED:
     case BINLOG_MARIA_START_ENCRYPTION:
         return rl_err_set(err, RL_EUNSUPPORTED, "event type %u (%s) is not decoded yet", ev->type,
@@ -751,20 +864,11 @@ static int wrap_location(binlog_decoder_t *dec, const binlog_event *ev, int code
 static int feed_one(binlog_decoder_t *dec, rl_slice raw, rl_err *e)
 {
     binlog_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.raw = raw;
     if (raw.len < BINLOG_HEADER_LEN)
         return rl_err_set(
             e, RL_ECORRUPT, "%s after %llu: event of %zu bytes is shorter than the 19-byte header",
             dec->file[0] ? dec->file : "(unnamed binlog)", (unsigned long long)dec->pos, raw.len);
-    rl_reader rd = rl_reader_make(raw);
-    ev.timestamp = rl_get_u32le(&rd);
-    ev.type = rl_get_u8(&rd);
-    ev.server_id = rl_get_u32le(&rd);
-    ev.size = rl_get_u32le(&rd);
-    ev.log_pos = rl_get_u32le(&rd);
-    ev.flags = rl_get_u16le(&rd);
-    ev.post_len = dec->post_len[ev.type];
+    parse_header(dec, raw, &ev);
     int rc;
     if (ev.size != raw.len) {
         rl_err_set(e, RL_ECORRUPT, "event_size %u does not match the %zu bytes of the event",
