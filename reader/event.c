@@ -41,6 +41,12 @@
  * MariaDB GTID (162): seq_no u64, domain_id u32, flags2 u8 (0x01 STANDALONE, 0x02 GROUP_COMMIT_ID,
  *            0x40 PREPARED_XA, 0x80 COMPLETED_XA), then commit_id u64 (0x02) or XID.
  * MariaDB GTID_LIST (163): count u32 (low 28 bits), count x (domain u32, server u32, seq u64).
+ * TRANSACTION_PAYLOAD (40, MySQL): no post-header; fields (type packed, length packed, value a
+ *            packed integer in `length` bytes) until type 0: 1 PAYLOAD_SIZE, 2 COMPRESSION_TYPE
+ *            (0 zstd, 255 none), 3 UNCOMPRESSED_SIZE; then the payload to the end. Decompressed:
+ *            whole events (log_pos 0, no CRC32) summing to UNCOMPRESSED_SIZE (on_payload).
+ * MariaDB QUERY_COMPRESSED (165), compressed rows (166-171): as QUERY / rows events, the SQL
+ *            text or row data compressed (compress.c).
  * TABLE_MAP (19) and rows events (23-25, 30-32): see tablemap.c and rows.c.
  */
 #include "reader/binlog_int.h"

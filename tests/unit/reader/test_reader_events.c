@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <zlib.h>
+#include <zstd.h>
 
 #include "reader/binlog.h"
 #include "tests/unit/reader/json_mini.h"
@@ -1166,6 +1167,154 @@ static void test_maria_compressed(void **state)
     env_free(e);
 }
 
+/* A packed-integer payload field: type, length, value. */
+static void put_pfield(rl_buf *b, uint64_t type, uint64_t v)
+{
+    rl_buf tmp = {0};
+    put_packed(&tmp, v);
+    put_packed(b, type);
+    put_packed(b, tmp.len);
+    rl_buf_append(b, tmp.p, tmp.len);
+    rl_buf_free(&tmp);
+}
+
+/* The events of one transaction as a MySQL payload holds them (log_pos 0, no CRC32): BEGIN,
+ * TABLE_MAP (INT), WRITE_ROWS_V2 of 2 rows, WRITE_ROWS_V2 of 1 row (STMT_END), XID. A non-zero
+ * xid_size_delta makes the XID's event_size lie. */
+static void build_inner(rl_buf *out, int xid_size_delta)
+{
+    gen g;
+    g_init(&g);
+    uint8_t type = 3;
+    uint8_t rows2[10] = {0, 1, 0, 0, 0, 0, 2, 0, 0, 0};
+    uint8_t rows1[5] = {0, 3, 0, 0, 0};
+    rl_buf_reset(out);
+    for (int i = 0; i < 5; i++) {
+        g.log_pos_zero = true;
+        rl_slice ev = i == 0   ? g_query(&g, "db", "BEGIN")
+                      : i == 1 ? g_table_map(&g, 9, "db", "t", 1, &type, NULL, 0, NULL, 0)
+                      : i == 2 ? g_rows(&g, 30, 9, 0, 1, rows2, 10)
+                      : i == 3 ? g_rows(&g, 30, 9, 1, 1, rows1, 5)
+                               : g_xid(&g, 77);
+        size_t at = out->len;
+        rl_buf_append(out, ev.p, ev.len);
+        if (i == 4 && xid_size_delta)
+            patch_le(out->p + at + 9, (uint64_t)((int64_t)ev.len + xid_size_delta), 4);
+    }
+    rl_buf_free(&g.ev);
+    assert_true(rl_buf_ok(out));
+}
+
+/* TRANSACTION_PAYLOAD event: fields then the payload. usize_delta changes the declared
+ * UNCOMPRESSED_SIZE, flip damages the zstd magic. */
+static rl_slice g_payload(gen *g, const rl_buf *inner, uint64_t ctype, int64_t usize_delta,
+                          bool flip)
+{
+    size_t zcap = ZSTD_compressBound(inner->len);
+    uint8_t *z = malloc(zcap);
+    assert_non_null(z);
+    size_t zl = inner->len;
+    if (ctype == 0) {
+        zl = ZSTD_compress(z, zcap, inner->p, inner->len, 3);
+        assert_false(ZSTD_isError(zl));
+    } else {
+        memcpy(z, inner->p, inner->len);
+    }
+    if (flip)
+        z[0] ^= 0xff;
+    g_begin(g, 40);
+    put_pfield(&g->ev, 2, ctype);
+    put_pfield(&g->ev, 3, (uint64_t)((int64_t)inner->len + usize_delta));
+    put_pfield(&g->ev, 1, zl);
+    put_packed(&g->ev, 0);
+    rl_buf_append(&g->ev, z, zl);
+    free(z);
+    return g_end(g);
+}
+
+/* MySQL binlog_transaction_compression: inner events decoded as if inline; every change names
+ * the payload event, rows are numbered across its rows events, the commit is at the payload's
+ * log_pos; damaged payloads stop the stream naming it. */
+static void test_transaction_payload(void **state)
+{
+    (void)state;
+    static const uint8_t sid[16] = {0x3e, 0x11, 0xfa, 0x47, 0x71, 0xca, 0x11, 0xe1,
+                                    0x9e, 0x33, 0xc8, 0x0a, 0xa9, 0x42, 0x95, 0x63};
+    rl_buf inner = {0};
+    build_inner(&inner, 0);
+    for (int ct = 0; ct < 2; ct++) {
+        env *e = env_new(false, NULL);
+        feed_ok(e, g_mysql_gtid(&e->g, false, sid, 5));
+        uint64_t start = e->g.pos;
+        feed_ok(e, g_payload(&e->g, &inner, ct ? 255 : 0, 0, false));
+        uint64_t end = e->g.pos;
+        assert_int_equal(e->c.n, 3);
+        for (size_t i = 0; i < 3; i++) {
+            jv v;
+            assert_int_equal(jparse(e->c.value[i], strlen(e->c.value[i]), &v), 0);
+            const jv *src = jget(&v, "source");
+            assert_int_equal(e->c.op[i], 'c');
+            assert_int_equal(strtoull(jget(src, "pos")->s, NULL, 10), start);
+            assert_int_equal(strtoull(jget(src, "row")->s, NULL, 10), i);
+            assert_string_equal(jget(src, "gtid")->s, "3e11fa47-71ca-11e1-9e33-c80aa9429563:5");
+            char want[8];
+            snprintf(want, sizeof want, "%zu", i + 1);
+            assert_string_equal(jget(jget(&v, "after"), "@1")->s, want);
+            jfree(&v);
+        }
+        assert_int_equal(e->c.commits, 1);
+        assert_int_equal(e->c.cpos, end);
+        assert_string_equal(e->c.cgtid, "3e11fa47-71ca-11e1-9e33-c80aa9429563:5");
+        binlog_pos p;
+        binlog_decoder_position(e->dec, &p);
+        assert_int_equal(p.pos, end);
+        /* A second payload numbers its rows from 0 again. */
+        feed_ok(e, g_mysql_gtid(&e->g, false, sid, 6));
+        feed_ok(e, g_payload(&e->g, &inner, 0, 0, false));
+        assert_int_equal(e->c.n, 6);
+        assert_non_null(strstr(e->c.value[3], "\"row\":0,"));
+        assert_int_equal(e->c.commits, 2);
+        env_free(e);
+    }
+
+    /* Damage: wrong UNCOMPRESSED_SIZE (both ways), a broken zstd frame, an inner event whose
+     * size runs past the payload: RL_ECORRUPT naming the payload; an unknown compression
+     * type: RL_EUNSUPPORTED. */
+    rl_buf bad_inner = {0};
+    build_inner(&bad_inner, 5);
+    for (int k = 0; k < 5; k++) {
+        env *e = env_new(false, NULL);
+        feed_ok(e, g_mysql_gtid(&e->g, false, sid, 5));
+        uint64_t start = e->g.pos;
+        rl_slice ev = k == 0   ? g_payload(&e->g, &inner, 0, 1, false)
+                      : k == 1 ? g_payload(&e->g, &inner, 0, -1, false)
+                      : k == 2 ? g_payload(&e->g, &inner, 0, 0, true)
+                      : k == 3 ? g_payload(&e->g, &bad_inner, 0, 0, false)
+                               : g_payload(&e->g, &inner, 7, 0, false);
+        rl_err err;
+        int rc = feed_err(e, ev, &err);
+        assert_int_equal(rc, k == 4 ? RL_EUNSUPPORTED : RL_ECORRUPT);
+        char want[80];
+        snprintf(want, sizeof want, "binlog.000001 at %llu (TRANSACTION_PAYLOAD",
+                 (unsigned long long)start);
+        if (!strstr(err.msg, want))
+            fail_msg("case %d: message \"%s\" lacks \"%s\"", k, err.msg, want);
+        if (k == 3)
+            assert_non_null(strstr(err.msg, "inner event 4"));
+        assert_int_equal(e->c.commits, 0);
+        env_free(e);
+    }
+    /* UNCOMPRESSED_SIZE above max_event_bytes: refused before allocating. */
+    binlog_decoder_opts o = {0};
+    o.max_event_bytes = 1024;
+    env *e = env_new(false, &o);
+    rl_err err;
+    assert_int_equal(feed_err(e, g_payload(&e->g, &inner, 0, 1 << 20, false), &err), RL_ETOOBIG);
+    env_free(e);
+    rl_buf_free(&inner);
+    rl_buf_free(&bad_inner);
+}
+
 static void test_update_pk_change(void **state)
 {
     (void)state;
@@ -1552,6 +1701,7 @@ int main(void)
         cmocka_unit_test(test_rows_without_table_map),
         cmocka_unit_test(test_update_pk_change),
         cmocka_unit_test(test_maria_compressed),
+        cmocka_unit_test(test_transaction_payload),
         cmocka_unit_test(test_envelope_and_topic),
         cmocka_unit_test(test_mariadb_transactions),
         cmocka_unit_test(test_mysql_transactions),
