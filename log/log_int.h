@@ -225,9 +225,10 @@ typedef struct log_scan {
 } log_scan;
 
 /*
- * Walks the batches of seg from byte 0 to fsize (checking CRC32C when check_crc), stopping
- * at the first incomplete, corrupt or out-of-sequence batch, or at zero bytes (a clean end:
- * preallocated space). Records where the batch starting at offset cut_at begins.
+ * Walks the batches of seg from byte 0 to fsize (with check_crc: checking CRC32C and decoding
+ * the records, so a batch whose CRC matches but whose records are malformed is damage too),
+ * stopping at the first incomplete, corrupt or out-of-sequence batch, or at zero bytes (a clean
+ * end: preallocated space). Records where the batch starting at offset cut_at begins.
  */
 void log__segment_scan(const log_segment *seg, uint64_t fsize, bool check_crc, int64_t cut_at,
                        log_scan *sc);

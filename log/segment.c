@@ -196,6 +196,7 @@ void log__segment_scan(const log_segment *seg, uint64_t fsize, bool check_crc, i
     memset(sc, 0, sizeof *sc);
     uint64_t pos = 0;
     int64_t expected = seg->base;
+    rl_buf scratch = RL_BUF_INIT; /* check_crc: records decoded too (a valid CRC is not proof) */
     if (cut_at == seg->base)
         sc->cut_found = true;
     while (pos < fsize) {
@@ -223,6 +224,12 @@ void log__segment_scan(const log_segment *seg, uint64_t fsize, bool check_crc, i
             sc->damaged = true;
             break;
         }
+        if (check_crc && log_batch_decode(rl_slice_make(p, h.size), &scratch, LOG_UNCOMPRESSED_MAX,
+                                          NULL, NULL, &e) < 0) {
+            snprintf(sc->why, sizeof sc->why, "records do not decode: %s", e.msg);
+            sc->damaged = true;
+            break;
+        }
         pos += h.size;
         expected = log_batch_last(&h) + 1;
         if (expected == cut_at) {
@@ -232,6 +239,7 @@ void log__segment_scan(const log_segment *seg, uint64_t fsize, bool check_crc, i
     }
     sc->end = log_fpos_make(pos);
     sc->end_off = expected;
+    rl_buf_free(&scratch);
 }
 
 /* ------------------------------------------------------------------ indexes in memory */

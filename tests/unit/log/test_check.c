@@ -257,6 +257,47 @@ static void test_check_busy(void **state)
     built_free(&b);
 }
 
+/* A batch whose CRC matches but whose records do not decode (rewritten with a fresh CRC):
+ * the open refuses it in the committed part of the last segment, and the checker reports it. */
+static void test_valid_crc_bad_records(void **state)
+{
+    (void)state;
+    built b;
+    build(&b);
+    int64_t slast = seg_base(&b, -1);
+    char pl[PATH_MAX];
+    log__segment_path(pl, sizeof pl, b.pdir, slast, ".log");
+    uint64_t pz;
+    int64_t oz;
+    nth_batch(&b, slast, 2, &pz, &oz);
+    size_t len;
+    uint8_t *p = tu_read_file(pl, &len);
+    log_batch_hdr h;
+    assert_int_equal(log__batch_header(rl_slice_make(p + pz, len - pz), false, &h, NULL), 0);
+    for (size_t i = LOG_BATCH_HEADER + 20; i < LOG_BATCH_HEADER + 60; i++)
+        p[pz + i] = 0xff; /* garbage in the lz4 frame */
+    uint32_t crc = rl_crc32c(0, p + pz + LOG_BATCH_CRC_FROM, h.size - LOG_BATCH_CRC_FROM);
+    for (int i = 0; i < 4; i++)
+        p[pz + 17 + (size_t)i] = (uint8_t)(crc >> (24 - 8 * i));
+    tu_write_file(pl, p, len);
+    free(p);
+    log_store_t *st = NULL;
+    rl_err err = {0, ""};
+    tu_capture cap;
+    tu_capture_begin(&cap);
+    int rc = log_store_open(&st, b.dir, &b.o, &err);
+    free(tu_capture_end(&cap));
+    assert_int_equal(rc, RL_ECORRUPT);
+    assert_non_null(strstr(err.msg, "records do not decode"));
+    char want[64];
+    snprintf(want, sizeof want, "byte %llu", (unsigned long long)pz);
+    assert_non_null(strstr(err.msg, want));
+    lines l;
+    assert_int_equal(run_check(b.dir, false, &l), 1);
+    assert_non_null(strstr(l.text, "records do not decode"));
+    built_free(&b);
+}
+
 /* The CLI front end: exit statuses and argument handling. */
 static void test_check_cli(void **state)
 {
@@ -289,7 +330,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_check_clean),  cmocka_unit_test(test_check_reports_every_damage),
         cmocka_unit_test(test_check_repair), cmocka_unit_test(test_check_busy),
-        cmocka_unit_test(test_check_cli),
+        cmocka_unit_test(test_check_cli),    cmocka_unit_test(test_valid_crc_bad_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
