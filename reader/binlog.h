@@ -68,7 +68,10 @@ typedef struct binlog_handler {
 typedef struct binlog_decoder_opts {
     const char *topic_prefix; /* default "rowlog" */
     const char *source_name;  /* source.name in the envelope; default topic_prefix */
-    size_t max_event_bytes;   /* larger events are refused with RL_ETOOBIG; 0 = 1 GiB */
+    size_t max_event_bytes;   /* larger events are refused with RL_ETOOBIG; 0 = 1 GiB. Also
+                                 caps the declared uncompressed size of a MariaDB compressed
+                                 event or a MySQL TRANSACTION_PAYLOAD (checked before the
+                                 decompression buffer, reused across events, is grown) */
 } binlog_decoder_opts;
 
 typedef struct binlog_decoder binlog_decoder_t;
@@ -99,7 +102,11 @@ int binlog_decoder_set_gtid_state(binlog_decoder_t *dec, const char *gtid_state,
  * FORMAT_DESCRIPTION announces CRC32. The bytes are only borrowed (zero-copy: what must
  * outlive the call, such as TABLE_MAPs, is copied).
  * Returns 0, or a negative code with err->msg naming file, position, event type:
- *   RL_ECORRUPT (malformed, bad length, truncated), RL_ECHECKSUM (CRC32 mismatch),
+ * Compressed events (MariaDB 165-171, MySQL TRANSACTION_PAYLOAD 40) are decompressed and
+ * decoded as their plain forms; changes from inside a TRANSACTION_PAYLOAD carry the payload
+ * event's position and are numbered across it (docs/events.md, source.row).
+ *   RL_ECORRUPT (malformed, bad length, truncated, a compressed part that does not decompress
+ *   to its declared size), RL_ECHECKSUM (CRC32 mismatch),
  *   RL_EUNSUPPORTED (an event or column type not handled yet: the stream must stop),
  *   RL_EINCIDENT, RL_ETOOBIG, -ENOMEM, or whatever a handler callback returned.
  * Errors stick: after one, every later call returns the same code.
