@@ -14,6 +14,7 @@
  * records/s, MB/s of record bytes (key + value), MB/s written to disk, commits/s, seconds.
  * DIR must not exist or be empty (it is not removed).
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,7 +116,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--codec") == 0)
             o.codec = log_compression_parse(v);
         else if (strcmp(a, "--level") == 0)
-            o.level = atoi(v);
+            o.level = (int)strtol(v, NULL, 10);
         else if (strcmp(a, "--flush") == 0)
             o.flush = log_flush_parse(v);
         else if (strcmp(a, "--interval-ms") == 0)
@@ -151,7 +152,7 @@ int main(int argc, char **argv)
     for (uint64_t i = 0; i < POOL; i++) {
         vlen[i] = make_event(vals + i * (o.size + 1), o.size, 1000000 + i * 7919, &seed);
         klen[i] = (size_t)snprintf(keys[i], sizeof keys[i], "{\"id\":%llu}",
-                                   (unsigned long long)(1000000 + i * 7919));
+                                   1000000ull + (unsigned long long)i * 7919ull);
     }
     char(*topics)[32] = malloc(o.tables * sizeof *topics);
     for (unsigned t = 0; t < o.tables; t++)
@@ -198,17 +199,24 @@ int main(int argc, char **argv)
     }
     int64_t t1 = rl_mono_ns();
     log_store_close(st);
-    /* Bytes on disk: the segment files of every partition directory. */
+    /* Bytes on disk: the sizes of the segment files of every partition directory. */
     uint64_t disk = 0;
     for (unsigned t = 0; t < o.tables; t++) {
-        char path[4096];
-        snprintf(path, sizeof path, "du -sb %s/%s-0 2>/dev/null", o.dir, topics[t]);
-        FILE *p = popen(path, "r");
-        unsigned long long b = 0;
-        if (p && fscanf(p, "%llu", &b) == 1)
-            disk += b;
-        if (p)
-            pclose(p);
+        char pdir[4096];
+        snprintf(pdir, sizeof pdir, "%s/%s-0", o.dir, topics[t]);
+        DIR *d = opendir(pdir);
+        struct dirent *de;
+        while (d && (de = readdir(d)) != NULL) {
+            size_t n = strlen(de->d_name);
+            char path[8192];
+            struct stat sb;
+            if (n > 4 && strcmp(de->d_name + n - 4, ".log") == 0 &&
+                snprintf(path, sizeof path, "%s/%s", pdir, de->d_name) < (int)sizeof path &&
+                stat(path, &sb) == 0)
+                disk += (uint64_t)sb.st_size;
+        }
+        if (d)
+            closedir(d);
     }
     double secs = (double)(t1 - t0) / 1e9;
     printf("prealloc=%d records=%llu size=%zu codec=%s flush=%s txn=%llu batch=%zu tables=%u "

@@ -412,7 +412,7 @@ int log__partition_compact(log_partition *p, const log_topic_config *cfg, int64_
         pthread_mutex_unlock(&p->lock);
         return 0; /* nothing sealed since the last pass */
     }
-    segs = malloc(k * sizeof *segs);
+    segs = malloc(k * sizeof(log_segment *));
     if (!segs) {
         pthread_mutex_unlock(&p->lock);
         return rl_err_set(err, -ENOMEM, "%s: out of memory", p->dir);

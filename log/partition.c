@@ -713,8 +713,8 @@ int log__partition_retain(log_partition *p, const log_topic_config *cfg, int64_t
     }
     log_segment *victims[64]; /* at most 64 per call: the rest at the next one */
     if (drop > 0) {
-        memcpy(victims, p->segs, drop * sizeof *victims);
-        memmove(p->segs, p->segs + drop, (p->nsegs - drop) * sizeof *p->segs);
+        memcpy(victims, p->segs, drop * sizeof(log_segment *));
+        memmove(p->segs, p->segs + drop, (p->nsegs - drop) * sizeof(log_segment *));
         p->nsegs -= drop;
         atomic_store_explicit(&p->log_start, p->segs[0]->base, memory_order_release);
     }

@@ -354,7 +354,7 @@ static int ck_read(const char *dir, ck_file *ck, rl_err *err)
     size_t n = ck->image.len;
     /* Version 2 when either slot says so (one may be damaged); else a version 1 file. */
     bool v2 = false;
-    if (n >= 2 * CKPT_SLOT_ALIGN && n % (2 * CKPT_SLOT_ALIGN) == 0)
+    if (n >= 2 * (size_t)CKPT_SLOT_ALIGN && n % (2 * (size_t)CKPT_SLOT_ALIGN) == 0)
         for (size_t i = 0; i < 2; i++) {
             const uint8_t *h = ck->image.p + i * (n / 2);
             if (memcmp(h, CKPT_MAGIC, 4) == 0 && h[4] == 0 && h[5] == CKPT_VERSION)
@@ -1256,9 +1256,9 @@ int log_store_compact(log_store_t *store, int64_t now_ms, rl_err *err)
      * valid after the lock is released; the writer may add topics meanwhile. */
     pthread_rwlock_rdlock(&store->topics_lock);
     size_t n = store->ntopics;
-    log_topic **topics = malloc((n ? n : 1) * sizeof *topics);
+    log_topic **topics = malloc((n ? n : 1) * sizeof(log_topic *));
     if (topics && n)
-        memcpy(topics, store->topics, n * sizeof *topics);
+        memcpy(topics, store->topics, n * sizeof(log_topic *));
     pthread_rwlock_unlock(&store->topics_lock);
     if (!topics)
         return rl_err_set(err, -ENOMEM, "%s: out of memory", store->dir);
