@@ -62,8 +62,10 @@ int binlog__maria_uncompress(binlog_decoder_t *dec, rl_slice in, rl_slice *out, 
         return rl_err_set(err, RL_ECORRUPT,
                           "compression algorithm %u (MariaDB writes only 0, zlib)", alg);
     if (in.len < 1 + (size_t)n)
-        return rl_err_set(err, RL_ECORRUPT, "compressed part of %zu bytes has no room for its "
-                          "%u-byte length", in.len, n);
+        return rl_err_set(err, RL_ECORRUPT,
+                          "compressed part of %zu bytes has no room for its "
+                          "%u-byte length",
+                          in.len, n);
     uint64_t len = 0;
     for (unsigned i = 0; i < n; i++)
         len = len << 8 | in.p[1 + i];
@@ -87,9 +89,8 @@ int binlog__maria_uncompress(binlog_decoder_t *dec, rl_slice in, rl_slice *out, 
                           "(zlib error %d: %s)",
                           srclen, (unsigned long long)len, zr, zError(zr));
     if ((uint64_t)got != len)
-        return rl_err_set(err, RL_ECORRUPT,
-                          "zlib stream inflates to %lu bytes, %llu declared", (unsigned long)got,
-                          (unsigned long long)len);
+        return rl_err_set(err, RL_ECORRUPT, "zlib stream inflates to %lu bytes, %llu declared",
+                          (unsigned long)got, (unsigned long long)len);
     *out = rl_slice_make(dec->zbuf, (size_t)len);
     return 0;
 }

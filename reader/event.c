@@ -702,8 +702,8 @@ static int on_payload(binlog_decoder_t *dec, const binlog_event *ev, rl_reader *
             return rl_err_set(err, RL_ECORRUPT, "payload field %llu of %llu bytes does not fit",
                               (unsigned long long)type, (unsigned long long)len);
         rl_reader f = binlog__sub(rd, (size_t)len);
-        uint64_t *dst = type == F_PAYLOAD_SIZE      ? &psize
-                        : type == F_COMPRESSION      ? &ctype
+        uint64_t *dst = type == F_PAYLOAD_SIZE        ? &psize
+                        : type == F_COMPRESSION       ? &ctype
                         : type == F_UNCOMPRESSED_SIZE ? &usize
                                                       : NULL;
         if (dst) { /* other fields: skipped by their length */
@@ -743,8 +743,8 @@ static int on_payload(binlog_decoder_t *dec, const binlog_event *ev, rl_reader *
         uint32_t size = 0;
         if (left >= BINLOG_HEADER_LEN) {
             const uint8_t *h = plain.p + at + 9;
-            size = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 |
-                   (uint32_t)h[3] << 24;
+            size =
+                (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
         }
         if (left < BINLOG_HEADER_LEN || size < BINLOG_HEADER_LEN || size > left)
             return rl_err_set(err, RL_ECORRUPT,

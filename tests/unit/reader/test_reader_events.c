@@ -1126,7 +1126,10 @@ static void test_maria_compressed(void **state)
         uint64_t at = e->g.pos;
         rl_err err;
         int rc = feed_err(e,
-                          g_zrows(&e->g, 166, 9, 1, 1, rows, 10, bad == 0 ? -1 : bad == 1 ? 1 : 0,
+                          g_zrows(&e->g, 166, 9, 1, 1, rows, 10,
+                                  bad == 0   ? -1
+                                  : bad == 1 ? 1
+                                             : 0,
                                   bad == 2),
                           &err);
         assert_int_equal(rc, RL_ECORRUPT);

@@ -9,8 +9,8 @@
  *   - ENUM as its index, SET and BIT as bit strings b'...'.
  * Column names, signedness and character sets come from the CREATE TABLE statements in the
  * oracle text (the table schemas below); 000006 holds MariaDB compressed QUERY and rows events
- * (log_bin_compress), inflated by the decoder. Fixtures that stop at an event rowlog does not decode
- * yet must stop with RL_EUNSUPPORTED at that event's position (taken from the oracle), after
+ * (log_bin_compress), inflated by the decoder. Fixtures that stop at an event rowlog does not
+ * decode yet must stop with RL_EUNSUPPORTED at that event's position (taken from the oracle), after
  * emitting exactly the rows before it.
  */
 #include <setjmp.h>
