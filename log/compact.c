@@ -446,6 +446,7 @@ int log__partition_compact(log_partition *p, const log_topic_config *cfg, int64_
         if ((rc = rewrite_segment(&c, segs[i])) != 0)
             goto done;
         rewritten++;
+        log__count(&p->store->n_compacted, 1);
     }
     if (mapped > 0)
         p->clean_end = segs[mapped - 1]->next;

@@ -301,6 +301,23 @@ int log_store_read(log_store_t *store, const char *topic, uint32_t partition, in
  * released before log_store_close. */
 void log_read_release(log_read *rd);
 
+/* Counters of a store since it was opened (metrics). */
+typedef struct log_store_stats {
+    uint64_t records;            /* records written to segments (in batches) */
+    uint64_t batches;            /* batches written */
+    uint64_t bytes;              /* segment bytes written (compressed batches) */
+    uint64_t commits;            /* commits made durable and visible */
+    uint64_t syncs;              /* fdatasync/fsync calls on segments and the checkpoint */
+    uint64_t segments_rolled;    /* segments sealed by a roll */
+    uint64_t segments_deleted;   /* by retention */
+    uint64_t segments_compacted; /* rewritten by compaction */
+    int error;                   /* the sticky error (negative) once the store refuses
+                                    writes, else 0 */
+} log_store_stats;
+
+/* Copies the counters (each read atomically, not all together). Any thread. */
+void log_store_stats_get(log_store_t *store, log_store_stats *out);
+
 /* ------------------------------------------------------------------ offline check */
 
 /*

@@ -400,6 +400,11 @@ struct log_store {
     void (*hook)(void *ctx);
     void *hook_ctx;
 
+    /* Counters (log_store_stats): written by their one owner thread, read by any. */
+    _Atomic uint64_t n_records, n_batches, n_bytes, n_commits, n_syncs, n_rolled, n_deleted,
+        n_compacted;
+    _Atomic int n_error;
+
     rl_buf pending;    /* checkpoint of the last commit not yet durable (interval) */
     bool has_pending;  /* a commit is waiting for its fsync */
     bool appended;     /* log_store_append since the last commit */
@@ -434,6 +439,12 @@ int log__topic_config_load(const char *pdir0, log_topic_config *cfg, bool *found
  * Returns 0, RL_ECORRUPT, -errno. */
 int log__checkpoint_lower(const char *dir, const char *topic, uint32_t partition, int64_t end,
                           int64_t *old, rl_err *err);
+
+/* Adds to a counter (relaxed: metrics only). */
+static inline void log__count(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
 
 /* Validates a topic name (1-249 bytes of [A-Za-z0-9._-], not "." or ".."). */
 bool log__topic_name_ok(const char *p, size_t n);

@@ -413,6 +413,8 @@ int log__partition_flush(log_partition *p, rl_err *err)
          (now >= seg->first_ms && (uint64_t)(now - seg->first_ms) >= p->store->opts.segment_ms))) {
         if ((rc = roll(p, batch.len, err)) != 0)
             return rc;
+        log__count(&p->store->n_rolled, 1);
+        log__count(&p->store->n_syncs, 1);
         seg = active(p);
     } else if (seg->size + batch.len > seg->reserve) {
         if ((rc = log__segment_grow(seg, &p->lock, seg_reserve(p, batch.len), err)) != 0)
@@ -428,6 +430,9 @@ int log__partition_flush(log_partition *p, rl_err *err)
         seg->first_ms = now;
     if ((rc = log__segment_write(seg, &p->store->io, batch, err)) != 0)
         return rc;
+    log__count(&p->store->n_records, (uint64_t)bb->count);
+    log__count(&p->store->n_batches, 1);
+    log__count(&p->store->n_bytes, batch.len);
     if ((rc = log__segment_index_add(seg, &p->lock, at, last, bb->max_ts)) != 0)
         return rl_err_set(err, rc, "%s: out of memory for the index", seg->path);
     seg->next = last + 1;
@@ -446,9 +451,12 @@ int log__partition_sync(log_partition *p, rl_err *err)
 {
     if (p->sync_from != SIZE_MAX) {
         for (size_t i = p->sync_from; i < p->nsegs; i++) {
+            bool dirty = p->segs[i]->dirty;
             int rc = log__segment_sync(p->segs[i], &p->store->io, err);
             if (rc != 0)
                 return rc;
+            if (dirty)
+                log__count(&p->store->n_syncs, 1);
         }
     }
     if (p->dir_dirty) {
@@ -740,6 +748,7 @@ int log__partition_retain(log_partition *p, const log_topic_config *cfg, int64_t
         unlink(seg->path);
         log__segment_unref(seg);
     }
+    log__count(&p->store->n_deleted, drop);
     p->dir_dirty = true;
     return (int)drop;
 }

@@ -76,6 +76,7 @@ static int poison(log_store_t *store, int rc, const rl_err *err)
 {
     if (store->poison == 0) {
         store->poison = rc;
+        atomic_store_explicit(&store->n_error, rc, memory_order_relaxed);
         store->poison_err.code = rc;
         snprintf(store->poison_err.msg, sizeof store->poison_err.msg, "%s",
                  err && err->code ? err->msg : rl_strerror(rc));
@@ -475,8 +476,11 @@ static int ck_write(log_store_t *store, rl_slice blob, rl_err *err)
         p += w;
         left -= (size_t)w;
     }
-    if (store->opts.flush != LOG_FLUSH_OS && store->io.sync(store->io.ctx, store->ck_fd, true) != 0)
-        return rl_err_set(err, -errno, "%s: fdatasync: %s", path, strerror(errno));
+    if (store->opts.flush != LOG_FLUSH_OS) {
+        if (store->io.sync(store->io.ctx, store->ck_fd, true) != 0)
+            return rl_err_set(err, -errno, "%s: fdatasync: %s", path, strerror(errno));
+        log__count(&store->n_syncs, 1);
+    }
     store->ck_seq = seq;
     return 0;
 }
@@ -1009,6 +1013,7 @@ static int make_durable(log_store_t *store, rl_slice checkpoint, rl_err *err)
     }
     store->has_pending = false;
     store->synced_ns = rl_mono_ns();
+    log__count(&store->n_commits, 1);
     if (store->hook)
         store->hook(store->hook_ctx);
     return 0;
@@ -1279,4 +1284,17 @@ int log_store_compact(log_store_t *store, int64_t now_ms, rl_err *err)
     }
     free(topics);
     return rc < 0 ? rc : total;
+}
+
+void log_store_stats_get(log_store_t *store, log_store_stats *out)
+{
+    out->records = atomic_load_explicit(&store->n_records, memory_order_relaxed);
+    out->batches = atomic_load_explicit(&store->n_batches, memory_order_relaxed);
+    out->bytes = atomic_load_explicit(&store->n_bytes, memory_order_relaxed);
+    out->commits = atomic_load_explicit(&store->n_commits, memory_order_relaxed);
+    out->syncs = atomic_load_explicit(&store->n_syncs, memory_order_relaxed);
+    out->segments_rolled = atomic_load_explicit(&store->n_rolled, memory_order_relaxed);
+    out->segments_deleted = atomic_load_explicit(&store->n_deleted, memory_order_relaxed);
+    out->segments_compacted = atomic_load_explicit(&store->n_compacted, memory_order_relaxed);
+    out->error = atomic_load_explicit(&store->n_error, memory_order_relaxed);
 }

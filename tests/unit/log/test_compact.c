@@ -208,6 +208,9 @@ static void compact_against_model(int codec, uint64_t *seed)
     if (n < 0)
         fail_msg("compact: %s", err.msg);
     assert_int_equal(n, (int)nsegs - 1); /* every sealed segment had something to drop */
+    log_store_stats ss;
+    log_store_stats_get(f.st, &ss);
+    assert_int_equal(ss.segments_compacted, (uint64_t)n);
     assert_int_equal(log_store_compact(f.st, now, &err), 0); /* nothing new */
     assert_int_equal(p->nsegs, nsegs);
     uint64_t after = 0;

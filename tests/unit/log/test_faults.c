@@ -85,6 +85,14 @@ static void test_disk_full(void **state)
     for (int64_t i = 0; i < 200; i++)
         add(st, &model, i);
     tu_commit(st, "a");
+    log_store_stats ss;
+    log_store_stats_get(st, &ss);
+    assert_int_equal(ss.records, 200);
+    assert_true(ss.batches >= 200 * 540 / 4096);
+    assert_true(ss.bytes > 200 * 540);
+    assert_int_equal(ss.commits, 1);
+    assert_true(ss.syncs >= 1);
+    assert_int_equal(ss.error, 0);
     fault f = {.pwrite_ok = 3, .partial = true, .pwrite_errno = ENOSPC, .sync_ok = -1};
     inject(st, &f);
     rl_err err = {0, ""};
@@ -108,6 +116,9 @@ static void test_disk_full(void **state)
     assert_int_equal(log_store_sync(st, &err), -ENOSPC);
     assert_int_equal(log_store_abort(st, &err), -ENOSPC);
     assert_int_equal(tu_hwm(st, "t"), 200);
+    log_store_stats_get(st, &ss);
+    assert_int_equal(ss.error, -ENOSPC); /* the metric of a store refusing writes */
+    assert_int_equal(ss.commits, 1);
     expect_ckpt(st, "a");
     expect_contents(st, &model); /* what was committed stays readable */
     log_store_close(st);

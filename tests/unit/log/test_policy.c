@@ -265,6 +265,10 @@ static void test_retention_bytes(void **state)
         total += p->segs[i]->size;
     int deleted = log_store_retain(st, rl_now_ms(), &err);
     assert_true(deleted > 0);
+    log_store_stats ss;
+    log_store_stats_get(st, &ss);
+    assert_int_equal(ss.segments_deleted, (uint64_t)deleted);
+    assert_int_equal(ss.segments_rolled, nsegs - 1);
     assert_int_equal(p->nsegs, nsegs - (size_t)deleted);
     uint64_t left = 0;
     for (size_t i = 0; i < p->nsegs; i++)
