@@ -9,8 +9,8 @@
  * a crash or a sanitizer report is fine. Not part of the build:
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_binlog_decoder.c \
- *       reader/event.c reader/tablemap.c reader/rows.c reader/gtid.c common/rl.c \
- *       -lz -ldeflate -lm -o fuzz_binlog_decoder
+ *       reader/event.c reader/tablemap.c reader/rows.c reader/gtid.c reader/compress.c common/rl.c \
+ *       -lz -lzstd -ldeflate -lm -o fuzz_binlog_decoder
  *   ./fuzz_binlog_decoder -max_len=65536 CORPUS_DIR   (seed it with shared/fixtures/binlog,
  *                                                      magic stripped)
  */
