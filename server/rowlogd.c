@@ -20,8 +20,46 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 /* ------------------------------------------------------------------ daemon */
+
+/* The compaction thread (log_store_compact's one maintenance thread): a pass every 10 s
+ * when some topic's cleanup policy includes compact; it never blocks appends or fetches. */
+typedef struct compactor {
+    log_store_t *store;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stop;
+} compactor;
+
+static void *compactor_main(void *arg)
+{
+    compactor *c = arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    pthread_mutex_lock(&c->lock);
+    while (!c->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 10;
+        pthread_cond_timedwait(&c->wake, &c->lock, &until);
+        if (c->stop)
+            break;
+        pthread_mutex_unlock(&c->lock);
+        rl_err err = {0};
+        int n = log_store_compact(c->store, rl_now_ms(), &err);
+        if (n < 0)
+            rl_warn("compaction: %s", err.msg);
+        else if (n > 0)
+            rl_info("compaction rewrote %d segments", n);
+        pthread_mutex_lock(&c->lock);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
 
 typedef struct daemon_ctx {
     struct ev_loop *loop;
@@ -137,10 +175,26 @@ int main(int argc, char **argv)
         log_store_close(store);
         return 1;
     }
+    compactor comp = {.store = store};
+    bool comp_started = false;
+    if (opts.topic_defaults.cleanup & LOG_CLEANUP_COMPACT) {
+        pthread_mutex_init(&comp.lock, NULL);
+        pthread_cond_init(&comp.wake, NULL);
+        comp_started = pthread_create(&comp.thread, NULL, compactor_main, &comp) == 0;
+        if (!comp_started)
+            rl_warn("cannot start the compaction thread: compaction will not run");
+    }
     ev_run(d.loop, 0);
 
     rowlogd_source_stop(&d.src);
     rc = rowlogd_source_join(&d.src);
+    if (comp_started) {
+        pthread_mutex_lock(&comp.lock);
+        comp.stop = true;
+        pthread_cond_signal(&comp.wake);
+        pthread_mutex_unlock(&comp.lock);
+        pthread_join(comp.thread, NULL);
+    }
     ev_signal_stop(d.loop, &d.sigterm);
     ev_signal_stop(d.loop, &d.sigint);
     ev_async_stop(d.loop, &d.source_ended);

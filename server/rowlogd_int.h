@@ -20,6 +20,8 @@ typedef struct rowlogd_opts {
     unsigned listen_port;
     char topic_prefix[128];
     log_store_opts log;
+    log_topic_config topic_defaults; /* retention and cleanup of every topic (log.topic_defaults
+                                        points here) */
     int log_level;
     unsigned commit_interval_ms; /* longest a committed transaction waits for its fsync while
                                     the primary keeps sending (group commit) */

@@ -26,6 +26,14 @@ static const char usage[] =
     "  --compression C       lz4, zstd or none (default lz4)\n"
     "  --compression-level N codec level (default: the codec's fastest)\n"
     "  --segment-bytes N     roll segments at N bytes (default 1073741824)\n"
+    "  --flush P             when commits reach the disk: commit (fsync each group\n"
+    "                        commit, default), interval (every --flush-interval-ms), os\n"
+    "  --flush-interval-ms N fsync period under --flush interval (default 1000)\n"
+    "  --retention-ms N      delete whole segments older than N ms (-1: keep, default)\n"
+    "  --retention-bytes N   keep each partition under about N bytes (-1: no limit)\n"
+    "  --cleanup-policy P    delete (default), compact, or compact,delete: compacted\n"
+    "                        topics keep the latest record per key; deletes add a tombstone\n"
+    "  --delete-retention-ms N  compaction keeps tombstones N ms (default 86400000)\n"
     "  --server-id N         replica server id, unique among the primary's replicas\n"
     "                        (default 29292)\n"
     "  --heartbeat-ms N      primary heartbeat period (default 1000)\n"
@@ -44,6 +52,12 @@ enum {
     OPT_COMPRESSION,
     OPT_COMPRESSION_LEVEL,
     OPT_SEGMENT_BYTES,
+    OPT_FLUSH,
+    OPT_FLUSH_INTERVAL_MS,
+    OPT_RETENTION_MS,
+    OPT_RETENTION_BYTES,
+    OPT_CLEANUP_POLICY,
+    OPT_DELETE_RETENTION_MS,
     OPT_SERVER_ID,
     OPT_HEARTBEAT_MS,
     OPT_COMMIT_INTERVAL_MS,
@@ -60,6 +74,12 @@ static const struct option long_opts[] = {
     {"compression", required_argument, NULL, OPT_COMPRESSION},
     {"compression-level", required_argument, NULL, OPT_COMPRESSION_LEVEL},
     {"segment-bytes", required_argument, NULL, OPT_SEGMENT_BYTES},
+    {"flush", required_argument, NULL, OPT_FLUSH},
+    {"flush-interval-ms", required_argument, NULL, OPT_FLUSH_INTERVAL_MS},
+    {"retention-ms", required_argument, NULL, OPT_RETENTION_MS},
+    {"retention-bytes", required_argument, NULL, OPT_RETENTION_BYTES},
+    {"cleanup-policy", required_argument, NULL, OPT_CLEANUP_POLICY},
+    {"delete-retention-ms", required_argument, NULL, OPT_DELETE_RETENTION_MS},
     {"server-id", required_argument, NULL, OPT_SERVER_ID},
     {"heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT_MS},
     {"commit-interval-ms", required_argument, NULL, OPT_COMMIT_INTERVAL_MS},
@@ -125,6 +145,35 @@ static int apply_opt(rowlogd_opts *o, const char *name, const char *v, rl_err *e
     } else if (strcmp(name, "segment-bytes") == 0) {
         if ((rc = parse_u64(name, v, 1u << 20, 1ull << 40, &n, err)) == 0)
             o->log.segment_bytes = n;
+    } else if (strcmp(name, "flush") == 0) {
+        int f = log_flush_parse(v);
+        if (f < 0)
+            return rl_err_set(err, RL_ECONFIG, "--flush: '%s' is not commit, interval or os", v);
+        o->log.flush = f;
+    } else if (strcmp(name, "flush-interval-ms") == 0) {
+        if ((rc = parse_u64(name, v, 1, 3600000, &n, err)) == 0)
+            o->log.flush_interval_ms = (uint32_t)n;
+    } else if (strcmp(name, "retention-ms") == 0 || strcmp(name, "retention-bytes") == 0) {
+        int64_t *dst = strcmp(name, "retention-ms") == 0 ? &o->topic_defaults.retention_ms
+                                                        : &o->topic_defaults.retention_bytes;
+        if (strcmp(v, "-1") == 0)
+            *dst = -1;
+        else if ((rc = parse_u64(name, v, 0, INT64_MAX, &n, err)) == 0)
+            *dst = (int64_t)n;
+    } else if (strcmp(name, "delete-retention-ms") == 0) {
+        if ((rc = parse_u64(name, v, 0, INT64_MAX, &n, err)) == 0)
+            o->topic_defaults.delete_retention_ms = (int64_t)n;
+    } else if (strcmp(name, "cleanup-policy") == 0) {
+        if (strcmp(v, "delete") == 0)
+            o->topic_defaults.cleanup = LOG_CLEANUP_DELETE;
+        else if (strcmp(v, "compact") == 0)
+            o->topic_defaults.cleanup = LOG_CLEANUP_COMPACT;
+        else if (strcmp(v, "compact,delete") == 0 || strcmp(v, "delete,compact") == 0)
+            o->topic_defaults.cleanup = LOG_CLEANUP_COMPACT | LOG_CLEANUP_DELETE;
+        else
+            return rl_err_set(err, RL_ECONFIG,
+                              "--cleanup-policy: '%s' is not delete, compact or compact,delete",
+                              v);
     } else if (strcmp(name, "server-id") == 0) {
         if ((rc = parse_u64(name, v, 1, UINT32_MAX, &n, err)) == 0)
             o->source.server_id = (uint32_t)n;
@@ -179,6 +228,8 @@ int rowlogd_opts_parse(rowlogd_opts *o, int argc, char **argv, rl_err *err)
     snprintf(o->topic_prefix, sizeof o->topic_prefix, "rowlog");
     o->log.compression = LOG_COMPRESSION_LZ4;
     o->log.partitions = 1;
+    log_topic_config_init(&o->topic_defaults);
+    o->log.topic_defaults = &o->topic_defaults;
     o->source.server_id = 29292;
     o->source.heartbeat_ms = 1000;
     o->commit_interval_ms = 20;

@@ -29,6 +29,7 @@ typedef struct source_run {
     bool boundary_pending;   /* a boundary is not committed yet */
     bool appended_since_boundary;
     int64_t last_commit_ns;
+    int64_t last_retain_ns;
     uint64_t txns, rows;
     rl_err *err;
 } source_run;
@@ -87,8 +88,37 @@ static int on_change(void *ctx, const binlog_change *ch)
     source_run *run = ctx;
     run->appended_since_boundary = true;
     run->rows++;
-    return log_store_append(run->src->store, ch->topic, ch->key, ch->value, ch->ts_ms,
-                            run->err);
+    int rc = log_store_append(run->src->store, ch->topic, ch->key, ch->value, ch->ts_ms,
+                              run->err);
+    /* On a compacted topic a delete is followed by a tombstone (same key, null value), as
+     * Kafka connectors do, so compaction can eventually forget the key. */
+    if (rc == 0 && ch->op == 'd' && (run->src->opts->topic_defaults.cleanup & LOG_CLEANUP_COMPACT))
+        rc = log_store_append(run->src->store, ch->topic, ch->key, rl_slice_make(NULL, 0),
+                              ch->ts_ms, run->err);
+    return rc;
+}
+
+/* Writer-side housekeeping between events: the interval flush policy's fsync when it is due
+ * (heartbeats keep this running on an idle source) and retention every few seconds. */
+static int housekeeping(source_run *run)
+{
+    log_store_t *store = run->src->store;
+    if (log_store_sync_due(store) == 0) {
+        int rc = log_store_sync(store, run->err);
+        if (rc != 0)
+            return rc;
+    }
+    int64_t now = rl_mono_ns();
+    if (now - run->last_retain_ns >= (int64_t)5 * 1000000000) {
+        run->last_retain_ns = now;
+        rl_err rerr = {0};
+        int n = log_store_retain(store, rl_now_ms(), &rerr);
+        if (n < 0)
+            rl_warn("retention: %s", rerr.msg);
+        else if (n > 0)
+            rl_info("retention deleted %d segments", n);
+    }
+    return 0;
 }
 
 static int on_commit(void *ctx, const binlog_checkpoint *cp)
@@ -176,6 +206,8 @@ static int source_run_once(rowlogd_source *src, bool *retry, bool *streamed, rl_
             if (run.boundary_pending && !run.appended_since_boundary &&
                 !binlog_conn_pending(run.conn) && (rc = commit_now(&run)) != 0)
                 break;
+            if (!run.appended_since_boundary && (rc = housekeeping(&run)) != 0)
+                break;
             continue;
         }
         if (rc == 0) /* the primary closed the dump (a shutdown, say) */
@@ -189,6 +221,8 @@ static int source_run_once(rowlogd_source *src, bool *retry, bool *streamed, rl_
         rc = 0;
         if (run.boundary_pending && !run.appended_since_boundary)
             rc = commit_now(&run);
+        if (rc == 0)
+            rc = log_store_sync(src->store, err); /* --flush interval: durable before exit */
     }
 out:
     rl_info("source: %llu transactions, %llu row changes this run",

@@ -83,6 +83,38 @@ static void test_defaults_and_cli(void **state)
     assert_int_equal(o.source.server_id, 77);
 }
 
+static void test_log_policies(void **state)
+{
+    (void)state;
+    rowlogd_opts o;
+    rl_err err;
+    assert_int_equal(parse(&o, &err, "--source", "mysql://u@h", "--data-dir", "/d", NULL), 0);
+    assert_int_equal(o.topic_defaults.retention_ms, -1);
+    assert_int_equal(o.topic_defaults.cleanup, LOG_CLEANUP_DELETE);
+    assert_ptr_equal(o.log.topic_defaults, &o.topic_defaults);
+    assert_int_equal(parse(&o, &err, "--source", "mysql://u@h", "--data-dir", "/d", "--flush",
+                           "interval", "--flush-interval-ms", "250", "--retention-ms",
+                           "3600000", "--retention-bytes", "-1", "--cleanup-policy",
+                           "compact,delete", "--delete-retention-ms", "0", NULL),
+                     0);
+    assert_int_equal(o.log.flush, LOG_FLUSH_INTERVAL);
+    assert_int_equal(o.log.flush_interval_ms, 250);
+    assert_int_equal(o.topic_defaults.retention_ms, 3600000);
+    assert_int_equal(o.topic_defaults.retention_bytes, -1);
+    assert_int_equal(o.topic_defaults.cleanup, LOG_CLEANUP_COMPACT | LOG_CLEANUP_DELETE);
+    assert_int_equal(o.topic_defaults.delete_retention_ms, 0);
+    assert_int_equal(parse(&o, &err, "--source", "mysql://u@h", "--data-dir", "/d",
+                           "--cleanup-policy", "shred", NULL),
+                     RL_ECONFIG);
+    assert_non_null(strstr(err.msg, "--cleanup-policy"));
+    assert_int_equal(parse(&o, &err, "--source", "mysql://u@h", "--data-dir", "/d", "--flush",
+                           "never", NULL),
+                     RL_ECONFIG);
+    assert_int_equal(parse(&o, &err, "--source", "mysql://u@h", "--data-dir", "/d",
+                           "--retention-ms", "-5", NULL),
+                     RL_ECONFIG);
+}
+
 static void test_errors_name_the_option(void **state)
 {
     (void)state;
@@ -156,6 +188,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_source_url),
         cmocka_unit_test(test_defaults_and_cli),
+        cmocka_unit_test(test_log_policies),
         cmocka_unit_test(test_errors_name_the_option),
         cmocka_unit_test(test_config_file),
     };
