@@ -2179,7 +2179,10 @@ static void test_many_groups(void **state)
             raw_send(fds[i], req.p, req.len);
         }
         int32_t part = i % 4;
-        int64_t off = i;
+        /* Several members of a group commit the same partition, from different connections
+         * whose requests the server may read in any order: they commit the same offset, so
+         * the outcome does not depend on that order. */
+        int64_t off = (int64_t)(i / PER) * 1000 + part;
         req_begin(&req, 8, 7, 7000 + i);
         put_str(&req, group);
         rl_buf_put_be32(&req, (uint32_t)jr[i].generation);
@@ -2230,12 +2233,8 @@ static void test_many_groups(void **state)
         int64_t got[4];
         raw_offset_fetch(fx->port, group, "orders", 4, got, NULL, NULL);
         for (int p = 0; p < 4; p++) {
-            /* The last member (in connection order) of the group on partition p. */
-            int64_t want = -1;
-            for (int k = 0; k < PER; k++)
-                if ((g * PER + k) % 4 == p)
-                    want = g * PER + k;
-            assert_int_equal(got[p], want);
+            /* Some member of the group committed partition p (PER >= 4). */
+            assert_int_equal(got[p], (int64_t)g * 1000 + p);
         }
     }
 
