@@ -61,17 +61,8 @@ static int list_bases(const char *pdir, int64_t **out, size_t *n, rl_err *err)
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         const char *nm = de->d_name;
-        if (strlen(nm) != 24 || strcmp(nm + 20, ".log") != 0)
-            continue;
         int64_t base = 0;
-        bool ok = true;
-        for (int i = 0; i < 20 && ok; i++) {
-            if (nm[i] < '0' || nm[i] > '9' || base > (INT64_MAX - 9) / 10)
-                ok = false;
-            else
-                base = base * 10 + (nm[i] - '0');
-        }
-        if (!ok)
+        if (!log__segment_name_parse(nm, &base))
             continue;
         if (cnt == cap) {
             cap = cap ? cap * 2 : 16;

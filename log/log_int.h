@@ -116,6 +116,22 @@ static inline size_t log__builder_records_bytes(const log_batch_builder *bb)
     return bb->count ? bb->buf.len - LOG_BATCH_HEADER : 0;
 }
 /* Encoded size of one record (length prefix included), or SIZE_MAX above LOG_RECORD_MAX. */
+/* Parses a segment file name "<20-digit base offset>.log" (Kafka's naming). Returns true and
+ * sets *base for a segment file, false for any other name. */
+static inline bool log__segment_name_parse(const char *nm, int64_t *base)
+{
+    if (strlen(nm) != 24 || strcmp(nm + 20, ".log") != 0)
+        return false;
+    int64_t v = 0;
+    for (int i = 0; i < 20; i++) {
+        if (nm[i] < '0' || nm[i] > '9' || v > (INT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (nm[i] - '0');
+    }
+    *base = v;
+    return true;
+}
+
 size_t log__record_size(int64_t ts_delta, int32_t offset_delta, rl_slice key, rl_slice value);
 /* Appends one record (key.p / value.p NULL = null). Returns 0, RL_ETOOBIG or -ENOMEM; on
  * failure the builder is unchanged. */
