@@ -55,15 +55,6 @@ static void binlog_usage(FILE *f)
           f);
 }
 
-static int binlog_usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, DUMP_PROG ": ");
-    fprintf(stderr, fmt, arg);
-    fputs("\n", stderr);
-    binlog_usage(stderr);
-    return TOOL_EXIT_USAGE;
-}
-
 static int dump_set_topic(dump_ctx *dc, rl_slice topic)
 {
     rl_buf_reset(&dc->topic);
@@ -178,20 +169,20 @@ static int binlog_dump_main(int argc, char **argv)
         switch (c) {
         case 'p':
             if (!*optarg)
-                return binlog_usage_error("--topic-prefix needs a NAME%s", "");
+                return tool_usage_error(DUMP_PROG, binlog_usage, "--topic-prefix needs a NAME%s", "");
             dopts.topic_prefix = optarg;
             break;
         case 'h':
             binlog_usage(stdout);
             return TOOL_EXIT_OK;
         case ':':
-            return binlog_usage_error("option %s needs a value", argv[optind - 1]);
+            return tool_usage_error(DUMP_PROG, binlog_usage, "option %s needs a value", argv[optind - 1]);
         default:
-            return binlog_usage_error("unknown option '%s'", argv[optind - 1]);
+            return tool_usage_error(DUMP_PROG, binlog_usage, "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind >= argc)
-        return binlog_usage_error("no FILE given%s", "");
+        return tool_usage_error(DUMP_PROG, binlog_usage, "no FILE given%s", "");
 
     dump_ctx dc = {stdout, RL_BUF_INIT, RL_BUF_INIT, 0, 0};
     rl_err err = {0, ""};

@@ -74,15 +74,6 @@ static void tail_usage(FILE *f)
           f);
 }
 
-static int tail_usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, TAIL_PROG ": ");
-    fprintf(stderr, fmt, arg);
-    fputs("\n", stderr);
-    tail_usage(stderr);
-    return TOOL_EXIT_USAGE;
-}
-
 /* Returns 0, TOOL_EXIT_USAGE after printing, or -1 for --help (printed). */
 static int tail_parse(int argc, char **argv, tail_opts *o)
 {
@@ -110,7 +101,7 @@ static int tail_parse(int argc, char **argv, tail_opts *o)
         switch (c) {
         case 'b':
             if (!*optarg)
-                return tail_usage_error("--bootstrap needs HOST:PORT%s", "");
+                return tool_usage_error(TAIL_PROG, tail_usage, "--bootstrap needs HOST:PORT%s", "");
             o->bootstrap = optarg;
             break;
         case 'o':
@@ -121,7 +112,7 @@ static int tail_parse(int argc, char **argv, tail_opts *o)
             else if (tool_parse_u64(optarg, INT64_MAX, &v) == 0)
                 o->start = (int64_t)v;
             else
-                return tail_usage_error("--from takes beginning, end or an offset, not '%s'",
+                return tool_usage_error(TAIL_PROG, tail_usage, "--from takes beginning, end or an offset, not '%s'",
                                         optarg);
             break;
         case 'F':
@@ -129,12 +120,12 @@ static int tail_parse(int argc, char **argv, tail_opts *o)
             break;
         case 'n':
             if (tool_parse_u64(optarg, UINT64_MAX, &v) != 0 || v == 0)
-                return tail_usage_error("--max takes a positive count, not '%s'", optarg);
+                return tool_usage_error(TAIL_PROG, tail_usage, "--max takes a positive count, not '%s'", optarg);
             o->max = v;
             break;
         case 'T':
             if (tool_parse_u64(optarg, 3600000, &v) != 0 || v == 0)
-                return tail_usage_error("--timeout takes 1 to 3600000 ms, not '%s'", optarg);
+                return tool_usage_error(TAIL_PROG, tail_usage, "--timeout takes 1 to 3600000 ms, not '%s'", optarg);
             o->timeout_ms = (int)v;
             break;
         case 'v':
@@ -144,13 +135,13 @@ static int tail_parse(int argc, char **argv, tail_opts *o)
             tail_usage(stdout);
             return -1;
         case ':':
-            return tail_usage_error("option %s needs a value", argv[optind - 1]);
+            return tool_usage_error(TAIL_PROG, tail_usage, "option %s needs a value", argv[optind - 1]);
         default:
-            return tail_usage_error("unknown option '%s'", argv[optind - 1]);
+            return tool_usage_error(TAIL_PROG, tail_usage, "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind >= argc)
-        return tail_usage_error("no TOPIC given%s", "");
+        return tool_usage_error(TAIL_PROG, tail_usage, "no TOPIC given%s", "");
     return 0;
 }
 

@@ -41,15 +41,6 @@ static void topics_usage(FILE *f)
           f);
 }
 
-static int topics_usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, TOPICS_PROG ": ");
-    fprintf(stderr, fmt, arg);
-    fputs("\n", stderr);
-    topics_usage(stderr);
-    return TOOL_EXIT_USAGE;
-}
-
 static int topics_row_cmp(const void *a, const void *b)
 {
     const topics_row *x = a, *y = b;
@@ -80,12 +71,12 @@ int tool_topics_main(int argc, char **argv)
         switch (c) {
         case 'b':
             if (!*optarg)
-                return topics_usage_error("--bootstrap needs HOST:PORT%s", "");
+                return tool_usage_error(TOPICS_PROG, topics_usage, "--bootstrap needs HOST:PORT%s", "");
             ko.bootstrap = optarg;
             break;
         case 'T':
             if (tool_parse_u64(optarg, 3600000, &v) != 0 || v == 0)
-                return topics_usage_error("--timeout takes 1 to 3600000 ms, not '%s'", optarg);
+                return tool_usage_error(TOPICS_PROG, topics_usage, "--timeout takes 1 to 3600000 ms, not '%s'", optarg);
             ko.timeout_ms = (int)v;
             break;
         case 'v':
@@ -95,13 +86,13 @@ int tool_topics_main(int argc, char **argv)
             topics_usage(stdout);
             return TOOL_EXIT_OK;
         case ':':
-            return topics_usage_error("option %s needs a value", argv[optind - 1]);
+            return tool_usage_error(TOPICS_PROG, topics_usage, "option %s needs a value", argv[optind - 1]);
         default:
-            return topics_usage_error("unknown option '%s'", argv[optind - 1]);
+            return tool_usage_error(TOPICS_PROG, topics_usage, "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc)
-        return topics_usage_error("unexpected argument '%s'", argv[optind]);
+        return tool_usage_error(TOPICS_PROG, topics_usage, "unexpected argument '%s'", argv[optind]);
 
     int status = TOOL_EXIT_FAIL;
     rl_err err = {0, ""};

@@ -47,3 +47,12 @@ int tool_write(FILE *f, const void *p, size_t len)
         return errno ? -errno : -EIO;
     return 0;
 }
+
+int tool_usage_error(const char *prog, void (*usage)(FILE *f), const char *fmt, const char *arg)
+{
+    fprintf(stderr, "%s: ", prog);
+    fprintf(stderr, fmt, arg);
+    fputs("\n", stderr);
+    usage(stderr);
+    return TOOL_EXIT_USAGE;
+}
