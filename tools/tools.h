@@ -81,7 +81,7 @@ void tool_json_embed(rl_buf *b, const void *p, size_t n);
 /* Usage error of a subcommand: prints "PROG: " + fmt (with arg) on stderr, then the
  * subcommand's usage text, and returns TOOL_EXIT_USAGE. */
 int tool_usage_error(const char *prog, void (*usage)(FILE *f), const char *fmt, const char *arg)
-    __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 0)));
 /* Parses a whole decimal string as an unsigned integer no larger than max.
  * Returns 0, or -EINVAL (empty, sign, trailing characters, above max). */
 int tool_parse_u64(const char *s, uint64_t max, uint64_t *out);
