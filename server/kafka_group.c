@@ -751,12 +751,17 @@ int kafka__find_coordinator(kafka_conn *conn, rl_err *err)
 
 /* ------------------------------------------------------------------ JoinGroup */
 
+/* Protocols one JoinGroup may list. Clients send one per assignor (librdkafka: range and
+ * roundrobin; Java: up to 3); group_supports compares every pair across members, so the
+ * count from the wire is bounded before anything is kept. */
+enum { KAFKA_GROUP_MAX_PROTOCOLS = 64 };
+
 /* Validates a protocols array (count + entries) and returns its bytes. */
 static bool get_protocols(rl_reader *rd, rl_slice *raw)
 {
     const uint8_t *start = rd->p;
     int32_t n = kafka__get_count(rd, false);
-    if (n < 0)
+    if (n < 0 || n > KAFKA_GROUP_MAX_PROTOCOLS)
         return false;
     for (int32_t i = 0; i < n; i++) {
         rl_slice name;
@@ -856,7 +861,7 @@ int kafka__join_group(kafka_conn *conn, rl_err *err)
     if (!kafka__get_str(&rd, false, &ptype))
         return malformed(err, "protocol_type");
     if (!get_protocols(&rd, &protocols))
-        return malformed(err, "protocols");
+        return malformed(err, "protocols (a valid array of at most 64)");
 
     if (group_id.len == 0 || group_id.len > KAFKA_GROUP_ID_MAX)
         return join_resp(conn, corr, v, KAFKA_ERR_INVALID_GROUP_ID, NULL, NULL, member_id, err);

@@ -500,7 +500,7 @@ static bool conn_frame_ready(const kafka_conn *conn)
 static int conn_process(kafka_conn *conn)
 {
     kafka_server_t *srv = conn->srv;
-    while (!conn->parked && !conn->wait && conn->out_pending < KAFKA_OUT_HIGH) {
+    while (!conn->parked && !conn->wait && !conn->doomed && conn->out_pending < KAFKA_OUT_HIGH) {
         size_t avail = conn->in.len - conn->in_pos;
         if (avail < 4)
             break;
