@@ -153,7 +153,7 @@ int log__batch_header(rl_slice bytes, bool check_crc, log_batch_hdr *h, rl_err *
     if (h->base < 0 || h->base > INT64_MAX - h->last_delta - 1)
         return rl_err_set(err, RL_ECORRUPT, "batch: baseOffset %lld out of range",
                           (long long)h->base);
-    if (h->count < 0 || h->count > h->last_delta + 1)
+    if (h->count < 0 || (int64_t)h->count > (int64_t)h->last_delta + 1)
         return rl_err_set(err, RL_ECORRUPT,
                           "batch at offset %lld: recordsCount %d with lastOffsetDelta %d",
                           (long long)h->base, h->count, h->last_delta);

@@ -207,7 +207,8 @@ void log__segment_scan(const log_segment *seg, uint64_t fsize, bool check_crc, i
         log_batch_hdr h;
         rl_err e = {0, ""};
         size_t n = avail > (uint64_t)INT32_MAX ? (size_t)INT32_MAX : (size_t)avail;
-        int rc = log__batch_header(rl_slice_make(p, n), check_crc, &h, &e);
+        /* With check_crc the decode below checks the CRC32C: the header alone need not. */
+        int rc = log__batch_header(rl_slice_make(p, n), false, &h, &e);
         if (rc == RL_EAGAIN) {
             snprintf(sc->why, sizeof sc->why, "incomplete batch (%s)", e.msg);
             sc->damaged = true;

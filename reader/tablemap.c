@@ -455,14 +455,17 @@ static int apply_charsets(binlog_table *t, const opt_fields *o, int def_type, in
             idx[nsel++] = i;
     if (o->have[col_type]) {
         rl_reader r = rl_reader_make(o->f[col_type]);
-        for (uint32_t k = 0; k < nsel; k++) {
+        bool bad = false;
+        for (uint32_t k = 0; k < nsel && !r.err && !bad; k++) {
             uint64_t cs = rl_get_lenenc(&r);
-            if (!r.err && cs <= UINT16_MAX)
+            if (cs > UINT16_MAX)
+                bad = true; /* no such collation: the column's text would be misread */
+            else if (!r.err)
                 set_collation(&t->cols[idx[k]], cs);
         }
-        if (r.err || rl_reader_left(&r) != 0)
+        if (r.err || bad || rl_reader_left(&r) != 0)
             return rl_err_set(err, RL_ECORRUPT,
-                              "optional metadata %d does not list one collation for each of "
+                              "optional metadata %d does not list one valid collation for each of "
                               "the %u columns it covers",
                               col_type, nsel);
         return 0;
