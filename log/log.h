@@ -178,7 +178,9 @@ int log_store_commit(log_store_t *store, rl_slice checkpoint, rl_err *err);
 /*
  * LOG_FLUSH_INTERVAL: makes the pending commits durable and visible now, whatever the time
  * (the writer calls it when log_store_sync_due says so, e.g. when its source is idle, and
- * before a planned stop). No-op when nothing is pending or under the other policies.
+ * before a planned stop). No-op when nothing is pending, under the other policies, or when
+ * records were appended since the last commit (the pending commit then becomes durable with
+ * the next one: publishing it now would expose the later appends).
  * Returns 0 or the errors of log_store_commit (a failure poisons the store).
  */
 int log_store_sync(log_store_t *store, rl_err *err);

@@ -1039,6 +1039,11 @@ int log_store_sync(log_store_t *store, rl_err *err)
         return poisoned(store, err);
     if (!store->has_pending)
         return 0;
+    /* With appends since the pending commit, the partitions' current ends are not what that
+     * commit covers: publishing them would expose (and checkpoint) records of an unfinished
+     * transaction. The next commit covers both and becomes durable when it is due. */
+    if (store->appended)
+        return 0;
     return make_durable(store, rl_buf_slice(&store->pending), err);
 }
 

@@ -111,6 +111,47 @@ static void test_flush_interval(void **state)
     free(dir);
 }
 
+/* Interval: a sync with records appended after the pending commit must neither publish nor
+ * checkpoint those records (an unfinished transaction, re-read after a restart), nor lose
+ * them from the next commit. */
+static void test_flush_interval_sync_with_appends(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    log_store_opts o = {.compression = LOG_COMPRESSION_NONE, .flush = LOG_FLUSH_INTERVAL,
+                        .flush_interval_ms = 100000, .batch_bytes = 256};
+    log_store_t *st = tu_open(dir, &o);
+    append_n(st, "t", 10, 1000);
+    tu_commit(st, "B1"); /* pending */
+    append_n(st, "t", 100, 2000); /* batch_bytes is small: batches of these reach the disk */
+    assert_int_equal(log_store_sync(st, NULL), 0);
+    assert_true(tu_hwm(st, "t") <= 10);
+    expect_ckpt(st, NULL);
+    tu_commit(st, "B2");
+    assert_int_equal(log_store_sync(st, NULL), 0);
+    assert_int_equal(tu_hwm(st, "t"), 110);
+    expect_ckpt(st, "B2");
+    log_store_close(st);
+    st = tu_open(dir, &o);
+    assert_int_equal(tu_hwm(st, "t"), 110);
+    expect_ckpt(st, "B2");
+
+    /* An abort after such a sync drops the later appends entirely. */
+    append_n(st, "t", 5, 3000);
+    tu_commit(st, "B3");
+    append_n(st, "t", 100, 4000);
+    assert_int_equal(log_store_sync(st, NULL), 0);
+    assert_int_equal(log_store_abort(st, NULL), 0);
+    assert_int_equal(tu_hwm(st, "t"), 110);
+    log_store_close(st);
+    st = tu_open(dir, &o);
+    assert_int_equal(tu_hwm(st, "t"), 110);
+    expect_ckpt(st, "B2");
+    log_store_close(st);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
 /* OS: every commit is visible at once and survives a reopen (no power loss here). */
 static void test_flush_os(void **state)
 {
@@ -550,6 +591,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_flush_interval), cmocka_unit_test(test_flush_os),
+        cmocka_unit_test(test_flush_interval_sync_with_appends),
         cmocka_unit_test(test_segment_ms),     cmocka_unit_test(test_retention_bytes),
         cmocka_unit_test(test_retention_time), cmocka_unit_test(test_topic_config),
         cmocka_unit_test(test_prealloc),       cmocka_unit_test(test_flush_opts),
