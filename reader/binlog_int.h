@@ -243,6 +243,9 @@ struct binlog_decoder {
     void *zstd;         /* ZSTD_DCtx, created at the first payload */
     uint64_t inner_row; /* rows decoded so far in the current TRANSACTION_PAYLOAD */
 
+    /* Character-set converters to UTF-8 (charset.c), created on first use. */
+    struct binlog_charsets *charsets;
+
     /* Sticky error. */
     int fail_code;
     rl_err fail;
@@ -295,6 +298,9 @@ int binlog__maria_uncompress(binlog_decoder_t *dec, rl_slice in, rl_slice *out, 
 int binlog__zstd_uncompress(binlog_decoder_t *dec, rl_slice in, uint64_t len, rl_slice *out,
                             rl_err *err);
 void binlog__compress_free(binlog_decoder_t *dec);
+
+/* charset.c: frees dec->charsets (NULL allowed). */
+void binlog__charsets_free(binlog_decoder_t *dec);
 
 /* gtid.c: MariaDB GTID state. */
 int binlog__gtid_parse_list(const char *text, binlog_gtid **out, size_t *n, rl_err *err);

@@ -259,6 +259,7 @@ void binlog_decoder_free(binlog_decoder_t *dec)
         return;
     binlog__tables_free(dec);
     binlog__compress_free(dec);
+    binlog__charsets_free(dec);
     free(dec->topic_prefix);
     free(dec->gstate);
     free(dec->colpos[0]);
@@ -799,6 +800,7 @@ static int dispatch(binlog_decoder_t *dec, const binlog_event *ev, rl_slice body
     case BINLOG_MARIA_WRITE_ROWS_COMPRESSED:
     case BINLOG_MARIA_UPDATE_ROWS_COMPRESSED:
     case BINLOG_MARIA_DELETE_ROWS_COMPRESSED:
+    case BINLOG_PARTIAL_UPDATE_ROWS:
         return binlog__rows(dec, ev, body, err);
     case BINLOG_MARIA_GTID:
         return on_maria_gtid(dec, ev, &rd, err);
@@ -841,7 +843,6 @@ static int dispatch(binlog_decoder_t *dec, const binlog_event *ev, rl_slice body
     case BINLOG_PRE_GA_UPDATE_ROWS:
     case BINLOG_PRE_GA_DELETE_ROWS:
     case BINLOG_XA_PREPARE:
-    case BINLOG_PARTIAL_UPDATE_ROWS:
     case BINLOG_GTID_TAGGED:
     case BINLOG_MARIA_START_ENCRYPTION:
         return rl_err_set(err, RL_EUNSUPPORTED, "event type %u (%s) is not decoded yet", ev->type,

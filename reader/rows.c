@@ -964,6 +964,10 @@ int binlog__rows(binlog_decoder_t *dec, const binlog_event *ev, rl_slice pb, rl_
     /* MariaDB's compressed twins (166-168 of v1, 169-171 of v2) differ only in the row data,
      * which is inflated below. */
     uint8_t ty = ev->type;
+    if (ty == BINLOG_PARTIAL_UPDATE_ROWS)
+        return rl_err_set(err, RL_EUNSUPPORTED,
+                          "PARTIAL_UPDATE_ROWS (binlog_row_value_options=PARTIAL_JSON) is not "
+                          "decoded yet");
     bool compressed = ty >= BINLOG_MARIA_WRITE_ROWS_COMPRESSED_V1;
     if (compressed)
         ty = ty >= BINLOG_MARIA_WRITE_ROWS_COMPRESSED
