@@ -143,4 +143,31 @@ int tool_kafka_metadata(tool_kafka *kc, rd_kafka_topic_t *rkt, const struct rd_k
  */
 int tool_kafka_poll_errors(tool_kafka *kc, rl_err *err);
 
+/* ---------------------------------------------------------------------------------------
+ * HTTP GET against rowlogd's HTTP endpoint (tools/http_get.c, libcurl).
+ * ------------------------------------------------------------------------------------- */
+
+/* Default HTTP address of rowlogd (its --http option). */
+#define TOOL_DEFAULT_HTTP "127.0.0.1:9100"
+/* Default cap on a response body, bytes. */
+#define TOOL_HTTP_MAX_BODY (1u << 20)
+
+/*
+ * GETs url ("http://HOST:PORT/PATH?QUERY"; the caller escapes the query, see
+ * tool_url_escape) and appends the response body to body, at most max_body bytes
+ * (0 = TOOL_HTTP_MAX_BODY). No redirects, no proxy. timeout_ms bounds the whole exchange
+ * (0 = TOOL_DEFAULT_TIMEOUT_MS).
+ * On success *status is the HTTP status code (any code: 404 and 400 are answers too) and the
+ * body holds what the server sent. Returns 0; -ECONNREFUSED (nobody listens); -ETIMEDOUT;
+ * RL_ETOOBIG (body above the cap); RL_ECONFIG (bad URL); -ENOMEM; RL_EPROTO (any other
+ * transport failure). err names the URL. On failure body is as it was.
+ * Main thread only (libcurl's global initialisation is not thread-safe).
+ */
+int tool_http_get(const char *url, int timeout_ms, size_t max_body, long *status, rl_buf *body,
+                  rl_err *err);
+
+/* Appends s to b percent-encoded as a URL query value (RFC 3986 section 2.1: every byte but
+ * the unreserved ALPHA / DIGIT / "-" / "." / "_" / "~" becomes %XX). Errors stick in b. */
+void tool_url_escape(rl_buf *b, const char *s);
+
 #endif /* ROWLOG_TOOLS_H */

@@ -56,3 +56,17 @@ int tool_usage_error(const char *prog, void (*usage)(FILE *f), const char *fmt, 
     usage(stderr);
     return TOOL_EXIT_USAGE;
 }
+
+void tool_url_escape(rl_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+            *c == '-' || *c == '.' || *c == '_' || *c == '~') {
+            rl_buf_putc(b, (char)*c);
+        } else {
+            char e[3] = {'%', hex[*c >> 4], hex[*c & 15]};
+            rl_buf_append(b, e, 3);
+        }
+    }
+}
