@@ -170,4 +170,53 @@ int tool_http_get(const char *url, int timeout_ms, size_t max_body, long *status
  * the unreserved ALPHA / DIGIT / "-" / "." / "_" / "~" becomes %XX). Errors stick in b. */
 void tool_url_escape(rl_buf *b, const char *s);
 
+/* ---------------------------------------------------------------------------------------
+ * Reading JSON without a tree (tools/json_walk.c). Slices point into the input text.
+ * Bounds-checked on any input; structure is checked only as far as value boundaries need,
+ * so run tool_json_valid first where malformed text must be refused.
+ * ------------------------------------------------------------------------------------- */
+
+/* Skips whitespace and one value starting at s.p[*pos]; on success *pos is just past it and
+ * *val (if not NULL) its raw text. Returns false when no value can be delimited there. */
+bool tool_json_skip(rl_slice s, size_t *pos, rl_slice *val);
+/* Iterates the members of the object text obj: set *pos to 0 before the first call. Returns
+ * true with *key (the name's raw bytes between the quotes, escapes not decoded) and *val (raw
+ * value text); false at the end or on malformed text. */
+bool tool_json_object_next(rl_slice obj, size_t *pos, rl_slice *key, rl_slice *val);
+/* The same for the elements of the array text arr. */
+bool tool_json_array_next(rl_slice arr, size_t *pos, rl_slice *val);
+/* Finds the first member of obj named key (compared with the name's raw bytes). */
+bool tool_json_member(rl_slice obj, const char *key, rl_slice *val);
+/* Reads the value text v as a JSON integer within int64 (no fraction, no exponent). */
+bool tool_json_int(rl_slice v, int64_t *out);
+
+/* ---------------------------------------------------------------------------------------
+ * Change envelopes (tools/pretty.c; envelope fields in docs/events.md).
+ * ------------------------------------------------------------------------------------- */
+
+/* The op of the change envelope in value ('c', 'u', 'd' or 'r'), or 0 when value is NULL,
+ * not valid JSON or has no such op member. Pure function. */
+int tool_envelope_op(const void *value, size_t len);
+/*
+ * Appends one human line for a record to b ("OP DB.TABLE KEY COLUMNS\n"; the layout is in
+ * pretty.c's header), with ANSI colours when color is true. key/value may be NULL (Kafka
+ * nulls). topic, partition and offset are used for records that are not change envelopes.
+ * Errors stick in b.
+ */
+void tool_pretty_format(rl_buf *b, const char *topic, int32_t partition, int64_t offset,
+                        const void *key, size_t key_len, const void *value, size_t value_len,
+                        bool color);
+
+/* ---------------------------------------------------------------------------------------
+ * Times (tools/time_arg.c).
+ * ------------------------------------------------------------------------------------- */
+
+/*
+ * Parses a TIME argument into ms since the Unix epoch (UTC): an RFC 3339 date-time with its
+ * offset ("2026-11-23T10:00:00Z", "2026-11-23T11:00:00.5+01:00"), a date alone (midnight
+ * UTC), or a time relative to now_ms ("-10m"; units ms, s, m, h, d).
+ * Returns 0, or -EINVAL (malformed, impossible date, before the epoch). Pure function.
+ */
+int tool_parse_time(const char *s, int64_t now_ms, int64_t *out_ms);
+
 #endif /* ROWLOG_TOOLS_H */

@@ -1,0 +1,1 @@
+rl_add_unit_test(test_tools_format test_format.c rowlog_tool_util)
