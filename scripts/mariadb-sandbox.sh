@@ -6,6 +6,15 @@
 #   mariadb-sandbox.sh stop DIR           SIGTERM the server by the PID in DIR/mdb.pid, wait for it
 #   mariadb-sandbox.sh sql DIR [ARGS...]  the mariadb client as root over the socket (utf8mb4);
 #                                         ARGS go to the client (e.g. -e "SELECT 1", -N -B, a db)
+#   mariadb-sandbox.sh replica DIR PORT PRIMARY_PORT [SERVER_ID]
+#                                         a new server in DIR (server_id SERVER_ID, default 2) that
+#                                         replicates the sandbox on PRIMARY_PORT by GTID, waits
+#                                         until it has applied everything the primary had
+#   mariadb-sandbox.sh sync DIR PRIMARY_PORT [TIMEOUT]
+#                                         wait (MASTER_GTID_WAIT) until the replica in DIR has
+#                                         applied the primary's current @@gtid_binlog_pos
+#   mariadb-sandbox.sh promote DIR        make the replica in DIR a primary: STOP SLAVE,
+#                                         RESET SLAVE ALL, read_only=OFF
 #
 # The recipe is /work/shared/notes/mariadb-test-server.md section 1: --no-defaults everywhere (so
 # /etc/mysql is never read), a row-based binlog with full row metadata, real users with passwords:
@@ -18,8 +27,21 @@
 # The server runs in its own session (setsid) so a terminal's Ctrl-C reaches only the caller, whose
 # cleanup then stops it by PID. Nothing is ever killed by name.
 #
+# A replica (replication as in the MariaDB manual, "Setting up a Replica with GTID"): the same
+# binlog settings plus --log-slave-updates (so it can become the primary rowlog reads, with the
+# primary's GTIDs in its own binlog), --read-only (only replication and SUPER write until
+# `promote`), the default gtid_domain_id 0, CHANGE MASTER TO ... MASTER_USE_GTID=slave_pos as the
+# `rowlog` user. It gets no users of its own: the primary's CREATE USER statements replicate,
+# so it ends with the same accounts and passwords and its binlog holds only the primary's
+# transactions (no local GTIDs of server_id 2 until it is promoted and written to).
+#
+# The server options of the first start (server id, replica options, SANDBOX_MARIADBD_ARGS) are
+# kept in DIR/server.args, so `start DIR PORT` restarts a server as what it was created as.
+#
 # Environment: MARIADBD (server binary, default /usr/sbin/mariadbd or the one on PATH),
-# SANDBOX_START_TIMEOUT (s, default 30), SANDBOX_STOP_TIMEOUT (s, default 60).
+# SANDBOX_START_TIMEOUT (s, default 30), SANDBOX_STOP_TIMEOUT (s, default 60),
+# SANDBOX_MARIADBD_ARGS (extra server options at a first start, e.g.
+# "--innodb-flush-log-at-trx-commit=2" for write-heavy tests that do not crash the server).
 # Exit status: 0 on success, 1 on failure (with a message on stderr), 2 on a usage error.
 set -euo pipefail
 
@@ -29,7 +51,7 @@ APP_PW=apppw
 
 die() { echo "mariadb-sandbox: $*" >&2; exit 1; }
 usage() {
-    sed -n '4,8p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '4,18p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -70,7 +92,14 @@ root_client() {
 
 cmd_start() {
     [ $# -eq 2 ] || usage
-    local dir=$1 port=$2
+    start_server "$1" "$2" primary
+}
+
+# start_server DIR PORT primary|replica [SERVER_ID]: initialise (first time), start, wait until
+# it answers; a fresh primary gets its users (create_users), a fresh replica none (they
+# replicate). Sets DIR (absolute) in SERVER_DIR.
+start_server() {
+    local dir=$1 port=$2 role=$3 sid=${4:-}
     case "$port" in ''|*[!0-9]*) die "PORT must be a number, got '$port'" ;; esac
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
@@ -86,6 +115,18 @@ cmd_start() {
     if [ ! -d "$dir/data/mysql" ]; then
         fresh=1
         rm -f "$dir/.users-created"
+        # The server's identity and options, fixed at creation (see the file comment).
+        {
+            if [ "$role" = replica ]; then
+                echo "--server-id=${sid:-2}"
+                echo "--log-slave-updates=ON"
+                echo "--read-only=ON"
+            else
+                echo "--server-id=1"
+            fi
+            local extra
+            for extra in ${SANDBOX_MARIADBD_ARGS:-}; do echo "$extra"; done
+        } > "$dir/server.args"
         if ! mariadb-install-db --no-defaults --user="$user" --datadir="$dir/data" \
                 --auth-root-authentication-method=normal --skip-test-db \
                 > "$dir/install-db.log" 2>&1; then
@@ -94,13 +135,20 @@ cmd_start() {
         fi
     fi
 
+    # Servers created before server.args existed were primaries with server_id 1.
+    local args=()
+    if [ -s "$dir/server.args" ]; then
+        mapfile -t args < "$dir/server.args"
+    else
+        args=(--server-id=1)
+    fi
     : > "$dir/mariadbd.out"
     # setsid: the server must not get the caller's terminal signals (see the file comment).
     setsid "$mariadbd" --no-defaults --user="$user" --datadir="$dir/data" \
         --socket="$dir/s.sock" --port="$port" --bind-address=127.0.0.1 \
         --pid-file="$dir/mdb.pid" --log-error="$dir/error.log" \
         --log-bin="$dir/data/binlog" --binlog-format=ROW --binlog-row-metadata=FULL \
-        --server-id=1 < /dev/null >> "$dir/mariadbd.out" 2>&1 &
+        "${args[@]}" < /dev/null >> "$dir/mariadbd.out" 2>&1 &
     local launcher=$!
     echo "$launcher" > "$dir/launcher.pid"
 
@@ -126,12 +174,87 @@ cmd_start() {
         sleep 0.1
     done
 
+    SERVER_DIR=$dir
+    if [ "$role" = replica ]; then
+        echo "mariadb-sandbox: MariaDB replica pid $(server_pid "$dir") on 127.0.0.1:$port, socket $dir/s.sock"
+        return 0
+    fi
     if [ ! -e "$dir/.users-created" ]; then
         [ $fresh -eq 1 ] || die "$dir/data exists but its users were never created; remove $dir"
         create_users "$dir"
         touch "$dir/.users-created"
     fi
     echo "mariadb-sandbox: MariaDB pid $(server_pid "$dir") on 127.0.0.1:$port, socket $dir/s.sock"
+}
+
+# The primary's @@gtid_binlog_pos, read over TCP as `rowlog` (root is socket-only).
+primary_gtid_pos() {
+    mariadb --no-defaults -h127.0.0.1 -P"$1" -urowlog -p"$ROWLOG_PW" --connect-timeout=5 -N -B \
+        -e "SELECT @@global.gtid_binlog_pos"
+}
+
+# replica_wait DIR PRIMARY_PORT TIMEOUT PW: MASTER_GTID_WAIT on the replica for the primary's
+# current position; on a timeout or a stopped replication thread, prints SHOW SLAVE STATUS.
+replica_wait() {
+    local dir=$1 pport=$2 timeout=$3 pw=$4 pos rc
+    pos=$(primary_gtid_pos "$pport") || die "cannot read @@gtid_binlog_pos of 127.0.0.1:$pport"
+    rc=$(root_client "$dir" "$pw" -N -B -e "SELECT MASTER_GTID_WAIT('$pos', $timeout)") ||
+        die "MASTER_GTID_WAIT failed on the replica in $dir"
+    if [ "$rc" != 0 ]; then
+        root_client "$dir" "$pw" -e "SHOW SLAVE STATUS\G" >&2 || true
+        error_log_tail "$dir"
+        die "the replica in $dir did not reach the primary's GTID position '$pos' within ${timeout}s"
+    fi
+    echo "$pos"
+}
+
+cmd_replica() {
+    [ $# -eq 3 ] || [ $# -eq 4 ] || usage
+    local dir=$1 port=$2 pport=$3 sid=${4:-2}
+    case "$pport" in ''|*[!0-9]*) die "PRIMARY_PORT must be a number, got '$pport'" ;; esac
+    case "$sid" in ''|*[!0-9]*) die "SERVER_ID must be a number, got '$sid'" ;; esac
+    [ "$sid" != 1 ] || die "SERVER_ID 1 is the primary's"
+    [ ! -d "$dir/data/mysql" ] || die "$dir already holds a server: a replica starts empty"
+    start_server "$dir" "$port" replica "$sid"
+    dir=$SERVER_DIR
+    local pos rc timeout=${SANDBOX_START_TIMEOUT:-30}
+    pos=$(primary_gtid_pos "$pport") || die "cannot read @@gtid_binlog_pos of 127.0.0.1:$pport"
+    # Right after mariadb-install-db root@localhost has no password; replication brings the
+    # primary's ALTER USER at once, so everything happens in this one session.
+    local q="CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = $pport,
+        MASTER_USER = 'rowlog', MASTER_PASSWORD = '$ROWLOG_PW', MASTER_USE_GTID = slave_pos,
+        MASTER_CONNECT_RETRY = 1;
+      START SLAVE;
+      SELECT MASTER_GTID_WAIT('$pos', $timeout);"
+    rc=$(root_client "$dir" "" -N -B -e "$q") || die "CHANGE MASTER on the replica failed"
+    if [ "$rc" != 0 ]; then
+        root_client "$dir" "$ROOT_PW" -e "SHOW SLAVE STATUS\G" >&2 || true
+        error_log_tail "$dir"
+        die "the new replica did not reach the primary's GTID position '$pos' within ${timeout}s"
+    fi
+    touch "$dir/.users-created"
+    echo "mariadb-sandbox: replica of 127.0.0.1:$pport (server_id $sid) at GTID $pos"
+}
+
+cmd_sync() {
+    [ $# -eq 2 ] || [ $# -eq 3 ] || usage
+    local dir=$1 pport=$2 timeout=${3:-60} pos
+    [ -S "$dir/s.sock" ] || die "no server socket at $dir/s.sock (is the replica started?)"
+    pos=$(replica_wait "$dir" "$pport" "$timeout" "$ROOT_PW") || exit 1
+    echo "mariadb-sandbox: replica in $dir at GTID $pos"
+}
+
+cmd_promote() {
+    [ $# -eq 1 ] || usage
+    local dir=$1
+    [ -S "$dir/s.sock" ] || die "no server socket at $dir/s.sock (is the replica started?)"
+    root_client "$dir" "$ROOT_PW" -e \
+        "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = OFF" ||
+        die "promoting the replica in $dir failed"
+    # Later restarts of this server start it as a primary that keeps its server_id.
+    [ ! -s "$dir/server.args" ] || sed -i '/^--read-only=ON$/d' "$dir/server.args"
+    echo "mariadb-sandbox: $dir promoted (gtid_binlog_pos" \
+        "$(root_client "$dir" "$ROOT_PW" -N -B -e 'SELECT @@global.gtid_binlog_pos'))"
 }
 
 create_users() {
@@ -206,6 +329,9 @@ case "$sub" in
     start) cmd_start "$@" ;;
     stop)  cmd_stop "$@" ;;
     sql)   cmd_sql "$@" ;;
+    replica) cmd_replica "$@" ;;
+    sync)  cmd_sync "$@" ;;
+    promote) cmd_promote "$@" ;;
     -h|--help|help) usage ;;
     *) echo "mariadb-sandbox: unknown command '$sub'" >&2; usage ;;
 esac

@@ -9,6 +9,17 @@
                [--partitions N]        partitions every topic must have (rowlogd --partitions)
                [--db-host H --db-port P [--db-user U --db-password W]]
                                        read the final table contents with the mariadb client
+               [--server-ids 1,2]      source.server_id values allowed (default 1: the sandbox
+                                       primary; a failover test adds the promoted replica's)
+               [--no-coord-order]      do not require (file, pos, row) to grow along a key: after
+                                       a failover the new primary's binlog files have their own
+                                       names and offsets (GTID order is still checked)
+               [--gtid-domains 0,1,2]  the records' GTIDs use exactly these MariaDB domains
+               [--seen-dir DIR]        kcat -J files of everything consumers saw while rowlogd
+                                       was being crashed and restarted: every (topic, partition,
+                                       offset) seen must hold the same key and value in the final
+                                       log read from --kcat-dir (no record ever vanished or
+                                       changed once served)
 
 Exit status 0 when every check passes, 1 otherwise (with the first differences printed).
 
@@ -24,6 +35,9 @@ For each reader (kcat, rowlog tail) it asserts:
   d) the final state (replaying c/u/d per key) equals SELECT of every table, column by column,
      with the value mapping of rowlog's change events (see value_from_db).
 and that both readers return identical record sets.
+
+GTID order: along a key, the sequence number of a GTID never goes down within a domain (records
+of one key may come from several domains when sessions switch gtid_domain_id).
 """
 import argparse
 import base64
@@ -211,7 +225,7 @@ def gtid_seq(g):
     return (int(m.group(1)), int(m.group(3))) if m else None
 
 
-def check_envelope(rec, table, rep):
+def check_envelope(rec, table, rep, server_ids=(1,)):
     """Shape checks (a). Returns False when the record is unusable for the later checks."""
     where = "%s p%s o%s (%s)" % (rec["topic"], rec["partition"], rec["offset"], rec["where"])
     v, key = rec["value"], rec["key"]
@@ -252,9 +266,9 @@ def check_envelope(rec, table, rep):
     if src["db"] != workload.DB or src["table"] != table.name:
         rep.fail("envelope", "%s: source db/table %r/%r on topic %s" % (
             where, src["db"], src["table"], rec["topic"]))
-    if src["server_id"] != 1:
-        rep.fail("envelope", "%s: source.server_id %r, the sandbox primary is 1" %
-                 (where, src["server_id"]))
+    if src["server_id"] not in server_ids:
+        rep.fail("envelope", "%s: source.server_id %r, the sandbox servers are %s" %
+                 (where, src["server_id"], list(server_ids)))
     if not isinstance(src["file"], str) or not isinstance(src["pos"], int) \
             or not isinstance(src["row"], int):
         rep.fail("envelope", "%s: source file/pos/row %r/%r/%r" % (
@@ -280,7 +294,7 @@ def check_envelope(rec, table, rep):
     return True
 
 
-def check_reader(label, recs, expected, db_state, partitions):
+def check_reader(label, recs, expected, db_state, partitions, server_ids=(1,), coord_order=True):
     rep = Report(label)
     by_topic = {}
     topic_table = {info["topic"]: workload.TABLES_BY_NAME[t]
@@ -319,7 +333,7 @@ def check_reader(label, recs, expected, db_state, partitions):
         # Per key: sequence, single partition, growing coordinates, before == previous after.
         got = {}
         usable = [r for r in sorted(trecs, key=lambda r: (r["partition"], r["offset"]))
-                  if check_envelope(r, table, rep)]
+                  if check_envelope(r, table, rep, server_ids)]
         for r in usable:
             got.setdefault(canon(r["key"]), []).append(r)
         exp_keys = expected["keys"][tname]
@@ -349,7 +363,7 @@ def check_reader(label, recs, expected, db_state, partitions):
                 src = v["source"]
                 coord = (src["file"], src["pos"], src["row"])
                 g = gtid_seq(src["gtid"])
-                if prev_coord is not None and not coord > prev_coord:
+                if coord_order and prev_coord is not None and not coord > prev_coord:
                     rep.fail("order", "%s key %s: binlog coordinate %s after %s (%s)" % (
                         info["topic"], ck, coord, prev_coord, describe(r)))
                 if prev_gtid is not None and g[0] == prev_gtid[0] and g[1] < prev_gtid[1]:
@@ -589,6 +603,79 @@ def check_binlog_oracle(expected, data_dir):
     return rep
 
 
+def check_domains(label, recs, domains):
+    """Every record's GTID domain is one of `domains`, and each of them occurs."""
+    rep = Report("%s gtid domains" % label)
+    counts = {}
+    for r in recs:
+        src = r["value"].get("source") if isinstance(r["value"], dict) else None
+        g = gtid_seq(src.get("gtid")) if isinstance(src, dict) else None
+        if g is None:
+            continue  # reported by check_envelope
+        counts[g[0]] = counts.get(g[0], 0) + 1
+        if g[0] not in domains:
+            rep.fail("domains", "%s: GTID %s is in domain %d, the workload used %s" % (
+                describe(r), src["gtid"], g[0], domains))
+    for d in domains:
+        if d not in counts:
+            rep.fail("domains", "no record from GTID domain %d (records per domain: %s)" % (
+                d, counts))
+    print("checker: %s: records per GTID domain %s" % (label, dict(sorted(counts.items()))))
+    return rep
+
+
+def raw_kcat_records(path, rep):
+    """{(topic, partition, offset): (key text, payload text)} of `kcat -J` files, unparsed
+    (kcat prints the record's bytes as JSON strings), plus the number of lines read."""
+    out, lines = {}, 0
+    for fn in sorted(glob.glob(os.path.join(path, "*.jsonl"))):
+        with open(fn, encoding="utf-8", newline="\n") as f:
+            for lineno, line in enumerate(f, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    m = json.loads(line)
+                    k = (m["topic"], m["partition"], m["offset"])
+                    v = (m.get("key"), m.get("payload"))
+                except (ValueError, KeyError, TypeError) as e:
+                    # A consumer killed mid-line leaves a truncated last line: only that one
+                    # is forgiven.
+                    if not line.endswith("}"):
+                        continue
+                    rep.fail("not-json", "%s:%d: %s: %s" % (os.path.basename(fn), lineno, e,
+                                                           short(line)))
+                    continue
+                lines += 1
+                prev = out.get(k)
+                if prev is not None and prev != v:
+                    rep.fail("changed", "%s p%s o%s served twice with different contents "
+                             "(%s:%d): first %s, then %s" % (k + (os.path.basename(fn), lineno,
+                                                                 short(prev), short(v))))
+                out[k] = v
+    return out, lines
+
+
+def check_seen(final_dir, seen_dir):
+    """Everything a consumer ever saw is still in the final log, unchanged."""
+    rep = Report("seen while crashing vs final log")
+    final, _ = raw_kcat_records(final_dir, rep)
+    seen, lines = raw_kcat_records(seen_dir, rep)
+    for k in sorted(seen):
+        f = final.get(k)
+        if f is None:
+            rep.fail("vanished", "%s p%s o%s was served (key %s) but is not in the final log" % (
+                k + (short(seen[k][0]),)))
+        elif f != seen[k]:
+            rep.fail("changed", "%s p%s o%s was served as %s, the final log has %s" % (
+                k + (short(seen[k]), short(f))))
+    print("checker: consumers saw %d records (%d distinct offsets) while rowlogd was crashed "
+          "and restarted; the final log has %d" % (lines, len(seen), len(final)))
+    if not seen:
+        rep.fail("vanished", "the consumers saw no record at all")
+    return rep
+
+
 def main(argv):
     ap = argparse.ArgumentParser()
     ap.add_argument("--expected", required=True)
@@ -601,9 +688,16 @@ def main(argv):
     ap.add_argument("--db-port", type=int)
     ap.add_argument("--db-user", default="app")
     ap.add_argument("--db-password", default="apppw")
+    ap.add_argument("--server-ids", default="1")
+    ap.add_argument("--no-coord-order", action="store_true")
+    ap.add_argument("--gtid-domains")
+    ap.add_argument("--seen-dir")
     ap.add_argument("--binlog-dir", help="sandbox data dir: also check the workload's "
                     "expectations against its binlog files (mariadb-binlog as oracle)")
     a = ap.parse_args(argv)
+    server_ids = tuple(int(x) for x in a.server_ids.split(","))
+    if a.seen_dir and not a.kcat_dir:
+        ap.error("--seen-dir needs --kcat-dir (the final log to compare with)")
 
     with open(a.expected, encoding="utf-8") as f:
         expected = json.load(f)
@@ -633,11 +727,17 @@ def main(argv):
         readers.append(("rowlog tail", recs))
         reports.append(rep)
     for label, recs in readers:
-        reports.append(check_reader(label, recs, expected, db_state, a.partitions))
+        reports.append(check_reader(label, recs, expected, db_state, a.partitions, server_ids,
+                                    not a.no_coord_order))
+        if a.gtid_domains:
+            reports.append(check_domains(label, recs,
+                                         [int(x) for x in a.gtid_domains.split(",")]))
         print("checker: %s: %d records" % (label, len(recs)))
     if len(readers) == 2:
         reports.append(compare_readers(readers[0][0], readers[0][1], readers[1][0],
                                        readers[1][1]))
+    if a.seen_dir:
+        reports.append(check_seen(a.kcat_dir, a.seen_dir))
     if a.metadata:
         with open(a.metadata, encoding="utf-8") as f:
             reports.append(check_metadata(json.load(f), expected, a.partitions))

@@ -19,6 +19,18 @@ The same seed gives byte-identical files (random.Random only, no hash-ordered it
 transactions of batch K, so a test can stop rowlogd while that batch is still committing; it
 changes no expectation.
 
+    workload.py gen-txns --seed N --out DIR [--batches 20] [--txns-per-batch 5200]
+                         [--domains 0,1,2]
+
+writes the same files for a workload of many small transactions (the crash and failover tests):
+at least batches * txns-per-batch committed transactions, mostly one autocommit statement each
+(single-row inserts, updates, deletes, primary-key changes), some multi-statement and multi-row
+transactions, a few rolled back. Batch 000 creates `composite`, as above. With --domains, the
+batches switch `SET SESSION gtid_domain_id` among the listed MariaDB GTID domains every few
+dozen transactions (the batches must then run as a user allowed to set it, e.g. root).
+expected.json then also holds "transactions" (committed transactions with at least one row
+change) and "domains".
+
 Every row has a `version` counter: 1 on insert, +1 on every update, so the checker can tell the
 commit order per key. The model below mirrors MariaDB's semantics for exactly the statements this
 file writes: an UPDATE that changes the primary key is a 'd' of the old key followed by a 'c' of
@@ -971,6 +983,116 @@ class Workload:
         return sep.join(x for x in out if x)
 
 
+class TxnWorkload(Workload):
+    """Many small transactions (gen-txns): the same model and statement builders, counted in
+    committed transactions."""
+
+    WEIGHTS = [("insert", 24), ("insert_rows", 3), ("update", 34), ("update_few", 3),
+               ("delete", 10), ("change_key", 6), ("multi_txn", 4), ("upsert", 1),
+               ("same_key", 1), ("rollback", 1), ("savepoint", 1)]
+
+    TABLE_WEIGHTS = [1, 24, 6]  # alltypes rows are large: rare, so transactions dominate
+
+    def __init__(self, seed):
+        Workload.__init__(self, seed)
+        self.txns = 0
+
+    def random_small_ops(self, k):
+        sql = []
+        for _ in range(k):
+            t = self.r.choices(TABLES, self.TABLE_WEIGHTS)[0]
+            op = self.r.randint(0, 3)
+            if op == 0:
+                sql.append(self.op_insert(t, self.r.randint(1, 2)))
+            elif op == 1:
+                sql.append(self.op_update(t, self.r.randint(1, 2)))
+            elif op == 2:
+                sql.append(self.op_delete(t, 1))
+            else:
+                sql.append(self.op_change_key(t))
+        return "".join(sql)
+
+    def txn_batch(self, index, target, domains):
+        r = self.r
+        out = ["-- rowlog integration workload (gen-txns), batch %d\n" % index,
+               "SET time_zone = '+00:00';\n"]
+        if index == 0:
+            out.append(COMPOSITE.ddl())
+            for t, n in ((ORDERS, 300), (ALLTYPES, 10), (COMPOSITE, 100)):
+                out.append(self.op_insert(t, n))
+                self.txns += 1
+        names = [w[0] for w in self.WEIGHTS]
+        ws = [w[1] for w in self.WEIGHTS]
+        done = 0
+        while done < target:
+            if domains and r.random() < 0.03:
+                out.append("SET SESSION gtid_domain_id = %d;\n" % r.choice(domains))
+            op = r.choices(names, ws)[0]
+            t = r.choices(TABLES, self.TABLE_WEIGHTS)[0]
+            counted = True
+            if op == "insert":
+                sql = self.op_insert(t, 1)
+            elif op == "insert_rows":
+                sql = self.op_insert(t, r.randint(2, 6))
+            elif op == "update":
+                sql = self.op_update(t, 1)
+            elif op == "update_few":
+                sql = self.op_update(t, r.randint(2, 5))
+            elif op == "delete":
+                sql = self.op_delete(t, 1)
+            elif op == "change_key":
+                sql = self.op_change_key(t)
+            elif op == "multi_txn":
+                before = self.m.count()
+                sql = self.op_multi_txn()
+                counted = self.m.count() > before
+            elif op == "upsert":
+                sql = self.op_upsert()
+            elif op == "same_key":
+                sql = self.op_same_key_in_txn()
+            elif op == "savepoint":
+                before = self.m.count()
+                sql = self.op_savepoint_txn()
+                counted = self.m.count() > before
+            else:
+                sql = self.op_rolled_back_txn()
+                counted = False
+            if not sql:
+                continue
+            out.append(sql)
+            if counted:
+                done += 1
+        self.txns += done
+        return "".join(out)
+
+
+def generate_txns(seed, out_dir, nbatches, per_batch, domains=None):
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "schema.sql"), "w", encoding="utf-8") as f:
+        f.write(schema_sql())
+    wl = TxnWorkload(seed)
+    for i in range(nbatches):
+        with open(os.path.join(out_dir, "batch_%03d.sql" % i), "w", encoding="utf-8") as f:
+            f.write(wl.txn_batch(i, per_batch, domains or []))
+    expected = {
+        "seed": seed,
+        "db": DB,
+        "topic_prefix": TOPIC_PREFIX,
+        "batches": nbatches,
+        "transactions": wl.txns,
+        "domains": domains or [0],
+        "total": wl.m.count(),
+        "tables": {t.name: {"topic": topic_of(t.name), "pk": t.pk,
+                            "records": sum(len(h) for h in wl.m.hist[t.name].values()),
+                            "live": len(wl.m.live[t.name])} for t in TABLES},
+        "keys": {t.name: wl.m.hist[t.name] for t in TABLES},
+        "live": {t.name: list(wl.m.live[t.name].keys()) for t in TABLES},
+    }
+    with open(os.path.join(out_dir, "expected.json"), "w", encoding="utf-8") as f:
+        json.dump(expected, f, ensure_ascii=False)
+    return expected
+
+
 def lit(v):
     if isinstance(v, int):
         return str(v)
@@ -1022,7 +1144,20 @@ def main(argv):
     g.add_argument("--changes-per-batch", type=int, default=1100)
     g.add_argument("--slow-batch", type=int)
     g.add_argument("--pause", type=float, default=0.02)
+    t = sub.add_parser("gen-txns")
+    t.add_argument("--seed", type=int, required=True)
+    t.add_argument("--out", required=True)
+    t.add_argument("--batches", type=int, default=20)
+    t.add_argument("--txns-per-batch", type=int, default=5200)
+    t.add_argument("--domains", help="comma-separated MariaDB GTID domain ids, e.g. 0,1,2")
     a = ap.parse_args(argv)
+    if a.cmd == "gen-txns":
+        domains = [int(x) for x in a.domains.split(",")] if a.domains else None
+        exp = generate_txns(a.seed, a.out, a.batches, a.txns_per_batch, domains)
+        print("workload: seed %d, %d batches, %d transactions, %d change records (%s)" % (
+            a.seed, a.batches, exp["transactions"], exp["total"],
+            ", ".join("%s %d" % (k, v["records"]) for k, v in exp["tables"].items())))
+        return 0
     exp = generate(a.seed, a.out, a.batches, a.changes_per_batch, a.slow_batch, a.pause)
     print("workload: seed %d, %d batches, %d change records (%s)" % (
         a.seed, a.batches, exp["total"],
