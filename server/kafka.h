@@ -18,8 +18,8 @@
  * log's mapping (no copy). A request that is oversized, malformed or of an unsupported API
  * key or version closes its connection with a logged reason; the server goes on.
  *
- * Threading: everything runs on the loop's thread except kafka_server_notify() and
- * kafka_server_stats_get(), which any thread may call.
+ * Threading: everything runs on the loop's thread except kafka_server_notify(),
+ * kafka_server_stats_get() and kafka_server_committed_offsets(), which any thread may call.
  * Ownership: the server borrows the loop and the store; both must outlive it, and the store
  * must stay open until kafka_server_stop() returned (queued responses hold log_store_read
  * pins of its segments, released as they are sent and at the latest by kafka_server_stop).
@@ -105,5 +105,24 @@ typedef struct kafka_server_stats {
 
 /* Any thread: copies the counters into out. */
 void kafka_server_stats_get(const kafka_server_t *srv, kafka_server_stats *out);
+
+/* One committed offset of a consumer group, as kafka_server_committed_offsets lists it. */
+typedef struct kafka_committed_offset {
+    char group[256];   /* group id, NUL-terminated (ids longer than 255 bytes are cut) */
+    char topic[256];   /* topic name, NUL-terminated */
+    int32_t partition;
+    int64_t offset;    /* log offset committed: the next record the group will read */
+    int64_t commit_ms; /* wall-clock time of the commit (ms since the Unix epoch) */
+    uint32_t members;  /* current members of the group (0: empty, no consumer running) */
+} kafka_committed_offset;
+
+/* Any thread: every committed offset, one entry per (group, topic, partition), sorted by
+ * group, topic and partition. *out receives a malloc'd array of *n entries that the caller
+ * frees with free(*out) (NULL when *n is 0). The list is a copy the loop thread publishes
+ * under a mutex when offsets are committed or replayed and when group membership changes
+ * (before the loop next blocks), never per fetch: it may lag the loop by one iteration.
+ * Returns 0 or -ENOMEM (*out NULL, *n 0). */
+int kafka_server_committed_offsets(kafka_server_t *srv, kafka_committed_offset **out,
+                                   size_t *n);
 
 #endif /* KAFKA_H */

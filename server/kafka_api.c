@@ -19,10 +19,11 @@
  *   2    api_version      int16
  *   4    correlation_id   int32    echoed in the response header
  *   8    client_id        string   nullable (header v1 and v2 alike)
- *   ..   tags             tags     header v2 only: ApiVersions v3 (the only flexible request
- *                                  served)
+ *   ..   tags             tags     header v2 only: the flexible versions served, ApiVersions
+ *                                  v3, ListGroups v3-4 and DescribeGroups v5
  * Response header v0 (every response here, ApiVersions v3 included, per KIP-511):
  *   0    correlation_id   int32
+ * Response header v1 (ListGroups v3-4, DescribeGroups v5): correlation_id int32, tags (none)
  *
  * ApiVersions (18) v0-3. Request: v0-2 empty; v3: client_software_name compact string,
  * client_software_version compact string, tags.
@@ -32,7 +33,10 @@
  *                              client retries with v3
  *   api_keys         array     v3: compact array; per entry api_key int16, min_version int16,
  *                              max_version int16 (+ tags in v3). Exactly: ApiVersions 0-3,
- *                              Metadata 1-4, ListOffsets 1-2, Fetch 4-11, Produce 3-7
+ *                              Metadata 1-4, ListOffsets 1-2, Fetch 4-11, Produce 3-7,
+ *                              FindCoordinator 0-2, JoinGroup 0-5, SyncGroup 0-3,
+ *                              Heartbeat 0-3, LeaveGroup 0-3, OffsetCommit 2-7,
+ *                              OffsetFetch 1-5, DescribeGroups 0-5, ListGroups 0-4
  *   throttle_time_ms int32     v1+; 0
  *   tags             tags      v3; none
  *
@@ -142,15 +146,83 @@ int32_t kafka__get_count(rl_reader *rd, bool nullable)
 
 static bool skip_compact_str(rl_reader *rd)
 {
+    rl_slice s;
+    return kafka__get_cstr(rd, true, &s);
+}
+
+bool kafka__get_cstr(rl_reader *rd, bool nullable, rl_slice *out)
+{
     uint64_t n = rl_get_uvarint(rd);
+    out->p = NULL;
+    out->len = 0;
     if (rd->err)
         return false;
-    if (n > 0)
-        rl_reader_skip(rd, (size_t)(n - 1 <= SIZE_MAX ? n - 1 : SIZE_MAX));
+    if (n == 0) {
+        if (nullable)
+            return true;
+        rd->err = true;
+        return false;
+    }
+    if (n - 1 > rl_reader_left(rd)) {
+        rd->err = true;
+        return false;
+    }
+    *out = rl_get_bytes(rd, (size_t)(n - 1));
+    if (!rd->err && !out->p)
+        out->p = (const uint8_t *)"";
     return !rd->err;
 }
 
-static bool skip_tags(rl_reader *rd)
+int32_t kafka__get_ccount(rl_reader *rd, bool nullable)
+{
+    uint64_t n = rl_get_uvarint(rd);
+    if (rd->err)
+        return -2;
+    if (n == 0) {
+        if (nullable)
+            return -1;
+        rd->err = true;
+        return -2;
+    }
+    if (n - 1 > INT32_MAX) {
+        rd->err = true;
+        return -2;
+    }
+    return (int32_t)(n - 1);
+}
+
+void kafka__put_fstr(rl_buf *b, bool flexible, rl_slice s)
+{
+    if (!flexible) {
+        kafka__put_str(b, s);
+        return;
+    }
+    if (!s.p) {
+        rl_buf_put_uvarint(b, 0);
+        return;
+    }
+    rl_buf_put_uvarint(b, (uint64_t)s.len + 1);
+    rl_buf_append(b, s.p, s.len);
+}
+
+void kafka__put_fbytes(rl_buf *b, bool flexible, rl_slice s)
+{
+    if (flexible)
+        rl_buf_put_uvarint(b, (uint64_t)s.len + 1);
+    else
+        rl_buf_put_be32(b, (uint32_t)s.len);
+    rl_buf_append(b, s.p, s.len);
+}
+
+void kafka__put_fcount(rl_buf *b, bool flexible, uint32_t n)
+{
+    if (flexible)
+        rl_buf_put_uvarint(b, (uint64_t)n + 1);
+    else
+        rl_buf_put_be32(b, n);
+}
+
+bool kafka__skip_tags(rl_reader *rd)
 {
     uint64_t n = rl_get_uvarint(rd);
     for (uint64_t i = 0; i < n && !rd->err; i++) {
@@ -197,6 +269,8 @@ static const struct {
     {KAFKA_API_LEAVE_GROUP, KAFKA_LEAVE_GROUP_MIN, KAFKA_LEAVE_GROUP_MAX},
     {KAFKA_API_OFFSET_COMMIT, KAFKA_OFFSET_COMMIT_MIN, KAFKA_OFFSET_COMMIT_MAX},
     {KAFKA_API_OFFSET_FETCH, KAFKA_OFFSET_FETCH_MIN, KAFKA_OFFSET_FETCH_MAX},
+    {KAFKA_API_DESCRIBE_GROUPS, KAFKA_DESCRIBE_GROUPS_MIN, KAFKA_DESCRIBE_GROUPS_MAX},
+    {KAFKA_API_LIST_GROUPS, KAFKA_LIST_GROUPS_MIN, KAFKA_LIST_GROUPS_MAX},
 };
 
 static int api_versions(kafka_conn *conn, rl_err *err)
@@ -216,7 +290,7 @@ static int api_versions(kafka_conn *conn, rl_err *err)
     }
     if (v >= 3) {
         rl_reader rd = rl_reader_make(req->body);
-        if (!skip_compact_str(&rd) || !skip_compact_str(&rd) || !skip_tags(&rd))
+        if (!skip_compact_str(&rd) || !skip_compact_str(&rd) || !kafka__skip_tags(&rd))
             return malformed(err, "client software name/version or tagged fields");
     }
     size_t n = sizeof kafka_api_table / sizeof kafka_api_table[0];
@@ -513,6 +587,10 @@ static const char *api_name(int16_t key)
         return "OffsetCommit";
     case KAFKA_API_OFFSET_FETCH:
         return "OffsetFetch";
+    case KAFKA_API_DESCRIBE_GROUPS:
+        return "DescribeGroups";
+    case KAFKA_API_LIST_GROUPS:
+        return "ListGroups";
     default:
         return NULL;
     }
@@ -541,8 +619,12 @@ int kafka__request(kafka_conn *conn, rl_slice frame, rl_err *err)
                           "%s v%d request (correlation id %" PRId32 "): malformed client_id",
                           name, req->api_version, req->correlation_id);
     /* Request header v2 (tagged fields) goes with flexible versions; of the versions served,
-     * only ApiVersions v3 is flexible (and v4+, answered with UNSUPPORTED_VERSION). */
-    if (req->api_key == KAFKA_API_VERSIONS && req->api_version >= 3 && !skip_tags(&rd))
+     * ApiVersions v3 (and v4+, answered with UNSUPPORTED_VERSION), ListGroups v3-4 and
+     * DescribeGroups v5 are flexible. */
+    req->flexible = (req->api_key == KAFKA_API_VERSIONS && req->api_version >= 3) ||
+                    (req->api_key == KAFKA_API_LIST_GROUPS && req->api_version >= 3) ||
+                    (req->api_key == KAFKA_API_DESCRIBE_GROUPS && req->api_version >= 5);
+    if (req->flexible && !kafka__skip_tags(&rd))
         return rl_err_set(err, RL_EPROTO,
                           "%s v%d request (correlation id %" PRId32 "): malformed header tags",
                           name, req->api_version, req->correlation_id);
@@ -599,6 +681,12 @@ int kafka__request(kafka_conn *conn, rl_slice frame, rl_err *err)
         break;
     case KAFKA_API_OFFSET_FETCH:
         rc = kafka__offset_fetch(conn, err);
+        break;
+    case KAFKA_API_LIST_GROUPS:
+        rc = kafka__list_groups(conn, err);
+        break;
+    case KAFKA_API_DESCRIBE_GROUPS:
+        rc = kafka__describe_groups(conn, err);
         break;
     default:
         rc = api_produce(conn, err);

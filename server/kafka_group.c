@@ -35,6 +35,26 @@
  * Response: throttle_time_ms int32 (v1+), error_code int16, members array (v3) of: member_id
  * string, group_instance_id nullable string, error_code int16.
  *
+ * ListGroups (16) v0-4 (v3+ flexible: compact strings and arrays, tagged fields, request
+ * header v2, response header v1). Request: v0-2 empty; v4: states_filter compact array of
+ * compact strings (case-insensitive state names; empty = every state); tags (v3+).
+ * Response: throttle_time_ms int32 (v1+; 0), error_code int16 (0), groups array of: group_id
+ * string, protocol_type string ("" for a group that only holds committed offsets),
+ * group_state string (v4+), tags (v3+); tags (v3+). Every group known is listed: those with
+ * members and those that only hold committed offsets (Empty), as Kafka does.
+ *
+ * DescribeGroups (15) v0-5 (v5 flexible). Request: groups array of string (at most
+ * KAFKA_MAX_REQ_GROUPS; more closes the connection), include_authorized_operations int8
+ * (v3+; ignored), tags (v5).
+ * Response: throttle_time_ms int32 (v1+; 0), groups array of: error_code int16 (0; 24
+ * INVALID_GROUP_ID for an empty id), group_id string, group_state string (Empty,
+ * PreparingRebalance, CompletingRebalance, Stable; "Dead" for an unknown group, as Kafka 2.x
+ * answers), protocol_type string, protocol_data string (the selected protocol; "" unless
+ * Stable), members array of: member_id string, group_instance_id nullable string (v4+),
+ * client_id string, client_host string ("/" + address), member_metadata bytes and
+ * member_assignment bytes (both empty unless Stable, as GroupMetadata.summary), tags (v5);
+ * authorized_operations int32 (v3+; INT32_MIN: not computed), tags (v5); tags (v5).
+ *
  * Group states (GroupMetadata.scala): EMPTY (no members; may hold committed offsets),
  * PREPARING (a rebalance: JoinGroup requests wait until every member rejoined, or until the
  * largest rebalance timeout passed, when members that did not rejoin are removed), COMPLETING
@@ -60,6 +80,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum group_state {
     GROUP_EMPTY = 0,
@@ -81,6 +102,8 @@ struct kafka_member {
     bool awaiting_join; /* rejoined in the current join phase */
     rl_buf protocols;   /* the JoinGroup protocols array as sent (count + entries), validated */
     rl_buf assignment;
+    rl_buf client_id;   /* of its last JoinGroup (DescribeGroups) */
+    char client_host[72]; /* "/" + the address it joined from, as Kafka shows it */
     int32_t session_ms, rebalance_ms;
     ev_timer session_w;
     kafka_conn *join_conn; /* JoinGroup waiting for the join phase to end */
@@ -253,6 +276,8 @@ kafka_htab *kafka__group_offsets(kafka_group *group) { return &group->offsets; }
 
 rl_slice kafka__group_name(const kafka_group *group) { return buf_slice(&group->name); }
 
+size_t kafka__group_nmembers(const kafka_group *group) { return group->nmembers; }
+
 static void group_free(kafka_group *g)
 {
     kafka_server_t *srv = g->srv;
@@ -317,6 +342,7 @@ static void member_free(kafka_member *m)
     rl_buf_free(&m->instance_id);
     rl_buf_free(&m->protocols);
     rl_buf_free(&m->assignment);
+    rl_buf_free(&m->client_id);
     free(m);
 }
 
@@ -349,6 +375,23 @@ static kafka_member *member_new(kafka_group *g, rl_slice client_id, bool pending
 }
 
 /* ------------------------------------------------------------------ responses */
+
+/* The member's metadata for the group's selected protocol (its protocols were validated
+ * when stored, and every member supports the selected one); empty when none is selected. */
+static rl_slice member_metadata(const kafka_group *g, const kafka_member *x)
+{
+    rl_reader rd = rl_reader_make(buf_slice(&x->protocols));
+    int32_t np = rl_get_i32be(&rd);
+    for (int32_t i = 0; i < np; i++) {
+        rl_slice name, md;
+        (void)kafka__get_str(&rd, false, &name);
+        int32_t len = rl_get_i32be(&rd);
+        md = rl_get_bytes(&rd, len > 0 ? (size_t)len : 0);
+        if (buf_eq(&g->protocol, name))
+            return md.p ? md : rl_slice_str("");
+    }
+    return rl_slice_str("");
+}
 
 /* JoinGroup response to (conn, corr, v). For a successful one, g and m give the generation
  * and, for the leader, the members with their metadata for the selected protocol. */
@@ -383,22 +426,7 @@ static int join_resp(kafka_conn *conn, int32_t corr, int16_t v, int16_t error,
         if (v >= 5)
             kafka__put_str(b, x->has_instance ? buf_slice(&x->instance_id)
                                               : rl_slice_make(NULL, 0));
-        /* The member's metadata for the selected protocol (its protocols were validated
-         * when stored, and every member supports the selected one). */
-        rl_reader rd = rl_reader_make(buf_slice(&x->protocols));
-        int32_t np = rl_get_i32be(&rd);
-        rl_slice meta = rl_slice_str("");
-        for (int32_t i = 0; i < np; i++) {
-            rl_slice name, md;
-            (void)kafka__get_str(&rd, false, &name);
-            int32_t len = rl_get_i32be(&rd);
-            md = rl_get_bytes(&rd, len > 0 ? (size_t)len : 0);
-            if (buf_eq(&g->protocol, name)) {
-                meta = md;
-                break;
-            }
-        }
-        put_bytes(b, meta);
+        put_bytes(b, member_metadata(g, x));
     }
     return kafka__resp_end(conn, err);
 }
@@ -553,6 +581,7 @@ static void group_complete_join(kafka_group *g)
             list_unlink(&g->members, m);
             g->nmembers--;
             KAFKA_STAT_SUB(srv, members, 1);
+            kafka__offsets_changed(srv);
             if (g->leader == m)
                 g->leader = NULL;
             answer_sync(m, KAFKA_ERR_UNKNOWN_MEMBER_ID);
@@ -632,6 +661,7 @@ static void member_remove(kafka_group *g, kafka_member *m, const char *why)
     list_unlink(&g->members, m);
     g->nmembers--;
     KAFKA_STAT_SUB(srv, members, 1);
+    kafka__offsets_changed(srv);
     if (m->awaiting_join)
         g->nawaiting--;
     if (g->leader == m)
@@ -829,13 +859,28 @@ static void join_wait(kafka_conn *conn, kafka_member *m)
     kafka__wait_begin(conn, KAFKA_WAIT_JOIN, m);
 }
 
+/* "/host" of a "host:port" or "[host]:port" peer string. */
+static void peer_host(const char *peer, char *out, size_t outlen)
+{
+    const char *colon = strrchr(peer, ':');
+    size_t n = colon ? (size_t)(colon - peer) : strlen(peer);
+    if (n >= 2 && peer[0] == '[' && peer[n - 1] == ']') {
+        peer++;
+        n -= 2;
+    }
+    snprintf(out, outlen, "/%.*s", (int)n, peer);
+}
+
 /* Stores what a JoinGroup says about the member. Returns false when out of memory. */
-static bool member_update(kafka_member *m, int32_t session_ms, int32_t rebalance_ms,
-                          rl_slice instance, rl_slice protocols)
+static bool member_update(kafka_member *m, const kafka_conn *conn, int32_t session_ms,
+                          int32_t rebalance_ms, rl_slice instance, rl_slice protocols)
 {
     m->session_ms = session_ms;
     m->rebalance_ms = rebalance_ms;
     m->has_instance = instance.p != NULL;
+    peer_host(conn->peer, m->client_host, sizeof m->client_host);
+    if (!buf_set(&m->client_id, conn->req.client_id.p ? conn->req.client_id : rl_slice_str("")))
+        return false;
     if (!buf_set(&m->instance_id, instance.p ? instance : rl_slice_str("")))
         return false;
     return buf_set(&m->protocols, protocols);
@@ -933,7 +978,7 @@ int kafka__join_group(kafka_conn *conn, rl_err *err)
     }
 
     bool same = !is_new && buf_eq(&m->protocols, protocols);
-    if (!member_update(m, session_ms, rebalance_ms, instance, protocols)) {
+    if (!member_update(m, conn, session_ms, rebalance_ms, instance, protocols)) {
         if (is_new)
             member_free(m);
         kafka__group_maybe_free(g);
@@ -958,6 +1003,7 @@ int kafka__join_group(kafka_conn *conn, rl_err *err)
         }
         g->nmembers++;
         KAFKA_STAT_ADD(srv, members, 1);
+        kafka__offsets_changed(srv);
         rl_info("kafka: group '%.*s': member '%.*s' joined from %s", (int)g->name.len,
                 (const char *)g->name.p, (int)m->id.len, (const char *)m->id.p, conn->peer);
     }
@@ -1175,5 +1221,192 @@ int kafka__leave_group(kafka_conn *conn, rl_err *err)
         kafka__put_str(b, instance);
         rl_buf_put_be16(b, (uint16_t)leave_one(srv, group_id, member_id));
     }
+    return kafka__resp_end(conn, err);
+}
+
+/* ------------------------------------------------------------------ ListGroups */
+
+typedef struct list_ctx {
+    rl_buf *b;
+    bool flexible;
+    int16_t version;
+    const rl_slice *states; /* filter (v4); NULL or nstates 0: all */
+    int32_t nstates;
+    uint32_t count;
+} list_ctx;
+
+static bool state_matches(const list_ctx *c, int state)
+{
+    if (c->nstates <= 0)
+        return true;
+    const char *name = state_names[state];
+    size_t n = strlen(name);
+    for (int32_t i = 0; i < c->nstates; i++)
+        if (c->states[i].len == n && strncasecmp((const char *)c->states[i].p, name, n) == 0)
+            return true;
+    return false;
+}
+
+static void list_one(kafka_hnode *n, void *arg)
+{
+    list_ctx *c = arg;
+    const kafka_group *g = (const kafka_group *)n;
+    if (!state_matches(c, g->state))
+        return;
+    kafka__put_fstr(c->b, c->flexible, buf_slice(&g->name));
+    kafka__put_fstr(c->b, c->flexible, buf_slice(&g->protocol_type));
+    if (c->version >= 4)
+        kafka__put_fstr(c->b, c->flexible, rl_slice_str(state_names[g->state]));
+    if (c->flexible)
+        rl_buf_put_uvarint(c->b, 0);
+    c->count++;
+}
+
+/* States a ListGroups v4 filter may name: one per state, four at most matter; a longer list
+ * is accepted up to this bound (duplicates), then refused as malformed. */
+enum { KAFKA_LIST_MAX_STATES = 16 };
+
+int kafka__list_groups(kafka_conn *conn, rl_err *err)
+{
+    kafka_server_t *srv = conn->srv;
+    const kafka_req *req = &conn->req;
+    int16_t v = req->api_version;
+    bool flex = req->flexible;
+    rl_reader rd = rl_reader_make(req->body);
+    rl_slice states[KAFKA_LIST_MAX_STATES];
+    int32_t nstates = 0;
+    if (v >= 4) {
+        nstates = kafka__get_ccount(&rd, false);
+        if (nstates < 0 || nstates > KAFKA_LIST_MAX_STATES)
+            return malformed(err, "states_filter (a compact array of at most 16 names)");
+        for (int32_t i = 0; i < nstates; i++)
+            if (!kafka__get_cstr(&rd, false, &states[i]))
+                return malformed(err, "states_filter entry");
+    }
+    if (flex && !kafka__skip_tags(&rd))
+        return malformed(err, "tagged fields");
+    rl_buf *b = &conn->obuf;
+    kafka__resp_begin(conn, req->correlation_id);
+    if (flex)
+        rl_buf_put_uvarint(b, 0); /* response header v1 tags */
+    if (v >= 1)
+        rl_buf_put_be32(b, 0);
+    rl_buf_put_be16(b, KAFKA_ERR_NONE);
+    /* The count is patched once the groups are written (the filter decides it). A flexible
+     * count is a uvarint: reserve the 5 bytes an int32 can need and write it padded. */
+    size_t at = b->len;
+    if (flex)
+        rl_buf_append(b, "\x80\x80\x80\x80\x00", 5);
+    else
+        rl_buf_put_be32(b, 0);
+    list_ctx c = {b, flex, v, states, nstates, 0};
+    kafka__htab_each(&srv->groups, list_one, &c);
+    if (rl_buf_ok(b)) {
+        if (flex) {
+            /* Padded LEB128: continuation bits on the first four bytes. */
+            uint32_t x = c.count + 1;
+            for (int i = 0; i < 5; i++) {
+                b->p[at + (size_t)i] = (uint8_t)((x & 0x7f) | (i < 4 ? 0x80 : 0));
+                x >>= 7;
+            }
+        } else {
+            rl_buf_patch_be32(b, at, c.count);
+        }
+    }
+    if (flex)
+        rl_buf_put_uvarint(b, 0);
+    return kafka__resp_end(conn, err);
+}
+
+/* ------------------------------------------------------------------ DescribeGroups */
+
+static void describe_one(kafka_conn *conn, rl_slice id)
+{
+    const kafka_req *req = &conn->req;
+    int16_t v = req->api_version;
+    bool flex = req->flexible;
+    rl_buf *b = &conn->obuf;
+    kafka_group *g = id.len > 0 ? kafka__group_get(conn->srv, id, false) : NULL;
+    rl_buf_put_be16(b, id.len == 0 ? KAFKA_ERR_INVALID_GROUP_ID : KAFKA_ERR_NONE);
+    kafka__put_fstr(b, flex, id);
+    if (!g) {
+        kafka__put_fstr(b, flex, rl_slice_str(id.len == 0 ? "" : "Dead"));
+        kafka__put_fstr(b, flex, rl_slice_str(""));
+        kafka__put_fstr(b, flex, rl_slice_str(""));
+        kafka__put_fcount(b, flex, 0);
+    } else {
+        bool stable = g->state == GROUP_STABLE;
+        kafka__put_fstr(b, flex, rl_slice_str(state_names[g->state]));
+        kafka__put_fstr(b, flex, buf_slice(&g->protocol_type));
+        kafka__put_fstr(b, flex, stable ? buf_slice(&g->protocol) : rl_slice_str(""));
+        kafka__put_fcount(b, flex, (uint32_t)g->nmembers);
+        for (const kafka_member *m = g->members; m; m = m->next) {
+            kafka__put_fstr(b, flex, buf_slice(&m->id));
+            if (v >= 4)
+                kafka__put_fstr(b, flex,
+                                m->has_instance ? buf_slice(&m->instance_id)
+                                                : rl_slice_make(NULL, 0));
+            kafka__put_fstr(b, flex, buf_slice(&m->client_id));
+            kafka__put_fstr(b, flex, rl_slice_str(m->client_host));
+            kafka__put_fbytes(b, flex, stable ? member_metadata(g, m) : rl_slice_str(""));
+            kafka__put_fbytes(b, flex, stable ? buf_slice(&m->assignment) : rl_slice_str(""));
+            if (flex)
+                rl_buf_put_uvarint(b, 0);
+        }
+    }
+    if (v >= 3)
+        rl_buf_put_be32(b, (uint32_t)INT32_MIN); /* authorized_operations: not computed */
+    if (flex)
+        rl_buf_put_uvarint(b, 0);
+}
+
+int kafka__describe_groups(kafka_conn *conn, rl_err *err)
+{
+    const kafka_req *req = &conn->req;
+    int16_t v = req->api_version;
+    bool flex = req->flexible;
+    rl_reader rd = rl_reader_make(req->body);
+    rl_buf *b = &conn->obuf;
+    int32_t n = flex ? kafka__get_ccount(&rd, false) : kafka__get_count(&rd, false);
+    if (n < 0)
+        return malformed(err, "groups count");
+    if (n > KAFKA_MAX_REQ_GROUPS)
+        return rl_err_set(err, RL_ETOOBIG,
+                          "%" PRId32 " groups in one request (at most %d are answered)", n,
+                          KAFKA_MAX_REQ_GROUPS);
+    rl_reader names = rd;
+    for (int32_t i = 0; i < n; i++) {
+        rl_slice id;
+        if (!(flex ? kafka__get_cstr(&rd, false, &id) : kafka__get_str(&rd, false, &id)))
+            return malformed(err, "group id");
+    }
+    if (v >= 3)
+        (void)rl_get_u8(&rd); /* include_authorized_operations */
+    if (flex)
+        (void)kafka__skip_tags(&rd);
+    if (rd.err)
+        return malformed(err, "include_authorized_operations or tagged fields");
+
+    kafka__resp_begin(conn, req->correlation_id);
+    if (flex)
+        rl_buf_put_uvarint(b, 0);
+    if (v >= 1)
+        rl_buf_put_be32(b, 0);
+    kafka__put_fcount(b, flex, (uint32_t)n);
+    for (int32_t i = 0; i < n; i++) {
+        rl_slice id;
+        (void)(flex ? kafka__get_cstr(&names, false, &id) : kafka__get_str(&names, false, &id));
+        describe_one(conn, id);
+        /* Big groups asked for many times over: the response is bounded, not the request. */
+        if (b->len - conn->resp_obuf_start > KAFKA_MAX_RESP_BYTES) {
+            kafka__resp_abort(conn);
+            return rl_err_set(err, RL_ETOOBIG,
+                              "response above %zu bytes after %" PRId32 " of %" PRId32
+                              " groups",
+                              (size_t)KAFKA_MAX_RESP_BYTES, i + 1, n);
+        }
+    }
+    if (flex)
+        rl_buf_put_uvarint(b, 0);
     return kafka__resp_end(conn, err);
 }

@@ -14,6 +14,7 @@
 #include "server/kafka.h"
 
 #include <ev.h>
+#include <pthread.h>
 #include <stdatomic.h>
 
 /* API keys (Kafka protocol guide, "Api Keys"; apache/kafka common/message/, field "apiKey"). */
@@ -29,6 +30,8 @@ enum kafka_api_key {
     KAFKA_API_HEARTBEAT = 12,
     KAFKA_API_LEAVE_GROUP = 13,
     KAFKA_API_SYNC_GROUP = 14,
+    KAFKA_API_DESCRIBE_GROUPS = 15,
+    KAFKA_API_LIST_GROUPS = 16,
     KAFKA_API_VERSIONS = 18,
 };
 
@@ -41,6 +44,7 @@ enum kafka_error_code {
     KAFKA_ERR_OFFSET_METADATA_TOO_LARGE = 12,
     KAFKA_ERR_COORDINATOR_NOT_AVAILABLE = 15,
     KAFKA_ERR_INVALID_TOPIC_EXCEPTION = 17,
+    KAFKA_ERR_INVALID_REQUEST = 42,
     KAFKA_ERR_ILLEGAL_GENERATION = 22,
     KAFKA_ERR_INCONSISTENT_GROUP_PROTOCOL = 23,
     KAFKA_ERR_INVALID_GROUP_ID = 24,
@@ -77,12 +81,27 @@ enum kafka_error_code {
 #define KAFKA_OFFSET_COMMIT_MAX 7
 #define KAFKA_OFFSET_FETCH_MIN 1
 #define KAFKA_OFFSET_FETCH_MAX 5
+#define KAFKA_DESCRIBE_GROUPS_MIN 0
+#define KAFKA_DESCRIBE_GROUPS_MAX 5
+#define KAFKA_LIST_GROUPS_MIN 0
+#define KAFKA_LIST_GROUPS_MAX 4
 
 /* Longest group id, member id and committed metadata accepted. Kafka has no group id limit
  * beyond the int16 string; these bound what one client can make the server keep. */
 #define KAFKA_GROUP_ID_MAX 255
 #define KAFKA_MEMBER_ID_MAX 255
 #define KAFKA_OFFSET_METADATA_MAX 4096 /* Kafka's offset.metadata.max.bytes default */
+/* Per-request bounds (Kafka has none of its own; these keep one request from making the
+ * server build an unbounded response or scratch array). A request above them closes its
+ * connection with a logged reason, as a malformed one does; real clients stay far below:
+ * librdkafka asks for the topics it subscribes to and the partitions assigned to it. */
+#define KAFKA_MAX_REQ_TOPICS 10000      /* topics in one Metadata, ListOffsets, Fetch,
+                                           OffsetCommit or OffsetFetch request */
+#define KAFKA_MAX_REQ_PARTITIONS 100000 /* partitions in one such request, all topics */
+#define KAFKA_MAX_REQ_GROUPS 1000       /* groups in one DescribeGroups request */
+/* Body bytes one response may take in obuf (record slices from the log are bounded by the
+ * Fetch max_bytes instead): Metadata for many partitions, DescribeGroups of large groups. */
+#define KAFKA_MAX_RESP_BYTES ((size_t)64 << 20)
 /* Name of the internal topic of committed offsets in the offsets store. */
 #define KAFKA_OFFSETS_TOPIC "__consumer_offsets"
 
@@ -141,6 +160,9 @@ typedef struct kafka_req {
     int16_t api_version;
     int32_t correlation_id;
     rl_slice client_id; /* p NULL for a null client id */
+    bool flexible;      /* request header v2 (tags skipped); the response needs header v1
+                           (an empty tag section after the correlation id) except for
+                           ApiVersions (KIP-511) */
     rl_slice body;
 } kafka_req;
 
@@ -253,6 +275,13 @@ struct kafka_server {
     kafka_conn *commit_waiters;
     bool commit_pending; /* records appended since the last commit */
     rl_buf offsets_scratch;
+    /* Committed offsets published for kafka_server_committed_offsets (any thread): a copy
+     * rebuilt by the loop thread (kafka__offsets_publish) when pub_dirty is set. pub_mu
+     * guards pub and npub only. */
+    pthread_mutex_t pub_mu;
+    kafka_committed_offset *pub;
+    size_t npub;
+    bool pub_dirty;
     struct {
         _Atomic uint64_t connections_accepted, connections_open, accept_pauses, protocol_errors,
             requests, fetch_parked, fetch_parked_now, fetch_woken, fetch_expired,
@@ -311,6 +340,19 @@ int kafka__request(kafka_conn *conn, rl_slice frame, rl_err *err);
 bool kafka__get_str(rl_reader *rd, bool nullable, rl_slice *out);
 /* Kafka string writers: int16 length + bytes; null (-1) for a NULL slice pointer. */
 void kafka__put_str(rl_buf *b, rl_slice s);
+/* Flexible versions (KIP-482): compact strings and arrays, tagged fields. Compact string:
+ * uvarint (length + 1), 0 = null; compact array: uvarint (count + 1). kafka__get_cstr returns
+ * false (reader error set) when malformed, short or null where not nullable;
+ * kafka__get_ccount returns the count, -1 (null, only when nullable) or -2 (reader error). */
+bool kafka__get_cstr(rl_reader *rd, bool nullable, rl_slice *out);
+int32_t kafka__get_ccount(rl_reader *rd, bool nullable);
+/* Skips a tagged-field section; false (reader error set) when malformed. */
+bool kafka__skip_tags(rl_reader *rd);
+/* A string in the request's encoding: compact when flexible (NULL p: null). */
+void kafka__put_fstr(rl_buf *b, bool flexible, rl_slice s);
+/* Bytes (int32 length, or uvarint length + 1 when flexible) and array counts likewise. */
+void kafka__put_fbytes(rl_buf *b, bool flexible, rl_slice s);
+void kafka__put_fcount(rl_buf *b, bool flexible, uint32_t n);
 /* True when name is a topic name log/ can hold: 1-249 bytes of [A-Za-z0-9._-]. */
 bool kafka__topic_valid(rl_slice name);
 
@@ -354,6 +396,8 @@ int kafka__join_group(kafka_conn *conn, rl_err *err);
 int kafka__sync_group(kafka_conn *conn, rl_err *err);
 int kafka__heartbeat(kafka_conn *conn, rl_err *err);
 int kafka__leave_group(kafka_conn *conn, rl_err *err);
+int kafka__list_groups(kafka_conn *conn, rl_err *err);
+int kafka__describe_groups(kafka_conn *conn, rl_err *err);
 /* The connection closes while waiting in a group: forget it (the member stays until its
  * session times out, as in Kafka). */
 void kafka__group_conn_gone(kafka_conn *conn);
@@ -386,5 +430,13 @@ void kafka__offsets_flush(kafka_server_t *srv);
 void kafka__offsets_conn_gone(kafka_conn *conn);
 /* Frees a group's committed offsets. */
 void kafka__offsets_free(kafka_htab *offsets);
+/* Committed offsets or group membership changed: the published copy is rebuilt before the
+ * loop next blocks (on_ready). */
+void kafka__offsets_changed(kafka_server_t *srv);
+/* Rebuilds the published copy of every committed offset when pub_dirty is set. A failed
+ * allocation keeps the previous copy (and pub_dirty, to try again). */
+void kafka__offsets_publish(kafka_server_t *srv);
+/* Number of members of a group (kafka_group.c). */
+size_t kafka__group_nmembers(const kafka_group *group);
 
 #endif /* KAFKA_INT_H */

@@ -134,6 +134,118 @@ void kafka__offsets_free(kafka_htab *offsets)
     kafka__htab_free(offsets);
 }
 
+/* ------------------------------------------------------------------ published copy */
+
+void kafka__offsets_changed(kafka_server_t *srv)
+{
+    srv->pub_dirty = true;
+    kafka__ready_kick(srv);
+}
+
+typedef struct pub_ctx {
+    kafka_committed_offset *v;
+    size_t n, cap;
+    const kafka_group *group;
+    bool oom;
+} pub_ctx;
+
+static void copy_cut(char dst[256], const void *src, size_t len)
+{
+    if (len > 255)
+        len = 255;
+    memcpy(dst, src, len);
+    dst[len] = 0;
+}
+
+static void pub_offset(kafka_hnode *n, void *arg)
+{
+    pub_ctx *c = arg;
+    const kafka_offset *o = (const kafka_offset *)n;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        kafka_committed_offset *v = realloc(c->v, cap * sizeof *v);
+        if (!v) {
+            c->oom = true;
+            return;
+        }
+        c->v = v;
+        c->cap = cap;
+    }
+    kafka_committed_offset *e = &c->v[c->n++];
+    rl_slice g = kafka__group_name(c->group);
+    copy_cut(e->group, g.p, g.len);
+    copy_cut(e->topic, o->topic, o->topic_len);
+    e->partition = o->partition;
+    e->offset = o->offset;
+    e->commit_ms = o->commit_ts;
+    size_t m = kafka__group_nmembers(c->group);
+    e->members = m > UINT32_MAX ? UINT32_MAX : (uint32_t)m;
+}
+
+static void pub_group(kafka_hnode *n, void *arg)
+{
+    pub_ctx *c = arg;
+    kafka_group *g = (kafka_group *)n;
+    if (c->oom)
+        return;
+    c->group = g;
+    kafka__htab_each(kafka__group_offsets(g), pub_offset, c);
+}
+
+static int pub_cmp(const void *a, const void *b)
+{
+    const kafka_committed_offset *x = a, *y = b;
+    int c = strcmp(x->group, y->group);
+    if (c == 0)
+        c = strcmp(x->topic, y->topic);
+    if (c == 0)
+        c = (x->partition > y->partition) - (x->partition < y->partition);
+    return c;
+}
+
+void kafka__offsets_publish(kafka_server_t *srv)
+{
+    if (!srv->pub_dirty)
+        return;
+    pub_ctx c;
+    memset(&c, 0, sizeof c);
+    kafka__htab_each(&srv->groups, pub_group, &c);
+    if (c.oom) {
+        /* Keep the previous copy; pub_dirty stays set, so the next iteration tries again. */
+        free(c.v);
+        return;
+    }
+    if (c.n > 1)
+        qsort(c.v, c.n, sizeof *c.v, pub_cmp);
+    pthread_mutex_lock(&srv->pub_mu);
+    kafka_committed_offset *old = srv->pub;
+    srv->pub = c.v;
+    srv->npub = c.n;
+    pthread_mutex_unlock(&srv->pub_mu);
+    free(old);
+    srv->pub_dirty = false;
+}
+
+int kafka_server_committed_offsets(kafka_server_t *srv, kafka_committed_offset **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    int rc = 0;
+    pthread_mutex_lock(&srv->pub_mu);
+    if (srv->npub > 0) {
+        kafka_committed_offset *v = malloc(srv->npub * sizeof *v);
+        if (v) {
+            memcpy(v, srv->pub, srv->npub * sizeof *v);
+            *out = v;
+            *n = srv->npub;
+        } else {
+            rc = -ENOMEM;
+        }
+    }
+    pthread_mutex_unlock(&srv->pub_mu);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ store records */
 
 static void put_slice_str(rl_buf *b, rl_slice s)
@@ -471,6 +583,8 @@ static int commit_answer(kafka_conn *conn, int commit_rc, rl_err *err)
     rl_buf_put_be32(&conn->obuf, (uint32_t)nt);
     (void)commit_walk(h.topics, req->api_version, commit_answer_one, &c);
     KAFKA_STAT_ADD(conn->srv, offset_commits, c.committed);
+    if (c.committed > 0)
+        kafka__offsets_changed(conn->srv);
     return kafka__resp_end(conn, err);
 }
 

@@ -454,7 +454,10 @@ static void on_ready(struct ev_loop *loop, ev_prepare *w, int revents)
         KAFKA_STAT_ADD(srv, requests, 1);
         conn_run(conn);
     }
-    ev_prepare_stop(loop, w);
+    /* Once per loop iteration at most, not per request. */
+    kafka__offsets_publish(srv);
+    if (!srv->pub_dirty)
+        ev_prepare_stop(loop, w);
 }
 
 /* ------------------------------------------------------------------ connections */
@@ -839,19 +842,20 @@ int kafka_server_start(kafka_server_t **out, struct ev_loop *loop, log_store_t *
     srv->store = store;
     srv->listen_fd = -1;
     srv->boot_id = (uint64_t)rl_now_ms();
+    pthread_mutex_init(&srv->pub_mu, NULL);
     int rc = kafka__offsets_open(srv, err);
-    if (rc != 0) {
-        kafka__groups_free(srv);
-        free(srv);
-        return rc;
-    }
-    rc = listen_on(srv, err);
+    if (rc == 0)
+        rc = listen_on(srv, err);
     if (rc != 0) {
         kafka__groups_free(srv);
         kafka__offsets_close(srv);
+        pthread_mutex_destroy(&srv->pub_mu);
         free(srv);
         return rc;
     }
+    /* The replayed offsets are visible to kafka_server_committed_offsets at once. */
+    srv->pub_dirty = true;
+    kafka__offsets_publish(srv);
     if (!srv->opts.advertised_host[0] && !srv->wildcard)
         snprintf(srv->opts.advertised_host, sizeof srv->opts.advertised_host, "%s",
                  srv->opts.listen_host);
@@ -886,6 +890,8 @@ void kafka_server_stop(kafka_server_t *srv)
     ev_prepare_stop(srv->loop, &srv->ready_w);
     kafka__groups_free(srv);
     kafka__offsets_close(srv);
+    pthread_mutex_destroy(&srv->pub_mu);
+    free(srv->pub);
     free(srv);
 }
 

@@ -712,7 +712,8 @@ static void test_raw_api_versions(void **state)
     int fd = raw_connect(fx);
     static const int16_t want[][3] = {{0, 3, 7},  {1, 4, 11}, {2, 1, 2},  {3, 1, 4},
                                       {8, 2, 7},  {9, 1, 5},  {10, 0, 2}, {11, 0, 5},
-                                      {12, 0, 3}, {13, 0, 3}, {14, 0, 3}, {18, 0, 3}};
+                                      {12, 0, 3}, {13, 0, 3}, {14, 0, 3}, {15, 0, 5},
+                                      {16, 0, 4}, {18, 0, 3}};
     const size_t nwant = sizeof want / sizeof want[0];
 
     for (int16_t v = 0; v <= 3; v++) {
