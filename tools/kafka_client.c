@@ -4,10 +4,12 @@
  * The tools use librdkafka's legacy simple-consumer API (rd_kafka_consume_start_queue and
  * friends, rdkafka.h "Simple Consumer API (legacy)"): partitions are assigned explicitly, no
  * consumer group exists, so the broker only needs ApiVersions, Metadata, ListOffsets and Fetch
- * (the APIs rowlog's server offers, server/kafka.h). Nothing is ever committed.
+ * (the APIs rowlog's server offers, server/kafka.h). Nothing is committed.
  *
  * librdkafka retries a refused connection forever; a command-line tool must instead say that
- * the broker is down and exit. librdkafka reports RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN through
+ * the broker is down and exit.
+ * `rowlog tail --group` and `rowlog groups` add a group.id (and, for tail, commit settings and
+ * a rebalance callback) to the same handle; everything else stays the same. librdkafka reports RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN through
  * the error callback (served by rd_kafka_poll on the main thread); requests here are therefore
  * made in short slices between which the callback is served.
  */
@@ -28,6 +30,9 @@ struct tool_kafka {
     const sigset_t *stop;
     /* Set by the error callback (main thread, inside rd_kafka_poll), read by the caller. */
     bool all_down;
+    void (*rebalance)(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+                      rd_kafka_topic_partition_list_t *parts, void *arg);
+    void *rebalance_arg;
     bool fatal;
     char reason[512]; /* last transport-level error text, for the "broker down" message */
 };
@@ -71,6 +76,13 @@ static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const
         fprintf(stderr, "%s: librdkafka %d %s: %s\n", kc->prog, level, fac, buf);
 }
 
+static void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+                               rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    tool_kafka *kc = opaque;
+    kc->rebalance(rk, e, parts, kc->rebalance_arg);
+}
+
 static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, rl_err *err)
 {
     char why[256];
@@ -106,6 +118,10 @@ tool_kafka *tool_kafka_new(const tool_kafka_opts *opts, const char *const *extra
     rd_kafka_conf_set_opaque(conf, kc);
     rd_kafka_conf_set_error_cb(conf, kafka_error_cb);
     rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
+    kc->rebalance = opts->rebalance;
+    kc->rebalance_arg = opts->rebalance_arg;
+    if (kc->rebalance)
+        rd_kafka_conf_set_rebalance_cb(conf, kafka_rebalance_cb);
     if (conf_set(conf, "bootstrap.servers", kc->bootstrap, err) ||
         conf_set(conf, "client.id", "rowlog-cli", err) ||
         conf_set(conf, "check.crcs", "true", err) ||
@@ -155,7 +171,11 @@ int tool_kafka_timeout_ms(const tool_kafka *kc)
 
 int tool_kafka_poll_errors(tool_kafka *kc, rl_err *err)
 {
-    rd_kafka_poll(kc->rk, 0);
+    /* A group consumer's main queue is redirected to the consumer queue
+     * (rd_kafka_poll_set_consumer): rd_kafka_poll there would take records away from
+     * rd_kafka_consumer_poll, which serves the error callback itself. */
+    if (!kc->rebalance)
+        rd_kafka_poll(kc->rk, 0);
     if (kc->fatal)
         return rl_err_set(err, RL_EPROTO, "fatal Kafka client error: %s", kc->reason);
     if (kc->all_down) {

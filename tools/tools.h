@@ -109,12 +109,20 @@ typedef struct tool_kafka_opts {
     bool verbose;          /* pass librdkafka's own log lines through to stderr */
     const sigset_t *stop;  /* blocked signals that interrupt a wait (tool_signals_block), or
                               NULL; the set must outlive the handle */
+    /* Consumer groups only (a group.id among the extra properties): called on the main
+     * thread from rd_kafka_consumer_poll with librdkafka's rebalance event (rdkafka.h,
+     * rd_kafka_conf_set_rebalance_cb); it must call rd_kafka_assign itself. NULL = none. */
+    void (*rebalance)(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+                      rd_kafka_topic_partition_list_t *parts, void *arg);
+    void *rebalance_arg;
 } tool_kafka_opts;
 
 /*
- * Creates a consumer handle (legacy simple-consumer API: no consumer group, no commits)
- * with check.crcs=true, enable.auto.commit=false, enable.partition.eof=true.
- * extra: NULL or NULL-terminated name/value pairs of further librdkafka properties.
+ * Creates a consumer handle with check.crcs=true, enable.auto.commit=false,
+ * enable.auto.offset.store=false, enable.partition.eof=true: by default for the legacy
+ * simple-consumer API (no consumer group, no commits).
+ * extra: NULL or NULL-terminated name/value pairs of further librdkafka properties, applied
+ * after those (a group.id and commit settings make it a group consumer).
  * Returns the handle, or NULL with the reason in err (bad bootstrap list, out of memory).
  */
 tool_kafka *tool_kafka_new(const tool_kafka_opts *opts, const char *const *extra, rl_err *err);
@@ -135,7 +143,8 @@ int tool_kafka_metadata(tool_kafka *kc, rd_kafka_topic_t *rkt, const struct rd_k
                         rl_err *err);
 
 /*
- * Serves librdkafka's error callbacks queued so far (non-blocking). Returns 0; -ECONNREFUSED
+ * Serves librdkafka's error callbacks queued so far (non-blocking; for a group consumer,
+ * one with opts.rebalance, rd_kafka_consumer_poll serves them and this only reports). Returns 0; -ECONNREFUSED
  * when librdkafka reported since the previous call that every broker is down (err names the
  * bootstrap list and the last connection error; librdkafka keeps retrying, so the caller
  * chooses between giving up and waiting); RL_EPROTO for a fatal client error (sticks).
@@ -218,5 +227,37 @@ void tool_pretty_format(rl_buf *b, const char *topic, int32_t partition, int64_t
  * Returns 0, or -EINVAL (malformed, impossible date, before the epoch). Pure function.
  */
 int tool_parse_time(const char *s, int64_t now_ms, int64_t *out_ms);
+
+/* ---------------------------------------------------------------------------------------
+ * Positions and topic wildcards (tools/seek.c).
+ * ------------------------------------------------------------------------------------- */
+
+/* True when name holds a wildcard character (*, ? or [: fnmatch(3) syntax). */
+bool tool_topic_is_pattern(const char *name);
+/* True when topic matches the wildcard pattern (fnmatch without flags); internal topics
+ * (names starting with "__") match only a pattern that starts with "__". */
+bool tool_topic_match(const char *pattern, const char *topic);
+/* Appends the librdkafka subscription regex for a wildcard ("rowlog.shop.*" gives
+ * "^rowlog\.shop\..*$"). Errors stick in b. */
+void tool_glob_regex(rl_buf *b, const char *glob);
+
+/*
+ * Sets the offset of every entry of tpl (topic, partition) to the first offset whose record
+ * timestamp is >= ts_ms (ms since the epoch), or RD_KAFKA_OFFSET_END when the partition has
+ * no such record. One ListOffsets round trip (rd_kafka_offsets_for_times), bounded by the
+ * handle's timeout. Returns 0 or RL_EPROTO (request or partition error, named in err).
+ */
+int tool_seek_time(tool_kafka *kc, rd_kafka_topic_partition_list_t *tpl, int64_t ts_ms,
+                   rl_err *err);
+/*
+ * Sets the offset of every entry of tpl whose topic is topic to the first offset of the
+ * transaction gtid or of the first one after it, asking rowlogd's HTTP endpoint at http
+ * ("HOST:PORT"): GET /v1/offsets?topic=T&gtid=G (answer layout in seek.c).
+ * Returns 0; RL_ENOTFOUND (404: rowlogd has no such topic); RL_ECONFIG (400: rowlogd refused
+ * the GTID, its reason in err); RL_EPROTO (another status, a malformed answer, a partition of
+ * tpl missing from it); the errors of tool_http_get. Main thread only.
+ */
+int tool_seek_gtid(const char *http, const char *topic, const char *gtid, int timeout_ms,
+                   rd_kafka_topic_partition_list_t *tpl, rl_err *err);
 
 #endif /* ROWLOG_TOOLS_H */
