@@ -16,7 +16,11 @@
  * in request order; a connection stops being read while a Fetch is parked or while its output
  * queue holds more than 1 MiB (backpressure). Fetch record bytes are sent straight from the
  * log's mapping (no copy). A request that is oversized, malformed or of an unsupported API
- * key or version closes its connection with a logged reason; the server goes on.
+ * key or version closes its connection with a logged reason; the server goes on. So does
+ * one above the per-request bounds (kafka_int.h): more than 10,000 topics or 100,000
+ * partitions in a Metadata, ListOffsets, Fetch, Produce, OffsetCommit or OffsetFetch, more
+ * than 1,000 groups in a DescribeGroups, or a response body above 64 MiB (records aside).
+ * Group listing: ListGroups 0-4 and DescribeGroups 0-5 (kafka_group.c).
  *
  * Threading: everything runs on the loop's thread except kafka_server_notify(),
  * kafka_server_stats_get() and kafka_server_committed_offsets(), which any thread may call.

@@ -359,6 +359,9 @@ static int api_metadata(kafka_conn *conn, rl_err *err)
     int32_t ntopics = kafka__get_count(&rd, true);
     if (ntopics < -1)
         return malformed(err, "topic array count");
+    int rc = kafka__bound(ntopics, 0, 0, err);
+    if (rc != 0)
+        return rc;
 
     kafka__resp_begin(conn, req->correlation_id);
     if (v >= 3)
@@ -397,6 +400,11 @@ static int api_metadata(kafka_conn *conn, rl_err *err)
                 md_put_topic(b, node, KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION, name, 0);
             else
                 md_put_topic(b, node, KAFKA_ERR_NONE, name, (uint32_t)np);
+            /* The same many-partition topic named over and over: bound the answer. */
+            if ((rc = kafka__bound(0, 0, kafka__resp_len(conn), err)) != 0) {
+                kafka__resp_abort(conn);
+                return rc;
+            }
         }
     }
     if (v >= 4)
@@ -449,6 +457,10 @@ static int api_list_offsets(kafka_conn *conn, rl_err *err)
     int32_t ntopics = kafka__get_count(&rd, false);
     if (ntopics < 0)
         return malformed(err, "replica_id, isolation_level or topic array count");
+    int rc = kafka__bound(ntopics, 0, 0, err);
+    if (rc != 0)
+        return rc;
+    int64_t total = 0;
 
     kafka__resp_begin(conn, req->correlation_id);
     if (v >= 2)
@@ -463,6 +475,11 @@ static int api_list_offsets(kafka_conn *conn, rl_err *err)
         int32_t nparts = kafka__get_count(&rd, false);
         if (nparts < 0)
             goto bad;
+        total += nparts;
+        if ((rc = kafka__bound(0, total, 0, err)) != 0) {
+            kafka__resp_abort(conn);
+            return rc;
+        }
         kafka__put_str(b, name);
         rl_buf_put_be32(b, (uint32_t)nparts);
         for (int32_t i = 0; i < nparts; i++) {
@@ -504,6 +521,10 @@ static int api_produce(kafka_conn *conn, rl_err *err)
     int32_t ntopics = kafka__get_count(&rd, false);
     if (ntopics < 0)
         return malformed(err, "transactional_id, acks, timeout or topic array count");
+    int rc = kafka__bound(ntopics, 0, 0, err);
+    if (rc != 0)
+        return rc;
+    int64_t total = 0;
 
     kafka__resp_begin(conn, req->correlation_id);
     rl_buf_put_be32(b, (uint32_t)ntopics);
@@ -516,6 +537,11 @@ static int api_produce(kafka_conn *conn, rl_err *err)
         int32_t nparts = kafka__get_count(&rd, false);
         if (nparts < 0)
             goto bad;
+        total += nparts;
+        if ((rc = kafka__bound(0, total, 0, err)) != 0) {
+            kafka__resp_abort(conn);
+            return rc;
+        }
         kafka__put_str(b, name);
         rl_buf_put_be32(b, (uint32_t)nparts);
         for (int32_t i = 0; i < nparts; i++) {

@@ -141,6 +141,9 @@ static int fetch_parse(kafka_conn *conn, rl_err *err)
     int32_t ntopics = rl_get_i32be(&rd);
     if (rd.err || ntopics < 0)
         return rl_err_set(err, RL_EPROTO, "malformed fixed fields or topic array count");
+    int rc = kafka__bound(ntopics, 0, 0, err);
+    if (rc != 0)
+        return rc;
     for (int32_t t = 0; t < ntopics; t++) {
         rl_slice name;
         if (!kafka__get_str(&rd, false, &name))
@@ -176,6 +179,8 @@ static int fetch_parse(kafka_conn *conn, rl_err *err)
                                   "malformed partition entry (topic #%" PRId32
                                   ", partition entry #%" PRId32 ")",
                                   t, i);
+            if ((rc = kafka__bound(0, (int64_t)f->nparts + 1, 0, err)) != 0)
+                return rc;
             if (grow((void **)&f->parts, &f->parts_cap, f->nparts, sizeof *f->parts) != 0)
                 return rl_err_set(err, -ENOMEM, "out of memory parsing a Fetch request");
             kafka_fetch_part *fp = &f->parts[f->nparts++];

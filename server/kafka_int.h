@@ -368,6 +368,13 @@ int kafka__fetch_resume(kafka_conn *conn, bool expired, rl_err *err);
 /* Frees the connection's fetch scratch. */
 void kafka__fetch_free(kafka_fetch *fetch);
 
+/* Per-request bounds: RL_ETOOBIG (err names the count and the bound) when ntopics is above
+ * KAFKA_MAX_REQ_TOPICS, nparts (all topics so far) above KAFKA_MAX_REQ_PARTITIONS or
+ * resp_bytes (the response body built so far) above KAFKA_MAX_RESP_BYTES; else 0. */
+int kafka__bound(int64_t ntopics, int64_t nparts, size_t resp_bytes, rl_err *err);
+/* Body bytes of the response under construction. */
+size_t kafka__resp_len(const kafka_conn *conn);
+
 /* Reads an array count: >= 0, or -1 when nullable. Returns the count (-1 for null) or -2
  * with the reader's error set. */
 int32_t kafka__get_count(rl_reader *rd, bool nullable);

@@ -443,7 +443,7 @@ static bool commit_parse_hdr(const kafka_req *req, commit_hdr *h)
 }
 
 /* Walks the topics array: fn is called per partition entry in order (index i). Returns the
- * number of entries, or -1 when malformed. */
+ * number of entries, -1 when malformed or -2 when above the per-request bounds. */
 typedef struct commit_entry {
     rl_slice topic;
     int32_t partition;
@@ -460,6 +460,8 @@ static int64_t commit_walk(rl_reader rd, int16_t v,
     int32_t nt = kafka__get_count(&rd, false);
     if (nt < 0)
         return -1;
+    if (kafka__bound(nt, 0, 0, NULL) != 0)
+        return -2;
     size_t i = 0;
     for (int32_t t = 0; t < nt; t++) {
         commit_entry e;
@@ -468,6 +470,8 @@ static int64_t commit_walk(rl_reader rd, int16_t v,
         int32_t np = kafka__get_count(&rd, false);
         if (np < 0)
             return -1;
+        if (kafka__bound(0, (int64_t)i + np, 0, NULL) != 0)
+            return -2;
         if (fn)
             fn(ctx, i, &e, true, np);
         for (int32_t k = 0; k < np; k++) {
@@ -597,6 +601,9 @@ int kafka__offset_commit(kafka_conn *conn, rl_err *err)
         return rl_err_set(err, RL_EPROTO, "malformed group_id, generation, member_id, "
                                           "group_instance_id or retention_time_ms");
     int64_t n = commit_walk(h.topics, req->api_version, NULL, NULL);
+    if (n == -2)
+        return rl_err_set(err, RL_ETOOBIG, "more than %d topics or %d partitions in one request",
+                          KAFKA_MAX_REQ_TOPICS, KAFKA_MAX_REQ_PARTITIONS);
     if (n < 0)
         return rl_err_set(err, RL_EPROTO, "malformed topic or partition entry");
     if ((size_t)n > conn->commit_err_cap) {
@@ -719,6 +726,10 @@ int kafka__offset_fetch(kafka_conn *conn, rl_err *err)
     int32_t nt = kafka__get_count(&rd, v >= 2);
     if (nt < -1)
         return rl_err_set(err, RL_EPROTO, "malformed topics count");
+    int rc = kafka__bound(nt, 0, 0, err);
+    if (rc != 0)
+        return rc;
+    int64_t total = 0;
     kafka_group *g = kafka__group_get(srv, group_id, false);
     kafka_htab *t = g ? kafka__group_offsets(g) : NULL;
 
@@ -732,6 +743,13 @@ int kafka__offset_fetch(kafka_conn *conn, rl_err *err)
             int32_t np;
             if (!kafka__get_str(&rd, false, &topic) || (np = kafka__get_count(&rd, false)) < 0)
                 goto bad;
+            total += np;
+            /* Each answer may carry up to 4 KiB of committed metadata: bound the response
+             * as well as the count. */
+            if ((rc = kafka__bound(0, total, kafka__resp_len(conn), err)) != 0) {
+                kafka__resp_abort(conn);
+                return rc;
+            }
             kafka__put_str(b, topic);
             rl_buf_put_be32(b, (uint32_t)np);
             for (int32_t k = 0; k < np; k++) {
@@ -739,6 +757,11 @@ int kafka__offset_fetch(kafka_conn *conn, rl_err *err)
                 if (rd.err)
                     goto bad;
                 fetch_put_one(b, v, partition, t ? offset_find(t, topic, partition) : NULL);
+                if ((k & 1023) == 1023 &&
+                    (rc = kafka__bound(0, 0, kafka__resp_len(conn), err)) != 0) {
+                    kafka__resp_abort(conn);
+                    return rc;
+                }
             }
         }
     } else {

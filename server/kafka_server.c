@@ -199,6 +199,27 @@ int kafka__resp_slice(kafka_conn *conn, rl_slice s, struct log_segment *pin)
     return 0;
 }
 
+size_t kafka__resp_len(const kafka_conn *conn)
+{
+    return conn->obuf.len - conn->resp_obuf_start;
+}
+
+int kafka__bound(int64_t ntopics, int64_t nparts, size_t resp_bytes, rl_err *err)
+{
+    if (ntopics > KAFKA_MAX_REQ_TOPICS)
+        return rl_err_set(err, RL_ETOOBIG,
+                          "%" PRId64 " topics in one request (at most %d are answered)", ntopics,
+                          KAFKA_MAX_REQ_TOPICS);
+    if (nparts > KAFKA_MAX_REQ_PARTITIONS)
+        return rl_err_set(err, RL_ETOOBIG,
+                          "more than %d partitions in one request (%" PRId64 " so far)",
+                          KAFKA_MAX_REQ_PARTITIONS, nparts);
+    if (resp_bytes > KAFKA_MAX_RESP_BYTES)
+        return rl_err_set(err, RL_ETOOBIG, "response above %zu bytes",
+                          (size_t)KAFKA_MAX_RESP_BYTES);
+    return 0;
+}
+
 void kafka__resp_abort(kafka_conn *conn)
 {
     if (conn->obuf.len > conn->resp_obuf_start)

@@ -630,6 +630,157 @@ static void test_list_groups_rdkafka(void **state)
     close(member_fd);
 }
 
+/* ------------------------------------------------------------------ per-request caps */
+
+/* Sends b and expects the server to close the connection without answering. */
+static void expect_close(unsigned port, const rl_buf *b, const char *what)
+{
+    int fd = kt_connect(port);
+    (void)kt_send(fd, b->p, b->len);
+    if (!kt_closed(fd))
+        fail_msg("%s: the connection was not closed", what);
+    close(fd);
+}
+
+/* Metadata v1 naming `n` topics, all "orders". */
+static void metadata_req(rl_buf *b, int32_t n)
+{
+    kt_req_begin(b, 3, 1, 31);
+    rl_buf_put_be32(b, (uint32_t)n);
+    for (int32_t i = 0; i < n; i++)
+        kt_put_str(b, "orders");
+    kt_req_end(b);
+}
+
+/* ListOffsets v1, topic "orders" with n partition entries (earliest). */
+static void list_offsets_req(rl_buf *b, int32_t n)
+{
+    kt_req_begin(b, 2, 1, 21);
+    rl_buf_put_be32(b, (uint32_t)-1);
+    rl_buf_put_be32(b, 1);
+    kt_put_str(b, "orders");
+    rl_buf_put_be32(b, (uint32_t)n);
+    for (int32_t i = 0; i < n; i++) {
+        rl_buf_put_be32(b, (uint32_t)(i % 4));
+        rl_buf_put_be64(b, (uint64_t)-2);
+    }
+    kt_req_end(b);
+}
+
+static void test_request_caps(void **state)
+{
+    fixture *fx = *state;
+    unsigned port = fx->st.port;
+    rl_buf b = RL_BUF_INIT, resp = RL_BUF_INIT;
+    kafka_server_stats st0, st1;
+    kafka_server_stats_get(fx->st.srv, &st0);
+
+    /* Metadata: 10,000 topics are answered, 10,001 close the connection. */
+    metadata_req(&b, 10000);
+    int fd = kt_connect(port);
+    rl_reader rd = kt_call(fd, &b, &resp);
+    (void)rl_get_i32be(&rd); /* brokers */
+    close(fd);
+    metadata_req(&b, 10001);
+    expect_close(port, &b, "Metadata with 10,001 topics");
+
+    /* ListOffsets: 100,000 partitions answered (every entry), 100,001 refused. */
+    list_offsets_req(&b, 100000);
+    fd = kt_connect(port);
+    rd = kt_call(fd, &b, &resp);
+    assert_int_equal(rl_get_i32be(&rd), 1);
+    assert_true(rl_slice_eq_str(kt_get_str(&rd), "orders"));
+    assert_int_equal(rl_get_i32be(&rd), 100000);
+    close(fd);
+    list_offsets_req(&b, 100001);
+    expect_close(port, &b, "ListOffsets with 100,001 partitions");
+
+    /* OffsetCommit of 100,001 partitions. */
+    kt_req_begin(&b, 8, 7, 81);
+    kt_put_str(&b, "g-caps");
+    rl_buf_put_be32(&b, (uint32_t)-1);
+    kt_put_str(&b, "");
+    rl_buf_put_be16(&b, (uint16_t)-1);
+    rl_buf_put_be32(&b, 1);
+    kt_put_str(&b, "orders");
+    rl_buf_put_be32(&b, 100001);
+    for (int i = 0; i < 100001; i++) {
+        rl_buf_put_be32(&b, 0);
+        rl_buf_put_be64(&b, 1);
+        rl_buf_put_be32(&b, (uint32_t)-1);
+        rl_buf_put_be16(&b, (uint16_t)-1);
+    }
+    kt_req_end(&b);
+    expect_close(port, &b, "OffsetCommit with 100,001 partitions");
+
+    /* Fetch v4 with 10,001 topics. */
+    kt_req_begin(&b, 1, 4, 11);
+    rl_buf_put_be32(&b, (uint32_t)-1);
+    rl_buf_put_be32(&b, 0);
+    rl_buf_put_be32(&b, 1);
+    rl_buf_put_be32(&b, 1 << 20);
+    rl_buf_putc(&b, 0);
+    rl_buf_put_be32(&b, 10001);
+    for (int i = 0; i < 10001; i++) {
+        kt_put_str(&b, "orders");
+        rl_buf_put_be32(&b, 0);
+    }
+    kt_req_end(&b);
+    expect_close(port, &b, "Fetch with 10,001 topics");
+
+    /* DescribeGroups of 1,001 groups. */
+    kt_req_begin(&b, 15, 0, 151);
+    rl_buf_put_be32(&b, 1001);
+    for (int i = 0; i < 1001; i++)
+        kt_put_str(&b, "g");
+    kt_req_end(&b);
+    expect_close(port, &b, "DescribeGroups with 1,001 groups");
+
+    /* OffsetFetch: 17,000 answers carrying 4 KiB of committed metadata each would be a
+     * 68 MiB response from a 68 KiB request; the response cap closes it. */
+    char md[4097];
+    memset(md, 'm', 4096);
+    md[4096] = 0;
+    kt_req_begin(&b, 8, 7, 82);
+    kt_put_str(&b, "g-caps");
+    rl_buf_put_be32(&b, (uint32_t)-1);
+    kt_put_str(&b, "");
+    rl_buf_put_be16(&b, (uint16_t)-1);
+    rl_buf_put_be32(&b, 1);
+    kt_put_str(&b, "orders");
+    rl_buf_put_be32(&b, 4);
+    for (int i = 0; i < 4; i++) {
+        rl_buf_put_be32(&b, (uint32_t)i);
+        rl_buf_put_be64(&b, 1);
+        rl_buf_put_be32(&b, (uint32_t)-1);
+        kt_put_str(&b, md);
+    }
+    kt_req_end(&b);
+    fd = kt_connect(port);
+    rd = kt_call(fd, &b, &resp);
+    close(fd);
+    kt_req_begin(&b, 9, 5, 91);
+    kt_put_str(&b, "g-caps");
+    rl_buf_put_be32(&b, 1);
+    kt_put_str(&b, "orders");
+    rl_buf_put_be32(&b, 17000);
+    for (int i = 0; i < 17000; i++)
+        rl_buf_put_be32(&b, (uint32_t)(i % 4));
+    kt_req_end(&b);
+    expect_close(port, &b, "OffsetFetch answering 68 MiB");
+
+    /* Every refusal was counted, and the server still answers. */
+    kafka_server_stats_get(fx->st.srv, &st1);
+    assert_int_equal(st1.protocol_errors - st0.protocol_errors, 6);
+    metadata_req(&b, 1);
+    fd = kt_connect(port);
+    rd = kt_call(fd, &b, &resp);
+    assert_int_equal(rl_get_i32be(&rd), 1);
+    close(fd);
+    rl_buf_free(&b);
+    rl_buf_free(&resp);
+}
+
 int main(void)
 {
     rl_log_set_level(RL_LOG_WARN);
@@ -639,6 +790,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_groups_raw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_describe_groups_raw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_groups_rdkafka, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_caps, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
