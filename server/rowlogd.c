@@ -4,12 +4,18 @@
  * Two threads: the source thread (rowlogd_source.c) reads the primary's binlog, decodes it
  * and appends to the log; the main thread runs the libev loop that serves Kafka clients.
  * They meet in the log store: the writer publishes high watermarks, the commit hook wakes
- * parked fetches through kafka_server_notify (an ev_async).
+ * parked fetches through kafka_server_notify (an ev_async). Beside them (--http): the HTTP
+ * endpoint's thread (rowlogd_http.c: metrics and health) and the primary poller
+ * (rowlogd_poller.c), which only read what the others publish.
  *
  * Shutdown: SIGTERM/SIGINT ask the source thread to stop at its last complete transaction;
  * when it has ended the loop stops, the server closes its connections and the log is closed.
  * A source error (an event that cannot be decoded, a lost primary) also stops the daemon,
- * with the error logged and exit status 1.
+ * with the error logged and exit status 1. The endpoint goes down with it: a supervisor
+ * restarting rowlogd and alerting on the exit (and `up == 0` in Prometheus) is the signal;
+ * a daemon that stayed up serving metrics without capturing would only hide the outage.
+ * A purged start position (error 1236) is such an error: it names the remedy (a new
+ * snapshot, or a fresh --data-dir), which no restart can replace.
  */
 #include "server/rowlogd_int.h"
 
@@ -98,6 +104,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 static void on_commit_hook(void *ctx)
 {
     daemon_ctx *d = ctx;
+    atomic_store_explicit(&d->src.stats.last_durable_ms, rl_now_ms(), memory_order_relaxed);
     if (d->srv)
         kafka_server_notify(d->srv);
 }
@@ -168,9 +175,37 @@ int main(int argc, char **argv)
     d.src.store = store;
     d.src.on_exit = on_source_exit;
     d.src.on_exit_ctx = &d;
+    rowlogd_source_init(&d.src);
+    rowlogd_poller poller;
+    bool poller_started = false;
+    rowlogd_http *http = NULL;
+    if (opts.http_enabled) {
+        rc = rowlogd_poller_start(&poller, &opts);
+        if (rc != 0)
+            rl_warn("cannot start the primary poller: %s (no head position metrics)",
+                    rl_strerror(rc));
+        poller_started = rc == 0;
+        rowlogd_view view = {.opts = &opts, .store = store, .srv = d.srv, .src = &d.src,
+                             .poller = poller_started ? &poller : NULL};
+        rc = rowlogd_http_start(&http, &view, &err);
+        if (rc != 0) {
+            rl_error("cannot start the HTTP endpoint: %s", err.msg);
+            if (poller_started)
+                rowlogd_poller_stop(&poller);
+            rowlogd_source_destroy(&d.src);
+            kafka_server_stop(d.srv);
+            log_store_close(store);
+            return 1;
+        }
+        rl_info("metrics on http://%s:%u/metrics", opts.http_host, rowlogd_http_port(http));
+    }
     rc = rowlogd_source_start(&d.src);
     if (rc != 0) {
         rl_error("cannot start the source thread: %s", rl_strerror(rc));
+        rowlogd_http_stop(http);
+        if (poller_started)
+            rowlogd_poller_stop(&poller);
+        rowlogd_source_destroy(&d.src);
         kafka_server_stop(d.srv);
         log_store_close(store);
         return 1;
@@ -195,12 +230,17 @@ int main(int argc, char **argv)
         pthread_mutex_unlock(&comp.lock);
         pthread_join(comp.thread, NULL);
     }
+    /* The endpoint reads the server, the store and the source's stats: it goes first. */
+    rowlogd_http_stop(http);
+    if (poller_started)
+        rowlogd_poller_stop(&poller);
     ev_signal_stop(d.loop, &d.sigterm);
     ev_signal_stop(d.loop, &d.sigint);
     ev_async_stop(d.loop, &d.source_ended);
     kafka_server_stop(d.srv);
     d.srv = NULL;
     log_store_close(store);
+    rowlogd_source_destroy(&d.src);
     if (rc != 0) {
         rl_error("rowlogd stopped on an error: %s", d.src.err.msg);
         return 1;

@@ -1,6 +1,14 @@
 /*
- * rowlogd_int.h - private to the rowlogd daemon (server/rowlogd*.c): its options and the
- * source thread that reads the binlog, decodes it and appends to the log.
+ * rowlogd_int.h - private to the rowlogd daemon (server/rowlogd*.c): its options, the
+ * source thread that reads the binlog, decodes it and appends to the log, and the metrics
+ * side (the counters the source publishes, the primary poller, the Prometheus exposition
+ * writer, /proc readings and the HTTP endpoint; see docs/metrics.md).
+ *
+ * Metrics threading: the source thread is the only writer of rowlogd_source_stats (relaxed
+ * atomic load + store, no locked instruction, no lock on its hot path); strings (position,
+ * GTID state, last error) sit behind rowlogd_source_stats.lock and are copied at commits,
+ * heartbeats and errors only. The HTTP thread reads them; the poller thread owns the
+ * primary connection and publishes its last poll under rowlogd_poller.lock.
  */
 #ifndef ROWLOGD_INT_H
 #define ROWLOGD_INT_H
@@ -10,6 +18,7 @@
 
 #include "log/log.h"
 #include "reader/binlog.h"
+#include "reader/primary.h"
 #include "server/kafka.h"
 
 typedef struct rowlogd_opts {
@@ -25,12 +34,71 @@ typedef struct rowlogd_opts {
     int log_level;
     unsigned commit_interval_ms; /* longest a committed transaction waits for its fsync while
                                     the primary keeps sending (group commit) */
+    bool http_enabled;           /* --http off clears it */
+    char http_host[256];         /* --http HOST:PORT, default 127.0.0.1:9100 */
+    unsigned http_port;          /* 0 = any free port (tests) */
+    unsigned poll_ms;            /* --primary-poll-ms: head polling period, default 2000 */
 } rowlogd_opts;
 
 /* Parses argv (and the --config file, whose keys are the long option names without "--";
  * command-line options win). Prints usage and returns 1 for --help, returns RL_ECONFIG with
  * err set on a bad option, 0 otherwise. */
 int rowlogd_opts_parse(rowlogd_opts *opts, int argc, char **argv, rl_err *err);
+
+/* Row operations counted per kind (rowlogd_source_stats.rows). */
+enum { ROWLOGD_OP_INSERT = 0, ROWLOGD_OP_UPDATE = 1, ROWLOGD_OP_DELETE = 2, ROWLOGD_OPS = 3 };
+
+/* Published by the source thread for the metrics endpoint (see the file comment). Counters
+ * count since the process started, across reconnects. */
+typedef struct rowlogd_source_stats {
+    _Atomic uint64_t events[256];    /* binlog events received, by event type (header byte 4) */
+    _Atomic uint64_t event_bytes[256]; /* their bytes (header + body + CRC) */
+    _Atomic uint64_t rows[ROWLOGD_OPS]; /* row changes appended, by operation */
+    _Atomic uint64_t appended_bytes; /* key + value bytes of the records appended (before
+                                        batching and compression) */
+    _Atomic uint64_t txns;           /* transactions committed by the decoder (on_commit) */
+    _Atomic uint64_t decode_errors;  /* events the decoder refused (each one stops the source) */
+    _Atomic uint64_t reconnects;     /* connections re-established after a loss */
+    _Atomic bool connected;          /* a replication connection is open and streaming */
+    _Atomic bool running;            /* the source thread has not ended */
+    _Atomic int64_t last_event_ts_us; /* source timestamp of the last transaction event read:
+                                         MySQL's immediate_commit_timestamp (us) when GTID
+                                         events carry it, else the header's second + 0.5 s
+                                         (unbiased for 1 s resolution); 0 = none yet */
+    _Atomic int64_t last_event_ms;   /* wall clock when that event was read */
+    _Atomic int64_t caught_up_ms;    /* wall clock of the last heartbeat: the primary had no
+                                        more events to send at that moment */
+    _Atomic int64_t last_durable_ms; /* wall clock of the last durable log commit (hook) */
+    pthread_mutex_t lock;            /* guards the strings below */
+    binlog_pos at;                   /* position read: after the last event or heartbeat */
+    char gtid_state[1024];           /* GTID state after the last committed transaction */
+    int last_error;                  /* code of the last source error (0: none yet) */
+    char last_error_msg[512];
+    int64_t last_error_ms;
+} rowlogd_source_stats;
+
+/* Copy of the locked part of rowlogd_source_stats (rowlogd_source_stats_position). */
+typedef struct rowlogd_source_position {
+    binlog_pos at;
+    char gtid_state[1024];
+    int last_error;
+    char last_error_msg[512];
+    int64_t last_error_ms;
+} rowlogd_source_position;
+
+/* Any thread: copies the locked strings. */
+void rowlogd_source_stats_position(rowlogd_source_stats *st, rowlogd_source_position *out);
+
+/*
+ * Source lag in milliseconds at wall time now_ms (pure; docs/metrics.md "Lag in seconds"):
+ *   - the last thing read was a heartbeat (caught_up_ms >= last_event_ms): the primary had
+ *     nothing more at caught_up_ms; heartbeats come every heartbeat_ms while idle, so only
+ *     the time beyond one period is lag (a stalled rowlogd or link keeps growing it);
+ *   - else now - the last event's source timestamp (last_event_ts_us).
+ * Never negative; 0 when nothing was read yet and no heartbeat came.
+ */
+int64_t rowlogd_lag_ms(int64_t now_ms, int64_t last_event_ts_us, int64_t last_event_ms,
+                       int64_t caught_up_ms, unsigned heartbeat_ms);
 
 /* The source thread: owns the replication connection and the decoder; the only writer of the
  * log store. */
@@ -42,18 +110,130 @@ typedef struct rowlogd_source {
     pthread_mutex_t lock;   /* guards conn between the thread and rowlogd_source_stop */
     pthread_cond_t wake;    /* signalled by rowlogd_source_stop (ends a reconnect backoff) */
     binlog_conn_t *conn;
-    uint64_t reconnects;    /* connections re-established after a loss */
+    rowlogd_source_stats stats; /* metrics; initialised by rowlogd_source_init */
     int result;             /* 0 after a requested stop, else the error that ended it */
     rl_err err;
     void (*on_exit)(void *ctx); /* called from the thread when it ends (any reason) */
     void *on_exit_ctx;
 } rowlogd_source;
 
+/* Zeroes src's stats and initialises their lock (before the HTTP server can read them);
+ * call once before rowlogd_source_start. */
+void rowlogd_source_init(rowlogd_source *src);
 /* Starts the thread. Returns 0 or -errno. */
 int rowlogd_source_start(rowlogd_source *src);
 /* Any thread: asks the source thread to stop after its last complete transaction. */
 void rowlogd_source_stop(rowlogd_source *src);
-/* Waits for the thread; returns its result (err filled). */
+/* Waits for the thread; returns its result (err filled). stats stay readable until
+ * rowlogd_source_destroy. */
 int rowlogd_source_join(rowlogd_source *src);
+void rowlogd_source_destroy(rowlogd_source *src);
+
+/* ------------------------------------------------------------------ primary poller */
+
+/* A thread polling the primary's head every opts->poll_ms (reader/primary.h) and keeping
+ * the last result for the HTTP thread. */
+typedef struct rowlogd_poller {
+    const rowlogd_opts *opts;
+    pthread_t thread;
+    pthread_mutex_t lock;   /* guards everything below */
+    pthread_cond_t wake;
+    bool stop;
+    bool have;              /* st holds a successful poll */
+    binlog_primary_status st;
+    int error;              /* the last poll's error (0: it succeeded) */
+    char error_msg[512];
+    uint64_t polls, poll_errors;
+} rowlogd_poller;
+
+/* Starts the thread (first poll at once). Returns 0 or -errno. */
+int rowlogd_poller_start(rowlogd_poller *p, const rowlogd_opts *opts);
+/* Stops and joins the thread, frees the status. */
+void rowlogd_poller_stop(rowlogd_poller *p);
+/* Any thread: deep copy of the last successful poll into out (freed first with
+ * binlog_primary_status_free). Returns 0, RL_ENOTFOUND (no successful poll yet), -ENOMEM. */
+int rowlogd_poller_get(rowlogd_poller *p, binlog_primary_status *out);
+
+/* ------------------------------------------------------------------ exposition */
+
+/*
+ * Prometheus text exposition format 0.0.4 (prometheus/docs content/docs/instrumenting/
+ * exposition_formats.md): per family "# HELP name text" and "# TYPE name type" once, then
+ * its samples "name{label="value",...} value", all samples of a family together.
+ * Errors stick in the writer (checked once with rowlogd_prom_error).
+ */
+typedef struct rowlogd_prom {
+    rl_buf *out;
+    char family[128];   /* the family being written */
+    rl_buf seen;        /* names of families already written, each followed by '\n' */
+    int error;          /* first error: RL_ECONFIG (family repeated or bad name), -ENOMEM */
+} rowlogd_prom;
+
+void rowlogd_prom_init(rowlogd_prom *w, rl_buf *out);
+void rowlogd_prom_free(rowlogd_prom *w);
+/* Starts family name (metric name rules [a-zA-Z_:][a-zA-Z0-9_:]*) of type "counter",
+ * "gauge", "info"-style gauges or "untyped", writing HELP (help escaped: backslash, newline)
+ * and TYPE. A family already written sets RL_ECONFIG (samples must stay grouped). */
+void rowlogd_prom_family(rowlogd_prom *w, const char *name, const char *type, const char *help);
+/* One sample of the current family. labels: nlabels pairs {name, value, name, value, ...};
+ * values are escaped (backslash, double quote, newline) and invalid UTF-8 bytes replaced by
+ * U+FFFD. Integral values below 2^53 print as integers, others with 17 significant digits;
+ * NaN and infinities as NaN, +Inf, -Inf. */
+void rowlogd_prom_sample(rowlogd_prom *w, const char *const *labels, size_t nlabels, double v);
+/* Same with an exact 64-bit integer value. */
+void rowlogd_prom_sample_u64(rowlogd_prom *w, const char *const *labels, size_t nlabels,
+                             uint64_t v);
+/* 0 or the first error. */
+int rowlogd_prom_error(const rowlogd_prom *w);
+
+/* ------------------------------------------------------------------ /proc */
+
+/* The standard process_ metrics (prometheus client_golang's process collector). */
+typedef struct rowlogd_proc {
+    double cpu_seconds;         /* utime + stime */
+    double start_time_seconds;  /* since the epoch */
+    uint64_t resident_bytes;
+    uint64_t virtual_bytes;
+    uint64_t open_fds;
+    uint64_t max_fds;
+} rowlogd_proc;
+
+/* Parses the text of /proc/self/stat (proc(5): fields after the command name in
+ * parentheses, which may itself hold spaces and parentheses: the last ')' ends it).
+ * ticks: sysconf(_SC_CLK_TCK); page: the page size in bytes; btime: boot time in seconds
+ * since the epoch (/proc/stat). Fills cpu, start time, resident and virtual bytes.
+ * Returns 0 or RL_ECORRUPT. */
+int rowlogd_proc_parse_stat(const char *text, long ticks, long page, uint64_t btime,
+                            rowlogd_proc *out);
+/* Finds "btime N" in the text of /proc/stat. Returns 0 or RL_ENOTFOUND. */
+int rowlogd_proc_parse_btime(const char *text, uint64_t *btime);
+/* Reads /proc/self/stat, /proc/stat, counts /proc/self/fd and takes RLIMIT_NOFILE. Returns 0
+ * or a negative code (the fields that could be read are filled). */
+int rowlogd_proc_read(rowlogd_proc *out);
+
+/* ------------------------------------------------------------------ the endpoint */
+
+/* What the HTTP thread reads. Every pointer must outlive rowlogd_http_stop. */
+typedef struct rowlogd_view {
+    const rowlogd_opts *opts;
+    log_store_t *store;
+    kafka_server_t *srv;
+    rowlogd_source *src;
+    rowlogd_poller *poller;  /* NULL: no head polling */
+} rowlogd_view;
+
+/* Renders /metrics for view at wall time now_ms into out (appended). Returns 0, -ENOMEM or
+ * RL_ECONFIG (a family written twice: a bug). */
+int rowlogd_metrics_render(const rowlogd_view *view, int64_t now_ms, rl_buf *out);
+
+typedef struct rowlogd_http rowlogd_http;
+/* Starts libmicrohttpd's internal polling thread on opts->http_host:http_port serving
+ * /metrics, /health/live, /health/ready and /v1/offsets. Returns 0, -errno or RL_ECONFIG
+ * (host does not resolve), with err naming the address. */
+int rowlogd_http_start(rowlogd_http **out, const rowlogd_view *view, rl_err *err);
+/* Port actually bound. */
+unsigned rowlogd_http_port(const rowlogd_http *h);
+/* Stops the thread (waits for requests in flight) and frees. NULL is fine. */
+void rowlogd_http_stop(rowlogd_http *h);
 
 #endif

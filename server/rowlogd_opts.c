@@ -38,6 +38,11 @@ static const char usage[] =
     "                        (default 29292)\n"
     "  --heartbeat-ms N      primary heartbeat period (default 1000)\n"
     "  --commit-interval-ms N  longest group-commit delay under load (default 20)\n"
+    "  --http HOST:PORT      metrics and health endpoint: /metrics (Prometheus),\n"
+    "                        /health/live, /health/ready, /v1/offsets (default\n"
+    "                        127.0.0.1:9100; off: none)\n"
+    "  --primary-poll-ms N   how often the primary's head position is polled for the lag\n"
+    "                        metrics, over a separate connection (default 2000)\n"
     "  --log-level L         debug, info, warn or error (default info)\n"
     "  --config FILE         INI file with the same keys (source = ..., data-dir = ...);\n"
     "                        command-line options override it\n"
@@ -62,6 +67,8 @@ enum {
     OPT_HEARTBEAT_MS,
     OPT_COMMIT_INTERVAL_MS,
     OPT_LOG_LEVEL,
+    OPT_HTTP,
+    OPT_PRIMARY_POLL_MS,
     OPT_CONFIG,
 };
 
@@ -84,6 +91,8 @@ static const struct option long_opts[] = {
     {"heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT_MS},
     {"commit-interval-ms", required_argument, NULL, OPT_COMMIT_INTERVAL_MS},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"http", required_argument, NULL, OPT_HTTP},
+    {"primary-poll-ms", required_argument, NULL, OPT_PRIMARY_POLL_MS},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -123,6 +132,23 @@ static int apply_opt(rowlogd_opts *o, const char *name, const char *v, rl_err *e
         memcpy(o->listen_host, v, (size_t)(colon - v));
         o->listen_host[colon - v] = 0;
         o->listen_port = (unsigned)n;
+    } else if (strcmp(name, "http") == 0) {
+        if (strcmp(v, "off") == 0) {
+            o->http_enabled = false;
+            return 0;
+        }
+        const char *colon = strrchr(v, ':');
+        if (!colon || colon == v || (size_t)(colon - v) >= sizeof o->http_host)
+            return rl_err_set(err, RL_ECONFIG, "--http: '%s' is not HOST:PORT or off", v);
+        if ((rc = parse_u64(name, colon + 1, 0, 65535, &n, err)) != 0)
+            return rc;
+        memcpy(o->http_host, v, (size_t)(colon - v));
+        o->http_host[colon - v] = 0;
+        o->http_port = (unsigned)n;
+        o->http_enabled = true;
+    } else if (strcmp(name, "primary-poll-ms") == 0) {
+        if ((rc = parse_u64(name, v, 100, 3600000, &n, err)) == 0)
+            o->poll_ms = (unsigned)n;
     } else if (strcmp(name, "topic-prefix") == 0) {
         if (!v[0] || strlen(v) >= sizeof o->topic_prefix ||
             strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
@@ -234,6 +260,10 @@ int rowlogd_opts_parse(rowlogd_opts *o, int argc, char **argv, rl_err *err)
     o->source.heartbeat_ms = 1000;
     o->commit_interval_ms = 20;
     o->log_level = RL_LOG_INFO;
+    o->http_enabled = true;
+    snprintf(o->http_host, sizeof o->http_host, "127.0.0.1");
+    o->http_port = 9100;
+    o->poll_ms = 2000;
 
     /* First pass: --help and --config, so the file is applied before the command line. */
     int c;

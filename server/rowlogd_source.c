@@ -12,6 +12,17 @@
  * Group commit: a boundary is committed at once when the primary has nothing more buffered
  * (low latency when idle); while events keep arriving, commits are spaced by
  * commit_interval_ms so one fsync covers many transactions.
+ *
+ * Metrics (rowlogd_source_stats): counters are bumped with a relaxed load and store (this
+ * thread is their only writer), the position and GTID strings are copied under the stats
+ * lock at each transaction boundary and heartbeat only. Event header fields used here
+ * (mysql-server libs/mysql/binlog/event/binlog_event.h, v4 header):
+ *   0 timestamp u32 (s) | 4 type u8 | 5 server_id u32 | 9 event_size u32 | 13 log_pos u32 |
+ *   17 flags u16 (0x20 LOG_EVENT_ARTIFICIAL_F)
+ * and of MySQL's GTID_LOG_EVENT / ANONYMOUS_GTID_LOG_EVENT body (control_events.h,
+ * Gtid_event): flags u8 | sid 16 | gno u64 | lt_type u8 (2 = logical timestamps) |
+ * last_committed u64 | sequence_number u64 | immediate_commit_timestamp u56 (us; bit 55 set:
+ * an original_commit_timestamp follows).
  */
 #include "server/rowlogd_int.h"
 
@@ -31,6 +42,7 @@ typedef struct source_run {
     int64_t last_commit_ns;
     int64_t last_retain_ns;
     uint64_t txns, rows;
+    bool exact_ts; /* the primary's GTID events carry microsecond commit timestamps */
     rl_err *err;
 } source_run;
 
@@ -73,6 +85,105 @@ static int checkpoint_parse(rl_slice blob, binlog_start *start, rl_err *err)
     return 0;
 }
 
+static inline void stat_add(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+static inline void stat_set_i64(_Atomic int64_t *c, int64_t v)
+{
+    atomic_store_explicit(c, v, memory_order_relaxed);
+}
+
+int64_t rowlogd_lag_ms(int64_t now_ms, int64_t last_event_ts_us, int64_t last_event_ms,
+                       int64_t caught_up_ms, unsigned heartbeat_ms)
+{
+    int64_t lag = 0;
+    if (caught_up_ms > 0 && caught_up_ms >= last_event_ms)
+        lag = now_ms - caught_up_ms - (int64_t)heartbeat_ms;
+    else if (last_event_ts_us > 0)
+        lag = now_ms - last_event_ts_us / 1000;
+    return lag > 0 ? lag : 0;
+}
+
+void rowlogd_source_stats_position(rowlogd_source_stats *st, rowlogd_source_position *out)
+{
+    pthread_mutex_lock(&st->lock);
+    out->at = st->at;
+    memcpy(out->gtid_state, st->gtid_state, sizeof out->gtid_state);
+    out->last_error = st->last_error;
+    memcpy(out->last_error_msg, st->last_error_msg, sizeof out->last_error_msg);
+    out->last_error_ms = st->last_error_ms;
+    pthread_mutex_unlock(&st->lock);
+}
+
+enum {
+    EV_ROTATE = 4,
+    EV_FORMAT_DESCRIPTION = 15,
+    EV_HEARTBEAT = 27,
+    EV_GTID = 33,
+    EV_ANONYMOUS_GTID = 34,
+    EV_PREVIOUS_GTIDS = 35,
+    EV_HEARTBEAT_V2 = 41,
+    EV_MARIA_BINLOG_CHECKPOINT = 161,
+    EV_MARIA_GTID_LIST = 163,
+    EV_F_ARTIFICIAL = 0x20,
+};
+
+/* Metrics of one event read from the primary, before it is decoded: counts, the source
+ * timestamp behind the lag, heartbeats (caught up, and the position they carry). */
+static void observe_event(source_run *run, binlog_decoder_t *dec, rl_slice ev)
+{
+    rowlogd_source_stats *st = &run->src->stats;
+    rl_reader rd = rl_reader_make(ev);
+    uint32_t ts = rl_get_u32le(&rd);
+    uint8_t type = rl_get_u8(&rd);
+    rl_reader_skip(&rd, 8);
+    uint32_t log_pos = rl_get_u32le(&rd);
+    uint16_t flags = rl_get_u16le(&rd);
+    if (rd.err)
+        return; /* too short: the decoder reports it */
+    stat_add(&st->events[type], 1);
+    stat_add(&st->event_bytes[type], ev.len);
+    int64_t now = rl_now_ms();
+    if (type == EV_HEARTBEAT || type == EV_HEARTBEAT_V2) {
+        /* The primary sends a heartbeat only when it has had nothing to send for a whole
+         * period: everything it wrote so far has reached us. */
+        binlog_pos at;
+        binlog_decoder_position(dec, &at);
+        if (type == EV_HEARTBEAT && log_pos != 0 && at.file[0]) {
+            pthread_mutex_lock(&st->lock);
+            st->at = at;
+            st->at.pos = log_pos;
+            pthread_mutex_unlock(&st->lock);
+        }
+        stat_set_i64(&st->caught_up_ms, now);
+        return;
+    }
+    if ((flags & EV_F_ARTIFICIAL) || log_pos == 0 || type == EV_ROTATE ||
+        type == EV_FORMAT_DESCRIPTION || type == EV_PREVIOUS_GTIDS ||
+        type == EV_MARIA_BINLOG_CHECKPOINT || type == EV_MARIA_GTID_LIST)
+        return; /* written when a file opens, or replayed: not a transaction's time */
+    if (type == EV_GTID || type == EV_ANONYMOUS_GTID) {
+        rl_reader_skip(&rd, 1 + 16 + 8);
+        if (rl_get_u8(&rd) == 2) {
+            rl_reader_skip(&rd, 16);
+            uint64_t cts = rl_get_uNle(&rd, 7) & ((UINT64_C(1) << 55) - 1);
+            if (!rd.err && cts > 0) {
+                run->exact_ts = true;
+                stat_set_i64(&st->last_event_ts_us, (int64_t)cts);
+                stat_set_i64(&st->last_event_ms, now);
+                return;
+            }
+        }
+    }
+    if (run->exact_ts || ts == 0)
+        return; /* the GTID event's microseconds are better than the header's seconds */
+    stat_set_i64(&st->last_event_ts_us, (int64_t)ts * 1000000 + 500000);
+    stat_set_i64(&st->last_event_ms, now);
+}
+
 static int commit_now(source_run *run)
 {
     int rc = log_store_commit(run->src->store, rl_buf_slice(&run->checkpoint), run->err);
@@ -88,6 +199,11 @@ static int on_change(void *ctx, const binlog_change *ch)
     source_run *run = ctx;
     run->appended_since_boundary = true;
     run->rows++;
+    stat_add(&run->src->stats.rows[ch->op == 'c'   ? ROWLOGD_OP_INSERT
+                                   : ch->op == 'u' ? ROWLOGD_OP_UPDATE
+                                                   : ROWLOGD_OP_DELETE],
+             1);
+    stat_add(&run->src->stats.appended_bytes, ch->key.len + ch->value.len);
     int rc = log_store_append(run->src->store, ch->topic, ch->key, ch->value, ch->ts_ms,
                               run->err);
     /* On a compacted topic a delete is followed by a tombstone (same key, null value), as
@@ -130,6 +246,13 @@ static int on_commit(void *ctx, const binlog_checkpoint *cp)
     run->boundary_pending = true;
     run->appended_since_boundary = false;
     run->txns++;
+    rowlogd_source_stats *st = &run->src->stats;
+    stat_add(&st->txns, 1);
+    pthread_mutex_lock(&st->lock);
+    snprintf(st->at.file, sizeof st->at.file, "%s", cp->file);
+    st->at.pos = cp->pos;
+    snprintf(st->gtid_state, sizeof st->gtid_state, "%s", cp->gtid_state ? cp->gtid_state : "");
+    pthread_mutex_unlock(&st->lock);
     int64_t interval_ns = (int64_t)run->src->opts->commit_interval_ms * 1000000;
     if (!binlog_conn_pending(run->conn) || rl_mono_ns() - run->last_commit_ns >= interval_ns)
         return commit_now(run);
@@ -172,6 +295,14 @@ static int source_run_once(rowlogd_source *src, bool *retry, bool *streamed, rl_
         binlog_conn_interrupt(run.conn);
 
     const binlog_start *used = binlog_conn_start_state(run.conn);
+    atomic_store(&src->stats.connected, true);
+    pthread_mutex_lock(&src->stats.lock);
+    if (used->at.file[0]) {
+        src->stats.at = used->at;
+    }
+    if (used->gtid_state[0])
+        snprintf(src->stats.gtid_state, sizeof src->stats.gtid_state, "%s", used->gtid_state);
+    pthread_mutex_unlock(&src->stats.lock);
     binlog_decoder_opts dopts = {.topic_prefix = src->opts->topic_prefix};
     binlog_handler h = {.ctx = &run, .on_change = on_change, .on_commit = on_commit};
     if ((rc = binlog_decoder_new(&dec, &dopts, &h)) != 0) {
@@ -198,9 +329,14 @@ static int source_run_once(rowlogd_source *src, bool *retry, bool *streamed, rl_
         rc = binlog_conn_next(run.conn, &ev, err);
         if (rc == 1) {
             *streamed = true;
+            observe_event(&run, dec, ev);
             rc = binlog_decoder_feed(dec, ev, err);
-            if (rc != 0)
+            if (rc != 0) {
+                if (rc == RL_ECORRUPT || rc == RL_ECHECKSUM || rc == RL_EUNSUPPORTED ||
+                    rc == RL_ETOOBIG || rc == RL_EINCIDENT)
+                    stat_add(&src->stats.decode_errors, 1);
                 break;
+            }
             /* An idle primary still sends heartbeats: a deferred boundary is committed as
              * soon as nothing more is waiting. */
             if (run.boundary_pending && !run.appended_since_boundary &&
@@ -228,6 +364,7 @@ static int source_run_once(rowlogd_source *src, bool *retry, bool *streamed, rl_
             rc = log_store_sync(src->store, err);
     }
 out:
+    atomic_store(&src->stats.connected, false);
     rl_info("source: %llu transactions, %llu row changes this run",
             (unsigned long long)run.txns, (unsigned long long)run.rows);
     pthread_mutex_lock(&src->lock);
@@ -276,6 +413,14 @@ static void *source_main(void *arg)
         bool retry = false, streamed = false;
         memset(&src->err, 0, sizeof src->err);
         src->result = source_run_once(src, &retry, &streamed, &src->err);
+        if (src->result != 0 && src->result != RL_ESTOPPED) {
+            pthread_mutex_lock(&src->stats.lock);
+            src->stats.last_error = src->result;
+            snprintf(src->stats.last_error_msg, sizeof src->stats.last_error_msg, "%s",
+                     src->err.msg);
+            src->stats.last_error_ms = rl_now_ms();
+            pthread_mutex_unlock(&src->stats.lock);
+        }
         if (src->result == 0 || atomic_load(&src->stop) || !retry)
             break;
         rl_err aerr = {0};
@@ -287,7 +432,7 @@ static void *source_main(void *arg)
         }
         if (streamed)
             backoff_ms = 100;
-        src->reconnects++;
+        stat_add(&src->stats.reconnects, 1);
         rl_warn("source: %s (%s); reconnecting from the last checkpoint in %u ms",
                 src->err.msg, rl_errname(src->result), backoff_ms);
         if (source_sleep(src, backoff_ms)) {
@@ -298,9 +443,16 @@ static void *source_main(void *arg)
     }
     if (src->result != 0)
         rl_error("source stopped: %s (%s)", src->err.msg, rl_errname(src->result));
+    atomic_store(&src->stats.running, false);
     if (src->on_exit)
         src->on_exit(src->on_exit_ctx);
     return NULL;
+}
+
+void rowlogd_source_init(rowlogd_source *src)
+{
+    memset(&src->stats, 0, sizeof src->stats);
+    pthread_mutex_init(&src->stats.lock, NULL);
 }
 
 int rowlogd_source_start(rowlogd_source *src)
@@ -309,9 +461,16 @@ int rowlogd_source_start(rowlogd_source *src)
     pthread_mutex_init(&src->lock, NULL);
     pthread_cond_init(&src->wake, NULL);
     src->conn = NULL;
-    src->reconnects = 0;
+    atomic_store(&src->stats.running, true);
     int rc = pthread_create(&src->thread, NULL, source_main, src);
+    if (rc != 0)
+        atomic_store(&src->stats.running, false);
     return rc == 0 ? 0 : -rc;
+}
+
+void rowlogd_source_destroy(rowlogd_source *src)
+{
+    pthread_mutex_destroy(&src->stats.lock);
 }
 
 void rowlogd_source_stop(rowlogd_source *src)

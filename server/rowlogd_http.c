@@ -1,0 +1,183 @@
+/*
+ * rowlogd_http.c - rowlogd's HTTP endpoint, served by libmicrohttpd's internal polling
+ * thread (one thread, apart from the source and the Kafka loop):
+ *
+ *   GET /metrics        Prometheus text format 0.0.4 (rowlogd_metrics.c)
+ *   GET /health/live    200 {"status":"live"} while the process runs
+ *   GET /health/ready   200 {"status":"ready"} when the source is connected and the log
+ *                       writable; else 503 {"status":"not ready","reason":"..."}
+ *
+ * Anything else is 404 (unknown path) or 405 (a method other than GET or HEAD). Requests
+ * carry no body; the connection limit (64) and timeout (10 s) keep a misbehaving client
+ * from holding the thread. Every value served was published by another thread: a request
+ * never waits on the primary or on the log's writer.
+ */
+#include "server/rowlogd_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+struct rowlogd_http {
+    rowlogd_view view;
+    struct MHD_Daemon *mhd;
+    unsigned port;
+};
+
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status,
+                               const char *content_type, const void *body, size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result r = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+static enum MHD_Result respond_json_status(struct MHD_Connection *conn, unsigned status,
+                                           const char *state, const char *reason)
+{
+    rl_buf b = RL_BUF_INIT;
+    rl_buf_puts(&b, "{\"status\":");
+    rl_buf_json_str(&b, state, strlen(state));
+    if (reason) {
+        rl_buf_puts(&b, ",\"reason\":");
+        rl_buf_json_str(&b, reason, strlen(reason));
+    }
+    rl_buf_puts(&b, "}\n");
+    enum MHD_Result r = rl_buf_ok(&b) ? respond(conn, status, "application/json", b.p, b.len)
+                                      : MHD_NO;
+    rl_buf_free(&b);
+    return r;
+}
+
+static enum MHD_Result serve_ready(rowlogd_http *h, struct MHD_Connection *conn)
+{
+    rowlogd_source_stats *st = &h->view.src->stats;
+    log_store_stats ls;
+    log_store_stats_get(h->view.store, &ls);
+    char reason[700];
+    if (ls.error != 0) {
+        snprintf(reason, sizeof reason, "the log refuses writes: %s", rl_strerror(ls.error));
+    } else if (!atomic_load(&st->running)) {
+        rowlogd_source_position pos;
+        rowlogd_source_stats_position(st, &pos);
+        snprintf(reason, sizeof reason, "the source stopped%s%s", pos.last_error ? ": " : "",
+                 pos.last_error ? pos.last_error_msg : "");
+    } else if (!atomic_load(&st->connected)) {
+        rowlogd_source_position pos;
+        rowlogd_source_stats_position(st, &pos);
+        snprintf(reason, sizeof reason, "not connected to the source%s%s",
+                 pos.last_error ? ": " : "", pos.last_error ? pos.last_error_msg : "");
+    } else {
+        return respond_json_status(conn, MHD_HTTP_OK, "ready", NULL);
+    }
+    return respond_json_status(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready", reason);
+}
+
+static enum MHD_Result serve_metrics(rowlogd_http *h, struct MHD_Connection *conn)
+{
+    rl_buf b = RL_BUF_INIT;
+    int rc = rowlogd_metrics_render(&h->view, rl_now_ms(), &b);
+    enum MHD_Result r;
+    if (rc != 0) {
+        rl_warn("/metrics: cannot render: %s", rl_strerror(rc));
+        r = respond(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8",
+                    "cannot render the metrics\n", 26);
+    } else {
+        r = respond(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len);
+    }
+    rl_buf_free(&b);
+    return r;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    rowlogd_http *h = cls;
+    (void)version;
+    (void)upload_data;
+    (void)con_cls;
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return respond_json_status(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "error",
+                                   "only GET and HEAD are served");
+    if (*upload_data_size != 0)
+        return MHD_NO;
+    if (strcmp(url, "/metrics") == 0)
+        return serve_metrics(h, conn);
+    if (strcmp(url, "/health/live") == 0)
+        return respond_json_status(conn, MHD_HTTP_OK, "live", NULL);
+    if (strcmp(url, "/health/ready") == 0)
+        return serve_ready(h, conn);
+    return respond_json_status(conn, MHD_HTTP_NOT_FOUND, "error", "no such path");
+}
+
+int rowlogd_http_start(rowlogd_http **out, const rowlogd_view *view, rl_err *err)
+{
+    const rowlogd_opts *o = view->opts;
+    *out = NULL;
+    char host[256];
+    size_t hl = strlen(o->http_host);
+    /* "[::1]" as in HOST:PORT notation */
+    if (hl >= 2 && o->http_host[0] == '[' && o->http_host[hl - 1] == ']')
+        snprintf(host, sizeof host, "%.*s", (int)(hl - 2), o->http_host + 1);
+    else
+        snprintf(host, sizeof host, "%s", o->http_host);
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    char port[16];
+    snprintf(port, sizeof port, "%u", o->http_port);
+    int g = getaddrinfo(host, port, &hints, &ai);
+    if (g != 0 || !ai)
+        return rl_err_set(err, RL_ECONFIG, "--http %s:%u: cannot resolve: %s", o->http_host,
+                          o->http_port, gai_strerror(g));
+    rowlogd_http *h = calloc(1, sizeof *h);
+    if (!h) {
+        freeaddrinfo(ai);
+        return rl_err_set(err, -ENOMEM, "out of memory");
+    }
+    h->view = *view;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    errno = 0;
+    h->mhd = MHD_start_daemon(flags, (uint16_t)o->http_port, NULL, NULL, on_request, h,
+                              MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
+                              (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+                              MHD_OPTION_END);
+    int e = errno;
+    freeaddrinfo(ai);
+    if (!h->mhd) {
+        free(h);
+        return rl_err_set(err, e ? -e : -EADDRINUSE, "--http %s:%u: cannot listen: %s",
+                          o->http_host, o->http_port, strerror(e ? e : EADDRINUSE));
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? info->port : o->http_port;
+    *out = h;
+    return 0;
+}
+
+unsigned rowlogd_http_port(const rowlogd_http *h) { return h->port; }
+
+void rowlogd_http_stop(rowlogd_http *h)
+{
+    if (!h)
+        return;
+    MHD_stop_daemon(h->mhd);
+    free(h);
+}

@@ -1,0 +1,457 @@
+/*
+ * rowlogd_metrics.c - what /metrics reports (docs/metrics.md lists every family): the
+ * source (connection, positions, lag, retention headroom, errors), the pipeline counters,
+ * the log per partition, the Kafka server, and the process. Rendered on the HTTP thread from
+ * values the other threads publish (rowlogd_int.h); nothing here waits on the primary.
+ */
+#include "server/rowlogd_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Binlog event type names for the `type` label (mysql-server libs/mysql/binlog/event/
+ * binlog_event.h Log_event_type; MariaDB sql/log_event.h). Other codes print as numbers. */
+static const char *event_type_name(unsigned t)
+{
+    switch (t) {
+    case 2: return "QUERY";
+    case 3: return "STOP";
+    case 4: return "ROTATE";
+    case 5: return "INTVAR";
+    case 13: return "RAND";
+    case 14: return "USER_VAR";
+    case 15: return "FORMAT_DESCRIPTION";
+    case 16: return "XID";
+    case 19: return "TABLE_MAP";
+    case 23: return "WRITE_ROWS_V1";
+    case 24: return "UPDATE_ROWS_V1";
+    case 25: return "DELETE_ROWS_V1";
+    case 26: return "INCIDENT";
+    case 27: return "HEARTBEAT";
+    case 28: return "IGNORABLE";
+    case 29: return "ROWS_QUERY";
+    case 30: return "WRITE_ROWS";
+    case 31: return "UPDATE_ROWS";
+    case 32: return "DELETE_ROWS";
+    case 33: return "GTID";
+    case 34: return "ANONYMOUS_GTID";
+    case 35: return "PREVIOUS_GTIDS";
+    case 36: return "TRANSACTION_CONTEXT";
+    case 37: return "VIEW_CHANGE";
+    case 38: return "XA_PREPARE";
+    case 39: return "PARTIAL_UPDATE_ROWS";
+    case 40: return "TRANSACTION_PAYLOAD";
+    case 41: return "HEARTBEAT_V2";
+    case 42: return "GTID_TAGGED";
+    case 160: return "MARIA_ANNOTATE_ROWS";
+    case 161: return "MARIA_BINLOG_CHECKPOINT";
+    case 162: return "MARIA_GTID";
+    case 163: return "MARIA_GTID_LIST";
+    case 164: return "MARIA_START_ENCRYPTION";
+    case 165: return "MARIA_QUERY_COMPRESSED";
+    case 166: return "MARIA_WRITE_ROWS_COMPRESSED_V1";
+    case 167: return "MARIA_UPDATE_ROWS_COMPRESSED_V1";
+    case 168: return "MARIA_DELETE_ROWS_COMPRESSED_V1";
+    case 169: return "MARIA_WRITE_ROWS_COMPRESSED";
+    case 170: return "MARIA_UPDATE_ROWS_COMPRESSED";
+    case 171: return "MARIA_DELETE_ROWS_COMPRESSED";
+    default: return NULL;
+    }
+}
+
+static uint64_t ld(_Atomic uint64_t *c) { return atomic_load_explicit(c, memory_order_relaxed); }
+static int64_t ldi(_Atomic int64_t *c) { return atomic_load_explicit(c, memory_order_relaxed); }
+
+/* A family with a single unlabelled sample. */
+static void one_u64(rowlogd_prom *w, const char *name, const char *type, const char *help,
+                    uint64_t v)
+{
+    rowlogd_prom_family(w, name, type, help);
+    rowlogd_prom_sample_u64(w, NULL, 0, v);
+}
+static void one(rowlogd_prom *w, const char *name, const char *type, const char *help, double v)
+{
+    rowlogd_prom_family(w, name, type, help);
+    rowlogd_prom_sample(w, NULL, 0, v);
+}
+
+/* ------------------------------------------------------------------ source */
+
+static void gtid_sample(void *ctx, const char *key, uint64_t seq)
+{
+    const char *l[] = {"gtid_domain", key};
+    rowlogd_prom_sample_u64(ctx, l, 1, seq);
+}
+
+/* A family with one sample per entry of a GTID set (none when the set is empty or cannot
+ * be parsed). */
+static void gtid_family(rowlogd_prom *w, const char *name, const char *help, const char *set)
+{
+    rowlogd_prom_family(w, name, "gauge", help);
+    binlog_primary_gtid_each(set, gtid_sample, w);
+}
+
+static void render_source(rowlogd_prom *w, const rowlogd_view *v, int64_t now_ms)
+{
+    rowlogd_source_stats *st = &v->src->stats;
+    rowlogd_source_position pos;
+    rowlogd_source_stats_position(st, &pos);
+    char num[32];
+
+    one_u64(w, "rowlog_source_connected", "gauge",
+            "1 while the replication connection to the primary is open", 
+            atomic_load(&st->connected) ? 1 : 0);
+    one_u64(w, "rowlog_source_running", "gauge",
+            "1 while the source thread runs (0 once it stopped on an error or a stop request)",
+            atomic_load(&st->running) ? 1 : 0);
+
+    /* The file is a label (it changes at rotations only); the byte position and GTID
+     * sequences are values, so that they do not make a new series at every transaction. */
+    rowlogd_prom_family(w, "rowlog_source_position_info", "gauge",
+                        "Binlog file of the position read (after the last event or heartbeat) "
+                        "as a label; always 1");
+    const char *pl[] = {"file", pos.at.file};
+    rowlogd_prom_sample(w, pl, 1, 1);
+    one_u64(w, "rowlog_source_position_bytes", "gauge",
+            "Byte position read in the binlog file of rowlog_source_position_info",
+            pos.at.pos);
+    gtid_family(w, "rowlog_source_gtid_sequence",
+                "GTID state after the last transaction: sequence number per MariaDB domain "
+                "(or last interval end per MySQL source uuid)",
+                pos.gtid_state);
+
+    int64_t lag = rowlogd_lag_ms(now_ms, ldi(&st->last_event_ts_us), ldi(&st->last_event_ms),
+                                 ldi(&st->caught_up_ms),
+                                 v->opts->source.heartbeat_ms ? v->opts->source.heartbeat_ms
+                                                              : 1000);
+    one(w, "rowlog_source_lag_seconds", "gauge",
+        "Seconds the position read is behind the primary: now minus the last event's commit "
+        "time, 0 while heartbeats say nothing more is waiting (see docs/metrics.md)",
+        (double)lag / 1000.0);
+    int64_t ts = ldi(&st->last_event_ts_us);
+    if (ts > 0)
+        one(w, "rowlog_source_last_event_timestamp_seconds", "gauge",
+            "Source timestamp of the last transaction event read (s since the epoch)",
+            (double)ts / 1e6);
+    int64_t hb = ldi(&st->caught_up_ms);
+    if (hb > 0)
+        one(w, "rowlog_source_last_heartbeat_timestamp_seconds", "gauge",
+            "Wall time the last heartbeat arrived (s since the epoch)", (double)hb / 1000.0);
+    one_u64(w, "rowlog_source_reconnects_total", "counter",
+            "Replication connections re-established after a loss", ld(&st->reconnects));
+    if (pos.last_error) {
+        rowlogd_prom_family(w, "rowlog_source_last_error_info", "gauge",
+                            "Last error of the source (code and message as labels); always 1");
+        const char *el[] = {"code", rl_errname(pos.last_error), "message", pos.last_error_msg};
+        rowlogd_prom_sample(w, el, 2, 1);
+        one(w, "rowlog_source_last_error_timestamp_seconds", "gauge",
+            "Wall time of the last source error (s since the epoch)",
+            (double)pos.last_error_ms / 1000.0);
+    }
+
+    /* The primary's side, from the poller's last successful poll. */
+    if (!v->poller)
+        return;
+    binlog_primary_status ps;
+    memset(&ps, 0, sizeof ps);
+    uint64_t polls, errors;
+    pthread_mutex_lock(&v->poller->lock);
+    polls = v->poller->polls;
+    errors = v->poller->poll_errors;
+    pthread_mutex_unlock(&v->poller->lock);
+    one_u64(w, "rowlog_source_head_polls_total", "counter",
+            "Polls of the primary's head position", polls);
+    one_u64(w, "rowlog_source_head_poll_errors_total", "counter",
+            "Polls of the primary's head position that failed", errors);
+    if (rowlogd_poller_get(v->poller, &ps) != 0)
+        return;
+    rowlogd_prom_family(w, "rowlog_source_info", "gauge",
+                        "The primary: flavor, version and server id as labels; always 1");
+    snprintf(num, sizeof num, "%u", ps.server_id);
+    const char *il[] = {"flavor", ps.mariadb ? "mariadb" : "mysql", "version", ps.version,
+                        "server_id", num};
+    rowlogd_prom_sample(w, il, 3, 1);
+    one(w, "rowlog_source_head_poll_age_seconds", "gauge",
+        "Age of the last successful poll of the primary's head", 
+        (double)(now_ms - ps.polled_ms) / 1000.0);
+    rowlogd_prom_family(w, "rowlog_source_head_position_info", "gauge",
+                        "Binlog file of the primary's head (SHOW MASTER STATUS) as a label; "
+                        "always 1");
+    const char *hl[] = {"file", ps.head.file};
+    rowlogd_prom_sample(w, hl, 1, 1);
+    one_u64(w, "rowlog_source_head_position_bytes", "gauge",
+            "Byte position of the primary's head in its current binlog file", ps.head.pos);
+    gtid_family(w, "rowlog_source_head_gtid_sequence",
+                "The primary's GTID set (gtid_binlog_pos / gtid_executed): sequence number per "
+                "MariaDB domain (or last interval end per MySQL source uuid)",
+                ps.gtid_set);
+    uint64_t total = 0;
+    for (size_t i = 0; i < ps.nfiles; i++)
+        total += ps.files[i].size;
+    one_u64(w, "rowlog_source_binlog_files", "gauge",
+            "Binlog files the primary keeps (SHOW BINARY LOGS)", ps.nfiles);
+    one_u64(w, "rowlog_source_binlog_bytes", "gauge",
+            "Bytes of binlog the primary keeps (SHOW BINARY LOGS)", total);
+
+    uint64_t x;
+    if (pos.at.file[0]) {
+        if (binlog_primary_lag_bytes(&ps, &pos.at, &x) == 0)
+            one_u64(w, "rowlog_source_lag_bytes", "gauge",
+                    "Bytes of binlog between the position read and the primary's polled head",
+                    x);
+        int rc = binlog_primary_headroom_bytes(&ps, &pos.at, &x);
+        one_u64(w, "rowlog_source_retention_headroom_bytes", "gauge",
+                "Bytes of binlog the primary keeps before the position read: what it may "
+                "still purge before rowlog's position is gone (0: purged)",
+                rc == 0 ? x : 0);
+        one_u64(w, "rowlog_source_position_purged", "gauge",
+                "1 when the binlog file of the position read is no longer on the primary",
+                rc == RL_ENOTFOUND ? 1 : 0);
+    }
+    if (binlog_primary_gtid_lag(ps.gtid_set, pos.gtid_state, &x) == 0)
+        one_u64(w, "rowlog_source_lag_transactions", "gauge",
+                "Transactions in the primary's GTID set beyond rowlog's GTID state", x);
+    binlog_primary_status_free(&ps);
+}
+
+/* ------------------------------------------------------------------ pipeline */
+
+static void render_pipeline(rowlogd_prom *w, const rowlogd_view *v, int64_t now_ms)
+{
+    rowlogd_source_stats *st = &v->src->stats;
+    char num[16];
+    uint64_t bytes = 0;
+    rowlogd_prom_family(w, "rowlog_source_events_total", "counter",
+                        "Binlog events read from the primary, by event type");
+    for (unsigned t = 0; t < 256; t++) {
+        uint64_t n = ld(&st->events[t]);
+        if (!n)
+            continue;
+        const char *name = event_type_name(t);
+        if (!name) {
+            snprintf(num, sizeof num, "%u", t);
+            name = num;
+        }
+        const char *l[] = {"type", name};
+        rowlogd_prom_sample_u64(w, l, 1, n);
+    }
+    rowlogd_prom_family(w, "rowlog_source_event_bytes_total", "counter",
+                        "Bytes of binlog events read from the primary, by event type");
+    for (unsigned t = 0; t < 256; t++) {
+        uint64_t n = ld(&st->event_bytes[t]);
+        if (!ld(&st->events[t]))
+            continue;
+        bytes += n;
+        const char *name = event_type_name(t);
+        if (!name) {
+            snprintf(num, sizeof num, "%u", t);
+            name = num;
+        }
+        const char *l[] = {"type", name};
+        rowlogd_prom_sample_u64(w, l, 1, n);
+    }
+    one_u64(w, "rowlog_source_read_bytes_total", "counter",
+            "Bytes of binlog events read from the primary", bytes);
+    rowlogd_prom_family(w, "rowlog_source_rows_total", "counter",
+                        "Row changes appended to the log, by operation");
+    static const char *ops[ROWLOGD_OPS] = {"insert", "update", "delete"};
+    for (int i = 0; i < ROWLOGD_OPS; i++) {
+        const char *l[] = {"op", ops[i]};
+        rowlogd_prom_sample_u64(w, l, 1, ld(&st->rows[i]));
+    }
+    one_u64(w, "rowlog_source_transactions_total", "counter",
+            "Transactions decoded (with or without row changes)", ld(&st->txns));
+    one_u64(w, "rowlog_source_decode_errors_total", "counter",
+            "Events the decoder refused (each stops the source)", ld(&st->decode_errors));
+
+    log_store_stats ls;
+    log_store_stats_get(v->store, &ls);
+    one_u64(w, "rowlog_source_appended_bytes_total", "counter",
+            "Key and value bytes of the row changes appended (before compression)",
+            ld(&st->appended_bytes));
+    one_u64(w, "rowlog_log_records_total", "counter", "Records written to segments",
+            ls.records);
+    one_u64(w, "rowlog_log_batches_total", "counter", "RecordBatches written to segments",
+            ls.batches);
+    one_u64(w, "rowlog_log_written_bytes_total", "counter",
+            "Segment bytes written (batches after compression)", ls.bytes);
+    one_u64(w, "rowlog_log_commits_total", "counter", "Log commits made durable and visible",
+            ls.commits);
+    one_u64(w, "rowlog_log_syncs_total", "counter", "fsyncs of segments and checkpoints",
+            ls.syncs);
+    one_u64(w, "rowlog_log_segments_rolled_total", "counter", "Segments sealed by a roll",
+            ls.segments_rolled);
+    one_u64(w, "rowlog_log_retention_deleted_segments_total", "counter",
+            "Segments deleted by retention", ls.segments_deleted);
+    one_u64(w, "rowlog_log_compaction_rewritten_segments_total", "counter",
+            "Segments rewritten by compaction", ls.segments_compacted);
+    one_u64(w, "rowlog_log_writable", "gauge",
+            "1 while the log accepts writes (0 after a write or fsync error)",
+            ls.error == 0 ? 1 : 0);
+    int64_t last = ldi(&st->last_durable_ms);
+    if (last > 0)
+        one(w, "rowlog_log_checkpoint_age_seconds", "gauge",
+            "Seconds since the last durable log commit (checkpoint) was written",
+            (double)(now_ms - last) / 1000.0);
+}
+
+/* ------------------------------------------------------------------ log partitions */
+
+typedef struct topic_list {
+    rl_buf names; /* NUL-separated topic names */
+    size_t n;
+} topic_list;
+
+static void collect_topic(void *ctx, const char *topic, uint32_t partitions)
+{
+    topic_list *tl = ctx;
+    (void)partitions;
+    rl_buf_append(&tl->names, topic, strlen(topic) + 1);
+    tl->n++;
+}
+
+/* Disk use (allocated blocks: segment files are sparse) and segment count of a partition
+ * directory. Returns false when it cannot be read. */
+static bool partition_disk(const char *data_dir, const char *topic, uint32_t part,
+                           uint64_t *bytes, uint64_t *segments)
+{
+    char path[4096 + 300], file[4096 + 600];
+    snprintf(path, sizeof path, "%s/%s-%u", data_dir, topic, part);
+    DIR *d = opendir(path);
+    if (!d)
+        return false;
+    *bytes = 0;
+    *segments = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(file, sizeof file, "%s/%s", path, de->d_name);
+        struct stat sb;
+        if (stat(file, &sb) != 0)
+            continue; /* deleted by retention meanwhile */
+        *bytes += (uint64_t)sb.st_blocks * 512;
+        size_t len = strlen(de->d_name);
+        if (len > 4 && strcmp(de->d_name + len - 4, ".log") == 0)
+            (*segments)++;
+    }
+    closedir(d);
+    return true;
+}
+
+enum { PART_START, PART_HW, PART_BYTES, PART_SEGMENTS, PART_FAMILIES };
+
+static void render_log(rowlogd_prom *w, const rowlogd_view *v)
+{
+    topic_list tl = {RL_BUF_INIT, 0};
+    log_store_topics(v->store, collect_topic, &tl);
+    if (!rl_buf_ok(&tl.names)) {
+        w->error = -ENOMEM;
+        rl_buf_free(&tl.names);
+        return;
+    }
+    static const char *names[PART_FAMILIES] = {
+        "rowlog_log_start_offset", "rowlog_log_high_watermark", "rowlog_log_partition_bytes",
+        "rowlog_log_partition_segments"};
+    static const char *helps[PART_FAMILIES] = {
+        "First offset kept in the partition (log start offset)",
+        "Offset after the last committed record (high watermark = committed log end offset)",
+        "Disk space of the partition's files (allocated blocks; segments are sparse)",
+        "Segment files in the partition"};
+    /* Families must stay grouped: one pass per family over every partition. */
+    for (int f = 0; f < PART_FAMILIES; f++) {
+        rowlogd_prom_family(w, names[f], "gauge", helps[f]);
+        const char *topic = (const char *)tl.names.p;
+        for (size_t i = 0; i < tl.n; i++, topic += strlen(topic) + 1) {
+            int nparts = log_store_partitions(v->store, topic);
+            for (int p = 0; p < nparts; p++) {
+                char pnum[16];
+                snprintf(pnum, sizeof pnum, "%d", p);
+                const char *l[] = {"topic", topic, "partition", pnum};
+                if (f == PART_START || f == PART_HW) {
+                    int64_t start, hw;
+                    if (log_store_offsets(v->store, topic, (uint32_t)p, &start, &hw) != 0)
+                        continue;
+                    rowlogd_prom_sample(w, l, 2, (double)(f == PART_START ? start : hw));
+                } else {
+                    uint64_t bytes, segs;
+                    if (!partition_disk(v->opts->data_dir, topic, (uint32_t)p, &bytes, &segs))
+                        continue;
+                    rowlogd_prom_sample_u64(w, l, 2, f == PART_BYTES ? bytes : segs);
+                }
+            }
+        }
+    }
+    one_u64(w, "rowlog_log_topics", "gauge", "Topics in the log", tl.n);
+    rl_buf_free(&tl.names);
+}
+
+/* ------------------------------------------------------------------ Kafka server */
+
+static void render_kafka(rowlogd_prom *w, const rowlogd_view *v)
+{
+    if (!v->srv)
+        return;
+    kafka_server_stats ks;
+    kafka_server_stats_get(v->srv, &ks);
+    one_u64(w, "rowlog_kafka_connections_accepted_total", "counter",
+            "Kafka client connections accepted", ks.connections_accepted);
+    one_u64(w, "rowlog_kafka_connections_open", "gauge", "Kafka client connections open",
+            ks.connections_open);
+    one_u64(w, "rowlog_kafka_protocol_errors_total", "counter",
+            "Connections closed for an oversized, malformed or unsupported request",
+            ks.protocol_errors);
+    one_u64(w, "rowlog_kafka_requests_total", "counter", "Kafka requests answered",
+            ks.requests);
+    one_u64(w, "rowlog_kafka_fetch_record_bytes_total", "counter",
+            "RecordBatch bytes sent in Fetch responses", ks.fetch_record_bytes);
+    one_u64(w, "rowlog_kafka_fetch_parked", "gauge", "Fetch requests parked (long poll) now",
+            ks.fetch_parked_now);
+    one_u64(w, "rowlog_kafka_produce_refused_total", "counter",
+            "Produce partitions refused (the log is written by the binlog reader only)",
+            ks.produce_refused);
+    one_u64(w, "rowlog_consumer_groups", "gauge", "Consumer groups known", ks.groups);
+    one_u64(w, "rowlog_consumer_members", "gauge", "Consumer group members, all groups",
+            ks.members);
+    one_u64(w, "rowlog_consumer_rebalances_total", "counter",
+            "Consumer group generations started", ks.rebalances);
+    one_u64(w, "rowlog_consumer_offset_commits_total", "counter",
+            "Partition offsets committed by consumer groups", ks.offset_commits);
+}
+
+/* ------------------------------------------------------------------ process */
+
+static void render_process(rowlogd_prom *w)
+{
+    rowlogd_proc pr;
+    rowlogd_proc_read(&pr);
+    one(w, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in "
+        "seconds.", pr.cpu_seconds);
+    one_u64(w, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+            pr.resident_bytes);
+    one_u64(w, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
+            pr.virtual_bytes);
+    one_u64(w, "process_open_fds", "gauge", "Number of open file descriptors.", pr.open_fds);
+    one_u64(w, "process_max_fds", "gauge", "Maximum number of open file descriptors.",
+            pr.max_fds);
+    one(w, "process_start_time_seconds", "gauge",
+        "Start time of the process since unix epoch in seconds.", pr.start_time_seconds);
+}
+
+int rowlogd_metrics_render(const rowlogd_view *v, int64_t now_ms, rl_buf *out)
+{
+    rowlogd_prom w;
+    rowlogd_prom_init(&w, out);
+    render_source(&w, v, now_ms);
+    render_pipeline(&w, v, now_ms);
+    render_log(&w, v);
+    render_kafka(&w, v);
+    render_process(&w);
+    int rc = rowlogd_prom_error(&w);
+    rowlogd_prom_free(&w);
+    return rc;
+}
