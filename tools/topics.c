@@ -59,8 +59,9 @@ int tool_topics_main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    tool_kafka_opts ko = {TOOL_DEFAULT_BOOTSTRAP, TOPICS_PROG, TOOL_DEFAULT_TIMEOUT_MS, false,
-                          NULL};
+    tool_kafka_opts ko = {.bootstrap = TOOL_DEFAULT_BOOTSTRAP,
+                          .prog = TOPICS_PROG,
+                          .timeout_ms = TOOL_DEFAULT_TIMEOUT_MS};
     uint64_t v;
     opterr = 0;
     optind = 1;
