@@ -256,8 +256,8 @@ static int repair_partition(checker *ck, const char *pdir, const char *topic, ui
                 unlink(path);
     }
     for (size_t i = from; i < n; i++) {
-        static const char *const all[] = {".index", ".timeindex", ".log"};
-        for (size_t k = 0; k < 3; k++)
+        static const char *const all[] = {".index", ".timeindex", ".gtidindex", ".log"};
+        for (size_t k = 0; k < 4; k++)
             if (log__segment_path(path, sizeof path, pdir, bases[i], all[k]) == 0)
                 unlink(path);
         say(ck, "repair: %s/%020lld.log removed", pdir, (long long)bases[i]);

@@ -354,7 +354,8 @@ static int rewrite_segment(compactor *c, log_segment *seg)
     uint64_t fsize;
     if ((rc = log__segment_open_file(p->dir, seg->base, 0, &nseg, &fsize, c->err)) != 0)
         return rc;
-    if ((rc = log__segment_load_sealed(nseg, p->dir, fsize, c->err)) != 0) {
+    if ((rc = log__segment_load_sealed(nseg, p->dir, fsize, c->err)) != 0 ||
+        (rc = log__gidx_load(nseg, p->dir, INT64_MAX, false, c->err)) != 0) {
         log__segment_free(nseg);
         return rc;
     }

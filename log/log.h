@@ -1,7 +1,8 @@
 /*
  * log.h - log/: rowlog's commit log. Topics, each split into partitions; a partition is a
  * directory "<topic>-<partition>/" of segment files in Kafka's layout (RecordBatch v2, magic
- * 2, CRC32C; ".log" + sparse ".index" + ".timeindex"), named by base offset. See
+ * 2, CRC32C; ".log" + sparse ".index" + ".timeindex"), named by base offset, plus rowlog's
+ * ".gtidindex" (transaction GTID -> first offset, log_store_txn_end). See
  * docs/format-log.md, Kafka's "Message Format" documentation (RecordBatch v2) and apache/kafka
  * storage/log/{LogSegment,OffsetIndex,TimeIndex}.java.
  *
@@ -204,6 +205,27 @@ int64_t log_store_sync_due(log_store_t *store);
 int log_store_abort(log_store_t *store, rl_err *err);
 
 /*
+ * Ends a transaction for the GTID index (log/gtid.c, docs/format-log.md "GTID index"): for
+ * every partition that received records since the previous log_store_txn_end (or since the
+ * last commit or abort), records the entry (gtid, first offset of those records). Call it once
+ * per source transaction after its records were appended and before the log_store_commit
+ * covering it (one commit may cover many transactions). The entries become durable and
+ * visible with that commit, are cut back with the records by log_store_abort and recovery,
+ * dropped by retention with their segment, and kept by compaction (offsets do not change).
+ * gtid: "domain-server-seq" (MariaDB, decimal: domain and server 32-bit, seq 64-bit) or
+ * "uuid:N" / "uuid:tag:N" (MySQL 8.0 / 8.3+, uuid in 8-4-4-4-12 hex, tag
+ * [A-Za-z_][A-Za-z0-9_]{0,31}, compared without case, N 1..2^63-1). NULL or "" (a source
+ * without GTIDs) records nothing, and the records still count as the transaction's (the next
+ * log_store_txn_end does not claim them).
+ * Memory: the entries of the transactions not yet committed, then nothing but a small
+ * per-segment summary (per GTID source: smallest and largest sequence); the entries themselves
+ * live in each segment's ".gtidindex" file.
+ * Returns 0; RL_ECONFIG (malformed gtid: nothing recorded, the store stays usable); -ENOMEM,
+ * -errno writing an index file (these stick like append errors).
+ */
+int log_store_txn_end(log_store_t *store, const char *gtid, rl_err *err);
+
+/*
  * Sets topic's configuration (an override of opts.topic_defaults), persisted durably in the
  * topic's first partition directory as "<topic>-0/topic.config" (text, "name=value" lines:
  * retention.ms, retention.bytes, cleanup.policy) and read back at open. A topic not created
@@ -270,6 +292,23 @@ int log_store_offsets(log_store_t *store, const char *topic, uint32_t partition,
  * RL_ENOTFOUND, RL_ECORRUPT (a damaged batch on the way) or -ENOMEM. */
 int log_store_offset_for_time(log_store_t *store, const char *topic, uint32_t partition,
                               int64_t ts_ms, int64_t *offset);
+
+/*
+ * Seek by GTID: *offset gets the offset of the first committed record of the partition whose
+ * transaction is at or after gtid within gtid's source (MariaDB: its domain; MySQL: its uuid,
+ * or uuid:tag), ordered by sequence number (MariaDB seq, MySQL N; the server id of a MariaDB
+ * GTID is ignored). When the partition holds no committed transaction of that source at or
+ * after gtid: the high watermark (a consumer starts at the end). When gtid is older than every
+ * retained transaction of its source: the log start offset. The answer is never below the log
+ * start offset. Where a segment's GTID index was found damaged at open (logged), the answer
+ * may be earlier than exact (records are repeated, never skipped). Any thread; reads the
+ * per-segment summaries under the partition lock, then the ".gtidindex" files of the segments
+ * that may hold the answer (no lock held meanwhile).
+ * Returns 0; RL_ENOTFOUND (unknown topic or partition); RL_ECONFIG (malformed gtid, syntax as
+ * in log_store_txn_end); -errno reading an index file (message names it); -ENOMEM.
+ */
+int log_store_offset_for_gtid(log_store_t *store, const char *topic, uint32_t partition,
+                              const char *gtid, int64_t *offset, rl_err *err);
 
 struct log_segment;
 

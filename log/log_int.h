@@ -172,6 +172,32 @@ typedef struct log_time_entry {
     uint32_t rel;
 } log_time_entry;
 
+/* ------------------------------------------------------------------ gtid.c (types) */
+
+/* Longest GTID source: a MySQL uuid (36) ':' tag (32), NUL-free. */
+#define LOG_GTID_SRC_MAX 72u
+
+/* A parsed GTID: its source in canonical text (MariaDB: the domain in decimal; MySQL: the
+ * uuid in lower case, then ":tag" in lower case) and its sequence number. */
+typedef struct log_gtid {
+    uint8_t srclen;
+    char src[LOG_GTID_SRC_MAX];
+    uint64_t seq;
+} log_gtid;
+
+/* One GTID index entry: the transaction's GTID and its first offset in the partition. */
+typedef struct log_gtid_ent {
+    log_gtid g;
+    int64_t off;
+} log_gtid_ent;
+
+/* Per-segment summary of its .gtidindex, one per GTID source. */
+typedef struct log_gsum {
+    log_gtid g; /* source; g.seq unused */
+    uint64_t min_seq, max_seq;
+    int64_t min_off;
+} log_gsum;
+
 typedef struct log_segment {
     int64_t base;               /* base offset, the file name */
     char *path;                 /* ".log" path (owned), for messages */
@@ -193,6 +219,18 @@ typedef struct log_segment {
     log_time_entry *tidx;
     size_t ntidx, captidx;
     int64_t max_ts; /* sealed segments: largest timestamp (INT64_MIN when empty) */
+
+    /* GTID index sidecar "<base>.gtidindex" (gtid.c). Summary guarded by the partition
+     * lock; it only holds published (committed) entries. */
+    log_gsum *gsum;
+    size_t ngsum, capgsum;
+    int64_t gmin_off;            /* smallest entry offset (INT64_MAX: no entry) */
+    int64_t glossy_from;         /* INT64_MAX, or an offset from which entries may be
+                                    missing (a damaged sealed sidecar, logged at open) */
+    _Atomic uint64_t gcommitted; /* sidecar bytes of committed entries: readers' limit */
+    int gfd;                     /* writer: sidecar fd, or -1 (opened at the first write) */
+    uint64_t gsize;              /* writer: sidecar bytes written */
+    bool gdirty;                 /* writer: sidecar written since its last fdatasync */
 
     /* Writer: index bookkeeping. */
     uint64_t last_idx_pos; /* start of the last indexed batch (0 before the first entry) */
@@ -339,8 +377,16 @@ typedef struct log_partition {
     bool compacting;   /* under `lock`: a compaction pass holds segments below commit_base;
                           retention waits for the next call */
     int64_t clean_end; /* compaction thread: offset below which the last pass mapped */
-    bool dir_dirty;    /* a segment file was created since the last commit */
-    bool touched;      /* on the store's touched list */
+    /* GTID index (gtid.c), writer only. */
+    int64_t txn_from;    /* first offset of the current transaction's records */
+    log_gtid_ent *gpend; /* entries whose records are not all written yet, or not yet
+                            written to a sidecar (offsets increasing) */
+    size_t ngpend, capgpend;
+    struct log_gunpub *gunpub; /* entries written to a sidecar, not yet published */
+    size_t ngunpub, capgunpub;
+    rl_buf gbuf;    /* encoding scratch */
+    bool dir_dirty; /* a segment file was created since the last commit */
+    bool touched;   /* on the store's touched list */
     struct log_partition *next_touched;
 } log_partition;
 
@@ -375,6 +421,45 @@ int log__partition_compact(log_partition *p, const log_topic_config *cfg, int64_
 /* Retention of one partition at now_ms under cfg (log_store_retain). Writer. Returns the
  * number of segments deleted. */
 int log__partition_retain(log_partition *p, const log_topic_config *cfg, int64_t now_ms);
+
+/* ------------------------------------------------------------------ gtid.c */
+
+/* An entry written to a segment's sidecar but not yet published. */
+typedef struct log_gunpub {
+    log_gtid_ent e;
+    log_segment *seg;
+} log_gunpub;
+
+/* Parses one GTID (syntax in log.h, log_store_txn_end). Returns 0 or RL_ECONFIG. */
+int log__gtid_parse(const char *text, log_gtid *out, rl_err *err);
+/* Records the entry (g, txn_from) when the partition received records since txn_from, then
+ * moves txn_from to the partition's end. Writer. Returns 0 or -ENOMEM. */
+int log__gidx_txn_end(log_partition *p, const log_gtid *g);
+/* Marks the partition's records so far as belonging to no pending transaction (commit). */
+void log__gidx_txn_reset(log_partition *p);
+/* Writes the pending entries whose records are all written (offset below p->next) to the
+ * active segment's sidecar, one pwrite. Writer. Returns 0 or -errno. */
+int log__gidx_write(log_partition *p, rl_err *err);
+/* fdatasync of seg's sidecar when written since the last one. Returns 0 or -errno. */
+int log__gidx_sync(log_segment *seg, const log_io *io, rl_err *err);
+/* At a roll: writes what can be written to the old active segment's sidecar, fsyncs and
+ * closes it. Returns 0 or -errno. */
+int log__gidx_seal(log_partition *p, log_segment *seg, rl_err *err);
+/* Publishes the written entries into the segments' summaries (under the partition lock) and
+ * their sidecars' committed sizes. Writer, before the high watermark moves. */
+void log__gidx_publish(log_partition *p);
+/* log_store_abort: drops the pending and unpublished entries and cuts the active segment's
+ * sidecar back to its committed size (segments removed by the abort take theirs along).
+ * Writer. Returns 0 or -errno. */
+int log__gidx_abort(log_partition *p, rl_err *err);
+/* Loads seg's sidecar at open (recovery) or after compaction: entries at or above `cut` are
+ * dropped (the file is truncated there); damage in the last segment's sidecar (last) is a
+ * torn write: truncated and logged; in a sealed one it is logged and marks the segment lossy.
+ * Fills the summary and gcommitted. Returns 0, -errno or -ENOMEM. */
+int log__gidx_load(log_segment *seg, const char *dir, int64_t cut, bool last, rl_err *err);
+/* log_store_offset_for_gtid on one partition. */
+int log__partition_offset_for_gtid(log_partition *p, const log_gtid *g, int64_t *offset,
+                                   rl_err *err);
 
 /* ------------------------------------------------------------------ store.c */
 

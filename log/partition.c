@@ -121,8 +121,8 @@ done:
 
 static void remove_segment_files(const char *dir, int64_t base)
 {
-    static const char *const exts[] = {".log", ".index", ".timeindex"};
-    for (size_t i = 0; i < 3; i++) {
+    static const char *const exts[] = {".log", ".index", ".timeindex", ".gtidindex"};
+    for (size_t i = 0; i < 4; i++) {
         char path[PATH_MAX];
         if (log__segment_path(path, sizeof path, dir, base, exts[i]) == 0)
             unlink(path);
@@ -194,6 +194,8 @@ static int recover_last(log_partition *p, int64_t base, int64_t committed, rl_er
     }
     RL_ASSERT(seg->next == end_off);
     atomic_store_explicit(&seg->committed, end.b, memory_order_relaxed);
+    if ((rc = log__gidx_load(seg, p->dir, end_off, true, err)) != 0)
+        goto fail;
     if ((rc = push_seg(p, seg, false)) != 0) {
         rc = rl_err_set(err, rc, "%s: out of memory", seg->path);
         goto fail;
@@ -272,7 +274,8 @@ static int open_segments(log_partition *p, int64_t committed, rl_err *err)
             log__segment_free(seg);
             goto done;
         }
-        if ((rc = log__segment_load_sealed(seg, p->dir, fsize, err)) != 0) {
+        if ((rc = log__segment_load_sealed(seg, p->dir, fsize, err)) != 0 ||
+            (rc = log__gidx_load(seg, p->dir, INT64_MAX, false, err)) != 0) {
             log__segment_free(seg);
             goto done;
         }
@@ -330,6 +333,7 @@ int log__partition_open(struct log_store *store, struct log_topic *topic, uint32
     if ((rc = open_segments(p, committed, err)) != 0)
         goto fail;
     p->next = active(p)->next;
+    p->txn_from = p->next;
     atomic_store_explicit(&p->commit_base, active(p)->base, memory_order_release);
     atomic_store_explicit(&p->hwm, p->next, memory_order_release);
     *out = p;
@@ -362,6 +366,9 @@ void log__partition_close(log_partition *p)
         log__segment_free(p->segs[i]);
     }
     free(p->segs);
+    free(p->gpend);
+    free(p->gunpub);
+    rl_buf_free(&p->gbuf);
     rl_buf_free(&p->open.buf);
     pthread_mutex_destroy(&p->lock);
     free(p->dir);
@@ -373,7 +380,9 @@ void log__partition_close(log_partition *p)
 static int roll(log_partition *p, size_t need, rl_err *err)
 {
     log_segment *old = active(p);
-    int rc = log__segment_seal(old, &p->store->io, &p->lock, p->dir, err);
+    int rc = log__gidx_seal(p, old, err);
+    if (rc == 0)
+        rc = log__segment_seal(old, &p->store->io, &p->lock, p->dir, err);
     if (rc != 0)
         return rc;
     log_segment *seg;
@@ -391,7 +400,7 @@ int log__partition_flush(log_partition *p, rl_err *err)
 {
     log_batch_builder *bb = &p->open;
     if (bb->count == 0)
-        return 0;
+        return log__gidx_write(p, err);
     rl_slice batch;
     int rc = log__builder_finish(bb, &p->store->codec, p->next, &batch, err);
     if (rc != 0)
@@ -435,19 +444,20 @@ int log__partition_flush(log_partition *p, rl_err *err)
      * tables would otherwise each keep up to batch_bytes. Busy partitions keep theirs. */
     if (bb->buf.cap > (256u << 10) && used < bb->buf.cap / 4)
         rl_buf_free(&bb->buf);
-    return 0;
+    return log__gidx_write(p, err);
 }
 
 int log__partition_sync(log_partition *p, rl_err *err)
 {
     if (p->sync_from != SIZE_MAX) {
         for (size_t i = p->sync_from; i < p->nsegs; i++) {
-            bool dirty = p->segs[i]->dirty;
+            bool dirty = p->segs[i]->dirty, gdirty = p->segs[i]->gdirty;
             int rc = log__segment_sync(p->segs[i], &p->store->io, err);
+            if (rc == 0)
+                rc = log__gidx_sync(p->segs[i], &p->store->io, err);
             if (rc != 0)
                 return rc;
-            if (dirty)
-                log__count(&p->store->n_syncs, 1);
+            log__count(&p->store->n_syncs, (uint64_t)dirty + (uint64_t)gdirty);
         }
     }
     if (p->dir_dirty) {
@@ -461,6 +471,7 @@ int log__partition_sync(log_partition *p, rl_err *err)
 
 void log__partition_publish(log_partition *p)
 {
+    log__gidx_publish(p);
     if (p->sync_from != SIZE_MAX) {
         for (size_t i = p->sync_from; i < p->nsegs; i++)
             atomic_store_explicit(&p->segs[i]->committed, p->segs[i]->size, memory_order_release);
@@ -498,6 +509,8 @@ int log__partition_abort(log_partition *p, rl_err *err)
     if (rc != 0)
         return rc;
     p->next = hwm;
+    if ((rc = log__gidx_abort(p, err)) != 0)
+        return rc;
     p->sync_from = SIZE_MAX;
     return 0;
 }
@@ -735,6 +748,8 @@ int log__partition_retain(log_partition *p, const log_topic_config *cfg, int64_t
         if (log__segment_path(path, sizeof path, p->dir, seg->base, ".index") == 0)
             unlink(path);
         if (log__segment_path(path, sizeof path, p->dir, seg->base, ".timeindex") == 0)
+            unlink(path);
+        if (log__segment_path(path, sizeof path, p->dir, seg->base, ".gtidindex") == 0)
             unlink(path);
         unlink(seg->path);
         log__segment_unref(seg);

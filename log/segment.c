@@ -73,6 +73,10 @@ static log_segment *seg_alloc(const char *dir, int64_t base)
     seg->base = base;
     seg->next = base;
     seg->fd = -1;
+    seg->gfd = -1;
+    seg->gmin_off = INT64_MAX;
+    seg->glossy_from = INT64_MAX;
+    atomic_init(&seg->gcommitted, 0);
     seg->max_ts = INT64_MIN;
     seg->run_max_ts = INT64_MIN;
     seg->first_ms = rl_now_ms(); /* a recovered segment's age counts from the open */
@@ -101,6 +105,9 @@ void log__segment_free(log_segment *seg)
         munmap(seg->map, seg->reserve);
     if (seg->fd >= 0)
         close(seg->fd);
+    if (seg->gfd >= 0)
+        close(seg->gfd);
+    free(seg->gsum);
     free(seg->idx);
     free(seg->tidx);
     free(seg->path);

@@ -1063,9 +1063,12 @@ int log_store_commit(log_store_t *store, rl_slice checkpoint, rl_err *err)
         return 0;
     }
     int rc;
-    for (log_partition *p = store->touched; p; p = p->next_touched)
+    for (log_partition *p = store->touched; p; p = p->next_touched) {
         if ((rc = log__partition_flush(p, err)) != 0)
             return poison(store, rc, err);
+        /* Records appended without a log_store_txn_end belong to no later transaction. */
+        log__gidx_txn_reset(p);
+    }
     store->appended = false;
     if (store->opts.flush == LOG_FLUSH_INTERVAL &&
         (rl_mono_ns() - store->synced_ns) / 1000000 < (int64_t)store->opts.flush_interval_ms) {
@@ -1099,6 +1102,24 @@ int log_store_abort(log_store_t *store, rl_err *err)
     }
     if (rc != 0)
         return poison(store, rc, err);
+    return 0;
+}
+
+int log_store_txn_end(log_store_t *store, const char *gtid, rl_err *err)
+{
+    if (store->poison)
+        return poisoned(store, err);
+    log_gtid g;
+    bool have = gtid && *gtid;
+    if (have) {
+        int rc = log__gtid_parse(gtid, &g, err);
+        if (rc != 0)
+            return rc;
+    }
+    for (log_partition *p = store->touched; p; p = p->next_touched)
+        if (log__gidx_txn_end(p, have ? &g : NULL) != 0)
+            return poison(
+                store, rl_err_set(err, -ENOMEM, "%s: out of memory for a GTID entry", p->dir), err);
     return 0;
 }
 
@@ -1162,6 +1183,20 @@ int log_store_offset_for_time(log_store_t *store, const char *topic, uint32_t pa
     if (!p)
         return RL_ENOTFOUND;
     return log__partition_offset_for_time(p, ts_ms, offset);
+}
+
+int log_store_offset_for_gtid(log_store_t *store, const char *topic, uint32_t partition,
+                              const char *gtid, int64_t *offset, rl_err *err)
+{
+    log_gtid g;
+    int rc = log__gtid_parse(gtid, &g, err);
+    if (rc != 0)
+        return rc;
+    log_partition *p = find_partition(store, topic, partition, NULL);
+    if (!p)
+        return rl_err_set(err, RL_ENOTFOUND, "%s: no topic %s partition %u", store->dir, topic,
+                          partition);
+    return log__partition_offset_for_gtid(p, &g, offset, err);
 }
 
 int log_store_read(log_store_t *store, const char *topic, uint32_t partition, int64_t offset,
