@@ -10,7 +10,10 @@
  * JoinGroup 0-5, SyncGroup 0-3, Heartbeat 0-3, LeaveGroup 0-3, this node coordinating every
  * group; committed offsets (kafka_offsets.c): OffsetCommit 2-7, OffsetFetch 1-5, durable in
  * a log store of the server's own under opts.offsets_dir (opened by kafka_server_start,
- * written only by the loop thread, replayed at start), or in memory when that is empty.
+ * written only by the loop thread, replayed at start; its topic is cleanup.policy=compact
+ * and a thread of the server's own runs log_store_compact on it every
+ * offsets_compact_interval_ms, so it keeps about one record per committed partition), or in
+ * memory when that is empty.
  *
  * Connections: non-blocking sockets; one request processed at a time per connection, responses
  * in request order; a connection stops being read while a Fetch is parked or while its output
@@ -57,6 +60,12 @@ typedef struct kafka_server_opts {
                                     own, e.g. "<data-dir>/__consumer_offsets"), created if
                                     absent; empty = committed offsets kept in memory only
                                     (lost at stop) */
+    uint64_t offsets_segment_bytes;   /* segment size of the offsets log (bytes); default
+                                         8 MiB, at least 1 MiB. Only sealed segments are
+                                         compacted, so this bounds what compaction leaves */
+    uint32_t offsets_compact_interval_ms; /* a compaction pass over the offsets log this often
+                                         (ms, on a thread of the server's own); default
+                                         60000 */
 } kafka_server_opts;
 
 /* Fills opts with the defaults above (listen_port 9092). */
@@ -105,6 +114,7 @@ typedef struct kafka_server_stats {
     uint64_t rebalances;            /* join phases completed (generations started) */
     uint64_t offset_commits;        /* partition offsets committed */
     uint64_t offset_commit_syncs;   /* durable commits of the offsets log */
+    uint64_t offsets_compacted;     /* segments of the offsets log rewritten by compaction */
 } kafka_server_stats;
 
 /* Any thread: copies the counters into out. */

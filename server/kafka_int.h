@@ -279,6 +279,13 @@ struct kafka_server {
      * rebuilt by the loop thread (kafka__offsets_publish) when pub_dirty is set. pub_mu
      * guards pub and npub only. */
     pthread_mutex_t pub_mu;
+    /* Compaction of the offsets log (kafka_offsets.c): its thread sleeps on compact_cv
+     * between passes; compact_stop (under compact_mu) ends it. */
+    pthread_t compact_thread;
+    bool compact_running;
+    pthread_mutex_t compact_mu;
+    pthread_cond_t compact_cv;
+    bool compact_stop;
     kafka_committed_offset *pub;
     size_t npub;
     bool pub_dirty;
@@ -286,7 +293,7 @@ struct kafka_server {
         _Atomic uint64_t connections_accepted, connections_open, accept_pauses, protocol_errors,
             requests, fetch_parked, fetch_parked_now, fetch_woken, fetch_expired,
             fetch_record_bytes, produce_refused, groups, members, rebalances, offset_commits,
-            offset_commit_syncs;
+            offset_commit_syncs, offsets_compacted;
     } stats;
 };
 

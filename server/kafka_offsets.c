@@ -38,8 +38,13 @@
  * Durability: the records of every OffsetCommit handled in one loop iteration are appended,
  * then made durable by one log_store_commit (group commit) before any of those requests is
  * answered; a failed commit poisons the store and every later commit is answered -1.
- * Not done: the internal topic is not compacted (log/ has no compaction yet), so it grows by
- * one small record per committed partition; the fsync runs on the loop thread.
+ * Compaction: the topic is cleanup.policy=compact (set at every open, so a store written
+ * before keeps it too), segments roll at offsets_segment_bytes or after an hour, and a thread
+ * of the server's own runs log_store_compact every offsets_compact_interval_ms. It cannot run
+ * on the loop: a pass reads and rewrites whole segments (log.h: "ONE maintenance thread, not
+ * the writer"), and the loop thread is this store's writer. Compaction keeps offsets, so a
+ * replay walks batches that may hold no record; it goes on from each batch's last offset.
+ * Not done: the fsync of a commit runs on the loop thread.
  */
 #include "server/kafka_int.h"
 
@@ -48,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct kafka_offset {
     kafka_hnode node; /* first: the group's offsets table */
@@ -354,6 +360,11 @@ static int replay_partition(kafka_server_t *srv, uint32_t p, rl_err *err)
         rl_slice bytes = lr.bytes;
         int64_t before = c.next;
         while (bytes.len > 0) {
+            /* RecordBatch v2: baseOffset int64 at 0, lastOffsetDelta int32 at 23. */
+            rl_reader hd = rl_reader_make(bytes);
+            int64_t base = rl_get_i64be(&hd);
+            rl_reader_skip(&hd, 15);
+            int32_t last_delta = rl_get_i32be(&hd);
             int n = log_batch_decode(bytes, &scratch, (size_t)64 << 20, replay_record, &c, err);
             if (n == RL_EAGAIN)
                 break;
@@ -363,6 +374,9 @@ static int replay_partition(kafka_server_t *srv, uint32_t p, rl_err *err)
                                  c.next);
                 goto out;
             }
+            /* A compacted batch may have lost its last records (or all of them). */
+            if (!hd.err && last_delta >= 0 && base + last_delta + 1 > c.next)
+                c.next = base + last_delta + 1;
             bytes.p += n;
             bytes.len -= (size_t)n;
         }
@@ -384,19 +398,110 @@ out:
     return rc;
 }
 
+/* The compaction thread: one log_store_compact pass per interval until stopped. */
+static void *compact_main(void *arg)
+{
+    kafka_server_t *srv = arg;
+    uint32_t ms = srv->opts.offsets_compact_interval_ms;
+    char last[sizeof(((rl_err *)0)->msg)] = "";
+    pthread_mutex_lock(&srv->compact_mu);
+    while (!srv->compact_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += (time_t)(ms / 1000);
+        ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        while (!srv->compact_stop &&
+               pthread_cond_timedwait(&srv->compact_cv, &srv->compact_mu, &ts) == 0)
+            ;
+        if (srv->compact_stop)
+            break;
+        pthread_mutex_unlock(&srv->compact_mu);
+        rl_err err = {0};
+        int n = log_store_compact(srv->offsets, rl_now_ms(), &err);
+        if (n > 0) {
+            KAFKA_STAT_ADD(srv, offsets_compacted, (uint64_t)n);
+            rl_debug("kafka: offsets store: %d segments compacted", n);
+            last[0] = 0;
+        } else if (n < 0 && strcmp(last, err.msg) != 0) {
+            /* Said once per distinct failure, not every interval. */
+            rl_warn("kafka: offsets store: compaction: %s", err.msg);
+            snprintf(last, sizeof last, "%s", err.msg);
+        }
+        pthread_mutex_lock(&srv->compact_mu);
+    }
+    pthread_mutex_unlock(&srv->compact_mu);
+    return NULL;
+}
+
+static int compact_start(kafka_server_t *srv, rl_err *err)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(&srv->compact_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (rc != 0)
+        return rl_err_set(err, -rc, "kafka: offsets store: condition variable: %s",
+                          strerror(rc));
+    pthread_mutex_init(&srv->compact_mu, NULL);
+    srv->compact_stop = false;
+    rc = pthread_create(&srv->compact_thread, NULL, compact_main, srv);
+    if (rc != 0) {
+        pthread_cond_destroy(&srv->compact_cv);
+        pthread_mutex_destroy(&srv->compact_mu);
+        return rl_err_set(err, -rc, "kafka: offsets store: compaction thread: %s",
+                          strerror(rc));
+    }
+    srv->compact_running = true;
+    return 0;
+}
+
+static void compact_stop(kafka_server_t *srv)
+{
+    if (!srv->compact_running)
+        return;
+    pthread_mutex_lock(&srv->compact_mu);
+    srv->compact_stop = true;
+    pthread_cond_signal(&srv->compact_cv);
+    pthread_mutex_unlock(&srv->compact_mu);
+    pthread_join(srv->compact_thread, NULL);
+    pthread_cond_destroy(&srv->compact_cv);
+    pthread_mutex_destroy(&srv->compact_mu);
+    srv->compact_running = false;
+}
+
 int kafka__offsets_open(kafka_server_t *srv, rl_err *err)
 {
     if (!srv->opts.offsets_dir[0])
         return 0;
+    log_topic_config tc;
+    log_topic_config_init(&tc);
+    tc.cleanup = LOG_CLEANUP_COMPACT;
     log_store_opts lo;
     memset(&lo, 0, sizeof lo);
     lo.compression = LOG_COMPRESSION_NONE;
     lo.partitions = 1;
-    /* Small records: a small active segment keeps the reserved address space modest. */
-    lo.segment_bytes = (uint64_t)64 << 20;
+    /* Small records: a small active segment keeps the reserved address space modest, and
+     * only sealed segments are compacted. An idle store still rolls hourly. */
+    lo.segment_bytes = srv->opts.offsets_segment_bytes;
+    lo.segment_ms = 3600 * 1000;
+    lo.topic_defaults = &tc;
     int rc = log_store_open(&srv->offsets, srv->opts.offsets_dir, &lo, err);
     if (rc != 0)
         return rl_err_wrap(err, rc, "kafka: offsets store %s", srv->opts.offsets_dir);
+    /* A store written before compaction existed has the topic with the delete policy. */
+    log_topic_config cur;
+    if (log_store_topic_config_get(srv->offsets, KAFKA_OFFSETS_TOPIC, &cur) == 0 &&
+        !(cur.cleanup & LOG_CLEANUP_COMPACT) &&
+        (rc = log_store_topic_config(srv->offsets, KAFKA_OFFSETS_TOPIC, &tc, err)) != 0) {
+        rl_err_wrap(err, rc, "kafka: offsets store %s", srv->opts.offsets_dir);
+        kafka__offsets_close(srv);
+        return rc;
+    }
     int np = log_store_partitions(srv->offsets, KAFKA_OFFSETS_TOPIC);
     for (int p = 0; p < np; p++) {
         rc = replay_partition(srv, (uint32_t)p, err);
@@ -406,11 +511,15 @@ int kafka__offsets_open(kafka_server_t *srv, rl_err *err)
             return rc;
         }
     }
-    return 0;
+    rc = compact_start(srv, err);
+    if (rc != 0)
+        kafka__offsets_close(srv);
+    return rc;
 }
 
 void kafka__offsets_close(kafka_server_t *srv)
 {
+    compact_stop(srv);
     log_store_close(srv->offsets);
     srv->offsets = NULL;
     rl_buf_free(&srv->offsets_scratch);

@@ -70,6 +70,8 @@ void kafka_server_opts_init(kafka_server_opts *opts)
     opts->max_connections = 4096;
     opts->group_min_session_ms = 6000;
     opts->group_max_session_ms = 1800000;
+    opts->offsets_segment_bytes = (uint64_t)8 << 20;
+    opts->offsets_compact_interval_ms = 60000;
 }
 
 static void opts_normalize(kafka_server_opts *o)
@@ -87,6 +89,12 @@ static void opts_normalize(kafka_server_opts *o)
         o->group_min_session_ms = 6000;
     if (o->group_max_session_ms <= 0)
         o->group_max_session_ms = 1800000;
+    if (o->offsets_segment_bytes == 0)
+        o->offsets_segment_bytes = (uint64_t)8 << 20;
+    if (o->offsets_segment_bytes < ((uint64_t)1 << 20))
+        o->offsets_segment_bytes = (uint64_t)1 << 20;
+    if (o->offsets_compact_interval_ms == 0)
+        o->offsets_compact_interval_ms = 60000;
     o->offsets_dir[sizeof o->offsets_dir - 1] = 0;
     o->listen_host[sizeof o->listen_host - 1] = 0;
     o->advertised_host[sizeof o->advertised_host - 1] = 0;
@@ -937,5 +945,6 @@ void kafka_server_stats_get(const kafka_server_t *srv, kafka_server_stats *out)
     KAFKA_STAT_LOAD(rebalances);
     KAFKA_STAT_LOAD(offset_commits);
     KAFKA_STAT_LOAD(offset_commit_syncs);
+    KAFKA_STAT_LOAD(offsets_compacted);
 #undef KAFKA_STAT_LOAD
 }

@@ -781,6 +781,178 @@ static void test_request_caps(void **state)
     rl_buf_free(&resp);
 }
 
+/* ------------------------------------------------------------------ compacted offsets store */
+
+/* Commits offsets[0..4) for partitions 0-3 of "orders" in group g with metadata md. */
+static void commit4(int fd, const char *g, const int64_t *offsets, const char *md)
+{
+    rl_buf b = RL_BUF_INIT, resp = RL_BUF_INIT;
+    kt_req_begin(&b, 8, 7, 83);
+    kt_put_str(&b, g);
+    rl_buf_put_be32(&b, (uint32_t)-1);
+    kt_put_str(&b, "");
+    rl_buf_put_be16(&b, (uint16_t)-1);
+    rl_buf_put_be32(&b, 1);
+    kt_put_str(&b, "orders");
+    rl_buf_put_be32(&b, 4);
+    for (int i = 0; i < 4; i++) {
+        rl_buf_put_be32(&b, (uint32_t)i);
+        rl_buf_put_be64(&b, (uint64_t)offsets[i]);
+        rl_buf_put_be32(&b, (uint32_t)-1);
+        kt_put_str(&b, md);
+    }
+    kt_req_end(&b);
+    rl_reader rd = kt_call(fd, &b, &resp);
+    assert_int_equal(rl_get_i32be(&rd), 0);
+    assert_int_equal(rl_get_i32be(&rd), 1);
+    (void)kt_get_str(&rd);
+    assert_int_equal(rl_get_i32be(&rd), 4);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(rl_get_i32be(&rd), i);
+        assert_int_equal(rl_get_i16be(&rd), 0);
+    }
+    rl_buf_free(&b);
+    rl_buf_free(&resp);
+}
+
+/* OffsetFetch v5 of partitions 0-3: offsets and the first byte of each metadata. */
+static void fetch4(unsigned port, const char *g, int64_t *offsets, size_t *md_len)
+{
+    rl_buf b = RL_BUF_INIT, resp = RL_BUF_INIT;
+    int fd = kt_connect(port);
+    kt_req_begin(&b, 9, 5, 92);
+    kt_put_str(&b, g);
+    rl_buf_put_be32(&b, 1);
+    kt_put_str(&b, "orders");
+    rl_buf_put_be32(&b, 4);
+    for (int i = 0; i < 4; i++)
+        rl_buf_put_be32(&b, (uint32_t)i);
+    kt_req_end(&b);
+    rl_reader rd = kt_call(fd, &b, &resp);
+    assert_int_equal(rl_get_i32be(&rd), 0);
+    assert_int_equal(rl_get_i32be(&rd), 1);
+    (void)kt_get_str(&rd);
+    assert_int_equal(rl_get_i32be(&rd), 4);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(rl_get_i32be(&rd), i);
+        offsets[i] = rl_get_i64be(&rd);
+        (void)rl_get_i32be(&rd);
+        md_len[i] = kt_get_str(&rd).len;
+        assert_int_equal(rl_get_i16be(&rd), 0);
+    }
+    assert_false(rd.err);
+    close(fd);
+    rl_buf_free(&b);
+    rl_buf_free(&resp);
+}
+
+static int count_record(void *ctx, const log_record *rec)
+{
+    (void)rec;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+/* Records left in the offsets store (the server must be stopped: the store is locked). */
+static size_t offsets_store_records(const char *dir)
+{
+    log_store_t *store = NULL;
+    rl_err err = {0};
+    if (log_store_open(&store, dir, NULL, &err) != 0)
+        fail_msg("open %s: %s", dir, err.msg);
+    int64_t start, hwm;
+    assert_int_equal(log_store_offsets(store, "__consumer_offsets", 0, &start, &hwm), 0);
+    size_t count = 0;
+    rl_buf scratch = RL_BUF_INIT;
+    int64_t next = start;
+    while (next < hwm) {
+        log_read lr;
+        memset(&lr, 0, sizeof lr);
+        if (log_store_read(store, "__consumer_offsets", 0, next, 1 << 20, &lr, &err) != 0)
+            fail_msg("read at %" PRId64 ": %s", next, err.msg);
+        rl_slice bytes = lr.bytes;
+        int64_t before = next;
+        while (bytes.len >= 27) {
+            rl_reader hd = rl_reader_make(bytes);
+            int64_t base = rl_get_i64be(&hd);
+            rl_reader_skip(&hd, 15);
+            int32_t last = rl_get_i32be(&hd);
+            int n = log_batch_decode(bytes, &scratch, 64 << 20, base >= next ? count_record : NULL,
+                                     &count, &err);
+            if (n == RL_EAGAIN)
+                break;
+            if (n < 0)
+                fail_msg("decode: %s", err.msg);
+            next = base + last + 1;
+            bytes.p += n;
+            bytes.len -= (size_t)n;
+        }
+        log_read_release(&lr);
+        assert_true(next > before);
+    }
+    rl_buf_free(&scratch);
+    log_store_close(store);
+    return count;
+}
+
+static void test_offsets_compacted(void **state)
+{
+    fixture *fx = *state;
+    kt_server_stop(&fx->st);
+    fx->ko.offsets_segment_bytes = 1 << 20;
+    fx->ko.offsets_compact_interval_ms = 50;
+    kt_server_start(&fx->st, fx->store, &fx->ko);
+
+    /* 300 commits of the same 4 keys with 4,000 bytes of metadata each: ~5 MiB of records,
+     * five sealed segments of 1 MiB; compaction keeps the latest record per key. */
+    enum { NCOMMITS = 300 };
+    char md[4001];
+    memset(md, 'x', 4000);
+    md[4000] = 0;
+    int fd = kt_connect(fx->st.port);
+    int64_t offs[4];
+    for (int c = 0; c < NCOMMITS; c++) {
+        for (int i = 0; i < 4; i++)
+            offs[i] = c * 10 + i;
+        if (c == NCOMMITS - 1)
+            md[7] = 0; /* the last metadata is 7 bytes, so replay must find the last one */
+        commit4(fd, "g-compact", offs, md);
+    }
+    close(fd);
+    int64_t deadline = kt_now_ms() + 20000;
+    kafka_server_stats st;
+    for (;;) {
+        kafka_server_stats_get(fx->st.srv, &st);
+        if (st.offsets_compacted >= 4)
+            break;
+        if (kt_now_ms() > deadline)
+            fail_msg("offsets store: %" PRIu64 " segments compacted in 20 s", st.offsets_compacted);
+        kt_sleep_ms(20);
+    }
+    kt_server_stop(&fx->st);
+    size_t left = offsets_store_records(fx->offsets_dir);
+    /* At most the active segment's records (1 MiB / 16 KiB per commit = 64 commits) plus one
+     * per key in the sealed ones, out of 1,200 written. */
+    if (left > 4 * 70)
+        fail_msg("%zu records left of %d after compaction", left, 4 * NCOMMITS);
+
+    /* Replay over the compacted log gives the latest commit of each key. */
+    kt_server_start(&fx->st, fx->store, &fx->ko);
+    int64_t got[4];
+    size_t md_len[4];
+    fetch4(fx->st.port, "g-compact", got, md_len);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(got[i], (NCOMMITS - 1) * 10 + i);
+        assert_int_equal(md_len[i], 7);
+    }
+    kafka_committed_offset *v = NULL;
+    size_t n = 0;
+    assert_int_equal(kafka_server_committed_offsets(fx->st.srv, &v, &n), 0);
+    assert_int_equal(n, 4);
+    assert_int_equal(v[3].offset, (NCOMMITS - 1) * 10 + 3);
+    free(v);
+}
+
 int main(void)
 {
     rl_log_set_level(RL_LOG_WARN);
@@ -791,6 +963,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_describe_groups_raw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_groups_rdkafka, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_caps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_offsets_compacted, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
