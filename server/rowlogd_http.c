@@ -6,6 +6,12 @@
  *   GET /health/live    200 {"status":"live"} while the process runs
  *   GET /health/ready   200 {"status":"ready"} when the source is connected and the log
  *                       writable; else 503 {"status":"not ready","reason":"..."}
+ *   GET /v1/offsets?topic=T&gtid=G
+ *                       200 {"topic":"T","gtid":"G","partitions":[{"partition":0,
+ *                       "offset":N},...]}: per partition the first offset of transaction G or
+ *                       of the first one after it in G's domain (log_store_offset_for_gtid);
+ *                       404 unknown topic; 400 missing parameter or malformed GTID (the
+ *                       reason in {"status":"error","reason":"..."}); 500 an index unreadable
  *
  * Anything else is 404 (unknown path) or 405 (a method other than GET or HEAD). Requests
  * carry no body; the connection limit (64) and timeout (10 s) keep a misbehaving client
@@ -100,6 +106,46 @@ static enum MHD_Result serve_metrics(rowlogd_http *h, struct MHD_Connection *con
     return r;
 }
 
+static enum MHD_Result serve_offsets(rowlogd_http *h, struct MHD_Connection *conn)
+{
+    const char *topic = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "topic");
+    const char *gtid = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "gtid");
+    if (!topic || !topic[0] || !gtid || !gtid[0])
+        return respond_json_status(conn, MHD_HTTP_BAD_REQUEST, "error",
+                                   "parameters topic and gtid are required");
+    int nparts = log_store_partitions(h->view.store, topic);
+    if (nparts < 0)
+        return respond_json_status(conn, MHD_HTTP_NOT_FOUND, "error", "no such topic");
+    rl_buf b = RL_BUF_INIT;
+    rl_buf_puts(&b, "{\"topic\":");
+    rl_buf_json_str(&b, topic, strlen(topic));
+    rl_buf_puts(&b, ",\"gtid\":");
+    rl_buf_json_str(&b, gtid, strlen(gtid));
+    rl_buf_puts(&b, ",\"partitions\":[");
+    enum MHD_Result r;
+    for (int p = 0; p < nparts; p++) {
+        int64_t off = 0;
+        rl_err err = {0};
+        int rc = log_store_offset_for_gtid(h->view.store, topic, (uint32_t)p, gtid, &off, &err);
+        if (rc != 0) {
+            rl_buf_free(&b);
+            if (rc == RL_ECONFIG)
+                return respond_json_status(conn, MHD_HTTP_BAD_REQUEST, "error", err.msg);
+            if (rc == RL_ENOTFOUND) /* the topic went away meanwhile */
+                return respond_json_status(conn, MHD_HTTP_NOT_FOUND, "error", "no such topic");
+            rl_warn("/v1/offsets: %s", err.msg);
+            return respond_json_status(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "error",
+                                       err.msg[0] ? err.msg : rl_strerror(rc));
+        }
+        rl_buf_printf(&b, "%s{\"partition\":%d,\"offset\":%lld}", p ? "," : "", p,
+                      (long long)off);
+    }
+    rl_buf_puts(&b, "]}\n");
+    r = rl_buf_ok(&b) ? respond(conn, MHD_HTTP_OK, "application/json", b.p, b.len) : MHD_NO;
+    rl_buf_free(&b);
+    return r;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -120,6 +166,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return respond_json_status(conn, MHD_HTTP_OK, "live", NULL);
     if (strcmp(url, "/health/ready") == 0)
         return serve_ready(h, conn);
+    if (strcmp(url, "/v1/offsets") == 0)
+        return serve_offsets(h, conn);
     return respond_json_status(conn, MHD_HTTP_NOT_FOUND, "error", "no such path");
 }
 

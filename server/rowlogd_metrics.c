@@ -423,6 +423,125 @@ static void render_kafka(rowlogd_prom *w, const rowlogd_view *v)
             "Partition offsets committed by consumer groups", ks.offset_commits);
 }
 
+/* ------------------------------------------------------------------ consumer groups */
+
+typedef struct first_ts {
+    int64_t offset; /* the first record at or after this offset */
+    int64_t ts;     /* its timestamp, or -1 */
+} first_ts;
+
+static int first_ts_fn(void *ctx, const log_record *rec)
+{
+    first_ts *f = ctx;
+    if (rec->offset < f->offset)
+        return 0;
+    f->ts = rec->timestamp;
+    return RL_ESTOPPED; /* found: stop decoding */
+}
+
+/* Timestamp (ms) of the first record at or after offset, or -1 when none can be read (an
+ * offset at the high watermark, below the log start, or a batch that does not decode). */
+static int64_t record_ts(log_store_t *store, const char *topic, int32_t part, int64_t offset,
+                         rl_buf *scratch)
+{
+    log_read rd;
+    memset(&rd, 0, sizeof rd);
+    first_ts f = {offset, -1};
+    /* The batches from the one holding offset (the read returns at least one whole batch;
+     * in a compacted gap the record is in a later batch of the same read or missing). */
+    if (log_store_read(store, topic, (uint32_t)part, offset, 1, &rd, NULL) != 0) {
+        log_read_release(&rd);
+        return -1;
+    }
+    rl_slice left = rd.bytes;
+    while (f.ts < 0 && left.len > 0) {
+        int n = log_batch_decode(left, scratch, (size_t)64 << 20, first_ts_fn, &f, NULL);
+        if (n == RL_ESTOPPED || n <= 0)
+            break;
+        left.p += n;
+        left.len -= (size_t)n;
+    }
+    log_read_release(&rd);
+    return f.ts;
+}
+
+static void render_consumers(rowlogd_prom *w, const rowlogd_view *v, int64_t now_ms)
+{
+    if (!v->srv)
+        return;
+    kafka_committed_offset *co = NULL;
+    size_t n = 0;
+    if (kafka_server_committed_offsets(v->srv, &co, &n) != 0) {
+        w->error = -ENOMEM;
+        return;
+    }
+    int64_t *hw = calloc(n ? n : 1, sizeof *hw);
+    double *lag_s = calloc(n ? n : 1, sizeof *lag_s);
+    rl_buf scratch = RL_BUF_INIT;
+    if (!hw || !lag_s) {
+        w->error = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int64_t start = 0;
+        hw[i] = -1;
+        lag_s[i] = 0;
+        if (log_store_offsets(v->store, co[i].topic, (uint32_t)co[i].partition, &start,
+                              &hw[i]) != 0) {
+            hw[i] = -1;
+            continue;
+        }
+        if (co[i].offset < hw[i]) {
+            /* Age of the first record the group has not consumed yet. */
+            int64_t ts = record_ts(v->store, co[i].topic, co[i].partition,
+                                   co[i].offset > start ? co[i].offset : start, &scratch);
+            if (ts > 0 && now_ms > ts)
+                lag_s[i] = (double)(now_ms - ts) / 1000.0;
+        }
+    }
+    rowlogd_prom_family(w, "rowlog_consumer_committed_offset", "gauge",
+                        "Offset committed by a consumer group (the next record it reads)");
+    for (size_t i = 0; i < n; i++) {
+        char pnum[16];
+        snprintf(pnum, sizeof pnum, "%d", co[i].partition);
+        const char *l[] = {"group", co[i].group, "topic", co[i].topic, "partition", pnum};
+        rowlogd_prom_sample(w, l, 3, (double)co[i].offset);
+    }
+    rowlogd_prom_family(w, "rowlog_consumer_lag_records", "gauge",
+                        "Records between a group's committed offset and the high watermark");
+    for (size_t i = 0; i < n; i++) {
+        if (hw[i] < 0)
+            continue;
+        char pnum[16];
+        snprintf(pnum, sizeof pnum, "%d", co[i].partition);
+        const char *l[] = {"group", co[i].group, "topic", co[i].topic, "partition", pnum};
+        rowlogd_prom_sample(w, l, 3, (double)(hw[i] > co[i].offset ? hw[i] - co[i].offset : 0));
+    }
+    rowlogd_prom_family(w, "rowlog_consumer_lag_seconds", "gauge",
+                        "Age of the first record a group has not consumed (0 when caught up)");
+    for (size_t i = 0; i < n; i++) {
+        if (hw[i] < 0)
+            continue;
+        char pnum[16];
+        snprintf(pnum, sizeof pnum, "%d", co[i].partition);
+        const char *l[] = {"group", co[i].group, "topic", co[i].topic, "partition", pnum};
+        rowlogd_prom_sample(w, l, 3, lag_s[i]);
+    }
+    rowlogd_prom_family(w, "rowlog_consumer_group_members", "gauge",
+                        "Members of a consumer group now (0: no consumer running)");
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && strcmp(co[i].group, co[i - 1].group) == 0)
+            continue; /* sorted by group: one sample per group */
+        const char *l[] = {"group", co[i].group};
+        rowlogd_prom_sample_u64(w, l, 1, co[i].members);
+    }
+out:
+    rl_buf_free(&scratch);
+    free(hw);
+    free(lag_s);
+    free(co);
+}
+
 /* ------------------------------------------------------------------ process */
 
 static void render_process(rowlogd_prom *w)
@@ -450,6 +569,7 @@ int rowlogd_metrics_render(const rowlogd_view *v, int64_t now_ms, rl_buf *out)
     render_pipeline(&w, v, now_ms);
     render_log(&w, v);
     render_kafka(&w, v);
+    render_consumers(&w, v, now_ms);
     render_process(&w);
     int rc = rowlogd_prom_error(&w);
     rowlogd_prom_free(&w);

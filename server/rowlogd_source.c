@@ -43,6 +43,7 @@ typedef struct source_run {
     int64_t last_retain_ns;
     uint64_t txns, rows;
     bool exact_ts; /* the primary's GTID events carry microsecond commit timestamps */
+    bool gtid_warned;
     rl_err *err;
 } source_run;
 
@@ -240,6 +241,20 @@ static int housekeeping(source_run *run)
 static int on_commit(void *ctx, const binlog_checkpoint *cp)
 {
     source_run *run = ctx;
+    /* The GTID index (GET /v1/offsets, rowlog tail --from gtid:) gets this transaction's
+     * first offset per partition; it becomes durable with the commit below or a later one. */
+    int rc = log_store_txn_end(run->src->store, cp->gtid, run->err);
+    if (rc == RL_ECONFIG) {
+        /* A GTID the index cannot hold loses only the seek by that GTID, not the records. */
+        if (!run->gtid_warned)
+            rl_warn("GTID index: %s (transactions with such GTIDs are not indexed)",
+                    run->err ? run->err->msg : "malformed GTID");
+        run->gtid_warned = true;
+        if (run->err)
+            memset(run->err, 0, sizeof *run->err);
+    } else if (rc != 0) {
+        return rc;
+    }
     checkpoint_format(&run->checkpoint, cp->file, cp->pos, cp->gtid_state);
     if (!rl_buf_ok(&run->checkpoint))
         return rl_err_set(run->err, -ENOMEM, "out of memory");
