@@ -639,42 +639,132 @@ out:
     return rc;
 }
 
+/* One index column from information_schema.STATISTICS, in the order the server lists them
+ * (table by table, index by index in the server's key order). */
+typedef struct idx_row {
+    snap_table *t;
+    char *index;
+    bool usable;   /* unique, NOT NULL, whole column (no prefix) */
+    unsigned long seq;
+    uint32_t ci;
+    size_t ord; /* arrival order */
+} idx_row;
+
+static int idx_row_cmp(const void *a, const void *b)
+{
+    const idx_row *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return x->ord < y->ord ? -1 : x->ord > y->ord;
+}
+
+/* The key the binlog's table metadata names (SIMPLE_PRIMARY_KEY, docs/events.md): the
+ * PRIMARY KEY, or without one the first UNIQUE index whose columns are all NOT NULL, which
+ * the server promotes to primary key (MariaDB sql/table.cc and mysql-server sql/table.cc
+ * open_binary_frm/TABLE_SHARE::primary_key; keys are sorted PRIMARY, UNIQUE NOT NULL, ...
+ * by sql_table.cc sort_keys, the order STATISTICS lists them in). */
+static int choose_key(snap_table *t, const idx_row *rows, size_t n, rl_err *err)
+{
+    const char *pick = NULL;
+    for (size_t i = 0; i < n && !pick; i++)
+        if (rows[i].t == t && strcmp(rows[i].index, "PRIMARY") == 0)
+            pick = "PRIMARY";
+    for (size_t i = 0; i < n && !pick; i++) {
+        if (rows[i].t != t)
+            continue;
+        bool ok = true;
+        for (size_t j = 0; j < n; j++)
+            if (rows[j].t == t && strcmp(rows[j].index, rows[i].index) == 0 && !rows[j].usable)
+                ok = false;
+        if (ok)
+            pick = rows[i].index;
+    }
+    if (!pick)
+        return 0;
+    t->keys = calloc(t->ncols, sizeof *t->keys);
+    if (!t->keys)
+        return rl_err_set(err, -ENOMEM, "out of memory");
+    uint32_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].t != t || strcmp(rows[i].index, pick) != 0)
+            continue;
+        if (rows[i].seq < 1 || rows[i].seq > t->ncols)
+            return rl_err_set(err, RL_ESOURCE, "`%s`.`%s`: key %s column %lu of %u", t->db,
+                              t->name, pick, rows[i].seq, t->ncols);
+        t->keys[rows[i].seq - 1] = rows[i].ci;
+        count++;
+        if (rows[i].seq > t->nkeys)
+            t->nkeys = (uint32_t)rows[i].seq;
+    }
+    if (count != t->nkeys)
+        return rl_err_set(err, RL_ESOURCE, "`%s`.`%s`: key %s lists %u columns up to number %u",
+                          t->db, t->name, pick, count, t->nkeys);
+    return 0;
+}
+
 static int load_keys(binlog_snapshot_t *snap, rl_err *err)
 {
     MYSQL_RES *res = NULL;
+    idx_row *rows = NULL;
+    size_t n = 0;
     char sql[512];
     snprintf(sql, sizeof sql,
-             "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, SEQ_IN_INDEX FROM "
-             "information_schema.STATISTICS WHERE INDEX_NAME = 'PRIMARY' AND TABLE_SCHEMA NOT "
-             "IN %s ORDER BY TABLE_SCHEMA, TABLE_NAME, SEQ_IN_INDEX",
+             "SELECT TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, "
+             "COLUMN_NAME, NULLABLE, SUB_PART FROM information_schema.STATISTICS WHERE "
+             "NON_UNIQUE = 0 AND TABLE_SCHEMA NOT IN %s",
              SYSTEM_DBS);
     int rc = query_res(snap->conns[0], sql, &res, err);
     if (rc != 0)
         return rc;
+    size_t cap = mysql_num_rows(res);
+    rows = calloc(cap ? cap : 1, sizeof *rows);
+    if (!rows) {
+        rc = rl_err_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
     MYSQL_ROW row;
-    while ((row = mysql_fetch_row(res))) {
-        if (!row[0] || !row[1] || !row[2] || !row[3])
+    while ((row = mysql_fetch_row(res)) && n < cap) {
+        unsigned long *len = mysql_fetch_lengths(res);
+        if (!row[0] || !row[1] || !row[2] || !row[4] || !row[5])
             continue;
         snap_table *t = table_find(snap, row[0], row[1]);
         if (!t || !t->ncols)
             continue;
-        if (!t->keys && !(t->keys = calloc(t->ncols, sizeof *t->keys))) {
-            rc = rl_err_set(err, -ENOMEM, "out of memory");
-            break;
-        }
-        unsigned long seq = strtoul(row[3], NULL, 10);
         uint32_t ci = 0;
-        while (ci < t->ncols && strcmp(t->cols[ci].name, row[2]) != 0)
+        while (ci < t->ncols && strcmp(t->cols[ci].name, row[5]) != 0)
             ci++;
-        if (ci == t->ncols || seq != t->nkeys + 1 || t->nkeys >= t->ncols) {
+        if (ci == t->ncols) {
             rc = rl_err_set(err, RL_ESOURCE,
-                            "`%s`.`%s`: primary key column `%s` (%lu) does not match the "
-                            "columns (changed during the snapshot?)",
-                            t->db, t->name, row[2], seq);
-            break;
+                            "`%s`.`%s`: index column `%s` is not among the columns (changed "
+                            "during the snapshot?)",
+                            t->db, t->name, row[5]);
+            goto out;
         }
-        t->keys[t->nkeys++] = ci;
+        idx_row *r = &rows[n++];
+        r->t = t;
+        r->index = dup_field(row[2], len[2]);
+        if (!r->index) {
+            rc = rl_err_set(err, -ENOMEM, "out of memory");
+            goto out;
+        }
+        r->seq = strtoul(row[4], NULL, 10);
+        r->ci = ci;
+        r->usable = (!row[6] || strcmp(row[6], "YES") != 0) && !row[7];
+        r->ord = n - 1;
     }
+    /* Each table's rows together, in arrival order. */
+    qsort(rows, n, sizeof *rows, idx_row_cmp);
+    for (size_t i = 0; i < n && rc == 0;) {
+        size_t j = i;
+        while (j < n && rows[j].t == rows[i].t)
+            j++;
+        rc = choose_key(rows[i].t, rows + i, j - i, err);
+        i = j;
+    }
+out:
+    for (size_t i = 0; i < n; i++)
+        free(rows[i].index);
+    free(rows);
     mysql_free_result(res);
     return rc;
 }

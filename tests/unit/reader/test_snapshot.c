@@ -576,12 +576,19 @@ static void test_exact_types(void **state)
     sqlf(m, "INSERT INTO snapx.`we!rd-name` VALUES (18446744073709551615, x'80E9FF'), (0, '')");
     sqlf(m, "CREATE TABLE snapx.nopk (a INT, b VARCHAR(5))");
     sqlf(m, "INSERT INTO snapx.nopk VALUES (1, 'x'), (NULL, 'y'), (2, NULL)");
+    /* No primary key: the server promotes the first UNIQUE index of NOT NULL columns (zz,
+     * in definition order, not aa); a UNIQUE index with a nullable column is not a key. */
+    sqlf(m, "CREATE TABLE snapx.uq (n INT NULL, a INT, b INT NOT NULL, c VARCHAR(5) NOT NULL, "
+            "UNIQUE KEY nn (n), UNIQUE KEY zz (c, b), UNIQUE KEY aa (b))");
+    sqlf(m, "INSERT INTO snapx.uq VALUES (1, 1, 2, 'x'), (NULL, NULL, 3, 'y')");
+    sqlf(m, "CREATE TABLE snapx.uqnull (n INT NULL, UNIQUE KEY nn (n))");
+    sqlf(m, "INSERT INTO snapx.uqnull VALUES (1), (NULL)");
 
     streamcap sc;
     memset(&sc, 0, sizeof sc);
     sc.from_file = file;
     decode_binlog(&sc, file);
-    assert_int_equal(sc.ins.n, 5 + 3 + 2 + 3);
+    assert_int_equal(sc.ins.n, 5 + 3 + 2 + 3 + 2 + 2);
 
     snapcap c;
     memset(&c, 0, sizeof c);
@@ -591,7 +598,7 @@ static void test_exact_types(void **state)
     assert_int_equal(c.records, sc.ins.n);
     assert_int_equal(c.lasts, 1);
     assert_true(c.last_seen_at_end);
-    assert_int_equal(c.done_tables, 4);
+    assert_int_equal(c.done_tables, 6);
     for (size_t i = 0; i < c.st.n; i++) {
         entry *e = st_find(&sc.ins, c.st.e[i].k);
         if (!e)
@@ -618,6 +625,8 @@ static void test_exact_types(void **state)
     assert_non_null(strstr(e3->after, "\"dbl\":0.30000000000000004,"));
     assert_non_null(st_find(&c.st, "rowlog.snapx.we_rd-name\n{\"id\":18446744073709551615}"));
     assert_non_null(st_find(&c.st, "rowlog.snapx.comp\n{\"b\":1,\"a\":\"é\"}"));
+    assert_non_null(st_find(&c.st, "rowlog.snapx.uq\n{\"c\":\"y\",\"b\":3}"));
+    assert_non_null(st_find(&c.st, "rowlog.snapx.uqnull\n{\"n\":null}"));
     st_free(&c.st);
     st_free(&sc.ins);
     sqlf(m, "DROP DATABASE snapx");
