@@ -22,9 +22,11 @@
  *
  * Index files of the active segment are only written when it is sealed or the store closes:
  * recovery always rebuilds the last segment's indexes from a scan of its batches, so they need
- * no fsync per commit. A sealed segment's index files are checked on open (entry order,
- * positions inside the file, the last entry pointing at a batch with that last offset, the
- * batches after it) and rebuilt from the batch headers when missing or stale.
+ * no fsync per commit. A sealed segment's index files are checked on open, every entry (order,
+ * positions inside the file, each .index entry pointing at the start of a batch with that last
+ * offset, each .timeindex entry but the sealing one naming an indexed batch whose timestamps
+ * it covers, the batches after the last entry) and rebuilt from the batch headers when missing
+ * or inconsistent (an inconsistent one with a warning saying why).
  */
 #include "log/log_int.h"
 
@@ -388,46 +390,99 @@ done:
     return rc;
 }
 
-/* Reads and checks the index files against the batches; returns true when they can be
- * used as they are (and fills seg), false when they must be rebuilt. */
-static bool load_index_files(log_segment *seg, const char *dir, uint64_t fsize)
+/* The in-memory offset index entry whose relative offset is rel, or NULL. */
+static const log_idx_entry *idx_find(const log_segment *seg, uint32_t rel)
+{
+    size_t lo = 0, hi = seg->nidx;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (seg->idx[mid].rel < rel)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < seg->nidx && seg->idx[lo].rel == rel ? &seg->idx[lo] : NULL;
+}
+
+/* Reads and checks the index files against the batches. Returns NULL when they can be used as
+ * they are (and fills seg), else why they must be rebuilt (*missing set when a file is simply
+ * not there or unreadable, which needs no warning). Every entry is checked, not only the
+ * last: an entry that points elsewhere than the batch it names would send reads to the wrong
+ * place. */
+static const char *load_index_files(log_segment *seg, const char *dir, uint64_t fsize,
+                                    bool *missing)
 {
     char path[PATH_MAX];
     rl_buf ib = RL_BUF_INIT, tb = RL_BUF_INIT;
-    bool ok = false;
+    const char *why = NULL;
+    *missing = false;
     size_t max_entries = (size_t)(fsize / LOG_BATCH_HEADER) + 1;
     if (log__segment_path(path, sizeof path, dir, seg->base, ".index") != 0 ||
-        rl_file_read_all(path, &ib, max_entries * 8, NULL) != 0 || ib.len % 8 != 0)
+        rl_file_read_all(path, &ib, max_entries * 8, NULL) != 0) {
+        *missing = true;
+        why = ".index missing or unreadable";
         goto done;
+    }
     if (log__segment_path(path, sizeof path, dir, seg->base, ".timeindex") != 0 ||
-        rl_file_read_all(path, &tb, (max_entries + 1) * 12, NULL) != 0 || tb.len % 12 != 0)
+        rl_file_read_all(path, &tb, (max_entries + 1) * 12, NULL) != 0) {
+        *missing = true;
+        why = ".timeindex missing or unreadable";
         goto done;
+    }
+    if (ib.len % 8 != 0 || tb.len % 12 != 0) {
+        why = "index file size not a multiple of its entry size";
+        goto done;
+    }
     seg->nidx = seg->ntidx = 0;
     rl_reader rd = rl_reader_make(rl_buf_slice(&ib));
+    int64_t prev_last = seg->base - 1;
     while (rl_reader_left(&rd)) {
         uint32_t rel = (uint32_t)rl_get_i32be(&rd), pos = (uint32_t)rl_get_i32be(&rd);
-        if (rel > INT32_MAX || pos >= fsize)
+        if (rel > INT32_MAX || pos >= fsize) {
+            why = ".index entry outside the segment";
             goto done;
-        if (seg->nidx && (rel <= seg->idx[seg->nidx - 1].rel || pos <= seg->idx[seg->nidx - 1].pos))
+        }
+        if (seg->nidx &&
+            (rel <= seg->idx[seg->nidx - 1].rel || pos <= seg->idx[seg->nidx - 1].pos)) {
+            why = ".index entries not increasing";
             goto done;
-        if (idx_push(seg, (log_idx_entry){rel, pos}) != 0)
+        }
+        /* It must point at the start of a batch that ends at base + rel, after the batch of
+         * the previous entry. */
+        log_batch_hdr h;
+        if (log__batch_header(rl_slice_make(seg->map + pos, (size_t)(fsize - pos)), false, &h,
+                              NULL) != 0 ||
+            log_batch_last(&h) != seg->base + (int64_t)rel || h.base <= prev_last) {
+            why = ".index entry not pointing at the batch it names";
             goto done;
+        }
+        prev_last = log_batch_last(&h);
+        if (idx_push(seg, (log_idx_entry){rel, pos}) != 0) {
+            why = "out of memory";
+            goto done;
+        }
     }
     rd = rl_reader_make(rl_buf_slice(&tb));
     while (rl_reader_left(&rd)) {
         int64_t ts = rl_get_i64be(&rd);
         uint32_t rel = (uint32_t)rl_get_i32be(&rd);
-        if (rel > INT32_MAX)
+        if (rel > INT32_MAX) {
+            why = ".timeindex entry outside the segment";
             goto done;
+        }
         if (seg->ntidx &&
-            (ts <= seg->tidx[seg->ntidx - 1].ts || rel < seg->tidx[seg->ntidx - 1].rel))
+            (ts <= seg->tidx[seg->ntidx - 1].ts || rel < seg->tidx[seg->ntidx - 1].rel)) {
+            why = ".timeindex entries not increasing";
             goto done;
-        if (tidx_push(seg, (log_time_entry){ts, rel}) != 0)
+        }
+        if (tidx_push(seg, (log_time_entry){ts, rel}) != 0) {
+            why = "out of memory";
             goto done;
+        }
     }
-    /* Walk from the last indexed batch to the end of the file: the entry must point at a
-     * batch with that last offset, the batches must follow each other to the exact end, and
-     * no batch after it may be one the indexing rule would have indexed (a stale file). */
+    /* Walk from the last indexed batch to the end of the file: the batches must follow each
+     * other to the exact end, and no batch after it may be one the indexing rule would have
+     * indexed (a stale file). */
     uint64_t pos = 0;
     int64_t expected = seg->base;
     uint64_t last_idx_pos = 0;
@@ -437,15 +492,13 @@ static bool load_index_files(log_segment *seg, const char *dir, uint64_t fsize)
         last_idx_pos = pos;
     }
     bool first = true;
+    why = ".index stale: the batches after its last entry do not match it";
     while (pos < fsize) {
         log_batch_hdr h;
         if (log__batch_header(rl_slice_make(seg->map + pos, (size_t)(fsize - pos)), false, &h,
                               NULL) != 0)
             goto done;
-        if (first && seg->nidx) {
-            if (log_batch_last(&h) != seg->base + seg->idx[seg->nidx - 1].rel)
-                goto done;
-        } else {
+        if (!(first && seg->nidx)) {
             if (h.base != expected)
                 goto done;
             if (pos - last_idx_pos >= LOG_INDEX_INTERVAL)
@@ -459,23 +512,39 @@ static bool load_index_files(log_segment *seg, const char *dir, uint64_t fsize)
     }
     if (pos != fsize || expected == seg->base)
         goto done;
+    why = ".timeindex stale or inconsistent with the batches";
+    uint32_t last_rel = (uint32_t)(expected - 1 - seg->base);
     if (seg->ntidx == 0 || seg->tidx[seg->ntidx - 1].ts < tail_max ||
-        seg->tidx[seg->ntidx - 1].rel > (uint64_t)(expected - 1 - seg->base))
+        seg->tidx[seg->ntidx - 1].rel > last_rel)
         goto done;
+    /* Every time entry but the sealing one names an indexed batch (they are added at the same
+     * points) whose timestamps it covers. */
+    for (size_t i = 0; i < seg->ntidx; i++) {
+        if (seg->tidx[i].rel == last_rel)
+            continue;
+        const log_idx_entry *ie = idx_find(seg, seg->tidx[i].rel);
+        log_batch_hdr h;
+        if (!ie ||
+            log__batch_header(rl_slice_make(seg->map + ie->pos, (size_t)(fsize - ie->pos)), false,
+                              &h, NULL) != 0 ||
+            h.max_ts > seg->tidx[i].ts)
+            goto done;
+    }
     seg->size = fsize;
     seg->next = expected;
     seg->max_ts = seg->tidx[seg->ntidx - 1].ts;
     seg->run_max_ts = seg->max_ts;
-    ok = true;
+    why = NULL;
 done:
     rl_buf_free(&ib);
     rl_buf_free(&tb);
-    return ok;
+    return why;
 }
 
 bool log__segment_index_files_ok(log_segment *seg, const char *dir, uint64_t fsize)
 {
-    return fsize > 0 && fsize <= INT32_MAX && load_index_files(seg, dir, fsize);
+    bool missing;
+    return fsize > 0 && fsize <= INT32_MAX && load_index_files(seg, dir, fsize, &missing) == NULL;
 }
 
 int log__segment_load_sealed(log_segment *seg, const char *dir, uint64_t fsize, rl_err *err)
@@ -486,8 +555,12 @@ int log__segment_load_sealed(log_segment *seg, const char *dir, uint64_t fsize, 
     if (fsize > INT32_MAX)
         return rl_err_set(err, RL_ECORRUPT, "%s: %llu bytes, above the 2 GiB segment limit",
                           seg->path, (unsigned long long)fsize);
-    if (load_index_files(seg, dir, fsize))
+    bool missing;
+    const char *why = load_index_files(seg, dir, fsize, &missing);
+    if (!why)
         return 0;
+    if (!missing)
+        rl_warn("%s: %s: rebuilding .index and .timeindex", seg->path, why);
     /* Rebuild from the batch headers (no CRC: that would read the whole segment). */
     log_scan sc;
     log__segment_scan(seg, fsize, false, -1, &sc);
