@@ -1286,7 +1286,8 @@ static int read_chunked(snap_worker *w, snap_table *t)
             return rl_err_wrap(err, sql_err(w->conn, err, "chunk query"), "`%s`.`%s`", t->db,
                                t->name);
         }
-        MYSQL_RES *res = mysql_store_result(w->conn);
+        /* Unbuffered: the server sends while rows are rendered. */
+        MYSQL_RES *res = mysql_use_result(w->conn);
         if (!res)
             return rl_err_wrap(err, sql_err(w->conn, err, "chunk result"), "`%s`.`%s`", t->db,
                                t->name);
@@ -1307,6 +1308,9 @@ static int read_chunked(snap_worker *w, snap_table *t)
             n++;
             keep_key(w, t, row, len);
         }
+        if (rc == 0 && mysql_errno(w->conn))
+            rc = rl_err_wrap(err, sql_err(w->conn, err, "chunk rows"), "`%s`.`%s`", t->db,
+                             t->name);
         mysql_free_result(res);
         if (rc != 0)
             return rc;
