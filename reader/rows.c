@@ -45,7 +45,7 @@
  *   BIT(n)                           (n + 7) / 8 bytes, big-endian
  *   ENUM / SET                       1-2 / 1-8 bytes: index (1-based, 0 = '') / bitmask
  */
-#include "reader/binlog_int.h"
+#include "reader/rows_int.h"
 
 #include <errno.h>
 #include <float.h>
@@ -187,6 +187,12 @@ static void put_float(rl_buf *b, float f)
     raw_append(b, tmp, (size_t)n);
 }
 
+void binlog__put_float(rl_buf *b, float f)
+{
+    if (rl_buf_reserve(b, 48) == 0)
+        put_float(b, f);
+}
+
 static const double pow10d[20] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,
                                   1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19};
 
@@ -265,7 +271,7 @@ static void put_quoted(rl_buf *b, const char *s, char *end)
     b->len += n + 2;
 }
 
-static const uint8_t dig2bytes[10] = {0, 1, 1, 2, 2, 3, 3, 4, 4, 4};
+const uint8_t binlog__dig2bytes[10] = {0, 1, 1, 2, 2, 3, 3, 4, 4, 4};
 
 static uint32_t be_n(const uint8_t *p, unsigned n)
 {
@@ -275,12 +281,12 @@ static uint32_t be_n(const uint8_t *p, unsigned n)
     return v;
 }
 
-/* MySQL binary DECIMAL (strings/decimal.c bin2decimal) to a JSON string with exactly `scale`
- * fractional digits. Returns 0, or -1 when a digit group is out of range. */
-static int put_decimal(rl_buf *b, const uint8_t *src, unsigned prec, unsigned scale, size_t size)
+int binlog__decimal_text(char *out, const uint8_t *src, unsigned prec, unsigned scale, size_t size)
 {
     uint8_t d[40];
     char txt[160];
+    if (size > sizeof d)
+        return -1;
     unsigned intg = prec - scale, intg0 = intg / 9, intg0x = intg % 9;
     unsigned frac0 = scale / 9, frac0x = scale % 9;
     memcpy(d, src, size);
@@ -292,8 +298,8 @@ static int put_decimal(rl_buf *b, const uint8_t *src, unsigned prec, unsigned sc
     char *o = txt + 1; /* txt[0] is kept for the sign */
     const uint8_t *p = d;
     if (intg0x) {
-        uint32_t v = be_n(p, dig2bytes[intg0x]);
-        p += dig2bytes[intg0x];
+        uint32_t v = be_n(p, binlog__dig2bytes[intg0x]);
+        p += binlog__dig2bytes[intg0x];
         if (v >= pow10u[intg0x])
             return -1;
         o = put_digits(o, v, intg0x);
@@ -326,7 +332,7 @@ static int put_decimal(rl_buf *b, const uint8_t *src, unsigned prec, unsigned sc
             o = put_digits(o, v, 9);
         }
         if (frac0x) {
-            uint32_t v = be_n(p, dig2bytes[frac0x]);
+            uint32_t v = be_n(p, binlog__dig2bytes[frac0x]);
             if (v >= pow10u[frac0x])
                 return -1;
             if (v)
@@ -338,7 +344,18 @@ static int put_decimal(rl_buf *b, const uint8_t *src, unsigned prec, unsigned sc
     char *start = ip;
     if (neg && !zero)
         *--start = '-';
-    put_quoted(b, start, o);
+    memcpy(out, start, (size_t)(o - start));
+    return (int)(o - start);
+}
+
+/* DECIMAL as a JSON string. Returns 0, or -1 when a digit group is out of range. */
+static int put_decimal(rl_buf *b, const uint8_t *src, unsigned prec, unsigned scale, size_t size)
+{
+    char txt[160];
+    int n = binlog__decimal_text(txt, src, prec, scale, size);
+    if (n < 0)
+        return -1;
+    put_quoted(b, txt, txt + n);
     return 0;
 }
 
@@ -436,6 +453,12 @@ typedef struct value_ctx {
     const binlog_table *t;
     uint32_t ci;
     rl_err *err;
+    binlog_decoder_t *dec;
+    /* PARTIAL_UPDATE_ROWS: before image, keep each JSON column's binary document (jbefore);
+     * after image, the partial bits of its JSON columns (one per JSON column present). */
+    bool keep_json;
+    rl_slice partial_bits;
+    uint32_t json_seen;
 } value_ctx;
 
 static int verr(const value_ctx *v, int code, const char *fmt, ...)
@@ -457,7 +480,68 @@ static int verr(const value_ctx *v, int code, const char *fmt, ...)
                       c->map_type, detail);
 }
 
-static int put_value(const value_ctx *v, rl_reader *rd, rl_buf *b)
+/* MySQL binary JSON: the document's JSON text as MySQL prints it, as a JSON string. In the
+ * after image of a PARTIAL_UPDATE_ROWS a column whose partial bit is set holds JSON diffs to
+ * apply to the before image's document. */
+static int put_json(value_ctx *v, rl_slice s, rl_buf *b)
+{
+    struct binlog_charsets *cs = binlog__charsets_get(v->dec);
+    if (!cs)
+        return rl_err_set(v->err, -ENOMEM, "out of memory");
+    bool partial = false;
+    if (v->partial_bits.p) {
+        uint32_t k = v->json_seen++;
+        partial = k / 8 < v->partial_bits.len && ((v->partial_bits.p[k / 8] >> (k % 8)) & 1);
+    }
+    if (v->keep_json)
+        cs->jbefore[v->ci] = s;
+    rl_buf_reset(&cs->json);
+    rl_err jerr;
+    int rc;
+    if (partial) {
+        rl_slice before = cs->jbefore[v->ci];
+        if (!before.p && before.len == 0)
+            return verr(v, RL_EUNSUPPORTED,
+                        "partial JSON update without the column in the before image: set "
+                        "binlog_row_image=FULL or binlog_row_value_options='' on the source");
+        if (!before.p)
+            return verr(v, RL_ECORRUPT, "partial JSON update of a NULL document");
+        rc = binlog__json_apply_diffs(cs, before, s, &cs->json, &jerr);
+    } else {
+        rc = binlog__json_print(&cs->json, s, &jerr);
+    }
+    if (rc < 0)
+        return verr(v, rc, "%s", jerr.msg);
+    rl_buf_json_str(b, cs->json.p, cs->json.len);
+    return 0;
+}
+
+/* MySQL 9 VECTOR: float32 little-endian elements, as a JSON array of numbers. */
+static int put_vector(const value_ctx *v, rl_slice s, rl_buf *b)
+{
+    const binlog_col *c = &v->t->cols[v->ci];
+    if (s.len % 4 != 0)
+        return verr(v, RL_ECORRUPT, "VECTOR of %zu bytes, not a multiple of 4", s.len);
+    if (c->len && s.len / 4 != c->len)
+        return verr(v, RL_ECORRUPT, "VECTOR of %zu elements in a column of dimension %u", s.len / 4,
+                    c->len);
+    rl_buf_putc(b, '[');
+    for (size_t i = 0; i < s.len; i += 4) {
+        uint32_t x = (uint32_t)s.p[i] | (uint32_t)s.p[i + 1] << 8 | (uint32_t)s.p[i + 2] << 16 |
+                     (uint32_t)s.p[i + 3] << 24;
+        float f;
+        memcpy(&f, &x, sizeof f);
+        if (!isfinite(f))
+            return verr(v, RL_ECORRUPT, "VECTOR element %zu is not finite (bits 0x%08x)", i / 4, x);
+        if (i)
+            rl_buf_putc(b, ',');
+        binlog__put_float(b, f);
+    }
+    rl_buf_putc(b, ']');
+    return 0;
+}
+
+static int put_value(value_ctx *v, rl_reader *rd, rl_buf *b)
 {
     const binlog_col *c = &v->t->cols[v->ci];
     bool uns = c->flags & BINLOG_COL_UNSIGNED;
@@ -705,9 +789,10 @@ static int put_value(const value_ctx *v, rl_reader *rd, rl_buf *b)
         rl_slice s = rl_get_bytes(rd, n);
         if (rd->err)
             break;
-        if (c->type == BINLOG_T_JSON || c->type == BINLOG_T_VECTOR)
-            return verr(v, RL_EUNSUPPORTED, "MySQL %s values are not decoded yet",
-                        c->type == BINLOG_T_JSON ? "binary JSON" : "VECTOR");
+        if (c->type == BINLOG_T_JSON)
+            return put_json(v, s, b);
+        if (c->type == BINLOG_T_VECTOR)
+            return put_vector(v, s, b);
         if (c->type == BINLOG_T_GEOMETRY || !(c->flags & BINLOG_COL_CHARSET))
             put_base64(b, s.p, s.len); /* GEOMETRY; BLOB vs TEXT unknown without charsets */
         else
@@ -774,20 +859,58 @@ static int put_value(const value_ctx *v, rl_reader *rd, rl_buf *b)
 
 /* ------------------------------------------------------------------ rows */
 
+/* Row images of a PARTIAL_UPDATE_ROWS event: the before image keeps its JSON documents, the
+ * after image starts with value options and partial bits (rows_event.h, WL#2955). */
+enum { IMG_PLAIN = 0, IMG_PARTIAL_BEFORE = 1, IMG_PARTIAL_AFTER = 2 };
+enum { PARTIAL_JSON_UPDATES = 1 }; /* binlog_row_value_options bit (rows_event.h) */
+
 /* Decodes one row image into dec->img[which] and records where each column's value text
  * sits (dec->colpos[which]). */
 static int decode_image(binlog_decoder_t *dec, const binlog_table *t, const uint8_t *present,
-                        uint32_t npresent, rl_reader *rd, int which, rl_err *err)
+                        uint32_t npresent, rl_reader *rd, int which, int mode, rl_err *err)
 {
     rl_buf *b = &dec->img[which];
     size_t *cp = dec->colpos[which];
     rl_buf_reset(b);
+    value_ctx v = {t, 0, err, dec, mode == IMG_PARTIAL_BEFORE, {NULL, 0}, 0};
+    if (mode == IMG_PARTIAL_BEFORE) {
+        struct binlog_charsets *cs = binlog__charsets_get(dec);
+        if (!cs)
+            return rl_err_set(err, -ENOMEM, "out of memory");
+        if (cs->jbefore_cap < t->ncols) {
+            rl_slice *nj = realloc(cs->jbefore, (size_t)t->ncols * sizeof *nj);
+            if (!nj)
+                return rl_err_set(err, -ENOMEM, "out of memory");
+            cs->jbefore = nj;
+            cs->jbefore_cap = t->ncols;
+        }
+        /* {NULL, 0}: not in the before image; {NULL, 1}: NULL. */
+        for (uint32_t ci = 0; ci < t->ncols; ci++)
+            cs->jbefore[ci] = rl_slice_make(NULL, bit_at(present, ci) ? 1 : 0);
+    } else if (mode == IMG_PARTIAL_AFTER) {
+        uint64_t opts = rl_get_lenenc(rd);
+        if (opts & PARTIAL_JSON_UPDATES) {
+            uint32_t njson = 0;
+            for (uint32_t ci = 0; ci < t->ncols; ci++)
+                njson += t->cols[ci].type == BINLOG_T_JSON;
+            v.partial_bits = rl_get_bytes(rd, (njson + 7) / 8);
+            if (!v.partial_bits.p)
+                v.partial_bits = rl_slice_make("", 0);
+        }
+        if (rd->err)
+            return rl_err_set(err, RL_ECORRUPT,
+                              "after image value options run past the end of the event");
+        if (opts & PARTIAL_JSON_UPDATES) {
+            struct binlog_charsets *cs = dec->charsets;
+            if (!cs || cs->jbefore_cap < t->ncols)
+                return rl_err_set(err, RL_ECORRUPT, "partial after image without a before image");
+        }
+    }
     rl_slice nulls = rl_get_bytes(rd, (npresent + 7) / 8);
     if (rd->err)
         return rl_err_set(err, RL_ECORRUPT, "null bitmap runs past the end of the event");
     rl_buf_putc(b, '{');
     uint32_t k = 0;
-    value_ctx v = {t, 0, err};
     for (uint32_t ci = 0; ci < t->ncols; ci++) {
         if (!bit_at(present, ci)) {
             cp[2 * (size_t)ci] = SIZE_MAX;
@@ -802,6 +925,8 @@ static int decode_image(binlog_decoder_t *dec, const binlog_table *t, const uint
         size_t start = b->len;
         if (bit_at(nulls.p, k)) {
             raw_append(b, "null", 4);
+            if (v.partial_bits.p && c->type == BINLOG_T_JSON)
+                v.json_seen++;
         } else {
             v.ci = ci;
             int rc = put_value(&v, rd, b);
@@ -964,10 +1089,7 @@ int binlog__rows(binlog_decoder_t *dec, const binlog_event *ev, rl_slice pb, rl_
     /* MariaDB's compressed twins (166-168 of v1, 169-171 of v2) differ only in the row data,
      * which is inflated below. */
     uint8_t ty = ev->type;
-    if (ty == BINLOG_PARTIAL_UPDATE_ROWS)
-        return rl_err_set(err, RL_EUNSUPPORTED,
-                          "PARTIAL_UPDATE_ROWS (binlog_row_value_options=PARTIAL_JSON) is not "
-                          "decoded yet");
+    bool partial = ty == BINLOG_PARTIAL_UPDATE_ROWS;
     bool compressed = ty >= BINLOG_MARIA_WRITE_ROWS_COMPRESSED_V1;
     if (compressed)
         ty = ty >= BINLOG_MARIA_WRITE_ROWS_COMPRESSED
@@ -975,7 +1097,7 @@ int binlog__rows(binlog_decoder_t *dec, const binlog_event *ev, rl_slice pb, rl_
                  : (uint8_t)(ty - BINLOG_MARIA_WRITE_ROWS_COMPRESSED_V1 + BINLOG_WRITE_ROWS_V1);
     bool v2 = ty >= BINLOG_WRITE_ROWS_V2;
     char kind = 'c';
-    if (ty == BINLOG_UPDATE_ROWS_V1 || ty == BINLOG_UPDATE_ROWS_V2)
+    if (ty == BINLOG_UPDATE_ROWS_V1 || ty == BINLOG_UPDATE_ROWS_V2 || partial)
         kind = 'u';
     else if (ty == BINLOG_DELETE_ROWS_V1 || ty == BINLOG_DELETE_ROWS_V2)
         kind = 'd';
@@ -1035,11 +1157,13 @@ int binlog__rows(binlog_decoder_t *dec, const binlog_event *ev, rl_slice pb, rl_
         size_t before_row = rl_reader_left(&rd);
         int rc;
         if (kind == 'u') {
-            rc = decode_image(dec, t, bm1.p, n1, &rd, 0, err);
+            rc = decode_image(dec, t, bm1.p, n1, &rd, 0, partial ? IMG_PARTIAL_BEFORE : IMG_PLAIN,
+                              err);
             if (rc == 0)
-                rc = decode_image(dec, t, bm2.p, n2, &rd, 1, err);
+                rc = decode_image(dec, t, bm2.p, n2, &rd, 1,
+                                  partial ? IMG_PARTIAL_AFTER : IMG_PLAIN, err);
         } else {
-            rc = decode_image(dec, t, bm1.p, n1, &rd, kind == 'c' ? 1 : 0, err);
+            rc = decode_image(dec, t, bm1.p, n1, &rd, kind == 'c' ? 1 : 0, IMG_PLAIN, err);
         }
         /* An image of no columns takes no bytes: the rest of the event could never end. */
         if (rc == 0 && rl_reader_left(&rd) == before_row)

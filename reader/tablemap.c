@@ -47,12 +47,13 @@
  *       9  PRIMARY_KEY_WITH_PREFIX  (packed column index, packed prefix length) pairs
  *       10 ENUM_AND_SET_DEFAULT_CHARSET, 11 ENUM_AND_SET_COLUMN_CHARSET: as 2 and 3 over the
  *                            ENUM and SET columns
- *       12 COLUMN_VISIBILITY, 13 VECTOR_DIMENSIONALITY, others: skipped by length
+ *       13 VECTOR_DIMENSIONALITY  packed dimension (elements) per VECTOR column
+ *       12 COLUMN_VISIBILITY, others: skipped by length
  *
  * The cache is keyed by table id; a new TABLE_MAP for an id replaces the old one, and one
  * byte-identical to the cached map only re-activates it (no parsing, no allocation).
  */
-#include "reader/binlog_int.h"
+#include "reader/rows_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -70,6 +71,7 @@ enum {
     OPT_PRIMARY_KEY_WITH_PREFIX = 9,
     OPT_ENUM_AND_SET_DEFAULT_CHARSET = 10,
     OPT_ENUM_AND_SET_COLUMN_CHARSET = 11,
+    OPT_VECTOR_DIMENSIONALITY = 13,
     OPT_MAX = 16,
 };
 
@@ -320,8 +322,6 @@ bool binlog__is_latin1(uint32_t collation)
 
 /* ------------------------------------------------------------------ parsing */
 
-static const uint8_t dig2bytes[10] = {0, 1, 1, 2, 2, 3, 3, 4, 4, 4};
-
 static int col_meta(binlog_col *c, uint8_t type, rl_reader *m, uint32_t idx, rl_err *err)
 {
     c->map_type = type;
@@ -388,8 +388,8 @@ static int col_meta(binlog_col *c, uint8_t type, rl_reader *m, uint32_t idx, rl_
         unsigned intg = prec - scale;
         c->len = prec;
         c->meta8 = scale;
-        c->bin_size =
-            (intg / 9) * 4 + dig2bytes[intg % 9] + (scale / 9) * 4u + dig2bytes[scale % 9];
+        c->bin_size = (intg / 9) * 4 + binlog__dig2bytes[intg % 9] + (scale / 9) * 4u +
+                      binlog__dig2bytes[scale % 9];
         return 0;
     }
     case BINLOG_T_VAR_STRING:
@@ -603,6 +603,28 @@ static int parse_keys(binlog_table *t, const opt_fields *o, rl_err *err)
     return 0;
 }
 
+/* VECTOR_DIMENSIONALITY (MySQL 9): a packed dimension per VECTOR column, kept in len so that
+ * values of another size are refused. */
+static int parse_dimensions(binlog_table *t, rl_slice f, rl_err *err)
+{
+    rl_reader r = rl_reader_make(f);
+    for (uint32_t i = 0; i < t->ncols; i++) {
+        binlog_col *c = &t->cols[i];
+        if (c->type != BINLOG_T_VECTOR)
+            continue;
+        uint64_t d = rl_get_lenenc(&r);
+        if (r.err || d == 0 || d > 16383)
+            return rl_err_set(err, RL_ECORRUPT,
+                              "VECTOR_DIMENSIONALITY: column %u has no valid dimension", i + 1);
+        c->len = (uint32_t)d;
+    }
+    if (rl_reader_left(&r) != 0)
+        return rl_err_set(err, RL_ECORRUPT,
+                          "VECTOR_DIMENSIONALITY lists more dimensions than the "
+                          "VECTOR columns");
+    return 0;
+}
+
 /* Topic "prefix.db.table": bytes outside [A-Za-z0-9._-] become '_' (Kafka's legal set). */
 static void put_topic(rl_buf *b, const char *prefix, rl_slice db, rl_slice table)
 {
@@ -719,6 +741,8 @@ static int table_parse(binlog_decoder_t *dec, const binlog_event *ev, binlog_tab
         rc = parse_strvalues(t, o.f[OPT_SET_STR_VALUE], BINLOG_T_SET, OPT_SET_STR_VALUE, err);
     if (rc == 0)
         rc = parse_keys(t, &o, err);
+    if (rc == 0 && o.have[OPT_VECTOR_DIMENSIONALITY])
+        rc = parse_dimensions(t, o.f[OPT_VECTOR_DIMENSIONALITY], err);
     if (rc < 0)
         goto out;
 

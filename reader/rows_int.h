@@ -1,0 +1,82 @@
+/*
+ * rows_int.h - reader/ internals of column decoding shared by rows.c, tablemap.c, charset.c
+ * and json_binary.c (MySQL binary JSON, JSON diffs, character-set conversion). Other modules
+ * never include this file (STYLE rule 2); binlog_int.h holds the decoder itself.
+ *
+ * Threading: everything here is used by the decoder's thread only.
+ * Ownership: struct binlog_charsets (dec->charsets) is created on first use by
+ * binlog__charsets_get and freed by binlog__charsets_free; it owns the iconv converters and the
+ * scratch buffers below, reused across values (no allocation per row once warm).
+ */
+#ifndef ROWS_INT_H
+#define ROWS_INT_H
+
+#include "reader/binlog_int.h"
+
+/* Bytes of a NEWDECIMAL digit group of n (0-9) digits (strings/decimal.c dig2bytes). */
+extern const uint8_t binlog__dig2bytes[10];
+
+/* Writes the decimal of a MySQL binary DECIMAL (strings/decimal.c bin2decimal) of precision
+ * `prec` and scale `scale` (src holds `size` bytes = its storage size) as text with exactly
+ * `scale` fractional digits, no quotes, into out (at least 160 bytes). Returns the text's
+ * length, or -1 when a digit group is out of range. */
+int binlog__decimal_text(char *out, const uint8_t *src, unsigned prec, unsigned scale, size_t size);
+
+/* Appends the shortest decimal that reads back as the same float32 (a JSON number). */
+void binlog__put_float(rl_buf *b, float f);
+
+/* ------------------------------------------------------------------ MySQL binary JSON */
+
+enum {
+    BINLOG_JSON_MAX_DEPTH = 100, /* JSON_DOCUMENT_MAX_DEPTH, sql-common/json_syntax_check.h */
+};
+
+/* One node of a JSON document being patched (PARTIAL_UPDATE_ROWS). Children form a list
+ * (first/next are node indexes, UINT32_MAX = none); scalars keep their printed text. */
+typedef struct binlog_jnode {
+    uint8_t kind;              /* BINLOG_JN_* */
+    uint32_t first;            /* first child */
+    uint32_t next;             /* next sibling */
+    size_t key_off, key_len;   /* member name (parent is an object), in binlog_charsets.jtext */
+    size_t text_off, text_len; /* scalar: its JSON text in binlog_charsets.jtext */
+} binlog_jnode;
+
+enum { BINLOG_JN_SCALAR = 1, BINLOG_JN_ARRAY = 2, BINLOG_JN_OBJECT = 3 };
+
+/* Per-decoder conversion state (dec->charsets). */
+struct binlog_charsets {
+    /* Character-set converters to UTF-8 (charset.c), one per charset, opened on first use. */
+    void *cd[64]; /* iconv_t, index = charset number in charset.c's table */
+    rl_buf conv;  /* converted text of one value */
+    /* MySQL binary JSON (json_binary.c). */
+    rl_buf json;         /* one document's JSON text before it is quoted */
+    rl_buf jtext;        /* scalar texts of a patched document */
+    binlog_jnode *nodes; /* nodes of a patched document */
+    size_t nnodes, nodes_cap;
+    rl_slice *jbefore; /* per column: the before image's binary JSON (partial updates) */
+    size_t jbefore_cap;
+};
+
+/* charset.c: returns dec->charsets, creating it; NULL on out of memory. */
+struct binlog_charsets *binlog__charsets_get(binlog_decoder_t *dec);
+
+/* json_binary.c: appends the JSON text of the MySQL binary JSON document `doc` to out, exactly
+ * as MySQL prints it (sql-common/json_dom.cc wrapper_to_string: ", " and ": " separators,
+ * doubles as my_gcvt plus ".0" when integral, opaque DECIMAL as a number, DATE/TIME/DATETIME/
+ * TIMESTAMP as quoted "YYYY-MM-DD hh:mm:ss.ffffff", other opaque values as
+ * "base64:typeN:..."). An empty document is the JSON null literal (json_binary.cc
+ * parse_binary). Returns 0, RL_ECORRUPT (an offset, size or type out of bounds, or nesting
+ * deeper than BINLOG_JSON_MAX_DEPTH; err says where in the document), -ENOMEM. */
+int binlog__json_print(rl_buf *out, rl_slice doc, rl_err *err);
+
+/* json_binary.c: applies the JSON diffs `diffs` (the value of a partial JSON column of a
+ * PARTIAL_UPDATE_ROWS after image: operation u8 (0 REPLACE, 1 INSERT, 2 REMOVE), path
+ * (packed length + MySQL JSON path text), and unless REMOVE the new value (packed length +
+ * binary JSON), repeated to the end; mysql-server sql/json_diff.cc Json_diff_vector::
+ * read_binary) to the binary document `before` and appends the new document's JSON text to
+ * out. cs provides the scratch storage. Returns 0, RL_ECORRUPT (bad diff, path or document,
+ * or a path the document lacks), -ENOMEM. */
+int binlog__json_apply_diffs(struct binlog_charsets *cs, rl_slice before, rl_slice diffs,
+                             rl_buf *out, rl_err *err);
+
+#endif /* ROWS_INT_H */
