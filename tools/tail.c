@@ -51,6 +51,8 @@
 /* librdkafka's auto-commit interval with --group (ms): the window of records printed again
  * after a crash (not after a clean stop, which commits synchronously). */
 #define TAIL_COMMIT_MS "1000"
+/* Most -X properties on one command line. */
+#define TAIL_MAX_PROPS 16
 
 enum { FROM_BEGINNING, FROM_END, FROM_OFFSET, FROM_TIME, FROM_GTID };
 enum { FMT_JSON, FMT_VALUE, FMT_PRETTY };
@@ -70,6 +72,9 @@ typedef struct tail_opts {
     unsigned ops;      /* bit per op letter (op_bit); 0 = all records */
     int timeout_ms;
     bool verbose;
+    /* -X NAME=VALUE librdkafka properties, applied last: names and values alternate. */
+    const char *props[2 * TAIL_MAX_PROPS];
+    size_t nprops;
 } tail_opts;
 
 /* One partition read by this process (started, or assigned by the group). */
@@ -161,6 +166,8 @@ static void tail_usage(FILE *f)
           "  --http HOST:PORT       rowlogd's HTTP endpoint for gtid: (default " TOOL_DEFAULT_HTTP
           ")\n"
           "  --timeout MS           limit for each request (default 10000)\n"
+          "  -X NAME=VALUE          set a librdkafka property (CONFIGURATION.md), for\n"
+          "                         instance -X session.timeout.ms=6000; repeatable\n"
           "  --verbose              print librdkafka's log lines on stderr\n"
           "  --help                 this text\n"
           "\n"
@@ -228,7 +235,7 @@ static int tail_parse(int argc, char **argv, tail_opts *o)
     opterr = 0;
     optind = 1;
     for (;;) {
-        int c = getopt_long(argc, argv, ":h", longopts, NULL);
+        int c = getopt_long(argc, argv, ":hX:", longopts, NULL);
         if (c == -1)
             break;
         switch (c) {
@@ -237,6 +244,18 @@ static int tail_parse(int argc, char **argv, tail_opts *o)
                 return tool_usage_error(TAIL_PROG, tail_usage, "--bootstrap needs HOST:PORT%s", "");
             o->bootstrap = optarg;
             break;
+        case 'X': {
+            char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg)
+                return tool_usage_error(TAIL_PROG, tail_usage, "-X takes NAME=VALUE, not '%s'", optarg);
+            if (o->nprops == TAIL_MAX_PROPS)
+                return tool_usage_error(TAIL_PROG, tail_usage, "more than 16 -X properties%s", "");
+            *eq = '\0'; /* argv strings are writable (C11 5.1.2.2.1) */
+            o->props[2 * o->nprops] = optarg;
+            o->props[2 * o->nprops + 1] = eq + 1;
+            o->nprops++;
+            break;
+        }
         case 'H':
             if (!*optarg)
                 return tool_usage_error(TAIL_PROG, tail_usage, "--http needs HOST:PORT%s", "");
@@ -836,17 +855,25 @@ int tool_tail_main(int argc, char **argv)
         rl_err_set(&err, rc, "cannot block signals: %s", strerror(-rc));
         goto fail;
     }
-    const char *simple_extra[] = {"fetch.wait.max.ms", "100", NULL};
-    const char *group_extra[] = {"fetch.wait.max.ms", "100",
-                                 "group.id", o->group ? o->group : "",
-                                 "enable.auto.commit", "true",
-                                 "auto.commit.interval.ms", TAIL_COMMIT_MS,
-                                 "enable.auto.offset.store", "false",
-                                 "auto.offset.reset", o->from == FROM_END ? "latest" : "earliest",
-                                 NULL};
+    const char *extra[2 * TAIL_MAX_PROPS + 16];
+    size_t nextra = 0;
+    extra[nextra++] = "fetch.wait.max.ms";
+    extra[nextra++] = "100";
+    if (o->group) {
+        const char *group_props[] = {"group.id", o->group,
+                                     "enable.auto.commit", "true",
+                                     "auto.commit.interval.ms", TAIL_COMMIT_MS,
+                                     "enable.auto.offset.store", "false",
+                                     "auto.offset.reset", o->from == FROM_END ? "latest" : "earliest"};
+        for (size_t i = 0; i < sizeof group_props / sizeof group_props[0]; i++)
+            extra[nextra++] = group_props[i];
+    }
+    for (size_t i = 0; i < 2 * o->nprops; i++)
+        extra[nextra++] = o->props[i];
+    extra[nextra] = NULL;
     tool_kafka_opts ko = {o->bootstrap, TAIL_PROG, o->timeout_ms, o->verbose, &sigs,
                           o->group ? tail_rebalance : NULL, st};
-    st->kc = tool_kafka_new(&ko, o->group ? group_extra : simple_extra, &err);
+    st->kc = tool_kafka_new(&ko, extra, &err);
     if (!st->kc)
         goto fail;
     st->rk = tool_kafka_rk(st->kc);
