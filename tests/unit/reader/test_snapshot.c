@@ -277,6 +277,9 @@ typedef struct snapcap {
     bool last_seen_at_end; /* "last" was on the final record */
     uint64_t expect_row;   /* next source.row (one-table runs) */
     bool check_rows;
+    binlog_snapshot_t *isnap; /* interrupted after interrupt_after records */
+    size_t interrupt_after;
+    bool resume_done;         /* resume the table as done instead of from a token */
 } snapcap;
 
 static int cap_change(void *ctx, const binlog_change *ch)
@@ -322,6 +325,8 @@ static int cap_change(void *ctx, const binlog_change *ch)
     e->after = raw_image(ch->value, true);
     assert_non_null(e->after);
     c->records++;
+    if (c->isnap && c->records == c->interrupt_after)
+        binlog_snapshot_interrupt(c->isnap);
     if (c->drop_conn && c->drop_what) {
         sqlf(c->drop_conn, "DROP TABLE %s", c->drop_what);
         c->drop_what = NULL;
@@ -359,12 +364,16 @@ static int run_snapshot(const binlog_snapshot_opts *o, snapcap *c, binlog_snapsh
     *pt = *binlog_snapshot_get_point(snap);
     c->pt = pt;
     if (resume_db) {
-        rc = binlog_snapshot_resume_table(snap, resume_db, resume_table, token, false, &err);
+        rc = binlog_snapshot_resume_table(snap, resume_db, resume_table, token, c->resume_done,
+                                          &err);
         if (rc != 0)
             fail_msg("resume: %s: %s", rl_errname(rc), err.msg);
     }
+    if (c->interrupt_after)
+        c->isnap = snap;
     binlog_snapshot_handler h = {c, cap_change, cap_progress};
     rc = binlog_snapshot_run(snap, &h, &err);
+    c->isnap = NULL;
     if (rc != 0 && rc != RL_ESTOPPED)
         fail_msg("snapshot run: %s: %s", rl_errname(rc), err.msg);
     binlog_snapshot_close(snap);
@@ -802,6 +811,13 @@ static void test_chunks_and_resume(void **state)
     assert_true(c.last_seen_at_end);
     st_free(&c.st);
 
+    /* A table resumed as done is not read again. */
+    memset(&c, 0, sizeof c);
+    c.resume_done = true;
+    assert_int_equal(run_snapshot(&o, &c, &p2, "snapc", "t", ""), 0);
+    assert_int_equal(c.records, 0);
+    assert_int_equal(c.notices, 0);
+
     /* A malformed token is refused. */
     binlog_snapshot_t *snap;
     rl_err err;
@@ -956,6 +972,23 @@ static void test_parallel_connections(void **state)
     assert_int_equal(c.lasts, 1);
     assert_true(c.last_seen_at_end);
     st_free(&c.st);
+
+    /* Interrupted during a streamed table (no primary key): stops at once with RL_ESTOPPED,
+     * without reading the rest of the table. */
+    sqlf(m, "CREATE TABLE snapp.zbig (v INT, s VARCHAR(20))");
+    sqlf(m, "INSERT INTO snapp.zbig SELECT seq, 'x' FROM snapp.seq_1_to_200000");
+    memset(&c, 0, sizeof c);
+    c.interrupt_after = 100;
+    o = opts_for("snap", "snapp\\.zbig", 1, 16);
+    int64_t t0 = rl_mono_ns();
+    assert_int_equal(run_snapshot(&o, &c, &pt, NULL, NULL, NULL), RL_ESTOPPED);
+    assert_true(c.records >= 100 && c.records < 200000);
+    assert_true(c.rows_done <= c.records);
+    assert_int_equal(c.lasts, 0);
+    print_message("interrupted after %zu records in %.3f s\n", c.records,
+                  (double)(rl_mono_ns() - t0) / 1e9);
+    st_free(&c.st);
+    sqlf(m, "DROP TABLE snapp.zbig");
 
     /* Without RELOAD: one connection, same result. */
     memset(&c, 0, sizeof c);
