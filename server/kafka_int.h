@@ -334,6 +334,13 @@ void kafka__ready_kick(kafka_server_t *srv);
  * the connection on the parked list. kafka__fetch_resume is called on notify and at expiry. */
 void kafka__park(kafka_conn *conn, int32_t max_wait_ms);
 
+/* Fuzzing and tests: handles bytes as if a client had sent them on a new connection with no
+ * socket: every complete frame is processed as on a real connection (responses built, then
+ * dropped instead of sent), waiting requests answered as the loop's prepare phase would,
+ * then the connection is closed as on a client hang-up. Returns 0, or the negative code for
+ * which a real connection would have been closed (the reason is logged). Loop thread. */
+int kafka__feed(kafka_server_t *srv, rl_slice bytes);
+
 /* ------------------------------------------------------------------ kafka_api.c */
 
 /* Processes one request frame (the bytes after the size field). Returns 0 (answered, or

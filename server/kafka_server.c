@@ -281,6 +281,10 @@ static void conn_advance(kafka_conn *conn, size_t n)
  * remain) or -errno. */
 static int conn_flush(kafka_conn *conn)
 {
+    if (conn->fd < 0) {
+        /* A socket-less connection (kafka__feed): what would be sent is dropped. */
+        conn_advance(conn, conn->out_pending);
+    }
     while (conn->part_head < conn->nparts) {
         struct iovec iov[KAFKA_IOV_BATCH];
         int n = 0;
@@ -495,6 +499,8 @@ static void on_ready(struct ev_loop *loop, ev_prepare *w, int revents)
 static void conn_watch(kafka_conn *conn)
 {
     struct ev_loop *loop = conn->srv->loop;
+    if (conn->fd < 0)
+        return; /* kafka__feed: nothing to watch */
     bool want_read = !conn->parked && !conn->wait && conn->out_pending < KAFKA_OUT_HIGH;
     if (want_read && !ev_is_active(&conn->read_w))
         ev_io_start(loop, &conn->read_w);
@@ -679,7 +685,8 @@ static void conn_close(kafka_conn *conn)
         conn->next->prev = conn->prev;
     srv->nconns--;
     KAFKA_STAT_SUB(srv, connections_open, 1);
-    close(conn->fd);
+    if (conn->fd >= 0)
+        close(conn->fd);
     parts_release(conn, conn->part_head, conn->nparts);
     rl_buf_free(&conn->in);
     rl_buf_free(&conn->obuf);
@@ -690,16 +697,67 @@ static void conn_close(kafka_conn *conn)
     accept_resume_if_room(srv);
 }
 
-static void conn_open(kafka_server_t *srv, int fd, const struct sockaddr *sa, socklen_t salen)
+/* Links a new connection (fd may be -1: kafka__feed) and counts it. */
+static kafka_conn *conn_new(kafka_server_t *srv, int fd)
 {
     kafka_conn *conn = calloc(1, sizeof *conn);
+    if (!conn)
+        return NULL;
+    conn->srv = srv;
+    conn->fd = fd;
+    ev_io_init(&conn->read_w, on_read, fd, EV_READ);
+    ev_io_init(&conn->write_w, on_write, fd, EV_WRITE);
+    ev_timer_init(&conn->park_w, on_park_timeout, 0.0, 0.0);
+    conn->read_w.data = conn->write_w.data = conn->park_w.data = conn;
+    conn->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = conn;
+    srv->conns = conn;
+    srv->nconns++;
+    KAFKA_STAT_ADD(srv, connections_accepted, 1);
+    KAFKA_STAT_ADD(srv, connections_open, 1);
+    return conn;
+}
+
+static bool conn_alive(const kafka_server_t *srv, const kafka_conn *conn)
+{
+    for (const kafka_conn *c = srv->conns; c; c = c->next)
+        if (c == conn)
+            return true;
+    return false;
+}
+
+int kafka__feed(kafka_server_t *srv, rl_slice bytes)
+{
+    kafka_conn *conn = conn_new(srv, -1);
+    if (!conn)
+        return -ENOMEM;
+    snprintf(conn->peer, sizeof conn->peer, "feed");
+    snprintf(conn->local_host, sizeof conn->local_host, "127.0.0.1");
+    rl_buf_append(&conn->in, bytes.p, bytes.len);
+    if (!rl_buf_ok(&conn->in)) {
+        conn_close(conn);
+        return -ENOMEM;
+    }
+    int rc = conn_run(conn);
+    if (rc < 0)
+        return rc; /* closed by conn_run */
+    /* What the loop's prepare phase would do next: answer completed barriers, make commits
+     * durable, resume waiting connections (which may go on with buffered frames). */
+    on_ready(srv->loop, &srv->ready_w, 0);
+    if (conn_alive(srv, conn))
+        conn_close(conn);
+    return 0;
+}
+
+static void conn_open(kafka_server_t *srv, int fd, const struct sockaddr *sa, socklen_t salen)
+{
+    kafka_conn *conn = conn_new(srv, fd);
     if (!conn) {
         rl_warn("kafka: out of memory accepting a connection; closing it");
         close(fd);
         return;
     }
-    conn->srv = srv;
-    conn->fd = fd;
     /* Responses are written whole, one sendmsg each: Nagle would only delay them. */
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -714,17 +772,6 @@ static void conn_open(kafka_server_t *srv, int fd, const struct sockaddr *sa, so
         else
             snprintf(conn->local_host, sizeof conn->local_host, "%s", srv->opts.listen_host);
     }
-    ev_io_init(&conn->read_w, on_read, fd, EV_READ);
-    ev_io_init(&conn->write_w, on_write, fd, EV_WRITE);
-    ev_timer_init(&conn->park_w, on_park_timeout, 0.0, 0.0);
-    conn->read_w.data = conn->write_w.data = conn->park_w.data = conn;
-    conn->next = srv->conns;
-    if (srv->conns)
-        srv->conns->prev = conn;
-    srv->conns = conn;
-    srv->nconns++;
-    KAFKA_STAT_ADD(srv, connections_accepted, 1);
-    KAFKA_STAT_ADD(srv, connections_open, 1);
     ev_io_start(srv->loop, &conn->read_w);
     rl_debug("kafka: connection from %s", conn->peer);
 }

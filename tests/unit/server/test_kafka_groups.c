@@ -953,6 +953,63 @@ static void test_offsets_compacted(void **state)
     free(v);
 }
 
+/* ------------------------------------------------------------------ fuzz seed corpus */
+
+#include <dirent.h>
+
+/* Every seed of the request fuzzer is real requests: sent to a server as they are, each is
+ * answered with its correlation id and the connection stays open, so the fuzzer starts from
+ * inputs that reach the handlers, not from ones the header check throws away. */
+static void test_fuzz_corpus_answered(void **state)
+{
+    fixture *fx = *state;
+    const char *dir = RL_FUZZ_CORPUS;
+    DIR *d = opendir(dir);
+    if (!d)
+        fail_msg("%s: %s", dir, strerror(errno));
+    struct dirent *de;
+    int files = 0;
+    rl_buf in = RL_BUF_INIT, resp = RL_BUF_INIT;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        rl_buf_reset(&in);
+        uint8_t chunk[4096];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+            rl_buf_append(&in, chunk, n);
+        fclose(f);
+        int fd = kt_connect(fx->st.port);
+        assert_true(kt_send(fd, in.p, in.len));
+        rl_reader rd = rl_reader_make(rl_buf_slice(&in));
+        int frames = 0;
+        while (rl_reader_left(&rd) > 0) {
+            int32_t size = rl_get_i32be(&rd);
+            rl_reader fr = rl_reader_make(rl_get_bytes(&rd, (size_t)size));
+            assert_false(rd.err);
+            rl_reader_skip(&fr, 4);
+            int32_t corr = rl_get_i32be(&fr);
+            if (!kt_recv_frame_or_close(fd, &resp))
+                fail_msg("%s: request %d (correlation id %d) not answered", de->d_name, frames,
+                         corr);
+            rl_reader r2 = rl_reader_make(rl_buf_slice(&resp));
+            assert_int_equal(rl_get_i32be(&r2), corr);
+            frames++;
+        }
+        assert_true(frames > 0);
+        close(fd);
+        files++;
+    }
+    closedir(d);
+    assert_true(files >= 70);
+    rl_buf_free(&in);
+    rl_buf_free(&resp);
+}
+
 int main(void)
 {
     rl_log_set_level(RL_LOG_WARN);
@@ -964,6 +1021,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_groups_rdkafka, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offsets_compacted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fuzz_corpus_answered, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
