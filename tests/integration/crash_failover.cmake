@@ -9,3 +9,11 @@ if(TARGET rowlogd AND TARGET rowlog)
   set_tests_properties(integration_crash PROPERTIES
                        LABELS integration TIMEOUT 600 SKIP_RETURN_CODE 77)
 endif()
+
+if(TARGET rowlogd AND TARGET rowlog)
+  add_test(NAME integration_purge
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/purge_test.sh
+                   $<TARGET_FILE:rowlogd> $<TARGET_FILE:rowlog> ${CMAKE_SOURCE_DIR}/scripts)
+  set_tests_properties(integration_purge PROPERTIES
+                       LABELS integration TIMEOUT 300 SKIP_RETURN_CODE 77)
+endif()
