@@ -1,5 +1,6 @@
 /*
- * main.c - `rowlog`: dispatches to the subcommands (tail, topics, binlog dump, log check).
+ * main.c - `rowlog`: dispatches to the subcommands (tail, topics, offsets, groups, binlog dump,
+ * log check).
  * Each subcommand is in its own file and parses its own options; see tools/tools.h for the
  * calling convention and exit statuses.
  */
@@ -16,6 +17,8 @@ typedef struct tool_cmd {
 static const tool_cmd tool_cmds[] = {
     {"tail", tool_tail_main},
     {"topics", tool_topics_main},
+    {"offsets", tool_offsets_main},
+    {"groups", tool_groups_main},
     {"binlog", tool_binlog_main},
     {"log", rl_tool_log_check},
 };
@@ -25,10 +28,16 @@ static void rowlog_usage(FILE *f)
     fputs("usage: rowlog COMMAND [OPTIONS] [ARGS]\n"
           "\n"
           "Commands:\n"
-          "  tail [--bootstrap HOST:PORT] [--from beginning|end|OFFSET] [--follow] [--max N]\n"
-          "       TOPIC...         print the records of topics as JSON lines\n"
+          "  tail [--bootstrap HOST:PORT] [--group NAME]\n"
+          "       [--from beginning|end|OFFSET|TIME|gtid:GTID] [--follow] [--max N]\n"
+          "       [--format json|pretty|value] [--op c,u,d] TOPIC...\n"
+          "                        print the records of topics (wildcards allowed)\n"
           "  topics [--bootstrap HOST:PORT]\n"
           "                        list topics and partitions with their offsets\n"
+          "  offsets [--gtid GTID | --time TIME] TOPIC...\n"
+          "                        per partition, the offset of a GTID or a time\n"
+          "  groups [--bootstrap HOST:PORT] [GROUP...]\n"
+          "                        consumer groups: members, committed offsets, lag\n"
           "  binlog dump [--topic-prefix NAME] FILE...\n"
           "                        decode local binlog files into change events (JSON lines)\n"
           "  log check DIR [--repair]\n"

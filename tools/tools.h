@@ -39,6 +39,8 @@ enum { TOOL_EXIT_OK = 0, TOOL_EXIT_FAIL = 1, TOOL_EXIT_USAGE = 2, TOOL_EXIT_INTE
 int tool_tail_main(int argc, char **argv);   /* tools/tail.c */
 int tool_topics_main(int argc, char **argv); /* tools/topics.c */
 int tool_binlog_main(int argc, char **argv); /* tools/binlog_dump.c: `binlog dump` */
+int tool_offsets_main(int argc, char **argv); /* tools/offsets.c */
+int tool_groups_main(int argc, char **argv);  /* tools/groups.c */
 
 /* ---------------------------------------------------------------------------------------
  * JSON (tools/json_check.c).
