@@ -110,7 +110,10 @@ struct binlog_snapshot {
 };
 
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
-static void lib_init(void) { mysql_library_init(0, NULL, NULL); }
+static void lib_init(void)
+{
+    mysql_library_init(0, NULL, NULL);
+}
 
 /* ------------------------------------------------------------------ SQL helpers */
 
@@ -240,8 +243,8 @@ static int scalar(MYSQL *m, const char *sql, char *out, size_t cap, rl_err *err)
     if (row && row[0]) {
         if (len[0] >= cap) {
             mysql_free_result(res);
-            return rl_err_set(err, RL_ESOURCE, "%s: %lu bytes of result, at most %zu", sql,
-                              len[0], cap - 1);
+            return rl_err_set(err, RL_ESOURCE, "%s: %lu bytes of result, at most %zu", sql, len[0],
+                              cap - 1);
         }
         memcpy(out, row[0], len[0]);
         out[len[0]] = 0;
@@ -283,8 +286,8 @@ static int open_mariadb(binlog_snapshot_t *snap, rl_err *err)
             rc = rl_err_set(err, RL_ESOURCE,
                             "snapshot connections disagree: %s:%llu on the first, %s:%llu on "
                             "connection %u",
-                            snap->point.at.file, (unsigned long long)snap->point.at.pos,
-                            at.file, (unsigned long long)at.pos, i + 1);
+                            snap->point.at.file, (unsigned long long)snap->point.at.pos, at.file,
+                            (unsigned long long)at.pos, i + 1);
             goto out;
         }
     }
@@ -331,8 +334,9 @@ static int open_mysql(binlog_snapshot_t *snap, rl_err *err)
             MYSQL_ROW row = mysql_fetch_row(res);
             unsigned long *len = row ? mysql_fetch_lengths(res) : NULL;
             if (!row || !row[0] || !row[1] || len[0] >= sizeof snap->point.at.file) {
-                rc = rl_err_set(err, RL_ESOURCE, "SHOW MASTER STATUS gave no binlog position "
-                                                 "(is the binary log enabled?)");
+                rc = rl_err_set(err, RL_ESOURCE,
+                                "SHOW MASTER STATUS gave no binlog position "
+                                "(is the binary log enabled?)");
             } else {
                 memcpy(snap->point.at.file, row[0], len[0]);
                 snap->point.at.file[len[0]] = 0;
@@ -419,11 +423,9 @@ static snap_table *table_find(binlog_snapshot_t *snap, const char *db, const cha
     return NULL;
 }
 
-static const char *const SYSTEM_DBS =
-    "('mysql','sys','information_schema','performance_schema')";
+static const char *const SYSTEM_DBS = "('mysql','sys','information_schema','performance_schema')";
 
-static int compile_filter(const char *re, regex_t *out, bool *have, const char *what,
-                          rl_err *err)
+static int compile_filter(const char *re, regex_t *out, bool *have, const char *what, rl_err *err)
 {
     *have = false;
     if (!re || !*re)
@@ -519,15 +521,14 @@ static bool type_is(const char *dt, const char *const *list)
  * RL_EUNSUPPORTED. */
 static int classify(snap_table *t, snap_col *c, const char *dt, const char *ctype, rl_err *err)
 {
-    static const char *const ints[] = {"tinyint", "smallint", "mediumint", "int", "bigint",
-                                       NULL};
-    static const char *const texts[] = {"char",     "varchar",    "tinytext", "text",
+    static const char *const ints[] = {"tinyint", "smallint", "mediumint", "int", "bigint", NULL};
+    static const char *const texts[] = {"char",       "varchar",  "tinytext", "text",
                                         "mediumtext", "longtext", NULL};
-    static const char *const bytes[] = {"binary", "varbinary", "tinyblob", "blob", "mediumblob",
-                                        "longblob", NULL};
-    static const char *const geoms[] = {"geometry",        "point",           "linestring",
-                                        "polygon",         "multipoint",      "multilinestring",
-                                        "multipolygon",    "geometrycollection", NULL};
+    static const char *const bytes[] = {"binary",     "varbinary", "tinyblob", "blob",
+                                        "mediumblob", "longblob",  NULL};
+    static const char *const geoms[] = {
+        "geometry",        "point",        "linestring",         "polygon", "multipoint",
+        "multilinestring", "multipolygon", "geometrycollection", NULL};
     bool key = false;
     if (type_is(dt, ints)) {
         c->kind = SNAP_K_INT;
@@ -588,6 +589,17 @@ static int classify(snap_table *t, snap_col *c, const char *dt, const char *ctyp
     }
     c->latin1 = c->charset && strncmp(c->charset, "latin1", 6) == 0;
     c->keyset_ok = key;
+    if ((c->kind == SNAP_K_TEXT || c->kind == SNAP_K_ENUM || c->kind == SNAP_K_SET) && c->charset &&
+        !c->latin1) {
+        static const char *const utf8[] = {"utf8mb4", "utf8mb3", "utf8", "ascii", NULL};
+        /* The decoder converts other character sets (ucs2, gbk, ...) to UTF-8: so does the
+         * server here. Such a key column is not paginated (its literal would need the
+         * conversion back). */
+        if (!type_is(c->charset, utf8)) {
+            c->convert = true;
+            c->keyset_ok = false;
+        }
+    }
     return 0;
 }
 
@@ -650,7 +662,7 @@ out:
 typedef struct idx_row {
     snap_table *t;
     char *index;
-    bool usable;   /* unique, NOT NULL, whole column (no prefix) */
+    bool usable; /* unique, NOT NULL, whole column (no prefix) */
     unsigned long seq;
     uint32_t ci;
     size_t ord; /* arrival order */
@@ -695,8 +707,8 @@ static int choose_key(snap_table *t, const idx_row *rows, size_t n, rl_err *err)
         if (rows[i].t != t || strcmp(rows[i].index, pick) != 0)
             continue;
         if (rows[i].seq < 1 || rows[i].seq > t->ncols)
-            return rl_err_set(err, RL_ESOURCE, "`%s`.`%s`: key %s column %lu of %u", t->db,
-                              t->name, pick, rows[i].seq, t->ncols);
+            return rl_err_set(err, RL_ESOURCE, "`%s`.`%s`: key %s column %lu of %u", t->db, t->name,
+                              pick, rows[i].seq, t->ncols);
         t->keys[rows[i].seq - 1] = rows[i].ci;
         count++;
         if (rows[i].seq > t->nkeys)
@@ -820,7 +832,11 @@ static int table_prepare(binlog_snapshot_t *snap, snap_table *t, rl_err *err)
     for (uint32_t i = 0; i < t->ncols; i++) {
         if (i)
             rl_buf_putc(&q, ',');
-        if (t->cols[i].kind == SNAP_K_FLOAT) {
+        if (t->cols[i].convert) {
+            rl_buf_puts(&q, "CONVERT(");
+            binlog__snap_ident(&q, t->cols[i].name);
+            rl_buf_puts(&q, " USING utf8mb4)");
+        } else if (t->cols[i].kind == SNAP_K_FLOAT) {
             rl_buf_puts(&q, "CAST(");
             binlog__snap_ident(&q, t->cols[i].name);
             rl_buf_puts(&q, " AS DOUBLE)");
@@ -937,10 +953,12 @@ const binlog_snapshot_point *binlog_snapshot_get_point(const binlog_snapshot_t *
     return &snap->point;
 }
 
-size_t binlog_snapshot_table_count(const binlog_snapshot_t *snap) { return snap->ntables; }
+size_t binlog_snapshot_table_count(const binlog_snapshot_t *snap)
+{
+    return snap->ntables;
+}
 
-int binlog_snapshot_table(const binlog_snapshot_t *snap, size_t i,
-                          binlog_snapshot_table_info *info)
+int binlog_snapshot_table(const binlog_snapshot_t *snap, size_t i, binlog_snapshot_table_info *info)
 {
     if (i >= snap->ntables)
         return RL_ENOTFOUND;
@@ -1065,8 +1083,8 @@ static int token_parse(const snap_table *t, const char *tok, uint64_t *rows, uin
     }
     return rl_buf_ok(keyraw) ? 0 : rl_err_set(err, -ENOMEM, "out of memory");
 bad:
-    return rl_err_set(err, RL_ECONFIG, "`%s`.`%s`: malformed resume token '%.80s'", t->db,
-                      t->name, tok);
+    return rl_err_set(err, RL_ECONFIG, "`%s`.`%s`: malformed resume token '%.80s'", t->db, t->name,
+                      tok);
 }
 
 int binlog_snapshot_resume_table(binlog_snapshot_t *snap, const char *db, const char *table,
@@ -1199,8 +1217,8 @@ static int hand_over(snap_worker *w)
     return 0;
 }
 
-static int finish_chunk(snap_worker *w, snap_table *t, uint64_t rows, uint64_t chunks,
-                        bool done, bool skipped)
+static int finish_chunk(snap_worker *w, snap_table *t, uint64_t rows, uint64_t chunks, bool done,
+                        bool skipped)
 {
     snap_chunk *c = &w->bufs[w->fill];
     c->t = t;
@@ -1260,7 +1278,10 @@ static void keep_key(snap_worker *w, snap_table *t, MYSQL_ROW row, const unsigne
 }
 
 /* A table gone since the catalog was read: 1146 no such table. */
-static bool vanished(MYSQL *m) { return mysql_errno(m) == ER_NO_SUCH_TABLE; }
+static bool vanished(MYSQL *m)
+{
+    return mysql_errno(m) == ER_NO_SUCH_TABLE;
+}
 
 static int read_chunked(snap_worker *w, snap_table *t)
 {
@@ -1299,8 +1320,8 @@ static int read_chunked(snap_worker *w, snap_table *t)
                                t->name);
         if (mysql_num_fields(res) != t->ncols) {
             mysql_free_result(res);
-            return rl_err_set(err, RL_ESOURCE, "`%s`.`%s`: %u columns returned, %u expected",
-                              t->db, t->name, mysql_num_fields(res), t->ncols);
+            return rl_err_set(err, RL_ESOURCE, "`%s`.`%s`: %u columns returned, %u expected", t->db,
+                              t->name, mysql_num_fields(res), t->ncols);
         }
         snap_chunk *c = &w->bufs[w->fill];
         int64_t now = rl_now_ms();
@@ -1315,8 +1336,7 @@ static int read_chunked(snap_worker *w, snap_table *t)
             keep_key(w, t, row, len);
         }
         if (rc == 0 && mysql_errno(w->conn))
-            rc = rl_err_wrap(err, sql_err(w->conn, err, "chunk rows"), "`%s`.`%s`", t->db,
-                             t->name);
+            rc = rl_err_wrap(err, sql_err(w->conn, err, "chunk rows"), "`%s`.`%s`", t->db, t->name);
         mysql_free_result(res);
         if (rc != 0)
             return rc;
@@ -1337,18 +1357,16 @@ static int read_streamed(snap_worker *w, snap_table *t)
     rl_buf_reset(&w->keyraw);
     if (mysql_real_query(w->conn, t->select_sql, strlen(t->select_sql)) != 0) {
         if (vanished(w->conn)) {
-            rl_warn("snapshot: `%s`.`%s` vanished during the snapshot (dropped?): skipped",
-                    t->db, t->name);
+            rl_warn("snapshot: `%s`.`%s` vanished during the snapshot (dropped?): skipped", t->db,
+                    t->name);
             return finish_chunk(w, t, 0, 0, true, true);
         }
-        return rl_err_wrap(err, sql_err(w->conn, err, "table query"), "`%s`.`%s`", t->db,
-                           t->name);
+        return rl_err_wrap(err, sql_err(w->conn, err, "table query"), "`%s`.`%s`", t->db, t->name);
     }
     /* Unbuffered: rows arrive as they are fetched, memory stays at one chunk. */
     MYSQL_RES *res = mysql_use_result(w->conn);
     if (!res)
-        return rl_err_wrap(err, sql_err(w->conn, err, "table result"), "`%s`.`%s`", t->db,
-                           t->name);
+        return rl_err_wrap(err, sql_err(w->conn, err, "table result"), "`%s`.`%s`", t->db, t->name);
     int rc = 0;
     MYSQL_ROW row;
     int64_t now = rl_now_ms();
@@ -1516,8 +1534,8 @@ static int deliver(binlog_snapshot_t *snap, const binlog_snapshot_handler *h, sn
     rl_slice topic = rl_slice_make(t->strs.p + t->topic_off, t->topic_len);
     if (c->nrecs == 0) {
         if (!snap->have_prow) {
-            snap_notice n = {t, (char *)c->token.p, c->rows_done, c->chunks_done, c->table_done,
-                             c->skipped};
+            snap_notice n = {
+                t, (char *)c->token.p, c->rows_done, c->chunks_done, c->table_done, c->skipped};
             return emit_notice(snap, h, &n, err);
         }
         return push_notice(snap, c, err);

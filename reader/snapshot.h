@@ -64,18 +64,18 @@ typedef struct binlog_snapshot_point {
 
 /* Per-table progress, passed after every chunk whose rows were all passed to on_change. */
 typedef struct binlog_snapshot_progress {
-    const char *db, *table; /* NUL-terminated names */
-    rl_slice topic;         /* the table's topic, as the records' */
+    const char *db, *table;   /* NUL-terminated names */
+    rl_slice topic;           /* the table's topic, as the records' */
     const char *resume_token; /* opaque, printable, NUL-terminated: pass it to
                                  binlog_snapshot_resume_table to continue after this chunk.
                                  "" for a table without a primary key (it restarts from its
                                  beginning) */
-    uint64_t rows_done;      /* rows of this table handed out so far (resumed runs included) */
-    uint64_t rows_estimated; /* information_schema.TABLES.TABLE_ROWS at open (an estimate) */
-    uint64_t chunks_done;    /* chunks read so far (resumed runs included) */
-    bool table_done;         /* the table is complete (its last notice) */
-    bool skipped;            /* the table vanished (dropped during the snapshot): it is done,
-                                with the rows handed out before, and a warning was logged */
+    uint64_t rows_done;       /* rows of this table handed out so far (resumed runs included) */
+    uint64_t rows_estimated;  /* information_schema.TABLES.TABLE_ROWS at open (an estimate) */
+    uint64_t chunks_done;     /* chunks read so far (resumed runs included) */
+    bool table_done;          /* the table is complete (its last notice) */
+    bool skipped;             /* the table vanished (dropped during the snapshot): it is done,
+                                 with the rows handed out before, and a warning was logged */
 } binlog_snapshot_progress;
 
 typedef struct binlog_snapshot_handler {
@@ -112,8 +112,7 @@ typedef struct binlog_snapshot_table_info {
  *   MariaDB UUID or INET6: the message names table and column), -ENOMEM.
  * Nothing is left open on failure.
  */
-int binlog_snapshot_open(binlog_snapshot_t **out, const binlog_snapshot_opts *opts,
-                         rl_err *err);
+int binlog_snapshot_open(binlog_snapshot_t **out, const binlog_snapshot_opts *opts, rl_err *err);
 
 /* The snapshot point (valid until close). */
 const binlog_snapshot_point *binlog_snapshot_get_point(const binlog_snapshot_t *snap);
@@ -146,8 +145,7 @@ int binlog_snapshot_resume_table(binlog_snapshot_t *snap, const char *db, const 
  *   parse as its column type), -ENOMEM, or whatever a callback returned (negative stops).
  * Errors stick: a snapshot whose run failed cannot run again; open a new one and resume.
  */
-int binlog_snapshot_run(binlog_snapshot_t *snap, const binlog_snapshot_handler *h,
-                        rl_err *err);
+int binlog_snapshot_run(binlog_snapshot_t *snap, const binlog_snapshot_handler *h, rl_err *err);
 
 /* Any thread: makes binlog_snapshot_run stop soon with RL_ESTOPPED. */
 void binlog_snapshot_interrupt(binlog_snapshot_t *snap);

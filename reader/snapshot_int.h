@@ -34,12 +34,14 @@ typedef struct snap_col {
     char *name;        /* raw column name (utf8) */
     uint32_t name_off; /* `"name":` in snap_table.strs */
     uint32_t name_len;
-    uint8_t kind;      /* enum snap_kind */
-    bool latin1;       /* TEXT/ENUM/SET in a latin1 character set: read as cp1252 */
-    bool keyset_ok;    /* usable in a keyset predicate (ordering of the literal = of ORDER BY) */
-    uint32_t bits;     /* BIT(n): n */
-    char *charset;     /* CHARACTER_SET_NAME or NULL */
-    char *collation;   /* COLLATION_NAME or NULL */
+    uint8_t kind;    /* enum snap_kind */
+    bool latin1;     /* TEXT/ENUM/SET in a latin1 character set: read as cp1252 */
+    bool convert;    /* TEXT/ENUM/SET in another non-UTF-8 character set: selected as
+                        CONVERT(c USING utf8mb4), the server's conversion to UTF-8 */
+    bool keyset_ok;  /* usable in a keyset predicate (ordering of the literal = of ORDER BY) */
+    uint32_t bits;   /* BIT(n): n */
+    char *charset;   /* CHARACTER_SET_NAME or NULL */
+    char *collation; /* COLLATION_NAME or NULL */
 } snap_col;
 
 typedef struct snap_table {
@@ -50,11 +52,11 @@ typedef struct snap_table {
     uint32_t nkeys; /* 0: no primary key: the key is every column, one streamed pass */
     bool chunked;   /* keyset pagination usable (a primary key of orderable types) */
     uint64_t rows_est;
-    rl_buf strs;    /* topic, column names, the `"db":..,"table":..` part */
+    rl_buf strs; /* topic, column names, the `"db":..,"table":..` part */
     uint32_t topic_off, topic_len;
     uint32_t tail_off, tail_len; /* `,"gtid":..,"db":..,"table":..,"ts_ms":..,"snapshot":` */
-    char *select_sql; /* "SELECT <cols> FROM `db`.`table`" */
-    char *order_sql;  /* " ORDER BY `k1`,`k2`" ("" without a key) */
+    char *select_sql;            /* "SELECT <cols> FROM `db`.`table`" */
+    char *order_sql;             /* " ORDER BY `k1`,`k2`" ("" without a key) */
     /* Resume state (binlog_snapshot_resume_table). */
     bool resumed, done;
     rl_buf token; /* hex values of the last key read ("" = from the start) */

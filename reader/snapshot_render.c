@@ -217,8 +217,8 @@ int binlog__snap_value(rl_buf *b, const snap_table *t, uint32_t ci, const char *
     case SNAP_K_YEAR: {
         if (n != 4 || !all_of(p, n, "0123456789"))
             return bad(t, ci, err, "not a year", p, n);
-        unsigned y = (unsigned)((p[0] - '0') * 1000 + (p[1] - '0') * 100 + (p[2] - '0') * 10 +
-                                (p[3] - '0'));
+        unsigned y =
+            (unsigned)((p[0] - '0') * 1000 + (p[1] - '0') * 100 + (p[2] - '0') * 10 + (p[3] - '0'));
         rl_buf_put_u64(b, y);
         break;
     }
@@ -291,16 +291,14 @@ int binlog__snap_literal(rl_buf *b, const snap_col *c, const uint8_t *p, size_t 
     case SNAP_K_TIMESTAMP:
     case SNAP_K_YEAR:
         if (!all_of(s, n, "-:. 0123456789"))
-            return rl_err_set(err, RL_ECORRUPT, "key column `%s`: not a temporal value",
-                              c->name);
+            return rl_err_set(err, RL_ECORRUPT, "key column `%s`: not a temporal value", c->name);
         rl_buf_putc(b, '\'');
         rl_buf_append(b, s, n);
         rl_buf_putc(b, '\'');
         break;
     case SNAP_K_TEXT:
         if (!is_name(c->charset) || !is_name(c->collation))
-            return rl_err_set(err, RL_ECORRUPT, "key column `%s`: character set unknown",
-                              c->name);
+            return rl_err_set(err, RL_ECORRUPT, "key column `%s`: character set unknown", c->name);
         rl_buf_printf(b, "_%s X'", c->charset);
         put_hex(b, p, n);
         rl_buf_printf(b, "' COLLATE %s", c->collation);
