@@ -229,25 +229,21 @@ static size_t record_body_size(int64_t ts_delta, int32_t offset_delta, rl_slice 
     return body > LOG_RECORD_MAX ? SIZE_MAX : body;
 }
 
-size_t log__record_size(int64_t ts_delta, int32_t offset_delta, rl_slice key, rl_slice value)
+size_t log__builder_measure(const log_batch_builder *bb, rl_slice key, rl_slice value,
+                            int64_t ts_ms, size_t *body)
 {
-    size_t body = record_body_size(ts_delta, offset_delta, key, value);
-    return body == SIZE_MAX ? SIZE_MAX : uvarint_len(zz64((int64_t)body)) + body;
+    /* As log__builder_add will encode it: the first record of a batch is its own base. */
+    int64_t ts_delta = bb->count ? (int64_t)((uint64_t)ts_ms - (uint64_t)bb->base_ts) : 0;
+    int32_t offset_delta = bb->count ? bb->last_delta + 1 : 0;
+    *body = record_body_size(ts_delta, offset_delta, key.p ? key : rl_slice_make(NULL, 0),
+                             value.p ? value : rl_slice_make(NULL, 0));
+    return *body == SIZE_MAX ? SIZE_MAX : uvarint_len(zz64((int64_t)*body)) + *body;
 }
 
-int log__builder_add(log_batch_builder *bb, rl_slice key, rl_slice value, int64_t ts_ms)
+/* Appends a record whose body size (record_body_size for these deltas) the caller has. */
+static int add_body(log_batch_builder *bb, rl_slice key, rl_slice value, int64_t ts_ms,
+                    int32_t offset_delta, size_t body)
 {
-    return log__builder_add_at(bb, key, value, ts_ms, bb->count ? bb->last_delta + 1 : 0);
-}
-
-int log__builder_add_at(log_batch_builder *bb, rl_slice key, rl_slice value, int64_t ts_ms,
-                        int32_t offset_delta)
-{
-    RL_ASSERT(bb->count == 0 || offset_delta > bb->last_delta);
-    if (!key.p)
-        key.len = 0;
-    if (!value.p)
-        value.len = 0;
     if (bb->count == 0) {
         rl_buf_reset(&bb->buf);
         if (rl_buf_reserve(&bb->buf, LOG_BATCH_HEADER) != 0)
@@ -261,9 +257,6 @@ int log__builder_add_at(log_batch_builder *bb, rl_slice key, rl_slice value, int
     /* Wrapping difference: the decoder adds it back with the same wrap, so any pair of
      * int64 timestamps round-trips. */
     int64_t ts_delta = (int64_t)((uint64_t)ts_ms - (uint64_t)bb->base_ts);
-    size_t body = record_body_size(ts_delta, offset_delta, key, value);
-    if (body == SIZE_MAX)
-        return RL_ETOOBIG;
     size_t total = uvarint_len(zz64((int64_t)body)) + body;
     if (rl_buf_reserve(&bb->buf, total) != 0) {
         bb->buf.oom = false; /* nothing was written: the batch stays usable */
@@ -290,6 +283,40 @@ int log__builder_add_at(log_batch_builder *bb, rl_slice key, rl_slice value, int
     if (ts_ms > bb->max_ts)
         bb->max_ts = ts_ms;
     return 0;
+}
+
+int log__builder_add_measured(log_batch_builder *bb, rl_slice key, rl_slice value, int64_t ts_ms,
+                              size_t body)
+{
+    if (!key.p)
+        key.len = 0;
+    if (!value.p)
+        value.len = 0;
+    if (body == SIZE_MAX)
+        return RL_ETOOBIG;
+    return add_body(bb, key, value, ts_ms, bb->count ? bb->last_delta + 1 : 0, body);
+}
+
+int log__builder_add(log_batch_builder *bb, rl_slice key, rl_slice value, int64_t ts_ms)
+{
+    size_t body;
+    log__builder_measure(bb, key, value, ts_ms, &body);
+    return log__builder_add_measured(bb, key, value, ts_ms, body);
+}
+
+int log__builder_add_at(log_batch_builder *bb, rl_slice key, rl_slice value, int64_t ts_ms,
+                        int32_t offset_delta)
+{
+    RL_ASSERT(bb->count == 0 || offset_delta > bb->last_delta);
+    if (!key.p)
+        key.len = 0;
+    if (!value.p)
+        value.len = 0;
+    int64_t ts_delta = bb->count ? (int64_t)((uint64_t)ts_ms - (uint64_t)bb->base_ts) : 0;
+    size_t body = record_body_size(ts_delta, offset_delta, key, value);
+    if (body == SIZE_MAX)
+        return RL_ETOOBIG;
+    return add_body(bb, key, value, ts_ms, offset_delta, body);
 }
 
 static int compress_lz4(log_codec *cz, const uint8_t *src, size_t n, rl_err *err)

@@ -30,7 +30,6 @@ typedef struct checker {
     void (*fn)(void *ctx, const char *line);
     void *ctx;
     int findings;
-    rl_buf scratch;
 } checker;
 
 static void say(checker *ck, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -131,74 +130,69 @@ static int check_segment(checker *ck, const char *pdir, int64_t base, size_t si,
             c->whole = true;
         }
     }
-    int64_t next = base;
-    uint64_t pos = 0;
+    log_walk w;
+    log__walk_init(&w, seg->map, fsize, base);
     bool clean = true;
     if (!last && fsize == 0) {
         ck->findings++;
         clean = false;
         say(ck, "%s: empty segment before the last one", seg->path);
-        note_cut(c, si, 0, next);
+        note_cut(c, si, 0, w.next);
     }
-    while (pos < fsize) {
-        const uint8_t *p = seg->map + pos;
-        uint64_t avail = fsize - pos;
-        size_t probe = avail < LOG_BATCH_HEADER ? (size_t)avail : LOG_BATCH_HEADER;
-        if (zeros(p, probe)) {
-            if (!last || !zeros(p, (size_t)avail)) {
+    for (;;) {
+        log_batch_hdr h;
+        rl_err e = {0, ""};
+        int st = log__walk_step(&w, true, &h, &e);
+        if (st == LOG_WALK_END)
+            break;
+        uint64_t avail = fsize - w.pos;
+        if (st == LOG_WALK_ZEROS) {
+            if (!last || !zeros(seg->map + w.pos, (size_t)avail)) {
                 ck->findings++;
                 clean = false;
                 say(ck, "%s: byte %llu (offset %lld): zero bytes followed by %s", seg->path,
-                    (unsigned long long)pos, (long long)next,
+                    (unsigned long long)w.pos, (long long)w.next,
                     last ? "data: a hole inside the log" : "the end of a sealed segment");
-                note_cut(c, si, pos, next);
+                note_cut(c, si, w.pos, w.next);
             }
             break;
         }
-        log_batch_hdr h;
-        rl_err e = {0, ""};
-        size_t n = avail > (uint64_t)INT32_MAX ? (size_t)INT32_MAX : (size_t)avail;
-        int hr = log__batch_header(rl_slice_make(p, n), false, &h, &e);
-        if (hr != 0) {
+        if (st == LOG_WALK_INCOMPLETE || st == LOG_WALK_BAD_HEADER) {
             ck->findings++;
             clean = false;
             say(ck,
                 "%s: byte %llu (offset %lld): %s%s; the remaining %llu bytes of the "
                 "segment cannot be read",
-                seg->path, (unsigned long long)pos, (long long)next,
-                hr == RL_EAGAIN ? "incomplete batch: " : "", e.msg, (unsigned long long)avail);
-            note_cut(c, si, pos, next);
+                seg->path, (unsigned long long)w.pos, (long long)w.next,
+                st == LOG_WALK_INCOMPLETE ? "incomplete batch: " : "", e.msg,
+                (unsigned long long)avail);
+            note_cut(c, si, w.pos, w.next);
             *known = false; /* where this segment ends is unknown */
             break;
         }
         const char *why = NULL;
         char whybuf[600];
-        if (h.base != next) {
+        if (st == LOG_WALK_BAD_SEQ) {
             snprintf(whybuf, sizeof whybuf, "baseOffset %lld, expected %lld", (long long)h.base,
-                     (long long)next);
+                     (long long)w.next);
             why = whybuf;
-        } else if (rl_crc32c(0, p + LOG_BATCH_CRC_FROM, h.size - LOG_BATCH_CRC_FROM) != h.crc) {
+        } else if (st == LOG_WALK_BAD_CRC) {
             why = "CRC32C mismatch";
-        } else {
-            rl_err de = {0, ""};
-            int dr = log_batch_decode(rl_slice_make(p, h.size), &ck->scratch, LOG_UNCOMPRESSED_MAX,
-                                      NULL, NULL, &de);
-            if (dr < 0) {
-                snprintf(whybuf, sizeof whybuf, "records do not decode: %s", de.msg);
-                why = whybuf;
-            }
+        } else if (st == LOG_WALK_BAD_RECORDS) {
+            snprintf(whybuf, sizeof whybuf, "records do not decode: %s", e.msg);
+            why = whybuf;
         }
         if (why) {
             ck->findings++;
             clean = false;
             say(ck, "%s: byte %llu (offset %lld, %u bytes): damaged batch: %s", seg->path,
-                (unsigned long long)pos, (long long)next, h.size, why);
-            note_cut(c, si, pos, next);
+                (unsigned long long)w.pos, (long long)w.next, h.size, why);
+            note_cut(c, si, w.pos, w.next);
         }
-        pos += h.size;
-        if (h.base == next)
-            next = log_batch_last(&h) + 1;
+        log__walk_skip(&w, &h);
     }
+    int64_t next = w.next;
+    log__walk_free(&w);
     if (!last && clean && fsize > 0) {
         if (!log__segment_index_files_ok(seg, pdir, fsize)) {
             ck->findings++;
@@ -208,11 +202,7 @@ static int check_segment(checker *ck, const char *pdir, int64_t base, size_t si,
                 "open)",
                 seg->path);
             if (ck->repair) {
-                char path[PATH_MAX];
-                if (log__segment_path(path, sizeof path, pdir, base, ".index") == 0)
-                    unlink(path);
-                if (log__segment_path(path, sizeof path, pdir, base, ".timeindex") == 0)
-                    unlink(path);
+                log__segment_unlink(pdir, base, LOG_FILE_INDEXES);
                 say(ck, "repair: removed the index files of %s", seg->path);
             }
         }
@@ -250,16 +240,10 @@ static int repair_partition(checker *ck, const char *pdir, const char *topic, ui
         close(fd);
         if (rc != 0)
             return rc;
-        static const char *const exts[] = {".index", ".timeindex"};
-        for (size_t k = 0; k < 2; k++)
-            if (log__segment_path(path, sizeof path, pdir, bases[c->seg], exts[k]) == 0)
-                unlink(path);
+        log__segment_unlink(pdir, bases[c->seg], LOG_FILE_INDEXES);
     }
     for (size_t i = from; i < n; i++) {
-        static const char *const all[] = {".index", ".timeindex", ".gtidindex", ".log"};
-        for (size_t k = 0; k < 4; k++)
-            if (log__segment_path(path, sizeof path, pdir, bases[i], all[k]) == 0)
-                unlink(path);
+        log__segment_unlink(pdir, bases[i], LOG_FILE_ALL);
         say(ck, "repair: %s/%020lld.log removed", pdir, (long long)bases[i]);
     }
     if ((rc = rl_dir_fsync(pdir)) != 0)
@@ -325,7 +309,7 @@ static bool part_dir(const char *nm, char *topic, uint32_t *id)
 int log_check(const char *dir, bool repair, void (*fn)(void *ctx, const char *line), void *ctx,
               rl_err *err)
 {
-    checker ck = {dir, repair, fn, ctx, 0, RL_BUF_INIT};
+    checker ck = {dir, repair, fn, ctx, 0};
     char path[PATH_MAX];
     if (snprintf(path, sizeof path, "%s/lock", dir) >= (int)sizeof path)
         return rl_err_set(err, -ENAMETOOLONG, "%s: path too long", dir);
@@ -361,7 +345,6 @@ int log_check(const char *dir, bool repair, void (*fn)(void *ctx, const char *li
     }
     closedir(d);
 done:
-    rl_buf_free(&ck.scratch);
     close(lock_fd);
     return rc != 0 ? rc : ck.findings;
 }

@@ -241,17 +241,9 @@ static int walk(compactor *c, const log_segment *seg, int (*fn)(void *, const lo
 
 static int out_flush(compactor *c, const char *path)
 {
-    const uint8_t *p = c->out.p;
-    size_t left = c->out.len;
-    while (left > 0) {
-        ssize_t w = write(c->fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return rl_err_set(c->err, -errno, "%s: write: %s", path, strerror(errno));
-        p += w;
-        left -= (size_t)w;
-    }
+    int rc = log__pwrite_all(&log__io_system, c->fd, c->out.p, c->out.len, c->written);
+    if (rc != 0)
+        return rl_err_set(c->err, rc, "%s: write: %s", path, strerror(-rc));
     c->written += c->out.len;
     rl_buf_reset(&c->out);
     return 0;
@@ -315,7 +307,7 @@ static int rewrite_batch(compactor *c, const log_batch_hdr *h)
 static int rewrite_segment(compactor *c, log_segment *seg)
 {
     log_partition *p = c->p;
-    char tmp[PATH_MAX], path[PATH_MAX];
+    char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", seg->path) >= (int)sizeof tmp)
         return rl_err_set(c->err, -ENAMETOOLONG, "%s: path too long", seg->path);
     c->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -339,10 +331,7 @@ static int rewrite_segment(compactor *c, log_segment *seg)
     if (rc != 0)
         goto fail;
     /* From here the old index files are stale: remove them before the data changes. */
-    if (log__segment_path(path, sizeof path, p->dir, seg->base, ".index") == 0)
-        unlink(path);
-    if (log__segment_path(path, sizeof path, p->dir, seg->base, ".timeindex") == 0)
-        unlink(path);
+    log__segment_unlink(p->dir, seg->base, LOG_FILE_INDEXES);
     if (rename(tmp, seg->path) != 0) {
         rc = rl_err_set(c->err, -errno, "%s: rename: %s", tmp, strerror(errno));
         goto fail;

@@ -402,22 +402,11 @@ int log__gidx_write(log_partition *p, rl_err *err)
     for (size_t i = 0; i < n; i++)
         if (unpub_push(p, &p->gpend[i], seg) != 0)
             return rl_err_set(err, -ENOMEM, "%s: out of memory", path);
-    const log_io *io = &p->store->io;
-    const uint8_t *b = p->gbuf.p;
-    size_t left = p->gbuf.len;
-    uint64_t at = seg->gsize;
-    while (left > 0) {
-        ssize_t w = io->pwrite(io->ctx, seg->gfd, b, left, (off_t)at);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return rl_err_set(err, -errno, "%s: write of %zu bytes at byte %llu: %s", path,
-                              p->gbuf.len, (unsigned long long)seg->gsize, strerror(errno));
-        b += w;
-        left -= (size_t)w;
-        at += (uint64_t)w;
-    }
-    seg->gsize = at;
+    int rc = log__pwrite_all(&p->store->io, seg->gfd, p->gbuf.p, p->gbuf.len, seg->gsize);
+    if (rc != 0)
+        return rl_err_set(err, rc, "%s: write of %zu bytes at byte %llu: %s", path, p->gbuf.len,
+                          (unsigned long long)seg->gsize, strerror(-rc));
+    seg->gsize += p->gbuf.len;
     seg->gdirty = true;
     memmove(p->gpend, p->gpend + n, (p->ngpend - n) * sizeof *p->gpend);
     p->ngpend -= n;

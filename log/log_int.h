@@ -115,7 +115,6 @@ static inline size_t log__builder_records_bytes(const log_batch_builder *bb)
 {
     return bb->count ? bb->buf.len - LOG_BATCH_HEADER : 0;
 }
-/* Encoded size of one record (length prefix included), or SIZE_MAX above LOG_RECORD_MAX. */
 /* Parses a segment file name "<20-digit base offset>.log" (Kafka's naming). Returns true and
  * sets *base for a segment file, false for any other name. */
 static inline bool log__segment_name_parse(const char *nm, int64_t *base)
@@ -132,9 +131,18 @@ static inline bool log__segment_name_parse(const char *nm, int64_t *base)
     return true;
 }
 
-size_t log__record_size(int64_t ts_delta, int32_t offset_delta, rl_slice key, rl_slice value);
-/* Appends one record (key.p / value.p NULL = null). Returns 0, RL_ETOOBIG or -ENOMEM; on
- * failure the builder is unchanged. */
+/* Encoded size (length prefix included) the record would take as the builder's next one, or
+ * SIZE_MAX above LOG_RECORD_MAX; *body gets the size after the length prefix, to be handed
+ * to log__builder_add_measured while the builder is unchanged (one size computation per
+ * append). */
+size_t log__builder_measure(const log_batch_builder *bb, rl_slice key, rl_slice value,
+                            int64_t ts_ms, size_t *body);
+/* Appends one record measured by log__builder_measure on this builder state. Returns 0,
+ * RL_ETOOBIG (body SIZE_MAX, or 2^31 records) or -ENOMEM; on failure the builder is unchanged. */
+int log__builder_add_measured(log_batch_builder *bb, rl_slice key, rl_slice value, int64_t ts_ms,
+                              size_t body);
+/* Appends one record (key.p / value.p NULL = null): measure + add_measured. Returns 0,
+ * RL_ETOOBIG or -ENOMEM; on failure the builder is unchanged. */
 int log__builder_add(log_batch_builder *bb, rl_slice key, rl_slice value, int64_t ts_ms);
 /* The same with an explicit offsetDelta (compaction keeps records' offsets: gaps), above the
  * previous record's. */
@@ -267,6 +275,65 @@ void log__segment_free(log_segment *seg);
 void log__segment_ref(log_segment *seg);
 /* Drops a reference; the last one frees the segment (log__segment_free). Any thread. */
 void log__segment_unref(log_segment *seg);
+
+/* Writes all n bytes at file position `at` through io (looping on short writes and EINTR).
+ * Returns 0 or -errno (errno is left set for the caller's message). */
+int log__pwrite_all(const log_io *io, int fd, const void *p, size_t n, uint64_t at);
+
+/* Files of a segment, for log__segment_unlink. */
+#define LOG_FILE_INDEXES 1u /* .index and .timeindex */
+#define LOG_FILE_GTID 2u    /* .gtidindex */
+#define LOG_FILE_LOG 4u     /* .log */
+#define LOG_FILE_ALL 7u
+/* Unlinks the chosen files of segment `base` in dir, in this order: .index, .timeindex,
+ * .gtidindex, .log (indexes before their data: a crash in between leaves a segment whose
+ * indexes are rebuilt, never indexes without their segment). Missing files are fine. */
+void log__segment_unlink(const char *dir, int64_t base, unsigned what);
+
+/* A walk over the batches of a mapped segment, shared by recovery (log__segment_scan) and
+ * the checker (check.c), which decide differently what to do at a bad batch. */
+typedef struct log_walk {
+    const uint8_t *map;
+    uint64_t fsize;
+    uint64_t pos;   /* where the next batch starts */
+    int64_t next;   /* offset the next batch must start at */
+    rl_buf scratch; /* decoded records (check) */
+} log_walk;
+
+enum log_walk_step {
+    LOG_WALK_OK = 0,     /* *h is a batch in sequence (and, checked, whose CRC and records are
+                            good): log__walk_skip goes past it */
+    LOG_WALK_END,        /* pos reached fsize */
+    LOG_WALK_ZEROS,      /* a batch header's worth of zero bytes (or fewer, to the end) */
+    LOG_WALK_INCOMPLETE, /* the header or the batch runs past fsize (e->msg) */
+    LOG_WALK_BAD_HEADER, /* the header does not parse (e->msg): the rest cannot be walked */
+    LOG_WALK_BAD_SEQ,    /* *h parsed but its baseOffset is not w->next */
+    LOG_WALK_BAD_CRC,    /* checked: CRC32C mismatch (e->msg as log_batch_decode says it) */
+    LOG_WALK_BAD_RECORDS /* checked: the records do not decode (e->msg) */
+};
+
+static inline void log__walk_init(log_walk *w, const uint8_t *map, uint64_t fsize, int64_t base)
+{
+    w->map = map;
+    w->fsize = fsize;
+    w->pos = 0;
+    w->next = base;
+    w->scratch = (rl_buf)RL_BUF_INIT;
+}
+/* Looks at the batch at w->pos (check: CRC32C and records decoded, one CRC pass). Returns an
+ * enum log_walk_step; e gets the reason of the bad ones. Does not move. */
+int log__walk_step(log_walk *w, bool check, log_batch_hdr *h, rl_err *e);
+/* Moves past the batch *h at w->pos (w->next follows it when it was in sequence). */
+static inline void log__walk_skip(log_walk *w, const log_batch_hdr *h)
+{
+    w->pos += h->size;
+    if (h->base == w->next)
+        w->next = log_batch_last(h) + 1;
+}
+static inline void log__walk_free(log_walk *w)
+{
+    rl_buf_free(&w->scratch);
+}
 
 /* Result of scanning a segment's batches. */
 typedef struct log_scan {

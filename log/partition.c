@@ -119,16 +119,6 @@ done:
     return 0;
 }
 
-static void remove_segment_files(const char *dir, int64_t base)
-{
-    static const char *const exts[] = {".log", ".index", ".timeindex", ".gtidindex"};
-    for (size_t i = 0; i < 4; i++) {
-        char path[PATH_MAX];
-        if (log__segment_path(path, sizeof path, dir, base, exts[i]) == 0)
-            unlink(path);
-    }
-}
-
 /* Opens the last kept segment, scans it and applies the recovery rules (file comment). */
 static int recover_last(log_partition *p, int64_t base, int64_t committed, rl_err *err)
 {
@@ -254,7 +244,7 @@ static int open_segments(log_partition *p, int64_t committed, rl_err *err)
             rl_warn("%s/%020lld.log: holds only offsets >= %lld, written after the last "
                     "commit: removed",
                     p->dir, (long long)bases[i], (long long)committed);
-            remove_segment_files(p->dir, bases[i]);
+            log__segment_unlink(p->dir, bases[i], LOG_FILE_ALL);
         }
         /* Durable before anything new is written, or a removed segment could come back. */
         if ((rc = rl_dir_fsync(p->dir)) != 0) {
@@ -502,7 +492,7 @@ int log__partition_abort(log_partition *p, rl_err *err)
         int64_t base = seg->base;
         log__segment_unref(seg);
         p->segs[i] = NULL;
-        remove_segment_files(p->dir, base);
+        log__segment_unlink(p->dir, base, LOG_FILE_ALL);
         p->dir_dirty = true;
     }
     int rc = log__segment_cut_back(active(p), &p->lock, p->dir, hwm, err);
@@ -742,16 +732,8 @@ int log__partition_retain(log_partition *p, const log_topic_config *cfg, int64_t
                 "old)",
                 seg->path, (long long)seg->base, (long long)(seg->next - 1),
                 (unsigned long long)seg->size, (long long)(now_ms - seg->max_ts));
-        /* Index files first: a crash in between leaves a segment whose indexes are rebuilt,
-         * never index files without their segment. The mapping outlives the unlink. */
-        char path[PATH_MAX];
-        if (log__segment_path(path, sizeof path, p->dir, seg->base, ".index") == 0)
-            unlink(path);
-        if (log__segment_path(path, sizeof path, p->dir, seg->base, ".timeindex") == 0)
-            unlink(path);
-        if (log__segment_path(path, sizeof path, p->dir, seg->base, ".gtidindex") == 0)
-            unlink(path);
-        unlink(seg->path);
+        /* Index files first (log__segment_unlink); the mapping outlives the unlink. */
+        log__segment_unlink(p->dir, seg->base, LOG_FILE_ALL);
         log__segment_unref(seg);
     }
     log__count(&p->store->n_deleted, drop);

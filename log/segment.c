@@ -59,6 +59,38 @@ int log__segment_path(char *out, size_t cap, const char *dir, int64_t base, cons
     return (n < 0 || (size_t)n >= cap) ? -ENAMETOOLONG : 0;
 }
 
+int log__pwrite_all(const log_io *io, int fd, const void *p, size_t n, uint64_t at)
+{
+    const uint8_t *b = p;
+    while (n > 0) {
+        ssize_t w = io->pwrite(io->ctx, fd, b, n, (off_t)at);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        b += w;
+        n -= (size_t)w;
+        at += (uint64_t)w;
+    }
+    return 0;
+}
+
+void log__segment_unlink(const char *dir, int64_t base, unsigned what)
+{
+    static const struct {
+        unsigned bit;
+        const char *ext;
+    } files[] = {{LOG_FILE_INDEXES, ".index"},
+                 {LOG_FILE_INDEXES, ".timeindex"},
+                 {LOG_FILE_GTID, ".gtidindex"},
+                 {LOG_FILE_LOG, ".log"}};
+    char path[PATH_MAX];
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        if ((what & files[i].bit) &&
+            log__segment_path(path, sizeof path, dir, base, files[i].ext) == 0)
+            unlink(path);
+}
+
 static log_segment *seg_alloc(const char *dir, int64_t base)
 {
     char path[PATH_MAX];
@@ -199,57 +231,68 @@ static bool all_zero(const uint8_t *p, size_t n)
     return true;
 }
 
+int log__walk_step(log_walk *w, bool check, log_batch_hdr *h, rl_err *e)
+{
+    if (w->pos >= w->fsize)
+        return LOG_WALK_END;
+    const uint8_t *p = w->map + w->pos;
+    uint64_t avail = w->fsize - w->pos;
+    if (all_zero(p, avail < LOG_BATCH_HEADER ? (size_t)avail : LOG_BATCH_HEADER))
+        return LOG_WALK_ZEROS; /* preallocated space, or a hole */
+    size_t n = avail > (uint64_t)INT32_MAX ? (size_t)INT32_MAX : (size_t)avail;
+    /* With check the decode below checks the CRC32C: the header alone need not. */
+    int rc = log__batch_header(rl_slice_make(p, n), false, h, e);
+    if (rc == RL_EAGAIN)
+        return LOG_WALK_INCOMPLETE;
+    if (rc != 0)
+        return LOG_WALK_BAD_HEADER;
+    if (h->base != w->next)
+        return LOG_WALK_BAD_SEQ;
+    if (check && log_batch_decode(rl_slice_make(p, h->size), &w->scratch, LOG_UNCOMPRESSED_MAX,
+                                  NULL, NULL, e) < 0) {
+        /* Rare: tell a CRC mismatch from bad records (the decoder checked the CRC first). */
+        uint32_t crc = rl_crc32c(0, p + LOG_BATCH_CRC_FROM, h->size - LOG_BATCH_CRC_FROM);
+        return crc != h->crc ? LOG_WALK_BAD_CRC : LOG_WALK_BAD_RECORDS;
+    }
+    return LOG_WALK_OK;
+}
+
 void log__segment_scan(const log_segment *seg, uint64_t fsize, bool check_crc, int64_t cut_at,
                        log_scan *sc)
 {
     memset(sc, 0, sizeof *sc);
-    uint64_t pos = 0;
-    int64_t expected = seg->base;
-    rl_buf scratch = RL_BUF_INIT; /* check_crc: records decoded too (a valid CRC is not proof) */
+    log_walk w;
+    log__walk_init(&w, seg->map, fsize, seg->base);
     if (cut_at == seg->base)
         sc->cut_found = true;
-    while (pos < fsize) {
-        const uint8_t *p = seg->map + pos;
-        uint64_t avail = fsize - pos;
-        if (all_zero(p, avail < LOG_BATCH_HEADER ? (size_t)avail : LOG_BATCH_HEADER))
-            break; /* preallocated space: a clean end */
+    for (;;) {
         log_batch_hdr h;
         rl_err e = {0, ""};
-        size_t n = avail > (uint64_t)INT32_MAX ? (size_t)INT32_MAX : (size_t)avail;
-        /* With check_crc the decode below checks the CRC32C: the header alone need not. */
-        int rc = log__batch_header(rl_slice_make(p, n), false, &h, &e);
-        if (rc == RL_EAGAIN) {
-            snprintf(sc->why, sizeof sc->why, "incomplete batch (%s)", e.msg);
+        int st = log__walk_step(&w, check_crc, &h, &e);
+        if (st == LOG_WALK_END || st == LOG_WALK_ZEROS)
+            break; /* zeros: preallocated space, a clean end */
+        if (st != LOG_WALK_OK) {
+            if (st == LOG_WALK_INCOMPLETE)
+                snprintf(sc->why, sizeof sc->why, "incomplete batch (%s)", e.msg);
+            else if (st == LOG_WALK_BAD_SEQ)
+                snprintf(sc->why, sizeof sc->why, "batch has baseOffset %lld, expected %lld",
+                         (long long)h.base, (long long)w.next);
+            else if (st == LOG_WALK_BAD_HEADER)
+                snprintf(sc->why, sizeof sc->why, "%s", e.msg);
+            else
+                snprintf(sc->why, sizeof sc->why, "records do not decode: %s", e.msg);
             sc->damaged = true;
             break;
         }
-        if (rc != 0) {
-            snprintf(sc->why, sizeof sc->why, "%s", e.msg);
-            sc->damaged = true;
-            break;
-        }
-        if (h.base != expected) {
-            snprintf(sc->why, sizeof sc->why, "batch has baseOffset %lld, expected %lld",
-                     (long long)h.base, (long long)expected);
-            sc->damaged = true;
-            break;
-        }
-        if (check_crc && log_batch_decode(rl_slice_make(p, h.size), &scratch, LOG_UNCOMPRESSED_MAX,
-                                          NULL, NULL, &e) < 0) {
-            snprintf(sc->why, sizeof sc->why, "records do not decode: %s", e.msg);
-            sc->damaged = true;
-            break;
-        }
-        pos += h.size;
-        expected = log_batch_last(&h) + 1;
-        if (expected == cut_at) {
-            sc->cut = log_fpos_make(pos);
+        log__walk_skip(&w, &h);
+        if (w.next == cut_at) {
+            sc->cut = log_fpos_make(w.pos);
             sc->cut_found = true;
         }
     }
-    sc->end = log_fpos_make(pos);
-    sc->end_off = expected;
-    rl_buf_free(&scratch);
+    sc->end = log_fpos_make(w.pos);
+    sc->end_off = w.next;
+    log__walk_free(&w);
 }
 
 /* ------------------------------------------------------------------ indexes in memory */
@@ -583,21 +626,10 @@ int log__segment_load_sealed(log_segment *seg, const char *dir, uint64_t fsize, 
 
 int log__segment_write(log_segment *seg, const log_io *io, rl_slice batch, rl_err *err)
 {
-    const uint8_t *p = batch.p;
-    size_t left = batch.len;
-    uint64_t at = seg->size;
-    while (left > 0) {
-        ssize_t w = io->pwrite(io->ctx, seg->fd, p, left, (off_t)at);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return rl_err_set(err, -errno, "%s: write of %zu bytes at byte %llu: %s", seg->path,
-                              batch.len, (unsigned long long)seg->size, strerror(errno));
-        }
-        p += w;
-        left -= (size_t)w;
-        at += (uint64_t)w;
-    }
+    int rc = log__pwrite_all(io, seg->fd, batch.p, batch.len, seg->size);
+    if (rc != 0)
+        return rl_err_set(err, rc, "%s: write of %zu bytes at byte %llu: %s", seg->path, batch.len,
+                          (unsigned long long)seg->size, strerror(-rc));
     seg->size += batch.len;
     seg->dirty = true;
     return 0;
@@ -696,14 +728,8 @@ int log__segment_cut_back(log_segment *seg, pthread_mutex_t *lock, const char *d
                               (unsigned long long)end, strerror(errno));
         seg->dirty = true;
     }
-    if (sealed) {
-        /* The index files describe the sealed size; an active segment has none on disk. */
-        char path[PATH_MAX];
-        if (log__segment_path(path, sizeof path, dir, seg->base, ".index") == 0)
-            unlink(path);
-        if (log__segment_path(path, sizeof path, dir, seg->base, ".timeindex") == 0)
-            unlink(path);
-    }
+    if (sealed) /* the index files describe the sealed size; an active segment has none */
+        log__segment_unlink(dir, seg->base, LOG_FILE_INDEXES);
     pthread_mutex_lock(lock);
     while (seg->nidx && seg->idx[seg->nidx - 1].pos >= end)
         seg->nidx--;
@@ -750,13 +776,11 @@ int log__segment_prealloc(log_segment *seg, const log_io *io, int mode, uint64_t
         /* Zeros are what recovery reads as the clean end of the log. */
         for (uint64_t at = from; at < end;) {
             size_t n = end - at > LOG_ZERO_CHUNK ? LOG_ZERO_CHUNK : (size_t)(end - at);
-            ssize_t w = io->pwrite(io->ctx, seg->fd, zeros, n, (off_t)at);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0)
-                return rl_err_set(err, -errno, "%s: zero-fill at byte %llu: %s", seg->path,
-                                  (unsigned long long)at, strerror(errno));
-            at += (uint64_t)w;
+            int rc = log__pwrite_all(io, seg->fd, zeros, n, at);
+            if (rc != 0)
+                return rl_err_set(err, rc, "%s: zero-fill at byte %llu: %s", seg->path,
+                                  (unsigned long long)at, strerror(-rc));
+            at += n;
         }
         seg->dirty = true;
     }

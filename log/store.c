@@ -464,18 +464,8 @@ static int ck_write(log_store_t *store, rl_slice blob, rl_err *err)
     /* In place: the slot not holding the last durable image; one fdatasync (the file's size
      * never changes, so no metadata is involved). A torn write leaves the other slot. */
     size_t at = (size_t)(seq % 2) * store->ck_slot;
-    const uint8_t *p = b->p;
-    size_t left = b->len;
-    while (left > 0) {
-        ssize_t w =
-            store->io.pwrite(store->io.ctx, store->ck_fd, p, left, (off_t)(at + (b->len - left)));
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return rl_err_set(err, -errno, "%s: write at byte %zu: %s", path, at, strerror(errno));
-        p += w;
-        left -= (size_t)w;
-    }
+    if ((rc = log__pwrite_all(&store->io, store->ck_fd, b->p, b->len, at)) != 0)
+        return rl_err_set(err, rc, "%s: write at byte %zu: %s", path, at, strerror(-rc));
     if (store->opts.flush != LOG_FLUSH_OS) {
         if (store->io.sync(store->io.ctx, store->ck_fd, true) != 0)
             return rl_err_set(err, -errno, "%s: fdatasync: %s", path, strerror(errno));
@@ -952,19 +942,19 @@ int log_store_append(log_store_t *store, rl_slice topic, rl_slice key, rl_slice 
     uint32_t id = rl_partition_for_key(key.p ? key.p : (const void *)"", key.len, t->nparts);
     log_partition *p = t->parts[id];
     log_batch_builder *bb = &p->open;
-    if (bb->count > 0) {
-        size_t rec = log__record_size((int64_t)((uint64_t)ts_ms - (uint64_t)bb->base_ts), bb->count,
-                                      key, value);
-        if (rec == SIZE_MAX)
-            return rl_err_set(err, RL_ETOOBIG, "%s: record of %zu + %zu bytes above %u", p->dir,
-                              key.len, value.len, LOG_RECORD_MAX);
-        if (log__builder_records_bytes(bb) + rec > store->opts.batch_bytes) {
-            int rc = log__partition_flush(p, err);
-            if (rc != 0)
-                return poison(store, rc, err);
-        }
+    /* Measured once: again only after a flush, when the record starts a new batch. */
+    size_t body;
+    size_t rec = log__builder_measure(bb, key, value, ts_ms, &body);
+    if (rec == SIZE_MAX)
+        return rl_err_set(err, RL_ETOOBIG, "%s: record of %zu + %zu bytes above %u", p->dir,
+                          key.len, value.len, LOG_RECORD_MAX);
+    if (bb->count > 0 && log__builder_records_bytes(bb) + rec > store->opts.batch_bytes) {
+        int rc = log__partition_flush(p, err);
+        if (rc != 0)
+            return poison(store, rc, err);
+        log__builder_measure(bb, key, value, ts_ms, &body);
     }
-    int rc = log__builder_add(bb, key, value, ts_ms);
+    int rc = log__builder_add_measured(bb, key, value, ts_ms, body);
     if (rc == RL_ETOOBIG)
         return rl_err_set(err, rc, "%s: record of %zu + %zu bytes above %u", p->dir, key.len,
                           value.len, LOG_RECORD_MAX);
