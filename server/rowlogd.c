@@ -105,6 +105,7 @@ static void on_commit_hook(void *ctx)
 {
     daemon_ctx *d = ctx;
     atomic_store_explicit(&d->src.stats.last_durable_ms, rl_now_ms(), memory_order_relaxed);
+    atomic_store_explicit(&d->src.stats.undurable_since_ms, 0, memory_order_relaxed);
     if (d->srv)
         kafka_server_notify(d->srv);
 }

@@ -69,6 +69,10 @@ typedef struct rowlogd_source_stats {
     _Atomic int64_t caught_up_ms;    /* wall clock of the last heartbeat: the primary had no
                                         more events to send at that moment */
     _Atomic int64_t last_durable_ms; /* wall clock of the last durable log commit (hook) */
+    _Atomic int64_t undurable_since_ms; /* wall clock at which the oldest transaction read
+                                           but not yet durable in the log was read; 0 when
+                                           everything read is durable (cleared by the
+                                           commit hook, which runs on the source thread) */
     pthread_mutex_t lock;            /* guards the strings below */
     binlog_pos at;                   /* position read: after the last event or heartbeat */
     char gtid_state[1024];           /* GTID state after the last committed transaction */

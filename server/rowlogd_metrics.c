@@ -294,9 +294,14 @@ static void render_pipeline(rowlogd_prom *w, const rowlogd_view *v, int64_t now_
             ls.error == 0 ? 1 : 0);
     int64_t last = ldi(&st->last_durable_ms);
     if (last > 0)
-        one(w, "rowlog_log_checkpoint_age_seconds", "gauge",
-            "Seconds since the last durable log commit (checkpoint) was written",
-            (double)(now_ms - last) / 1000.0);
+        one(w, "rowlog_log_last_commit_timestamp_seconds", "gauge",
+            "Wall time of the last durable log commit (checkpoint), s since the epoch",
+            (double)last / 1000.0);
+    int64_t since = ldi(&st->undurable_since_ms);
+    one(w, "rowlog_log_checkpoint_age_seconds", "gauge",
+        "Age of the oldest transaction read but not yet durable in the log (what a crash "
+        "would make rowlog re-read); 0 when everything read is durable",
+        since > 0 && now_ms > since ? (double)(now_ms - since) / 1000.0 : 0.0);
 }
 
 /* ------------------------------------------------------------------ log partitions */

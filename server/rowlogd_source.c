@@ -263,6 +263,8 @@ static int on_commit(void *ctx, const binlog_checkpoint *cp)
     run->txns++;
     rowlogd_source_stats *st = &run->src->stats;
     stat_add(&st->txns, 1);
+    if (atomic_load_explicit(&st->undurable_since_ms, memory_order_relaxed) == 0)
+        stat_set_i64(&st->undurable_since_ms, rl_now_ms());
     pthread_mutex_lock(&st->lock);
     snprintf(st->at.file, sizeof st->at.file, "%s", cp->file);
     st->at.pos = cp->pos;
