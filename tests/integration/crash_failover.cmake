@@ -17,3 +17,11 @@ if(TARGET rowlogd AND TARGET rowlog)
   set_tests_properties(integration_purge PROPERTIES
                        LABELS integration TIMEOUT 300 SKIP_RETURN_CODE 77)
 endif()
+
+if(TARGET rowlogd AND TARGET rowlog)
+  add_test(NAME integration_failover
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/failover_test.sh
+                   $<TARGET_FILE:rowlogd> $<TARGET_FILE:rowlog> ${CMAKE_SOURCE_DIR}/scripts)
+  set_tests_properties(integration_failover PROPERTIES
+                       LABELS integration TIMEOUT 400 SKIP_RETURN_CODE 77)
+endif()
