@@ -124,14 +124,42 @@ static void put_base64(rl_buf *b, const uint8_t *p, size_t n)
     rl_buf_putc(b, '"');
 }
 
-static void put_text(rl_buf *b, const binlog_col *c, const uint8_t *p, size_t n)
+typedef struct value_ctx value_ctx;
+struct value_ctx {
+    const binlog_table *t;
+    uint32_t ci;
+    rl_err *err;
+    binlog_decoder_t *dec;
+    /* PARTIAL_UPDATE_ROWS: before image, keep each JSON column's binary document (jbefore);
+     * after image, the partial bits of its JSON columns (one per JSON column present). */
+    bool keep_json;
+    rl_slice partial_bits;
+    uint32_t json_seen;
+};
+static int verr(const value_ctx *v, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Text in the column's character set: binary as base64, utf8mb3/utf8mb4 (or no charset
+ * metadata) copied, latin1 as cp1252, others converted by iconv (charset.c); a collation id
+ * no server defines stops the stream. */
+static int put_text(const value_ctx *v, rl_buf *b, const binlog_col *c, const uint8_t *p, size_t n)
 {
-    if (c->flags & BINLOG_COL_BINARY)
+    if (c->flags & BINLOG_COL_BINARY) {
         put_base64(b, p, n);
-    else if (c->flags & BINLOG_COL_LATIN1)
+        return 0;
+    }
+    if (c->flags & BINLOG_COL_LATIN1) {
         binlog__json_latin1(b, p, n);
-    else
+        return 0;
+    }
+    int cs = (c->flags & BINLOG_COL_CHARSET) ? binlog__charset_of(c->charset) : BINLOG_CS_UTF8;
+    if (cs == BINLOG_CS_UTF8) {
         rl_buf_json_str(b, p, n);
+        return 0;
+    }
+    if (cs == BINLOG_CS_UNKNOWN)
+        return verr(v, RL_EUNSUPPORTED, "unknown collation id %u", c->charset);
+    return binlog__put_charset_text(v->dec, b, cs, p, n);
 }
 
 /* ------------------------------------------------------------------ numbers */
@@ -449,21 +477,6 @@ static void put_utc(rl_buf *b, int64_t secs, uint32_t usec, unsigned fsp)
 
 /* ------------------------------------------------------------------ values */
 
-typedef struct value_ctx {
-    const binlog_table *t;
-    uint32_t ci;
-    rl_err *err;
-    binlog_decoder_t *dec;
-    /* PARTIAL_UPDATE_ROWS: before image, keep each JSON column's binary document (jbefore);
-     * after image, the partial bits of its JSON columns (one per JSON column present). */
-    bool keep_json;
-    rl_slice partial_bits;
-    uint32_t json_seen;
-} value_ctx;
-
-static int verr(const value_ctx *v, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* "`db`.`table` column 12 "c_decimal" (NEWDECIMAL): detail" */
 static int verr(const value_ctx *v, int code, const char *fmt, ...)
 {
@@ -546,6 +559,7 @@ static int put_value(value_ctx *v, rl_reader *rd, rl_buf *b)
     const binlog_col *c = &v->t->cols[v->ci];
     bool uns = c->flags & BINLOG_COL_UNSIGNED;
     char tmp[64];
+    int rc = 0;
     switch (c->type) {
     case BINLOG_T_TINY: {
         uint8_t x = rl_get_u8(rd);
@@ -756,7 +770,7 @@ static int put_value(value_ctx *v, rl_reader *rd, rl_buf *b)
             break;
         if (n > c->len)
             return verr(v, RL_ECORRUPT, "%zu bytes in a column of at most %u", n, c->len);
-        put_text(b, c, s.p, s.len);
+        rc = put_text(v, b, c, s.p, s.len);
         break;
     }
     case BINLOG_T_STRING: {
@@ -774,7 +788,7 @@ static int put_value(value_ctx *v, rl_reader *rd, rl_buf *b)
             memset(pad + n, 0, c->len - n);
             put_base64(b, pad, c->len);
         } else {
-            put_text(b, c, s.p, s.len);
+            rc = put_text(v, b, c, s.p, s.len);
         }
         break;
     }
@@ -796,7 +810,7 @@ static int put_value(value_ctx *v, rl_reader *rd, rl_buf *b)
         if (c->type == BINLOG_T_GEOMETRY || !(c->flags & BINLOG_COL_CHARSET))
             put_base64(b, s.p, s.len); /* GEOMETRY; BLOB vs TEXT unknown without charsets */
         else
-            put_text(b, c, s.p, s.len);
+            rc = put_text(v, b, c, s.p, s.len);
         break;
     }
     case BINLOG_T_BIT: {
@@ -852,6 +866,10 @@ static int put_value(value_ctx *v, rl_reader *rd, rl_buf *b)
     default:
         return verr(v, RL_EUNSUPPORTED, "column type %u is not decoded yet", c->map_type);
     }
+    if (rc == -ENOMEM)
+        return rl_err_set(v->err, rc, "out of memory");
+    if (rc < 0)
+        return rc;
     if (rd->err)
         return verr(v, RL_ECORRUPT, "value runs past the end of the row data");
     return 0;

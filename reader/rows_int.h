@@ -43,11 +43,74 @@ typedef struct binlog_jnode {
 
 enum { BINLOG_JN_SCALAR = 1, BINLOG_JN_ARRAY = 2, BINLOG_JN_OBJECT = 3 };
 
+/* ------------------------------------------------------------------ character sets */
+
+/* Character sets of text columns (charset.c). UTF8 covers utf8mb3 and utf8mb4, whose bytes are
+ * copied; BINARY is base64; LATIN1 is read as cp1252 (binlog__json_latin1); the others are
+ * converted to UTF-8 with iconv. */
+enum binlog_charset {
+    BINLOG_CS_UNKNOWN = 0,
+    BINLOG_CS_UTF8,
+    BINLOG_CS_BINARY,
+    BINLOG_CS_LATIN1,
+    BINLOG_CS_BIG5,
+    BINLOG_CS_DEC8,
+    BINLOG_CS_CP850,
+    BINLOG_CS_HP8,
+    BINLOG_CS_KOI8R,
+    BINLOG_CS_LATIN2,
+    BINLOG_CS_SWE7,
+    BINLOG_CS_ASCII,
+    BINLOG_CS_UJIS,
+    BINLOG_CS_SJIS,
+    BINLOG_CS_HEBREW,
+    BINLOG_CS_TIS620,
+    BINLOG_CS_EUCKR,
+    BINLOG_CS_KOI8U,
+    BINLOG_CS_GB2312,
+    BINLOG_CS_GREEK,
+    BINLOG_CS_CP1250,
+    BINLOG_CS_GBK,
+    BINLOG_CS_LATIN5,
+    BINLOG_CS_ARMSCII8,
+    BINLOG_CS_UCS2,
+    BINLOG_CS_CP866,
+    BINLOG_CS_KEYBCS2,
+    BINLOG_CS_MACCE,
+    BINLOG_CS_MACROMAN,
+    BINLOG_CS_CP852,
+    BINLOG_CS_LATIN7,
+    BINLOG_CS_CP1251,
+    BINLOG_CS_UTF16,
+    BINLOG_CS_UTF16LE,
+    BINLOG_CS_CP1256,
+    BINLOG_CS_CP1257,
+    BINLOG_CS_UTF32,
+    BINLOG_CS_GEOSTD8,
+    BINLOG_CS_CP932,
+    BINLOG_CS_EUCJPMS,
+    BINLOG_CS_GB18030,
+    BINLOG_CS_COUNT
+};
+
+/* The character set of a MySQL or MariaDB collation id; BINLOG_CS_UNKNOWN for ids no server
+ * defines (as far as this table knows). */
+int binlog__charset_of(uint32_t collation);
+/* MySQL's name of a character set ("gbk"); static storage. */
+const char *binlog__charset_name(int cs);
+/* Appends text bytes of character set cs as JSON: a string in UTF-8 (UTF8 copied as
+ * rl_buf_json_str does, LATIN1 as cp1252, others through a cached iconv converter), base64
+ * for BINARY, and when the bytes do not convert (or no converter exists) the object
+ * {"_bytes_base64":"<the original bytes>","_charset":"<name>"} so nothing is lost.
+ * Returns 0 or -ENOMEM. */
+int binlog__put_charset_text(binlog_decoder_t *dec, rl_buf *b, int cs, const uint8_t *p, size_t n);
+
 /* Per-decoder conversion state (dec->charsets). */
 struct binlog_charsets {
     /* Character-set converters to UTF-8 (charset.c), one per charset, opened on first use. */
-    void *cd[64]; /* iconv_t, index = charset number in charset.c's table */
-    rl_buf conv;  /* converted text of one value */
+    void *cd[BINLOG_CS_COUNT];       /* iconv_t, or NULL */
+    bool cd_failed[BINLOG_CS_COUNT]; /* iconv_open refused this charset */
+    rl_buf conv;                     /* converted text of one value */
     /* MySQL binary JSON (json_binary.c). */
     rl_buf json;         /* one document's JSON text before it is quoted */
     rl_buf jtext;        /* scalar texts of a patched document */

@@ -490,16 +490,26 @@ static int apply_charsets(binlog_table *t, const opt_fields *o, int def_type, in
     return 0;
 }
 
-/* Renders a string of ENUM/SET metadata as a JSON string in the column's character set. */
-static void put_label(rl_buf *b, const binlog_col *c, rl_slice s)
+/* Renders a string of ENUM/SET metadata as JSON text in the column's character set (as
+ * rows.c renders text values). Returns 0, RL_EUNSUPPORTED (unknown collation), -ENOMEM. */
+static int put_label(binlog_decoder_t *dec, rl_buf *b, const binlog_col *c, rl_slice s,
+                     uint32_t idx, rl_err *err)
 {
+    int cs = BINLOG_CS_UTF8;
     if (c->flags & BINLOG_COL_LATIN1)
-        binlog__json_latin1(b, s.p, s.len);
-    else
-        rl_buf_json_str(b, s.p, s.len);
+        cs = BINLOG_CS_LATIN1;
+    else if (c->flags & BINLOG_COL_CHARSET)
+        cs = binlog__charset_of(c->charset);
+    if (cs == BINLOG_CS_UNKNOWN)
+        return rl_err_set(err, RL_EUNSUPPORTED, "column %u: unknown collation id %u", idx + 1,
+                          c->charset);
+    if (binlog__put_charset_text(dec, b, cs, s.p, s.len) < 0)
+        return rl_err_set(err, -ENOMEM, "out of memory");
+    return 0;
 }
 
-static int parse_strvalues(binlog_table *t, rl_slice f, uint8_t type, int opt, rl_err *err)
+static int parse_strvalues(binlog_decoder_t *dec, binlog_table *t, rl_slice f, uint8_t type,
+                           int opt, rl_err *err)
 {
     /* First pass counts, second renders: str_offs is sized once. */
     for (int pass = 0; pass < 2; pass++) {
@@ -529,7 +539,9 @@ static int parse_strvalues(binlog_table *t, rl_slice f, uint8_t type, int opt, r
                                       opt, (unsigned long long)k + 1, i + 1);
                 if (pass == 1) {
                     uint32_t off = (uint32_t)t->strs.len;
-                    put_label(&t->strs, c, s);
+                    int rc = put_label(dec, &t->strs, c, s, i, err);
+                    if (rc < 0)
+                        return rc;
                     t->str_offs[2 * (size_t)t->nstrs] = off;
                     t->str_offs[2 * (size_t)t->nstrs + 1] = (uint32_t)(t->strs.len - off);
                     t->nstrs++;
@@ -736,9 +748,10 @@ static int table_parse(binlog_decoder_t *dec, const binlog_event *ev, binlog_tab
     if (rc == 0)
         rc = parse_names(t, &o, err);
     if (rc == 0 && o.have[OPT_ENUM_STR_VALUE])
-        rc = parse_strvalues(t, o.f[OPT_ENUM_STR_VALUE], BINLOG_T_ENUM, OPT_ENUM_STR_VALUE, err);
+        rc = parse_strvalues(dec, t, o.f[OPT_ENUM_STR_VALUE], BINLOG_T_ENUM, OPT_ENUM_STR_VALUE,
+                             err);
     if (rc == 0 && o.have[OPT_SET_STR_VALUE])
-        rc = parse_strvalues(t, o.f[OPT_SET_STR_VALUE], BINLOG_T_SET, OPT_SET_STR_VALUE, err);
+        rc = parse_strvalues(dec, t, o.f[OPT_SET_STR_VALUE], BINLOG_T_SET, OPT_SET_STR_VALUE, err);
     if (rc == 0)
         rc = parse_keys(t, &o, err);
     if (rc == 0 && o.have[OPT_VECTOR_DIMENSIONALITY])

@@ -1,0 +1,338 @@
+/*
+ * Character sets of text columns (reader/charset.c): collation ids mapped to their character
+ * set as mysql-server and MariaDB number them (information_schema.COLLATIONS), text converted
+ * to UTF-8 through one cached iconv converter per character set, and bytes that do not
+ * convert kept as {"_bytes_base64","_charset"} (docs/events.md). The expected UTF-8 of each
+ * sample is written here from the Unicode code charts, not computed. Then through the decoder:
+ * a hand-built TABLE_MAP (COLUMN_CHARSET, ENUM_AND_SET_COLUMN_CHARSET, ENUM_STR_VALUE,
+ * COLUMN_NAME; mysql-server rows_event.h) and WRITE_ROWS event with gbk, ucs2 and an unknown
+ * collation.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reader/rows_int.h"
+
+static void test_collation_ids(void **state)
+{
+    (void)state;
+    static const struct {
+        uint32_t id;
+        int cs;
+    } t[] = {
+        {1, BINLOG_CS_BIG5},       {8, BINLOG_CS_LATIN1},      {11, BINLOG_CS_ASCII},
+        {13, BINLOG_CS_SJIS},      {19, BINLOG_CS_EUCKR},      {24, BINLOG_CS_GB2312},
+        {28, BINLOG_CS_GBK},       {33, BINLOG_CS_UTF8},       {35, BINLOG_CS_UCS2},
+        {45, BINLOG_CS_UTF8},      {51, BINLOG_CS_CP1251},     {54, BINLOG_CS_UTF16},
+        {56, BINLOG_CS_UTF16LE},   {57, BINLOG_CS_CP1256},     {59, BINLOG_CS_CP1257},
+        {60, BINLOG_CS_UTF32},     {63, BINLOG_CS_BINARY},     {95, BINLOG_CS_CP932},
+        {97, BINLOG_CS_EUCJPMS},   {101, BINLOG_CS_UTF16},     {128, BINLOG_CS_UCS2},
+        {160, BINLOG_CS_UTF32},    {192, BINLOG_CS_UTF8},      {224, BINLOG_CS_UTF8},
+        {248, BINLOG_CS_GB18030},  {255, BINLOG_CS_UTF8},      {309, BINLOG_CS_UTF8},
+        {1032, BINLOG_CS_LATIN1},  {1052, BINLOG_CS_GBK},      {1069, BINLOG_CS_UTF8},
+        {2048, BINLOG_CS_UTF8},    {2304, BINLOG_CS_UTF8},     {2560, BINLOG_CS_UCS2},
+        {17, BINLOG_CS_UNKNOWN},   {100, BINLOG_CS_UNKNOWN},   {400, BINLOG_CS_UNKNOWN},
+        {5000, BINLOG_CS_UNKNOWN}, {65535, BINLOG_CS_UNKNOWN},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (binlog__charset_of(t[i].id) != t[i].cs)
+            fail_msg("collation %u: charset %d (%s), want %d (%s)", t[i].id,
+                     binlog__charset_of(t[i].id), binlog__charset_name(binlog__charset_of(t[i].id)),
+                     t[i].cs, binlog__charset_name(t[i].cs));
+}
+
+static void check(binlog_decoder_t *dec, int cs, const char *in, size_t n, const char *want)
+{
+    rl_buf b = RL_BUF_INIT;
+    assert_int_equal(binlog__put_charset_text(dec, &b, cs, (const uint8_t *)in, n), 0);
+    const char *got = rl_buf_cstr(&b);
+    if (strcmp(got, want) != 0)
+        fail_msg("%s: got %s, want %s", binlog__charset_name(cs), got, want);
+    rl_buf_free(&b);
+}
+
+static void test_conversions(void **state)
+{
+    (void)state;
+    binlog_decoder_t *dec;
+    assert_int_equal(binlog_decoder_new(&dec, NULL, &(binlog_handler){0}), 0);
+    /* U+4E2D U+6587 (zhong wen) in GBK, GB18030, Big5 (U+4E2D U+6587 = A4A4 A4E5). */
+    check(dec, BINLOG_CS_GBK, "\xd6\xd0\xce\xc4", 4, "\"\xe4\xb8\xad\xe6\x96\x87\"");
+    check(dec, BINLOG_CS_GB18030, "\xd6\xd0\xce\xc4", 4, "\"\xe4\xb8\xad\xe6\x96\x87\"");
+    check(dec, BINLOG_CS_GB2312, "\xd6\xd0\xce\xc4", 4, "\"\xe4\xb8\xad\xe6\x96\x87\"");
+    check(dec, BINLOG_CS_BIG5, "\xa4\xa4\xa4\xe5", 4, "\"\xe4\xb8\xad\xe6\x96\x87\"");
+    /* U+65E5 U+672C (ni hon) in Shift_JIS, cp932, EUC-JP. */
+    check(dec, BINLOG_CS_SJIS, "\x93\xfa\x96\x7b", 4, "\"\xe6\x97\xa5\xe6\x9c\xac\"");
+    check(dec, BINLOG_CS_CP932, "\x93\xfa\x96\x7b", 4, "\"\xe6\x97\xa5\xe6\x9c\xac\"");
+    check(dec, BINLOG_CS_UJIS, "\xc6\xfc\xcb\xdc", 4, "\"\xe6\x97\xa5\xe6\x9c\xac\"");
+    /* U+AC00 (ga) in EUC-KR: B0 A1. */
+    check(dec, BINLOG_CS_EUCKR, "\xb0\xa1", 2, "\"\xea\xb0\x80\"");
+    /* "A" + U+00E9 in UCS-2BE, UTF-16BE, UTF-16LE, UTF-32BE; U+1F600 as a surrogate pair. */
+    check(dec, BINLOG_CS_UCS2, "\x00\x41\x00\xe9", 4, "\"A\xc3\xa9\"");
+    check(dec, BINLOG_CS_UTF16, "\x00\x41\xd8\x3d\xde\x00", 6, "\"A\xf0\x9f\x98\x80\"");
+    check(dec, BINLOG_CS_UTF16LE, "\x41\x00\xe9\x00", 4, "\"A\xc3\xa9\"");
+    check(dec, BINLOG_CS_UTF32, "\x00\x01\xf6\x00", 4, "\"\xf0\x9f\x98\x80\"");
+    /* Single-byte sets: cp1251 0xC0 = U+0410, koi8r 0xC1 = U+0430, latin2 0xB1 = U+0105,
+     * greek 0xE1 = U+03B1, hebrew 0xE0 = U+05D0, cp1256 0xC7 = U+0627, tis620 0xA1 = U+0E01. */
+    check(dec, BINLOG_CS_CP1251, "\xc0", 1, "\"\xd0\x90\"");
+    check(dec, BINLOG_CS_KOI8R, "\xc1", 1, "\"\xd0\xb0\"");
+    check(dec, BINLOG_CS_LATIN2, "\xb1", 1, "\"\xc4\x85\"");
+    check(dec, BINLOG_CS_GREEK, "\xe1", 1, "\"\xce\xb1\"");
+    check(dec, BINLOG_CS_HEBREW, "\xe0", 1, "\"\xd7\x90\"");
+    check(dec, BINLOG_CS_CP1256, "\xc7", 1, "\"\xd8\xa7\"");
+    check(dec, BINLOG_CS_TIS620, "\xa1", 1, "\"\xe0\xb8\x81\"");
+    /* JSON escaping applies after conversion. */
+    check(dec, BINLOG_CS_UCS2, "\x00\x22\x00\x0a", 4, "\"\\\"\\n\"");
+    /* latin1 is cp1252 (0x80 = U+20AC), binary is base64, utf8 is copied. */
+    check(dec, BINLOG_CS_LATIN1, "\x80", 1, "\"\xe2\x82\xac\"");
+    check(dec, BINLOG_CS_BINARY, "\x00\xff", 2, "\"AP8=\"");
+    check(dec, BINLOG_CS_UTF8, "\xc3\xa9", 2, "\"\xc3\xa9\"");
+    check(dec, BINLOG_CS_GBK, "", 0, "\"\"");
+
+    /* Bytes that do not convert keep their original bytes: a GBK lead byte alone, an odd
+     * UCS-2 length, a lone UTF-16 surrogate, a byte above 0x7F in ascii, and a charset
+     * without a converter (keybcs2). */
+    check(dec, BINLOG_CS_GBK, "a\x81", 2, "{\"_bytes_base64\":\"YYE=\",\"_charset\":\"gbk\"}");
+    check(dec, BINLOG_CS_UCS2, "\x00\x41\x00", 3,
+          "{\"_bytes_base64\":\"AEEA\",\"_charset\":\"ucs2\"}");
+    check(dec, BINLOG_CS_UTF16, "\xd8\x3d", 2,
+          "{\"_bytes_base64\":\"2D0=\",\"_charset\":\"utf16\"}");
+    check(dec, BINLOG_CS_ASCII, "\xe9", 1, "{\"_bytes_base64\":\"6Q==\",\"_charset\":\"ascii\"}");
+    check(dec, BINLOG_CS_KEYBCS2, "ab", 2, "{\"_bytes_base64\":\"YWI=\",\"_charset\":\"keybcs2\"}");
+
+    /* One converter per charset, reused (and still right after a failed conversion). */
+    struct binlog_charsets *cs = binlog__charsets_get(dec);
+    assert_non_null(cs);
+    void *cd = cs->cd[BINLOG_CS_GBK];
+    assert_non_null(cd);
+    for (int i = 0; i < 1000; i++)
+        check(dec, BINLOG_CS_GBK, "\xd6\xd0", 2, "\"\xe4\xb8\xad\"");
+    assert_ptr_equal(cs->cd[BINLOG_CS_GBK], cd);
+    binlog_decoder_free(dec);
+}
+
+/* A long value converts in one call (the output buffer is sized from the input). */
+static void test_long_value(void **state)
+{
+    (void)state;
+    binlog_decoder_t *dec;
+    assert_int_equal(binlog_decoder_new(&dec, NULL, &(binlog_handler){0}), 0);
+    size_t n = 100000;
+    char *in = malloc(n * 2);
+    char *want = malloc(n * 3 + 3);
+    assert_non_null(in);
+    assert_non_null(want);
+    want[0] = '"';
+    for (size_t i = 0; i < n; i++) {
+        memcpy(in + 2 * i, "\xd6\xd0", 2);
+        memcpy(want + 1 + 3 * i, "\xe4\xb8\xad", 3);
+    }
+    memcpy(want + 1 + 3 * n, "\"", 2);
+    check(dec, BINLOG_CS_GBK, in, n * 2, want);
+    free(in);
+    free(want);
+    binlog_decoder_free(dec);
+}
+
+/* ------------------------------------------------------------------ through the decoder */
+
+typedef struct evb {
+    uint8_t p[4096];
+    size_t n;
+} evb;
+
+static void put(evb *e, const void *p, size_t n)
+{
+    assert_true(e->n + n <= sizeof e->p);
+    memcpy(e->p + e->n, p, n);
+    e->n += n;
+}
+
+static void put_le(evb *e, uint64_t x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t b = (uint8_t)(x >> (8 * i));
+        put(e, &b, 1);
+    }
+}
+
+/* Header (19 bytes, size and log_pos patched by finish). */
+static void begin(evb *e, uint8_t type)
+{
+    e->n = 0;
+    put_le(e, 1700000000, 4);
+    put_le(e, type, 1);
+    put_le(e, 1, 4);
+    put_le(e, 0, 4);
+    put_le(e, 0, 4);
+    put_le(e, 0, 2);
+}
+
+static rl_slice finish(evb *e, bool crc, uint64_t *pos)
+{
+    if (crc)
+        e->n += 4;
+    *pos += e->n;
+    for (int i = 0; i < 4; i++) {
+        e->p[9 + i] = (uint8_t)(e->n >> (8 * i));
+        e->p[13 + i] = (uint8_t)(*pos >> (8 * i));
+    }
+    if (crc) {
+        uint32_t c = rl_crc32(0, e->p, e->n - 4);
+        for (int i = 0; i < 4; i++)
+            e->p[e->n - 4 + i] = (uint8_t)(c >> (8 * i));
+    }
+    return rl_slice_make(e->p, e->n);
+}
+
+typedef struct capv {
+    int n;
+    char after[4][512];
+} capv;
+
+static int on_change(void *ctx, const binlog_change *c)
+{
+    capv *k = ctx;
+    const char *a = strstr((const char *)c->value.p, "\"after\":");
+    const char *end = strstr((const char *)c->value.p, ",\"source\":");
+    assert_non_null(a);
+    assert_non_null(end);
+    if (k->n < 4)
+        snprintf(k->after[k->n], sizeof k->after[0], "%.*s", (int)(end - a - 8), a + 8);
+    k->n++;
+    return 0;
+}
+
+static int on_commit(void *ctx, const binlog_checkpoint *cp)
+{
+    (void)ctx;
+    (void)cp;
+    return 0;
+}
+
+static void put_lenstr(evb *e, const char *s, size_t n)
+{
+    put_le(e, n, 1);
+    put(e, s, n);
+}
+
+static void test_decoder(void **state)
+{
+    (void)state;
+    capv k;
+    memset(&k, 0, sizeof k);
+    binlog_handler h = {&k, on_change, on_commit};
+    binlog_decoder_t *dec;
+    assert_int_equal(binlog_decoder_new(&dec, NULL, &h), 0);
+    binlog_decoder_set_file(dec, "binlog.000001");
+    evb e;
+    rl_err err;
+    uint64_t pos = 4;
+
+    /* FORMAT_DESCRIPTION of MySQL 8.0 without checksums (the FDE carries its own CRC slot). */
+    begin(&e, 15);
+    put_le(&e, 4, 2);
+    char ver[50] = "8.0.32";
+    put(&e, ver, 50);
+    put_le(&e, 1700000000, 4);
+    put_le(&e, 19, 1);
+    uint8_t pl[41];
+    memset(pl, 0, sizeof pl);
+    pl[2 - 1] = 13;
+    pl[15 - 1] = 84;
+    pl[19 - 1] = 8;
+    pl[30 - 1] = pl[31 - 1] = pl[32 - 1] = 10;
+    put(&e, pl, sizeof pl);
+    put_le(&e, 0, 1);
+    assert_int_equal(binlog_decoder_feed(dec, finish(&e, true, &pos), &err), 0);
+
+    /* `db`.`t` (c_gbk VARCHAR(100) gbk, c_enum ENUM('中','a') gbk, c_ucs2 CHAR(4) ucs2,
+     * c_bad VARCHAR(10) with collation 400). */
+    begin(&e, 19);
+    put_le(&e, 7, 6);
+    put_le(&e, 1, 2);
+    put_lenstr(&e, "db", 2);
+    put_le(&e, 0, 1);
+    put_lenstr(&e, "t", 1);
+    put_le(&e, 0, 1);
+    put_le(&e, 4, 1);
+    uint8_t types[4] = {15, 254, 254, 15};
+    put(&e, types, 4);
+    uint8_t meta[] = {200, 0, 247, 1, 254, 8, 40, 0};
+    put_le(&e, sizeof meta, 1);
+    put(&e, meta, sizeof meta);
+    put_le(&e, 0x0f, 1); /* nullable */
+    /* COLUMN_CHARSET over the character columns (c_gbk, c_ucs2, c_bad). */
+    uint8_t colcs[] = {28, 35, 252, 0x90, 0x01};
+    put_le(&e, 3, 1);
+    put_le(&e, sizeof colcs, 1);
+    put(&e, colcs, sizeof colcs);
+    uint8_t enumcs[] = {28};
+    put_le(&e, 11, 1);
+    put_le(&e, sizeof enumcs, 1);
+    put(&e, enumcs, sizeof enumcs);
+    uint8_t enums[] = {2, 2, 0xd6, 0xd0, 1, 'a'};
+    put_le(&e, 6, 1);
+    put_le(&e, sizeof enums, 1);
+    put(&e, enums, sizeof enums);
+    static const char names[] = "\x05"
+                                "c_gbk"
+                                "\x06"
+                                "c_enum"
+                                "\x06"
+                                "c_ucs2"
+                                "\x05"
+                                "c_bad";
+    put_le(&e, 4, 1);
+    put_le(&e, sizeof names - 1, 1);
+    put(&e, names, sizeof names - 1);
+    assert_int_equal(binlog_decoder_feed(dec, finish(&e, false, &pos), &err), 0);
+
+    /* WRITE_ROWS v2: one row with c_bad NULL, one with a value in collation 400. */
+    for (int row = 0; row < 2; row++) {
+        begin(&e, 30);
+        put_le(&e, 7, 6);
+        put_le(&e, row == 1 ? 1 : 0, 2); /* the second event ends the statement */
+        put_le(&e, 2, 2);
+        put_le(&e, 4, 1);
+        put_le(&e, 0x0f, 1);
+        put_le(&e, row == 0 ? 0x08 : 0x00, 1);
+        put(&e, "\x04\xd6\xd0\xce\xc4", 5);
+        put(&e, "\x01", 1);
+        put(&e, "\x04\x00\x41\x00\xe9", 5);
+        if (row == 1)
+            put(&e, "\x01x", 2);
+        int rc = binlog_decoder_feed(dec, finish(&e, false, &pos), &err);
+        if (row == 0) {
+            assert_int_equal(rc, 0);
+        } else {
+            /* A collation id no server defines: the stream stops, naming column and id. */
+            assert_int_equal(rc, RL_EUNSUPPORTED);
+            assert_non_null(strstr(err.msg, "c_bad"));
+            assert_non_null(strstr(err.msg, "unknown collation id 400"));
+        }
+    }
+    assert_int_equal(k.n, 1);
+    assert_string_equal(k.after[0],
+                        "{\"c_gbk\":\"\xe4\xb8\xad\xe6\x96\x87\",\"c_enum\":\"\xe4\xb8\xad\","
+                        "\"c_ucs2\":\"A\xc3\xa9\",\"c_bad\":null}");
+    binlog_decoder_free(dec);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_collation_ids),
+        cmocka_unit_test(test_conversions),
+        cmocka_unit_test(test_long_value),
+        cmocka_unit_test(test_decoder),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
