@@ -1585,6 +1585,7 @@ int binlog_snapshot_run(binlog_snapshot_t *snap, const binlog_snapshot_handler *
         w->started = true;
     }
     unsigned rr = 0;
+    bool delivery_failed = false;
     pthread_mutex_lock(&snap->lock);
     while (rc == 0) {
         snap_worker *w = NULL;
@@ -1610,6 +1611,7 @@ int binlog_snapshot_run(binlog_snapshot_t *snap, const binlog_snapshot_handler *
         if (w) {
             pthread_mutex_unlock(&snap->lock);
             rc = deliver(snap, h, w->ready, err);
+            delivery_failed = rc != 0;
             pthread_mutex_lock(&snap->lock);
             w->ready = NULL;
             pthread_cond_broadcast(&snap->cond_worker);
@@ -1626,9 +1628,10 @@ int binlog_snapshot_run(binlog_snapshot_t *snap, const binlog_snapshot_handler *
     pthread_mutex_unlock(&snap->lock);
     if (rc == 0) {
         rc = flush_pending(snap, h, true, err);
-    } else if (rc == RL_ESTOPPED) {
+    } else if (rc == RL_ESTOPPED && !delivery_failed) {
         /* Interrupted between chunks: what was read is handed out with its notices, so the
-         * caller can store the latest token. */
+         * caller can store the latest token. A callback that failed (or asked to stop) gets
+         * no further call. */
         rl_err e2 = {0};
         (void)flush_pending(snap, h, false, &e2);
     }
