@@ -1,6 +1,7 @@
 /*
- * rows.c - rows events (WRITE/UPDATE/DELETE_ROWS v1 23-25, v2 30-32) and the decoding of
- * column values into the JSON change envelope (docs/events.md).
+ * rows.c - rows events (WRITE/UPDATE/DELETE_ROWS v1 23-25, v2 30-32, MySQL's
+ * PARTIAL_UPDATE_ROWS 39) and the decoding of column values into the JSON change envelope
+ * (docs/events.md). MySQL binary JSON is in json_binary.c, character sets in charset.c.
  *
  * Sources: mysql-server libs/mysql/binlog/event/rows_event.h (Rows_event), sql/log_event.cc
  * (log_event_print_value: the stored form of every type), strings/decimal.c (bin2decimal),
@@ -17,7 +18,12 @@
  *   columns_present[(width + 7) / 8]            bit i (LSB first) = column i is in the image
  *   UPDATE only: columns_present_after[(width + 7) / 8]
  *   rows to the end of the event: WRITE after image; DELETE before image; UPDATE before
- *   then after image. Each image: null bitmap over the present columns ((n + 7) / 8 bytes),
+ *   then after image. PARTIAL_UPDATE_ROWS (an UPDATE, v2 layout): its after images start with
+ *   value_options packed (bit 0 PARTIAL_JSON_UPDATES) and, when that bit is set, partial bits
+ *   ((JSON columns of the table + 7) / 8 bytes, one bit per JSON column present in the image,
+ *   LSB first); a JSON column whose bit is set holds JSON diffs (json_binary.c) to apply to
+ *   the before image's document (sql/rpl_record.cc pack_row/unpack_row, WL#2955).
+ *   Each image: null bitmap over the present columns ((n + 7) / 8 bytes),
  *   then the values of the present, non-NULL columns in column order.
  *
  * Stored values
@@ -41,7 +47,8 @@
  *   VARCHAR / VAR_STRING             length u8 (max length < 256) or u16, bytes
  *   STRING (CHAR/BINARY)             length u8 (declared length < 256) or u16, bytes; trailing
  *                                    pad characters (space, or 0x00 for binary) stripped
- *   BLOB/TEXT/GEOMETRY/JSON          length in 1-4 bytes (metadata), bytes
+ *   BLOB/TEXT/GEOMETRY/JSON/VECTOR   length in 1-4 bytes (metadata), bytes; JSON: MySQL
+ *                                    binary JSON; VECTOR: float32 elements, little-endian
  *   BIT(n)                           (n + 7) / 8 bytes, big-endian
  *   ENUM / SET                       1-2 / 1-8 bytes: index (1-based, 0 = '') / bitmask
  */

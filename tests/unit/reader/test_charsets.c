@@ -6,7 +6,8 @@
  * sample is written here from the Unicode code charts, not computed. Then through the decoder:
  * a hand-built TABLE_MAP (COLUMN_CHARSET, ENUM_AND_SET_COLUMN_CHARSET, ENUM_STR_VALUE,
  * COLUMN_NAME; mysql-server rows_event.h) and WRITE_ROWS event with gbk, ucs2 and an unknown
- * collation.
+ * collation; and a MySQL 9 VECTOR column (VECTOR_DIMENSIONALITY) with values of the right and
+ * the wrong size.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -326,13 +327,99 @@ static void test_decoder(void **state)
     binlog_decoder_free(dec);
 }
 
+/* Feeds FORMAT_DESCRIPTION (MySQL 8.0, no checksums) to a new decoder. */
+static binlog_decoder_t *new_decoder(capv *k, uint64_t *pos)
+{
+    binlog_handler h = {k, on_change, on_commit};
+    binlog_decoder_t *dec;
+    assert_int_equal(binlog_decoder_new(&dec, NULL, &h), 0);
+    binlog_decoder_set_file(dec, "binlog.000001");
+    evb e;
+    rl_err err;
+    begin(&e, 15);
+    put_le(&e, 4, 2);
+    char ver[50] = "9.0.1";
+    put(&e, ver, 50);
+    put_le(&e, 1700000000, 4);
+    put_le(&e, 19, 1);
+    uint8_t pl[41];
+    memset(pl, 0, sizeof pl);
+    pl[2 - 1] = 13;
+    pl[15 - 1] = 84;
+    pl[19 - 1] = 8;
+    pl[30 - 1] = pl[31 - 1] = pl[32 - 1] = 10;
+    put(&e, pl, sizeof pl);
+    put_le(&e, 0, 1);
+    assert_int_equal(binlog_decoder_feed(dec, finish(&e, true, pos), &err), 0);
+    return dec;
+}
+
+static void test_vector(void **state)
+{
+    (void)state;
+    /* One VECTOR(3) column (4-byte length prefix): 12 bytes decode; 8 bytes (two elements)
+     * and a NaN element stop the stream. */
+    static const struct {
+        const char *bytes;
+        size_t n;
+        int rc;
+        const char *want;
+    } t[] = {
+        {"\x00\x00\x80\x3f\x00\x00\x00\xc0\x00\x00\x00\x00", 12, 0, "{\"v\":[1,-2,0]}"},
+        {"\xcd\xcc\x8c\x3f\x00\x00\x80\x7f\x00\x00\x00\x00", 12, RL_ECORRUPT, "not finite"},
+        {"\x00\x00\x80\x3f\x00\x00\x00\xc0", 8, RL_ECORRUPT, "dimension 3"},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        capv k;
+        memset(&k, 0, sizeof k);
+        uint64_t pos = 4;
+        binlog_decoder_t *dec = new_decoder(&k, &pos);
+        evb e;
+        rl_err err;
+        begin(&e, 19);
+        put_le(&e, 9, 6);
+        put_le(&e, 1, 2);
+        put_lenstr(&e, "db", 2);
+        put_le(&e, 0, 1);
+        put_lenstr(&e, "v", 1);
+        put_le(&e, 0, 1);
+        put_le(&e, 1, 1);
+        put_le(&e, 242, 1);
+        put_le(&e, 1, 1);
+        put_le(&e, 4, 1);            /* metadata: 4-byte length */
+        put_le(&e, 1, 1);            /* null bitmap */
+        put(&e, "\x04\x02\x01v", 4); /* COLUMN_NAME */
+        put(&e, "\x03\x01\x3f", 3);  /* COLUMN_CHARSET: binary (VECTOR is one) */
+        put(&e, "\x0d\x01\x03", 3);  /* VECTOR_DIMENSIONALITY 3 */
+        assert_int_equal(binlog_decoder_feed(dec, finish(&e, false, &pos), &err), 0);
+        begin(&e, 30);
+        put_le(&e, 9, 6);
+        put_le(&e, 1, 2);
+        put_le(&e, 2, 2);
+        put_le(&e, 1, 1);
+        put_le(&e, 1, 1);
+        put_le(&e, 0, 1);
+        put_le(&e, t[i].n, 4);
+        put(&e, t[i].bytes, t[i].n);
+        int rc = binlog_decoder_feed(dec, finish(&e, false, &pos), &err);
+        assert_int_equal(rc, t[i].rc);
+        if (rc == 0) {
+            assert_int_equal(k.n, 1);
+            assert_string_equal(k.after[0], t[i].want);
+        } else {
+            assert_non_null(strstr(err.msg, t[i].want));
+            assert_non_null(strstr(err.msg, "VECTOR"));
+        }
+        binlog_decoder_free(dec);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_collation_ids),
-        cmocka_unit_test(test_conversions),
-        cmocka_unit_test(test_long_value),
-        cmocka_unit_test(test_decoder),
+        cmocka_unit_test(test_collation_ids), cmocka_unit_test(test_conversions),
+        cmocka_unit_test(test_long_value),    cmocka_unit_test(test_decoder),
+        cmocka_unit_test(test_vector),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
