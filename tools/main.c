@@ -1,10 +1,11 @@
 /*
- * main.c - `rowlog`: dispatches to the subcommands (tail, topics, offsets, groups, binlog dump,
- * log check).
+ * main.c - `rowlog`: dispatches to the subcommands (tail, topics, offsets, groups, status,
+ * binlog dump, log check).
  * Each subcommand is in its own file and parses its own options; see tools/tools.h for the
  * calling convention and exit statuses.
  */
 #include "tools/log_check.h"
+#include "tools/status.h"
 #include "tools/tools.h"
 
 #include <string.h>
@@ -19,6 +20,7 @@ static const tool_cmd tool_cmds[] = {
     {"topics", tool_topics_main},
     {"offsets", tool_offsets_main},
     {"groups", tool_groups_main},
+    {"status", tool_status_main},
     {"binlog", tool_binlog_main},
     {"log", rl_tool_log_check},
 };
@@ -38,6 +40,8 @@ static void rowlog_usage(FILE *f)
           "                        per partition, the offset of a GTID or a time\n"
           "  groups [--bootstrap HOST:PORT] [GROUP...]\n"
           "                        consumer groups: members, committed offsets, lag\n"
+          "  status [--http HOST:PORT] [--watch [SECONDS]]\n"
+          "                        a summary of rowlogd's metrics\n"
           "  binlog dump [--topic-prefix NAME] FILE...\n"
           "                        decode local binlog files into change events (JSON lines)\n"
           "  log check DIR [--repair]\n"

@@ -179,10 +179,10 @@ int tool_offsets_main(int argc, char **argv)
             return tool_usage_error(OFFSETS_PROG, offsets_usage, "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (optind >= argc)
-        return tool_usage_error(OFFSETS_PROG, offsets_usage, "no TOPIC given%s", "");
     if (gtid && by_time)
         return tool_usage_error(OFFSETS_PROG, offsets_usage, "--gtid and --time exclude each other%s", "");
+    if (optind >= argc)
+        return tool_usage_error(OFFSETS_PROG, offsets_usage, "no TOPIC given%s", "");
 
     int status = TOOL_EXIT_FAIL;
     rl_err err = {0, ""};

@@ -360,6 +360,86 @@ static void test_from_gtid(void **state)
     run_result_free(&r);
 }
 
+/* `rowlog offsets` and `rowlog groups` where the mock cluster can answer them (offsets by
+ * GTID through the fake HTTP endpoint, watermarks); the mock has no ListGroups, which
+ * `rowlog groups` must say plainly. The group listings themselves run against rowlogd in
+ * tests/integration/groups_test.sh. */
+static void test_offsets_and_groups(void **state)
+{
+    (void)state;
+    run_result r;
+    char *marks[] = {rowlog_bin, "offsets", "--bootstrap", env.bootstrap, "rowlog.shop.*", NULL};
+    run_cmd(marks, 60, &r);
+    if (r.status != 0)
+        fail_msg("exit %d, stderr: %s", r.status, (char *)r.err.p);
+    assert_string_equal((char *)r.out.p, "rowlog.shop.items\t0\t0\t1\n"
+                                         "rowlog.shop.orders\t0\t0\t2\n"
+                                         "rowlog.shop.orders\t1\t0\t3\n"
+                                         "rowlog.shop.orders\t2\t0\t1\n");
+    run_result_free(&r);
+
+    http_fake h;
+    char http[64];
+    http_fake_start(&h, 200,
+                    "{\"topic\":\"rowlog.shop.orders\",\"gtid\":\"0-1-9\",\"partitions\":["
+                    "{\"partition\":2,\"offset\":1},{\"partition\":0,\"offset\":1},"
+                    "{\"partition\":1,\"offset\":3}]}");
+    snprintf(http, sizeof http, "127.0.0.1:%d", h.port);
+    char *gtid[] = {rowlog_bin, "offsets", "--bootstrap", env.bootstrap, "--http", http,
+                    "--gtid", "0-1-9", "rowlog.shop.orders", NULL};
+    run_cmd(gtid, 60, &r);
+    http_fake_stop(&h);
+    if (r.status != 0)
+        fail_msg("exit %d, stderr: %s", r.status, (char *)r.err.p);
+    assert_string_equal((char *)r.out.p, "rowlog.shop.orders\t0\t1\n"
+                                         "rowlog.shop.orders\t1\t3\n"
+                                         "rowlog.shop.orders\t2\t1\n");
+    run_result_free(&r);
+
+    /* An answer that leaves a partition out is an error, not a guess. */
+    http_fake_start(&h, 200, "{\"partitions\":[{\"partition\":0,\"offset\":1}]}");
+    snprintf(http, sizeof http, "127.0.0.1:%d", h.port);
+    char *partial[] = {rowlog_bin, "offsets", "--bootstrap", env.bootstrap, "--http", http,
+                       "--gtid", "0-1-9", "rowlog.shop.orders", NULL};
+    run_cmd(partial, 60, &r);
+    http_fake_stop(&h);
+    assert_int_equal(r.status, 1);
+    if (!strstr((char *)r.err.p, "no offset for partition 1"))
+        fail_msg("stderr: %s", (char *)r.err.p);
+    run_result_free(&r);
+
+    char *groups[] = {rowlog_bin, "groups", "--bootstrap", env.bootstrap, NULL};
+    run_cmd(groups, 60, &r);
+    assert_int_equal(r.status, 1);
+    if (!strstr((char *)r.err.p, "does not support listing groups"))
+        fail_msg("stderr: %s", (char *)r.err.p);
+    run_result_free(&r);
+
+    static const struct {
+        const char *a1, *a2, *a3, *a4, *err_has;
+        int status;
+    } usage[] = {
+        {"offsets", "--gtid", "0-1-1", NULL, "no TOPIC", 2},
+        {"offsets", "--gtid", "0-1-1", "--time=-1h", "exclude each other", 2},
+        {"offsets", "--time", "yesterday", "t", "--time takes", 2},
+        {"offsets", "--help", NULL, NULL, NULL, 0},
+        {"groups", "--bogus", NULL, NULL, "unknown option '--bogus'", 2},
+        {"groups", "--help", NULL, NULL, NULL, 0},
+        {"status", "--help", NULL, NULL, NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof usage / sizeof usage[0]; i++) {
+        char *argv[] = {rowlog_bin, (char *)usage[i].a1, (char *)usage[i].a2, (char *)usage[i].a3,
+                        (char *)usage[i].a4, NULL};
+        run_cmd(argv, 30, &r);
+        if (r.status != usage[i].status ||
+            (usage[i].err_has && !strstr((char *)r.err.p, usage[i].err_has)) ||
+            (!usage[i].err_has && !strstr((char *)r.out.p, "usage: rowlog")))
+            fail_msg("%s %s: exit %d, stdout %s stderr %s", usage[i].a1, usage[i].a2, r.status,
+                     (char *)r.out.p, (char *)r.err.p);
+        run_result_free(&r);
+    }
+}
+
 /* ---- consumer group ---------------------------------------------------------------------- */
 
 /* librdkafka 2.0's mock cluster ignores LeaveGroup: a member that left counts until its
@@ -463,7 +543,7 @@ int main(void)
         cmocka_unit_test(test_option_errors), cmocka_unit_test(test_format_value_and_op),
         cmocka_unit_test(test_format_pretty), cmocka_unit_test(test_max_with_op),
         cmocka_unit_test(test_wildcards),     cmocka_unit_test(test_from_gtid),
-        cmocka_unit_test(test_group_resume),
+        cmocka_unit_test(test_offsets_and_groups), cmocka_unit_test(test_group_resume),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
