@@ -46,7 +46,7 @@ typedef struct binlog_snapshot_opts {
                                   (^(...)$ added); NULL or "" = every table */
     const char *exclude;       /* same; a table matching it is left out; NULL = none */
     unsigned threads;          /* reader connections and threads; default 1, at most 64 */
-    unsigned chunk_rows;       /* rows per primary-key chunk; default 10000 */
+    unsigned chunk_rows;       /* rows per primary-key chunk; default 10000, at most 10^7 */
 } binlog_snapshot_opts;
 
 /* The point every connection of the snapshot sees. The stream that completes the snapshot
@@ -140,9 +140,11 @@ int binlog_snapshot_resume_table(binlog_snapshot_t *snap, const char *db, const 
  * on_progress per chunk on the calling thread. Tables are read one per thread at a time;
  * records of different tables interleave chunk by chunk, records of one table come in
  * primary-key order. Returns 0 when every table is done, or:
- *   RL_ESTOPPED (binlog_snapshot_interrupt), RL_ESOURCE (a query failed; the message names
- *   the table and the server's error), RL_ECORRUPT (the server sent a value that does not
- *   parse as its column type), -ENOMEM, or whatever a callback returned (negative stops).
+ *   RL_ESTOPPED (binlog_snapshot_interrupt; what was read before is handed out with its
+ *   notices first), RL_ESOURCE (a query failed; the message names the table and the server's
+ *   error), RL_ECORRUPT (the server sent a value that does not parse as its column type),
+ *   RL_ECONFIG (run called twice), -EAGAIN (a reader thread could not start), -ENOMEM, or
+ *   whatever a callback returned (negative stops at once: no further callback).
  * Errors stick: a snapshot whose run failed cannot run again; open a new one and resume.
  */
 int binlog_snapshot_run(binlog_snapshot_t *snap, const binlog_snapshot_handler *h, rl_err *err);
