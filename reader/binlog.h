@@ -4,7 +4,8 @@
  * Three parts, one contract:
  *   - sources yield raw binlog events (19-byte v4 header + body + optional CRC32), one at a
  *     time: binlog_file_* reads a local binlog file, binlog_conn_* reads a primary's
- *     replication stream (COM_REGISTER_SLAVE + COM_BINLOG_DUMP over mariadb-connector-c);
+ *     replication stream (COM_REGISTER_SLAVE + COM_BINLOG_DUMP, or COM_BINLOG_DUMP_GTID on
+ *     MySQL, over mariadb-connector-c);
  *   - the decoder (binlog_decoder_*) turns events into change events: one JSON key and one
  *     JSON value (a Debezium-style envelope, see docs/events.md) per row, plus a commit
  *     notice with the binlog position to resume after each transaction;
@@ -48,9 +49,14 @@ typedef struct binlog_change {
 typedef struct binlog_checkpoint {
     const char *file;       /* binlog file name holding the transaction's last event */
     uint64_t pos;           /* log_pos of that last event (XID or COMMIT) */
-    const char *gtid_state; /* MariaDB: "domain-server-seq[,...]" after this transaction,
-                               one entry per domain seen; MySQL: "" until GTID sets land */
-    const char *gtid;       /* GTID of this transaction ("0-1-42" or "uuid:42"), or "" */
+    const char *gtid_state; /* GTID state after this transaction. MariaDB:
+                               "domain-server-seq[,...]", one entry per domain seen. MySQL:
+                               the executed GTID set in canonical text ("uuid:1-42[,...]",
+                               tagged "uuid:1-5:tag:1-3"; reader/gtid_set.h): the seed or the
+                               file's PREVIOUS_GTIDS plus every GTID committed since; "" when
+                               neither the source nor the seed has GTIDs */
+    const char *gtid;       /* GTID of this transaction ("0-1-42", "uuid:42" or
+                               "uuid:tag:42"), or "" */
 } binlog_checkpoint;
 
 /* Callbacks, all on the decoding thread. A negative return stops decoding: feed() returns it. */
@@ -90,12 +96,29 @@ void binlog_decoder_set_file(binlog_decoder_t *dec, const char *file);
  * CRC32). Later events follow the FORMAT_DESCRIPTION in force. Default: none. */
 void binlog_decoder_expect_checksum(binlog_decoder_t *dec, bool crc32);
 
-/* Seeds the GTID state reported in checkpoints (the state rowlog resumed from), so domains
- * that see no new transaction keep their position. "" or NULL clears it. Format
- * "domain-server-seq[,...]" (decimal, u32-u32-u64, one entry per domain, spaces after commas
- * allowed). A MariaDB GTID_LIST event adds the domains the state lacks. Copies the state.
- * Returns 0 or RL_ECONFIG on a malformed state (err names it); -ENOMEM. */
+/* Seeds the GTID state reported in checkpoints (the state rowlog resumed from). "" or NULL
+ * clears it. Either flavor (a ':' means MySQL):
+ *   MariaDB "domain-server-seq[,...]" (decimal, u32-u32-u64, one entry per domain, spaces
+ *   after commas allowed): domains that see no new transaction keep their position, and a
+ *   GTID_LIST event adds the domains the state lacks;
+ *   MySQL GTID set text "uuid:1-5:7[,uuid2:tag:1-3...]" (reader/gtid_set.h): the executed
+ *   set before the next event; each GTID / GTID_TAGGED transaction is added at its commit.
+ *   Without a seed, the first PREVIOUS_GTIDS event (start of a MySQL binlog file) seeds it.
+ * Copies the state. Returns 0 or RL_ECONFIG on a malformed state (err names it); -ENOMEM. */
 int binlog_decoder_set_gtid_state(binlog_decoder_t *dec, const char *gtid_state, rl_err *err);
+
+/* Counters of one decoder since binlog_decoder_new (plain integers: read them on the decoding
+ * thread, or under the lock that serializes the decoder). */
+typedef struct binlog_decoder_stats {
+    uint64_t events[256];  /* events fed, per type byte; the inner events of a
+                              TRANSACTION_PAYLOAD are counted too */
+    uint64_t rows;         /* row changes passed to on_change */
+    uint64_t transactions; /* on_commit calls */
+    uint64_t statement_dml_skipped; /* QUERY events holding INSERT/UPDATE/DELETE/REPLACE/LOAD
+                                       text (statement-format DML, which carries no row
+                                       images): skipped, with one warning per table */
+} binlog_decoder_stats;
+void binlog_decoder_stats_get(const binlog_decoder_t *dec, binlog_decoder_stats *out);
 
 /*
  * Decodes one event: ev is the whole event, header + body + CRC when the current
@@ -152,12 +175,18 @@ typedef struct binlog_source_opts {
  * password, into opts (other fields keep their values). Returns 0 or RL_ECONFIG. */
 int binlog_source_parse_url(binlog_source_opts *opts, const char *url, rl_err *err);
 
-/* Where a dump starts. gtid_state non-empty: MariaDB GTID start (@slave_connect_state);
- * else file non-empty: file:pos; else the primary's current position (SHOW MASTER STATUS and
- * @@gtid_binlog_pos, read at connect time and reported through binlog_conn_start_state). */
+/* Where a dump starts. gtid_state non-empty: a GTID start: on MariaDB @slave_connect_state
+ * ("d-s-n,..."), on MySQL COM_BINLOG_DUMP_GTID with the executed set ("uuid:1-5,...": the
+ * primary sends every transaction not in it, from its oldest binlog on); else file
+ * non-empty: file:pos; else the primary's current position (SHOW MASTER STATUS or SHOW BINARY
+ * LOG STATUS, and @@gtid_binlog_pos on MariaDB or @@gtid_executed on MySQL, read at connect
+ * time and reported through binlog_conn_start_state). A state of the other flavor than the
+ * primary's is refused with RL_ECONFIG. */
+enum { BINLOG_GTID_STATE_MAX = 16384 }; /* bytes, with the NUL: a MySQL set of a few hundred
+                                           uuids or intervals */
 typedef struct binlog_start {
     binlog_pos at;
-    char gtid_state[1024];
+    char gtid_state[BINLOG_GTID_STATE_MAX];
 } binlog_start;
 
 typedef struct binlog_conn binlog_conn_t;

@@ -10,12 +10,14 @@
 #define BINLOG_INT_H
 
 #include "reader/binlog.h"
+#include "reader/gtid_set.h"
 
 enum {
     BINLOG_HEADER_LEN = 19, /* v4 common header */
     BINLOG_CRC_LEN = 4,
     BINLOG_MAX_COLUMNS = 4096,     /* MAX_FIELDS in mysql-server and MariaDB sql/unireg.h */
     BINLOG_TABLE_CACHE_MAX = 1024, /* inactive table maps above this are dropped at commit */
+    BINLOG_STMT_WARN_MAX = 1024,   /* tables remembered for the statement-DML warning */
 };
 
 /* Event types: mysql-server libs/mysql/binlog/event/binlog_event.h (Log_event_type),
@@ -193,7 +195,8 @@ typedef struct binlog_event {
 } binlog_event;
 
 struct binlog_decoder {
-    binlog_handler h;
+    binlog_handler h;      /* what the decoder calls: counting trampolines around user_h */
+    binlog_handler user_h; /* the caller's handler */
     char *topic_prefix;
     rl_buf source_json; /* `,"source":{"name":"..."` */
     size_t max_event_bytes;
@@ -216,7 +219,26 @@ struct binlog_decoder {
     bool standalone; /* MariaDB GTID with FL_STANDALONE: the next QUERY ends the group */
     bool have_mgtid; /* mgtid holds this group's MariaDB GTID */
     binlog_gtid mgtid;
-    char gtid[64]; /* this transaction's GTID text, "" when none */
+    char gtid[96]; /* this transaction's GTID text, "" when none: "d-s-n", "uuid:gno" or
+                      "uuid:tag:gno" (36 + 1 + 32 + 1 + 19 bytes at most) */
+
+    /* MySQL GTID state: the executed set after the last commit (seeded by
+     * binlog_decoder_set_gtid_state, else by the first PREVIOUS_GTIDS), and the GTID of the
+     * open transaction, added to it at commit. */
+    binlog_gtid_set *mset;
+    bool mset_seeded; /* a seed or a PREVIOUS_GTIDS was taken: later PREVIOUS_GTIDS ignored */
+    bool have_mysql_gtid;
+    uint8_t muuid[16];
+    char mtag[BINLOG_GTID_TAG_MAX + 1];
+    size_t mtag_len;
+    uint64_t mgno;
+    rl_buf mset_text;
+
+    /* Statement-format DML seen in QUERY events: tables already warned about ("db.table"
+     * NUL-separated in warned, at most BINLOG_STMT_WARN_MAX names), and counters. */
+    rl_buf warned;
+    uint32_t nwarned;
+    binlog_decoder_stats stats;
 
     /* MariaDB GTID state (sorted by domain) and its text. */
     binlog_gtid *gstate;
@@ -261,6 +283,30 @@ static inline rl_reader binlog__sub(rl_reader *rd, size_t n)
         return r;
     }
     return rl_reader_sub(rd, n);
+}
+
+/* MySQL serialization framework variable-length integers (mysql-server
+ * libs/mysql/serialization/variable_length_integers.h): the count of trailing one bits of the
+ * first byte is the number of bytes that follow (8 ones: the value is the next 8 bytes, LE);
+ * otherwise the value is the little-endian number made of all the bytes, shifted right by the
+ * total byte count. Signed values are zigzag-encoded. Short input sets rd->err. */
+static inline uint64_t binlog__get_varlen(rl_reader *rd)
+{
+    uint8_t b = rl_get_u8(rd);
+    unsigned n = 1;
+    while (n < 9 && ((b >> (n - 1)) & 1))
+        n++;
+    if (n == 1)
+        return b >> 1;
+    if (n == 9)
+        return rl_get_u64le(rd);
+    uint64_t v = b | rl_get_uNle(rd, n - 1) << 8;
+    return v >> n;
+}
+static inline int64_t binlog__get_varlen_signed(rl_reader *rd)
+{
+    uint64_t u = binlog__get_varlen(rd);
+    return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
 }
 
 /* event.c */

@@ -12,6 +12,14 @@
  *   COM_REGISTER_SLAVE 0x15   server_id u32 | host len u8 + bytes | user len u8 + bytes |
  *                             password len u8 + bytes | port u16 | rank u32 | master_id u32
  *   COM_BINLOG_DUMP    0x12   pos u32 | flags u16 | server_id u32 | file name (rest)
+ *   COM_BINLOG_DUMP_GTID 0x1e (MySQL, sql/rpl_source.cc com_binlog_dump_gtid)
+ *                             flags u16 | server_id u32 | name_len u32 | name | pos u64 |
+ *                             data_len u32 | data = the executed GTID set, binary-encoded
+ *                             (gtid_set.h binlog_gtid_set_encode; tagged format when a tag
+ *                             is present, which needs MySQL 8.3+)
+ *                             flags: 0x04 BINLOG_THROUGH_GTID; name empty, pos 4: the primary
+ *                             starts at its first binlog that has transactions outside the
+ *                             set and skips those inside it
  *
  * Dump stream framing (one packet per event):
  *   0x00 + event            an event (header + body + CRC when the FDE says CRC32)
@@ -23,8 +31,17 @@
  *   server refuses a checksum-unaware replica), @master_heartbeat_period (ns),
  *   @mariadb_slave_capability = 4 (MariaDB: send real GTID events), and for a GTID start
  *   @slave_connect_state + @slave_gtid_strict_mode = 1.
+ *
+ * Flavor: "MariaDB" in SELECT VERSION() means MariaDB, anything else MySQL. Start modes:
+ *   MariaDB  GTID state "d-s-n,..."  -> @slave_connect_state + COM_BINLOG_DUMP("", 4)
+ *   MySQL    GTID set "uuid:1-5,..." -> COM_BINLOG_DUMP_GTID with the set
+ *   either   file:pos                -> COM_BINLOG_DUMP(file, pos)
+ *   either   nothing                 -> the current position (SHOW MASTER STATUS, or SHOW
+ *            BINARY LOG STATUS on MySQL 8.4+) by file:pos; the GTID state reported with it
+ *            is @@global.gtid_binlog_pos (MariaDB) or @@global.gtid_executed (MySQL).
  */
 #include "reader/binlog.h"
+#include "reader/gtid_set.h"
 
 #include <errno.h>
 #include <mysql.h>
@@ -41,6 +58,8 @@
 enum {
     COM_REGISTER_SLAVE_CMD = 0x15,
     COM_BINLOG_DUMP_CMD = 0x12,
+    COM_BINLOG_DUMP_GTID_CMD = 0x1e, /* not in connector-c's enum (COM_UNSUPPORTED there) */
+    BINLOG_DUMP_THROUGH_GTID = 0x04,
     ER_MASTER_FATAL_ERROR_READING_BINLOG = 1236,
 };
 
@@ -263,6 +282,78 @@ static int send_dump(binlog_conn_t *conn, const binlog_source_opts *opts, const 
     return rc;
 }
 
+/* COM_BINLOG_DUMP_GTID (MySQL) with the executed set: the primary sends every transaction
+ * outside it. */
+static int send_dump_gtid(binlog_conn_t *conn, const binlog_source_opts *opts,
+                          const binlog_gtid_set *set, rl_err *err)
+{
+    rl_buf data = RL_BUF_INIT, b = RL_BUF_INIT;
+    int rc = binlog_gtid_set_encode(set, &data);
+    if (rc < 0)
+        goto out;
+    if (data.len > UINT32_MAX) {
+        rc = rl_err_set(err, RL_ETOOBIG, "GTID set of %zu bytes is too large to send", data.len);
+        goto out;
+    }
+    put_u16(&b, BINLOG_DUMP_THROUGH_GTID);
+    put_u32(&b, opts->server_id);
+    put_u32(&b, 0); /* name_len: the primary finds the first file itself */
+    put_u32(&b, 4); /* pos u64 = 4 */
+    put_u32(&b, 0);
+    put_u32(&b, (uint32_t)data.len);
+    rl_buf_append(&b, data.p, data.len);
+    rc = rl_buf_ok(&b) ? send_command(conn, COM_BINLOG_DUMP_GTID_CMD, b.p, b.len, false,
+                                      "COM_BINLOG_DUMP_GTID", err)
+                       : -ENOMEM;
+out:
+    if (rc == -ENOMEM)
+        rl_err_set(err, -ENOMEM, "out of memory");
+    rl_buf_free(&data);
+    rl_buf_free(&b);
+    return rc;
+}
+
+/* Reads @@global.gtid_executed (MySQL) into out as canonical text: the server puts newlines
+ * after commas and may use upper case. Returns 0, RL_ESOURCE, RL_ECONFIG (does not parse, or
+ * its text does not fit out). */
+static int query_gtid_executed(binlog_conn_t *conn, char *out, size_t cap, rl_err *err)
+{
+    int rc;
+    char *raw = malloc(BINLOG_GTID_STATE_MAX * 4);
+    binlog_gtid_set *set = NULL;
+    rl_buf txt = RL_BUF_INIT;
+    if (!raw || binlog_gtid_set_new(&set) < 0) {
+        rc = rl_err_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = query_value(conn, "SELECT @@global.gtid_executed", raw, BINLOG_GTID_STATE_MAX * 4,
+                          err)) != 0)
+        goto out;
+    if ((rc = binlog_gtid_set_parse(set, raw, err)) != 0) {
+        rl_err_wrap(err, rc, "%s: @@global.gtid_executed", conn->host_port);
+        goto out;
+    }
+    if ((rc = binlog_gtid_set_format(set, &txt)) != 0) {
+        rl_err_set(err, rc, "out of memory");
+        goto out;
+    }
+    if (txt.len >= cap) {
+        rc = rl_err_set(err, RL_ECONFIG,
+                        "%s: @@global.gtid_executed is %zu bytes as text, above the %zu rowlog "
+                        "keeps in a checkpoint",
+                        conn->host_port, txt.len, cap - 1);
+        goto out;
+    }
+    if (txt.len)
+        memcpy(out, txt.p, txt.len);
+    out[txt.len] = '\0';
+out:
+    free(raw);
+    binlog_gtid_set_free(set);
+    rl_buf_free(&txt);
+    return rc;
+}
+
 /* Single quotes for a SQL literal of a GTID state (digits, '-' and ',' only). */
 static bool gtid_state_is_safe(const char *s)
 {
@@ -279,6 +370,7 @@ int binlog_conn_open(binlog_conn_t **out, const binlog_source_opts *opts,
 {
     char val[1024], sql[1400];
     int rc;
+    binlog_gtid_set *mysql_set = NULL; /* MySQL GTID start: the set to send */
     *out = NULL;
     pthread_once(&conn_lib_once, conn_lib_init);
     binlog_conn_t *conn = calloc(1, sizeof *conn);
@@ -358,7 +450,21 @@ int binlog_conn_open(binlog_conn_t **out, const binlog_source_opts *opts,
     /* Where to start. */
     if (start)
         conn->start = *start;
-    bool use_gtid = conn->mariadb && conn->start.gtid_state[0];
+    conn->start.gtid_state[sizeof conn->start.gtid_state - 1] = '\0';
+    bool use_gtid = conn->start.gtid_state[0] != '\0';
+    if (use_gtid) {
+        /* The state must be of the primary's flavor (a MySQL set has a ':'): resuming a
+         * MariaDB position on MySQL, or the reverse, would start from the wrong place. */
+        bool mysql_state = strchr(conn->start.gtid_state, ':') != NULL;
+        if (mysql_state == conn->mariadb) {
+            rc = rl_err_set(err, RL_ECONFIG,
+                            "%s is %s but the stored GTID state '%.200s' is %s's: the "
+                            "checkpoint belongs to another kind of primary",
+                            conn->host_port, conn->mariadb ? "MariaDB" : "MySQL",
+                            conn->start.gtid_state, mysql_state ? "MySQL" : "MariaDB");
+            goto fail;
+        }
+    }
     if (!use_gtid && !conn->start.at.file[0]) {
         /* No stored position: the primary's current one. Its GTID state seeds checkpoints
          * so a later restart can resume by GTID. */
@@ -368,25 +474,45 @@ int binlog_conn_open(binlog_conn_t **out, const binlog_source_opts *opts,
             (rc = query_value(conn, "SELECT @@global.gtid_binlog_pos", conn->start.gtid_state,
                               sizeof conn->start.gtid_state, err)) != 0)
             goto fail;
+        if (!conn->mariadb &&
+            (rc = query_gtid_executed(conn, conn->start.gtid_state,
+                                      sizeof conn->start.gtid_state, err)) != 0)
+            goto fail;
     }
-    if (use_gtid) {
+    if (use_gtid && !conn->mariadb) {
+        if (binlog_gtid_set_new(&mysql_set) < 0) {
+            rc = rl_err_set(err, -ENOMEM, "out of memory");
+            goto fail;
+        }
+        if ((rc = binlog_gtid_set_parse(mysql_set, conn->start.gtid_state, err)) != 0)
+            goto fail;
+    }
+    if (use_gtid && conn->mariadb) {
         if (!gtid_state_is_safe(conn->start.gtid_state)) {
             rc = rl_err_set(err, RL_ECONFIG, "malformed GTID state '%s'",
                             conn->start.gtid_state);
             goto fail;
         }
-        snprintf(sql, sizeof sql,
-                 "SET @slave_connect_state = '%s', @slave_gtid_strict_mode = 1",
-                 conn->start.gtid_state);
-        if ((rc = query_exec(conn, sql, err)) != 0)
+        /* A state of many domains can be longer than sql[]. */
+        rl_buf q = RL_BUF_INIT;
+        rl_buf_printf(&q, "SET @slave_connect_state = '%s', @slave_gtid_strict_mode = 1",
+                      conn->start.gtid_state);
+        const char *qs = rl_buf_cstr(&q);
+        rc = qs ? query_exec(conn, qs, err) : rl_err_set(err, -ENOMEM, "out of memory");
+        rl_buf_free(&q);
+        if (rc != 0)
             goto fail;
     }
     if ((rc = register_replica(conn, opts, err)) != 0)
         goto fail;
-    if (use_gtid)
+    if (use_gtid && conn->mariadb)
         rc = send_dump(conn, opts, "", 4, err);
+    else if (use_gtid)
+        rc = send_dump_gtid(conn, opts, mysql_set, err);
     else
         rc = send_dump(conn, opts, conn->start.at.file, conn->start.at.pos, err);
+    binlog_gtid_set_free(mysql_set);
+    mysql_set = NULL;
     if (rc != 0)
         goto fail;
     if (use_gtid)
@@ -399,6 +525,7 @@ int binlog_conn_open(binlog_conn_t **out, const binlog_source_opts *opts,
     *out = conn;
     return 0;
 fail:
+    binlog_gtid_set_free(mysql_set);
     mysql_close(conn->mysql);
     free(conn);
     return rc;

@@ -7,6 +7,8 @@
  *
  * The state is seeded by binlog_decoder_set_gtid_state(), completed by GTID_LIST events for
  * domains it does not know yet, and advanced at every commit of a MariaDB GTID group.
+ * binlog_decoder_set_gtid_state() also takes a MySQL GTID set (text with a ':'), kept in the
+ * decoder's binlog_gtid_set (gtid_set.c) instead.
  */
 #include "reader/binlog_int.h"
 
@@ -139,11 +141,22 @@ const char *binlog__gtid_state_text(binlog_decoder_t *dec)
 
 int binlog_decoder_set_gtid_state(binlog_decoder_t *dec, const char *gtid_state, rl_err *err)
 {
-    binlog_gtid *arr;
-    size_t n;
-    int rc = binlog__gtid_parse_list(gtid_state, &arr, &n, err);
-    if (rc < 0)
-        return rc;
+    binlog_gtid *arr = NULL;
+    size_t n = 0;
+    int rc;
+    if (gtid_state && strchr(gtid_state, ':')) {
+        /* A MySQL GTID set (gtid_set.c); the MariaDB state is emptied. */
+        rc = binlog_gtid_set_parse(dec->mset, gtid_state, err);
+        if (rc < 0)
+            return rc;
+        dec->mset_seeded = true;
+    } else {
+        rc = binlog__gtid_parse_list(gtid_state, &arr, &n, err);
+        if (rc < 0)
+            return rc;
+        binlog_gtid_set_clear(dec->mset);
+        dec->mset_seeded = false;
+    }
     free(dec->gstate);
     dec->gstate = arr;
     dec->gstate_n = n;
