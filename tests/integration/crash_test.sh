@@ -167,9 +167,11 @@ SANDBOX_MARIADBD_ARGS="--innodb-flush-log-at-trx-commit=2" "$SANDBOX" start "$WO
 # 2. rowlogd
 start_rowlogd() {
     RLD_RUN=$((RLD_RUN + 1))
+    # --http off: the metrics endpoint is not under test here, and its fixed default port
+    # would collide between tests running in parallel.
     "$ROWLOGD" --source "mysql://rowlog:rowlogpw@127.0.0.1:$DBPORT" \
         --data-dir "$WORK/rowlog-data" --listen "$BOOT" --partitions "$PARTITIONS" \
-        --compression lz4 --server-id 4243 --heartbeat-ms 500 --log-level info \
+        --compression lz4 --server-id 4243 --http off --heartbeat-ms 500 --log-level info \
         > "$WORK/rowlogd.$RLD_RUN.log" 2>&1 &
     RLD_PID=$!
 }

@@ -123,8 +123,10 @@ log "primary on 127.0.0.1:$P1, replica on 127.0.0.1:$P2"
 start_rowlogd() {  # PORT of the source
     RLD_RUN=$((RLD_RUN + 1))
     LOGF="$WORK/rowlogd.$RLD_RUN.log"
+    # --http off: the metrics endpoint is not under test here, and its fixed default port
+    # would collide between tests running in parallel.
     "$ROWLOGD" --source "mysql://rowlog:rowlogpw@127.0.0.1:$1" --data-dir "$WORK/rowlog-data" \
-        --listen "$BOOT" --partitions "$PARTITIONS" --server-id 4245 --heartbeat-ms 500 \
+        --listen "$BOOT" --partitions "$PARTITIONS" --server-id 4245 --http off --heartbeat-ms 500 \
         > "$LOGF" 2>&1 &
     RLD_PID=$!
     local deadline=$((SECONDS + 60))

@@ -82,8 +82,10 @@ sql() { "$SANDBOX" sql "$WORK/db" "$@"; }
 start_rowlogd() {
     RLD_RUN=$((RLD_RUN + 1))
     LOGF="$WORK/rowlogd.$RLD_RUN.log"
+    # --http off: the metrics endpoint is not under test here, and its fixed default port
+    # would collide between tests running in parallel.
     "$ROWLOGD" --source "mysql://rowlog:rowlogpw@127.0.0.1:$DBPORT" --data-dir "$WORK/data" \
-        --listen "$BOOT" --server-id 4244 > "$LOGF" 2>&1 &
+        --listen "$BOOT" --server-id 4244 --http off > "$LOGF" 2>&1 &
     RLD_PID=$!
 }
 stop_rowlogd() {
