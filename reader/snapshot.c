@@ -1318,10 +1318,11 @@ static int read_chunked(snap_worker *w, snap_table *t)
         if (!res)
             return rl_err_wrap(err, sql_err(w->conn, err, "chunk result"), "`%s`.`%s`", t->db,
                                t->name);
-        if (mysql_num_fields(res) != t->ncols) {
+        unsigned nf = mysql_num_fields(res);
+        if (nf != t->ncols) {
             mysql_free_result(res);
             return rl_err_set(err, RL_ESOURCE, "`%s`.`%s`: %u columns returned, %u expected", t->db,
-                              t->name, mysql_num_fields(res), t->ncols);
+                              t->name, nf, t->ncols);
         }
         snap_chunk *c = &w->bufs[w->fill];
         int64_t now = rl_now_ms();
@@ -1368,10 +1369,13 @@ static int read_streamed(snap_worker *w, snap_table *t)
     if (!res)
         return rl_err_wrap(err, sql_err(w->conn, err, "table result"), "`%s`.`%s`", t->db, t->name);
     int rc = 0;
-    MYSQL_ROW row;
+    if (mysql_num_fields(res) != t->ncols)
+        rc = rl_err_set(err, RL_ESOURCE, "`%s`.`%s`: %u columns returned, %u expected", t->db,
+                        t->name, mysql_num_fields(res), t->ncols);
+    MYSQL_ROW row = NULL;
     int64_t now = rl_now_ms();
     uint64_t in_chunk = 0;
-    while ((row = mysql_fetch_row(res))) {
+    while (rc == 0 && (row = mysql_fetch_row(res))) {
         unsigned long *len = mysql_fetch_lengths(res);
         if ((rc = render_row(w, t, &w->bufs[w->fill], row, len, rows, now, err)) != 0)
             break;
@@ -1385,9 +1389,9 @@ static int read_streamed(snap_worker *w, snap_table *t)
     }
     if (rc == 0 && mysql_errno(w->conn))
         rc = rl_err_wrap(err, sql_err(w->conn, err, "table rows"), "`%s`.`%s`", t->db, t->name);
-    /* Freeing an unbuffered result reads the rest of the table: when stopping, cut the
-     * connection first (a stopped snapshot never reads again). */
-    if (rc == RL_ESTOPPED && mysql_get_socket(w->conn) >= 0)
+    /* Freeing an unbuffered result reads the rest of the table: when stopping or failing,
+     * cut the connection first (a stopped or failed snapshot never reads again). */
+    if (rc != 0 && mysql_get_socket(w->conn) >= 0)
         shutdown(mysql_get_socket(w->conn), SHUT_RDWR);
     mysql_free_result(res);
     if (rc != 0)
