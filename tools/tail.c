@@ -107,6 +107,7 @@ typedef struct tail_state {
     uint64_t printed;
     bool done;
     bool unflushed;
+    int64_t flushed_ns; /* when output was last flushed (and, with --group, stored) */
     rl_buf line;
     /* First error raised inside the rebalance callback (sticks; the loop checks it). */
     int cb_rc;
@@ -754,6 +755,9 @@ static void tail_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                            rd_kafka_topic_partition_list_t *parts, void *arg)
 {
     tail_state *st = arg;
+    /* With a cooperative assignor (-X partition.assignment.strategy=cooperative-sticky) the
+     * callback gets only the partitions added or taken away (KIP-429). */
+    bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         for (int i = 0; i < parts->cnt && st->cb_rc == 0; i++) {
             tail_part *tp = tail_part_get(st, parts->elems[i].topic, parts->elems[i].partition);
@@ -770,7 +774,18 @@ static void tail_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                 fprintf(stderr, TAIL_PROG ": assigned %s [%" PRId32 "]\n", parts->elems[i].topic,
                         parts->elems[i].partition);
         }
-        rd_kafka_assign(rk, st->cb_rc ? NULL : parts);
+        if (cooperative) {
+            rd_kafka_error_t *error = rd_kafka_incremental_assign(rk, st->cb_rc ? NULL : parts);
+            if (error) {
+                if (st->cb_rc == 0)
+                    st->cb_rc = rl_err_set(&st->cb_err, RL_EPROTO, "group '%s': cannot take "
+                                           "the assignment: %s", st->o.group,
+                                           rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+            }
+        } else {
+            rd_kafka_assign(rk, st->cb_rc ? NULL : parts);
+        }
         return;
     }
     /* Revoked (or an assignment error): commit what was written out before another member
@@ -785,7 +800,13 @@ static void tail_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
     }
     if (st->nactive == 0)
         st->idle_since_ns = rl_mono_ns();
-    rd_kafka_assign(rk, NULL);
+    if (cooperative) {
+        rd_kafka_error_t *error = rd_kafka_incremental_unassign(rk, parts);
+        if (error)
+            rd_kafka_error_destroy(error); /* the partitions are gone either way */
+    } else {
+        rd_kafka_assign(rk, NULL);
+    }
 }
 
 static int tail_subscribe(tail_state *st, int argc, char **argv, rl_err *err)
@@ -916,6 +937,7 @@ int tool_tail_main(int argc, char **argv)
     }
 
     setvbuf(stdout, NULL, _IOFBF, TOOL_STDOUT_BUF);
+    st->flushed_ns = rl_mono_ns();
     while (!st->done) {
         if (tool_signals_pending(&sigs)) {
             status = o->follow ? TOOL_EXIT_OK : TOOL_EXIT_INTERRUPTED;
@@ -960,12 +982,16 @@ int tool_tail_main(int argc, char **argv)
         }
         if (rc)
             goto fail;
-        if (cnt > 0) {
+        if (cnt > 0)
             st->unflushed = true;
-        } else if (st->unflushed) {
+        /* Flush when the queue is drained, and at least every TAIL_WAIT_MS while records keep
+         * coming, so that stored (and so committed) offsets follow the output closely. */
+        if (st->unflushed &&
+            (cnt == 0 || rl_mono_ns() - st->flushed_ns > (int64_t)TAIL_WAIT_MS * 1000000)) {
             if (tail_flush(&err) || tail_store(st, &err))
                 goto fail;
             st->unflushed = false;
+            st->flushed_ns = rl_mono_ns();
         }
         if (!o->follow && st->nactive > 0 && st->neof >= st->nactive)
             st->done = true;
