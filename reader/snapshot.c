@@ -271,6 +271,8 @@ static int open_mariadb(binlog_snapshot_t *snap, rl_err *err)
                 snap->conns[i] = NULL;
             }
             snap->nconns = 1;
+            if (err)
+                memset(err, 0, sizeof *err);
         } else {
             locked = true;
         }
