@@ -29,9 +29,9 @@ static struct {
 
 static char rowlog_bin[] = ROWLOG_BIN;
 
-#define ENV(op, before, after)                                                                 \
-    "{\"before\":" before ",\"after\":" after ",\"source\":{\"name\":\"rowlog\",\"server_id\":1," \
-    "\"file\":\"binlog.000001\",\"pos\":4,\"row\":0,\"gtid\":\"0-1-1\",\"db\":\"shop\","         \
+#define ENV(op, before, after)                                                                     \
+    "{\"before\":" before ",\"after\":" after ",\"source\":{\"name\":\"rowlog\",\"server_id\":1,"  \
+    "\"file\":\"binlog.000001\",\"pos\":4,\"row\":0,\"gtid\":\"0-1-1\",\"db\":\"shop\","           \
     "\"table\":\"orders\",\"ts_ms\":1,\"snapshot\":false},\"op\":\"" op "\",\"ts_ms\":2}"
 
 typedef struct rec {
@@ -44,7 +44,8 @@ typedef struct rec {
 /* Offsets per partition count from 0 in this order. */
 static const rec records[] = {
     {"rowlog.shop.orders", 0, "{\"id\":1}", ENV("c", "null", "{\"id\":1,\"qty\":1}")},
-    {"rowlog.shop.orders", 0, "{\"id\":1}", ENV("u", "{\"id\":1,\"qty\":1}", "{\"id\":1,\"qty\":4}")},
+    {"rowlog.shop.orders", 0, "{\"id\":1}",
+     ENV("u", "{\"id\":1,\"qty\":1}", "{\"id\":1,\"qty\":4}")},
     {"rowlog.shop.orders", 1, "{\"id\":2}", ENV("c", "null", "{\"id\":2,\"qty\":7}")},
     {"rowlog.shop.orders", 1, "{\"id\":2}", ENV("d", "{\"id\":2,\"qty\":7}", "null")},
     {"rowlog.shop.orders", 1, "{\"id\":2}", NULL},
@@ -55,11 +56,11 @@ static const rec records[] = {
 
 static void produce(const rec *r)
 {
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        env.prod, RD_KAFKA_V_TOPIC(r->topic), RD_KAFKA_V_PARTITION(r->partition),
-        RD_KAFKA_V_KEY(r->key, strlen(r->key)),
-        RD_KAFKA_V_VALUE((void *)r->value, r->value ? strlen(r->value) : 0),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    rd_kafka_resp_err_t e =
+        rd_kafka_producev(env.prod, RD_KAFKA_V_TOPIC(r->topic), RD_KAFKA_V_PARTITION(r->partition),
+                          RD_KAFKA_V_KEY(r->key, strlen(r->key)),
+                          RD_KAFKA_V_VALUE((void *)r->value, r->value ? strlen(r->value) : 0),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     assert_int_equal(e, RD_KAFKA_RESP_ERR_NO_ERROR);
     assert_int_equal(rd_kafka_flush(env.prod, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
 }
@@ -163,15 +164,14 @@ static void test_format_value_and_op(void **state)
     (void)state;
     run_result r;
     run_tail(&r, "--format", "value", "--op", "u,d", "rowlog.shop.orders", NULL);
-    expect_sorted(&r, ENV("u", "{\"id\":1,\"qty\":1}", "{\"id\":1,\"qty\":4}") "\n"
-                      ENV("d", "{\"id\":2,\"qty\":7}", "null") "\n");
+    expect_sorted(&r, ENV("u", "{\"id\":1,\"qty\":1}", "{\"id\":1,\"qty\":4}") "\n" ENV(
+                          "d", "{\"id\":2,\"qty\":7}", "null") "\n");
     run_result_free(&r);
 
     /* Value format of a tombstone is null; --partition reads one partition. */
     run_tail(&r, "--format", "value", "--partition", "1", "rowlog.shop.orders", NULL);
-    expect_sorted(&r, "null\n"
-                      ENV("c", "null", "{\"id\":2,\"qty\":7}") "\n"
-                      ENV("d", "{\"id\":2,\"qty\":7}", "null") "\n");
+    expect_sorted(&r, "null\n" ENV("c", "null", "{\"id\":2,\"qty\":7}") "\n" ENV(
+                          "d", "{\"id\":2,\"qty\":7}", "null") "\n");
     run_result_free(&r);
 
     run_tail(&r, "--partition", "7", "rowlog.shop.orders", NULL);
@@ -219,10 +219,11 @@ static void test_wildcards(void **state)
     run_result_free(&r);
 
     run_tail(&r, "--op", "c", "rowlog.*.[ix]*", "rowlog.shop.items", NULL);
-    expect_sorted(&r, "{\"topic\":\"rowlog.other.x\",\"partition\":0,\"offset\":0,\"key\":{\"k\":1},"
-                      "\"value\":{\"op\":\"c\"}}\n"
-                      "{\"topic\":\"rowlog.shop.items\",\"partition\":0,\"offset\":0,\"key\":"
-                      "{\"sku\":\"a\"},\"value\":{\"op\":\"c\"}}\n");
+    expect_sorted(&r,
+                  "{\"topic\":\"rowlog.other.x\",\"partition\":0,\"offset\":0,\"key\":{\"k\":1},"
+                  "\"value\":{\"op\":\"c\"}}\n"
+                  "{\"topic\":\"rowlog.shop.items\",\"partition\":0,\"offset\":0,\"key\":"
+                  "{\"sku\":\"a\"},\"value\":{\"op\":\"c\"}}\n");
     run_result_free(&r);
 
     run_tail(&r, "rowlog.none.*", NULL);
@@ -264,6 +265,12 @@ static void *http_fake_run(void *arg)
     if (eol)
         *eol = '\0';
     snprintf(h->request, sizeof h->request, "%s", buf);
+    if (h->status == 0) { /* a server that never answers: wait for the client to give up */
+        while (read(fd, buf, sizeof buf) > 0) {
+        }
+        close(fd);
+        return NULL;
+    }
     char resp[2048];
     int len = snprintf(resp, sizeof resp,
                        "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
@@ -311,12 +318,12 @@ static void test_from_gtid(void **state)
                     "{\"partition\":0,\"offset\":1},{\"partition\":1,\"offset\":3},"
                     "{\"partition\":2,\"offset\":1}]}");
     snprintf(http, sizeof http, "127.0.0.1:%d", h.port);
-    char *argv[] = {rowlog_bin, "tail", "--bootstrap", env.bootstrap, "--http", http,
-                    "--from", "gtid:0-1-9", "--format", "pretty", "rowlog.shop.orders", NULL};
+    char *argv[] = {
+        rowlog_bin,   "tail",     "--bootstrap", env.bootstrap,        "--http", http, "--from",
+        "gtid:0-1-9", "--format", "pretty",      "rowlog.shop.orders", NULL};
     run_cmd(argv, 60, &r);
     http_fake_stop(&h);
-    assert_string_equal(h.request,
-                        "GET /v1/offsets?topic=rowlog.shop.orders&gtid=0-1-9 HTTP/1.1");
+    assert_string_equal(h.request, "GET /v1/offsets?topic=rowlog.shop.orders&gtid=0-1-9 HTTP/1.1");
     /* Partition 0 from offset 1, partition 1 at its end (3), partition 2 at its end (1). */
     expect_sorted(&r, "u shop.orders {\"id\":1} qty=1->4\n");
     run_result_free(&r);
@@ -324,8 +331,8 @@ static void test_from_gtid(void **state)
     /* 400: rowlogd's reason is shown. */
     http_fake_start(&h, 400, "{\"error\":\"bad GTID 'zz'\"}");
     snprintf(http, sizeof http, "127.0.0.1:%d", h.port);
-    char *bad[] = {rowlog_bin, "tail", "--bootstrap", env.bootstrap, "--http", http,
-                   "--from", "gtid:zz", "rowlog.shop.orders", NULL};
+    char *bad[] = {rowlog_bin, "tail",   "--bootstrap", env.bootstrap,        "--http",
+                   http,       "--from", "gtid:zz",     "rowlog.shop.orders", NULL};
     run_cmd(bad, 60, &r);
     http_fake_stop(&h);
     assert_int_equal(r.status, 1);
@@ -336,8 +343,8 @@ static void test_from_gtid(void **state)
     /* 404: unknown topic. */
     http_fake_start(&h, 404, "{\"error\":\"unknown topic\"}");
     snprintf(http, sizeof http, "127.0.0.1:%d", h.port);
-    char *nf[] = {rowlog_bin, "tail", "--bootstrap", env.bootstrap, "--http", http,
-                  "--from", "gtid:0-1-1", "rowlog.shop.orders", NULL};
+    char *nf[] = {rowlog_bin, "tail",   "--bootstrap", env.bootstrap,        "--http",
+                  http,       "--from", "gtid:0-1-1",  "rowlog.shop.orders", NULL};
     run_cmd(nf, 60, &r);
     http_fake_stop(&h);
     assert_int_equal(r.status, 1);
@@ -349,14 +356,29 @@ static void test_from_gtid(void **state)
     http_fake_start(&h, 200, "{}");
     snprintf(http, sizeof http, "127.0.0.1:%d", h.port);
     http_fake_stop(&h);
-    char *down[] = {rowlog_bin, "tail", "--bootstrap", env.bootstrap, "--http", http,
-                    "--from", "gtid:0-1-1", "rowlog.shop.orders", NULL};
+    char *down[] = {rowlog_bin, "tail",   "--bootstrap", env.bootstrap,        "--http",
+                    http,       "--from", "gtid:0-1-1",  "rowlog.shop.orders", NULL};
     run_cmd(down, 60, &r);
     assert_int_equal(r.status, 1);
     char want[128];
     snprintf(want, sizeof want, "GET http://%s/v1/offsets?topic=rowlog.shop.orders", http);
     if (!strstr((char *)r.err.p, want))
         fail_msg("stderr: %s", (char *)r.err.p);
+    run_result_free(&r);
+
+    /* A server that accepts and never answers: --timeout bounds the wait. */
+    http_fake_start(&h, 0, "");
+    snprintf(http, sizeof http, "127.0.0.1:%d", h.port);
+    char *silent[] = {rowlog_bin, "tail",       "--bootstrap",        env.bootstrap,
+                      "--http",   http,         "--timeout",          "700",
+                      "--from",   "gtid:0-1-1", "rowlog.shop.orders", NULL};
+    int64_t t0 = run_now_ms();
+    run_cmd(silent, 60, &r);
+    http_fake_stop(&h);
+    assert_int_equal(r.status, 1);
+    if (!strstr((char *)r.err.p, "no answer within 700 ms"))
+        fail_msg("stderr: %s", (char *)r.err.p);
+    assert_true(run_now_ms() - t0 < 8000);
     run_result_free(&r);
 }
 
@@ -385,8 +407,8 @@ static void test_offsets_and_groups(void **state)
                     "{\"partition\":2,\"offset\":1},{\"partition\":0,\"offset\":1},"
                     "{\"partition\":1,\"offset\":3}]}");
     snprintf(http, sizeof http, "127.0.0.1:%d", h.port);
-    char *gtid[] = {rowlog_bin, "offsets", "--bootstrap", env.bootstrap, "--http", http,
-                    "--gtid", "0-1-9", "rowlog.shop.orders", NULL};
+    char *gtid[] = {rowlog_bin, "offsets", "--bootstrap", env.bootstrap,        "--http",
+                    http,       "--gtid",  "0-1-9",       "rowlog.shop.orders", NULL};
     run_cmd(gtid, 60, &r);
     http_fake_stop(&h);
     if (r.status != 0)
@@ -399,8 +421,8 @@ static void test_offsets_and_groups(void **state)
     /* An answer that leaves a partition out is an error, not a guess. */
     http_fake_start(&h, 200, "{\"partitions\":[{\"partition\":0,\"offset\":1}]}");
     snprintf(http, sizeof http, "127.0.0.1:%d", h.port);
-    char *partial[] = {rowlog_bin, "offsets", "--bootstrap", env.bootstrap, "--http", http,
-                       "--gtid", "0-1-9", "rowlog.shop.orders", NULL};
+    char *partial[] = {rowlog_bin, "offsets", "--bootstrap", env.bootstrap,        "--http",
+                       http,       "--gtid",  "0-1-9",       "rowlog.shop.orders", NULL};
     run_cmd(partial, 60, &r);
     http_fake_stop(&h);
     assert_int_equal(r.status, 1);
@@ -428,8 +450,8 @@ static void test_offsets_and_groups(void **state)
         {"status", "--help", NULL, NULL, NULL, 0},
     };
     for (size_t i = 0; i < sizeof usage / sizeof usage[0]; i++) {
-        char *argv[] = {rowlog_bin, (char *)usage[i].a1, (char *)usage[i].a2, (char *)usage[i].a3,
-                        (char *)usage[i].a4, NULL};
+        char *argv[] = {rowlog_bin,          (char *)usage[i].a1, (char *)usage[i].a2,
+                        (char *)usage[i].a3, (char *)usage[i].a4, NULL};
         run_cmd(argv, 30, &r);
         if (r.status != usage[i].status ||
             (usage[i].err_has && !strstr((char *)r.err.p, usage[i].err_has)) ||
@@ -456,17 +478,26 @@ static void test_group_resume(void **state)
     }
     /* First member prints 4 of the 6 and exits: what it printed is committed. */
     run_result r1, r2, r3;
-    char *first[] = {rowlog_bin, "tail", "--bootstrap", env.bootstrap, "--group", "g1",
-                     "-X", "session.timeout.ms=3000", "-X", "heartbeat.interval.ms=500",
-                     "--format", "value", "--max", "4", "grouped", NULL};
+    char *first[] = {rowlog_bin,    "tail",
+                     "--bootstrap", env.bootstrap,
+                     "--group",     "g1",
+                     "-X",          "session.timeout.ms=3000",
+                     "-X",          "heartbeat.interval.ms=500",
+                     "--format",    "value",
+                     "--max",       "4",
+                     "grouped",     NULL};
     run_cmd(first, 60, &r1);
     if (r1.status != 0)
         fail_msg("exit %d, stderr: %s", r1.status, (char *)r1.err.p);
     assert_int_equal(run_count_lines(&r1.out), 4);
     /* A second run in the same group prints exactly the other 2. */
-    char *second[] = {rowlog_bin, "tail", "--bootstrap", env.bootstrap, "--group", "g1",
-                     "-X", "session.timeout.ms=3000", "-X", "heartbeat.interval.ms=500",
-                      "--format", "value", "grouped", NULL};
+    char *second[] = {rowlog_bin,    "tail",
+                      "--bootstrap", env.bootstrap,
+                      "--group",     "g1",
+                      "-X",          "session.timeout.ms=3000",
+                      "-X",          "heartbeat.interval.ms=500",
+                      "--format",    "value",
+                      "grouped",     NULL};
     run_cmd(second, 60, &r2);
     if (r2.status != 0)
         fail_msg("exit %d, stderr: %s", r2.status, (char *)r2.err.p);
@@ -484,9 +515,13 @@ static void test_group_resume(void **state)
     assert_int_equal(r3.status, 0);
     assert_int_equal(r3.out.len, 0);
     run_result_free(&r3);
-    char *other[] = {rowlog_bin, "tail", "--bootstrap", env.bootstrap, "--group", "g2",
-                     "-X", "session.timeout.ms=3000", "-X", "heartbeat.interval.ms=500",
-                     "--format", "value", "grouped", NULL};
+    char *other[] = {rowlog_bin,    "tail",
+                     "--bootstrap", env.bootstrap,
+                     "--group",     "g2",
+                     "-X",          "session.timeout.ms=3000",
+                     "-X",          "heartbeat.interval.ms=500",
+                     "--format",    "value",
+                     "grouped",     NULL};
     run_cmd(other, 60, &r3);
     assert_int_equal(r3.status, 0);
     assert_int_equal(run_count_lines(&r3.out), 6);
@@ -495,9 +530,13 @@ static void test_group_resume(void **state)
     run_result_free(&r3);
 
     /* --from end in a new group: nothing to print (no committed offset, start at the end). */
-    char *end[] = {rowlog_bin, "tail", "--bootstrap", env.bootstrap, "--group", "g3",
-                     "-X", "session.timeout.ms=3000", "-X", "heartbeat.interval.ms=500",
-                   "--from", "end", "grouped", NULL};
+    char *end[] = {rowlog_bin,    "tail",
+                   "--bootstrap", env.bootstrap,
+                   "--group",     "g3",
+                   "-X",          "session.timeout.ms=3000",
+                   "-X",          "heartbeat.interval.ms=500",
+                   "--from",      "end",
+                   "grouped",     NULL};
     run_cmd(end, 60, &r3);
     assert_int_equal(r3.status, 0);
     assert_int_equal(r3.out.len, 0);
@@ -540,9 +579,9 @@ static void test_option_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_option_errors), cmocka_unit_test(test_format_value_and_op),
-        cmocka_unit_test(test_format_pretty), cmocka_unit_test(test_max_with_op),
-        cmocka_unit_test(test_wildcards),     cmocka_unit_test(test_from_gtid),
+        cmocka_unit_test(test_option_errors),      cmocka_unit_test(test_format_value_and_op),
+        cmocka_unit_test(test_format_pretty),      cmocka_unit_test(test_max_with_op),
+        cmocka_unit_test(test_wildcards),          cmocka_unit_test(test_from_gtid),
         cmocka_unit_test(test_offsets_and_groups), cmocka_unit_test(test_group_resume),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
