@@ -10,7 +10,9 @@
  * MariaDB strings/ctype-*.c adds 576-767 (utf8mb3/utf8mb4/ucs2/utf16/utf32 *_mysql561 and
  * *_520 collations), 1024 + id (the NO PAD twin of collation id) and 2048-3327 (the UCA 14.0
  * collations, 256 ids per charset: utf8mb3, utf8mb4, ucs2, utf16, utf32).
- * MySQL's ucs2, utf16 and utf32 are big-endian; utf16le is little-endian.
+ * MySQL's ucs2, utf16 and utf32 are big-endian; utf16le is little-endian. MySQL's sjis maps
+ * 0x5C and 0x7E to ASCII (strings/ctype-sjis.cc), as glibc's CP932 does and its SHIFT_JIS
+ * does not (yen sign, overline), so sjis converts through CP932.
  */
 #include "reader/rows_int.h"
 
@@ -37,7 +39,7 @@ static const struct {
     [BINLOG_CS_SWE7] = {"swe7", "ISO646-SE"},
     [BINLOG_CS_ASCII] = {"ascii", "ASCII"},
     [BINLOG_CS_UJIS] = {"ujis", "EUC-JP"},
-    [BINLOG_CS_SJIS] = {"sjis", "SHIFT_JIS"},
+    [BINLOG_CS_SJIS] = {"sjis", "CP932"},
     [BINLOG_CS_HEBREW] = {"hebrew", "ISO-8859-8"},
     [BINLOG_CS_TIS620] = {"tis620", "TIS-620"},
     [BINLOG_CS_EUCKR] = {"euckr", "EUC-KR"},
@@ -170,6 +172,17 @@ int binlog__put_charset_text(binlog_decoder_t *dec, rl_buf *b, int cs, const uin
     if (cs == BINLOG_CS_LATIN1) {
         binlog__json_latin1(b, p, n);
         return 0;
+    }
+    if (cs != BINLOG_CS_UCS2 && cs != BINLOG_CS_UTF16 && cs != BINLOG_CS_UTF16LE &&
+        cs != BINLOG_CS_UTF32 && cs != BINLOG_CS_SWE7) {
+        /* ASCII-compatible charsets: pure ASCII needs no converter. */
+        size_t i = 0;
+        while (i < n && p[i] < 0x80)
+            i++;
+        if (i == n) {
+            rl_buf_json_str(b, p, n);
+            return 0;
+        }
     }
     struct binlog_charsets *st = binlog__charsets_get(dec);
     if (!st)

@@ -495,8 +495,11 @@ static int apply_charsets(binlog_table *t, const opt_fields *o, int def_type, in
 static int put_label(binlog_decoder_t *dec, rl_buf *b, const binlog_col *c, rl_slice s,
                      uint32_t idx, rl_err *err)
 {
+    /* Labels are DDL text: a binary collation keeps them as text, not base64. */
     int cs = BINLOG_CS_UTF8;
-    if (c->flags & BINLOG_COL_LATIN1)
+    if (c->flags & BINLOG_COL_BINARY)
+        cs = BINLOG_CS_UTF8;
+    else if (c->flags & BINLOG_COL_LATIN1)
         cs = BINLOG_CS_LATIN1;
     else if (c->flags & BINLOG_COL_CHARSET)
         cs = binlog__charset_of(c->charset);

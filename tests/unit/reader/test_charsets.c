@@ -73,6 +73,10 @@ static void test_conversions(void **state)
     check(dec, BINLOG_CS_SJIS, "\x93\xfa\x96\x7b", 4, "\"\xe6\x97\xa5\xe6\x9c\xac\"");
     check(dec, BINLOG_CS_CP932, "\x93\xfa\x96\x7b", 4, "\"\xe6\x97\xa5\xe6\x9c\xac\"");
     check(dec, BINLOG_CS_UJIS, "\xc6\xfc\xcb\xdc", 4, "\"\xe6\x97\xa5\xe6\x9c\xac\"");
+    /* MySQL's sjis keeps 0x5C and 0x7E ASCII (backslash, tilde), next to U+65E5. */
+    check(dec, BINLOG_CS_SJIS, "\x5c\x7e\x93\xfa", 4, "\"\\\\~\xe6\x97\xa5\"");
+    /* Pure ASCII in an ASCII-compatible charset needs no converter. */
+    check(dec, BINLOG_CS_BIG5, "plain", 5, "\"plain\"");
     /* U+AC00 (ga) in EUC-KR: B0 A1. */
     check(dec, BINLOG_CS_EUCKR, "\xb0\xa1", 2, "\"\xea\xb0\x80\"");
     /* "A" + U+00E9 in UCS-2BE, UTF-16BE, UTF-16LE, UTF-32BE; U+1F600 as a surrogate pair. */
@@ -106,7 +110,11 @@ static void test_conversions(void **state)
     check(dec, BINLOG_CS_UTF16, "\xd8\x3d", 2,
           "{\"_bytes_base64\":\"2D0=\",\"_charset\":\"utf16\"}");
     check(dec, BINLOG_CS_ASCII, "\xe9", 1, "{\"_bytes_base64\":\"6Q==\",\"_charset\":\"ascii\"}");
-    check(dec, BINLOG_CS_KEYBCS2, "ab", 2, "{\"_bytes_base64\":\"YWI=\",\"_charset\":\"keybcs2\"}");
+    check(dec, BINLOG_CS_KEYBCS2, "a\x80", 2,
+          "{\"_bytes_base64\":\"YYA=\",\"_charset\":\"keybcs2\"}");
+
+    /* swe7 is not ASCII: 0x5B is U+00C4 (ISO 646-SE). */
+    check(dec, BINLOG_CS_SWE7, "\x5b", 1, "\"\xc3\x84\"");
 
     /* One converter per charset, reused (and still right after a failed conversion). */
     struct binlog_charsets *cs = binlog__charsets_get(dec);
