@@ -2,7 +2,8 @@
  * consume.c - consumer throughput of rowlog's Kafka server (bench/RESULTS.md "Consume").
  *
  * 1. Writes a topic of N records (default 10,000,000) with log/ directly into a temporary
- *    directory: 16 partitions, lz4 (rowlog's default codec), keys {"id":i}, values ~100-byte
+ *    directory: 16 partitions, lz4 (rowlog's default codec; --codec none shows the wire
+ *    without the consumers' decompression), keys {"id":i}, values ~100-byte
  *    JSON change events like rowlog's, committed every 10,000 records. Not timed.
  * 2. Measures loopback TCP bandwidth in the same run: one thread writes 1 GiB in 1 MiB
  *    send()s to another reading it over 127.0.0.1.
@@ -17,7 +18,8 @@
  *    from starting the consumers to the last record received: the end-of-partition events
  *    that stop them come from parked fetches (up to fetch.wait.max.ms each), not throughput.
  *
- *   consume [--records N] [--partitions P] [--consumers 1,4,16] [--dir DIR] [--keep]
+ *   consume [--records N] [--partitions P] [--consumers 1,4,16] [--codec lz4|none|zstd]
+ *           [--dir DIR] [--keep]
  *   (--dir DIR --keep: the log is kept in DIR/log and reused by the next run of that size;
  *   CONSUME_DEBUG=1 prints request counts and phase times per run)
  *
@@ -62,11 +64,12 @@ static void die(const char *what, const char *msg)
 
 /* ------------------------------------------------------------------ the topic */
 
-static uint64_t generate(const char *dir, uint64_t n, uint32_t parts, uint64_t *payload)
+static uint64_t generate(const char *dir, uint64_t n, uint32_t parts, int codec,
+                         uint64_t *payload)
 {
     log_store_opts lo;
     memset(&lo, 0, sizeof lo);
-    lo.compression = LOG_COMPRESSION_LZ4;
+    lo.compression = codec;
     lo.partitions = parts;
     lo.flush = LOG_FLUSH_OS; /* the bench reads from the page cache; durability is moot */
     log_store_t *store;
@@ -338,6 +341,7 @@ int main(int argc, char **argv)
     char counts[64] = "1,4,16";
     const char *dir_arg = NULL;
     int keep = 0;
+    int codec = LOG_COMPRESSION_LZ4;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--records") && i + 1 < argc)
             nrecs = strtoull(argv[++i], NULL, 10);
@@ -347,11 +351,16 @@ int main(int argc, char **argv)
             snprintf(counts, sizeof counts, "%s", argv[++i]);
         else if (!strcmp(argv[i], "--dir") && i + 1 < argc)
             dir_arg = argv[++i];
-        else if (!strcmp(argv[i], "--keep"))
+        else if (!strcmp(argv[i], "--codec") && i + 1 < argc) {
+            codec = log_compression_parse(argv[++i]);
+            if (codec < 0)
+                die("--codec", "none, lz4 or zstd");
+        } else if (!strcmp(argv[i], "--keep"))
             keep = 1;
         else {
             fprintf(stderr, "usage: consume [--records N] [--partitions P] "
-                            "[--consumers 1,4,16] [--dir DIR] [--keep]\n");
+                            "[--consumers 1,4,16] [--codec lz4|none|zstd] [--dir DIR] "
+                            "[--keep]\n");
             return 2;
         }
     }
@@ -386,7 +395,7 @@ int main(int argc, char **argv)
     if (have > 0 && (uint64_t)have != nrecs)
         die(logdir, "holds a topic of another size: remove it or pass --records to match");
     if ((uint64_t)have != nrecs) {
-        generate(logdir, nrecs, parts, &payload);
+        generate(logdir, nrecs, parts, codec, &payload);
         printf("generated %" PRIu64 " records (%.1f MB of keys + values) in %.1f s\n", nrecs,
                (double)payload / 1e6, now_s() - t0);
     } else {
