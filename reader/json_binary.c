@@ -86,7 +86,50 @@ static int jerr(const jctx *j, const uint8_t *at, const char *what)
 
 /* ------------------------------------------------------------------ text helpers */
 
-/* MySQL's double_quote (sql-common/json_dom.cc). */
+/* Strict UTF-8 (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF). MySQL keeps
+ * JSON strings and keys in utf8mb4, so anything else is a damaged document. */
+static bool utf8_valid(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = p[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len;
+        uint32_t cp, min;
+        if ((c & 0xE0) == 0xC0) {
+            len = 2;
+            cp = c & 0x1F;
+            min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+            len = 3;
+            cp = c & 0x0F;
+            min = 0x800;
+        } else if ((c & 0xF8) == 0xF0) {
+            len = 4;
+            cp = c & 0x07;
+            min = 0x10000;
+        } else {
+            return false;
+        }
+        if (n - i < len)
+            return false;
+        for (size_t k = 1; k < len; k++) {
+            if ((p[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i + k] & 0x3Fu);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+/* MySQL's double_quote (sql-common/json_dom.cc). The bytes must be valid UTF-8 (checked by
+ * the callers), so the output is valid JSON. */
 static void put_quoted(rl_buf *b, const uint8_t *p, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -323,6 +366,8 @@ static int put_opaque(const jctx *j, rl_buf *b, const uint8_t *at, uint8_t ftype
     case OPAQUE_TIMESTAMP:
         return put_packed_time(j, b, ftype, at, data);
     case OPAQUE_VAR_STRING:
+        if (!utf8_valid(data.p, data.len))
+            return jerr(j, at, "string not valid UTF-8");
         put_quoted(b, data.p, data.len);
         return 0;
     default: {
@@ -392,6 +437,8 @@ static int put_scalar(const jctx *j, rl_buf *b, uint8_t t, rl_slice v)
         rl_slice s = rl_get_bytes(&r, n);
         if (r.err)
             return jerr(j, v.p, "string runs past its container");
+        if (!utf8_valid(s.p, s.len))
+            return jerr(j, v.p, "string not valid UTF-8");
         put_quoted(b, s.p, s.len);
         return 0;
     }
@@ -458,6 +505,8 @@ static int cont_key(const jctx *j, const jcont *c, uint32_t i, rl_slice *key)
     if (off > c->size || len > c->size - off)
         return jerr(j, e, "key out of its object");
     *key = rl_slice_make(c->base + off, len);
+    if (!utf8_valid(key->p, key->len))
+        return jerr(j, e, "key not valid UTF-8");
     return 0;
 }
 
@@ -811,6 +860,8 @@ static int parse_path(jdom *d, rl_slice path, jleg *legs)
             rl_buf_append(t, s, (size_t)(p - s));
         }
         l->key_len = t->len - l->key_off;
+        if (rl_buf_ok(t) && !utf8_valid(t->p + l->key_off, l->key_len))
+            return -1;
     }
     return n;
 }

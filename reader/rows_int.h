@@ -128,8 +128,10 @@ struct binlog_charsets *binlog__charsets_get(binlog_decoder_t *dec);
  * doubles as my_gcvt plus ".0" when integral, opaque DECIMAL as a number, DATE/TIME/DATETIME/
  * TIMESTAMP as quoted "YYYY-MM-DD hh:mm:ss.ffffff", other opaque values as
  * "base64:typeN:..."). An empty document is the JSON null literal (json_binary.cc
- * parse_binary). Returns 0, RL_ECORRUPT (an offset, size or type out of bounds, or nesting
- * deeper than BINLOG_JSON_MAX_DEPTH; err says where in the document), -ENOMEM. */
+ * parse_binary). The text is valid JSON: strings and keys must be valid UTF-8 (utf8mb4).
+ * Returns 0, RL_ECORRUPT (an offset, size or type out of bounds, a string or key that is not
+ * UTF-8, or nesting deeper than BINLOG_JSON_MAX_DEPTH; err says where in the document),
+ * -ENOMEM. On error out may hold part of the text. */
 int binlog__json_print(rl_buf *out, rl_slice doc, rl_err *err);
 
 /* json_binary.c: applies the JSON diffs `diffs` (the value of a partial JSON column of a

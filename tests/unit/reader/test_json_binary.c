@@ -410,6 +410,16 @@ static void test_corrupt(void **state)
     /* String size of 6 variable-length bytes. */
     static const uint8_t bad_vl[] = {0x0c, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01};
     check_corrupt(bad_vl, sizeof bad_vl, "varlen");
+    /* Strings and keys must be UTF-8 (MySQL stores utf8mb4): a lone continuation byte, an
+     * overlong '/', a surrogate, a truncated sequence. */
+    static const uint8_t bad_utf8[][6] = {
+        {0x0c, 2, 'a', 0x80}, {0x0c, 2, 0xc0, 0xaf}, {0x0c, 3, 0xed, 0xa0, 0x80}, {0x0c, 1, 0xe4}};
+    static const size_t bad_utf8_len[] = {4, 4, 5, 3};
+    for (size_t i = 0; i < 4; i++)
+        check_corrupt(bad_utf8[i], bad_utf8_len[i], "invalid UTF-8 string");
+    static const uint8_t bad_ukey[] = {0x00, 1, 0, 12, 0, 11, 0, 1, 0, 0x04, 0, 0, 0xff};
+    check_corrupt(bad_ukey, sizeof bad_ukey, "invalid UTF-8 key");
+
     /* Non-finite double. */
     static const uint8_t nan[] = {0x0b, 0, 0, 0, 0, 0, 0, 0xf8, 0x7f};
     check_corrupt(nan, sizeof nan, "NaN");
