@@ -4,7 +4,7 @@
  *
  *   log_read write DIR [--gib G | --records N] [--size BYTES] [--codec none|lz4|zstd]
  *                      [--txn N] [--flush commit|interval|os] [--partitions N]
- *   log_read read DIR [--cold] [--decode] [--max-bytes BYTES]
+ *   log_read read DIR [--cold] [--decode] [--populate] [--max-bytes BYTES]
  *
  * write: appends records of about --size bytes (default 541, shaped like rowlog's JSON change
  * events, from a pool of prepared ones) to topic "bench" until G GiB of record bytes (or N
@@ -14,7 +14,8 @@
  * a sendfile of them makes the kernel read) or, with --decode, decoding every record
  * (log_batch_decode: CRC32C, decompression, varints), as a consumer would. --cold first
  * drops the segment files from the page cache with posix_fadvise(POSIX_FADV_DONTNEED) (no
- * root needed; only this log's files are affected). The open's recovery scan reads the last
+ * root needed; only this log's files are affected). --populate maps each fetch's pages with
+ * one madvise(MADV_POPULATE_READ) before touching them. The open's recovery scan reads the last
  * segment of each partition, so that one is warm again before the reads start.
  *
  * Both print one line of key=value results, including memory: peak_rss_MiB (getrusage
@@ -50,7 +51,7 @@ static int usage(void)
     fputs("usage: log_read write DIR [--gib G | --records N] [--size BYTES] [--codec "
           "none|lz4|zstd]\n"
           "                          [--txn N] [--flush commit|interval|os] [--partitions N]\n"
-          "       log_read read DIR [--cold] [--decode] [--max-bytes BYTES]\n",
+          "       log_read read DIR [--cold] [--decode] [--populate] [--max-bytes BYTES]\n",
           stderr);
     return 2;
 }
