@@ -25,7 +25,7 @@ fail() { echo "FAIL: $*"; echo "---- rowlogd log ----"; tail -n 30 "$D/rowlogd.l
 sql -e "CREATE DATABASE itest; CREATE TABLE itest.c (id INT PRIMARY KEY, v INT NOT NULL, pad VARCHAR(600))"
 "$ROWLOGD" --source "mysql://rowlog:rowlogpw@127.0.0.1:$P" --data-dir "$D/log" \
     --listen "127.0.0.1:$K" --cleanup-policy compact --delete-retention-ms 0 \
-    --segment-bytes 1048576 --compression none > "$D/rowlogd.log" 2>&1 &
+    --segment-bytes 1048576 --compression none --http off > "$D/rowlogd.log" 2>&1 &
 RPID=$!
 for _ in $(seq 100); do grep -q "streaming from" "$D/rowlogd.log" && break; sleep 0.1; done
 grep -q "streaming from" "$D/rowlogd.log" || fail "rowlogd did not start streaming"

@@ -149,7 +149,7 @@ start_rowlogd() {
     log "starting rowlogd (run $RLD_RUN), Kafka on $BOOT, log $(basename "$logf")"
     "$ROWLOGD" --source "mysql://rowlog:rowlogpw@127.0.0.1:$DBPORT" \
         --data-dir "$WORK/rowlog-data" --listen "$BOOT" --partitions "$PARTITIONS" \
-        --compression lz4 --server-id 4242 --log-level info > "$logf" 2>&1 &
+        --compression lz4 --server-id 4242 --http off --log-level info > "$logf" 2>&1 &
     RLD_PID=$!
     local deadline=$((SECONDS + 60))
     while :; do

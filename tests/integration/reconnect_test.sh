@@ -22,7 +22,7 @@ fail() { echo "FAIL: $*"; echo "---- rowlogd log ----"; tail -n 40 "$D/rowlogd.l
 "$SCRIPTS/mariadb-sandbox.sh" start "$D" "$P" >/dev/null
 sql -e "CREATE DATABASE itest; CREATE TABLE itest.r (id INT PRIMARY KEY, v INT NOT NULL)"
 "$ROWLOGD" --source "mysql://rowlog:rowlogpw@127.0.0.1:$P" --data-dir "$D/log" \
-    --listen "127.0.0.1:$K" --heartbeat-ms 500 > "$D/rowlogd.log" 2>&1 &
+    --listen "127.0.0.1:$K" --heartbeat-ms 500 --http off > "$D/rowlogd.log" 2>&1 &
 RPID=$!
 for _ in $(seq 100); do grep -q "streaming from" "$D/rowlogd.log" && break; sleep 0.1; done
 grep -q "streaming from" "$D/rowlogd.log" || fail "rowlogd did not start streaming"
