@@ -189,7 +189,14 @@ int main(int argc, char **argv)
         rowlogd_view view = {.opts = &opts, .store = store, .srv = d.srv, .src = &d.src,
                              .poller = poller_started ? &poller : NULL};
         rc = rowlogd_http_start(&http, &view, &err);
-        if (rc != 0) {
+        if (rc != 0 && !opts.http_explicit) {
+            /* The default address may be taken (another rowlogd, node_exporter's 9100):
+             * capture anyway, without the endpoint. */
+            rl_warn("cannot start the HTTP endpoint: %s; running without metrics (set "
+                    "--http HOST:PORT, or --http off)",
+                    err.msg);
+            rc = 0;
+        } else if (rc != 0) {
             rl_error("cannot start the HTTP endpoint: %s", err.msg);
             if (poller_started)
                 rowlogd_poller_stop(&poller);
@@ -198,7 +205,12 @@ int main(int argc, char **argv)
             log_store_close(store);
             return 1;
         }
-        rl_info("metrics on http://%s:%u/metrics", opts.http_host, rowlogd_http_port(http));
+        if (http) {
+            rl_info("metrics on http://%s:%u/metrics", opts.http_host, rowlogd_http_port(http));
+        } else if (poller_started) {
+            rowlogd_poller_stop(&poller);
+            poller_started = false;
+        }
     }
     rc = rowlogd_source_start(&d.src);
     if (rc != 0) {

@@ -35,6 +35,8 @@ typedef struct rowlogd_opts {
     unsigned commit_interval_ms; /* longest a committed transaction waits for its fsync while
                                     the primary keeps sending (group commit) */
     bool http_enabled;           /* --http off clears it */
+    bool http_explicit;          /* --http was given: failing to listen is then fatal; the
+                                    default address is best effort (a warning) */
     char http_host[256];         /* --http HOST:PORT, default 127.0.0.1:9100 */
     unsigned http_port;          /* 0 = any free port (tests) */
     unsigned poll_ms;            /* --primary-poll-ms: head polling period, default 2000 */

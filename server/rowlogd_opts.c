@@ -40,7 +40,8 @@ static const char usage[] =
     "  --commit-interval-ms N  longest group-commit delay under load (default 20)\n"
     "  --http HOST:PORT      metrics and health endpoint: /metrics (Prometheus),\n"
     "                        /health/live, /health/ready, /v1/offsets (default\n"
-    "                        127.0.0.1:9100; off: none)\n"
+    "                        127.0.0.1:9100, skipped with a warning when taken;\n"
+    "                        off: none)\n"
     "  --primary-poll-ms N   how often the primary's head position is polled for the lag\n"
     "                        metrics, over a separate connection (default 2000)\n"
     "  --log-level L         debug, info, warn or error (default info)\n"
@@ -146,6 +147,7 @@ static int apply_opt(rowlogd_opts *o, const char *name, const char *v, rl_err *e
         o->http_host[colon - v] = 0;
         o->http_port = (unsigned)n;
         o->http_enabled = true;
+        o->http_explicit = true;
     } else if (strcmp(name, "primary-poll-ms") == 0) {
         if ((rc = parse_u64(name, v, 100, 3600000, &n, err)) == 0)
             o->poll_ms = (unsigned)n;
