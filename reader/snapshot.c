@@ -593,7 +593,8 @@ static int classify(snap_table *t, snap_col *c, const char *dt, const char *ctyp
     c->keyset_ok = key;
     if ((c->kind == SNAP_K_TEXT || c->kind == SNAP_K_ENUM || c->kind == SNAP_K_SET) && c->charset &&
         !c->latin1) {
-        static const char *const utf8[] = {"utf8mb4", "utf8mb3", "utf8", "ascii", NULL};
+        /* binary: ENUM/SET labels of a binary collation stay text, as in the decoder. */
+        static const char *const utf8[] = {"utf8mb4", "utf8mb3", "utf8", "ascii", "binary", NULL};
         /* The decoder converts other character sets (ucs2, gbk, ...) to UTF-8: so does the
          * server here. Such a key column is not paginated (its literal would need the
          * conversion back). */
