@@ -157,6 +157,7 @@ static void tail_usage(FILE *f)
           "                           relative: -10m, -2h, -1d), gtid:GTID (the first record\n"
           "                           of that transaction or a later one, asked from\n"
           "                           rowlogd's HTTP endpoint)\n"
+          "  --from-gtid GTID       the same as --from gtid:GTID\n"
           "  --follow               wait for new records until SIGINT or SIGTERM (exit 0);\n"
           "                         without it, exit once every partition reached its end\n"
           "  --partition N          read partition N only (not with --group)\n"
@@ -218,12 +219,19 @@ static int tail_parse_ops(const char *arg, unsigned *ops)
 static int tail_parse(int argc, char **argv, tail_opts *o)
 {
     static const struct option longopts[] = {
-        {"bootstrap", required_argument, NULL, 'b'}, {"from", required_argument, NULL, 'o'},
-        {"follow", no_argument, NULL, 'F'},          {"max", required_argument, NULL, 'n'},
-        {"timeout", required_argument, NULL, 'T'},   {"verbose", no_argument, NULL, 'v'},
-        {"group", required_argument, NULL, 'G'},     {"partition", required_argument, NULL, 'p'},
-        {"format", required_argument, NULL, 'f'},    {"op", required_argument, NULL, 'O'},
-        {"http", required_argument, NULL, 'H'},      {"help", no_argument, NULL, 'h'},
+        {"bootstrap", required_argument, NULL, 'b'},
+        {"from", required_argument, NULL, 'o'},
+        {"follow", no_argument, NULL, 'F'},
+        {"max", required_argument, NULL, 'n'},
+        {"timeout", required_argument, NULL, 'T'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"group", required_argument, NULL, 'G'},
+        {"partition", required_argument, NULL, 'p'},
+        {"format", required_argument, NULL, 'f'},
+        {"op", required_argument, NULL, 'O'},
+        {"http", required_argument, NULL, 'H'},
+        {"from-gtid", required_argument, NULL, 'g'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     uint64_t v;
@@ -248,7 +256,8 @@ static int tail_parse(int argc, char **argv, tail_opts *o)
         case 'X': {
             char *eq = strchr(optarg, '=');
             if (!eq || eq == optarg)
-                return tool_usage_error(TAIL_PROG, tail_usage, "-X takes NAME=VALUE, not '%s'", optarg);
+                return tool_usage_error(TAIL_PROG, tail_usage, "-X takes NAME=VALUE, not '%s'",
+                                        optarg);
             if (o->nprops == TAIL_MAX_PROPS)
                 return tool_usage_error(TAIL_PROG, tail_usage, "more than 16 -X properties%s", "");
             *eq = '\0'; /* argv strings are writable (C11 5.1.2.2.1) */
@@ -274,17 +283,25 @@ static int tail_parse(int argc, char **argv, tail_opts *o)
                                         "(2026-11-23T10:00:00Z, -10m) or gtid:GTID, not '%s'",
                                         optarg);
             break;
+        case 'g':
+            if (!*optarg)
+                return tool_usage_error(TAIL_PROG, tail_usage, "--from-gtid needs a GTID%s", "");
+            o->from = FROM_GTID;
+            o->from_gtid = optarg;
+            break;
         case 'F':
             o->follow = true;
             break;
         case 'n':
             if (tool_parse_u64(optarg, UINT64_MAX, &v) != 0 || v == 0)
-                return tool_usage_error(TAIL_PROG, tail_usage, "--max takes a positive count, not '%s'", optarg);
+                return tool_usage_error(TAIL_PROG, tail_usage,
+                                        "--max takes a positive count, not '%s'", optarg);
             o->max = v;
             break;
         case 'p':
             if (tool_parse_u64(optarg, INT32_MAX, &v) != 0)
-                return tool_usage_error(TAIL_PROG, tail_usage, "--partition takes a partition id, not '%s'", optarg);
+                return tool_usage_error(TAIL_PROG, tail_usage,
+                                        "--partition takes a partition id, not '%s'", optarg);
             o->partition = (int32_t)v;
             break;
         case 'f':
@@ -295,15 +312,19 @@ static int tail_parse(int argc, char **argv, tail_opts *o)
             else if (strcmp(optarg, "pretty") == 0)
                 o->format = FMT_PRETTY;
             else
-                return tool_usage_error(TAIL_PROG, tail_usage, "--format takes json, pretty or value, not '%s'", optarg);
+                return tool_usage_error(TAIL_PROG, tail_usage,
+                                        "--format takes json, pretty or value, not '%s'", optarg);
             break;
         case 'O':
             if (tail_parse_ops(optarg, &o->ops) != 0)
-                return tool_usage_error(TAIL_PROG, tail_usage, "--op takes a list of c, u, d, r such as c,u, not '%s'", optarg);
+                return tool_usage_error(TAIL_PROG, tail_usage,
+                                        "--op takes a list of c, u, d, r such as c,u, not '%s'",
+                                        optarg);
             break;
         case 'T':
             if (tool_parse_u64(optarg, 3600000, &v) != 0 || v == 0)
-                return tool_usage_error(TAIL_PROG, tail_usage, "--timeout takes 1 to 3600000 ms, not '%s'", optarg);
+                return tool_usage_error(TAIL_PROG, tail_usage,
+                                        "--timeout takes 1 to 3600000 ms, not '%s'", optarg);
             o->timeout_ms = (int)v;
             break;
         case 'v':
@@ -313,7 +334,8 @@ static int tail_parse(int argc, char **argv, tail_opts *o)
             tail_usage(stdout);
             return -1;
         case ':':
-            return tool_usage_error(TAIL_PROG, tail_usage, "option %s needs a value", argv[optind - 1]);
+            return tool_usage_error(TAIL_PROG, tail_usage, "option %s needs a value",
+                                    argv[optind - 1]);
         default:
             return tool_usage_error(TAIL_PROG, tail_usage, "unknown option '%s'", argv[optind - 1]);
         }
@@ -325,7 +347,8 @@ static int tail_parse(int argc, char **argv, tail_opts *o)
             return tool_usage_error(TAIL_PROG, tail_usage, "empty TOPIC name%s", "");
     }
     if (o->group && o->partition >= 0)
-        return tool_usage_error(TAIL_PROG, tail_usage, "--partition cannot be used with --group%s", "");
+        return tool_usage_error(TAIL_PROG, tail_usage, "--partition cannot be used with --group%s",
+                                "");
     return 0;
 }
 
@@ -466,8 +489,8 @@ static void tail_format(tail_state *st, const tail_part *tp, const rd_kafka_mess
         rl_buf_putc(line, '\n');
         break;
     case FMT_PRETTY:
-        tool_pretty_format(line, tp->topic, m->partition, m->offset, m->key, m->key_len,
-                           m->payload, m->payload ? m->len : 0, st->color);
+        tool_pretty_format(line, tp->topic, m->partition, m->offset, m->key, m->key_len, m->payload,
+                           m->payload ? m->len : 0, st->color);
         break;
     default:
         rl_buf_append(line, tp->prefix.p, tp->prefix.len);
@@ -506,15 +529,14 @@ static int tail_message(tail_state *st, rd_kafka_message_t *m, rl_err *err)
             return 0;
         }
         return rl_err_set(err, RL_EPROTO, "%s [%" PRId32 "] at offset %" PRId64 ": %s",
-                          topic ? topic : "?", m->partition, m->offset,
-                          rd_kafka_message_errstr(m));
+                          topic ? topic : "?", m->partition, m->offset, rd_kafka_message_errstr(m));
     }
     if (!topic)
         return rl_err_set(err, RL_EPROTO, "record without a topic at offset %" PRId64, m->offset);
     tail_part *tp = tail_part_find(st, topic, m->partition);
     if (!tp)
-        return rl_err_set(err, RL_EPROTO, "record of %s [%" PRId32 "], a partition not read",
-                          topic, m->partition);
+        return rl_err_set(err, RL_EPROTO, "record of %s [%" PRId32 "], a partition not read", topic,
+                          m->partition);
     if (st->o.ops && !(op_bit(tool_envelope_op(m->payload, m->payload ? m->len : 0)) & st->o.ops)) {
         tp->pending = m->offset; /* filtered out, but consumed */
         return 0;
@@ -537,8 +559,8 @@ static int tail_message(tail_state *st, rd_kafka_message_t *m, rl_err *err)
 
 /* Sets the start offset of every entry of tpl (all of one topic) from --from. Absolute
  * offsets are checked against the partition's range; beginning/end use the logical offsets. */
-static int tail_resolve_from(tail_state *st, const char *topic, rd_kafka_topic_partition_list_t *tpl,
-                             rl_err *err)
+static int tail_resolve_from(tail_state *st, const char *topic,
+                             rd_kafka_topic_partition_list_t *tpl, rl_err *err)
 {
     switch (st->o.from) {
     case FROM_BEGINNING:
@@ -665,8 +687,8 @@ static int tail_topic_add(tail_topic *topics, size_t *ntopics, const char *name,
 }
 
 /* The topic names to read: arguments as given, wildcards expanded against metadata. */
-static int tail_topic_names(tail_state *st, int argc, char **argv, tail_topic **out,
-                            size_t *nout, rl_err *err)
+static int tail_topic_names(tail_state *st, int argc, char **argv, tail_topic **out, size_t *nout,
+                            rl_err *err)
 {
     const struct rd_kafka_metadata *md = NULL;
     size_t cap = (size_t)argc, n = 0;
@@ -766,8 +788,8 @@ static void tail_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             else
                 tail_part_activate(st, tp);
         }
-        if (st->cb_rc == 0 && (st->o.from == FROM_OFFSET || st->o.from == FROM_TIME ||
-                               st->o.from == FROM_GTID))
+        if (st->cb_rc == 0 &&
+            (st->o.from == FROM_OFFSET || st->o.from == FROM_TIME || st->o.from == FROM_GTID))
             st->cb_rc = tail_group_positions(st, parts, &st->cb_err);
         if (st->o.verbose) {
             for (int i = 0; i < parts->cnt; i++)
@@ -778,9 +800,10 @@ static void tail_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             rd_kafka_error_t *error = rd_kafka_incremental_assign(rk, st->cb_rc ? NULL : parts);
             if (error) {
                 if (st->cb_rc == 0)
-                    st->cb_rc = rl_err_set(&st->cb_err, RL_EPROTO, "group '%s': cannot take "
-                                           "the assignment: %s", st->o.group,
-                                           rd_kafka_error_string(error));
+                    st->cb_rc = rl_err_set(&st->cb_err, RL_EPROTO,
+                                           "group '%s': cannot take "
+                                           "the assignment: %s",
+                                           st->o.group, rd_kafka_error_string(error));
                 rd_kafka_error_destroy(error);
             }
         } else {
@@ -881,19 +904,29 @@ int tool_tail_main(int argc, char **argv)
     extra[nextra++] = "fetch.wait.max.ms";
     extra[nextra++] = "100";
     if (o->group) {
-        const char *group_props[] = {"group.id", o->group,
-                                     "enable.auto.commit", "true",
-                                     "auto.commit.interval.ms", TAIL_COMMIT_MS,
-                                     "enable.auto.offset.store", "false",
-                                     "auto.offset.reset", o->from == FROM_END ? "latest" : "earliest"};
+        const char *group_props[] = {"group.id",
+                                     o->group,
+                                     "enable.auto.commit",
+                                     "true",
+                                     "auto.commit.interval.ms",
+                                     TAIL_COMMIT_MS,
+                                     "enable.auto.offset.store",
+                                     "false",
+                                     "auto.offset.reset",
+                                     o->from == FROM_END ? "latest" : "earliest"};
         for (size_t i = 0; i < sizeof group_props / sizeof group_props[0]; i++)
             extra[nextra++] = group_props[i];
     }
     for (size_t i = 0; i < 2 * o->nprops; i++)
         extra[nextra++] = o->props[i];
     extra[nextra] = NULL;
-    tool_kafka_opts ko = {o->bootstrap, TAIL_PROG, o->timeout_ms, o->verbose, &sigs,
-                          o->group ? tail_rebalance : NULL, st};
+    tool_kafka_opts ko = {o->bootstrap,
+                          TAIL_PROG,
+                          o->timeout_ms,
+                          o->verbose,
+                          &sigs,
+                          o->group ? tail_rebalance : NULL,
+                          st};
     st->kc = tool_kafka_new(&ko, extra, &err);
     if (!st->kc)
         goto fail;
@@ -917,9 +950,8 @@ int tool_tail_main(int argc, char **argv)
             tail_topic *tt = &topics[t];
             rd_kafka_topic_conf_t *tconf = rd_kafka_topic_conf_new();
             char why[256];
-            if (!tconf ||
-                rd_kafka_topic_conf_set(tconf, "auto.offset.reset", "error", why, sizeof why) !=
-                    RD_KAFKA_CONF_OK) {
+            if (!tconf || rd_kafka_topic_conf_set(tconf, "auto.offset.reset", "error", why,
+                                                  sizeof why) != RD_KAFKA_CONF_OK) {
                 if (tconf)
                     rd_kafka_topic_conf_destroy(tconf);
                 rl_err_set(&err, RL_ECONFIG, "topic configuration: %s", tconf ? why : "no memory");
@@ -998,8 +1030,8 @@ int tool_tail_main(int argc, char **argv)
         if (!o->follow && o->group && st->nactive == 0 &&
             rl_mono_ns() - st->idle_since_ns > (int64_t)o->timeout_ms * 1000000) {
             rl_err_set(&err, -ETIMEDOUT,
-                       "group '%s': no partition assigned to this member within %d ms",
-                       o->group, o->timeout_ms);
+                       "group '%s': no partition assigned to this member within %d ms", o->group,
+                       o->timeout_ms);
             goto fail;
         }
     }

@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <pty.h>
 #include <sys/socket.h>
 
 #include <librdkafka/rdkafka.h>
@@ -196,6 +197,64 @@ static void test_format_pretty(void **state)
     run_result_free(&r);
 }
 
+/* Runs argv with stdout and stderr on a pseudo-terminal (so isatty(1) is true) and NO_COLOR
+ * set to no_color (NULL: unset); collects what it wrote. */
+static void run_pty(char *const argv[], const char *no_color, rl_buf *out)
+{
+    int master = -1;
+    pid_t pid = forkpty(&master, NULL, NULL, NULL);
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (no_color)
+            setenv("NO_COLOR", no_color, 1);
+        else
+            unsetenv("NO_COLOR");
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    char buf[4096];
+    int64_t deadline = run_now_ms() + 60000;
+    for (;;) {
+        struct pollfd pf = {master, POLLIN, 0};
+        if (poll(&pf, 1, 200) > 0) {
+            ssize_t got = read(master, buf, sizeof buf);
+            if (got <= 0)
+                break; /* EIO once the child closed the terminal */
+            rl_buf_append(out, buf, (size_t)got);
+        }
+        if (run_now_ms() > deadline) {
+            kill(pid, SIGKILL);
+            break;
+        }
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    close(master);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    rl_buf_cstr(out);
+}
+
+static void test_pretty_terminal(void **state)
+{
+    (void)state;
+    char *argv[] = {rowlog_bin, "tail", "--bootstrap", env.bootstrap,        "--format",
+                    "pretty",   "--op", "u",           "rowlog.shop.orders", NULL};
+    rl_buf out = RL_BUF_INIT;
+    /* A terminal turns LF into CR LF. */
+    run_pty(argv, NULL, &out);
+    assert_string_equal((char *)out.p, "\033[33mu\033[0m \033[1mshop.orders\033[0m "
+                                       "\033[36m{\"id\":1}\033[0m qty=\033[31m1\033[0m->"
+                                       "\033[32m4\033[0m\r\n");
+    rl_buf_reset(&out);
+    run_pty(argv, "1", &out);
+    assert_string_equal((char *)out.p, "u shop.orders {\"id\":1} qty=1->4\r\n");
+    rl_buf_reset(&out);
+    /* An empty NO_COLOR does not count (no-color.org). */
+    run_pty(argv, "", &out);
+    assert_non_null(strstr((char *)out.p, "\033[33mu"));
+    rl_buf_free(&out);
+}
+
 static void test_max_with_op(void **state)
 {
     (void)state;
@@ -343,8 +402,8 @@ static void test_from_gtid(void **state)
     /* 404: unknown topic. */
     http_fake_start(&h, 404, "{\"error\":\"unknown topic\"}");
     snprintf(http, sizeof http, "127.0.0.1:%d", h.port);
-    char *nf[] = {rowlog_bin, "tail",   "--bootstrap", env.bootstrap,        "--http",
-                  http,       "--from", "gtid:0-1-1",  "rowlog.shop.orders", NULL};
+    char *nf[] = {rowlog_bin, "tail",        "--bootstrap", env.bootstrap,        "--http",
+                  http,       "--from-gtid", "0-1-1",       "rowlog.shop.orders", NULL};
     run_cmd(nf, 60, &r);
     http_fake_stop(&h);
     assert_int_equal(r.status, 1);
@@ -579,10 +638,11 @@ static void test_option_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_option_errors),      cmocka_unit_test(test_format_value_and_op),
-        cmocka_unit_test(test_format_pretty),      cmocka_unit_test(test_max_with_op),
-        cmocka_unit_test(test_wildcards),          cmocka_unit_test(test_from_gtid),
-        cmocka_unit_test(test_offsets_and_groups), cmocka_unit_test(test_group_resume),
+        cmocka_unit_test(test_option_errors), cmocka_unit_test(test_format_value_and_op),
+        cmocka_unit_test(test_format_pretty), cmocka_unit_test(test_pretty_terminal),
+        cmocka_unit_test(test_max_with_op),   cmocka_unit_test(test_wildcards),
+        cmocka_unit_test(test_from_gtid),     cmocka_unit_test(test_offsets_and_groups),
+        cmocka_unit_test(test_group_resume),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
