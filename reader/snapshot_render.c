@@ -18,7 +18,7 @@
  *   GEOMETRY            the stored bytes: SRID (4 bytes LE) + WKB
  *   ENUM, SET           the label; the labels joined by ','
  */
-#include "reader/binlog_int.h"
+#include "reader/rows_int.h"
 #include "reader/snapshot_int.h"
 
 #include <errno.h>
@@ -34,26 +34,13 @@ static int bad(const snap_table *t, uint32_t ci, rl_err *err, const char *what, 
                       ci + 1, t->cols[ci].name, what, (int)(n > 64 ? 64 : n), p);
 }
 
-/* Shortest decimal that reads back as the same float; the same algorithm and output as
- * reader/rows.c put_float (the two must agree byte for byte: tested against the decoder). */
-static void put_float(rl_buf *b, float f)
-{
-    char tmp[48];
-    int prec = (f != 0 && fabsf(f) < FLT_MIN) ? 1 : 6;
-    int n = 0;
-    for (; prec <= 9; prec++) {
-        n = snprintf(tmp, sizeof tmp, "%.*g", prec, (double)f);
-        if (strtof(tmp, NULL) == f)
-            break;
-    }
-    rl_buf_append(b, tmp, (size_t)n);
-}
-
 static const double pow10d[20] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,
                                   1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19};
 
-/* Same for doubles, as reader/rows.c put_double (fixed notation for 1e-4 <= |d| < 1e15 by
- * the exact integer search, else the first of %.15g..%.17g that reads back). */
+/* Shortest decimal that reads back as the same double: a copy of reader/rows.c put_double
+ * (static there; fixed notation for 1e-4 <= |d| < 1e15 by the exact integer search, else the
+ * first of %.15g..%.17g that reads back). The two must agree byte for byte: tested against
+ * the decoder in test_snapshot.c. */
 static void put_double(rl_buf *b, double d)
 {
     double a = fabs(d);
@@ -182,7 +169,7 @@ int binlog__snap_value(rl_buf *b, const snap_table *t, uint32_t ci, const char *
             float f = (float)d;
             if ((double)f != d || !isfinite(f))
                 return bad(t, ci, err, "not a FLOAT value", p, n);
-            put_float(b, f);
+            binlog__put_float(b, f);
         } else {
             put_double(b, d);
         }
