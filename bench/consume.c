@@ -64,8 +64,7 @@ static void die(const char *what, const char *msg)
 
 /* ------------------------------------------------------------------ the topic */
 
-static uint64_t generate(const char *dir, uint64_t n, uint32_t parts, int codec,
-                         uint64_t *payload)
+static uint64_t generate(const char *dir, uint64_t n, uint32_t parts, int codec, uint64_t *payload)
 {
     log_store_opts lo;
     memset(&lo, 0, sizeof lo);
@@ -83,12 +82,12 @@ static uint64_t generate(const char *dir, uint64_t n, uint32_t parts, int codec,
         int kl = snprintf(key, sizeof key, "{\"id\":%" PRIu64 "}", i);
         int vl = snprintf(val, sizeof val,
                           "{\"op\":\"c\",\"ts_ms\":%" PRIu64 ",\"after\":{\"id\":%" PRIu64
-                          ",\"name\":\"%s\",\"qty\":%" PRIu64 ",\"price\":\"%" PRIu64
-                          ".%02u\"}}",
+                          ",\"name\":\"%s\",\"qty\":%" PRIu64 ",\"price\":\"%" PRIu64 ".%02u\"}}",
                           (uint64_t)1700000000000 + i, i, names[i % 6], i % 17, i % 1000,
                           (unsigned)(i % 100));
         bytes += (uint64_t)kl + (uint64_t)vl;
-        if (log_store_append(store, rl_slice_str("bench"), rl_slice_make((uint8_t *)key, (size_t)kl),
+        if (log_store_append(store, rl_slice_str("bench"),
+                             rl_slice_make((uint8_t *)key, (size_t)kl),
                              rl_slice_make((uint8_t *)val, (size_t)vl),
                              (int64_t)1700000000000 + (int64_t)i, &err) != 0)
             die("append", err.msg);
@@ -214,8 +213,7 @@ static void *consumer_main(void *arg)
         {"queued.max.messages.kbytes", "262144"},
     };
     for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
-        if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], errstr, sizeof errstr) !=
-            RD_KAFKA_CONF_OK)
+        if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
             die(kv[i][0], errstr);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     if (!rk)
@@ -237,8 +235,7 @@ static void *consumer_main(void *arg)
             rd_kafka_message_t *m = batch[i];
             if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                 for (int k = 0; k < c->nparts; k++)
-                    if (c->parts[k] == m->partition && c->hwm[k] >= 0 &&
-                        m->offset >= c->hwm[k]) {
+                    if (c->parts[k] == m->partition && c->hwm[k] >= 0 && m->offset >= c->hwm[k]) {
                         c->hwm[k] = -1; /* done */
                         left--;
                     }

@@ -66,11 +66,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     for (int i = 0; i < 120; i++) {
         char key[32], val[96];
         snprintf(key, sizeof key, "k%d", i);
-        snprintf(val, sizeof val, "{\"op\":\"c\",\"after\":{\"id\":%d,\"v\":\"%0*d\"}}", i,
-                 i % 40, 0);
+        snprintf(val, sizeof val, "{\"op\":\"c\",\"after\":{\"id\":%d,\"v\":\"%0*d\"}}", i, i % 40,
+                 0);
         const char *topic = i % 3 == 0 ? "users" : "orders";
-        if (log_store_append(fuzz_store, rl_slice_str(topic), rl_slice_str(key),
-                             rl_slice_str(val), 1700000000000 + i * 1000, &err) != 0 ||
+        if (log_store_append(fuzz_store, rl_slice_str(topic), rl_slice_str(key), rl_slice_str(val),
+                             1700000000000 + i * 1000, &err) != 0 ||
             (i % 10 == 9 && log_store_commit(fuzz_store, rl_slice_str("fuzz"), &err) != 0)) {
             fprintf(stderr, "append: %s\n", err.msg);
             abort();

@@ -51,7 +51,8 @@ KT_UNUSED static void *kt_loop_main(void *arg)
 }
 
 /* Starts a server on port 0 with opts (listen_port forced to 0), then the loop's thread. */
-KT_UNUSED static void kt_server_start(kt_server *st, log_store_t *store, const kafka_server_opts *opts)
+KT_UNUSED static void kt_server_start(kt_server *st, log_store_t *store,
+                                      const kafka_server_opts *opts)
 {
     rl_err err = {0};
     memset(st, 0, sizeof *st);

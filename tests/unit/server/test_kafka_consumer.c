@@ -53,7 +53,10 @@ typedef struct fixture {
     char bootstrap[64];
 } fixture;
 
-static void notify_hook(void *ctx) { kafka_server_notify(ctx); }
+static void notify_hook(void *ctx)
+{
+    kafka_server_notify(ctx);
+}
 
 /* A compacted 2-partition topic "cdc" by default, 1 MiB segments, a server on it. */
 static int setup(void **state)
@@ -120,8 +123,7 @@ static void value_for(char *out, size_t n, int i, int key)
     snprintf(out, n,
              "{\"op\":\"u\",\"source\":{\"table\":\"t\",\"seq\":%d},\"after\":{\"id\":%d,"
              "\"name\":\"customer-%d\",\"note\":\"%.*s\"}}",
-             i, key, key,
-             (i * 7) % 100,
+             i, key, key, (i * 7) % 100,
              "lorem-ipsum-dolor-sit-amet-consectetur-adipiscing-elit-sed-do-eiusmod-tempor-"
              "incididunt-ut-labore-et-dolore");
 }
@@ -234,19 +236,14 @@ static rd_kafka_t *consumer_new(const fixture *fx, const char *group, atomic_int
     char errstr[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     const char *kv[][2] = {
-        {"bootstrap.servers", fx->bootstrap},
-        {"group.id", group},
-        {"enable.auto.commit", "false"},
-        {"auto.offset.reset", "earliest"},
-        {"session.timeout.ms", "6000"},
-        {"heartbeat.interval.ms", "500"},
-        {"fetch.wait.max.ms", "50"},
-        {"enable.partition.eof", "false"},
+        {"bootstrap.servers", fx->bootstrap}, {"group.id", group},
+        {"enable.auto.commit", "false"},      {"auto.offset.reset", "earliest"},
+        {"session.timeout.ms", "6000"},       {"heartbeat.interval.ms", "500"},
+        {"fetch.wait.max.ms", "50"},          {"enable.partition.eof", "false"},
         {"client.id", "test-consumer"},
     };
     for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
-        if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], errstr, sizeof errstr) !=
-            RD_KAFKA_CONF_OK)
+        if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
             fail_msg("%s: %s", kv[i][0], errstr);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_opaque(conf, errors);
@@ -305,8 +302,8 @@ static int check_rec(void *arg, const log_record *rec)
     x->records++;
     const consumed *c = x->c;
     if (rec->offset >= c->cap[x->p] || !c->v[x->p][rec->offset].got)
-        fail_msg("partition %d offset %" PRId64 " (key %.*s) of the final log never received",
-                 x->p, rec->offset, (int)rec->key.len, (const char *)rec->key.p);
+        fail_msg("partition %d offset %" PRId64 " (key %.*s) of the final log never received", x->p,
+                 rec->offset, (int)rec->key.len, (const char *)rec->key.p);
     uint64_t h = rec_hash(rec->key.p, rec->key.len, rec->value.p, rec->value.len);
     if (c->v[x->p][rec->offset].hash != h)
         fail_msg("partition %d offset %" PRId64 ": received another record", x->p, rec->offset);
@@ -314,8 +311,8 @@ static int check_rec(void *arg, const log_record *rec)
 }
 
 /* Walks partition p of topic in the final log; returns its record count. */
-static int64_t check_final_log(log_store_t *store, const char *topic, int32_t p,
-                               const consumed *c, int64_t *hwm_out)
+static int64_t check_final_log(log_store_t *store, const char *topic, int32_t p, const consumed *c,
+                               int64_t *hwm_out)
 {
     int64_t start, hwm;
     assert_int_equal(log_store_offsets(store, topic, (uint32_t)p, &start, &hwm), 0);
@@ -358,8 +355,8 @@ static void test_consumer_roll_compact(void **state)
     fixture *fx = *state;
     /* 40,000 records of 500 keys: ~9 MiB, several 1 MiB segments per partition, most
      * records superseded by a later one of their key. */
-    writer w = {.fx = fx, .topic = "cdc", .nrecs = 40000, .nkeys = 500, .per_commit = 200,
-                .sleep_ms = 2};
+    writer w = {
+        .fx = fx, .topic = "cdc", .nrecs = 40000, .nkeys = 500, .per_commit = 200, .sleep_ms = 2};
     atomic_init(&w.done, false);
     atomic_init(&w.committed, 0);
     compactor cp = {.store = fx->store, .writer_done = &w.done};
@@ -420,8 +417,7 @@ static void test_consumer_roll_compact(void **state)
                 break;
         }
         if (kt_now_ms() > deadline)
-            fail_msg("consumer did not reach the end in 120 s (%" PRId64 " received)",
-                     c.total);
+            fail_msg("consumer did not reach the end in 120 s (%" PRId64 " received)", c.total);
     }
     rd_kafka_resp_err_t e = rd_kafka_commit(rk, NULL, 0);
     assert_true(e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR__NO_OFFSET);
@@ -462,8 +458,9 @@ static void test_consumer_roll_compact(void **state)
     assert_int_equal(atomic_load(&errors), 0);
     for (int p = 0; p < NPARTS; p++)
         free(c.v[p]);
-    fprintf(stderr, "rolled and compacted: %d segments rewritten in %d passes, %" PRId64
-                    " records received, %" PRId64 " in the final log\n",
+    fprintf(stderr,
+            "rolled and compacted: %d segments rewritten in %d passes, %" PRId64
+            " records received, %" PRId64 " in the final log\n",
             atomic_load(&cp.rewritten), cp.passes, c.total, total_final);
     fprintf(stderr, "%d segments were rewritten before the consumer started reading\n",
             rewritten_before);
@@ -476,21 +473,21 @@ enum { NGROUPS = 100, PER_GROUP = 10, NCONN = NGROUPS * PER_GROUP };
 enum member_state { M_JOIN, M_SYNC, M_STABLE };
 
 /* The member clients run on their own thread, where cmocka's fail() cannot be used. */
-#define STORM_FAIL(...)                                                                        \
-    do {                                                                                       \
-        fprintf(stderr, "storm: " __VA_ARGS__);                                                \
-        fprintf(stderr, "\n");                                                                 \
-        abort();                                                                               \
+#define STORM_FAIL(...)                                                                            \
+    do {                                                                                           \
+        fprintf(stderr, "storm: " __VA_ARGS__);                                                    \
+        fprintf(stderr, "\n");                                                                     \
+        abort();                                                                                   \
     } while (0)
 
 typedef struct member {
     int fd;
     int group;
     int state;
-    bool waiting;     /* a request is out */
+    bool waiting; /* a request is out */
     int32_t generation;
     char id[128];
-    rl_buf in;        /* bytes of a partial response */
+    rl_buf in; /* bytes of a partial response */
     int64_t next_hb;
     rl_buf leader_members; /* the leader's member ids (SyncGroup assignments) */
     int nleader;
@@ -749,8 +746,8 @@ static void test_many_groups_consumer_progress(void **state)
 
     /* 1,500 records, one commit every 10 ms, while the groups churn. */
     enum { NLIVE = 1500 };
-    writer w = {.fx = fx, .topic = "live", .nrecs = NLIVE, .nkeys = 0, .per_commit = 5,
-                .sleep_ms = 10};
+    writer w = {
+        .fx = fx, .topic = "live", .nrecs = NLIVE, .nkeys = 0, .per_commit = 5, .sleep_ms = 10};
     atomic_init(&w.done, false);
     atomic_init(&w.committed, 0);
     w.commit_ms = calloc(NLIVE, sizeof *w.commit_ms);
@@ -797,8 +794,9 @@ static void test_many_groups_consumer_progress(void **state)
     atomic_store(&s.stop, true);
     pthread_join(stt, NULL);
     kafka_server_stats_get(fx->st.srv, &st);
-    fprintf(stderr, "%d connections, %" PRIu64 " members in %" PRIu64 " groups, %d stable; "
-                    "consumer: %" PRId64 " records, largest lag %" PRId64 " ms\n",
+    fprintf(stderr,
+            "%d connections, %" PRIu64 " members in %" PRIu64 " groups, %d stable; "
+            "consumer: %" PRId64 " records, largest lag %" PRId64 " ms\n",
             NCONN, st.members, st.groups, s.stable_at_end, received, max_lag);
     assert_true(st.connections_open >= NCONN);
     assert_int_equal(st.members, NCONN);

@@ -83,9 +83,8 @@ static int teardown(void **state)
 /* ------------------------------------------------------------------ raw requests */
 
 /* OffsetCommit v7 of partitions parts[0..n) of topic; every partition must succeed. */
-static void commit_offsets(unsigned port, const char *group, int32_t generation,
-                           const char *member, const char *topic, int n, const int32_t *parts,
-                           const int64_t *offsets)
+static void commit_offsets(unsigned port, const char *group, int32_t generation, const char *member,
+                           const char *topic, int n, const int32_t *parts, const int64_t *offsets)
 {
     rl_buf req = RL_BUF_INIT, resp = RL_BUF_INIT;
     int fd = kt_connect(port);
@@ -143,8 +142,8 @@ static void join_and_sync(int fd, const char *group, const char *md, const char 
     rl_buf_puts(&req, md);
     kt_req_end(&req);
     rl_reader rd = kt_call(fd, &req, &resp);
-    assert_int_equal(rl_get_i32be(&rd), 0);  /* throttle */
-    assert_int_equal(rl_get_i16be(&rd), 0);  /* error */
+    assert_int_equal(rl_get_i32be(&rd), 0); /* throttle */
+    assert_int_equal(rl_get_i16be(&rd), 0); /* error */
     out->generation = rl_get_i32be(&rd);
     assert_true(rl_slice_eq_str(kt_get_str(&rd), "range"));
     (void)kt_get_str(&rd); /* leader */
@@ -191,8 +190,7 @@ static const kafka_committed_offset *find_co(const kafka_committed_offset *v, si
                                              const char *group, const char *topic, int32_t p)
 {
     for (size_t i = 0; i < n; i++)
-        if (strcmp(v[i].group, group) == 0 && strcmp(v[i].topic, topic) == 0 &&
-            v[i].partition == p)
+        if (strcmp(v[i].group, group) == 0 && strcmp(v[i].topic, topic) == 0 && v[i].partition == p)
             return &v[i];
     return NULL;
 }
@@ -353,7 +351,6 @@ static void test_committed_offsets_concurrent(void **state)
     assert_true(a.reads > 0);
 }
 
-
 /* ------------------------------------------------------------------ ListGroups, DescribeGroups */
 
 /* Reads a string in the version's encoding. */
@@ -426,8 +423,7 @@ static int list_groups(int fd, int16_t v, const char *const *states, int nstates
         out[i].state[0] = 0;
         if (v >= 4) {
             rl_slice st = get_fstr(&rd, flex);
-            snprintf(out[i].state, sizeof out[i].state, "%.*s", (int)st.len,
-                     (const char *)st.p);
+            snprintf(out[i].state, sizeof out[i].state, "%.*s", (int)st.len, (const char *)st.p);
         }
         if (flex)
             assert_int_equal(rl_get_uvarint(&rd), 0);
@@ -581,8 +577,7 @@ static void test_list_groups_rdkafka(void **state)
     char bootstrap[64], errstr[256];
     snprintf(bootstrap, sizeof bootstrap, "127.0.0.1:%u", fx->st.port);
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr,
-                                       sizeof errstr),
+    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof errstr),
                      RD_KAFKA_CONF_OK);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     assert_non_null(rk);
