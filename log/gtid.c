@@ -387,8 +387,9 @@ int log__gidx_write(log_partition *p, rl_err *err)
     sidecar_path(path, sizeof path, p->dir, seg->base);
     if (seg->gfd < 0) {
         /* First write since the segment was created, opened or sealed (abort may reactivate
-         * a sealed one): entries go after the committed ones. */
-        seg->gfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+         * a sealed one): entries go after the committed ones. With none, whatever the file
+         * holds is not this segment's (a leftover of a crash): start it afresh. */
+        seg->gfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | (seg->gsize == 0 ? O_TRUNC : 0), 0644);
         if (seg->gfd < 0)
             return rl_err_set(err, -errno, "%s: open: %s", path, strerror(errno));
         if (seg->gsize == 0)
@@ -559,6 +560,54 @@ int log__gidx_load(log_segment *seg, const char *dir, int64_t cut, bool last, rl
     seg->gsize = good;
     atomic_store_explicit(&seg->gcommitted, good, memory_order_relaxed);
     return 0;
+}
+
+/* ------------------------------------------------------------------ checking */
+
+typedef struct check_ctx {
+    int64_t end;
+    int64_t last_off;
+    int64_t bad_off; /* offset of the entry that broke the rules, or -1 */
+    bool backwards;
+} check_ctx;
+
+static int check_entry(void *ctx, const log_gtid_ent *e)
+{
+    check_ctx *cc = ctx;
+    if (e->off < cc->last_off) {
+        cc->backwards = true;
+        cc->bad_off = e->off;
+        return 1;
+    }
+    if (e->off >= cc->end) {
+        cc->bad_off = e->off;
+        return 1;
+    }
+    cc->last_off = e->off;
+    return 0;
+}
+
+int log__gidx_check(const char *dir, int64_t base, int64_t end, uint64_t *good, char *why,
+                    size_t cap, rl_err *err)
+{
+    char path[PATH_MAX];
+    sidecar_path(path, sizeof path, dir, base);
+    check_ctx cc = {end, 0, -1, false};
+    bool damaged = false;
+    why[0] = 0;
+    int rc = sidecar_walk(path, UINT64_MAX, check_entry, &cc, good, &damaged, err);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc != 0)
+        return rc;
+    if (damaged)
+        snprintf(why, cap, "a damaged or incomplete entry");
+    else if (cc.backwards)
+        snprintf(why, cap, "an entry's offset %lld goes backwards", (long long)cc.bad_off);
+    else if (cc.bad_off >= 0)
+        snprintf(why, cap, "an entry names offset %lld, at or after the segment's end %lld",
+                 (long long)cc.bad_off, (long long)end);
+    return why[0] ? 1 : 0;
 }
 
 /* ------------------------------------------------------------------ lookup */

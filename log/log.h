@@ -364,8 +364,8 @@ void log_store_stats_get(log_store_t *store, log_store_stats *out);
 /*
  * Checks a log directory that no store has open (`rowlog log check DIR [--repair]`): the
  * checkpoint; in every partition, every batch of every segment (header structure, CRC32C,
- * records decoded, offsets following each other within and across segments) and each sealed
- * segment's index files. Calls fn(ctx, line) with one line of text per finding (file, byte
+ * records decoded, offsets following each other within and across segments), each sealed
+ * segment's index files, and each segment's GTID index (reported, never repaired). Calls fn(ctx, line) with one line of text per finding (file, byte
  * position and offset of every damaged batch; a batch whose length field is damaged hides
  * the rest of its segment, reported as one finding) and per repair action.
  * With repair: in each damaged partition, first reports what will be lost (the offsets and

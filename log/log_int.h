@@ -524,6 +524,12 @@ int log__gidx_abort(log_partition *p, rl_err *err);
  * torn write: truncated and logged; in a sealed one it is logged and marks the segment lossy.
  * Fills the summary and gcommitted. Returns 0, -errno or -ENOMEM. */
 int log__gidx_load(log_segment *seg, const char *dir, int64_t cut, bool last, rl_err *err);
+/* Offline check of the sidecar of segment `base` in dir whose records end before offset
+ * `end` (log_check): entries whole, CRCs right, offsets not decreasing and below end. Returns
+ * 0 (fine, or no sidecar), 1 (why says what is wrong; *good gets the bytes of good entries
+ * before it), -errno reading it. */
+int log__gidx_check(const char *dir, int64_t base, int64_t end, uint64_t *good, char *why,
+                    size_t cap, rl_err *err);
 /* log_store_offset_for_gtid on one partition. */
 int log__partition_offset_for_gtid(log_partition *p, const log_gtid *g, int64_t *offset,
                                    rl_err *err);

@@ -310,6 +310,12 @@ static size_t count_files(const char *dir, const char *ext)
 
 /* ------------------------------------------------------------------ tests */
 
+static void collect(void *buf, const char *line)
+{
+    rl_buf_puts(buf, line);
+    rl_buf_putc(buf, '\n');
+}
+
 static void test_random_reopen_abort(void **state)
 {
     (void)state;
@@ -403,6 +409,11 @@ static void test_cut_back_at_open(void **state)
     c_commit(&c);
     c_check(&c, true);
     log_store_close(c.st);
+    rl_buf lines = RL_BUF_INIT;
+    rl_err err = {0, ""};
+    if (log_check(c.dir, false, collect, &lines, &err) != 0)
+        fail_msg("log check: %s", rl_buf_cstr(&lines));
+    rl_buf_free(&lines);
     c_open(&c);
     c_check(&c, true);
     c_free(&c);
@@ -546,6 +557,12 @@ static void test_damaged_sealed(void **state)
     b[len / 2] ^= 0x40;
     tu_write_file(path, b, len);
     free(b);
+    /* The checker reports it (and nothing else). */
+    rl_buf lines = RL_BUF_INIT;
+    rl_err err = {0, ""};
+    assert_int_equal(log_check(c.dir, false, collect, &lines, &err), 1);
+    assert_non_null(strstr(rl_buf_cstr(&lines), "00000000000000000000.log: .gtidindex byte"));
+    rl_buf_free(&lines);
     tu_capture cap;
     tu_capture_begin(&cap);
     c_open(&c);
