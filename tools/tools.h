@@ -99,7 +99,7 @@ int tool_signals_pending(const sigset_t *set);
 int tool_write(FILE *f, const void *p, size_t len);
 
 /* ---------------------------------------------------------------------------------------
- * librdkafka client setup shared by tail and topics (tools/kafka_client.c).
+ * librdkafka client setup shared by tail, topics, offsets and groups (tools/kafka_client.c).
  * ------------------------------------------------------------------------------------- */
 
 typedef struct tool_kafka tool_kafka;
@@ -113,7 +113,8 @@ typedef struct tool_kafka_opts {
                               NULL; the set must outlive the handle */
     /* Consumer groups only (a group.id among the extra properties): called on the main
      * thread from rd_kafka_consumer_poll with librdkafka's rebalance event (rdkafka.h,
-     * rd_kafka_conf_set_rebalance_cb); it must call rd_kafka_assign itself. NULL = none. */
+     * rd_kafka_conf_set_rebalance_cb); it must call rd_kafka_assign (or, with a cooperative
+     * assignor, rd_kafka_incremental_assign/_unassign) itself. NULL = none. */
     void (*rebalance)(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                       rd_kafka_topic_partition_list_t *parts, void *arg);
     void *rebalance_arg;
@@ -125,7 +126,8 @@ typedef struct tool_kafka_opts {
  * simple-consumer API (no consumer group, no commits).
  * extra: NULL or NULL-terminated name/value pairs of further librdkafka properties, applied
  * after those (a group.id and commit settings make it a group consumer).
- * Returns the handle, or NULL with the reason in err (bad bootstrap list, out of memory).
+ * Returns the handle, or NULL with the reason in err: RL_ECONFIG (bad bootstrap list, a
+ * property librdkafka refuses: err names it), -ENOMEM.
  */
 tool_kafka *tool_kafka_new(const tool_kafka_opts *opts, const char *const *extra, rl_err *err);
 void tool_kafka_destroy(tool_kafka *kc);
