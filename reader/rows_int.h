@@ -46,34 +46,28 @@ enum { BINLOG_JN_SCALAR = 1, BINLOG_JN_ARRAY = 2, BINLOG_JN_OBJECT = 3 };
 /* ------------------------------------------------------------------ character sets */
 
 /* Character sets of text columns (charset.c). UTF8 covers utf8mb3 and utf8mb4, whose bytes are
- * copied; BINARY is base64; LATIN1 is read as cp1252 (binlog__json_latin1); the others are
- * converted to UTF-8 with iconv. */
+ * copied; BINARY is base64; LATIN1 is read as cp1252 (binlog__json_latin1); the single-byte
+ * ones convert by table, the multi-byte ones with iconv. */
 enum binlog_charset {
     BINLOG_CS_UNKNOWN = 0,
     BINLOG_CS_UTF8,
     BINLOG_CS_BINARY,
     BINLOG_CS_LATIN1,
-    BINLOG_CS_BIG5,
+    BINLOG_CS_ASCII,
+    /* Single-byte character sets, converted by table (charset.c sb_hi). */
     BINLOG_CS_DEC8,
     BINLOG_CS_CP850,
     BINLOG_CS_HP8,
     BINLOG_CS_KOI8R,
     BINLOG_CS_LATIN2,
     BINLOG_CS_SWE7,
-    BINLOG_CS_ASCII,
-    BINLOG_CS_UJIS,
-    BINLOG_CS_SJIS,
     BINLOG_CS_HEBREW,
     BINLOG_CS_TIS620,
-    BINLOG_CS_EUCKR,
     BINLOG_CS_KOI8U,
-    BINLOG_CS_GB2312,
     BINLOG_CS_GREEK,
     BINLOG_CS_CP1250,
-    BINLOG_CS_GBK,
     BINLOG_CS_LATIN5,
     BINLOG_CS_ARMSCII8,
-    BINLOG_CS_UCS2,
     BINLOG_CS_CP866,
     BINLOG_CS_KEYBCS2,
     BINLOG_CS_MACCE,
@@ -81,16 +75,26 @@ enum binlog_charset {
     BINLOG_CS_CP852,
     BINLOG_CS_LATIN7,
     BINLOG_CS_CP1251,
-    BINLOG_CS_UTF16,
-    BINLOG_CS_UTF16LE,
     BINLOG_CS_CP1256,
     BINLOG_CS_CP1257,
-    BINLOG_CS_UTF32,
     BINLOG_CS_GEOSTD8,
+    /* Multi-byte character sets, converted by iconv. */
+    BINLOG_CS_BIG5,
+    BINLOG_CS_UJIS,
+    BINLOG_CS_SJIS,
+    BINLOG_CS_EUCKR,
+    BINLOG_CS_GB2312,
+    BINLOG_CS_GBK,
+    BINLOG_CS_UCS2,
+    BINLOG_CS_UTF16,
+    BINLOG_CS_UTF16LE,
+    BINLOG_CS_UTF32,
     BINLOG_CS_CP932,
     BINLOG_CS_EUCJPMS,
     BINLOG_CS_GB18030,
-    BINLOG_CS_COUNT
+    BINLOG_CS_COUNT,
+    BINLOG_CS_SB_FIRST = BINLOG_CS_DEC8,
+    BINLOG_CS_SB_LAST = BINLOG_CS_GEOSTD8,
 };
 
 /* The character set of a MySQL or MariaDB collation id; BINLOG_CS_UNKNOWN for ids no server

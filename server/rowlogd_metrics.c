@@ -124,16 +124,14 @@ static void render_source(rowlogd_prom *w, const rowlogd_view *v, int64_t now_ms
                 "(or last interval end per MySQL source uuid)",
                 pos.gtid_state);
 
-    /* Unknown (absent) until the first event or heartbeat was read. */
-    if (ldi(&st->last_event_ts_us) > 0 || ldi(&st->caught_up_ms) > 0) {
-        int64_t lag = rowlogd_lag_ms(
-            now_ms, ldi(&st->last_event_ts_us), ldi(&st->last_event_ms), ldi(&st->caught_up_ms),
-            v->opts->source.heartbeat_ms ? v->opts->source.heartbeat_ms : 1000);
-        one(w, "rowlog_source_lag_seconds", "gauge",
-            "Seconds the position read is behind the primary: now minus the last event's "
-            "commit time, 0 while heartbeats say nothing more is waiting (see docs/metrics.md)",
-            (double)lag / 1000.0);
-    }
+    int64_t lag = rowlogd_lag_ms(now_ms, ldi(&st->last_event_ts_us), ldi(&st->last_event_ms),
+                                 ldi(&st->caught_up_ms),
+                                 v->opts->source.heartbeat_ms ? v->opts->source.heartbeat_ms
+                                                              : 1000);
+    one(w, "rowlog_source_lag_seconds", "gauge",
+        "Seconds the position read is behind the primary: now minus the last event's commit "
+        "time, 0 while heartbeats say nothing more is waiting (see docs/metrics.md)",
+        (double)lag / 1000.0);
     int64_t ts = ldi(&st->last_event_ts_us);
     if (ts > 0)
         one(w, "rowlog_source_last_event_timestamp_seconds", "gauge",

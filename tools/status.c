@@ -326,7 +326,7 @@ void tool_status_render(const tool_metrics *cur, const tool_metrics *prev, doubl
     else
         rl_buf_puts(b, "NOT CONNECTED\n");
     if ((m = tool_metrics_find(cur, "rowlog_source_position_info", NULL, NULL)) != NULL &&
-        tool_metric_label(m, "file", s1, sizeof s1) && s1[0]) {
+        tool_metric_label(m, "file", s1, sizeof s1)) {
         rl_buf_printf(b, "position   %s:%.0f", s1, val(cur, "rowlog_source_position_bytes"));
         put_gtids(b, cur, "rowlog_source_gtid_sequence");
         rl_buf_putc(b, '\n');
