@@ -25,7 +25,7 @@
  * end) arrives, so the very last record of the snapshot can be marked; the progress notices
  * of its chunk are held back with it, so a notice never precedes a row of its chunk.
  */
-#include "reader/binlog_int.h"
+#include "reader/rows_int.h"
 #include "reader/snapshot_int.h"
 
 #include <errno.h>
@@ -62,6 +62,7 @@ typedef struct snap_chunk {
 typedef struct snap_worker {
     binlog_snapshot_t *snap;
     MYSQL *conn;
+    binlog_decoder_t *dec; /* used only for its character-set converters (this thread's) */
     pthread_t th;
     bool started, finished;
     snap_chunk bufs[2];
@@ -591,17 +592,14 @@ static int classify(snap_table *t, snap_col *c, const char *dt, const char *ctyp
     }
     c->latin1 = c->charset && strncmp(c->charset, "latin1", 6) == 0;
     c->keyset_ok = key;
-    if ((c->kind == SNAP_K_TEXT || c->kind == SNAP_K_ENUM || c->kind == SNAP_K_SET) && c->charset &&
-        !c->latin1) {
+    if ((c->kind == SNAP_K_ENUM || c->kind == SNAP_K_SET) && c->charset && !c->latin1) {
         /* binary: ENUM/SET labels of a binary collation stay text, as in the decoder. */
         static const char *const utf8[] = {"utf8mb4", "utf8mb3", "utf8", "ascii", "binary", NULL};
-        /* The decoder converts other character sets (ucs2, gbk, ...) to UTF-8: so does the
-         * server here. Such a key column is not paginated (its literal would need the
-         * conversion back). */
-        if (!type_is(c->charset, utf8)) {
+        /* Labels in other character sets (ucs2, gbk, ...): the server converts them to UTF-8
+         * (labels are defined text, they always convert; the SET separator of a wide
+         * character set is not the byte ','). */
+        if (!type_is(c->charset, utf8))
             c->convert = true;
-            c->keyset_ok = false;
-        }
     }
     return 0;
 }
@@ -612,8 +610,9 @@ static int load_columns(binlog_snapshot_t *snap, rl_err *err)
     char sql[512];
     snprintf(sql, sizeof sql,
              "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, "
-             "CHARACTER_SET_NAME, COLLATION_NAME FROM information_schema.COLUMNS WHERE "
-             "TABLE_SCHEMA NOT IN %s ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION",
+             "CHARACTER_SET_NAME, COLLATION_NAME, (SELECT ID FROM information_schema.COLLATIONS "
+             "l WHERE l.COLLATION_NAME = c.COLLATION_NAME) FROM information_schema.COLUMNS c "
+             "WHERE TABLE_SCHEMA NOT IN %s ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION",
              SYSTEM_DBS);
     int rc = query_res(snap->conns[0], sql, &res, err);
     if (rc != 0)
@@ -652,6 +651,9 @@ static int load_columns(binlog_snapshot_t *snap, rl_err *err)
         for (char *q = dt; *q; q++)
             if (*q >= 'A' && *q <= 'Z')
                 *q = (char)(*q - 'A' + 'a');
+        /* The decoder's character set of the collation: text is converted by the decoder's
+         * own code (binlog__put_charset_text), so both agree byte for byte. */
+        c->cs = row[7] ? binlog__charset_of((uint32_t)strtoul(row[7], NULL, 10)) : 0;
         if ((rc = classify(t, c, dt, ctype, err)) != 0)
             goto out;
     }
@@ -1152,7 +1154,7 @@ static int render_row(snap_worker *w, snap_table *t, snap_chunk *c, MYSQL_ROW ro
         if (!row[i]) {
             rl_buf_append(b, "null", 4);
         } else {
-            int rc = binlog__snap_value(b, t, i, row[i], len[i], err);
+            int rc = binlog__snap_value(b, w->dec, t, i, row[i], len[i], err);
             if (rc != 0)
                 return rc;
         }
@@ -1584,6 +1586,11 @@ int binlog_snapshot_run(binlog_snapshot_t *snap, const binlog_snapshot_handler *
         snap_worker *w = &snap->workers[i];
         w->snap = snap;
         w->conn = snap->conns[i];
+        if (binlog_decoder_new(&w->dec, NULL, NULL) != 0) {
+            rc = rl_err_set(err, -ENOMEM, "out of memory");
+            atomic_store(&snap->stop, true);
+            break;
+        }
         if (pthread_create(&w->th, NULL, worker_main, w) != 0) {
             rc = rl_err_set(err, -EAGAIN, "cannot start snapshot reader thread %u", i + 1);
             atomic_store(&snap->stop, true);
@@ -1656,6 +1663,7 @@ int binlog_snapshot_run(binlog_snapshot_t *snap, const binlog_snapshot_handler *
             free(w->bufs[b].recs);
         }
         free(w->colpos);
+        binlog_decoder_free(w->dec);
         rl_buf_free(&w->sql);
         rl_buf_free(&w->keyraw);
     }

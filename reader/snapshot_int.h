@@ -36,8 +36,9 @@ typedef struct snap_col {
     uint32_t name_len;
     uint8_t kind;    /* enum snap_kind */
     bool latin1;     /* TEXT/ENUM/SET in a latin1 character set: read as cp1252 */
-    bool convert;    /* TEXT/ENUM/SET in another non-UTF-8 character set: selected as
+    bool convert;    /* ENUM/SET in another non-UTF-8 character set: selected as
                         CONVERT(c USING utf8mb4), the server's conversion to UTF-8 */
+    int cs;          /* BINLOG_CS_* of the collation (reader/rows_int.h), 0 unknown */
     bool keyset_ok;  /* usable in a keyset predicate (ordering of the literal = of ORDER BY) */
     uint32_t bits;   /* BIT(n): n */
     char *charset;   /* CHARACTER_SET_NAME or NULL */
@@ -66,10 +67,11 @@ typedef struct snap_table {
 /* snapshot_render.c */
 
 /* Appends the JSON of one non-NULL value (p, n: the text-protocol bytes, results in the
- * column's own character set). Returns 0, RL_ECORRUPT (text that does not parse as the
- * column's type; err names table and column), -ENOMEM. */
-int binlog__snap_value(rl_buf *b, const snap_table *t, uint32_t ci, const char *p, size_t n,
-                       rl_err *err);
+ * column's own character set). dec (may be NULL: raw bytes as UTF-8) is a decoder used only
+ * for its character-set converters, one per thread. Returns 0, RL_ECORRUPT (text that does not
+ * parse as the column's type; err names table and column), -ENOMEM. */
+int binlog__snap_value(rl_buf *b, binlog_decoder_t *dec, const snap_table *t, uint32_t ci,
+                       const char *p, size_t n, rl_err *err);
 /* Appends an SQL literal for a key value (raw bytes p, n of column ci) that compares in the
  * column's ordering: numbers as is, temporal values quoted, strings as
  * _charset X'..' COLLATE collation, binary strings as X'..'. Returns 0, RL_ECORRUPT. */

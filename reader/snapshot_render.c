@@ -139,8 +139,8 @@ static bool is_datetime_text(const char *p, size_t n)
     return true;
 }
 
-int binlog__snap_value(rl_buf *b, const snap_table *t, uint32_t ci, const char *p, size_t n,
-                       rl_err *err)
+int binlog__snap_value(rl_buf *b, binlog_decoder_t *dec, const snap_table *t, uint32_t ci,
+                       const char *p, size_t n, rl_err *err)
 {
     const snap_col *c = &t->cols[ci];
     char tmp[64];
@@ -210,7 +210,14 @@ int binlog__snap_value(rl_buf *b, const snap_table *t, uint32_t ci, const char *
         break;
     }
     case SNAP_K_TEXT:
-        put_text(b, c, p, n);
+        /* Through the decoder's own conversion (UTF-8 copied, latin1 as cp1252, others by
+         * iconv, unconvertible bytes kept as an object): the same JSON as the binlog's. */
+        if (dec && c->cs > 0) {
+            if (binlog__put_charset_text(dec, b, c->cs, (const uint8_t *)p, n) != 0)
+                return rl_err_set(err, -ENOMEM, "out of memory");
+        } else {
+            put_text(b, c, p, n);
+        }
         break;
     case SNAP_K_BYTES:
         put_base64(b, p, n);

@@ -36,7 +36,7 @@ static void check_n(uint8_t kind, const char *p, size_t n, const char *want)
     rl_buf b = RL_BUF_INIT;
     rl_err err;
     memset(&err, 0, sizeof err);
-    int rc = binlog__snap_value(&b, t, 0, p, n, &err);
+    int rc = binlog__snap_value(&b, NULL, t, 0, p, n, &err);
     if (!want) {
         assert_int_equal(rc, RL_ECORRUPT);
         /* The message names table and column. */
@@ -115,22 +115,22 @@ static void test_strings_and_bytes(void **state)
     snap_table *t = table_of(SNAP_K_TEXT);
     g_col.latin1 = true;
     rl_buf b = RL_BUF_INIT;
-    assert_int_equal(binlog__snap_value(&b, t, 0, "\x80\xe9", 2, NULL), 0);
+    assert_int_equal(binlog__snap_value(&b, NULL, t, 0, "\x80\xe9", 2, NULL), 0);
     assert_string_equal(rl_buf_cstr(&b), "\"\xe2\x82\xac\xc3\xa9\"");
     rl_buf_reset(&b);
     /* BIT(17): the server may send fewer bytes; left-padded to 3. */
     t = table_of(SNAP_K_BIT);
     g_col.bits = 17;
-    assert_int_equal(binlog__snap_value(&b, t, 0, "\x01\x55\x55", 3, NULL), 0);
+    assert_int_equal(binlog__snap_value(&b, NULL, t, 0, "\x01\x55\x55", 3, NULL), 0);
     assert_string_equal(rl_buf_cstr(&b), "\"AVVV\"");
     rl_buf_reset(&b);
-    assert_int_equal(binlog__snap_value(&b, t, 0, "\x55\x55", 2, NULL), 0);
+    assert_int_equal(binlog__snap_value(&b, NULL, t, 0, "\x55\x55", 2, NULL), 0);
     assert_string_equal(rl_buf_cstr(&b), "\"AFVV\"");
     rl_buf_reset(&b);
-    assert_int_equal(binlog__snap_value(&b, t, 0, "\x01\x02\x03\x04", 4, NULL), RL_ECORRUPT);
+    assert_int_equal(binlog__snap_value(&b, NULL, t, 0, "\x01\x02\x03\x04", 4, NULL), RL_ECORRUPT);
     g_col.bits = 1;
     rl_buf_reset(&b);
-    assert_int_equal(binlog__snap_value(&b, t, 0, "\x01", 1, NULL), 0);
+    assert_int_equal(binlog__snap_value(&b, NULL, t, 0, "\x01", 1, NULL), 0);
     assert_string_equal(rl_buf_cstr(&b), "\"AQ==\"");
     rl_buf_free(&b);
 }
