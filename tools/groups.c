@@ -88,8 +88,8 @@ static int groups_add(groups_list *l, rl_slice topic, int32_t partition, const c
 
 /* Decodes one member's assignment into l and its text form into text ("t:0,1 u:3").
  * Returns 0, RL_ECORRUPT (malformed: err says where) or -ENOMEM. */
-static int groups_decode_assignment(const void *p, size_t n, const char *member_id,
-                                    groups_list *l, rl_buf *text, rl_err *err)
+static int groups_decode_assignment(const void *p, size_t n, const char *member_id, groups_list *l,
+                                    rl_buf *text, rl_err *err)
 {
     rl_buf_reset(text);
     if (n == 0) {
@@ -217,8 +217,8 @@ static int groups_show(const tool_kafka_opts *ko, const struct rd_kafka_group_in
     }
     rd_kafka_resp_err_t e = rd_kafka_committed(tool_kafka_rk(gc), tpl, ko->timeout_ms);
     if (e) {
-        rc = rl_err_set(err, RL_EPROTO, "group '%s': cannot read committed offsets: %s",
-                        gi->group, rd_kafka_err2str(e));
+        rc = rl_err_set(err, RL_EPROTO, "group '%s': cannot read committed offsets: %s", gi->group,
+                        rd_kafka_err2str(e));
         goto out;
     }
     qsort(tpl->elems, (size_t)tpl->cnt, sizeof tpl->elems[0], groups_tp_cmp);
@@ -278,12 +278,14 @@ int tool_groups_main(int argc, char **argv)
         switch (c) {
         case 'b':
             if (!*optarg)
-                return tool_usage_error(GROUPS_PROG, groups_usage, "--bootstrap needs HOST:PORT%s", "");
+                return tool_usage_error(GROUPS_PROG, groups_usage, "--bootstrap needs HOST:PORT%s",
+                                        "");
             ko.bootstrap = optarg;
             break;
         case 'T':
             if (tool_parse_u64(optarg, 3600000, &v) != 0 || v == 0)
-                return tool_usage_error(GROUPS_PROG, groups_usage, "--timeout takes 1 to 3600000 ms, not '%s'", optarg);
+                return tool_usage_error(GROUPS_PROG, groups_usage,
+                                        "--timeout takes 1 to 3600000 ms, not '%s'", optarg);
             ko.timeout_ms = (int)v;
             break;
         case 'v':
@@ -293,9 +295,11 @@ int tool_groups_main(int argc, char **argv)
             groups_usage(stdout);
             return TOOL_EXIT_OK;
         case ':':
-            return tool_usage_error(GROUPS_PROG, groups_usage, "option %s needs a value", argv[optind - 1]);
+            return tool_usage_error(GROUPS_PROG, groups_usage, "option %s needs a value",
+                                    argv[optind - 1]);
         default:
-            return tool_usage_error(GROUPS_PROG, groups_usage, "unknown option '%s'", argv[optind - 1]);
+            return tool_usage_error(GROUPS_PROG, groups_usage, "unknown option '%s'",
+                                    argv[optind - 1]);
         }
     }
     for (int a = optind; a < argc; a++) {
@@ -329,7 +333,8 @@ int tool_groups_main(int argc, char **argv)
         if (e == RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE) {
             rl_err_set(&err, RL_EUNSUPPORTED,
                        "the broker at %s does not support listing groups (ListGroups and "
-                       "DescribeGroups)", ko.bootstrap);
+                       "DescribeGroups)",
+                       ko.bootstrap);
             goto fail;
         }
         if (e) {

@@ -61,7 +61,8 @@ int tool_http_get(const char *url, int timeout_ms, size_t max_body, long *status
     curl_easy_setopt(h, CURLOPT_PROXY, "");
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(timeout_ms > 0 ? timeout_ms : TOOL_DEFAULT_TIMEOUT_MS));
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+                     (long)(timeout_ms > 0 ? timeout_ms : TOOL_DEFAULT_TIMEOUT_MS));
     curl_easy_setopt(h, CURLOPT_USERAGENT, "rowlog-cli");
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_write_cb);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
@@ -69,15 +70,18 @@ int tool_http_get(const char *url, int timeout_ms, size_t max_body, long *status
     if (c != CURLE_OK) {
         body->len = start_len;
         if (sink.too_big)
-            rc = rl_err_set(err, RL_ETOOBIG, "GET %s: response body above %zu bytes", url, max_body);
+            rc =
+                rl_err_set(err, RL_ETOOBIG, "GET %s: response body above %zu bytes", url, max_body);
         else if (!rl_buf_ok(body))
             rc = rl_err_set(err, -ENOMEM, "GET %s: out of memory", url);
         else if (c == CURLE_OPERATION_TIMEDOUT)
             rc = rl_err_set(err, -ETIMEDOUT, "GET %s: no answer within %d ms", url, timeout_ms);
         else if (c == CURLE_COULDNT_CONNECT)
-            rc = rl_err_set(err, -ECONNREFUSED, "GET %s: %s", url, why[0] ? why : curl_easy_strerror(c));
+            rc = rl_err_set(err, -ECONNREFUSED, "GET %s: %s", url,
+                            why[0] ? why : curl_easy_strerror(c));
         else
-            rc = rl_err_set(err, RL_EPROTO, "GET %s: %s", url, why[0] ? why : curl_easy_strerror(c));
+            rc =
+                rl_err_set(err, RL_EPROTO, "GET %s: %s", url, why[0] ? why : curl_easy_strerror(c));
         goto out;
     }
     long code = 0;

@@ -93,8 +93,8 @@ static int offsets_topic(tool_kafka *kc, const char *topic, const char *gtid, bo
             rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
                 rk, topic, p->partition, &lo, &hi, tool_kafka_timeout_ms(kc));
             if (e) {
-                rc = rl_err_set(err, RL_EPROTO, "%s [%" PRId32 "]: cannot read offsets: %s",
-                                topic, p->partition, rd_kafka_err2str(e));
+                rc = rl_err_set(err, RL_EPROTO, "%s [%" PRId32 "]: cannot read offsets: %s", topic,
+                                p->partition, rd_kafka_err2str(e));
                 goto out;
             }
         }
@@ -122,10 +122,14 @@ static int offsets_name_cmp(const void *a, const void *b)
 int tool_offsets_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"bootstrap", required_argument, NULL, 'b'}, {"gtid", required_argument, NULL, 'g'},
-        {"time", required_argument, NULL, 't'},      {"http", required_argument, NULL, 'H'},
-        {"timeout", required_argument, NULL, 'T'},   {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+        {"bootstrap", required_argument, NULL, 'b'},
+        {"gtid", required_argument, NULL, 'g'},
+        {"time", required_argument, NULL, 't'},
+        {"http", required_argument, NULL, 'H'},
+        {"timeout", required_argument, NULL, 'T'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     tool_kafka_opts ko = {.bootstrap = TOOL_DEFAULT_BOOTSTRAP,
                           .prog = OFFSETS_PROG,
@@ -143,12 +147,14 @@ int tool_offsets_main(int argc, char **argv)
         switch (c) {
         case 'b':
             if (!*optarg)
-                return tool_usage_error(OFFSETS_PROG, offsets_usage, "--bootstrap needs HOST:PORT%s", "");
+                return tool_usage_error(OFFSETS_PROG, offsets_usage,
+                                        "--bootstrap needs HOST:PORT%s", "");
             ko.bootstrap = optarg;
             break;
         case 'H':
             if (!*optarg)
-                return tool_usage_error(OFFSETS_PROG, offsets_usage, "--http needs HOST:PORT%s", "");
+                return tool_usage_error(OFFSETS_PROG, offsets_usage, "--http needs HOST:PORT%s",
+                                        "");
             http = optarg;
             break;
         case 'g':
@@ -159,12 +165,14 @@ int tool_offsets_main(int argc, char **argv)
         case 't':
             if (tool_parse_time(optarg, rl_now_ms(), &ts_ms) != 0)
                 return tool_usage_error(OFFSETS_PROG, offsets_usage,
-                                        "--time takes 2026-11-23T10:00:00Z or -10m, not '%s'", optarg);
+                                        "--time takes 2026-11-23T10:00:00Z or -10m, not '%s'",
+                                        optarg);
             by_time = true;
             break;
         case 'T':
             if (tool_parse_u64(optarg, 3600000, &v) != 0 || v == 0)
-                return tool_usage_error(OFFSETS_PROG, offsets_usage, "--timeout takes 1 to 3600000 ms, not '%s'", optarg);
+                return tool_usage_error(OFFSETS_PROG, offsets_usage,
+                                        "--timeout takes 1 to 3600000 ms, not '%s'", optarg);
             ko.timeout_ms = (int)v;
             break;
         case 'v':
@@ -174,13 +182,16 @@ int tool_offsets_main(int argc, char **argv)
             offsets_usage(stdout);
             return TOOL_EXIT_OK;
         case ':':
-            return tool_usage_error(OFFSETS_PROG, offsets_usage, "option %s needs a value", argv[optind - 1]);
+            return tool_usage_error(OFFSETS_PROG, offsets_usage, "option %s needs a value",
+                                    argv[optind - 1]);
         default:
-            return tool_usage_error(OFFSETS_PROG, offsets_usage, "unknown option '%s'", argv[optind - 1]);
+            return tool_usage_error(OFFSETS_PROG, offsets_usage, "unknown option '%s'",
+                                    argv[optind - 1]);
         }
     }
     if (gtid && by_time)
-        return tool_usage_error(OFFSETS_PROG, offsets_usage, "--gtid and --time exclude each other%s", "");
+        return tool_usage_error(OFFSETS_PROG, offsets_usage,
+                                "--gtid and --time exclude each other%s", "");
     if (optind >= argc)
         return tool_usage_error(OFFSETS_PROG, offsets_usage, "no TOPIC given%s", "");
 

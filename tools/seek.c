@@ -70,8 +70,7 @@ void tool_glob_regex(rl_buf *b, const char *glob)
     rl_buf_putc(b, '$');
 }
 
-int tool_seek_time(tool_kafka *kc, rd_kafka_topic_partition_list_t *tpl, int64_t ts_ms,
-                   rl_err *err)
+int tool_seek_time(tool_kafka *kc, rd_kafka_topic_partition_list_t *tpl, int64_t ts_ms, rl_err *err)
 {
     for (int i = 0; i < tpl->cnt; i++)
         tpl->elems[i].offset = ts_ms;
@@ -140,8 +139,8 @@ int tool_seek_gtid(const char *http, const char *topic, const char *gtid, int ti
     while (tool_json_array_next(parts, &pos, &el)) {
         int64_t part, off;
         if (!tool_json_member(el, "partition", &pv) || !tool_json_member(el, "offset", &ov) ||
-            !tool_json_int(pv, &part) || !tool_json_int(ov, &off) || part < 0 ||
-            part > INT32_MAX || off < 0) {
+            !tool_json_int(pv, &part) || !tool_json_int(ov, &off) || part < 0 || part > INT32_MAX ||
+            off < 0) {
             rc = rl_err_set(err, RL_EPROTO, "GET %s: bad partition entry %.*s", u,
                             (int)(el.len > 100 ? 100 : el.len), (const char *)el.p);
             goto out;

@@ -56,8 +56,8 @@ static void test_json_walk_object(void **state)
     assert_false(tool_json_object_next(S("[1]"), &pos, &k, &v));
 
     /* Truncated or broken texts end the walk without reading past the slice. */
-    static const char *const bad[] = {"{", "{\"a", "{\"a\":", "{\"a\":{", "{\"a\":\"x", "{\"a\" 1}",
-                                      "{1:2}", ""};
+    static const char *const bad[] = {"{",          "{\"a",      "{\"a\":", "{\"a\":{",
+                                      "{\"a\":\"x", "{\"a\" 1}", "{1:2}",   ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         /* Copy to a heap block of the exact size so ASan flags any over-read. */
         size_t n = strlen(bad[i]);
@@ -129,12 +129,30 @@ static void test_parse_time(void **state)
     assert_int_equal(tool_parse_time("-30s", 60000, &ms), 0);
     assert_true(ms == 30000);
 
-    static const char *const bad[] = {
-        "", "-", "-10", "-10x", "--10m", "-m", "-2d" /* before the epoch with now=1 day */,
-        "2026-11-23T10:00:00", /* no offset */ "2026-11-23T10:00Z", "2026-13-01", "2026-00-10",
-        "2001-02-29", "1900-02-29", "2026-04-31", "2026-11-23T24:00:00Z", "2026-11-23T10:60:00Z",
-        "2026-11-23T10:00:00+25:00", "2026-11-23T10:00:00Zx", "2026-11-23T10:00:00.Z",
-        "1969-12-31T23:59:59Z", "26-11-23", "2026/11/23", "2026-11-23X10:00:00Z", "123"};
+    static const char *const bad[] = {"",
+                                      "-",
+                                      "-10",
+                                      "-10x",
+                                      "--10m",
+                                      "-m",
+                                      "-2d" /* before the epoch with now=1 day */,
+                                      "2026-11-23T10:00:00",
+                                      /* no offset */ "2026-11-23T10:00Z",
+                                      "2026-13-01",
+                                      "2026-00-10",
+                                      "2001-02-29",
+                                      "1900-02-29",
+                                      "2026-04-31",
+                                      "2026-11-23T24:00:00Z",
+                                      "2026-11-23T10:60:00Z",
+                                      "2026-11-23T10:00:00+25:00",
+                                      "2026-11-23T10:00:00Zx",
+                                      "2026-11-23T10:00:00.Z",
+                                      "1969-12-31T23:59:59Z",
+                                      "26-11-23",
+                                      "2026/11/23",
+                                      "2026-11-23X10:00:00Z",
+                                      "123"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (tool_parse_time(bad[i], 86400000, &ms) != -EINVAL)
             fail_msg("'%s' accepted", bad[i]);
@@ -178,9 +196,10 @@ static void expect_pretty(const char *key, const char *value, bool color, const 
     rl_buf_free(&b);
 }
 
-#define SRC "\"source\":{\"name\":\"rowlog\",\"server_id\":1,\"file\":\"binlog.000001\",\"pos\":4," \
-            "\"row\":0,\"gtid\":\"0-1-7\",\"db\":\"shop\",\"table\":\"orders\",\"ts_ms\":1," \
-            "\"snapshot\":false}"
+#define SRC                                                                                        \
+    "\"source\":{\"name\":\"rowlog\",\"server_id\":1,\"file\":\"binlog.000001\",\"pos\":4,"        \
+    "\"row\":0,\"gtid\":\"0-1-7\",\"db\":\"shop\",\"table\":\"orders\",\"ts_ms\":1,"               \
+    "\"snapshot\":false}"
 
 static void test_pretty(void **state)
 {
@@ -194,7 +213,8 @@ static void test_pretty(void **state)
                   "\"note\":\"a\",\"extra\":null}," SRC ",\"op\":\"u\",\"ts_ms\":5}",
                   false, "u shop.orders {\"id\":3} qty=2->5 extra=null\n");
     expect_pretty("{\"id\":3}",
-                  "{\"before\":{\"id\":3,\"qty\":2},\"after\":null," SRC ",\"op\":\"d\",\"ts_ms\":5}",
+                  "{\"before\":{\"id\":3,\"qty\":2},\"after\":null," SRC
+                  ",\"op\":\"d\",\"ts_ms\":5}",
                   false, "d shop.orders {\"id\":3} id=3 qty=2\n");
     /* Coloured: SGR sequences around op, table, key and values. */
     expect_pretty("{\"id\":3}",
@@ -212,9 +232,10 @@ static void test_pretty(void **state)
 static void test_envelope_op(void **state)
 {
     (void)state;
-    static const char *const vals[] = {"{\"op\":\"c\"}", "{\"a\":{\"op\":\"d\"},\"op\":\"u\"}",
-                                       "{\"op\":\"r\"}", "{\"op\":\"x\"}", "{\"op\":\"cc\"}",
-                                       "{\"op\":\"c\"", "[\"op\",\"c\"]", "{}"};
+    static const char *const vals[] = {"{\"op\":\"c\"}",  "{\"a\":{\"op\":\"d\"},\"op\":\"u\"}",
+                                       "{\"op\":\"r\"}",  "{\"op\":\"x\"}",
+                                       "{\"op\":\"cc\"}", "{\"op\":\"c\"",
+                                       "[\"op\",\"c\"]",  "{}"};
     static const int want[] = {'c', 'u', 'r', 0, 0, 0, 0, 0};
     for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++)
         assert_int_equal(tool_envelope_op(vals[i], strlen(vals[i])), want[i]);
