@@ -235,13 +235,21 @@ static rd_kafka_t *consumer_new(const fixture *fx, const char *group, atomic_int
 {
     char errstr[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    /* Session timeout 30 s: a loaded CI machine must not cause a rebalance mid-test (offsets
+     * would then go back to the last commit). */
+    /* clang-format off */
     const char *kv[][2] = {
-        {"bootstrap.servers", fx->bootstrap}, {"group.id", group},
-        {"enable.auto.commit", "false"},      {"auto.offset.reset", "earliest"},
-        {"session.timeout.ms", "6000"},       {"heartbeat.interval.ms", "500"},
-        {"fetch.wait.max.ms", "50"},          {"enable.partition.eof", "false"},
+        {"bootstrap.servers", fx->bootstrap},
+        {"group.id", group},
+        {"enable.auto.commit", "false"},
+        {"auto.offset.reset", "earliest"},
+        {"session.timeout.ms", "30000"},
+        {"heartbeat.interval.ms", "1000"},
+        {"fetch.wait.max.ms", "50"},
+        {"enable.partition.eof", "false"},
         {"client.id", "test-consumer"},
     };
+    /* clang-format on */
     for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
         if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
             fail_msg("%s: %s", kv[i][0], errstr);
