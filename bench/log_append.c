@@ -4,7 +4,7 @@
  *
  *   log_append DIR [--records N] [--size BYTES] [--codec none|lz4|zstd] [--level N]
  *              [--flush commit|interval|os] [--interval-ms N] [--txn N] [--batch BYTES]
- *              [--segment BYTES] [--tables N] [--prealloc none|zero|fallocate]
+ *              [--segment BYTES] [--tables N] [--prealloc none|zero|fallocate] [--gtid N]
  *
  * Appends N records of about --size bytes (default 541: the average CDC JSON change event of
  * the baselines note) shaped like rowlog's Debezium-style envelopes (field names repeat, ids,
@@ -12,6 +12,8 @@
  * every --txn records (a commit = one transaction group). Records are prepared before the
  * clock starts so that only the log is measured. Prints one line of key=value results:
  * records/s, MB/s of record bytes (key + value), MB/s written to disk, commits/s, seconds.
+ * --gtid N ends a source transaction every N records with log_store_txn_end and a MariaDB GTID
+ * (the GTID index: one entry per transaction, fdatasynced with the commit).
  * DIR must not exist or be empty (it is not removed).
  */
 #include <dirent.h>
@@ -35,6 +37,7 @@ typedef struct opts {
     uint64_t segment;
     unsigned tables;
     int prealloc;
+    uint64_t gtid;
 } opts;
 
 static uint64_t rnd(uint64_t *s)
@@ -50,7 +53,7 @@ static int usage(void)
     fputs("usage: log_append DIR [--records N] [--size BYTES] [--codec none|lz4|zstd] "
           "[--level N]\n"
           "       [--flush commit|interval|os] [--interval-ms N] [--txn N] [--batch BYTES]\n"
-          "       [--segment BYTES] [--tables N] [--prealloc none|zero|fallocate]\n",
+          "       [--segment BYTES] [--tables N] [--prealloc none|zero|fallocate] [--gtid N]\n",
           stderr);
     return 2;
 }
@@ -132,6 +135,8 @@ int main(int argc, char **argv)
                          : strcmp(v, "zero") == 0      ? LOG_PREALLOC_ZERO
                          : strcmp(v, "fallocate") == 0 ? LOG_PREALLOC_FALLOCATE
                                                        : -1;
+        else if (strcmp(a, "--gtid") == 0)
+            o.gtid = strtoull(v, NULL, 10);
         else if (strcmp(a, "--tables") == 0)
             o.tables = (unsigned)strtoul(v, NULL, 10);
         else
@@ -184,6 +189,14 @@ int main(int argc, char **argv)
             return 1;
         }
         bytes += key.len + val.len;
+        if (o.gtid && ((i + 1) % o.gtid == 0 || i + 1 == o.records)) {
+            char g[48];
+            snprintf(g, sizeof g, "0-1-%llu", (unsigned long long)(i / o.gtid + 1));
+            if (log_store_txn_end(st, g, &err) != 0) {
+                fprintf(stderr, "log_append: txn_end: %s\n", err.msg);
+                return 1;
+            }
+        }
         if ((i + 1) % o.txn == 0 || i + 1 == o.records) {
             int n = snprintf(ck, sizeof ck, "pos-%llu", (unsigned long long)i);
             if (log_store_commit(st, rl_slice_make(ck, (size_t)n), &err) != 0) {
@@ -219,10 +232,11 @@ int main(int argc, char **argv)
             closedir(d);
     }
     double secs = (double)(t1 - t0) / 1e9;
-    printf("prealloc=%d records=%llu size=%zu codec=%s flush=%s txn=%llu batch=%zu tables=%u "
+    printf("gtid=%llu prealloc=%d records=%llu size=%zu codec=%s flush=%s txn=%llu batch=%zu "
+           "tables=%u "
            "seconds=%.3f "
            "records_per_s=%.0f MB_per_s=%.1f disk_MB=%.1f disk_MB_per_s=%.1f commits_per_s=%.0f\n",
-           o.prealloc, (unsigned long long)o.records, o.size,
+           (unsigned long long)o.gtid, o.prealloc, (unsigned long long)o.records, o.size,
            o.codec == LOG_COMPRESSION_NONE  ? "none"
            : o.codec == LOG_COMPRESSION_LZ4 ? "lz4"
                                             : "zstd",
