@@ -629,6 +629,45 @@ static bool has_private_use(const uint8_t *s, size_t n)
     return false;
 }
 
+/* Converts n bytes with a reset converter, appending to *out (room was reserved). False when
+ * the bytes do not convert exactly. */
+static bool convert_run(iconv_t cd, const uint8_t *p, size_t n, uint8_t **out)
+{
+    if (n == 0)
+        return true;
+    iconv(cd, NULL, NULL, NULL, NULL);
+    char *in = (char *)(uintptr_t)p, *o = (char *)*out;
+    size_t inleft = n, outleft = 4 * n + 16;
+    size_t r = iconv(cd, &in, &inleft, &o, &outleft);
+    if (r == (size_t)-1 || inleft != 0 || r != 0)
+        return false;
+    *out = (uint8_t *)o;
+    return true;
+}
+
+/* big5 characters MySQL (strings/ctype-big5.cc) maps differently from glibc's BIG5, found by
+ * converting every big5 code with both: the code point MySQL gives, or -1 where MySQL gives
+ * U+FFFD (no character: the value keeps its bytes); 0 for all others. */
+static int32_t big5_override(uint8_t a, uint8_t b)
+{
+    static const struct {
+        uint16_t code;
+        int32_t cp;
+    } t[] = {
+        {0xA145, 0x2022}, {0xA14E, 0xFF64}, {0xA15A, -1},     {0xA1C2, 0x203E}, {0xA1C3, -1},
+        {0xA1C5, -1},     {0xA1E3, 0x223C}, {0xA1F2, 0x2641}, {0xA1F3, 0x2609}, {0xA1FE, -1},
+        {0xA240, -1},     {0xA241, 0xFF0F}, {0xA242, 0xFF3C}, {0xA244, 0x00A5}, {0xA246, 0x00A2},
+        {0xA247, 0x00A3}, {0xA2CC, -1},     {0xA2CE, -1},
+    };
+    if (a != 0xA1 && a != 0xA2)
+        return 0;
+    uint16_t code = (uint16_t)(a << 8 | b);
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (t[i].code == code)
+            return t[i].cp;
+    return 0;
+}
+
 int binlog__put_charset_text(binlog_decoder_t *dec, rl_buf *b, int cs, const uint8_t *p, size_t n)
 {
     if (cs <= BINLOG_CS_UTF8 || cs >= BINLOG_CS_COUNT) {
@@ -677,20 +716,35 @@ int binlog__put_charset_text(binlog_decoder_t *dec, rl_buf *b, int cs, const uin
      * surrogate pairs and utf32 units 4). */
     if (n > (SIZE_MAX - 16) / 4 || rl_buf_reserve(&st->conv, n * 4 + 16) != 0)
         return -ENOMEM;
-    iconv(cd, NULL, NULL, NULL, NULL);
-    char *in = (char *)(uintptr_t)p, *out = (char *)st->conv.p;
-    size_t inleft = n, outleft = st->conv.cap;
-    size_t r = iconv(cd, &in, &inleft, &out, &outleft);
-    if (r == (size_t)-1 || inleft != 0 || r != 0) {
-        /* Not convertible (invalid or incomplete sequence, or a character iconv had to
-         * approximate): keep the bytes. */
-        put_bytes_object(b, cs, p, n);
-        return 0;
+    uint8_t *out = st->conv.p;
+    bool ok = true;
+    if (cs == BINLOG_CS_BIG5) {
+        /* Runs between the characters MySQL maps its own way go through iconv. */
+        size_t run = 0, i = 0;
+        while (ok && i < n) {
+            if (p[i] < 0x81 || i + 1 == n) {
+                i++;
+                continue;
+            }
+            int32_t cp = big5_override(p[i], p[i + 1]);
+            if (cp != 0) {
+                ok = convert_run(cd, p + run, i - run, &out) && cp > 0;
+                if (ok)
+                    out = put_utf8(out, (uint32_t)cp);
+                run = i + 2;
+            }
+            i += 2;
+        }
+        ok = ok && convert_run(cd, p + run, n - run, &out);
+    } else {
+        ok = convert_run(cd, p, n, &out);
     }
-    size_t len = st->conv.cap - outleft;
-    if (has_private_use(st->conv.p, len)) {
-        /* glibc puts vendor areas MySQL maps differently (big5's ETEN rows) or not at all
-         * (gbk's user-defined areas) in the Private Use Area: not a conversion to trust. */
+    size_t len = (size_t)(out - st->conv.p);
+    /* glibc puts big5's ETEN rows, which MySQL maps to real characters, in the Private Use
+     * Area; elsewhere (cp932, ujis, eucjpms user-defined rows) MySQL does the same. */
+    if (!ok || (cs == BINLOG_CS_BIG5 && has_private_use(st->conv.p, len))) {
+        /* Not convertible (invalid or incomplete sequence, a character iconv had to
+         * approximate, or one MySQL reads differently): keep the bytes. */
         put_bytes_object(b, cs, p, n);
         return 0;
     }

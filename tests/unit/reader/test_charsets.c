@@ -123,6 +123,12 @@ static void test_conversions(void **state)
     check(dec, BINLOG_CS_SJIS, "\x81\x5f\x81\x60", 4, "\"\\\\\xe3\x80\x9c\"");
     check(dec, BINLOG_CS_UJIS, "\xa1\xc0\xa1\xc1", 4, "\"\\\\\xe3\x80\x9c\"");
     check(dec, BINLOG_CS_CP932, "\x81\x5f", 2, "\"\xef\xbc\xbc\"");
+    /* big5 codes MySQL reads its own way: 0xA145 is U+2022 (glibc: U+2027); 0xA15A has no
+     * character in MySQL (U+FFFD), so the bytes are kept. cp932's user-defined row 0xF040 is
+     * U+E000 in both. */
+    check(dec, BINLOG_CS_BIG5, "a\xa1\x45\xa4\xa4", 5, "\"a\xe2\x80\xa2\xe4\xb8\xad\"");
+    check(dec, BINLOG_CS_BIG5, "\xa1\x5a", 2, "{\"_bytes_base64\":\"oVo=\",\"_charset\":\"big5\"}");
+    check(dec, BINLOG_CS_CP932, "\xf0\x40", 2, "\"\xee\x80\x80\"");
     /* big5 0xC7CF is U+0436 in MySQL (an ETEN extension) but Private Use in glibc: the bytes
      * are kept rather than guessed. */
     check(dec, BINLOG_CS_BIG5, "\xc7\xcf", 2, "{\"_bytes_base64\":\"x88=\",\"_charset\":\"big5\"}");
