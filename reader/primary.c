@@ -23,7 +23,10 @@ struct binlog_primary {
 };
 
 static pthread_once_t primary_lib_once = PTHREAD_ONCE_INIT;
-static void primary_lib_init(void) { mysql_library_init(0, NULL, NULL); }
+static void primary_lib_init(void)
+{
+    mysql_library_init(0, NULL, NULL);
+}
 
 void binlog_primary_status_free(binlog_primary_status *st)
 {
@@ -86,9 +89,8 @@ static int primary_connect(binlog_primary_t *p, rl_err *err)
         return rl_err_set(err, -ENOMEM, "mysql_init: out of memory");
     /* Short timeouts: a poll that hangs only delays the next poll, but the metrics would
      * keep serving a stale head meanwhile. */
-    unsigned timeout = p->opts.connect_timeout_s && p->opts.connect_timeout_s < 5
-                           ? p->opts.connect_timeout_s
-                           : 5;
+    unsigned timeout =
+        p->opts.connect_timeout_s && p->opts.connect_timeout_s < 5 ? p->opts.connect_timeout_s : 5;
     my_bool off = 0;
     mysql_optionsv(p->mysql, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
     mysql_optionsv(p->mysql, MYSQL_OPT_READ_TIMEOUT, &timeout);
@@ -97,9 +99,8 @@ static int primary_connect(binlog_primary_t *p, rl_err *err)
     mysql_optionsv(p->mysql, MYSQL_OPT_RECONNECT, &off);
     if (!mysql_real_connect(p->mysql, p->opts.host, p->opts.user, p->opts.password, NULL,
                             p->opts.port ? p->opts.port : 3306, NULL, 0)) {
-        int rc = rl_err_set(err, RL_ESOURCE, "connect to %s as '%s': %s (error %u)",
-                            p->host_port, p->opts.user, mysql_error(p->mysql),
-                            mysql_errno(p->mysql));
+        int rc = rl_err_set(err, RL_ESOURCE, "connect to %s as '%s': %s (error %u)", p->host_port,
+                            p->opts.user, mysql_error(p->mysql), mysql_errno(p->mysql));
         primary_disconnect(p);
         return rc;
     }
@@ -167,10 +168,8 @@ static int poll_once(binlog_primary_t *p, binlog_primary_status *st, rl_err *err
     st->head.pos = strtoull(row[1], NULL, 10);
     mysql_free_result(res);
 
-    res = primary_query(p,
-                        st->mariadb ? "SELECT @@global.gtid_binlog_pos"
-                                    : "SELECT @@global.gtid_executed",
-                        err);
+    res = primary_query(
+        p, st->mariadb ? "SELECT @@global.gtid_binlog_pos" : "SELECT @@global.gtid_executed", err);
     if (!res)
         return RL_ESOURCE;
     row = mysql_fetch_row(res);
@@ -227,8 +226,7 @@ static long find_file(const binlog_primary_status *st, const char *name)
     return -1;
 }
 
-int binlog_primary_lag_bytes(const binlog_primary_status *st, const binlog_pos *at,
-                             uint64_t *out)
+int binlog_primary_lag_bytes(const binlog_primary_status *st, const binlog_pos *at, uint64_t *out)
 {
     *out = 0;
     if (strcmp(at->file, st->head.file) == 0) {
@@ -415,8 +413,8 @@ int binlog_primary_gtid_lag(const char *head_set, const char *our_set, uint64_t 
     return rc;
 }
 
-int binlog_primary_gtid_each(const char *set,
-                             void (*fn)(void *ctx, const char *key, uint64_t seq), void *ctx)
+int binlog_primary_gtid_each(const char *set, void (*fn)(void *ctx, const char *key, uint64_t seq),
+                             void *ctx)
 {
     gtid_entries *g = malloc(sizeof *g);
     if (!g)

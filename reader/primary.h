@@ -32,14 +32,14 @@ typedef struct binlog_primary_file {
 /* What one poll saw. files is malloc'd and owned by the struct: binlog_primary_status_free. */
 typedef struct binlog_primary_status {
     bool mariadb;
-    char version[128];       /* SELECT VERSION() */
-    uint32_t server_id;      /* @@server_id */
-    binlog_pos head;         /* SHOW MASTER STATUS File and Position */
-    char gtid_set[4096];     /* MariaDB gtid_binlog_pos or MySQL gtid_executed (newlines
-                                removed); "" when unknown or too long */
+    char version[128];          /* SELECT VERSION() */
+    uint32_t server_id;         /* @@server_id */
+    binlog_pos head;            /* SHOW MASTER STATUS File and Position */
+    char gtid_set[4096];        /* MariaDB gtid_binlog_pos or MySQL gtid_executed (newlines
+                                   removed); "" when unknown or too long */
     binlog_primary_file *files; /* oldest first */
     size_t nfiles;
-    int64_t polled_ms;       /* wall clock at the poll, ms since the epoch */
+    int64_t polled_ms; /* wall clock at the poll, ms since the epoch */
 } binlog_primary_status;
 
 void binlog_primary_status_free(binlog_primary_status *st);
@@ -71,8 +71,7 @@ void binlog_primary_free(binlog_primary_t *p);
  * ordered as SHOW BINARY LOGS lists them. Returns 0 (*out set; 0 when at is at or past the
  * head), RL_ENOTFOUND (at->file is not in the list: purged, or a different primary).
  */
-int binlog_primary_lag_bytes(const binlog_primary_status *st, const binlog_pos *at,
-                             uint64_t *out);
+int binlog_primary_lag_bytes(const binlog_primary_status *st, const binlog_pos *at, uint64_t *out);
 /*
  * Retention headroom: bytes of binlog the primary still holds before position at (the sizes
  * of the files older than at's file plus at->pos), i.e. how much more it could purge before
@@ -98,7 +97,7 @@ int binlog_primary_gtid_lag(const char *head_set, const char *our_set, uint64_t 
  * largest seq). Returns the number of entries, or RL_ECORRUPT (nothing is called then),
  * -ENOMEM.
  */
-int binlog_primary_gtid_each(const char *set,
-                             void (*fn)(void *ctx, const char *key, uint64_t seq), void *ctx);
+int binlog_primary_gtid_each(const char *set, void (*fn)(void *ctx, const char *key, uint64_t seq),
+                             void *ctx);
 
 #endif /* BINLOG_PRIMARY_H */

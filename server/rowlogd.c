@@ -186,7 +186,10 @@ int main(int argc, char **argv)
             rl_warn("cannot start the primary poller: %s (no head position metrics)",
                     rl_strerror(rc));
         poller_started = rc == 0;
-        rowlogd_view view = {.opts = &opts, .store = store, .srv = d.srv, .src = &d.src,
+        rowlogd_view view = {.opts = &opts,
+                             .store = store,
+                             .srv = d.srv,
+                             .src = &d.src,
                              .poller = poller_started ? &poller : NULL};
         rc = rowlogd_http_start(&http, &view, &err);
         if (rc != 0 && !opts.http_explicit) {

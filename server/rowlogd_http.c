@@ -60,8 +60,8 @@ static enum MHD_Result respond_json_status(struct MHD_Connection *conn, unsigned
         rl_buf_json_str(&b, reason, strlen(reason));
     }
     rl_buf_puts(&b, "}\n");
-    enum MHD_Result r = rl_buf_ok(&b) ? respond(conn, status, "application/json", b.p, b.len)
-                                      : MHD_NO;
+    enum MHD_Result r =
+        rl_buf_ok(&b) ? respond(conn, status, "application/json", b.p, b.len) : MHD_NO;
     rl_buf_free(&b);
     return r;
 }
@@ -137,8 +137,7 @@ static enum MHD_Result serve_offsets(rowlogd_http *h, struct MHD_Connection *con
             return respond_json_status(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "error",
                                        err.msg[0] ? err.msg : rl_strerror(rc));
         }
-        rl_buf_printf(&b, "%s{\"partition\":%d,\"offset\":%lld}", p ? "," : "", p,
-                      (long long)off);
+        rl_buf_printf(&b, "%s{\"partition\":%d,\"offset\":%lld}", p ? "," : "", p, (long long)off);
     }
     rl_buf_puts(&b, "]}\n");
     r = rl_buf_ok(&b) ? respond(conn, MHD_HTTP_OK, "application/json", b.p, b.len) : MHD_NO;
@@ -147,9 +146,8 @@ static enum MHD_Result serve_offsets(rowlogd_http *h, struct MHD_Connection *con
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     rowlogd_http *h = cls;
     (void)version;
@@ -203,10 +201,10 @@ int rowlogd_http_start(rowlogd_http **out, const rowlogd_view *view, rl_err *err
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     errno = 0;
-    h->mhd = MHD_start_daemon(flags, (uint16_t)o->http_port, NULL, NULL, on_request, h,
-                              MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
-                              (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-                              MHD_OPTION_END);
+    h->mhd =
+        MHD_start_daemon(flags, (uint16_t)o->http_port, NULL, NULL, on_request, h,
+                         MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
     int e = errno;
     freeaddrinfo(ai);
     if (!h->mhd) {
@@ -220,7 +218,10 @@ int rowlogd_http_start(rowlogd_http **out, const rowlogd_view *view, rl_err *err
     return 0;
 }
 
-unsigned rowlogd_http_port(const rowlogd_http *h) { return h->port; }
+unsigned rowlogd_http_port(const rowlogd_http *h)
+{
+    return h->port;
+}
 
 void rowlogd_http_stop(rowlogd_http *h)
 {

@@ -18,53 +18,101 @@
 static const char *event_type_name(unsigned t)
 {
     switch (t) {
-    case 2: return "QUERY";
-    case 3: return "STOP";
-    case 4: return "ROTATE";
-    case 5: return "INTVAR";
-    case 13: return "RAND";
-    case 14: return "USER_VAR";
-    case 15: return "FORMAT_DESCRIPTION";
-    case 16: return "XID";
-    case 19: return "TABLE_MAP";
-    case 23: return "WRITE_ROWS_V1";
-    case 24: return "UPDATE_ROWS_V1";
-    case 25: return "DELETE_ROWS_V1";
-    case 26: return "INCIDENT";
-    case 27: return "HEARTBEAT";
-    case 28: return "IGNORABLE";
-    case 29: return "ROWS_QUERY";
-    case 30: return "WRITE_ROWS";
-    case 31: return "UPDATE_ROWS";
-    case 32: return "DELETE_ROWS";
-    case 33: return "GTID";
-    case 34: return "ANONYMOUS_GTID";
-    case 35: return "PREVIOUS_GTIDS";
-    case 36: return "TRANSACTION_CONTEXT";
-    case 37: return "VIEW_CHANGE";
-    case 38: return "XA_PREPARE";
-    case 39: return "PARTIAL_UPDATE_ROWS";
-    case 40: return "TRANSACTION_PAYLOAD";
-    case 41: return "HEARTBEAT_V2";
-    case 42: return "GTID_TAGGED";
-    case 160: return "MARIA_ANNOTATE_ROWS";
-    case 161: return "MARIA_BINLOG_CHECKPOINT";
-    case 162: return "MARIA_GTID";
-    case 163: return "MARIA_GTID_LIST";
-    case 164: return "MARIA_START_ENCRYPTION";
-    case 165: return "MARIA_QUERY_COMPRESSED";
-    case 166: return "MARIA_WRITE_ROWS_COMPRESSED_V1";
-    case 167: return "MARIA_UPDATE_ROWS_COMPRESSED_V1";
-    case 168: return "MARIA_DELETE_ROWS_COMPRESSED_V1";
-    case 169: return "MARIA_WRITE_ROWS_COMPRESSED";
-    case 170: return "MARIA_UPDATE_ROWS_COMPRESSED";
-    case 171: return "MARIA_DELETE_ROWS_COMPRESSED";
-    default: return NULL;
+    case 2:
+        return "QUERY";
+    case 3:
+        return "STOP";
+    case 4:
+        return "ROTATE";
+    case 5:
+        return "INTVAR";
+    case 13:
+        return "RAND";
+    case 14:
+        return "USER_VAR";
+    case 15:
+        return "FORMAT_DESCRIPTION";
+    case 16:
+        return "XID";
+    case 19:
+        return "TABLE_MAP";
+    case 23:
+        return "WRITE_ROWS_V1";
+    case 24:
+        return "UPDATE_ROWS_V1";
+    case 25:
+        return "DELETE_ROWS_V1";
+    case 26:
+        return "INCIDENT";
+    case 27:
+        return "HEARTBEAT";
+    case 28:
+        return "IGNORABLE";
+    case 29:
+        return "ROWS_QUERY";
+    case 30:
+        return "WRITE_ROWS";
+    case 31:
+        return "UPDATE_ROWS";
+    case 32:
+        return "DELETE_ROWS";
+    case 33:
+        return "GTID";
+    case 34:
+        return "ANONYMOUS_GTID";
+    case 35:
+        return "PREVIOUS_GTIDS";
+    case 36:
+        return "TRANSACTION_CONTEXT";
+    case 37:
+        return "VIEW_CHANGE";
+    case 38:
+        return "XA_PREPARE";
+    case 39:
+        return "PARTIAL_UPDATE_ROWS";
+    case 40:
+        return "TRANSACTION_PAYLOAD";
+    case 41:
+        return "HEARTBEAT_V2";
+    case 42:
+        return "GTID_TAGGED";
+    case 160:
+        return "MARIA_ANNOTATE_ROWS";
+    case 161:
+        return "MARIA_BINLOG_CHECKPOINT";
+    case 162:
+        return "MARIA_GTID";
+    case 163:
+        return "MARIA_GTID_LIST";
+    case 164:
+        return "MARIA_START_ENCRYPTION";
+    case 165:
+        return "MARIA_QUERY_COMPRESSED";
+    case 166:
+        return "MARIA_WRITE_ROWS_COMPRESSED_V1";
+    case 167:
+        return "MARIA_UPDATE_ROWS_COMPRESSED_V1";
+    case 168:
+        return "MARIA_DELETE_ROWS_COMPRESSED_V1";
+    case 169:
+        return "MARIA_WRITE_ROWS_COMPRESSED";
+    case 170:
+        return "MARIA_UPDATE_ROWS_COMPRESSED";
+    case 171:
+        return "MARIA_DELETE_ROWS_COMPRESSED";
+    default:
+        return NULL;
     }
 }
 
-static uint64_t ld(_Atomic uint64_t *c) { return atomic_load_explicit(c, memory_order_relaxed); }
-static int64_t ldi(_Atomic int64_t *c) { return atomic_load_explicit(c, memory_order_relaxed); }
+static uint64_t ld(_Atomic uint64_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+static int64_t ldi(_Atomic int64_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
 
 /* A family with a single unlabelled sample. */
 static void one_u64(rowlogd_prom *w, const char *name, const char *type, const char *help,
@@ -103,7 +151,7 @@ static void render_source(rowlogd_prom *w, const rowlogd_view *v, int64_t now_ms
     char num[32];
 
     one_u64(w, "rowlog_source_connected", "gauge",
-            "1 while the replication connection to the primary is open", 
+            "1 while the replication connection to the primary is open",
             atomic_load(&st->connected) ? 1 : 0);
     one_u64(w, "rowlog_source_running", "gauge",
             "1 while the source thread runs (0 once it stopped on an error or a stop request)",
@@ -117,21 +165,22 @@ static void render_source(rowlogd_prom *w, const rowlogd_view *v, int64_t now_ms
     const char *pl[] = {"file", pos.at.file};
     rowlogd_prom_sample(w, pl, 1, 1);
     one_u64(w, "rowlog_source_position_bytes", "gauge",
-            "Byte position read in the binlog file of rowlog_source_position_info",
-            pos.at.pos);
+            "Byte position read in the binlog file of rowlog_source_position_info", pos.at.pos);
     gtid_family(w, "rowlog_source_gtid_sequence",
                 "GTID state after the last transaction: sequence number per MariaDB domain "
                 "(or last interval end per MySQL source uuid)",
                 pos.gtid_state);
 
-    int64_t lag = rowlogd_lag_ms(now_ms, ldi(&st->last_event_ts_us), ldi(&st->last_event_ms),
-                                 ldi(&st->caught_up_ms),
-                                 v->opts->source.heartbeat_ms ? v->opts->source.heartbeat_ms
-                                                              : 1000);
-    one(w, "rowlog_source_lag_seconds", "gauge",
-        "Seconds the position read is behind the primary: now minus the last event's commit "
-        "time, 0 while heartbeats say nothing more is waiting (see docs/metrics.md)",
-        (double)lag / 1000.0);
+    /* Unknown (absent) until the first event or heartbeat was read. */
+    if (ldi(&st->last_event_ts_us) > 0 || ldi(&st->caught_up_ms) > 0) {
+        int64_t lag = rowlogd_lag_ms(
+            now_ms, ldi(&st->last_event_ts_us), ldi(&st->last_event_ms), ldi(&st->caught_up_ms),
+            v->opts->source.heartbeat_ms ? v->opts->source.heartbeat_ms : 1000);
+        one(w, "rowlog_source_lag_seconds", "gauge",
+            "Seconds the position read is behind the primary: now minus the last event's "
+            "commit time, 0 while heartbeats say nothing more is waiting (see docs/metrics.md)",
+            (double)lag / 1000.0);
+    }
     int64_t ts = ldi(&st->last_event_ts_us);
     if (ts > 0)
         one(w, "rowlog_source_last_event_timestamp_seconds", "gauge",
@@ -163,8 +212,8 @@ static void render_source(rowlogd_prom *w, const rowlogd_view *v, int64_t now_ms
     polls = v->poller->polls;
     errors = v->poller->poll_errors;
     pthread_mutex_unlock(&v->poller->lock);
-    one_u64(w, "rowlog_source_head_polls_total", "counter",
-            "Polls of the primary's head position", polls);
+    one_u64(w, "rowlog_source_head_polls_total", "counter", "Polls of the primary's head position",
+            polls);
     one_u64(w, "rowlog_source_head_poll_errors_total", "counter",
             "Polls of the primary's head position that failed", errors);
     if (rowlogd_poller_get(v->poller, &ps) != 0)
@@ -172,11 +221,11 @@ static void render_source(rowlogd_prom *w, const rowlogd_view *v, int64_t now_ms
     rowlogd_prom_family(w, "rowlog_source_info", "gauge",
                         "The primary: flavor, version and server id as labels; always 1");
     snprintf(num, sizeof num, "%u", ps.server_id);
-    const char *il[] = {"flavor", ps.mariadb ? "mariadb" : "mysql", "version", ps.version,
-                        "server_id", num};
+    const char *il[] = {
+        "flavor", ps.mariadb ? "mariadb" : "mysql", "version", ps.version, "server_id", num};
     rowlogd_prom_sample(w, il, 3, 1);
     one(w, "rowlog_source_head_poll_age_seconds", "gauge",
-        "Age of the last successful poll of the primary's head", 
+        "Age of the last successful poll of the primary's head",
         (double)(now_ms - ps.polled_ms) / 1000.0);
     rowlogd_prom_family(w, "rowlog_source_head_position_info", "gauge",
                         "Binlog file of the primary's head (SHOW MASTER STATUS) as a label; "
@@ -201,8 +250,7 @@ static void render_source(rowlogd_prom *w, const rowlogd_view *v, int64_t now_ms
     if (pos.at.file[0]) {
         if (binlog_primary_lag_bytes(&ps, &pos.at, &x) == 0)
             one_u64(w, "rowlog_source_lag_bytes", "gauge",
-                    "Bytes of binlog between the position read and the primary's polled head",
-                    x);
+                    "Bytes of binlog between the position read and the primary's polled head", x);
         int rc = binlog_primary_headroom_bytes(&ps, &pos.at, &x);
         one_u64(w, "rowlog_source_retention_headroom_bytes", "gauge",
                 "Bytes of binlog the primary keeps before the position read: what it may "
@@ -273,16 +321,14 @@ static void render_pipeline(rowlogd_prom *w, const rowlogd_view *v, int64_t now_
     one_u64(w, "rowlog_source_appended_bytes_total", "counter",
             "Key and value bytes of the row changes appended (before compression)",
             ld(&st->appended_bytes));
-    one_u64(w, "rowlog_log_records_total", "counter", "Records written to segments",
-            ls.records);
+    one_u64(w, "rowlog_log_records_total", "counter", "Records written to segments", ls.records);
     one_u64(w, "rowlog_log_batches_total", "counter", "RecordBatches written to segments",
             ls.batches);
     one_u64(w, "rowlog_log_written_bytes_total", "counter",
             "Segment bytes written (batches after compression)", ls.bytes);
     one_u64(w, "rowlog_log_commits_total", "counter", "Log commits made durable and visible",
             ls.commits);
-    one_u64(w, "rowlog_log_syncs_total", "counter", "fsyncs of segments and checkpoints",
-            ls.syncs);
+    one_u64(w, "rowlog_log_syncs_total", "counter", "fsyncs of segments and checkpoints", ls.syncs);
     one_u64(w, "rowlog_log_segments_rolled_total", "counter", "Segments sealed by a roll",
             ls.segments_rolled);
     one_u64(w, "rowlog_log_retention_deleted_segments_total", "counter",
@@ -321,8 +367,8 @@ static void collect_topic(void *ctx, const char *topic, uint32_t partitions)
 
 /* Disk use (allocated blocks: segment files are sparse) and segment count of a partition
  * directory. Returns false when it cannot be read. */
-static bool partition_disk(const char *data_dir, const char *topic, uint32_t part,
-                           uint64_t *bytes, uint64_t *segments)
+static bool partition_disk(const char *data_dir, const char *topic, uint32_t part, uint64_t *bytes,
+                           uint64_t *segments)
 {
     char path[4096 + 300], file[4096 + 600];
     snprintf(path, sizeof path, "%s/%s-%u", data_dir, topic, part);
@@ -410,8 +456,7 @@ static void render_kafka(rowlogd_prom *w, const rowlogd_view *v)
     one_u64(w, "rowlog_kafka_protocol_errors_total", "counter",
             "Connections closed for an oversized, malformed or unsupported request",
             ks.protocol_errors);
-    one_u64(w, "rowlog_kafka_requests_total", "counter", "Kafka requests answered",
-            ks.requests);
+    one_u64(w, "rowlog_kafka_requests_total", "counter", "Kafka requests answered", ks.requests);
     one_u64(w, "rowlog_kafka_fetch_record_bytes_total", "counter",
             "RecordBatch bytes sent in Fetch responses", ks.fetch_record_bytes);
     one_u64(w, "rowlog_kafka_fetch_parked", "gauge", "Fetch requests parked (long poll) now",
@@ -422,8 +467,8 @@ static void render_kafka(rowlogd_prom *w, const rowlogd_view *v)
     one_u64(w, "rowlog_consumer_groups", "gauge", "Consumer groups known", ks.groups);
     one_u64(w, "rowlog_consumer_members", "gauge", "Consumer group members, all groups",
             ks.members);
-    one_u64(w, "rowlog_consumer_rebalances_total", "counter",
-            "Consumer group generations started", ks.rebalances);
+    one_u64(w, "rowlog_consumer_rebalances_total", "counter", "Consumer group generations started",
+            ks.rebalances);
     one_u64(w, "rowlog_consumer_offset_commits_total", "counter",
             "Partition offsets committed by consumer groups", ks.offset_commits);
 }
@@ -491,8 +536,8 @@ static void render_consumers(rowlogd_prom *w, const rowlogd_view *v, int64_t now
         int64_t start = 0;
         hw[i] = -1;
         lag_s[i] = 0;
-        if (log_store_offsets(v->store, co[i].topic, (uint32_t)co[i].partition, &start,
-                              &hw[i]) != 0) {
+        if (log_store_offsets(v->store, co[i].topic, (uint32_t)co[i].partition, &start, &hw[i]) !=
+            0) {
             hw[i] = -1;
             continue;
         }
@@ -553,15 +598,16 @@ static void render_process(rowlogd_prom *w)
 {
     rowlogd_proc pr;
     rowlogd_proc_read(&pr);
-    one(w, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in "
-        "seconds.", pr.cpu_seconds);
+    one(w, "process_cpu_seconds_total", "counter",
+        "Total user and system CPU time spent in "
+        "seconds.",
+        pr.cpu_seconds);
     one_u64(w, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
             pr.resident_bytes);
     one_u64(w, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
             pr.virtual_bytes);
     one_u64(w, "process_open_fds", "gauge", "Number of open file descriptors.", pr.open_fds);
-    one_u64(w, "process_max_fds", "gauge", "Maximum number of open file descriptors.",
-            pr.max_fds);
+    one_u64(w, "process_max_fds", "gauge", "Maximum number of open file descriptors.", pr.max_fds);
     one(w, "process_start_time_seconds", "gauge",
         "Start time of the process since unix epoch in seconds.", pr.start_time_seconds);
 }

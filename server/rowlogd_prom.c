@@ -31,7 +31,10 @@ void rowlogd_prom_init(rowlogd_prom *w, rl_buf *out)
     w->seen = (rl_buf)RL_BUF_INIT;
 }
 
-void rowlogd_prom_free(rowlogd_prom *w) { rl_buf_free(&w->seen); }
+void rowlogd_prom_free(rowlogd_prom *w)
+{
+    rl_buf_free(&w->seen);
+}
 
 int rowlogd_prom_error(const rowlogd_prom *w)
 {
@@ -201,8 +204,7 @@ void rowlogd_prom_sample(rowlogd_prom *w, const char *const *labels, size_t nlab
     }
 }
 
-void rowlogd_prom_sample_u64(rowlogd_prom *w, const char *const *labels, size_t nlabels,
-                             uint64_t v)
+void rowlogd_prom_sample_u64(rowlogd_prom *w, const char *const *labels, size_t nlabels, uint64_t v)
 {
     if (w->error)
         return;

@@ -208,8 +208,7 @@ static void put_gtids(rl_buf *b, const tool_metrics *ms, const char *name)
 
 /* Rate of a counter family between prev and cur over dt seconds, or its average since the
  * process started when there is no prev. NaN when unknown. */
-static double rate(const tool_metrics *cur, const tool_metrics *prev, double dt,
-                   const char *name)
+static double rate(const tool_metrics *cur, const tool_metrics *prev, double dt, const char *name)
 {
     double now = sum(cur, name);
     if (isnan(now))
@@ -297,8 +296,8 @@ static void render_groups(const tool_metrics *cur, rl_buf *b)
             else if (strcmp(o->name, "rowlog_consumer_lag_seconds") == 0)
                 lag_s = o->value;
         }
-        const tool_metric *mem = tool_metrics_find(cur, "rowlog_consumer_group_members", "group",
-                                                   group);
+        const tool_metric *mem =
+            tool_metrics_find(cur, "rowlog_consumer_group_members", "group", group);
         rl_buf_printf(b, "  %-24s %-32s %5s %12.0f %10.0f %10.1f %7.0f\n", group, topic, part,
                       m->value, lag, lag_s, mem ? mem->value : NAN);
     }
@@ -326,7 +325,7 @@ void tool_status_render(const tool_metrics *cur, const tool_metrics *prev, doubl
     else
         rl_buf_puts(b, "NOT CONNECTED\n");
     if ((m = tool_metrics_find(cur, "rowlog_source_position_info", NULL, NULL)) != NULL &&
-        tool_metric_label(m, "file", s1, sizeof s1)) {
+        tool_metric_label(m, "file", s1, sizeof s1) && s1[0]) {
         rl_buf_printf(b, "position   %s:%.0f", s1, val(cur, "rowlog_source_position_bytes"));
         put_gtids(b, cur, "rowlog_source_gtid_sequence");
         rl_buf_putc(b, '\n');

@@ -28,12 +28,15 @@ typedef struct tool_metric {
 } tool_metric;
 
 typedef struct tool_metrics {
-    rl_buf text;        /* the exposition text, NUL-separated in place */
+    rl_buf text; /* the exposition text, NUL-separated in place */
     tool_metric *m;
     size_t n, cap;
 } tool_metrics;
 
-#define TOOL_METRICS_INIT {RL_BUF_INIT, NULL, 0, 0}
+#define TOOL_METRICS_INIT                                                                          \
+    {                                                                                              \
+        RL_BUF_INIT, NULL, 0, 0                                                                    \
+    }
 
 /* Parses len bytes of exposition text (copied) into ms (emptied first). Returns the number of
  * samples, RL_EPROTO (a line that is not a sample: err names the line number) or -ENOMEM. */

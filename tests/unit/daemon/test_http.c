@@ -120,6 +120,19 @@ static void test_endpoint(void **state)
     assert_non_null(strstr(m, "\nrowlog_source_connected 0\n"));
     assert_non_null(strstr(m, "\n# TYPE process_cpu_seconds_total counter\n"));
     assert_null(strstr(m, "rowlog_source_head_")); /* no poller */
+    /* Lag unknown until something was read; a fresh heartbeat makes it 0, an old one
+     * (5 s ago, 1 s period) 4 s. */
+    assert_null(strstr(m, "\nrowlog_source_lag_seconds "));
+    opts.source.heartbeat_ms = 1000;
+    atomic_store(&src.stats.caught_up_ms, rl_now_ms());
+    assert_int_equal(http(port, "GET", "/metrics", &b), 200);
+    assert_non_null(strstr((const char *)b.p, "\nrowlog_source_lag_seconds 0\n"));
+    atomic_store(&src.stats.caught_up_ms, rl_now_ms() - 5000);
+    assert_int_equal(http(port, "GET", "/metrics", &b), 200);
+    const char *lag = strstr((const char *)b.p, "\nrowlog_source_lag_seconds ");
+    assert_non_null(lag);
+    double lag_s = strtod(lag + 27, NULL);
+    assert_true(lag_s >= 4.0 && lag_s < 5.0);
 
     assert_int_equal(http(port, "GET", "/v1/offsets?topic=rowlog.db.t", &b), 400);
     assert_int_equal(http(port, "GET", "/v1/offsets?topic=nope&gtid=0-1-1", &b), 404);
@@ -144,8 +157,8 @@ static void test_endpoint(void **state)
 
 static int parse(rowlogd_opts *o, rl_err *err, const char *a, const char *b)
 {
-    char *argv[] = {"rowlogd", "--source", "mysql://u@h", "--data-dir", "/d", (char *)a,
-                    (char *)b, NULL};
+    char *argv[] = {"rowlogd", "--source", "mysql://u@h", "--data-dir",
+                    "/d",      (char *)a,  (char *)b,     NULL};
     memset(err, 0, sizeof *err);
     return rowlogd_opts_parse(o, a ? 7 : 5, argv, err);
 }
@@ -168,9 +181,9 @@ static void test_http_options(void **state)
     assert_int_equal(o.http_port, 9200);
     assert_int_equal(parse(&o, &err, "--primary-poll-ms", "500"), 0);
     assert_int_equal(o.poll_ms, 500);
-    const char *bad[][2] = {{"--http", "9200"}, {"--http", ":9200"}, {"--http", "h:70000"},
-                            {"--http", "h:x"}, {"--primary-poll-ms", "10"},
-                            {"--primary-poll-ms", "x"}};
+    const char *bad[][2] = {{"--http", "9200"},          {"--http", ":9200"},
+                            {"--http", "h:70000"},       {"--http", "h:x"},
+                            {"--primary-poll-ms", "10"}, {"--primary-poll-ms", "x"}};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         assert_int_equal(parse(&o, &err, bad[i][0], bad[i][1]), RL_ECONFIG);
         assert_non_null(strstr(err.msg, bad[i][0] + 2));

@@ -94,9 +94,8 @@ static void test_prom_values_and_names(void **state)
     const char *s = text(&b);
     const char *body = strstr(s, "gauge\n") + 6;
     char a[5][64];
-    assert_int_equal(sscanf(body, "m %63s\nm %63s\nm %63s\nm %63s\nm %63s", a[0], a[1], a[2],
-                            a[3], a[4]),
-                     5);
+    assert_int_equal(
+        sscanf(body, "m %63s\nm %63s\nm %63s\nm %63s\nm %63s", a[0], a[1], a[2], a[3], a[4]), 5);
     assert_string_equal(a[0], "NaN");
     assert_string_equal(a[1], "+Inf");
     assert_string_equal(a[2], "-Inf");
@@ -144,8 +143,7 @@ static void test_proc_stat(void **state)
     assert_true(pr.start_time_seconds == 1700000010.0);
     assert_int_equal(pr.virtual_bytes, 123456789);
     assert_int_equal(pr.resident_bytes, 300 * 4096);
-    assert_int_equal(rowlogd_proc_parse_stat("4242 (x) S 1 2 3", 100, 4096, 0, &pr),
-                     RL_ECORRUPT);
+    assert_int_equal(rowlogd_proc_parse_stat("4242 (x) S 1 2 3", 100, 4096, 0, &pr), RL_ECORRUPT);
     assert_int_equal(rowlogd_proc_parse_stat("no parenthesis", 100, 4096, 0, &pr), RL_ECORRUPT);
     assert_int_equal(rowlogd_proc_parse_stat("1 (x) S 1 2 3 4 5 6 7 8 9 10 z", 100, 4096, 0, &pr),
                      RL_ECORRUPT);
@@ -266,9 +264,15 @@ static void test_primary_gtid_lag(void **state)
     /* Unknown and malformed. */
     assert_int_equal(binlog_primary_gtid_lag("", "0-1-1", &x), RL_ENOTFOUND);
     assert_int_equal(binlog_primary_gtid_lag("0-1-1", "", &x), RL_ENOTFOUND);
-    const char *bad[] = {"0-1", "0-1-x", "a-1-2", "0-1-2-3", "0--2", "zz:1-5",
+    const char *bad[] = {"0-1",
+                         "0-1-x",
+                         "a-1-2",
+                         "0-1-2-3",
+                         "0--2",
+                         "zz:1-5",
                          "3e11fa47-71ca-11e1-9e33-c80aa9429562:5-1",
-                         "3e11fa47-71ca-11e1-9e33-c80aa9429562", "0-1-99999999999999999999"};
+                         "3e11fa47-71ca-11e1-9e33-c80aa9429562",
+                         "0-1-99999999999999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_int_equal(binlog_primary_gtid_lag(bad[i], "0-1-1", &x), RL_ECORRUPT);
 }
