@@ -126,8 +126,8 @@ typedef struct joined {
 /* JoinGroup v3 (no MEMBER_ID_REQUIRED round) of a new member into group with one "range"
  * protocol carrying metadata md; a group whose only member this is completes at once.
  * Then SyncGroup v2 as leader with assignment `assign` for itself. fd stays open. */
-static void join_and_sync(int fd, const char *group, const char *md, const char *assign,
-                          joined *out)
+static void join_and_sync_bytes(int fd, const char *group, rl_slice md, rl_slice assign,
+                                joined *out)
 {
     rl_buf req = RL_BUF_INIT, resp = RL_BUF_INIT;
     kt_req_begin(&req, 11, 3, 11);
@@ -138,8 +138,8 @@ static void join_and_sync(int fd, const char *group, const char *md, const char 
     kt_put_str(&req, "consumer");
     rl_buf_put_be32(&req, 1);
     kt_put_str(&req, "range");
-    rl_buf_put_be32(&req, (uint32_t)strlen(md));
-    rl_buf_puts(&req, md);
+    rl_buf_put_be32(&req, (uint32_t)md.len);
+    rl_buf_append(&req, md.p, md.len);
     kt_req_end(&req);
     rl_reader rd = kt_call(fd, &req, &resp);
     assert_int_equal(rl_get_i32be(&rd), 0); /* throttle */
@@ -157,16 +157,22 @@ static void join_and_sync(int fd, const char *group, const char *md, const char 
     kt_put_str(&req, out->member);
     rl_buf_put_be32(&req, 1);
     kt_put_str(&req, out->member);
-    rl_buf_put_be32(&req, (uint32_t)strlen(assign));
-    rl_buf_puts(&req, assign);
+    rl_buf_put_be32(&req, (uint32_t)assign.len);
+    rl_buf_append(&req, assign.p, assign.len);
     kt_req_end(&req);
     rd = kt_call(fd, &req, &resp);
     assert_int_equal(rl_get_i32be(&rd), 0);
     assert_int_equal(rl_get_i16be(&rd), 0);
     int32_t n = rl_get_i32be(&rd);
-    assert_int_equal(n, (int32_t)strlen(assign));
+    assert_int_equal(n, (int32_t)assign.len);
     rl_buf_free(&req);
     rl_buf_free(&resp);
+}
+
+static void join_and_sync(int fd, const char *group, const char *md, const char *assign,
+                          joined *out)
+{
+    join_and_sync_bytes(fd, group, rl_slice_str(md), rl_slice_str(assign), out);
 }
 
 /* ------------------------------------------------------------------ committed offsets view */
@@ -1012,6 +1018,140 @@ static void test_fuzz_corpus_answered(void **state)
     rl_buf_free(&resp);
 }
 
+/* ------------------------------------------------------------------ librdkafka admin API */
+
+/* What kafka-consumer-groups-style tools do, through librdkafka's admin API (ListGroups v4
+ * with a states filter, DescribeGroups, OffsetFetch): a member with a real consumer-protocol
+ * assignment (orders 0 and 1), and a group holding only committed offsets. */
+static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, rd_kafka_event_type_t type)
+{
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
+    if (!ev)
+        fail_msg("admin request: no result in 15 s");
+    assert_int_equal(rd_kafka_event_type(ev), type);
+    if (rd_kafka_event_error(ev))
+        fail_msg("admin request: %s", rd_kafka_event_error_string(ev));
+    return ev;
+}
+
+static void test_admin_api(void **state)
+{
+    fixture *fx = *state;
+    /* ConsumerProtocol (Kafka's ConsumerProtocolSubscription/Assignment v0): version int16,
+     * topics array of string [+ partitions array of int32 for the assignment], user_data
+     * bytes (null). */
+    rl_buf md = RL_BUF_INIT, as = RL_BUF_INIT;
+    rl_buf_put_be16(&md, 0);
+    rl_buf_put_be32(&md, 1);
+    kt_put_str(&md, "orders");
+    rl_buf_put_be32(&md, (uint32_t)-1);
+    rl_buf_put_be16(&as, 0);
+    rl_buf_put_be32(&as, 1);
+    kt_put_str(&as, "orders");
+    rl_buf_put_be32(&as, 2);
+    rl_buf_put_be32(&as, 0);
+    rl_buf_put_be32(&as, 1);
+    rl_buf_put_be32(&as, (uint32_t)-1);
+    int fd = kt_connect(fx->st.port);
+    joined j;
+    join_and_sync_bytes(fd, "g-admin", rl_buf_slice(&md), rl_buf_slice(&as), &j);
+    int32_t p[1] = {2};
+    int64_t o[1] = {17};
+    commit_offsets(fx->st.port, "g-off", -1, "", "orders", 1, p, o);
+
+    char bootstrap[64], errstr[256];
+    snprintf(bootstrap, sizeof bootstrap, "127.0.0.1:%u", fx->st.port);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof errstr),
+                     RD_KAFKA_CONF_OK);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    assert_non_null(rk);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+
+    /* ListConsumerGroups, all states, then Stable only. */
+    for (int filtered = 0; filtered <= 1; filtered++) {
+        rd_kafka_AdminOptions_t *ao =
+            rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS);
+        if (filtered) {
+            rd_kafka_consumer_group_state_t st = RD_KAFKA_CONSUMER_GROUP_STATE_STABLE;
+            assert_null(rd_kafka_AdminOptions_set_match_consumer_group_states(ao, &st, 1));
+        }
+        rd_kafka_ListConsumerGroups(rk, ao, q);
+        rd_kafka_event_t *ev = admin_wait(q, RD_KAFKA_EVENT_LISTCONSUMERGROUPS_RESULT);
+        const rd_kafka_ListConsumerGroups_result_t *res =
+            rd_kafka_event_ListConsumerGroups_result(ev);
+        size_t nerr = 0, n = 0;
+        (void)rd_kafka_ListConsumerGroups_result_errors(res, &nerr);
+        assert_int_equal(nerr, 0);
+        const rd_kafka_ConsumerGroupListing_t **gl =
+            rd_kafka_ListConsumerGroups_result_valid(res, &n);
+        assert_int_equal(n, filtered ? 1 : 2);
+        for (size_t i = 0; i < n; i++) {
+            const char *g = rd_kafka_ConsumerGroupListing_group_id(gl[i]);
+            rd_kafka_consumer_group_state_t st = rd_kafka_ConsumerGroupListing_state(gl[i]);
+            if (strcmp(g, "g-admin") == 0) {
+                assert_int_equal(st, RD_KAFKA_CONSUMER_GROUP_STATE_STABLE);
+                assert_false(rd_kafka_ConsumerGroupListing_is_simple_consumer_group(gl[i]));
+            } else {
+                assert_false(filtered);
+                assert_string_equal(g, "g-off");
+                assert_int_equal(st, RD_KAFKA_CONSUMER_GROUP_STATE_EMPTY);
+                assert_true(rd_kafka_ConsumerGroupListing_is_simple_consumer_group(gl[i]));
+            }
+        }
+        rd_kafka_event_destroy(ev);
+        rd_kafka_AdminOptions_destroy(ao);
+    }
+
+    /* DescribeConsumerGroups: the member, its client id and host, its assignment. */
+    const char *groups[1] = {"g-admin"};
+    rd_kafka_DescribeConsumerGroups(rk, groups, 1, NULL, q);
+    rd_kafka_event_t *ev = admin_wait(q, RD_KAFKA_EVENT_DESCRIBECONSUMERGROUPS_RESULT);
+    size_t n = 0;
+    const rd_kafka_ConsumerGroupDescription_t **gd = rd_kafka_DescribeConsumerGroups_result_groups(
+        rd_kafka_event_DescribeConsumerGroups_result(ev), &n);
+    assert_int_equal(n, 1);
+    assert_null(rd_kafka_ConsumerGroupDescription_error(gd[0]));
+    assert_int_equal(rd_kafka_ConsumerGroupDescription_state(gd[0]),
+                     RD_KAFKA_CONSUMER_GROUP_STATE_STABLE);
+    assert_string_equal(rd_kafka_ConsumerGroupDescription_partition_assignor(gd[0]), "range");
+    assert_int_equal(rd_kafka_ConsumerGroupDescription_member_count(gd[0]), 1);
+    const rd_kafka_MemberDescription_t *m = rd_kafka_ConsumerGroupDescription_member(gd[0], 0);
+    assert_string_equal(rd_kafka_MemberDescription_consumer_id(m), j.member);
+    assert_string_equal(rd_kafka_MemberDescription_client_id(m), "raw-test");
+    assert_string_equal(rd_kafka_MemberDescription_host(m), "/127.0.0.1");
+    const rd_kafka_topic_partition_list_t *parts =
+        rd_kafka_MemberAssignment_partitions(rd_kafka_MemberDescription_assignment(m));
+    assert_non_null(parts);
+    assert_int_equal(parts->cnt, 2);
+    assert_string_equal(parts->elems[0].topic, "orders");
+    assert_int_equal(parts->elems[0].partition, 0);
+    assert_int_equal(parts->elems[1].partition, 1);
+    rd_kafka_event_destroy(ev);
+
+    /* ListConsumerGroupOffsets of the offsets-only group. */
+    rd_kafka_topic_partition_list_t *want = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(want, "orders", 2);
+    rd_kafka_ListConsumerGroupOffsets_t *lo = rd_kafka_ListConsumerGroupOffsets_new("g-off", want);
+    rd_kafka_ListConsumerGroupOffsets(rk, &lo, 1, NULL, q);
+    ev = admin_wait(q, RD_KAFKA_EVENT_LISTCONSUMERGROUPOFFSETS_RESULT);
+    const rd_kafka_group_result_t **gr = rd_kafka_ListConsumerGroupOffsets_result_groups(
+        rd_kafka_event_ListConsumerGroupOffsets_result(ev), &n);
+    assert_int_equal(n, 1);
+    const rd_kafka_topic_partition_list_t *got = rd_kafka_group_result_partitions(gr[0]);
+    assert_int_equal(got->cnt, 1);
+    assert_int_equal(got->elems[0].offset, 17);
+    rd_kafka_event_destroy(ev);
+    rd_kafka_ListConsumerGroupOffsets_destroy(lo);
+    rd_kafka_topic_partition_list_destroy(want);
+
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+    close(fd);
+    rl_buf_free(&md);
+    rl_buf_free(&as);
+}
+
 int main(void)
 {
     rl_log_set_level(RL_LOG_WARN);
@@ -1021,6 +1161,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_groups_raw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_describe_groups_raw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_groups_rdkafka, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admin_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offsets_compacted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fuzz_corpus_answered, setup, teardown),
