@@ -7,7 +7,9 @@
  * a hand-built TABLE_MAP (COLUMN_CHARSET, ENUM_AND_SET_COLUMN_CHARSET, ENUM_STR_VALUE,
  * COLUMN_NAME; mysql-server rows_event.h) and WRITE_ROWS event with gbk, ucs2 and an unknown
  * collation; and a MySQL 9 VECTOR column (VECTOR_DIMENSIONALITY) with values of the right and
- * the wrong size.
+ * the wrong size. charsets_mariadb.txt (next to this file) holds how MariaDB 10.11 itself
+ * reads a sample of the 2-byte codes of big5, gbk, gb2312, euckr, sjis, cp932, ujis and
+ * eucjpms: each must convert to that code point or keep its bytes, never to another one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -442,12 +444,113 @@ static void test_vector(void **state)
     }
 }
 
+static int charset_by_name(const char *name)
+{
+    for (int cs = 0; cs < BINLOG_CS_COUNT; cs++)
+        if (strcmp(binlog__charset_name(cs), name) == 0)
+            return cs;
+    return -1;
+}
+
+/* Decodes one UTF-8 code point of a JSON string "..." (no escapes expected); -1 otherwise. */
+static long one_code_point(const char *s)
+{
+    const uint8_t *p = (const uint8_t *)s;
+    size_t n = strlen(s);
+    if (n < 3 || p[0] != '"' || p[n - 1] != '"')
+        return -1;
+    p++;
+    n -= 2;
+    if (n == 2 && p[0] == '\\' && (p[1] == '\\' || p[1] == '"'))
+        return p[1];
+    long cp;
+    size_t len;
+    if (p[0] < 0x80) {
+        cp = p[0];
+        len = 1;
+    } else if ((p[0] & 0xE0) == 0xC0) {
+        cp = p[0] & 0x1F;
+        len = 2;
+    } else if ((p[0] & 0xF0) == 0xE0) {
+        cp = p[0] & 0x0F;
+        len = 3;
+    } else {
+        cp = p[0] & 0x07;
+        len = 4;
+    }
+    if (len != n)
+        return -1;
+    for (size_t i = 1; i < len; i++)
+        cp = cp << 6 | (p[i] & 0x3F);
+    return cp;
+}
+
+static void test_mariadb_codes(void **state)
+{
+    (void)state;
+    char path[4096];
+    snprintf(path, sizeof path, "%s", __FILE__);
+    char *slash = strrchr(path, '/');
+    assert_non_null(slash);
+    snprintf(slash + 1, sizeof path - (size_t)(slash + 1 - path), "charsets_mariadb.txt");
+    FILE *f = fopen(path, "r");
+    if (!f)
+        fail_msg("cannot open %s", path);
+    binlog_decoder_t *dec;
+    assert_int_equal(binlog_decoder_new(&dec, NULL, &(binlog_handler){0}), 0);
+    size_t exact[BINLOG_CS_COUNT] = {0}, kept[BINLOG_CS_COUNT] = {0};
+    char line[128];
+    rl_buf b = RL_BUF_INIT;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#')
+            continue;
+        char name[16], hex[16], cps[16];
+        assert_int_equal(sscanf(line, "%15s %15s %15s", name, hex, cps), 3);
+        if (strcmp(cps, "-") == 0)
+            continue; /* MariaDB defines no character: never stored */
+        int cs = charset_by_name(name);
+        assert_true(cs > 0);
+        uint8_t by[2];
+        unsigned v;
+        assert_int_equal(sscanf(hex, "%4x", &v), 1);
+        by[0] = (uint8_t)(v >> 8);
+        by[1] = (uint8_t)v;
+        long want = strtol(cps, NULL, 16);
+        rl_buf_reset(&b);
+        assert_int_equal(binlog__put_charset_text(dec, &b, cs, by, 2), 0);
+        const char *got = rl_buf_cstr(&b);
+        if (got[0] == '{') {
+            kept[cs]++;
+            continue;
+        }
+        if (want == 0xFFFD || one_code_point(got) != want)
+            fail_msg("%s %s: MariaDB reads U+%04lX, rowlog wrote %s", name, hex, want, got);
+        exact[cs]++;
+    }
+    fclose(f);
+    rl_buf_free(&b);
+    binlog_decoder_free(dec);
+    /* Bytes are kept only in the few areas noted in charset.c (big5's ETEN rows and MySQL's
+     * U+FFFD codes, ujis's user-defined rows, which glibc's EUC-JP refuses). */
+    static const char *const sets[] = {"big5", "gbk",   "gb2312", "euckr",
+                                       "sjis", "cp932", "ujis",   "eucjpms"};
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+        int cs = charset_by_name(sets[i]);
+        print_message("%-8s %5zu converted, %4zu kept as bytes\n", sets[i], exact[cs], kept[cs]);
+        assert_true(exact[cs] > 300);
+        if (cs == BINLOG_CS_BIG5 || cs == BINLOG_CS_UJIS)
+            assert_true(kept[cs] * 4 < exact[cs]);
+        else
+            assert_int_equal(kept[cs], 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_collation_ids), cmocka_unit_test(test_conversions),
         cmocka_unit_test(test_long_value),    cmocka_unit_test(test_decoder),
-        cmocka_unit_test(test_vector),
+        cmocka_unit_test(test_vector),        cmocka_unit_test(test_mariadb_codes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
