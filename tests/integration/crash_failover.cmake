@@ -7,7 +7,7 @@ if(TARGET rowlogd AND TARGET rowlog)
                    $<TARGET_FILE:rowlogd> $<TARGET_FILE:rowlog> ${CMAKE_SOURCE_DIR}/scripts
            WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
   set_tests_properties(integration_crash PROPERTIES
-                       LABELS integration TIMEOUT 600 SKIP_RETURN_CODE 77)
+                       LABELS integration TIMEOUT 900 SKIP_RETURN_CODE 77)
 endif()
 
 if(TARGET rowlogd AND TARGET rowlog)
@@ -23,5 +23,5 @@ if(TARGET rowlogd AND TARGET rowlog)
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/failover_test.sh
                    $<TARGET_FILE:rowlogd> $<TARGET_FILE:rowlog> ${CMAKE_SOURCE_DIR}/scripts)
   set_tests_properties(integration_failover PROPERTIES
-                       LABELS integration TIMEOUT 400 SKIP_RETURN_CODE 77)
+                       LABELS integration TIMEOUT 600 SKIP_RETURN_CODE 77)
 endif()

@@ -10,7 +10,8 @@
 #     saying what happened (error 1236, purged) and what to do (a new snapshot), must not have
 #     changed a byte of its data directory (no silent restart from the primary's current
 #     position), and must keep failing the same way on a second attempt.
-# Environment: ITEST_KEEP=1 keeps the work dir.
+# Environment: ITEST_DEADLINE (s, 240: then the test stops and cleans up), ITEST_KEEP=1 keeps
+# the work dir.
 # Exit status: 0 pass, 1 fail, 77 skip (MariaDB tools or kcat not installed).
 set -uo pipefail
 
@@ -35,11 +36,12 @@ RLD_RUN=0
 STATUS=1
 log() { echo "[purge $(date +%H:%M:%S)] $*"; }
 
-alive() {
-    [ -n "$1" ] && [ -r "/proc/$1/stat" ] || return 1
+alive() {  # PID: running and not a zombie
+    [ -n "$1" ] || return 1
     local st
-    st=$(sed -E 's/^[0-9]+ \(.*\) (.).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
-    [ "$st" != Z ]
+    { read -r st < "/proc/$1/stat"; } 2> /dev/null || return 1
+    st=${st##*) }
+    [ "${st%% *}" != Z ]
 }
 wait_exit() {  # PID SECONDS; sets EXIT_RC; returns 1 on timeout
     local pid=$1 deadline=$((SECONDS + $2))
@@ -52,6 +54,7 @@ wait_exit() {  # PID SECONDS; sets EXIT_RC; returns 1 on timeout
     return 0
 }
 cleanup() {
+    [ -n "${WATCHDOG_PID:-}" ] && kill -TERM "$WATCHDOG_PID" 2> /dev/null
     if alive "$RLD_PID"; then
         kill -TERM "$RLD_PID" 2> /dev/null
         wait_exit "$RLD_PID" 30 || kill -KILL "$RLD_PID" 2> /dev/null
@@ -68,6 +71,17 @@ cleanup() {
     if [ "${ITEST_KEEP:-0}" = 1 ]; then echo "[purge] work directory kept: $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
+# Our own deadline, below ctest's TIMEOUT: ctest kills only this shell, which would leave the
+# servers it started running; a SIGTERM to ourselves runs the cleanup instead.
+DEADLINE_S=${ITEST_DEADLINE:-240}
+(
+    sleep "$DEADLINE_S" &
+    trap 'kill $! 2> /dev/null; exit 0' TERM
+    wait $!
+    echo "[purge] deadline of ${DEADLINE_S} s reached: stopping"
+    kill -TERM $$
+) &
+WATCHDOG_PID=$!
 trap 'exit 130' INT TERM
 die() { echo "FAIL: $*"; exit 1; }
 
@@ -87,6 +101,16 @@ start_rowlogd() {
     "$ROWLOGD" --source "mysql://rowlog:rowlogpw@127.0.0.1:$DBPORT" --data-dir "$WORK/data" \
         --listen "$BOOT" --server-id 4244 --http off > "$LOGF" 2>&1 &
     RLD_PID=$!
+}
+# wait_streaming: the dump is running. A first start (no checkpoint) begins at the primary's
+# position of that moment, so rows written before this would not be captured.
+wait_streaming() {
+    local deadline=$((SECONDS + 60))
+    until grep -q "streaming from" "$LOGF"; do
+        alive "$RLD_PID" || { wait_exit "$RLD_PID" 1; die "rowlogd exited ($EXIT_RC) early"; }
+        [ $SECONDS -lt $deadline ] || die "rowlogd not streaming after 60 s"
+        sleep 0.1
+    done
 }
 stop_rowlogd() {
     kill -TERM "$RLD_PID"
@@ -133,6 +157,7 @@ sql -e "CREATE DATABASE itest; CREATE TABLE itest.t (id INT PRIMARY KEY, v INT N
 
 # 1. a first capture
 start_rowlogd
+wait_streaming
 sql itest -e "INSERT INTO t SELECT seq, 0 FROM seq_1_to_200"
 wait_records 200
 stop_rowlogd
@@ -142,6 +167,7 @@ log "captured 200 rows; rowlogd stopped"
 sql -e "FLUSH BINARY LOGS; FLUSH BINARY LOGS"
 purge_to_newest
 start_rowlogd
+wait_streaming
 sql itest -e "INSERT INTO t SELECT seq, 1 FROM seq_201_to_300"
 wait_records 300
 stop_rowlogd
@@ -173,5 +199,9 @@ for attempt in 1 2; do
         die "the data directory changed: rowlogd wrote something after a purged start position"
 done
 log "message: $(grep -m1 -i 'purged' "$LOGF" | cut -c1-400)"
+# Sanitizer builds (-DRL_SANITIZE=ON): UBSan reports do not change the exit status.
+if grep -h -m5 -E "runtime error:|AddressSanitizer|LeakSanitizer" "$WORK"/rowlogd.*.log; then
+    die "sanitizer reports in rowlogd's log"
+fi
 STATUS=0
 log "PASS"
