@@ -344,8 +344,8 @@ static int txn_commit(binlog_decoder_t *dec, const binlog_event *ev, rl_err *err
             return rl_err_set(err, -ENOMEM, "out of memory updating the GTID state");
     }
     if (dec->have_mysql_gtid) {
-        int arc = binlog_gtid_set_add_mysql(dec->mset, dec->muuid, dec->mtag, dec->mtag_len,
-                                            dec->mgno);
+        int arc =
+            binlog_gtid_set_add_mysql(dec->mset, dec->muuid, dec->mtag, dec->mtag_len, dec->mgno);
         if (arc == -ENOMEM)
             return rl_err_set(err, -ENOMEM, "out of memory updating the GTID set");
         if (arc < 0)
@@ -455,10 +455,10 @@ static rl_slice sql_word(rl_slice *s, bool qualified)
             if (i < s->len)
                 i++;
         } else {
-            while (i < s->len && ((s->p[i] >= 'a' && s->p[i] <= 'z') ||
-                                  (s->p[i] >= 'A' && s->p[i] <= 'Z') ||
-                                  (s->p[i] >= '0' && s->p[i] <= '9') || s->p[i] == '_' ||
-                                  s->p[i] == '$' || s->p[i] >= 0x80))
+            while (i < s->len &&
+                   ((s->p[i] >= 'a' && s->p[i] <= 'z') || (s->p[i] >= 'A' && s->p[i] <= 'Z') ||
+                    (s->p[i] >= '0' && s->p[i] <= '9') || s->p[i] == '_' || s->p[i] == '$' ||
+                    s->p[i] >= 0x80))
                 i++;
         }
         if (qualified && i < s->len && s->p[i] == '.') {
@@ -499,9 +499,8 @@ static bool sql_dml_skipped(binlog_decoder_t *dec, const binlog_event *ev, rl_sl
         s.len -= i;
         w = sql_word(&s, true);
     } else {
-        static const char *const mods[] = {"LOW_PRIORITY", "DELAYED", "HIGH_PRIORITY",
-                                           "IGNORE",       "INTO",    "QUICK",
-                                           "FROM"};
+        static const char *const mods[] = {"LOW_PRIORITY", "DELAYED", "HIGH_PRIORITY", "IGNORE",
+                                           "INTO",         "QUICK",   "FROM"};
         for (bool again = true; again;) {
             again = false;
             for (size_t i = 0; i < sizeof mods / sizeof mods[0]; i++)

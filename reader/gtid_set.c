@@ -173,8 +173,8 @@ static size_t tsid_find(const binlog_gtid_set *set, const uint8_t *uuid, const c
 }
 
 /* Inserts an entry without intervals at idx. Returns it, or NULL on OOM. */
-static gs_tsid *tsid_insert(binlog_gtid_set *set, size_t idx, const uint8_t *uuid,
-                            const char *tag, size_t tag_len)
+static gs_tsid *tsid_insert(binlog_gtid_set *set, size_t idx, const uint8_t *uuid, const char *tag,
+                            size_t tag_len)
 {
     if (set->nts == set->capts) {
         size_t ncap = set->capts ? set->capts * 2 : 4;
@@ -391,8 +391,8 @@ int binlog_gtid_set_add_mariadb(binlog_gtid_set *set, uint32_t domain, uint32_t 
     return dom_put(set, g);
 }
 
-bool binlog_gtid_set_contains_mariadb(const binlog_gtid_set *set, uint32_t domain,
-                                      uint32_t server, uint64_t seq)
+bool binlog_gtid_set_contains_mariadb(const binlog_gtid_set *set, uint32_t domain, uint32_t server,
+                                      uint64_t seq)
 {
     (void)server; /* seq_no orders a whole domain, whichever server wrote it */
     bool found;
@@ -402,7 +402,10 @@ bool binlog_gtid_set_contains_mariadb(const binlog_gtid_set *set, uint32_t domai
 
 /* ------------------------------------------------------------------ text */
 
-static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+static bool is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 static const char *skip_ws(const char *s)
 {
@@ -569,13 +572,12 @@ static int parse_mariadb(binlog_gtid_set *set, const char *text, rl_err *err)
         if (*s == ',') {
             s = skip_ws(s + 1);
             if (!*s)
-                return rl_err_set(err, RL_ECONFIG, "GTID state \"%.200s\" ends with a comma",
-                                  text);
+                return rl_err_set(err, RL_ECONFIG, "GTID state \"%.200s\" ends with a comma", text);
             continue;
         }
         if (*s)
-            return rl_err_set(err, RL_ECONFIG, "malformed GTID state \"%.200s\" at \"%.60s\"",
-                              text, s);
+            return rl_err_set(err, RL_ECONFIG, "malformed GTID state \"%.200s\" at \"%.60s\"", text,
+                              s);
     }
     return 0;
 }

@@ -78,8 +78,8 @@ int binlog_gtid_set_add_text(binlog_gtid_set *set, const char *gtid, rl_err *err
 
 bool binlog_gtid_set_contains_mysql(const binlog_gtid_set *set, const uint8_t uuid[16],
                                     const char *tag, size_t tag_len, uint64_t gno);
-bool binlog_gtid_set_contains_mariadb(const binlog_gtid_set *set, uint32_t domain,
-                                      uint32_t server, uint64_t seq);
+bool binlog_gtid_set_contains_mariadb(const binlog_gtid_set *set, uint32_t domain, uint32_t server,
+                                      uint64_t seq);
 /* 1 contained, 0 not (also for a GTID of the other flavor), RL_ECONFIG malformed GTID. */
 int binlog_gtid_set_contains_text(const binlog_gtid_set *set, const char *gtid);
 

@@ -10,7 +10,10 @@ sql/rpl_source.cc for the dump commands):
   * COM_QUERY with text result sets for the queries rowlog issues (SELECT VERSION(),
     @@global.binlog_format, binlog_row_metadata, binlog_checksum, gtid_executed, server_id,
     SHOW MASTER STATUS / SHOW BINARY LOG STATUS, SHOW BINARY LOGS); SET statements succeed
-    and @master_heartbeat_period / @source_heartbeat_period set the heartbeat period;
+    and @master_heartbeat_period / @source_heartbeat_period set the heartbeat period. Unlike
+    a real primary, the "current position" it reports is the start of the first file (and
+    @@gtid_executed is --gtid-executed, empty by default), so that a replica starting
+    without a position captures every file;
   * COM_REGISTER_SLAVE, COM_PING, COM_QUIT;
   * COM_BINLOG_DUMP (file, pos) and COM_BINLOG_DUMP_GTID (the executed set, untagged or
     tagged encoding): serves the events of the given binlog files as one primary's binlog

@@ -51,8 +51,7 @@ static bool fixture(const char *name, char *path, size_t cap_)
 }
 
 /* Decodes a whole file; returns the decoder's code and leaves stats and err filled. */
-static int decode(const char *name, const char *seed, cap *k, binlog_decoder_stats *st,
-                  rl_err *err)
+static int decode(const char *name, const char *seed, cap *k, binlog_decoder_stats *st, rl_err *err)
 {
     char path[4096];
     if (!fixture(name, path, sizeof path)) {
@@ -106,8 +105,8 @@ static void test_gtid_tagged(void **state)
     cap k;
     binlog_decoder_stats st;
     rl_err err;
-    int rc = decode("rust_mysql_common__binlog_transaction_with_GTID_TAG.000001", NULL, &k, &st,
-                    &err);
+    int rc =
+        decode("rust_mysql_common__binlog_transaction_with_GTID_TAG.000001", NULL, &k, &st, &err);
     if (rc != 0)
         fail_msg("decode: %s", err.msg);
     assert_int_equal(k.changes, 1);

@@ -76,9 +76,9 @@ static void test_mysql_text(void **state)
     check_canon(NULL, "");
 
     static const char *bad[] = {
-        "3e11fa47-71ca-11e1-9e33-c80aa942956:1",   /* short uuid */
-        "3e11fa47-71ca-11e1-9e33-c80aa9429562",    /* no interval */
-        "3e11fa47-71ca-11e1-9e33-c80aa9429562:0",  /* gno 0 */
+        "3e11fa47-71ca-11e1-9e33-c80aa942956:1",  /* short uuid */
+        "3e11fa47-71ca-11e1-9e33-c80aa9429562",   /* no interval */
+        "3e11fa47-71ca-11e1-9e33-c80aa9429562:0", /* gno 0 */
         "3e11fa47-71ca-11e1-9e33-c80aa9429562:5-3",
         "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-9223372036854775807", /* GNO_END */
         "3e11fa47-71ca-11e1-9e33-c80aa9429562:tag",                   /* tag, no interval */
@@ -174,8 +174,13 @@ static void test_mariadb(void **state)
     assert_string_equal(fmt(u), "0-3-11,2-1-1,7-2-9,9-9-9");
     assert_int_equal(binlog_gtid_set_subtract(u, s), 0);
     assert_string_equal(fmt(u), "7-2-9,9-9-9");
-    static const char *bad[] = {"1-2", "a-b-c", "1-2-3,", "1-2-3,1-4-5", "1-2-3 x",
-                                "4294967296-1-1", "1-1-18446744073709551616"};
+    static const char *bad[] = {"1-2",
+                                "a-b-c",
+                                "1-2-3,",
+                                "1-2-3,1-4-5",
+                                "1-2-3 x",
+                                "4294967296-1-1",
+                                "1-1-18446744073709551616"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (binlog_gtid_set_parse(s, bad[i], &err) != RL_ECONFIG)
             fail_msg("\"%s\" was accepted", bad[i]);
@@ -319,9 +324,8 @@ static void random_mysql(binlog_gtid_set *s, model *m)
         uint8_t uu[16];
         uuid_of(u, uu);
         for (int g = a; g < a + len && g <= NG; g++) {
-            assert_int_equal(binlog_gtid_set_add_mysql(s, uu, TAGS[t], strlen(TAGS[t]),
-                                                       (uint64_t)g),
-                             0);
+            assert_int_equal(
+                binlog_gtid_set_add_mysql(s, uu, TAGS[t], strlen(TAGS[t]), (uint64_t)g), 0);
             m->bits[u][t] |= 1ull << (g - 1);
         }
     }
@@ -335,11 +339,11 @@ static void check_model(const binlog_gtid_set *s, const model *m, const char *wh
             uuid_of(u, uu);
             for (int g = 1; g <= NG + 1; g++) {
                 bool want = g <= NG && (m->bits[u][t] >> (g - 1) & 1);
-                bool got = binlog_gtid_set_contains_mysql(s, uu, TAGS[t], strlen(TAGS[t]),
-                                                          (uint64_t)g);
+                bool got =
+                    binlog_gtid_set_contains_mysql(s, uu, TAGS[t], strlen(TAGS[t]), (uint64_t)g);
                 if (want != got)
-                    fail_msg("%s: uuid %d tag '%s' gno %d: model %d, set %d (%s)", what, u,
-                             TAGS[t], g, want, got, fmt(s));
+                    fail_msg("%s: uuid %d tag '%s' gno %d: model %d, set %d (%s)", what, u, TAGS[t],
+                             g, want, got, fmt(s));
             }
         }
 }
@@ -460,8 +464,7 @@ static void test_mariadb_properties(void **state)
         assert_int_equal(binlog_gtid_set_union(c, b), 0);
         for (int d = 0; d < ND; d++) {
             mc.has[d] = ma.has[d] || mb.has[d];
-            mc.seq[d] = ma.has[d] && (!mb.has[d] || ma.seq[d] >= mb.seq[d]) ? ma.seq[d]
-                                                                              : mb.seq[d];
+            mc.seq[d] = ma.has[d] && (!mb.has[d] || ma.seq[d] >= mb.seq[d]) ? ma.seq[d] : mb.seq[d];
         }
         check_dmodel(c, &mc, "union");
         assert_int_equal(binlog_gtid_set_copy(p, a), 0);
@@ -498,9 +501,9 @@ int main(void)
         rng_state = 1;
     printf("GTID_SET_SEED=%llu\n", (unsigned long long)rng_state);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mysql_text),        cmocka_unit_test(test_mysql_ops),
-        cmocka_unit_test(test_mariadb),           cmocka_unit_test(test_encoding),
-        cmocka_unit_test(test_mysql_properties),  cmocka_unit_test(test_mariadb_properties),
+        cmocka_unit_test(test_mysql_text),       cmocka_unit_test(test_mysql_ops),
+        cmocka_unit_test(test_mariadb),          cmocka_unit_test(test_encoding),
+        cmocka_unit_test(test_mysql_properties), cmocka_unit_test(test_mariadb_properties),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
