@@ -4,6 +4,8 @@
  * sealed sidecar. The seed is printed (RL_TEST_SEED repeats a run). */
 #include "log_test_util.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/wait.h>
 
 #define NPARTS 4
@@ -621,6 +623,145 @@ static void test_malformed_and_unknown(void **state)
     free(dir);
 }
 
+/* ------------------------------------------------------------------ concurrency */
+
+/* One writer appends transactions of one record each ("0-1-N" at offset N-1), committing
+ * after random runs, aborting some, rolling segments and applying retention; readers look
+ * GTIDs up meanwhile and check every answer against the high watermark and log start read
+ * before and after it. */
+#define CC_RECS 60000
+
+typedef struct cc {
+    log_store_t *st;
+    atomic_bool done;
+    atomic_int failures;
+    atomic_long checks; /* lookups checked */
+    char msg[256];
+    uint64_t seed;
+} cc;
+
+static void cc_fail(cc *sh, const char *m, long long a, long long b, long long x)
+{
+    if (atomic_fetch_add(&sh->failures, 1) == 0)
+        snprintf(sh->msg, sizeof sh->msg, "%s (%lld, %lld, %lld)", m, a, b, x);
+}
+
+static void *cc_writer(void *arg)
+{
+    cc *sh = arg;
+    uint64_t s = sh->seed;
+    rl_err err = {0, ""};
+    char v[200], g[48];
+    memset(v, 'x', sizeof v);
+    int64_t i = 0;
+    while (i < CC_RECS && atomic_load(&sh->failures) == 0) {
+        if (log_store_append(sh->st, rl_slice_str("cg"), rl_slice_str("k"),
+                             rl_slice_make(v, sizeof v), 1000 + i, &err) != 0) {
+            cc_fail(sh, err.msg, i, 0, 0);
+            break;
+        }
+        snprintf(g, sizeof g, "0-1-%lld", (long long)(i + 1));
+        if (log_store_txn_end(sh->st, g, &err) != 0) {
+            cc_fail(sh, err.msg, i, 0, 0);
+            break;
+        }
+        i++;
+        uint64_t r = tu_rnd(&s) % 400;
+        if (r == 0) {
+            if (log_store_abort(sh->st, &err) != 0) {
+                cc_fail(sh, err.msg, i, 0, 0);
+                break;
+            }
+            int64_t ls, hwm;
+            log_store_offsets(sh->st, "cg", 0, &ls, &hwm);
+            i = hwm; /* the source re-sends from the checkpoint */
+        } else if (r < 4 || i == CC_RECS) {
+            tu_commit(sh->st, "c");
+            log_store_retain(sh->st, rl_now_ms(), &err);
+        }
+    }
+    tu_commit(sh->st, "c");
+    atomic_store(&sh->done, true);
+    return NULL;
+}
+
+static void *cc_reader(void *arg)
+{
+    cc *sh = arg;
+    uint64_t s = sh->seed ^ (uint64_t)(uintptr_t)&s;
+    char g[48];
+    while (!atomic_load(&sh->done) && atomic_load(&sh->failures) == 0) {
+        int64_t ls1, h1, ls2, h2, got = -1;
+        if (log_store_offsets(sh->st, "cg", 0, &ls1, &h1) != 0)
+            continue; /* topic not created yet */
+        int64_t seq = 1 + (int64_t)(tu_rnd(&s) % (uint64_t)(h1 + 50));
+        snprintf(g, sizeof g, "0-2-%lld", (long long)seq);
+        rl_err err = {0, ""};
+        if (log_store_offset_for_gtid(sh->st, "cg", 0, g, &got, &err) != 0) {
+            cc_fail(sh, err.msg, seq, 0, 0);
+            break;
+        }
+        log_store_offsets(sh->st, "cg", 0, &ls2, &h2);
+        int64_t exact = seq - 1; /* the offset of transaction seq */
+        bool ok;
+        if (exact >= h2)
+            ok = got >= h1 && got <= h2; /* not committed yet: the high watermark */
+        else if (exact < ls1)
+            ok = got >= ls1 && got <= ls2; /* older than everything retained */
+        else if (exact >= h1)
+            ok = got == exact || (got >= h1 && got <= h2);
+        else
+            ok = got == exact || (exact < ls2 && got >= ls1 && got <= ls2);
+        if (!ok) {
+            cc_fail(sh, "lookup answer out of bounds: seq, got, hwm", seq, got, h2);
+            break;
+        }
+        atomic_fetch_add(&sh->checks, 1);
+    }
+    return NULL;
+}
+
+static void test_concurrent_lookups(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    log_topic_config cfg;
+    log_topic_config_init(&cfg);
+    cfg.retention_bytes = 3u << 20;
+    log_store_opts o = {.segment_bytes = 1u << 20,
+                        .batch_bytes = 8192,
+                        .compression = LOG_COMPRESSION_NONE,
+                        .topic_defaults = &cfg};
+    cc sh;
+    memset(&sh, 0, sizeof sh);
+    sh.st = tu_open(dir, &o);
+    sh.seed = tu_seed();
+    pthread_t w, r[2];
+    pthread_create(&w, NULL, cc_writer, &sh);
+    for (int i = 0; i < 2; i++)
+        pthread_create(&r[i], NULL, cc_reader, &sh);
+    pthread_join(w, NULL);
+    for (int i = 0; i < 2; i++)
+        pthread_join(r[i], NULL);
+    if (atomic_load(&sh.failures))
+        fail_msg("%s", sh.msg);
+    print_message("%ld lookups checked while the writer ran\n", (long)atomic_load(&sh.checks));
+    assert_true(atomic_load(&sh.checks) > 100);
+    int64_t ls, hwm, got;
+    assert_int_equal(log_store_offsets(sh.st, "cg", 0, &ls, &hwm), 0);
+    assert_true(ls > 0); /* retention ran under the readers */
+    for (int64_t seq = 1; seq <= hwm + 2; seq += 97) {
+        char g[48];
+        snprintf(g, sizeof g, "0-1-%lld", (long long)seq);
+        assert_int_equal(log_store_offset_for_gtid(sh.st, "cg", 0, g, &got, NULL), 0);
+        int64_t want = seq - 1 < ls ? ls : seq - 1 >= hwm ? hwm : seq - 1;
+        assert_int_equal(got, want);
+    }
+    log_store_close(sh.st);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -632,6 +773,7 @@ int main(void)
         cmocka_unit_test(test_retention),
         cmocka_unit_test(test_compaction),
         cmocka_unit_test(test_damaged_sealed),
+        cmocka_unit_test(test_concurrent_lookups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
