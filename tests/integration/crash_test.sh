@@ -5,9 +5,10 @@
 #     (mostly one-row autocommit statements; inserts, updates, deletes, primary-key changes,
 #     multi-statement and rolled-back transactions) over three tables, its sessions switching
 #     among GTID domains 0, 1 and 2 (SET SESSION gtid_domain_id, so the batches run as root)
-#  2. rowlogd --partitions 4, killed with SIGKILL at least ITEST_KILLS (20) times at random
-#     moments (intervals drawn from the seed; some land during startup and recovery) and
-#     restarted on the same data dir each time, while the workload commits
+#  2. rowlogd --partitions 4, killed with SIGKILL at random moments (intervals drawn from the
+#     seed; some land during startup and recovery) and restarted on the same data dir each
+#     time, at least ITEST_KILLS (20) times while the workload commits (the batches wait for
+#     the kills so that they spread over the whole workload)
 #  3. meanwhile one kcat consumer per partition (following from the beginning) records every
 #     record it is served; kcat exits when rowlogd goes away and is restarted from the offset
 #     after the last record it printed
@@ -19,7 +20,8 @@
 #  5. SIGTERM rowlogd (exit status 0)
 #
 # Environment: ITEST_SEED (default random; printed), ITEST_KILLS (20), ITEST_BATCHES (20),
-# ITEST_TXNS_PER_BATCH (5200), ITEST_CATCHUP_TIMEOUT (s, 120), ITEST_KEEP=1 keeps the work
+# ITEST_TXNS_PER_BATCH (5200), ITEST_CATCHUP_TIMEOUT (s, 120), ITEST_DEADLINE (s, 840: then
+# the test stops and cleans up, below ctest's TIMEOUT), ITEST_KEEP=1 keeps the work
 # dir, ITEST_ARTIFACTS (where logs go on failure, default ./integration_crash.artifacts).
 # Exit status: 0 pass, 1 fail, 77 skip (MariaDB tools or kcat not installed).
 set -uo pipefail
@@ -57,12 +59,14 @@ CONSUMER_PIDS=()
 RLD_RUN=0
 STATUS=1
 
-# alive PID: running and not a zombie (kill -0 succeeds on an unreaped zombie).
+# alive PID: running and not a zombie (kill -0 succeeds on an unreaped zombie). No fork: it
+# is polled often, on machines that may be busy.
 alive() {
-    [ -n "$1" ] && [ -r "/proc/$1/stat" ] || return 1
+    [ -n "$1" ] || return 1
     local st
-    st=$(sed -E 's/^[0-9]+ \(.*\) (.).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
-    [ "$st" != Z ]
+    { read -r st < "/proc/$1/stat"; } 2> /dev/null || return 1
+    st=${st##*) }
+    [ "${st%% *}" != Z ]
 }
 
 # wait_exit PID SECONDS: reap a child of this shell with a deadline; sets EXIT_RC.
@@ -101,6 +105,7 @@ stop_consumers() {
 }
 
 cleanup() {
+    [ -n "${WATCHDOG_PID:-}" ] && kill -TERM "$WATCHDOG_PID" 2> /dev/null
     stop_consumers
     if alive "$WL_PID"; then kill -TERM "$WL_PID" 2> /dev/null; fi
     if alive "$RLD_PID"; then
@@ -127,6 +132,17 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
+# Our own deadline, below ctest's TIMEOUT: ctest kills only this shell, which would leave the
+# servers it started running; a SIGTERM to ourselves runs the cleanup instead.
+DEADLINE_S=${ITEST_DEADLINE:-840}
+(
+    sleep "$DEADLINE_S" &
+    trap 'kill $! 2> /dev/null; exit 0' TERM
+    wait $!
+    echo "[crash] deadline of ${DEADLINE_S} s reached: stopping"
+    kill -TERM $$
+) &
+WATCHDOG_PID=$!
 trap 'echo "[crash] interrupted"; exit 130' INT TERM
 
 die() { echo "FAIL: $*"; exit 1; }
@@ -198,8 +214,19 @@ log "rowlogd ready: $(grep -m1 'streaming from' "$WORK/rowlogd.1.log")"
 
 # 3. the workload, batch after batch in the background, as root (gtid_domain_id needs SUPER)
 log "workload: $BATCHES batches, $TXNS transactions, $TOTAL change records expected"
+# Batch i > 0 waits for kill number KILLS*i/BATCHES + 1, so the kills spread over the whole
+# workload and at least KILLS of them land while it commits, however fast the machine.
+echo 0 > "$WORK/kills"
 (
     for ((i = 0; i < BATCHES; i++)); do
+        if [ "$i" -gt 0 ]; then
+            need=$((KILLS * i / BATCHES + 1))
+            deadline=$((SECONDS + 300))
+            while [ "$(cat "$WORK/kills")" -lt "$need" ]; do
+                [ $SECONDS -lt $deadline ] || { echo "no kill $need in 300 s" > "$WORK/workload.err"; exit 1; }
+                sleep 0.1
+            done
+        fi
         f=$(printf '%s/wl/batch_%03d.sql' "$WORK" "$i")
         if ! "$SANDBOX" sql "$WORK/db" itest < "$f" > "$WORK/batch.out" 2>&1; then
             echo "batch $i failed: $(tail -c 1000 "$WORK/batch.out")" > "$WORK/workload.err"
@@ -242,7 +269,7 @@ start_consumer() {  # topic partition
 mkdir -p "$WORK/seen"
 CONSUMERS_STARTED=0
 
-# 4. the kills
+# 4. the kills (the last batch waits for the last of them, so all land during the workload)
 KILLED_DURING_WL=0
 for ((k = 0; k < KILLS; k++)); do
     sleep "${INTERVALS[$k]}"
@@ -268,8 +295,9 @@ for ((k = 0; k < KILLS; k++)); do
     grep -q "streaming from" "$WORK/rowlogd.$RLD_RUN.log" || state="starting up"
     kill -KILL "$RLD_PID"
     wait_exit "$RLD_PID" 30 || die "rowlogd $RLD_PID did not die of SIGKILL within 30 s"
+    echo $((k + 1)) > "$WORK/kills.tmp" && mv "$WORK/kills.tmp" "$WORK/kills"
     log "kill $((k + 1))/$KILLS after ${INTERVALS[$k]} s (rowlogd run $RLD_RUN $state," \
-        "workload at batch $(cat "$WORK/workload.progress" 2> /dev/null || echo -)/$BATCHES)"
+        "workload done to batch $(cat "$WORK/workload.progress" 2> /dev/null || echo -)/$BATCHES)"
     start_rowlogd
 done
 
@@ -278,8 +306,8 @@ wait_exit "$WL_PID" 600 || die "workload did not finish within 600 s"
 [ "$EXIT_RC" -eq 0 ] || die "workload: $(cat "$WORK/workload.err" 2> /dev/null)"
 WL_PID=""
 log "workload done; $KILLED_DURING_WL of $KILLS kills landed while it was committing"
-[ "$KILLED_DURING_WL" -ge $((KILLS / 2)) ] ||
-    die "only $KILLED_DURING_WL kills during the workload: it finished too early to test much"
+[ "$KILLED_DURING_WL" -ge "$KILLS" ] ||
+    die "only $KILLED_DURING_WL kills during the workload, want $KILLS"
 wait_ready 60
 
 # 5. catch up

@@ -17,7 +17,8 @@
 #     come from both servers (source.server_id 1 and 2)
 #
 # Environment: ITEST_SEED (default random; printed), ITEST_BATCHES (8), ITEST_TXNS_PER_BATCH
-# (1500), ITEST_KEEP=1 keeps the work dir.
+# (1500), ITEST_DEADLINE (s, 540: then the test stops and cleans up), ITEST_KEEP=1 keeps the
+# work dir.
 # Exit status: 0 pass, 1 fail, 77 skip (MariaDB tools or kcat not installed).
 set -uo pipefail
 
@@ -48,11 +49,12 @@ RLD_RUN=0
 STATUS=1
 log() { echo "[failover $(date +%H:%M:%S)] $*"; }
 
-alive() {
-    [ -n "$1" ] && [ -r "/proc/$1/stat" ] || return 1
+alive() {  # PID: running and not a zombie
+    [ -n "$1" ] || return 1
     local st
-    st=$(sed -E 's/^[0-9]+ \(.*\) (.).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
-    [ "$st" != Z ]
+    { read -r st < "/proc/$1/stat"; } 2> /dev/null || return 1
+    st=${st##*) }
+    [ "${st%% *}" != Z ]
 }
 wait_exit() {  # PID SECONDS; sets EXIT_RC; returns 1 on timeout
     local pid=$1 deadline=$((SECONDS + $2))
@@ -65,6 +67,7 @@ wait_exit() {  # PID SECONDS; sets EXIT_RC; returns 1 on timeout
     return 0
 }
 cleanup() {
+    [ -n "${WATCHDOG_PID:-}" ] && kill -TERM "$WATCHDOG_PID" 2> /dev/null
     if alive "$RLD_PID"; then
         kill -TERM "$RLD_PID" 2> /dev/null
         wait_exit "$RLD_PID" 30 || kill -KILL "$RLD_PID" 2> /dev/null
@@ -88,6 +91,17 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
+# Our own deadline, below ctest's TIMEOUT: ctest kills only this shell, which would leave the
+# servers it started running; a SIGTERM to ourselves runs the cleanup instead.
+DEADLINE_S=${ITEST_DEADLINE:-540}
+(
+    sleep "$DEADLINE_S" &
+    trap 'kill $! 2> /dev/null; exit 0' TERM
+    wait $!
+    echo "[failover] deadline of ${DEADLINE_S} s reached: stopping"
+    kill -TERM $$
+) &
+WATCHDOG_PID=$!
 trap 'echo "[failover] interrupted"; exit 130' INT TERM
 die() { echo "FAIL: $*"; exit 1; }
 
@@ -224,5 +238,9 @@ wait_exit "$RLD_PID" 60 || die "rowlogd did not exit within 60 s of SIGTERM"
 RLD_PID=""
 [ "$CHECK_RC" -eq 0 ] || die "checker found differences (seed $SEED)"
 case " $SERVERS" in *" 1:"*" 2:"*) ;; *) die "expected records from both servers, got $SERVERS" ;; esac
+# Sanitizer builds (-DRL_SANITIZE=ON): UBSan reports do not change the exit status.
+if grep -h -m5 -E "runtime error:|AddressSanitizer|LeakSanitizer" "$WORK"/rowlogd.*.log; then
+    die "sanitizer reports in rowlogd's log"
+fi
 STATUS=0
 log "PASS (seed $SEED, $TOTAL records across a failover)"
