@@ -67,9 +67,9 @@ typedef struct rowlogd_source_stats {
                                          MySQL's immediate_commit_timestamp (us) when GTID
                                          events carry it, else the header's second + 0.5 s
                                          (unbiased for 1 s resolution); 0 = none yet */
-    _Atomic int64_t last_event_ms;   /* wall clock when that event was read */
-    _Atomic int64_t caught_up_ms;    /* wall clock of the last heartbeat: the primary had no
-                                        more events to send at that moment */
+    _Atomic bool idle;               /* the last event read was a heartbeat */
+    _Atomic int64_t caught_up_ms;    /* wall clock of the last heartbeat, when the primary had
+                                        no more events to send */
     _Atomic int64_t last_durable_ms; /* wall clock of the last durable log commit (hook) */
     _Atomic int64_t undurable_since_ms; /* wall clock at which the oldest transaction read
                                            but not yet durable in the log was read; 0 when
@@ -97,14 +97,14 @@ void rowlogd_source_stats_position(rowlogd_source_stats *st, rowlogd_source_posi
 
 /*
  * Source lag in milliseconds at wall time now_ms (pure; docs/metrics.md "Lag in seconds"):
- *   - the last thing read was a heartbeat (caught_up_ms >= last_event_ms): the primary had
- *     nothing more at caught_up_ms; heartbeats come every heartbeat_ms while idle, so only
- *     the time beyond one period is lag (a stalled rowlogd or link keeps growing it);
+ *   - idle (the last event read was a heartbeat, at caught_up_ms): the primary had nothing
+ *     more at caught_up_ms; heartbeats come every heartbeat_ms while idle, so only the time
+ *     beyond one period is lag (a stalled rowlogd or link keeps growing it);
  *   - else now - the last event's source timestamp (last_event_ts_us).
  * Never negative; 0 when nothing was read yet and no heartbeat came.
  */
-int64_t rowlogd_lag_ms(int64_t now_ms, int64_t last_event_ts_us, int64_t last_event_ms,
-                       int64_t caught_up_ms, unsigned heartbeat_ms);
+int64_t rowlogd_lag_ms(int64_t now_ms, int64_t last_event_ts_us, bool idle, int64_t caught_up_ms,
+                       unsigned heartbeat_ms);
 
 /* The source thread: owns the replication connection and the decoder; the only writer of the
  * log store. */

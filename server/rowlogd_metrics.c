@@ -174,7 +174,8 @@ static void render_source(rowlogd_prom *w, const rowlogd_view *v, int64_t now_ms
     /* Unknown (absent) until the first event or heartbeat was read. */
     if (ldi(&st->last_event_ts_us) > 0 || ldi(&st->caught_up_ms) > 0) {
         int64_t lag = rowlogd_lag_ms(
-            now_ms, ldi(&st->last_event_ts_us), ldi(&st->last_event_ms), ldi(&st->caught_up_ms),
+            now_ms, ldi(&st->last_event_ts_us),
+            atomic_load_explicit(&st->idle, memory_order_relaxed), ldi(&st->caught_up_ms),
             v->opts->source.heartbeat_ms ? v->opts->source.heartbeat_ms : 1000);
         one(w, "rowlog_source_lag_seconds", "gauge",
             "Seconds the position read is behind the primary: now minus the last event's "

@@ -125,6 +125,7 @@ static void test_endpoint(void **state)
     assert_null(strstr(m, "\nrowlog_source_lag_seconds "));
     opts.source.heartbeat_ms = 1000;
     atomic_store(&src.stats.caught_up_ms, rl_now_ms());
+    atomic_store(&src.stats.idle, true);
     assert_int_equal(http(port, "GET", "/metrics", &b), 200);
     assert_non_null(strstr((const char *)b.p, "\nrowlog_source_lag_seconds 0\n"));
     atomic_store(&src.stats.caught_up_ms, rl_now_ms() - 5000);

@@ -170,17 +170,16 @@ static void test_lag_rule(void **state)
     (void)state;
     int64_t now = 1700000000000;
     /* Nothing read yet. */
-    assert_int_equal(rowlogd_lag_ms(now, 0, 0, 0, 1000), 0);
+    assert_int_equal(rowlogd_lag_ms(now, 0, false, 0, 1000), 0);
     /* Busy: now minus the last event's source time. */
-    assert_int_equal(rowlogd_lag_ms(now, (now - 2500) * 1000, now - 10, 0, 1000), 2500);
+    assert_int_equal(rowlogd_lag_ms(now, (now - 2500) * 1000, false, 0, 1000), 2500);
     /* A source clock ahead of ours never gives a negative lag. */
-    assert_int_equal(rowlogd_lag_ms(now, (now + 300) * 1000, now, 0, 1000), 0);
+    assert_int_equal(rowlogd_lag_ms(now, (now + 300) * 1000, false, 0, 1000), 0);
     /* Idle: a heartbeat after the last event; lag only once it is overdue. */
-    assert_int_equal(rowlogd_lag_ms(now, (now - 60000) * 1000, now - 60000, now - 800, 1000), 0);
-    assert_int_equal(rowlogd_lag_ms(now, (now - 60000) * 1000, now - 60000, now - 7000, 1000),
-                     6000);
+    assert_int_equal(rowlogd_lag_ms(now, (now - 60000) * 1000, true, now - 800, 1000), 0);
+    assert_int_equal(rowlogd_lag_ms(now, (now - 60000) * 1000, true, now - 7000, 1000), 6000);
     /* An event after the heartbeat: its time counts again. */
-    assert_int_equal(rowlogd_lag_ms(now, (now - 4000) * 1000, now - 100, now - 200, 1000), 4000);
+    assert_int_equal(rowlogd_lag_ms(now, (now - 4000) * 1000, false, now - 200, 1000), 4000);
 }
 
 static binlog_primary_status make_status(void)
