@@ -141,4 +141,41 @@ gtids = {v["source"]["gtid"] for recs in got.values() for _, v in recs}
 assert any(g.count(":") == 2 for g in gtids), "no tagged GTID reached the log"
 print(f"{total} changes over {len(exp)} topics and {ntxn} transactions, exactly as dumped")
 PY
-echo "PASS: MySQL wire protocol, 2 SIGKILLs and a stop, exactly once"
+kill -TERM "$FPID"; wait "$FPID" 2>/dev/null || true; FPID=""
+
+# 5. A fresh start at the primary's current position seeds the state with @@gtid_executed
+#    (written the way MySQL prints it: upper case, a newline after the comma), and the
+#    restart resumes from that set plus the file's GTIDs (mysql_type_bit: fbda2ad0...:1-3).
+rm -f "$D/port" "$D/status"
+python3 "$HERE/fake_mysql_primary.py" --port-file "$D/port" --status "$D/status" \
+    --gtid-executed $'83759871-1141-11ED-B12D-0242AC130003:1-3,\n00000000-0000-0000-0000-000000000001:5' \
+    "$FIX/rust_mysql_common__mysql_type_bit.000001" > "$D/fake.log" 2>&1 &
+FPID=$!
+for _ in $(seq 100); do [ -s "$D/port" ] && break; sleep 0.1; done
+P=$(cat "$D/port")
+rm -rf "$D/log"
+: > "$D/rowlogd.log"
+start_rowlogd
+wait_status "done"
+sleep 1
+kill -TERM "$RPID"; wait "$RPID" || fail "rowlogd exit status $?"; RPID=""
+start_rowlogd
+for _ in $(seq 100); do grep -q "at GTID" "$D/rowlogd.log" && break; sleep 0.1; done
+kill -TERM "$RPID"; wait "$RPID" || fail "rowlogd exit status $?"; RPID=""
+want="00000000-0000-0000-0000-000000000001:5,83759871-1141-11ed-b12d-0242ac130003:1-3,fbda2ad0-7c46-11ec-ae30-4ef7efc81a2a:1-3"
+grep -q "(MySQL) at GTID $want\$" "$D/rowlogd.log" ||
+    fail "resume set: $(grep 'streaming from' "$D/rowlogd.log" | tail -1)"
+kill -TERM "$FPID"; wait "$FPID" 2>/dev/null || true; FPID=""
+
+# 6. The same checkpoint against a primary that says it is MariaDB: refused, not guessed.
+rm -f "$D/port"
+python3 "$HERE/fake_mysql_primary.py" --port-file "$D/port" --version "10.11.6-MariaDB-log" \
+    "$FIX/rust_mysql_common__mysql_type_bit.000001" > "$D/fake.log" 2>&1 &
+FPID=$!
+for _ in $(seq 100); do [ -s "$D/port" ] && break; sleep 0.1; done
+P=$(cat "$D/port")
+start_rowlogd
+for _ in $(seq 100); do grep -q "another kind of primary" "$D/rowlogd.log" && break; sleep 0.1; done
+grep -q "another kind of primary" "$D/rowlogd.log" || fail "a MySQL checkpoint was not refused by a MariaDB primary"
+kill -KILL "$RPID" 2>/dev/null || true; wait "$RPID" 2>/dev/null || true; RPID=""
+echo "PASS: MySQL wire protocol, 2 SIGKILLs and a stop, exactly once; @@gtid_executed seed; flavor check"
