@@ -26,8 +26,9 @@ Test controls:
   --control FILE   read every 0.1 s; a line "limit N" lets the fake send transactions 0..N-1
                    only (transactions are numbered over all files in order, from each GTID
                    event), "partial P" then sends the first P events of transaction N as
-                   well, "close" drops every dump connection once, "limit all" lifts the
-                   limit. Missing file: no limit.
+                   well, "close K" drops the dump connections numbered K or less (dumps
+                   are numbered from 1 in the order they arrive) the next time they wait,
+                   "limit all" lifts the limit. Missing file: no limit.
   --status FILE    the fake writes "blocked N" when it waits at transaction N, "done" after
                    the last event of the last file, and "dumps K" (connections that sent a
                    dump command so far).
@@ -217,11 +218,10 @@ class State:
         self.server_id = self.files[0].server_id
         self.lock = threading.Lock()
         self.dumps = 0
-        self.close_gen = 0
         self.status_text = ""
 
     def control(self):
-        limit, partial, close = None, 0, False
+        limit, partial, close = None, 0, 0
         try:
             with open(self.args.control) as f:
                 for line in f:
@@ -233,7 +233,7 @@ class State:
                     elif w[0] == "partial":
                         partial = int(w[1])
                     elif w[0] == "close":
-                        close = True
+                        close = int(w[1])
         except (OSError, TypeError):
             pass
         return limit, partial, close
@@ -435,19 +435,15 @@ class Handler(socketserver.BaseRequestHandler):
                                        ARTIFICIAL, self.st.crc))
             self.last_send_ns = now
         _, _, close = self.st.control()
-        with self.st.lock:
-            gen = self.st.close_gen
-        if close and gen == self.my_close_gen:
-            with self.st.lock:
-                self.st.close_gen += 1
+        if self.dump_no <= close:
             raise Stop()
 
     def dump(self, name, pos, gset):
         st = self.st
         with st.lock:
             st.dumps += 1
-            self.my_close_gen = st.close_gen
-        st.status(f"dumps {st.dumps}")
+            self.dump_no = st.dumps
+            st.status(f"dumps {st.dumps}")
         self.last_send_ns = time.monotonic_ns()
         names = [f.name for f in st.files]
         if gset is not None or not name:

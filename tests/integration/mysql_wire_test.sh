@@ -3,7 +3,8 @@
 # TRANSACTION_PAYLOAD compression, one with a tagged GTID) from a fake MySQL primary
 # (fake_mysql_primary.py) that answers COM_BINLOG_DUMP and COM_BINLOG_DUMP_GTID. rowlogd is
 # SIGKILLed twice (once between transactions, once in the middle of one), stopped cleanly
-# once, and restarted each time; every restart resumes by GTID set. At the end the log holds
+# once, and restarted each time, and the primary drops its connection once; every restart
+# and the reconnect resume by GTID set. At the end the log holds
 # exactly the changes `rowlog binlog dump` gives for the same files, in the same order per
 # topic, compared value by value. Only the envelope's top-level ts_ms (the time of decoding)
 # differs by construction and is ignored.
@@ -100,9 +101,12 @@ wait_status "blocked 30"
 sleep 1
 kill -TERM "$RPID"; wait "$RPID" || fail "rowlogd exit status $? after SIGTERM"; RPID=""
 
-# 4. Last run: everything else.
-: > "$D/ctl"
+# 4. Last run: the fake drops the dump connection while rowlogd waits at transaction 30
+#    (dump 4: runs 1-3 made dumps 1-3); rowlogd reconnects by GTID set on its own and
+#    receives the rest.
 start_rowlogd
+wait_status "blocked 30"
+printf 'close 4\n' > "$D/ctl"
 wait_status "done"
 for _ in $(seq 100); do
     got=$("$ROWLOG" tail --bootstrap "127.0.0.1:$K" 'rowlog.*' 2>/dev/null | wc -l)
@@ -113,7 +117,7 @@ kill -TERM "$RPID"; wait "$RPID" || fail "rowlogd exit status $?"; RPID=""
 
 # Every restart after the first resumed by GTID set (COM_BINLOG_DUMP_GTID).
 n=$(grep -c "(MySQL) at GTID" "$D/rowlogd.log" || true)
-[ "$n" -eq 3 ] || fail "expected 3 GTID resumes, saw $n"
+[ "$n" -eq 4 ] || fail "expected 4 GTID resumes (3 restarts, 1 reconnect), saw $n"
 grep -q "(MySQL) at ${FILES[0]}:4" "$D/rowlogd.log" || fail "the first run did not start at the first file"
 
 python3 - "$D/expected.jsonl" "$D/log.jsonl" "$ntxn" <<'PY' || fail "the log differs from rowlog binlog dump"
