@@ -166,6 +166,8 @@ typedef struct ctx {
     uint64_t rnd;
     size_t value_len;
     uint32_t nkeys; /* distinct keys (compaction tests use few) */
+    bool faulty;    /* write errors are expected: the first one sets failed */
+    bool failed;
 } ctx;
 
 static void c_open(ctx *c)
@@ -188,8 +190,15 @@ static void one_txn(ctx *c)
         int kl = snprintf(key, sizeof key, "k%u", (unsigned)(tu_rnd(&c->rnd) % c->nkeys));
         uint32_t part = rl_partition_for_key(key, (size_t)kl, NPARTS);
         memset(val, 'a' + r, c->value_len);
-        tu_append(c->st, TOPIC, rl_slice_make(key, (size_t)kl), rl_slice_make(val, c->value_len),
-                  1000 + (int64_t)m->next[part]);
+        rl_err aerr = {0, ""};
+        if (log_store_append(c->st, rl_slice_str(TOPIC), rl_slice_make(key, (size_t)kl),
+                             rl_slice_make(val, c->value_len), 1000 + (int64_t)m->next[part],
+                             &aerr) != 0) {
+            if (!c->faulty)
+                fail_msg("append: %s", aerr.msg);
+            c->failed = true;
+            return;
+        }
         got[part] = true;
         m->next[part]++;
     }
@@ -206,13 +215,21 @@ static void one_txn(ctx *c)
             m->txn_from[k] = m->next[k];
     rl_err err = {0, ""};
     int rc = log_store_txn_end(c->st, no_gtid && tu_rnd(&c->rnd) % 2 ? NULL : g, &err);
-    if (rc != 0)
+    if (rc != 0 && !c->faulty)
         fail_msg("txn_end(%s): %s", g, err.msg);
+    if (rc != 0)
+        c->failed = true;
 }
 
 static void c_commit(ctx *c)
 {
-    tu_commit(c->st, "pos");
+    rl_err err = {0, ""};
+    if (log_store_commit(c->st, rl_slice_str("pos"), &err) != 0) {
+        if (!c->faulty)
+            fail_msg("commit: %s", err.msg);
+        c->failed = true;
+        return;
+    }
     m_commit(&c->m);
 }
 
@@ -623,6 +640,74 @@ static void test_malformed_and_unknown(void **state)
     free(dir);
 }
 
+/* ------------------------------------------------------------------ write errors */
+
+typedef struct wfault {
+    int64_t ok; /* pwrites that succeed before the failures start */
+    int64_t calls;
+    bool partial;
+} wfault;
+
+static ssize_t wfault_pwrite(void *arg, int fd, const void *p, size_t n, off_t at)
+{
+    wfault *f = arg;
+    if (f->calls++ < f->ok)
+        return pwrite(fd, p, n, at);
+    if (f->partial && n > 1) {
+        f->partial = false;
+        return pwrite(fd, p, n / 2, at);
+    }
+    errno = ENOSPC;
+    return -1;
+}
+
+/* A write error at a random point (batch, sidecar or checkpoint write, sometimes after a short
+ * write) poisons the store; the reopened store has exactly the committed entries and goes
+ * on. */
+static void test_write_errors(void **state)
+{
+    (void)state;
+    uint64_t seed = tu_seed();
+    for (int trial = 0; trial < 12; trial++) {
+        ctx c;
+        c_init(&c, 900, 1000);
+        c.rnd = seed + (uint64_t)trial * 7919;
+        for (int t = 0; t < 60; t++)
+            one_txn(&c);
+        c_commit(&c);
+        wfault f = {(int64_t)(tu_rnd(&c.rnd) % 40), 0, tu_rnd(&c.rnd) % 2 == 0};
+        c.st->io.pwrite = wfault_pwrite;
+        c.st->io.ctx = &f;
+        c.faulty = true;
+        for (int t = 0; t < 2000 && !c.failed; t++) {
+            one_txn(&c);
+            if (!c.failed && tu_rnd(&c.rnd) % 6 == 0)
+                c_commit(&c);
+        }
+        assert_true(c.failed);
+        /* Poisoned: every later write call fails too. */
+        rl_err err = {0, ""};
+        assert_true(log_store_commit(c.st, rl_slice_str("x"), &err) < 0);
+        log_store_close(c.st);
+        c.faulty = false;
+        c.failed = false;
+        for (int k = 0; k < NPARTS; k++)
+            c.m.n[k] = c.m.ncommitted[k];
+        c_open(&c);
+        for (int k = 0; k < NPARTS; k++) {
+            int64_t ls, hwm;
+            assert_int_equal(log_store_offsets(c.st, TOPIC, (uint32_t)k, &ls, &hwm), 0);
+            c.m.next[k] = c.m.txn_from[k] = hwm;
+        }
+        c_check(&c, true);
+        for (int t = 0; t < 100; t++)
+            one_txn(&c);
+        c_commit(&c);
+        c_check(&c, true);
+        c_free(&c);
+    }
+}
+
 /* ------------------------------------------------------------------ concurrency */
 
 /* One writer appends transactions of one record each ("0-1-N" at offset N-1), committing
@@ -774,6 +859,7 @@ int main(void)
         cmocka_unit_test(test_compaction),
         cmocka_unit_test(test_damaged_sealed),
         cmocka_unit_test(test_concurrent_lookups),
+        cmocka_unit_test(test_write_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
