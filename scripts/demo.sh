@@ -68,12 +68,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-read -r DBPORT KPORT < <(python3 -c '
+read -r DBPORT KPORT HPORT < <(python3 -c '
 import socket
-a, b = socket.socket(), socket.socket()
-a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
-print(a.getsockname()[1], b.getsockname()[1])')
+s = [socket.socket() for _ in range(3)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*(x.getsockname()[1] for x in s))')
 BOOT="127.0.0.1:$KPORT"
+HTTP="127.0.0.1:$HPORT"
 
 sql() {  # the application's connection: user app over TCP, database shop
     mariadb --no-defaults --default-character-set=utf8mb4 -h127.0.0.1 -P"$DBPORT" \
@@ -107,7 +108,8 @@ SQL
 
 say "starting rowlogd: replica of that MariaDB, Kafka protocol on $BOOT (log: rowlogd.log)"
 "$ROWLOGD" --source "mysql://rowlog:rowlogpw@127.0.0.1:$DBPORT" --data-dir "$TMP/data" \
-    --listen "$BOOT" --partitions 3 --compression lz4 > "$TMP/rowlogd.log" 2>&1 &
+    --listen "$BOOT" --http "$HTTP" --partitions 3 --compression lz4 \
+    > "$TMP/rowlogd.log" 2>&1 &
 RLD_PID=$!
 for ((i = 0; ; i++)); do
     alive "$RLD_PID" || { cat "$TMP/rowlogd.log" >&2; die "rowlogd exited"; }
@@ -190,9 +192,11 @@ else
 fi
 echo "rowlog topics (TOPIC PARTITION LOG_START LOG_END):"
 "$ROWLOG" topics --bootstrap "$BOOT"
+say "rowlog status (from rowlogd's metrics endpoint http://$HTTP/metrics)"
+"$ROWLOG" status --http "$HTTP" || true
 
 if [ "$KEEP" -eq 1 ]; then
-    say "still running: MariaDB 127.0.0.1:$DBPORT (app/apppw, db shop), Kafka $BOOT; Ctrl-C ends"
+    say "still running: MariaDB 127.0.0.1:$DBPORT (app/apppw, db shop), Kafka $BOOT, metrics http://$HTTP/metrics; Ctrl-C ends"
     echo "try: kcat -b $BOOT -L    or    kcat -b $BOOT -C -t rowlog.shop.orders -J -e"
     wait "$RLD_PID"
 fi
