@@ -1,8 +1,9 @@
 /*
  * rl.c - implementation of the common layer declared in rl.h.
  *
- * CRC32C follows RFC 3720 appendix B.4 (Castagnoli polynomial, reflected), computed
- * slicing-by-8; CRC32 (the binlog's, zlib's polynomial) is libdeflate's, which uses carry-less
+ * CRC32C follows RFC 3720 appendix B.4 (Castagnoli polynomial, reflected), computed with the
+ * CPU's CRC32C instruction where it has one (SSE4.2, ARMv8 CRC) and slicing-by-8 otherwise
+ * (see the checksums section); CRC32 (the binlog's, zlib's polynomial) is libdeflate's, which uses carry-less
  * multiplication where the CPU has it (about 10x zlib's speed: it dominated decoding profiles). murmur2 is a transcription of Kafka's
  * org.apache.kafka.common.utils.Utils.murmur2 (seed 0x9747b28c, m 0x5bd1e995, r 24).
  */
@@ -383,26 +384,100 @@ void rl_buf_base64(rl_buf *b, const void *vp, size_t n)
 
 /* ------------------------------------------------------------------ checksums */
 
+/*
+ * CRC32C (Castagnoli, reflected, polynomial 0x82F63B78; RFC 3720 appendix B.4; Kafka's
+ * RecordBatch v2 "crc" field, org.apache.kafka.common.utils.Crc32C). Two implementations
+ * give identical results and are chosen once per process:
+ *
+ * - crc32c_sw: slicing-by-8 tables, any CPU (about 1-2 GB/s).
+ * - crc32c_sse42 (x86-64 with SSE4.2): the crc32q instruction over 8-byte words. One
+ *   instruction has a latency of 3 cycles but a throughput of one per cycle, so long buffers
+ *   are cut into three streams of CRC32C_LONG (then CRC32C_SHORT) bytes run side by side, and
+ *   the three partial CRCs are joined with the "shift by zeros" operator below (the method of
+ *   Mark Adler's crc32c.c, zlib's crc32_combine with precomputed tables; no PCLMULQDQ).
+ * - crc32c_armv8 (aarch64 with the CRC32 extension): the crc32cx instruction, one stream.
+ *
+ * Joining streams: work on the raw register (the CRC without its initial and final
+ * inversion). Feeding bytes B into register r is linear over GF(2):
+ *     reg(r, B) = reg(r, zeros(|B|)) ^ reg(0, B),
+ * and reg(r, zeros(n)) is r times x^(8n) modulo P, a linear map of the 32 bits of r, so it is
+ * the xor of four table lookups, one per byte of r (crc32c_shift). The tables for n =
+ * CRC32C_LONG and CRC32C_SHORT are computed once (crc32c_zeros_table).
+ *
+ * Dispatch: rl_crc32c calls pthread_once, which builds the tables and sets crc32c_impl from
+ * __builtin_cpu_supports("sse4.2") (getauxval(AT_HWCAP) on aarch64). These are written once,
+ * before any reader returns from pthread_once (which orders the write before every later
+ * read), and never again: the accepted exception to STYLE rule 21 (no global mutable state),
+ * as they are a constant of the machine that is merely computed at run time.
+ */
+
+#define CRC32C_POLY 0x82F63B78u
+#define CRC32C_LONG 8192 /* bytes per stream, long blocks (3 x 8 KiB = 24 KiB per step) */
+#define CRC32C_SHORT 256 /* bytes per stream, short blocks (3 x 256 = 768 bytes per step) */
+
+typedef uint32_t (*crc32c_fn)(uint32_t crc, const void *p, size_t n);
+
 static uint32_t crc32c_table[8][256];
+static uint32_t crc32c_long_shift[4][256];
+static uint32_t crc32c_short_shift[4][256];
+static crc32c_fn crc32c_impl;
 static pthread_once_t crc32c_once = PTHREAD_ONCE_INIT;
 
-static void crc32c_init(void)
+/* a(x) * b(x) modulo P, both reflected (bit 31 is x^0), as zlib's multmodp. */
+static uint32_t crc32c_multmodp(uint32_t a, uint32_t b)
 {
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-        crc32c_table[0][i] = c;
+    uint32_t m = (uint32_t)1 << 31, prod = 0;
+    for (;;) {
+        if (a & m) {
+            prod ^= b;
+            if ((a & (m - 1)) == 0)
+                break;
+        }
+        m >>= 1;
+        b = (b & 1) ? (b >> 1) ^ CRC32C_POLY : b >> 1;
     }
-    for (uint32_t i = 0; i < 256; i++)
-        for (int t = 1; t < 8; t++)
-            crc32c_table[t][i] =
-                (crc32c_table[t - 1][i] >> 8) ^ crc32c_table[0][crc32c_table[t - 1][i] & 0xff];
+    return prod;
 }
 
-uint32_t rl_crc32c(uint32_t crc, const void *vp, size_t n)
+/* x^(8n) modulo P (reflected): the operator that feeds n zero bytes into a raw register. */
+static uint32_t crc32c_x8nmodp(size_t n)
 {
-    pthread_once(&crc32c_once, crc32c_init);
+    uint32_t sq = (uint32_t)1 << 30; /* x^1, then x^2, x^4, ... by squaring */
+    uint32_t prod = (uint32_t)1 << 31; /* x^0 */
+    for (size_t e = 8 * n; e; e >>= 1) {
+        if (e & 1)
+            prod = crc32c_multmodp(sq, prod);
+        sq = crc32c_multmodp(sq, sq);
+    }
+    return prod;
+}
+
+/* tab[k][i] = (i << 8k) fed n zero bytes; crc32c_shift then applies the operator to any r. */
+static void crc32c_zeros_table(uint32_t tab[4][256], size_t n)
+{
+    uint32_t op = crc32c_x8nmodp(n);
+    for (int k = 0; k < 4; k++)
+        for (uint32_t i = 0; i < 256; i++)
+            tab[k][i] = crc32c_multmodp(op, i << (8 * k));
+}
+
+static inline uint32_t crc32c_shift(const uint32_t tab[4][256], uint32_t r)
+{
+    return tab[0][r & 0xff] ^ tab[1][(r >> 8) & 0xff] ^ tab[2][(r >> 16) & 0xff] ^
+           tab[3][r >> 24];
+}
+
+static inline uint64_t crc32c_load64(const uint8_t *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8); /* unaligned-safe; one mov on x86-64 and aarch64 */
+    return w;
+}
+
+/* Any CPU. The words are read as little-endian byte by byte, so this is also right on
+ * big-endian machines. */
+static uint32_t crc32c_sw(uint32_t crc, const void *vp, size_t n)
+{
     const uint8_t *p = vp;
     crc = ~crc;
     while (n >= 8) {
@@ -420,6 +495,113 @@ uint32_t rl_crc32c(uint32_t crc, const void *vp, size_t n)
     while (n--)
         crc = (crc >> 8) ^ crc32c_table[0][(crc ^ *p++) & 0xff];
     return ~crc;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define CRC32C_HAVE_SSE42 1
+#include <nmmintrin.h>
+
+/* x86-64 with SSE4.2 only (the caller checked the CPU); compiled for SSE4.2 by the function
+ * attribute alone, so the rest of the build keeps the baseline instruction set. */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(uint32_t crc, const void *vp,
+                                                                size_t n)
+{
+    const uint8_t *p = vp;
+    uint64_t c0 = (uint32_t)~crc;
+    /* Align to 8 bytes so the word loads never straddle a cache line. */
+    while (n && ((uintptr_t)p & 7)) {
+        c0 = _mm_crc32_u8((uint32_t)c0, *p++);
+        n--;
+    }
+    while (n >= 3 * CRC32C_LONG) {
+        uint64_t c1 = 0, c2 = 0;
+        for (const uint8_t *end = p + CRC32C_LONG; p < end; p += 8) {
+            c0 = _mm_crc32_u64(c0, crc32c_load64(p));
+            c1 = _mm_crc32_u64(c1, crc32c_load64(p + CRC32C_LONG));
+            c2 = _mm_crc32_u64(c2, crc32c_load64(p + 2 * CRC32C_LONG));
+        }
+        c0 = crc32c_shift(crc32c_long_shift, (uint32_t)c0) ^ (uint32_t)c1;
+        c0 = crc32c_shift(crc32c_long_shift, (uint32_t)c0) ^ (uint32_t)c2;
+        p += 2 * CRC32C_LONG;
+        n -= 3 * CRC32C_LONG;
+    }
+    while (n >= 3 * CRC32C_SHORT) {
+        uint64_t c1 = 0, c2 = 0;
+        for (const uint8_t *end = p + CRC32C_SHORT; p < end; p += 8) {
+            c0 = _mm_crc32_u64(c0, crc32c_load64(p));
+            c1 = _mm_crc32_u64(c1, crc32c_load64(p + CRC32C_SHORT));
+            c2 = _mm_crc32_u64(c2, crc32c_load64(p + 2 * CRC32C_SHORT));
+        }
+        c0 = crc32c_shift(crc32c_short_shift, (uint32_t)c0) ^ (uint32_t)c1;
+        c0 = crc32c_shift(crc32c_short_shift, (uint32_t)c0) ^ (uint32_t)c2;
+        p += 2 * CRC32C_SHORT;
+        n -= 3 * CRC32C_SHORT;
+    }
+    for (; n >= 8; p += 8, n -= 8)
+        c0 = _mm_crc32_u64(c0, crc32c_load64(p));
+    while (n--)
+        c0 = _mm_crc32_u8((uint32_t)c0, *p++);
+    return ~(uint32_t)c0;
+}
+#endif
+
+#if defined(__aarch64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
+#define CRC32C_HAVE_ARMV8 1
+#include <arm_acle.h>
+#include <sys/auxv.h>
+#ifndef HWCAP_CRC32
+#define HWCAP_CRC32 (1 << 7) /* Linux arch/arm64/include/uapi/asm/hwcap.h */
+#endif
+
+/* aarch64 with the CRC32 extension only (the caller checked AT_HWCAP). One stream; not built
+ * or tested on the x86-64 CI. */
+__attribute__((target("+crc"))) static uint32_t crc32c_armv8(uint32_t crc, const void *vp,
+                                                              size_t n)
+{
+    const uint8_t *p = vp;
+    crc = ~crc;
+    while (n && ((uintptr_t)p & 7)) {
+        crc = __crc32cb(crc, *p++);
+        n--;
+    }
+    for (; n >= 8; p += 8, n -= 8)
+        crc = __crc32cd(crc, crc32c_load64(p));
+    while (n--)
+        crc = __crc32cb(crc, *p++);
+    return ~crc;
+}
+#endif
+
+static void crc32c_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? (c >> 1) ^ CRC32C_POLY : c >> 1;
+        crc32c_table[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int t = 1; t < 8; t++)
+            crc32c_table[t][i] =
+                (crc32c_table[t - 1][i] >> 8) ^ crc32c_table[0][crc32c_table[t - 1][i] & 0xff];
+    crc32c_zeros_table(crc32c_long_shift, CRC32C_LONG);
+    crc32c_zeros_table(crc32c_short_shift, CRC32C_SHORT);
+    crc32c_impl = crc32c_sw;
+#ifdef CRC32C_HAVE_SSE42
+    __builtin_cpu_init(); /* needed when called before constructors have run */
+    if (__builtin_cpu_supports("sse4.2"))
+        crc32c_impl = crc32c_sse42;
+#endif
+#ifdef CRC32C_HAVE_ARMV8
+    if (getauxval(AT_HWCAP) & HWCAP_CRC32)
+        crc32c_impl = crc32c_armv8;
+#endif
+}
+
+uint32_t rl_crc32c(uint32_t crc, const void *p, size_t n)
+{
+    pthread_once(&crc32c_once, crc32c_init);
+    return crc32c_impl(crc, p, n);
 }
 
 uint32_t rl_crc32(uint32_t crc, const void *vp, size_t n)

@@ -295,7 +295,10 @@ void rl_buf_base64(rl_buf *b, const void *p, size_t n);
 /* ---------------------------------------------------------------------------------------
  * Checksums, hashing.
  * ------------------------------------------------------------------------------------- */
-/* CRC32C (Castagnoli, reflected, poly 0x82F63B78), as RecordBatch v2 uses. crc starts at 0. */
+/* CRC32C (Castagnoli, reflected, poly 0x82F63B78; RFC 3720 B.4), as RecordBatch v2 uses.
+ * crc starts at 0; rl_crc32c(rl_crc32c(0, a, na), b, nb) is the CRC of a followed by b. Any
+ * thread. Uses the CPU's CRC32C instruction when it has one (x86-64 SSE4.2, ARMv8 CRC32; about
+ * 10x the table version), chosen once per process at the first call. */
 uint32_t rl_crc32c(uint32_t crc, const void *p, size_t n);
 /* CRC32 (ISO-HDLC, zlib's crc32), as binlog event checksums use. crc starts at 0. */
 uint32_t rl_crc32(uint32_t crc, const void *p, size_t n);
