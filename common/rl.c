@@ -395,7 +395,7 @@ void rl_buf_base64(rl_buf *b, const void *vp, size_t n)
  *   are cut into three streams of CRC32C_LONG (then CRC32C_SHORT) bytes run side by side, and
  *   the three partial CRCs are joined with the "shift by zeros" operator below (the method of
  *   Mark Adler's crc32c.c, zlib's crc32_combine with precomputed tables; no PCLMULQDQ).
- * - crc32c_armv8 (aarch64 with the CRC32 extension): the crc32cx instruction, one stream.
+ * - crc32c_armv8 (aarch64 built with the CRC32 extension): crc32cx, one stream.
  *
  * Joining streams: work on the raw register (the CRC without its initial and final
  * inversion). Feeding bytes B into register r is linear over GF(2):
@@ -405,7 +405,7 @@ void rl_buf_base64(rl_buf *b, const void *vp, size_t n)
  * CRC32C_LONG and CRC32C_SHORT are computed once (crc32c_zeros_table).
  *
  * Dispatch: rl_crc32c calls pthread_once, which builds the tables and sets crc32c_impl from
- * __builtin_cpu_supports("sse4.2") (getauxval(AT_HWCAP) on aarch64). These are written once,
+ * __builtin_cpu_supports("sse4.2") (on aarch64, from how the build was targeted). These are written once,
  * before any reader returns from pthread_once (which orders the write before every later
  * read), and never again: the accepted exception to STYLE rule 21 (no global mutable state),
  * as they are a constant of the machine that is merely computed at run time.
@@ -461,13 +461,15 @@ static void crc32c_zeros_table(uint32_t tab[4][256], size_t n)
             tab[k][i] = crc32c_multmodp(op, i << (8 * k));
 }
 
-static inline uint32_t crc32c_shift(const uint32_t tab[4][256], uint32_t r)
+/* (Unused, like crc32c_load64, when no hardware path is compiled in.) */
+__attribute__((unused)) static inline uint32_t crc32c_shift(const uint32_t tab[4][256],
+                                                            uint32_t r)
 {
     return tab[0][r & 0xff] ^ tab[1][(r >> 8) & 0xff] ^ tab[2][(r >> 16) & 0xff] ^
            tab[3][r >> 24];
 }
 
-static inline uint64_t crc32c_load64(const uint8_t *p)
+__attribute__((unused)) static inline uint64_t crc32c_load64(const uint8_t *p)
 {
     uint64_t w;
     memcpy(&w, p, 8); /* unaligned-safe; one mov on x86-64 and aarch64 */
@@ -545,18 +547,14 @@ __attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(uint32_t crc, con
 }
 #endif
 
-#if defined(__aarch64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__aarch64__) && defined(__ARM_FEATURE_CRC32)
 #define CRC32C_HAVE_ARMV8 1
 #include <arm_acle.h>
-#include <sys/auxv.h>
-#ifndef HWCAP_CRC32
-#define HWCAP_CRC32 (1 << 7) /* Linux arch/arm64/include/uapi/asm/hwcap.h */
-#endif
 
-/* aarch64 with the CRC32 extension only (the caller checked AT_HWCAP). One stream; not built
- * or tested on the x86-64 CI. */
-__attribute__((target("+crc"))) static uint32_t crc32c_armv8(uint32_t crc, const void *vp,
-                                                              size_t n)
+/* aarch64 built for a CPU with the CRC32 extension (-march=armv8-a+crc, or armv8.1-a and
+ * later where it is mandatory): the instruction is then always there, so no run-time check.
+ * One stream. Compile-checked with clang --target=aarch64-linux-gnu, not run on the x86-64 CI. */
+static uint32_t crc32c_armv8(uint32_t crc, const void *vp, size_t n)
 {
     const uint8_t *p = vp;
     crc = ~crc;
@@ -593,8 +591,7 @@ static void crc32c_init(void)
         crc32c_impl = crc32c_sse42;
 #endif
 #ifdef CRC32C_HAVE_ARMV8
-    if (getauxval(AT_HWCAP) & HWCAP_CRC32)
-        crc32c_impl = crc32c_armv8;
+    crc32c_impl = crc32c_armv8;
 #endif
 }
 
