@@ -386,8 +386,8 @@ void rl_buf_base64(rl_buf *b, const void *vp, size_t n)
 
 /*
  * CRC32C (Castagnoli, reflected, polynomial 0x82F63B78; RFC 3720 appendix B.4; Kafka's
- * RecordBatch v2 "crc" field, org.apache.kafka.common.utils.Crc32C). Two implementations
- * give identical results and are chosen once per process:
+ * RecordBatch v2 "crc" field, org.apache.kafka.common.utils.Crc32C). The implementations
+ * give identical results; one is chosen once per process:
  *
  * - crc32c_sw: slicing-by-8 tables, any CPU (about 1-2 GB/s).
  * - crc32c_sse42 (x86-64 with SSE4.2): the crc32q instruction over 8-byte words. One
@@ -405,9 +405,9 @@ void rl_buf_base64(rl_buf *b, const void *vp, size_t n)
  * CRC32C_LONG and CRC32C_SHORT are computed once (crc32c_zeros_table).
  *
  * Dispatch: rl_crc32c calls pthread_once, which builds the tables and sets crc32c_impl from
- * __builtin_cpu_supports("sse4.2") (on aarch64, from how the build was targeted). These are written once,
- * before any reader returns from pthread_once (which orders the write before every later
- * read), and never again: the accepted exception to STYLE rule 21 (no global mutable state),
+ * __builtin_cpu_supports("sse4.2") (on aarch64, from how the build was targeted). These are
+ * written once, before any caller returns from pthread_once (which orders the writes before
+ * every later read), and never again: the accepted exception to STYLE rule 21 (no global mutable state),
  * as they are a constant of the machine that is merely computed at run time.
  */
 
