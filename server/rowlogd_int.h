@@ -19,6 +19,7 @@
 #include "log/log.h"
 #include "reader/binlog.h"
 #include "reader/primary.h"
+#include "reader/snapshot.h"
 #include "server/kafka.h"
 
 typedef struct rowlogd_opts {
@@ -40,7 +41,21 @@ typedef struct rowlogd_opts {
     char http_host[256];         /* --http HOST:PORT, default 127.0.0.1:9100 */
     unsigned http_port;          /* 0 = any free port (tests) */
     unsigned poll_ms;            /* --primary-poll-ms: head polling period, default 2000 */
+    int snapshot_mode;           /* ROWLOGD_SNAPSHOT_*, --snapshot (default initial) */
+    unsigned snapshot_threads;   /* --snapshot-threads, default 1 (1..64) */
+    unsigned snapshot_chunk_rows; /* --snapshot-chunk-rows, default 10000 (1..10^7) */
+    char include[4096];          /* --include REGEX, repeatable: "(r1)|(r2)"; "" = every table.
+                                    POSIX ERE on "db.table", anchored; snapshot and stream */
+    char exclude[4096];          /* --exclude REGEX, same form; "" = none */
 } rowlogd_opts;
+
+/* --snapshot modes (docs/snapshots.md "rowlogd"). */
+enum {
+    ROWLOGD_SNAPSHOT_INITIAL = 0, /* snapshot when the log has no position, then stream */
+    ROWLOGD_SNAPSHOT_NEVER,       /* stream from the primary's current position */
+    ROWLOGD_SNAPSHOT_WHEN_NEEDED, /* initial, and again when the stored position is purged */
+    ROWLOGD_SNAPSHOT_INITIAL_ONLY /* snapshot, then exit 0 without streaming */
+};
 
 /* Parses argv (and the --config file, whose keys are the long option names without "--";
  * command-line options win). Prints usage and returns 1 for --help, returns RL_ECONFIG with
@@ -49,6 +64,15 @@ int rowlogd_opts_parse(rowlogd_opts *opts, int argc, char **argv, rl_err *err);
 
 /* Row operations counted per kind (rowlogd_source_stats.rows). */
 enum { ROWLOGD_OP_INSERT = 0, ROWLOGD_OP_UPDATE = 1, ROWLOGD_OP_DELETE = 2, ROWLOGD_OPS = 3 };
+
+/* Progress of one table of the running (or last) snapshot, under rowlogd_source_stats.lock. */
+typedef struct rowlogd_snapshot_table_stats {
+    char *name;              /* "db.table" (owned) */
+    uint64_t rows_read;      /* rows handed out (resumed runs included) */
+    uint64_t rows_estimated; /* information_schema.TABLES.TABLE_ROWS at open */
+    uint64_t chunks;         /* chunks done (resumed runs included) */
+    bool done;
+} rowlogd_snapshot_table_stats;
 
 /* Published by the source thread for the metrics endpoint (see the file comment). Counters
  * count since the process started, across reconnects. */
@@ -75,7 +99,12 @@ typedef struct rowlogd_source_stats {
                                            but not yet durable in the log was read; 0 when
                                            everything read is durable (cleared by the
                                            commit hook, which runs on the source thread) */
-    pthread_mutex_t lock;            /* guards the strings below */
+    _Atomic bool snapshot_running;   /* a snapshot is being read */
+    _Atomic uint64_t snapshot_rows;  /* snapshot records ('r') appended by this process */
+    pthread_mutex_t lock;            /* guards the strings below and the snapshot tables */
+    rowlogd_snapshot_table_stats *snap_tables; /* tables of the current or last snapshot */
+    size_t snap_ntables;
+    int64_t snapshot_started_ms;     /* wall clock at which this process started reading it */
     binlog_pos at;                   /* position read: after the last event or heartbeat */
     char gtid_state[1024];           /* GTID state after the last committed transaction */
     int last_error;                  /* code of the last source error (0: none yet) */
@@ -116,6 +145,10 @@ typedef struct rowlogd_source {
     pthread_mutex_t lock;   /* guards conn between the thread and rowlogd_source_stop */
     pthread_cond_t wake;    /* signalled by rowlogd_source_stop (ends a reconnect backoff) */
     binlog_conn_t *conn;
+    binlog_snapshot_t *snap;    /* the snapshot being read (guarded by lock, like conn) */
+    bool resnapshot;            /* source thread: the stored position was purged and
+                                   --snapshot when-needed: the next run snapshots again */
+    struct rowlogd_filter *filter; /* source thread: --include/--exclude for the stream */
     rowlogd_source_stats stats; /* metrics; initialised by rowlogd_source_init */
     int result;             /* 0 after a requested stop, else the error that ended it */
     rl_err err;

@@ -613,12 +613,56 @@ static void render_process(rowlogd_prom *w)
         "Start time of the process since unix epoch in seconds.", pr.start_time_seconds);
 }
 
+/* ------------------------------------------------------------------ snapshot */
+
+/* Per-table progress of the running (or last) snapshot (docs/snapshots.md), rendered under
+ * the stats lock (the source thread takes it once per chunk). */
+static void render_snapshot(rowlogd_prom *w, const rowlogd_view *v)
+{
+    rowlogd_source_stats *st = &v->src->stats;
+    one_u64(w, "rowlog_snapshot_running", "gauge", "1 while a snapshot of the tables is read",
+            atomic_load_explicit(&st->snapshot_running, memory_order_relaxed) ? 1 : 0);
+    one_u64(w, "rowlog_snapshot_records_total", "counter",
+            "Snapshot records (op r) appended by this process", ld(&st->snapshot_rows));
+    pthread_mutex_lock(&st->lock);
+    if (st->snap_ntables > 0) {
+        one(w, "rowlog_snapshot_start_time_seconds", "gauge",
+            "When this process started reading the current or last snapshot (since the epoch)",
+            (double)st->snapshot_started_ms / 1000.0);
+        static const struct {
+            const char *name, *type, *help;
+        } fam[4] = {
+            {"rowlog_snapshot_rows_read", "gauge",
+             "Rows of the table read by the snapshot (resumed runs included)"},
+            {"rowlog_snapshot_rows_estimated", "gauge",
+             "Rows of the table estimated at the snapshot's start (information_schema)"},
+            {"rowlog_snapshot_chunks_total", "counter",
+             "Primary-key chunks of the table read by the snapshot (resumed runs included)"},
+            {"rowlog_snapshot_table_done", "gauge", "1 once the table's snapshot is complete"},
+        };
+        for (int f = 0; f < 4; f++) {
+            rowlogd_prom_family(w, fam[f].name, fam[f].type, fam[f].help);
+            for (size_t i = 0; i < st->snap_ntables; i++) {
+                const rowlogd_snapshot_table_stats *t = &st->snap_tables[i];
+                const char *l[] = {"table", t->name};
+                uint64_t x = f == 0   ? t->rows_read
+                             : f == 1 ? t->rows_estimated
+                             : f == 2 ? t->chunks
+                                      : (uint64_t)t->done;
+                rowlogd_prom_sample_u64(w, l, 1, x);
+            }
+        }
+    }
+    pthread_mutex_unlock(&st->lock);
+}
+
 int rowlogd_metrics_render(const rowlogd_view *v, int64_t now_ms, rl_buf *out)
 {
     rowlogd_prom w;
     rowlogd_prom_init(&w, out);
     render_source(&w, v, now_ms);
     render_pipeline(&w, v, now_ms);
+    render_snapshot(&w, v);
     render_log(&w, v);
     render_kafka(&w, v);
     render_consumers(&w, v, now_ms);

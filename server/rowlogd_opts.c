@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <ini.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,14 @@ static const char usage[] =
     "                        off: none)\n"
     "  --primary-poll-ms N   how often the primary's head position is polled for the lag\n"
     "                        metrics, over a separate connection (default 2000)\n"
+    "  --snapshot M          initial (default: snapshot the tables when the log has no\n"
+    "                        position, then stream), never, when-needed (also when the\n"
+    "                        stored position was purged), initial-only (exit after it)\n"
+    "  --snapshot-threads N  parallel snapshot connections (default 1, at most 64)\n"
+    "  --snapshot-chunk-rows N  rows per primary-key chunk (default 10000)\n"
+    "  --include REGEX       only tables whose \"db.table\" matches (POSIX extended regex,\n"
+    "                        anchored); repeatable (any of them); snapshot and stream\n"
+    "  --exclude REGEX       leave out matching tables; repeatable\n"
     "  --log-level L         debug, info, warn or error (default info)\n"
     "  --config FILE         INI file with the same keys (source = ..., data-dir = ...);\n"
     "                        command-line options override it\n"
@@ -71,6 +80,11 @@ enum {
     OPT_HTTP,
     OPT_PRIMARY_POLL_MS,
     OPT_CONFIG,
+    OPT_SNAPSHOT,
+    OPT_SNAPSHOT_THREADS,
+    OPT_SNAPSHOT_CHUNK_ROWS,
+    OPT_INCLUDE,
+    OPT_EXCLUDE,
 };
 
 static const struct option long_opts[] = {
@@ -95,6 +109,11 @@ static const struct option long_opts[] = {
     {"http", required_argument, NULL, OPT_HTTP},
     {"primary-poll-ms", required_argument, NULL, OPT_PRIMARY_POLL_MS},
     {"config", required_argument, NULL, OPT_CONFIG},
+    {"snapshot", required_argument, NULL, OPT_SNAPSHOT},
+    {"snapshot-threads", required_argument, NULL, OPT_SNAPSHOT_THREADS},
+    {"snapshot-chunk-rows", required_argument, NULL, OPT_SNAPSHOT_CHUNK_ROWS},
+    {"include", required_argument, NULL, OPT_INCLUDE},
+    {"exclude", required_argument, NULL, OPT_EXCLUDE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -109,6 +128,28 @@ static int parse_u64(const char *name, const char *v, uint64_t min, uint64_t max
         return rl_err_set(err, RL_ECONFIG, "--%s: '%s' is not a number in [%llu, %llu]", name,
                           v, (unsigned long long)min, (unsigned long long)max);
     *out = x;
+    return 0;
+}
+
+/* Appends one --include / --exclude regex to dst as "(re)", joined by '|' (a table matches
+ * when any of them matches). The regex is compiled here so a bad one fails at start. */
+static int add_regex(const char *name, char *dst, size_t cap, const char *v, rl_err *err)
+{
+    regex_t re;
+    char errbuf[256];
+    int rc = regcomp(&re, v, REG_EXTENDED | REG_NOSUB);
+    if (rc != 0) {
+        regerror(rc, &re, errbuf, sizeof errbuf);
+        return rl_err_set(err, RL_ECONFIG, "--%s: '%s' is not a POSIX extended regex: %s",
+                          name, v, errbuf);
+    }
+    regfree(&re);
+    size_t used = strlen(dst);
+    int n = snprintf(dst + used, cap - used, "%s(%s)", used ? "|" : "", v);
+    if (n < 0 || (size_t)n >= cap - used) {
+        dst[used] = 0;
+        return rl_err_set(err, RL_ECONFIG, "--%s: the regexes exceed %zu bytes", name, cap - 1);
+    }
     return 0;
 }
 
@@ -211,6 +252,26 @@ static int apply_opt(rowlogd_opts *o, const char *name, const char *v, rl_err *e
     } else if (strcmp(name, "commit-interval-ms") == 0) {
         if ((rc = parse_u64(name, v, 0, 60000, &n, err)) == 0)
             o->commit_interval_ms = (unsigned)n;
+    } else if (strcmp(name, "snapshot") == 0) {
+        static const char *modes[] = {"initial", "never", "when-needed", "initial-only"};
+        int found = -1;
+        for (int i = 0; i < 4; i++)
+            if (strcmp(v, modes[i]) == 0)
+                found = i;
+        if (found < 0)
+            return rl_err_set(err, RL_ECONFIG, "--snapshot: '%s' is not initial, never, "
+                              "when-needed or initial-only", v);
+        o->snapshot_mode = found;
+    } else if (strcmp(name, "snapshot-threads") == 0) {
+        if ((rc = parse_u64(name, v, 1, 64, &n, err)) == 0)
+            o->snapshot_threads = (unsigned)n;
+    } else if (strcmp(name, "snapshot-chunk-rows") == 0) {
+        if ((rc = parse_u64(name, v, 1, 10000000, &n, err)) == 0)
+            o->snapshot_chunk_rows = (unsigned)n;
+    } else if (strcmp(name, "include") == 0) {
+        rc = add_regex(name, o->include, sizeof o->include, v, err);
+    } else if (strcmp(name, "exclude") == 0) {
+        rc = add_regex(name, o->exclude, sizeof o->exclude, v, err);
     } else if (strcmp(name, "log-level") == 0) {
         static const char *levels[] = {"debug", "info", "warn", "error"};
         int found = -1;
@@ -266,6 +327,9 @@ int rowlogd_opts_parse(rowlogd_opts *o, int argc, char **argv, rl_err *err)
     snprintf(o->http_host, sizeof o->http_host, "127.0.0.1");
     o->http_port = 9100;
     o->poll_ms = 2000;
+    o->snapshot_mode = ROWLOGD_SNAPSHOT_INITIAL;
+    o->snapshot_threads = 1;
+    o->snapshot_chunk_rows = 10000;
 
     /* First pass: --help and --config, so the file is applied before the command line. */
     int c;

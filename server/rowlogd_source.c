@@ -27,6 +27,7 @@
 #include "server/rowlogd_int.h"
 
 #include <errno.h>
+#include <regex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +46,155 @@ typedef struct source_run {
     bool exact_ts; /* the primary's GTID events carry microsecond commit timestamps */
     bool gtid_warned;
     rl_err *err;
+    /* snapshot phase */
+    struct snap_state *snap;
 } source_run;
+
+/* One table of a snapshot in the checkpoint ("snapshot_table=" / "snapshot_done=" lines). */
+typedef struct snap_entry {
+    char *db, *table;  /* owned */
+    char *token;       /* owned; "" = from the start */
+    bool done;
+    uint64_t rows, chunks, rows_estimated;
+} snap_entry;
+
+/* The snapshot part of the checkpoint. */
+typedef struct snap_state {
+    bool running;      /* "snapshot=running" */
+    snap_entry *e;
+    size_t n, cap;
+    size_t last_hit;   /* entry of the last progress notice (notices of one table repeat) */
+} snap_state;
+
+static void snap_state_free(snap_state *ss)
+{
+    for (size_t i = 0; i < ss->n; i++) {
+        free(ss->e[i].db);
+        free(ss->e[i].table);
+        free(ss->e[i].token);
+    }
+    free(ss->e);
+    memset(ss, 0, sizeof *ss);
+}
+
+static snap_entry *snap_state_add(snap_state *ss, const char *db, size_t dblen, const char *table,
+                                  size_t tlen)
+{
+    if (ss->n == ss->cap) {
+        size_t cap = ss->cap ? ss->cap * 2 : 16;
+        snap_entry *e = realloc(ss->e, cap * sizeof *e);
+        if (!e)
+            return NULL;
+        ss->e = e;
+        ss->cap = cap;
+    }
+    snap_entry *e = &ss->e[ss->n];
+    memset(e, 0, sizeof *e);
+    e->db = strndup(db, dblen);
+    e->table = strndup(table, tlen);
+    e->token = strdup("");
+    if (!e->db || !e->table || !e->token) {
+        free(e->db);
+        free(e->table);
+        free(e->token);
+        return NULL;
+    }
+    ss->n++;
+    return e;
+}
+
+static snap_entry *snap_state_find(snap_state *ss, const char *db, const char *table)
+{
+    if (ss->last_hit < ss->n && strcmp(ss->e[ss->last_hit].db, db) == 0 &&
+        strcmp(ss->e[ss->last_hit].table, table) == 0)
+        return &ss->e[ss->last_hit];
+    for (size_t i = 0; i < ss->n; i++)
+        if (strcmp(ss->e[i].db, db) == 0 && strcmp(ss->e[i].table, table) == 0) {
+            ss->last_hit = i;
+            return &ss->e[i];
+        }
+    return NULL;
+}
+
+/* Names in the checkpoint: bytes outside [A-Za-z0-9_$-] as %XX, so '.' separates db from
+ * table and a space separates the name from the token. */
+static void put_pct(rl_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        unsigned char c = *p;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '_' || c == '$' || c == '-') {
+            char ch = (char)c;
+            rl_buf_append(b, &ch, 1);
+        } else {
+            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+            rl_buf_append(b, e, 3);
+        }
+    }
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                  : -1;
+}
+
+/* Decodes %XX in place over [p, p+n); returns the decoded length or -1. */
+static long pct_decode(char *p, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '%') {
+            if (i + 2 >= n)
+                return -1;
+            int h = hexval(p[i + 1]), l = hexval(p[i + 2]);
+            if (h < 0 || l < 0)
+                return -1;
+            p[o++] = (char)(h * 16 + l);
+            i += 2;
+        } else {
+            p[o++] = p[i];
+        }
+    }
+    return (long)o;
+}
+
+/* "db.table[ token]" of a snapshot_table / snapshot_done line (percent-encoded names). */
+static int snap_parse_line(snap_state *ss, const char *v, size_t vlen, bool done, rl_err *err)
+{
+    char tmp[1024];
+    if (vlen >= sizeof tmp)
+        return rl_err_set(err, RL_ECORRUPT, "log checkpoint: snapshot line too long");
+    memcpy(tmp, v, vlen);
+    tmp[vlen] = 0;
+    char *sp = strchr(tmp, ' ');
+    const char *token = "";
+    if (sp) {
+        *sp = 0;
+        token = sp + 1;
+    }
+    char *dot = strchr(tmp, '.');
+    if (!dot)
+        return rl_err_set(err, RL_ECORRUPT, "log checkpoint: snapshot line '%s' has no "
+                          "db.table", tmp);
+    *dot = 0;
+    long dl = pct_decode(tmp, strlen(tmp)), tl = pct_decode(dot + 1, strlen(dot + 1));
+    if (dl < 0 || tl < 0)
+        return rl_err_set(err, RL_ECORRUPT, "log checkpoint: bad %%-escape in snapshot line");
+    snap_entry *e = snap_state_add(ss, tmp, (size_t)dl, dot + 1, (size_t)tl);
+    if (!e)
+        return rl_err_set(err, -ENOMEM, "out of memory");
+    e->done = done;
+    char *t = strdup(token);
+    if (!t)
+        return rl_err_set(err, -ENOMEM, "out of memory");
+    free(e->token);
+    e->token = t;
+    return 0;
+}
 
 /* Checkpoint blob: "file=NAME\npos=N\ngtid_state=STATE\n". Text, so that an operator can
  * read it (it is stored inside the log's checkpoint file). */
@@ -56,7 +205,7 @@ static void checkpoint_format(rl_buf *b, const char *file, uint64_t pos, const c
                   gtid_state ? gtid_state : "");
 }
 
-static int checkpoint_parse(rl_slice blob, binlog_start *start, rl_err *err)
+static int checkpoint_parse(rl_slice blob, binlog_start *start, snap_state *ss, rl_err *err)
 {
     memset(start, 0, sizeof *start);
     const char *p = (const char *)blob.p, *end = p + blob.len;
@@ -78,6 +227,13 @@ static int checkpoint_parse(rl_slice blob, binlog_start *start, rl_err *err)
                    vlen < sizeof start->gtid_state) {
             memcpy(start->gtid_state, eq + 1, vlen);
             start->gtid_state[vlen] = 0;
+        } else if (ss && klen == 8 && memcmp(p, "snapshot", 8) == 0) {
+            ss->running = vlen == 7 && memcmp(eq + 1, "running", 7) == 0;
+        } else if (ss && ((klen == 14 && memcmp(p, "snapshot_table", 14) == 0) ||
+                          (klen == 13 && memcmp(p, "snapshot_done", 13) == 0))) {
+            int rc = snap_parse_line(ss, eq + 1, vlen, klen == 13, err);
+            if (rc != 0)
+                return rc;
         }
         p = nl + 1;
     }
@@ -199,9 +355,20 @@ static int commit_now(source_run *run)
     return rc;
 }
 
+struct rowlogd_filter;
+static int filter_pass(struct rowlogd_filter *f, const binlog_change *ch, bool *pass, rl_err *err);
+
 static int on_change(void *ctx, const binlog_change *ch)
 {
     source_run *run = ctx;
+    if (run->src->filter) {
+        bool pass;
+        int frc = filter_pass(run->src->filter, ch, &pass, run->err);
+        if (frc != 0)
+            return frc;
+        if (!pass)
+            return 0;
+    }
     run->appended_since_boundary = true;
     run->rows++;
     stat_add(&run->src->stats.rows[ch->op == 'c'   ? ROWLOGD_OP_INSERT
@@ -280,28 +447,548 @@ static int on_commit(void *ctx, const binlog_checkpoint *cp)
     return 0;
 }
 
+/* ------------------------------------------------------------------ stream filter */
+
+/* --include / --exclude on the stream. A change's topic is sanitized (several tables may map
+ * to one topic name, and it cannot be turned back into db.table), so the first change of each
+ * topic reads "db" and "table" from the envelope's "source" object and the verdict is cached
+ * per topic: one hash lookup per change afterwards. (Two tables whose names sanitize to the
+ * same topic share the verdict of the first one seen; they share their topic anyway.) */
+typedef struct filter_slot {
+    char *topic; /* owned, NULL = empty slot */
+    size_t len;
+    uint64_t hash;
+    bool pass;
+} filter_slot;
+
+struct rowlogd_filter {
+    regex_t include, exclude;
+    bool have_include, have_exclude;
+    filter_slot *slots;
+    size_t cap, used; /* cap is a power of two */
+};
+
+static uint64_t fnv1a(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+static void filter_free(struct rowlogd_filter *f)
+{
+    if (!f)
+        return;
+    if (f->have_include)
+        regfree(&f->include);
+    if (f->have_exclude)
+        regfree(&f->exclude);
+    for (size_t i = 0; i < f->cap; i++)
+        free(f->slots[i].topic);
+    free(f->slots);
+    free(f);
+}
+
+/* NULL in *out when no filter is configured. */
+static int filter_new(struct rowlogd_filter **out, const rowlogd_opts *o, rl_err *err)
+{
+    *out = NULL;
+    if (!o->include[0] && !o->exclude[0])
+        return 0;
+    struct rowlogd_filter *f = calloc(1, sizeof *f);
+    if (!f)
+        return rl_err_set(err, -ENOMEM, "out of memory");
+    const char *res[2] = {o->include, o->exclude};
+    regex_t *re[2] = {&f->include, &f->exclude};
+    bool *have[2] = {&f->have_include, &f->have_exclude};
+    for (int i = 0; i < 2; i++) {
+        if (!res[i][0])
+            continue;
+        rl_buf pat = RL_BUF_INIT;
+        rl_buf_printf(&pat, "^(%s)$", res[i]);
+        rl_buf_putc(&pat, 0);
+        int rc = rl_buf_ok(&pat) ? regcomp(re[i], (const char *)pat.p, REG_EXTENDED | REG_NOSUB)
+                                 : REG_ESPACE;
+        rl_buf_free(&pat);
+        if (rc != 0) {
+            filter_free(f);
+            return rl_err_set(err, RL_ECONFIG, "--%s: not a POSIX extended regex",
+                              i ? "exclude" : "include");
+        }
+        *have[i] = true;
+    }
+    *out = f;
+    return 0;
+}
+
+/* Reads the JSON string starting after its opening quote at p (escapes as rl_buf_json_str
+ * writes them) into out; returns false when malformed. */
+static bool json_str(const char *p, const char *end, rl_buf *out)
+{
+    while (p < end && *p != '"') {
+        if (*p != '\\') {
+            rl_buf_putc(out, *p++);
+            continue;
+        }
+        if (++p >= end)
+            return false;
+        char c = *p++;
+        switch (c) {
+        case 'n': rl_buf_putc(out, '\n'); break;
+        case 't': rl_buf_putc(out, '\t'); break;
+        case 'r': rl_buf_putc(out, '\r'); break;
+        case 'b': rl_buf_putc(out, '\b'); break;
+        case 'f': rl_buf_putc(out, '\f'); break;
+        case 'u': {
+            if (end - p < 4)
+                return false;
+            unsigned u = 0;
+            for (int i = 0; i < 4; i++) {
+                int h = hexval(p[i]);
+                if (h < 0)
+                    return false;
+                u = u * 16 + (unsigned)h;
+            }
+            p += 4;
+            if (u < 0x80) {
+                rl_buf_putc(out, (char)u);
+            } else if (u < 0x800) {
+                rl_buf_putc(out, (char)(0xC0 | (u >> 6)));
+                rl_buf_putc(out, (char)(0x80 | (u & 0x3F)));
+            } else {
+                rl_buf_putc(out, (char)(0xE0 | (u >> 12)));
+                rl_buf_putc(out, (char)(0x80 | ((u >> 6) & 0x3F)));
+                rl_buf_putc(out, (char)(0x80 | (u & 0x3F)));
+            }
+            break;
+        }
+        default: rl_buf_putc(out, c); break;
+        }
+    }
+    return p < end;
+}
+
+/* The value of "key":"..." in [p, end), or false. */
+static bool json_field(const char *p, const char *end, const char *key, rl_buf *out)
+{
+    size_t kl = strlen(key);
+    for (const char *q = p; q + kl + 4 <= end; q++) {
+        if (q[0] == '"' && memcmp(q + 1, key, kl) == 0 && q[kl + 1] == '"' && q[kl + 2] == ':' &&
+            q[kl + 3] == '"')
+            return json_str(q + kl + 4, end, out);
+    }
+    return false;
+}
+
+/* db.table of a change, from the last "source":{ object of its envelope (the envelope's own:
+ * it follows before and after, and quotes inside values are escaped). */
+static bool change_db_table(const binlog_change *ch, rl_buf *out)
+{
+    static const char pat[] = "\"source\":{";
+    const size_t pl = sizeof pat - 1;
+    const char *v = (const char *)ch->value.p, *end = v + ch->value.len, *src = NULL;
+    for (const char *q = end - pl; q >= v; q--)
+        if (memcmp(q, pat, pl) == 0) {
+            src = q + pl;
+            break;
+        }
+    if (!src)
+        return false;
+    if (!json_field(src, end, "db", out))
+        return false;
+    rl_buf_putc(out, '.');
+    if (!json_field(src, end, "table", out))
+        return false;
+    rl_buf_putc(out, 0);
+    return rl_buf_ok(out);
+}
+
+/* Whether the change's table passes the filter (true without one). */
+static int filter_pass(struct rowlogd_filter *f, const binlog_change *ch, bool *pass, rl_err *err)
+{
+    *pass = true;
+    if (!f)
+        return 0;
+    uint64_t h = fnv1a(ch->topic.p, ch->topic.len);
+    if (f->cap) {
+        for (size_t i = h & (f->cap - 1);; i = (i + 1) & (f->cap - 1)) {
+            filter_slot *s = &f->slots[i];
+            if (!s->topic)
+                break;
+            if (s->hash == h && s->len == ch->topic.len &&
+                memcmp(s->topic, ch->topic.p, s->len) == 0) {
+                *pass = s->pass;
+                return 0;
+            }
+        }
+    }
+    rl_buf name = RL_BUF_INIT;
+    if (!change_db_table(ch, &name)) {
+        rl_buf_free(&name);
+        return rl_err_set(err, RL_ECORRUPT, "table filter: no source.db/source.table in the "
+                          "envelope of a change of topic %.*s", (int)ch->topic.len,
+                          (const char *)ch->topic.p);
+    }
+    const char *nm = (const char *)name.p;
+    bool ok = !f->have_include || regexec(&f->include, nm, 0, NULL, 0) == 0;
+    if (ok && f->have_exclude && regexec(&f->exclude, nm, 0, NULL, 0) == 0)
+        ok = false;
+    rl_info("table filter: %s %s", nm, ok ? "included" : "excluded");
+    rl_buf_free(&name);
+    *pass = ok;
+    if ((f->used + 1) * 2 > f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 64;
+        filter_slot *ns = calloc(cap, sizeof *ns);
+        if (!ns)
+            return rl_err_set(err, -ENOMEM, "out of memory");
+        for (size_t i = 0; i < f->cap; i++) {
+            if (!f->slots[i].topic)
+                continue;
+            size_t j = f->slots[i].hash & (cap - 1);
+            while (ns[j].topic)
+                j = (j + 1) & (cap - 1);
+            ns[j] = f->slots[i];
+        }
+        free(f->slots);
+        f->slots = ns;
+        f->cap = cap;
+    }
+    char *t = malloc(ch->topic.len + 1);
+    if (!t)
+        return rl_err_set(err, -ENOMEM, "out of memory");
+    memcpy(t, ch->topic.p, ch->topic.len);
+    t[ch->topic.len] = 0;
+    size_t j = h & (f->cap - 1);
+    while (f->slots[j].topic)
+        j = (j + 1) & (f->cap - 1);
+    f->slots[j] = (filter_slot){t, ch->topic.len, h, ok};
+    f->used++;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ snapshot phase */
+
+/* The checkpoint while a snapshot runs: P1 (where the stream will start), "snapshot=running",
+ * one line per table with progress (docs/snapshots.md "rowlogd"). */
+static void checkpoint_format_snapshot(rl_buf *b, const binlog_start *p1, const snap_state *ss)
+{
+    checkpoint_format(b, p1->at.file, p1->at.pos, p1->gtid_state);
+    rl_buf_puts(b, "snapshot=running\n");
+    for (size_t i = 0; i < ss->n; i++) {
+        const snap_entry *e = &ss->e[i];
+        if (!e->done && !e->token[0])
+            continue; /* nothing stored yet: starts from the beginning */
+        rl_buf_puts(b, e->done ? "snapshot_done=" : "snapshot_table=");
+        put_pct(b, e->db);
+        rl_buf_putc(b, '.');
+        put_pct(b, e->table);
+        if (!e->done) {
+            rl_buf_putc(b, ' ');
+            rl_buf_puts(b, e->token);
+        }
+        rl_buf_putc(b, '\n');
+    }
+}
+
+/* Publishes the tables' progress for /metrics (under the stats lock). */
+static int publish_snapshot_tables(rowlogd_source *src, const snap_state *ss)
+{
+    rowlogd_snapshot_table_stats *t = calloc(ss->n ? ss->n : 1, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    for (size_t i = 0; i < ss->n; i++) {
+        rl_buf nm = RL_BUF_INIT;
+        rl_buf_printf(&nm, "%s.%s", ss->e[i].db, ss->e[i].table);
+        rl_buf_putc(&nm, 0);
+        t[i].name = rl_buf_ok(&nm) ? strdup((const char *)nm.p) : NULL;
+        rl_buf_free(&nm);
+        if (!t[i].name) {
+            for (size_t j = 0; j < i; j++)
+                free(t[j].name);
+            free(t);
+            return -ENOMEM;
+        }
+        t[i].rows_read = ss->e[i].rows;
+        t[i].chunks = ss->e[i].chunks;
+        t[i].rows_estimated = ss->e[i].rows_estimated;
+        t[i].done = ss->e[i].done;
+    }
+    rowlogd_source_stats *st = &src->stats;
+    pthread_mutex_lock(&st->lock);
+    rowlogd_snapshot_table_stats *old = st->snap_tables;
+    size_t oldn = st->snap_ntables;
+    st->snap_tables = t;
+    st->snap_ntables = ss->n;
+    st->snapshot_started_ms = rl_now_ms();
+    pthread_mutex_unlock(&st->lock);
+    for (size_t i = 0; i < oldn; i++)
+        free(old[i].name);
+    free(old);
+    return 0;
+}
+
+/* P1 of the running snapshot, kept for progress commits. */
+typedef struct snap_ctx {
+    source_run *run;
+    const binlog_start *p1;
+} snap_ctx;
+
+static int on_snapshot_change(void *ctx, const binlog_change *ch)
+{
+    source_run *run = ((snap_ctx *)ctx)->run;
+    run->rows++;
+    stat_add(&run->src->stats.snapshot_rows, 1);
+    stat_add(&run->src->stats.appended_bytes, ch->key.len + ch->value.len);
+    return log_store_append(run->src->store, ch->topic, ch->key, ch->value, ch->ts_ms, run->err);
+}
+
+static int snap_commit(source_run *run, const binlog_start *p1)
+{
+    checkpoint_format_snapshot(&run->checkpoint, p1, run->snap);
+    if (!rl_buf_ok(&run->checkpoint))
+        return rl_err_set(run->err, -ENOMEM, "out of memory");
+    return commit_now(run);
+}
+
+static int on_snapshot_progress(void *ctx, const binlog_snapshot_progress *pr)
+{
+    snap_ctx *sc = ctx;
+    source_run *run = sc->run;
+    snap_state *ss = run->snap;
+    snap_entry *e = snap_state_find(ss, pr->db, pr->table);
+    if (!e)
+        return rl_err_set(run->err, RL_ECORRUPT, "snapshot: progress for unknown table %s.%s",
+                          pr->db, pr->table);
+    char *t = strdup(pr->resume_token ? pr->resume_token : "");
+    if (!t)
+        return rl_err_set(run->err, -ENOMEM, "out of memory");
+    free(e->token);
+    e->token = t;
+    e->done = pr->table_done;
+    e->rows = pr->rows_done;
+    e->chunks = pr->chunks_done;
+    e->rows_estimated = pr->rows_estimated;
+    rowlogd_source_stats *st = &run->src->stats;
+    size_t idx = (size_t)(e - ss->e);
+    pthread_mutex_lock(&st->lock);
+    if (idx < st->snap_ntables) {
+        st->snap_tables[idx].rows_read = pr->rows_done;
+        st->snap_tables[idx].chunks = pr->chunks_done;
+        st->snap_tables[idx].rows_estimated = pr->rows_estimated;
+        st->snap_tables[idx].done = pr->table_done;
+    }
+    pthread_mutex_unlock(&st->lock);
+    if (pr->table_done)
+        rl_info("snapshot: %s.%s done: %llu rows in %llu chunks%s", pr->db, pr->table,
+                (unsigned long long)pr->rows_done, (unsigned long long)pr->chunks_done,
+                pr->skipped ? " (skipped: the table vanished)" : "");
+    int64_t interval_ns = (int64_t)run->src->opts->commit_interval_ms * 1000000;
+    if (pr->table_done || rl_mono_ns() - run->last_commit_ns >= interval_ns)
+        return snap_commit(run, sc->p1);
+    return 0;
+}
+
+/* Token "ROWS:CHUNKS:..." -> counts, for the metrics of a resumed table. */
+static void token_counts(const char *tok, uint64_t *rows, uint64_t *chunks)
+{
+    char *end;
+    *rows = strtoull(tok, &end, 10);
+    *chunks = *end == ':' ? strtoull(end + 1, NULL, 10) : 0;
+}
+
+/*
+ * The snapshot phase. fresh: a new snapshot whose point becomes P1 (written to *start);
+ * else the stored snapshot (P1 = *start, ss = its per-table progress) is resumed by a new
+ * snapshot at a later point P2 that is used for nothing but reading the remaining rows.
+ * Returns 0 when every table is done and "snapshot=done" is committed, RL_ESTOPPED after a
+ * requested stop (progress committed), or an error (*retry when a new attempt can cure it).
+ */
+static int run_snapshot(rowlogd_source *src, source_run *run, binlog_start *start,
+                        snap_state *ss, bool fresh, bool *retry, rl_err *err)
+{
+    const rowlogd_opts *o = src->opts;
+    binlog_snapshot_opts so = {
+        .source = o->source,
+        .topic_prefix = o->topic_prefix,
+        .include = o->include[0] ? o->include : NULL,
+        .exclude = o->exclude[0] ? o->exclude : NULL,
+        .threads = o->snapshot_threads,
+        .chunk_rows = o->snapshot_chunk_rows,
+    };
+    binlog_snapshot_t *snap = NULL;
+    int rc = binlog_snapshot_open(&snap, &so, err);
+    if (rc != 0) {
+        *retry = rc == RL_ESOURCE;
+        return rc;
+    }
+    pthread_mutex_lock(&src->lock);
+    src->snap = snap;
+    bool stopping = atomic_load(&src->stop);
+    pthread_mutex_unlock(&src->lock);
+    if (stopping)
+        binlog_snapshot_interrupt(snap);
+
+    const binlog_snapshot_point *pt = binlog_snapshot_get_point(snap);
+    snap_state fresh_ss = {0};
+    if (fresh) {
+        memset(start, 0, sizeof *start);
+        start->at = pt->at;
+        snprintf(start->gtid_state, sizeof start->gtid_state, "%s", pt->gtid_state);
+        snap_state_free(ss);
+        rl_info("snapshot: new, at %s:%llu (GTID state '%s'), %zu tables, %u connection(s)",
+                pt->at.file, (unsigned long long)pt->at.pos, pt->gtid_state,
+                binlog_snapshot_table_count(snap), pt->connections);
+    } else {
+        size_t resumed = 0;
+        for (size_t i = 0; i < ss->n; i++) {
+            rc = binlog_snapshot_resume_table(snap, ss->e[i].db, ss->e[i].table, ss->e[i].token,
+                                              ss->e[i].done, err);
+            if (rc == RL_ENOTFOUND) {
+                rl_warn("snapshot: %s.%s is no longer selected (dropped or filtered out): "
+                        "not resumed", ss->e[i].db, ss->e[i].table);
+                memset(err, 0, sizeof *err);
+                continue;
+            }
+            if (rc != 0)
+                goto out;
+            resumed++;
+        }
+        rl_info("snapshot: resuming (stream will start at the first snapshot's point %s:%llu, "
+                "GTID state '%s'); remaining rows read at %s:%llu; %zu tables with stored "
+                "progress",
+                start->at.file, (unsigned long long)start->at.pos, start->gtid_state,
+                pt->at.file, (unsigned long long)pt->at.pos, resumed);
+    }
+    /* The working table list: the snapshot's selected tables, with the stored progress. */
+    for (size_t i = 0; i < binlog_snapshot_table_count(snap); i++) {
+        binlog_snapshot_table_info ti;
+        if (binlog_snapshot_table(snap, i, &ti) != 0)
+            break;
+        snap_entry *e = snap_state_add(&fresh_ss, ti.db, strlen(ti.db), ti.table,
+                                       strlen(ti.table));
+        if (!e) {
+            rc = rl_err_set(err, -ENOMEM, "out of memory");
+            goto out;
+        }
+        e->rows_estimated = ti.rows_estimated;
+        snap_entry *old = fresh ? NULL : snap_state_find(ss, ti.db, ti.table);
+        if (old) {
+            e->done = old->done;
+            char *t = strdup(old->token);
+            if (!t) {
+                rc = rl_err_set(err, -ENOMEM, "out of memory");
+                goto out;
+            }
+            free(e->token);
+            e->token = t;
+            token_counts(t, &e->rows, &e->chunks);
+        }
+    }
+    snap_state_free(ss);
+    *ss = fresh_ss;
+    memset(&fresh_ss, 0, sizeof fresh_ss);
+    run->snap = ss;
+    if ((rc = publish_snapshot_tables(src, ss)) != 0) {
+        rl_err_set(err, rc, "out of memory");
+        goto out;
+    }
+    atomic_store(&src->stats.snapshot_running, true);
+    pthread_mutex_lock(&src->stats.lock);
+    src->stats.at = start->at;
+    snprintf(src->stats.gtid_state, sizeof src->stats.gtid_state, "%s", start->gtid_state);
+    pthread_mutex_unlock(&src->stats.lock);
+    /* P1 and snapshot=running are durable before the first row. */
+    if ((rc = snap_commit(run, start)) != 0)
+        goto out;
+    src->resnapshot = false;
+
+    snap_ctx sc = {run, start};
+    binlog_snapshot_handler h = {.ctx = &sc, .on_change = on_snapshot_change,
+                                 .on_progress = on_snapshot_progress};
+    rc = binlog_snapshot_run(snap, &h, err);
+    if (rc == 0) {
+        checkpoint_format(&run->checkpoint, start->at.file, start->at.pos, start->gtid_state);
+        rl_buf_puts(&run->checkpoint, "snapshot=done\n");
+        rc = rl_buf_ok(&run->checkpoint) ? commit_now(run)
+                                         : rl_err_set(err, -ENOMEM, "out of memory");
+        if (rc == 0)
+            rl_info("snapshot: complete, %llu records this run; the stream starts at %s:%llu",
+                    (unsigned long long)run->rows, start->at.file,
+                    (unsigned long long)start->at.pos);
+    } else if (rc == RL_ESTOPPED) {
+        /* Every record handed out came with its notice: all of it is stored with the
+         * progress. */
+        int crc = snap_commit(run, start);
+        if (crc != 0)
+            rc = crc;
+        else
+            rl_info("snapshot: stopped, progress committed (%llu records this run)",
+                    (unsigned long long)run->rows);
+    } else {
+        *retry = rc == RL_ESOURCE;
+    }
+out:
+    atomic_store(&src->stats.snapshot_running, false);
+    pthread_mutex_lock(&src->lock);
+    src->snap = NULL;
+    pthread_mutex_unlock(&src->lock);
+    binlog_snapshot_close(snap);
+    snap_state_free(&fresh_ss);
+    run->snap = NULL;
+    return rc;
+}
+
 /* One connection's life: from the checkpoint to a stop or an error. *retry is set when the
  * error is the connection's (the primary unreachable, restarting, or the link lost), which
  * a new connection from the checkpoint can cure; decode, log and position errors are not. */
 static int source_run_once(rowlogd_source *src, bool *retry, bool *streamed, rl_err *err)
 {
     source_run run = {.src = src, .checkpoint = RL_BUF_INIT, .err = err};
+    snap_state ss = {0};
     binlog_decoder_t *dec = NULL;
     binlog_start start;
     rl_buf blob = RL_BUF_INIT;
     int rc;
 
     memset(&start, 0, sizeof start);
+    *retry = false;
+    *streamed = false;
     rc = log_store_checkpoint(src->store, &blob);
+    bool have_pos = rc == 0;
     if (rc == 0) {
-        rc = checkpoint_parse(rl_buf_slice(&blob), &start, err);
+        rc = checkpoint_parse(rl_buf_slice(&blob), &start, &ss, err);
         if (rc != 0)
             goto out;
     } else if (rc != RL_ENOTFOUND) {
         goto out;
     }
-    *retry = false;
-    *streamed = false;
+    rc = 0;
+    int mode = src->opts->snapshot_mode;
+    bool snapshot = false, fresh = false;
+    if (src->resnapshot) {
+        snapshot = fresh = true; /* when-needed: the stored position was purged */
+    } else if (!have_pos) {
+        snapshot = fresh = mode != ROWLOGD_SNAPSHOT_NEVER;
+    } else if (ss.running) {
+        if (mode == ROWLOGD_SNAPSHOT_NEVER)
+            rl_warn("snapshot: the stored snapshot is unfinished, but --snapshot never: "
+                    "streaming from its point without the remaining rows");
+        else
+            snapshot = true;
+    }
+    if (snapshot) {
+        rc = run_snapshot(src, &run, &start, &ss, fresh, retry, err);
+        if (rc == RL_ESTOPPED)
+            rc = 0; /* a requested stop: progress is committed */
+        if (rc != 0 || atomic_load(&src->stop))
+            goto out;
+    }
+    if (mode == ROWLOGD_SNAPSHOT_INITIAL_ONLY) {
+        rl_info("snapshot: --snapshot initial-only: the snapshot is complete; not streaming");
+        goto out;
+    }
     rc = binlog_conn_open(&run.conn, &src->opts->source, &start, err);
     if (rc != 0) {
         /* Unreachable or refusing primaries may come back; a ROW-format refusal will not. */
@@ -369,6 +1056,15 @@ static int source_run_once(rowlogd_source *src, bool *retry, bool *streamed, rl_
         }
         if (rc == 0) /* the primary closed the dump (a shutdown, say) */
             rc = rl_err_set(err, -ECONNRESET, "the primary ended the binlog stream");
+        if (rc == RL_ESOURCE && !*streamed && strstr(err->msg, "error 1236") &&
+            src->opts->snapshot_mode == ROWLOGD_SNAPSHOT_WHEN_NEEDED) {
+            /* The stored position is gone from the primary: a new snapshot, whose records
+             * follow the log's old ones (as Debezium's when_needed does). */
+            rl_warn("source: %s; --snapshot when-needed: taking a new snapshot", err->msg);
+            src->resnapshot = true;
+            *retry = true;
+            break;
+        }
         *retry = rc == -ECONNRESET || rc == -ETIMEDOUT || rc == RL_EPROTO;
         break;
     }
@@ -395,6 +1091,7 @@ out:
     binlog_conn_close(run.conn);
     rl_buf_free(&run.checkpoint);
     rl_buf_free(&blob);
+    snap_state_free(&ss);
     return rc;
 }
 
@@ -430,7 +1127,10 @@ static void *source_main(void *arg)
      * exactly once. Errors a reconnect cannot cure (an event that cannot be decoded, a purged
      * position, a log write error) stop rowlogd loudly. */
     unsigned backoff_ms = 100;
-    for (;;) {
+    src->filter = NULL;
+    src->resnapshot = false;
+    src->result = filter_new(&src->filter, src->opts, &src->err);
+    for (bool go = src->result == 0; go;) {
         bool retry = false, streamed = false;
         memset(&src->err, 0, sizeof src->err);
         src->result = source_run_once(src, &retry, &streamed, &src->err);
@@ -462,6 +1162,8 @@ static void *source_main(void *arg)
         }
         backoff_ms = backoff_ms >= 15000 ? 30000 : backoff_ms * 2;
     }
+    filter_free(src->filter);
+    src->filter = NULL;
     if (src->result != 0)
         rl_error("source stopped: %s (%s)", src->err.msg, rl_errname(src->result));
     atomic_store(&src->stats.running, false);
@@ -482,6 +1184,7 @@ int rowlogd_source_start(rowlogd_source *src)
     pthread_mutex_init(&src->lock, NULL);
     pthread_cond_init(&src->wake, NULL);
     src->conn = NULL;
+    src->snap = NULL;
     atomic_store(&src->stats.running, true);
     int rc = pthread_create(&src->thread, NULL, source_main, src);
     if (rc != 0)
@@ -491,6 +1194,11 @@ int rowlogd_source_start(rowlogd_source *src)
 
 void rowlogd_source_destroy(rowlogd_source *src)
 {
+    for (size_t i = 0; i < src->stats.snap_ntables; i++)
+        free(src->stats.snap_tables[i].name);
+    free(src->stats.snap_tables);
+    src->stats.snap_tables = NULL;
+    src->stats.snap_ntables = 0;
     pthread_mutex_destroy(&src->stats.lock);
 }
 
@@ -501,6 +1209,8 @@ void rowlogd_source_stop(rowlogd_source *src)
     pthread_cond_broadcast(&src->wake);
     if (src->conn)
         binlog_conn_interrupt(src->conn);
+    if (src->snap)
+        binlog_snapshot_interrupt(src->snap);
     pthread_mutex_unlock(&src->lock);
 }
 
