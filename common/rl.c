@@ -3,8 +3,9 @@
  *
  * CRC32C follows RFC 3720 appendix B.4 (Castagnoli polynomial, reflected), computed with the
  * CPU's CRC32C instruction where it has one (SSE4.2, ARMv8 CRC) and slicing-by-8 otherwise
- * (see the checksums section); CRC32 (the binlog's, zlib's polynomial) is libdeflate's, which uses carry-less
- * multiplication where the CPU has it (about 10x zlib's speed: it dominated decoding profiles). murmur2 is a transcription of Kafka's
+ * (see the checksums section); CRC32 (the binlog's, zlib's polynomial) is libdeflate's, which
+ * uses carry-less multiplication where the CPU has it (about 10x zlib's speed: it dominated
+ * decoding profiles). murmur2 is a transcription of Kafka's
  * org.apache.kafka.common.utils.Utils.murmur2 (seed 0x9747b28c, m 0x5bd1e995, r 24).
  */
 
@@ -407,8 +408,8 @@ void rl_buf_base64(rl_buf *b, const void *vp, size_t n)
  * Dispatch: rl_crc32c calls pthread_once, which builds the tables and sets crc32c_impl from
  * __builtin_cpu_supports("sse4.2") (on aarch64, from how the build was targeted). These are
  * written once, before any caller returns from pthread_once (which orders the writes before
- * every later read), and never again: the accepted exception to STYLE rule 21 (no global mutable state),
- * as they are a constant of the machine that is merely computed at run time.
+ * every later read), and never again: the accepted exception to STYLE rule 21 (no global
+ * mutable state), as they are a constant of the machine that is merely computed at run time.
  */
 
 #define CRC32C_POLY 0x82F63B78u
