@@ -66,6 +66,11 @@ typedef struct kafka_server_opts {
     uint32_t offsets_compact_interval_ms; /* a compaction pass over the offsets log this often
                                          (ms, on a thread of the server's own); default
                                          60000 */
+    int fetch_warm_threads;      /* I/O threads that fault cold Fetch reads into the page
+                                    cache before the loop sends them (so a read from disk
+                                    never stalls the loop for other connections); 0 = default
+                                    2, at most 8; -1 = none: cold record bytes are sent from
+                                    the loop, which blocks while the kernel reads them */
 } kafka_server_opts;
 
 /* Fills opts with the defaults above (listen_port 9092). */
@@ -115,6 +120,12 @@ typedef struct kafka_server_stats {
     uint64_t offset_commits;        /* partition offsets committed */
     uint64_t offset_commit_syncs;   /* durable commits of the offsets log */
     uint64_t offsets_compacted;     /* segments of the offsets log rewritten by compaction */
+    uint64_t fetch_cold;            /* Fetch responses whose record bytes were not all in the
+                                       page cache (mincore) and were warmed by an I/O thread
+                                       before being sent */
+    uint64_t fetch_warm_ns;         /* total time those responses waited for warming (ns,
+                                       from handing them to the I/O threads to the loop
+                                       learning they were warm) */
 } kafka_server_stats;
 
 /* Any thread: copies the counters into out. */

@@ -61,27 +61,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
-/* Reads at least this large are warmed with madvise(MADV_WILLNEED) before being queued. */
-#define KAFKA_WARM_MIN ((size_t)64 << 10)
-
-/* Asks the kernel to start reading a range of the log's mapping into the page cache, so
- * that sending it later (sendmsg from the mapping) is less likely to stall the loop on a
- * page fault (KAFKA-7504). One syscall per large partition read; small reads are skipped
- * (they are nearly always of recently written, cached data). log/ hands out mapped slices,
- * not (fd, position), so sendfile is not used; see docs/format-kafka.md. */
-static void warm_range(rl_slice s)
-{
-    if (s.len < KAFKA_WARM_MIN)
-        return;
-    long pg = sysconf(_SC_PAGESIZE);
-    uintptr_t page = pg > 0 ? (uintptr_t)pg : 4096;
-    uintptr_t start = (uintptr_t)s.p & ~(page - 1);
-    uintptr_t end = (uintptr_t)s.p + s.len;
-    (void)madvise((void *)start, end - start, MADV_WILLNEED);
-}
 
 /* Releases the pins the parsed request's partitions still hold. */
 static void fetch_release_pins(kafka_fetch *f)
@@ -258,7 +237,6 @@ static void fetch_eval(kafka_conn *conn, size_t *bytes, bool *any_error)
                 }
                 fp->records = rd.bytes;
                 fp->pin = rd.pin;
-                warm_range(rd.bytes);
                 total += rd.bytes.len;
                 remaining -= rd.bytes.len < remaining ? rd.bytes.len : remaining;
             } else if (rc == RL_ERANGE) {
@@ -355,6 +333,9 @@ int kafka__fetch(kafka_conn *conn, rl_err *err)
         kafka__park(conn, f->max_wait_ms);
         return KAFKA_PARKED;
     }
+    /* Cold pages are read by an I/O thread first; kafka__conn_warmed answers then. */
+    if (kafka__warm_begin(conn))
+        return KAFKA_PARKED;
     return fetch_answer(conn, err);
 }
 
@@ -368,6 +349,14 @@ int kafka__fetch_resume(kafka_conn *conn, bool expired, rl_err *err)
         fetch_release_pins(f);
         return KAFKA_PARKED;
     }
+    if (kafka__warm_begin(conn))
+        return KAFKA_PARKED;
+    return kafka__fetch_answer_warm(conn, err);
+}
+
+int kafka__fetch_answer_warm(kafka_conn *conn, rl_err *err)
+{
+    kafka_fetch *f = &conn->fetch;
     int rc = fetch_answer(conn, err);
     if (rc < 0)
         rl_err_wrap(err, rc, "Fetch v%d request (correlation id %" PRId32 ")", f->version,

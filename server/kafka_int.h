@@ -202,6 +202,27 @@ typedef struct kafka_fetch {
 
 typedef struct kafka_conn kafka_conn;
 
+/* A Fetch response whose record bytes are not all in the page cache (kafka_warm.c): an I/O
+ * thread faults the ranges in while the loop serves other connections. The loop thread owns
+ * everything but next (under srv->warm_mu) and reads ranges only while the job is queued or
+ * running; the I/O thread only reads ranges. */
+typedef struct kafka_warm_job {
+    struct kafka_warm_job *next; /* srv->warm_queue or srv->warm_done (warm_mu) */
+    kafka_conn *conn;            /* loop thread; NULL once the connection closed */
+    rl_slice *ranges;            /* record slices to fault in (nranges of them) */
+    size_t nranges;
+    struct log_segment **pins;   /* the fetch's pins, moved here when conn closes first */
+    size_t npins;
+    uint64_t start_ns;           /* CLOCK_MONOTONIC when handed to the pool */
+} kafka_warm_job;
+
+/* I/O threads warming cold Fetch reads (kafka_server_opts.fetch_warm_threads) and the most
+ * jobs queued at once; above it a cold response is sent from the loop as before (the
+ * connection count already bounds the queue: one job per connection at most). */
+#define KAFKA_WARM_THREADS_DEFAULT 2
+#define KAFKA_WARM_THREADS_MAX 8
+#define KAFKA_WARM_QUEUE_MAX 1024
+
 struct kafka_conn {
     kafka_server_t *srv;
     kafka_conn *prev, *next;           /* server's list of open connections */
@@ -214,6 +235,8 @@ struct kafka_conn {
     ev_io write_w;
     ev_timer park_w;
     bool parked;       /* a Fetch waits for data (park_w runs, conn is on srv->parked) */
+    kafka_warm_job *warm; /* the Fetch response waits for its bytes to be warmed (not read
+                             meanwhile); the pins stay in fetch.parts until it is answered */
     bool want_write;   /* the socket said EAGAIN: write_w runs until the queue drains */
     bool warned_produce;
 
@@ -289,11 +312,21 @@ struct kafka_server {
     kafka_committed_offset *pub;
     size_t npub;
     bool pub_dirty;
+    /* Cold Fetch warming (kafka_warm.c): warm_mu guards warm_queue, warm_nqueued, warm_done
+     * and warm_stop; the threads sleep on warm_cv; warm_w tells the loop jobs are done. */
+    pthread_t warm_threads[KAFKA_WARM_THREADS_MAX];
+    size_t nwarm_threads;
+    pthread_mutex_t warm_mu;
+    pthread_cond_t warm_cv;
+    kafka_warm_job *warm_queue, *warm_queue_tail, *warm_done;
+    size_t warm_nqueued;
+    _Atomic bool warm_stop;
+    ev_async warm_w;
     struct {
         _Atomic uint64_t connections_accepted, connections_open, accept_pauses, protocol_errors,
             requests, fetch_parked, fetch_parked_now, fetch_woken, fetch_expired,
             fetch_record_bytes, produce_refused, groups, members, rebalances, offset_commits,
-            offset_commit_syncs, offsets_compacted;
+            offset_commit_syncs, offsets_compacted, fetch_cold, fetch_warm_ns;
     } stats;
 };
 
@@ -392,6 +425,31 @@ size_t kafka__resp_len(const kafka_conn *conn);
 /* Reads an array count: >= 0, or -1 when nullable. Returns the count (-1 for null) or -2
  * with the reader's error set. */
 int32_t kafka__get_count(rl_reader *rd, bool nullable);
+
+/* The I/O pool finished warming conn's Fetch response (kafka_warm.c calls it on the loop):
+ * answers it from the pins it kept and goes on with the connection (kafka_server.c). */
+void kafka__conn_warmed(kafka_conn *conn);
+/* Encodes the evaluated, warmed Fetch response (kafka_fetch.c). Same returns as
+ * kafka__fetch_resume without KAFKA_PARKED. */
+int kafka__fetch_answer_warm(kafka_conn *conn, rl_err *err);
+
+/* ------------------------------------------------------------------ kafka_warm.c */
+
+/* Starts srv->nwarm_threads I/O threads (opts.fetch_warm_threads; none when it is -1) and
+ * warm_w on the loop. Returns 0 or -errno (pthread_create; nothing left running). */
+int kafka__warm_start(kafka_server_t *srv, rl_err *err);
+/* Stops and joins the threads (a running job stops between pages), stops warm_w and frees
+ * every job left, releasing the pins of orphaned ones. Loop thread, after every connection
+ * closed. */
+void kafka__warm_stop(kafka_server_t *srv);
+/* Residency check of the evaluated Fetch's record slices (mincore(2), one call per slice of
+ * up to 16 MiB): when a page is not in the page cache and the pool runs, queues a job for
+ * the slices and sets conn->warm (the caller answers later, from kafka__conn_warmed);
+ * returns true then. False: answer now (all resident, no pool, queue full, or -ENOMEM). */
+bool kafka__warm_begin(kafka_conn *conn);
+/* The connection closes while its response is warmed: the job takes the fetch's pins and
+ * is freed when the thread is done with it. */
+void kafka__warm_conn_gone(kafka_conn *conn);
 
 /* ------------------------------------------------------------------ hash table */
 

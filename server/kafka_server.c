@@ -57,6 +57,7 @@
 
 static void conn_close(kafka_conn *conn);
 static int conn_run(kafka_conn *conn);
+static void conn_watch(kafka_conn *conn);
 static void ready_unlink(kafka_conn *conn);
 
 /* ------------------------------------------------------------------ options, addresses */
@@ -377,9 +378,18 @@ static void conn_resume(kafka_conn *conn, bool expired)
     kafka_server_t *srv = conn->srv;
     rl_err err = {0};
     int rc = kafka__fetch_resume(conn, expired, &err);
-    if (rc == KAFKA_PARKED)
+    if (rc == KAFKA_PARKED && !conn->warm)
         return;
     conn_unpark(conn);
+    if (rc == KAFKA_PARKED) {
+        /* Answered, but its bytes are being read from disk: kafka__conn_warmed goes on. */
+        if (expired)
+            KAFKA_STAT_ADD(srv, fetch_expired, 1);
+        else
+            KAFKA_STAT_ADD(srv, fetch_woken, 1);
+        conn_watch(conn);
+        return;
+    }
     if (rc < 0) {
         rl_warn("kafka: closing connection from %s: %s", conn->peer, err.msg);
         conn_close(conn);
@@ -390,6 +400,19 @@ static void conn_resume(kafka_conn *conn, bool expired)
         KAFKA_STAT_ADD(srv, fetch_expired, 1);
     else
         KAFKA_STAT_ADD(srv, fetch_woken, 1);
+    conn_run(conn);
+}
+
+void kafka__conn_warmed(kafka_conn *conn)
+{
+    rl_err err = {0};
+    int rc = kafka__fetch_answer_warm(conn, &err);
+    if (rc < 0) {
+        rl_warn("kafka: closing connection from %s: %s", conn->peer, err.msg);
+        conn_close(conn);
+        return;
+    }
+    KAFKA_STAT_ADD(conn->srv, requests, 1);
     conn_run(conn);
 }
 
@@ -501,7 +524,8 @@ static void conn_watch(kafka_conn *conn)
     struct ev_loop *loop = conn->srv->loop;
     if (conn->fd < 0)
         return; /* kafka__feed: nothing to watch */
-    bool want_read = !conn->parked && !conn->wait && conn->out_pending < KAFKA_OUT_HIGH;
+    bool want_read =
+        !conn->parked && !conn->warm && !conn->wait && conn->out_pending < KAFKA_OUT_HIGH;
     if (want_read && !ev_is_active(&conn->read_w))
         ev_io_start(loop, &conn->read_w);
     else if (!want_read && ev_is_active(&conn->read_w))
@@ -538,7 +562,8 @@ static bool conn_frame_ready(const kafka_conn *conn)
 static int conn_process(kafka_conn *conn)
 {
     kafka_server_t *srv = conn->srv;
-    while (!conn->parked && !conn->wait && !conn->doomed && conn->out_pending < KAFKA_OUT_HIGH) {
+    while (!conn->parked && !conn->warm && !conn->wait && !conn->doomed &&
+           conn->out_pending < KAFKA_OUT_HIGH) {
         size_t avail = conn->in.len - conn->in_pos;
         if (avail < 4)
             break;
@@ -590,7 +615,8 @@ static int conn_run(kafka_conn *conn)
             return rc;
         }
         /* Go round again only when the flush made room for requests already buffered. */
-        if (conn->parked || conn->wait || conn->want_write || !conn_frame_ready(conn))
+        if (conn->parked || conn->warm || conn->wait || conn->want_write ||
+            !conn_frame_ready(conn))
             break;
     }
     conn_watch(conn);
@@ -677,6 +703,7 @@ static void conn_close(kafka_conn *conn)
     if (conn->wait != KAFKA_WAIT_NONE)
         kafka__group_conn_gone(conn);
     ready_unlink(conn);
+    kafka__warm_conn_gone(conn);
     if (conn->prev)
         conn->prev->next = conn->next;
     else
@@ -922,6 +949,13 @@ int kafka_server_start(kafka_server_t **out, struct ev_loop *loop, log_store_t *
     int rc = kafka__offsets_open(srv, err);
     if (rc == 0)
         rc = listen_on(srv, err);
+    if (rc == 0) {
+        rc = kafka__warm_start(srv, err);
+        if (rc != 0) {
+            close(srv->listen_fd);
+            srv->listen_fd = -1;
+        }
+    }
     if (rc != 0) {
         kafka__groups_free(srv);
         kafka__offsets_close(srv);
@@ -963,6 +997,7 @@ void kafka_server_stop(kafka_server_t *srv)
     srv->listen_fd = -1;
     while (srv->conns)
         conn_close(srv->conns);
+    kafka__warm_stop(srv);
     ev_prepare_stop(srv->loop, &srv->ready_w);
     kafka__groups_free(srv);
     kafka__offsets_close(srv);
@@ -993,5 +1028,7 @@ void kafka_server_stats_get(const kafka_server_t *srv, kafka_server_stats *out)
     KAFKA_STAT_LOAD(offset_commits);
     KAFKA_STAT_LOAD(offset_commit_syncs);
     KAFKA_STAT_LOAD(offsets_compacted);
+    KAFKA_STAT_LOAD(fetch_cold);
+    KAFKA_STAT_LOAD(fetch_warm_ns);
 #undef KAFKA_STAT_LOAD
 }

@@ -12,10 +12,12 @@
 #include <ev.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +36,7 @@ typedef struct kt_server {
     pthread_t thread;
     kafka_server_t *srv;
     unsigned port;
+    _Atomic int loop_tid; /* the loop thread's kernel thread id (0 until it runs) */
 } kt_server;
 
 KT_UNUSED static void kt_on_stop(struct ev_loop *loop, ev_async *w, int revents)
@@ -46,6 +49,7 @@ KT_UNUSED static void kt_on_stop(struct ev_loop *loop, ev_async *w, int revents)
 KT_UNUSED static void *kt_loop_main(void *arg)
 {
     kt_server *st = arg;
+    atomic_store(&st->loop_tid, (int)syscall(SYS_gettid));
     ev_run(st->loop, 0);
     return NULL;
 }
@@ -78,6 +82,30 @@ KT_UNUSED static void kt_server_stop(kt_server *st)
     ev_async_stop(st->loop, &st->stop_w);
     ev_loop_destroy(st->loop);
     st->srv = NULL;
+}
+
+/* Major page faults (faults that waited for a disk read) of thread tid of this process
+ * (/proc/self/task/TID/stat, field 12, proc(5)); -1 when unreadable. */
+KT_UNUSED static long kt_thread_majflt(int tid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    /* After the command name: state ppid pgrp session tty_nr tpgid flags minflt cminflt
+     * majflt. */
+    long v[10];
+    if (sscanf(p + 1, " %*c %ld %ld %ld %ld %ld %ld %ld %ld %ld", &v[1], &v[2], &v[3], &v[4],
+               &v[5], &v[6], &v[7], &v[8], &v[9]) != 9)
+        return -1;
+    return v[9];
 }
 
 KT_UNUSED static int64_t kt_now_ms(void)
