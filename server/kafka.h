@@ -18,8 +18,11 @@
  * Connections: non-blocking sockets; one request processed at a time per connection, responses
  * in request order; a connection stops being read while a Fetch is parked or while its output
  * queue holds more than 1 MiB (backpressure). Fetch record bytes are sent straight from the
- * log's mapping (no copy). A request that is oversized, malformed or of an unsupported API
- * key or version closes its connection with a logged reason; the server goes on. So does
+ * log's mapping (no copy); when some of them are not in the page cache (mincore), one of
+ * the server's I/O threads faults them in first while the loop serves other connections
+ * (the fetching connection waits, responses stay in order; kafka_warm.c). A request that
+ * is oversized, malformed or of an unsupported API key or version closes its connection
+ * with a logged reason; the server goes on. So does
  * one above the per-request bounds (kafka_int.h): more than 10,000 topics or 100,000
  * partitions in a Metadata, ListOffsets, Fetch, Produce, OffsetCommit or OffsetFetch, more
  * than 1,000 groups in a DescribeGroups, or a response body above 64 MiB (records aside).
@@ -27,6 +30,8 @@
  *
  * Threading: everything runs on the loop's thread except kafka_server_notify(),
  * kafka_server_stats_get() and kafka_server_committed_offsets(), which any thread may call.
+ * The server starts threads of its own: the offsets compactor and fetch_warm_threads I/O
+ * threads that only read the log's mapping (joined by kafka_server_stop).
  * Ownership: the server borrows the loop and the store; both must outlive it, and the store
  * must stay open until kafka_server_stop() returned (queued responses hold log_store_read
  * pins of its segments, released as they are sent and at the latest by kafka_server_stop).

@@ -45,7 +45,9 @@
  *       aborted_transactions array   4+: always empty (count 0, never null)
  *       preferred_read_replica int32 11+: -1
  *       records             bytes    int32 length + whole RecordBatches as stored (magic 2),
- *                                    sent from the log's mapping; the first batch may start
+ *                                    sent from the log's mapping with sendmsg (sendfile needs
+ *                                    an fd and file position from log_read: see
+ *                                    docs/format-kafka.md "sendfile"); the first batch may start
  *                                    before fetch_offset (clients skip those records), the
  *                                    last one may be cut short at the size limit
  *
@@ -55,6 +57,8 @@
  * Long-poll: when no partition has an error and fewer than min_bytes record bytes are
  * available, the request is parked (kafka__park) and re-evaluated on kafka_server_notify and
  * when max_wait_ms has passed; the response then reflects the data at that moment.
+ * Cold reads: an evaluated response whose record pages are not all in the page cache is
+ * built only once an I/O thread has faulted them in (kafka_warm.c, kafka__warm_begin).
  */
 #include "server/kafka_int.h"
 
