@@ -176,19 +176,21 @@ static void test_flush_os(void **state)
     free(dir);
 }
 
-/* Segments roll by age at the first write after segment_ms, and not before. */
+/* Segments roll by age at the first write after segment_ms, and not before. segment_ms is
+ * well above the time between two appends even on a loaded machine (a roll between "c" and
+ * "d" would need 1.5 s between them). */
 static void test_segment_ms(void **state)
 {
     (void)state;
     char *dir = tu_tmpdir();
-    log_store_opts o = {.compression = LOG_COMPRESSION_NONE, .segment_ms = 200};
+    log_store_opts o = {.compression = LOG_COMPRESSION_NONE, .segment_ms = 1500};
     log_store_t *st = tu_open(dir, &o);
     append_n(st, "t", 3, 1);
     tu_commit(st, "a");
     append_n(st, "t", 3, 2);
     tu_commit(st, "b");
     assert_int_equal(tu_part(st, "t", 0)->nsegs, 1);
-    sleep_ms(250);
+    sleep_ms(1600);
     assert_int_equal(tu_part(st, "t", 0)->nsegs, 1); /* no write, no roll */
     append_n(st, "t", 2, 3);
     tu_commit(st, "c");
@@ -208,7 +210,7 @@ static void test_segment_ms(void **state)
     append_n(st, "t", 1, 5);
     tu_commit(st, "e");
     assert_int_equal(tu_part(st, "t", 0)->nsegs, 2);
-    sleep_ms(250);
+    sleep_ms(1600);
     append_n(st, "t", 1, 6);
     tu_commit(st, "f");
     assert_int_equal(tu_part(st, "t", 0)->nsegs, 3);
