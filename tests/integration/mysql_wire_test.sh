@@ -60,7 +60,8 @@ ntxn=$(sed -n 's/.* \([0-9]*\) transactions$/\1/p' "$D/fake.log")
 
 start_rowlogd() {
     "$ROWLOGD" --source "mysql://repl:secret@127.0.0.1:$P" --data-dir "$D/log" \
-        --listen "127.0.0.1:$K" --http off --heartbeat-ms 300 >> "$D/rowlogd.log" 2>&1 &
+        --listen "127.0.0.1:$K" --http off --snapshot never --heartbeat-ms 300 \
+        >> "$D/rowlogd.log" 2>&1 &
     RPID=$!
 }
 wait_status() { # wait until the fake's status file says $1
@@ -72,7 +73,7 @@ wait_status() { # wait until the fake's status file says $1
 B=$(free_port)
 : > "$D/bad.log"
 "$ROWLOGD" --source "mysql://nobody:x@127.0.0.1:$P" --data-dir "$D/badlog" \
-    --listen "127.0.0.1:$B" --http off > "$D/bad.log" 2>&1 &
+    --listen "127.0.0.1:$B" --http off --snapshot never > "$D/bad.log" 2>&1 &
 BPID=$!
 for _ in $(seq 100); do grep -q "Access denied" "$D/bad.log" && break; sleep 0.1; done
 kill -KILL "$BPID" 2>/dev/null || true; wait "$BPID" 2>/dev/null || true
