@@ -303,6 +303,91 @@ static void render_groups(const tool_metrics *cur, rl_buf *b)
     }
 }
 
+/* Snapshot progress while one runs (rowlog_snapshot_* of docs/metrics.md): a bar over the
+ * estimated rows of every table, the rate (between the two scrapes, else the average since
+ * this process started the snapshot) and the ETA, then the tables not done yet. */
+static void render_snapshot(const tool_metrics *cur, const tool_metrics *prev, double dt,
+                            rl_buf *b)
+{
+    enum { BAR = 40, MAX_ROWS = 10 };
+    if (val(cur, "rowlog_snapshot_running") != 1)
+        return;
+    double read = 0, est = 0, chunks = 0;
+    size_t tables = 0, done = 0;
+    char name[512];
+    for (size_t i = 0; i < cur->n; i++) {
+        const tool_metric *m = &cur->m[i];
+        if (strcmp(m->name, "rowlog_snapshot_rows_read") != 0 ||
+            !tool_metric_label(m, "table", name, sizeof name))
+            continue;
+        const tool_metric *e = tool_metrics_find(cur, "rowlog_snapshot_rows_estimated", "table",
+                                                 name);
+        const tool_metric *d = tool_metrics_find(cur, "rowlog_snapshot_table_done", "table",
+                                                 name);
+        const tool_metric *c = tool_metrics_find(cur, "rowlog_snapshot_chunks_total", "table",
+                                                 name);
+        bool tdone = d && d->value == 1;
+        tables++;
+        done += tdone;
+        read += m->value;
+        /* A finished table counts with what it had; an estimate below the rows read so far
+         * is only an estimate. */
+        est += tdone ? m->value : (e && e->value > m->value ? e->value : m->value);
+        chunks += c ? c->value : 0;
+    }
+    double frac = est > 0 ? read / est : 0;
+    if (frac > 1)
+        frac = 1;
+    rl_buf_printf(b,
+                  "snapshot   RUNNING: %zu of %zu tables done, %.0f of ~%.0f rows, %.0f chunks\n",
+                  done, tables, read, est, chunks);
+    rl_buf_puts(b, "           [");
+    int fill = (int)(frac * BAR);
+    for (int i = 0; i < BAR; i++)
+        rl_buf_putc(b, i < fill ? '#' : '-');
+    rl_buf_printf(b, "] %3.0f%%", frac * 100);
+    double r = NAN, now = sum(cur, "rowlog_snapshot_records_total");
+    if (prev && dt > 0) {
+        double before = sum(prev, "rowlog_snapshot_records_total");
+        if (!isnan(now) && !isnan(before) && now >= before)
+            r = (now - before) / dt;
+    } else {
+        double start = val(cur, "rowlog_snapshot_start_time_seconds");
+        double up = (double)time(NULL) - start;
+        if (!isnan(now) && !isnan(start) && up > 0)
+            r = now / up;
+    }
+    if (!isnan(r)) {
+        rl_buf_printf(b, "  %.0f rows/s", r);
+        if (r > 0 && est > read) {
+            rl_buf_puts(b, ", ETA ");
+            put_duration(b, (est - read) / r);
+        }
+    }
+    rl_buf_putc(b, '\n');
+    size_t shown = 0;
+    for (size_t i = 0; i < cur->n && shown < MAX_ROWS; i++) {
+        const tool_metric *m = &cur->m[i];
+        if (strcmp(m->name, "rowlog_snapshot_rows_read") != 0 ||
+            !tool_metric_label(m, "table", name, sizeof name))
+            continue;
+        const tool_metric *d = tool_metrics_find(cur, "rowlog_snapshot_table_done", "table",
+                                                 name);
+        if (d && d->value == 1)
+            continue;
+        const tool_metric *e = tool_metrics_find(cur, "rowlog_snapshot_rows_estimated", "table",
+                                                 name);
+        double te = e ? e->value : 0;
+        rl_buf_printf(b, "  %-40s %12.0f of ~%.0f rows", name, m->value, te);
+        if (te > 0)
+            rl_buf_printf(b, " (%.0f%%)", m->value >= te ? 100.0 : m->value * 100 / te);
+        rl_buf_putc(b, '\n');
+        shown++;
+    }
+    if (tables - done > shown)
+        rl_buf_printf(b, "  ... %zu more tables to read\n", tables - done - shown);
+}
+
 void tool_status_render(const tool_metrics *cur, const tool_metrics *prev, double interval_s,
                         rl_buf *b)
 {
@@ -370,6 +455,8 @@ void tool_status_render(const tool_metrics *cur, const tool_metrics *prev, doubl
         }
         rl_buf_putc(b, '\n');
     }
+
+    render_snapshot(cur, prev, interval_s, b);
 
     /* Throughput. */
     double rows = rate(cur, prev, interval_s, "rowlog_source_rows_total");
