@@ -120,6 +120,12 @@ typedef struct binlog_decoder_stats {
 } binlog_decoder_stats;
 void binlog_decoder_stats_get(const binlog_decoder_t *dec, binlog_decoder_stats *out);
 
+/* Name of a binlog event type byte as the servers' sources spell it without the _EVENT suffix
+ * ("WRITE_ROWS_V2", "GTID", "GTID_LIST"; Log_event_type in mysql-server
+ * libs/mysql/binlog/event/binlog_event.h, MariaDB sql/log_event.h), "UNKNOWN" for bytes
+ * neither server defines. Static string; any thread. */
+const char *binlog_event_type_name(unsigned type);
+
 /*
  * Decodes one event: ev is the whole event, header + body + CRC when the current
  * FORMAT_DESCRIPTION announces CRC32. The bytes are only borrowed (zero-copy: what must

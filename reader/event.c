@@ -226,6 +226,11 @@ const char *binlog__event_name(uint8_t type)
     }
 }
 
+const char *binlog_event_type_name(unsigned type)
+{
+    return type > 255 ? "UNKNOWN" : binlog__event_name((uint8_t)type);
+}
+
 /* ------------------------------------------------------------------ life cycle */
 
 static void set_file_json(binlog_decoder_t *dec)

@@ -1,0 +1,1 @@
+rl_add_unit_test(test_reader_event_names test_event_names.c rowlog_reader)
