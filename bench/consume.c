@@ -19,7 +19,9 @@
  *    that stop them come from parked fetches (up to fetch.wait.max.ms each), not throughput.
  *
  *   consume [--records N] [--partitions P] [--consumers 1,4,16] [--codec lz4|none|zstd]
- *           [--dir DIR] [--keep]
+ *           [--dir DIR] [--keep] [--no-warm]
+ *   (--no-warm: the server without fetch warming threads, so without its per-partition
+ *   mincore residency check: shows what that check costs on page-cache reads)
  *   (--dir DIR --keep: the log is kept in DIR/log and reused by the next run of that size;
  *   CONSUME_DEBUG=1 prints request counts and phase times per run)
  *
@@ -341,6 +343,7 @@ int main(int argc, char **argv)
     char counts[64] = "1,4,16";
     const char *dir_arg = NULL;
     int keep = 0;
+    int warm_threads = 0;
     int codec = LOG_COMPRESSION_LZ4;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--records") && i + 1 < argc)
@@ -357,10 +360,12 @@ int main(int argc, char **argv)
                 die("--codec", "none, lz4 or zstd");
         } else if (!strcmp(argv[i], "--keep"))
             keep = 1;
+        else if (!strcmp(argv[i], "--no-warm"))
+            warm_threads = -1;
         else {
             fprintf(stderr, "usage: consume [--records N] [--partitions P] "
                             "[--consumers 1,4,16] [--codec lz4|none|zstd] [--dir DIR] "
-                            "[--keep]\n");
+                            "[--keep] [--no-warm]\n");
             return 2;
         }
     }
@@ -413,6 +418,7 @@ int main(int argc, char **argv)
     kafka_server_opts ko;
     kafka_server_opts_init(&ko);
     ko.listen_port = 0;
+    ko.fetch_warm_threads = warm_threads;
     if (kafka_server_start(&st.srv, st.loop, store, &ko, &err) != 0)
         die("kafka_server_start", err.msg);
     ev_async_init(&st.stop_w, on_stop);

@@ -18,7 +18,9 @@
  *     only when the previous one has been answered, so responses leave in request order.
  *   - A response is built in conn->obuf (headers, small bodies) interleaved with slices of the
  *     log's mapping (Fetch records, never copied); conn_flush sends the queue with sendmsg()
- *     over an iovec of up to KAFKA_IOV_BATCH parts. A short write or EAGAIN starts write_w.
+ *     over an iovec of up to KAFKA_IOV_BATCH parts, at most KAFKA_FLUSH_TURN bytes per loop
+ *     iteration (then write_w brings it back after the other connections). A short write or
+ *     EAGAIN starts write_w.
  *   - Reading stops while a Fetch is parked, while a group or offsets request waits
  *     (JoinGroup/SyncGroup barriers, OffsetCommit until durable: conn->wait) or while more
  *     than KAFKA_OUT_HIGH bytes wait to be sent (backpressure), and resumes when that clears;
@@ -47,6 +49,10 @@
 #include <unistd.h>
 
 #define KAFKA_IOV_BATCH 64
+/* Bytes one connection may send per loop iteration: a large Fetch response (up to the
+ * socket buffer, 4 MiB on Linux by default, per sendmsg) does not keep the loop from the
+ * other connections for the whole copy. */
+#define KAFKA_FLUSH_TURN ((size_t)1 << 20)
 #define KAFKA_ACCEPT_BATCH 32
 #define KAFKA_ACCEPT_RETRY_S 0.1
 #define KAFKA_ACCEPT_WARN_S 60.0
@@ -286,11 +292,18 @@ static int conn_flush(kafka_conn *conn)
         /* A socket-less connection (kafka__feed): what would be sent is dropped. */
         conn_advance(conn, conn->out_pending);
     }
+    size_t sent = 0;
     while (conn->part_head < conn->nparts) {
+        if (sent >= KAFKA_FLUSH_TURN) {
+            /* This connection had its turn: the others (and new requests) go first. */
+            conn->want_write = true;
+            return 0;
+        }
         struct iovec iov[KAFKA_IOV_BATCH];
         int n = 0;
         size_t want = 0;
-        for (size_t i = conn->part_head; i < conn->nparts && n < KAFKA_IOV_BATCH; i++) {
+        for (size_t i = conn->part_head;
+             i < conn->nparts && n < KAFKA_IOV_BATCH && want < KAFKA_FLUSH_TURN; i++) {
             const kafka_part *pt = &conn->parts[i];
             const uint8_t *base = pt->p ? pt->p : conn->obuf.p + pt->off;
             size_t len = pt->len;
@@ -298,6 +311,8 @@ static int conn_flush(kafka_conn *conn)
                 base += conn->head_off;
                 len -= conn->head_off;
             }
+            if (len > KAFKA_FLUSH_TURN - want)
+                len = KAFKA_FLUSH_TURN - want;
             iov[n].iov_base = (void *)(uintptr_t)base;
             iov[n].iov_len = len;
             want += len;
@@ -319,6 +334,7 @@ static int conn_flush(kafka_conn *conn)
             return -errno;
         }
         conn_advance(conn, (size_t)w);
+        sent += (size_t)w;
         if ((size_t)w < want) {
             /* The socket buffer is full: another call now would only return EAGAIN. */
             conn->want_write = true;
