@@ -8,10 +8,11 @@
 #     in order with every change's before image checked against the state it applies to
 #     (snapshot_check.py --strict), equals SELECT of the table: no change missing or doubled.
 #  d. itest.skip_me has no topic (neither snapshot nor stream records).
-#  b. itest.mid is snapshotted in chunks of 20 rows (a separate data dir); rowlogd gets SIGKILL
-#     mid-way (rowlog_snapshot_rows_read between 5% and 80% on /metrics); the restart logs
-#     that it resumes, reads fewer rows than the table holds, and the topic ends with every
-#     row exactly once (strict check, exactly N 'r' records).
+#  b. itest.mid is snapshotted in chunks of 10 rows (a separate data dir); rowlogd gets SIGTERM
+#     at 5% (rowlog_snapshot_rows_read on /metrics; it must exit 0 with its progress
+#     committed), resumes, gets SIGKILL at 50%; the last restart logs that it resumes, reads
+#     fewer rows than the table holds, and the topic ends with every row exactly once (strict
+#     check, exactly N 'r' records).
 #  c. --snapshot when-needed: with rowlogd stopped, rows change and the binlog is purged; the
 #     restart takes a new snapshot instead of failing: the records it appends reduce to the
 #     table, with one 'r' per row.
@@ -244,24 +245,33 @@ stop_rowlogd TERM
 log "a, d passed ($((SECONDS - T0)) s)"
 
 # ---- b
-log "b: itest.mid in chunks of 20, SIGKILL mid-way, resume"
-start_rowlogd "$WORK/data-b" "" --include 'itest\.mid' --snapshot-chunk-rows 20 \
+log "b: itest.mid in chunks of 10: SIGTERM mid-way, resume, SIGKILL mid-way, resume"
+# interrupt_at SIGNAL ROWS: signal rowlogd once the table's rows_read reaches ROWS.
+interrupt_at() {
+    local deadline=$((SECONDS + 120)) r
+    while :; do
+        r=$(metric rowlog_snapshot_rows_read 'itest.mid')
+        if [ -n "$r" ] && [ "$r" -ge "$2" ]; then
+            break
+        fi
+        alive "$RLD_PID" || die "b: rowlogd ended before $2 rows were read"
+        [ $SECONDS -lt $deadline ] || die "b: no snapshot progress on /metrics"
+        sleep 0.05
+    done
+    stop_rowlogd "$1"
+    [ "$r" -lt $((MID_ROWS * 9 / 10)) ] || die "b: the snapshot was too fast to stop mid-way"
+    log "b: SIG$1 at about $r of $MID_ROWS rows"
+}
+start_rowlogd "$WORK/data-b" "" --include 'itest\.mid' --snapshot-chunk-rows 10 \
     --commit-interval-ms 5
-deadline=$((SECONDS + 120))
-while :; do
-    r=$(metric rowlog_snapshot_rows_read 'itest.mid')
-    if [ -n "$r" ] && [ "$r" -ge $((MID_ROWS / 20)) ]; then
-        break
-    fi
-    alive "$RLD_PID" || die "b: rowlogd ended before the snapshot was under way"
-    [ $SECONDS -lt $deadline ] || die "b: no snapshot progress on /metrics"
-    sleep 0.05
-done
-stop_rowlogd KILL
-[ "$r" -lt $((MID_ROWS * 4 / 5)) ] || die "b: the snapshot was too fast to kill mid-way ($r rows)"
-log "b: killed at about $r of $MID_ROWS rows"
+interrupt_at TERM $((MID_ROWS / 20))
+grep -q "snapshot: stopped, progress committed" "$LOGF" || die "b: no progress commit at SIGTERM"
+start_rowlogd "$WORK/data-b" "" --include 'itest\.mid' --snapshot-chunk-rows 10 \
+    --commit-interval-ms 5
+wait_log "snapshot: resuming" 60
+interrupt_at KILL $((MID_ROWS / 2))
 start_rowlogd "$WORK/data-b" "snapshot: complete" --include 'itest\.mid' \
-    --snapshot-chunk-rows 20
+    --snapshot-chunk-rows 10
 grep -q "snapshot: resuming" "$LOGF" || die "b: the restart did not resume the snapshot"
 this_run=$(sed -n 's/.*snapshot: complete, \([0-9]*\) records this run.*/\1/p' "$LOGF")
 [ -n "$this_run" ] && [ "$this_run" -lt "$MID_ROWS" ] ||
