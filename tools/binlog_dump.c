@@ -15,6 +15,15 @@
  * decoder's slices into a 1 MiB stdio buffer with unlocked writes, and the escaped topic
  * prefix is rebuilt only when the topic changes. No allocation per row.
  *
+ * --format raw prints, instead of row changes, one line per binlog event with the fields of its
+ * v4 common header (mysql-server libs/mysql/binlog/event/binlog_event.h, Log_event_header:
+ * timestamp u32, type u8, server_id u32, event_size u32, log_pos u32, flags u16), like
+ * mysqlbinlog without the SQL:
+ *   {"file":"F","at":N,"timestamp":T,"type":"NAME","type_code":C,"server_id":S,"size":Z,
+ *    "log_pos":L,"flags":G}
+ * Events are framed by binlog_file_next only (not decoded), so raw shows every event of a
+ * file, including the ones the decoder refuses.
+ *
  * On a decoder or file error: what was decoded so far is flushed to stdout, the error (which
  * names file, position and event type) goes to stderr, and the exit status is 1.
  */
@@ -35,11 +44,13 @@ typedef struct dump_ctx {
     rl_buf prefix;    /* `{"topic":"T","key":` for that topic */
     uint64_t changes; /* lines written */
     int werr;         /* first write error (-errno), 0 if none */
+    bool raw;         /* --format raw: event headers instead of row changes */
+    rl_buf line;      /* --format raw: the line being built */
 } dump_ctx;
 
 static void binlog_usage(FILE *f)
 {
-    fputs("usage: rowlog binlog dump [--topic-prefix NAME] FILE...\n"
+    fputs("usage: rowlog binlog dump [--topic-prefix NAME] [--format events|raw] FILE...\n"
           "\n"
           "Decodes local MySQL/MariaDB binlog files and prints one JSON object per row\n"
           "change, one per line, in binlog order:\n"
@@ -48,6 +59,10 @@ static void binlog_usage(FILE *f)
           "(before, after, source, op, ts_ms), as rowlogd would publish them.\n"
           "\n"
           "  --topic-prefix NAME  first part of topic names (default rowlog)\n"
+          "  --format events|raw  events (default): the row changes above; raw: one line\n"
+          "                       per binlog event with its header fields:\n"
+          "                       {\"file\",\"at\",\"timestamp\",\"type\",\"type_code\",\n"
+          "                        \"server_id\",\"size\",\"log_pos\",\"flags\"}\n"
           "  --help               this text\n"
           "\n"
           "Exit status: 0 done, 1 error (unreadable file, corrupt or unsupported event: the\n"
@@ -111,6 +126,39 @@ static const char *base_name(const char *path)
     return slash ? slash + 1 : path;
 }
 
+/* --format raw: the header line of the event ev that starts at byte `at` of file `name`.
+ * binlog_file_next guarantees at least the 19 header bytes. */
+static int dump_raw_event(dump_ctx *dc, const char *name, uint64_t at, rl_slice ev)
+{
+    rl_reader rd = rl_reader_make(ev);
+    uint32_t ts = rl_get_u32le(&rd);
+    uint8_t type = rl_get_u8(&rd);
+    uint32_t server_id = rl_get_u32le(&rd);
+    uint32_t size = rl_get_u32le(&rd);
+    uint32_t log_pos = rl_get_u32le(&rd);
+    uint16_t flags = rl_get_u16le(&rd);
+    if (rd.err)
+        return RL_ECORRUPT;
+    rl_buf *b = &dc->line;
+    rl_buf_reset(b);
+    rl_buf_puts(b, "{\"file\":");
+    rl_buf_json_str(b, name, strlen(name));
+    rl_buf_printf(b,
+                  ",\"at\":%llu,\"timestamp\":%u,\"type\":\"%s\",\"type_code\":%u,"
+                  "\"server_id\":%u,\"size\":%u,\"log_pos\":%u,\"flags\":%u}\n",
+                  (unsigned long long)at, ts, binlog_event_type_name(type), type, server_id, size,
+                  log_pos, flags);
+    if (!rl_buf_ok(b))
+        return -ENOMEM;
+    int rc = tool_write(dc->out, b->p, b->len);
+    if (rc) {
+        dc->werr = rc;
+        return rc;
+    }
+    dc->changes++;
+    return 0;
+}
+
 /* Decodes one file. Returns 0 or a negative code with err set. */
 static int dump_file(dump_ctx *dc, const char *path, const binlog_decoder_opts *dopts, rl_err *err)
 {
@@ -131,7 +179,20 @@ static int dump_file(dump_ctx *dc, const char *path, const binlog_decoder_opts *
     binlog_decoder_set_file(dec, base_name(path));
 
     rl_slice ev;
+    uint64_t at = binlog_file_offset(f);
     while ((rc = binlog_file_next(f, &ev, err)) == 1) {
+        if (dc->raw) {
+            rc = dump_raw_event(dc, base_name(path), at, ev);
+            if (rc == RL_ECORRUPT)
+                rl_err_set(err, rc, "%s at offset %llu: event header too short", path,
+                           (unsigned long long)at);
+            else if (rc < 0)
+                rl_err_set(err, rc, "%s", rl_strerror(rc));
+            at = binlog_file_offset(f);
+            if (rc < 0)
+                break;
+            continue;
+        }
         rc = binlog_decoder_feed(dec, ev, err);
         if (rc < 0)
             break;
@@ -156,10 +217,12 @@ static int binlog_dump_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"topic-prefix", required_argument, NULL, 'p'},
+        {"format", required_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     binlog_decoder_opts dopts = {NULL, NULL, 0};
+    bool raw = false;
     opterr = 0;
     optind = 1;
     for (;;) {
@@ -171,6 +234,15 @@ static int binlog_dump_main(int argc, char **argv)
             if (!*optarg)
                 return tool_usage_error(DUMP_PROG, binlog_usage, "--topic-prefix needs a NAME%s", "");
             dopts.topic_prefix = optarg;
+            break;
+        case 'f':
+            if (strcmp(optarg, "raw") == 0)
+                raw = true;
+            else if (strcmp(optarg, "events") == 0)
+                raw = false;
+            else
+                return tool_usage_error(DUMP_PROG, binlog_usage,
+                                        "--format: '%s' is not events or raw", optarg);
             break;
         case 'h':
             binlog_usage(stdout);
@@ -184,7 +256,7 @@ static int binlog_dump_main(int argc, char **argv)
     if (optind >= argc)
         return tool_usage_error(DUMP_PROG, binlog_usage, "no FILE given%s", "");
 
-    dump_ctx dc = {stdout, RL_BUF_INIT, RL_BUF_INIT, 0, 0};
+    dump_ctx dc = {stdout, RL_BUF_INIT, RL_BUF_INIT, 0, 0, raw, RL_BUF_INIT};
     rl_err err = {0, ""};
     int status = TOOL_EXIT_OK;
     setvbuf(stdout, NULL, _IOFBF, TOOL_STDOUT_BUF);
@@ -208,6 +280,7 @@ static int binlog_dump_main(int argc, char **argv)
     }
     rl_buf_free(&dc.topic);
     rl_buf_free(&dc.prefix);
+    rl_buf_free(&dc.line);
     return status;
 }
 
