@@ -243,8 +243,8 @@ static long thread_majflt(int tid)
     buf[n] = 0;
     const char *p = strrchr(buf, ')');
     long v[10];
-    if (!p || sscanf(p + 1, " %*c %ld %ld %ld %ld %ld %ld %ld %ld %ld", &v[1], &v[2], &v[3],
-                     &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) != 9)
+    if (!p || sscanf(p + 1, " %*c %ld %ld %ld %ld %ld %ld %ld %ld %ld", &v[1], &v[2], &v[3], &v[4],
+                     &v[5], &v[6], &v[7], &v[8], &v[9]) != 9)
         return -1;
     return v[9];
 }

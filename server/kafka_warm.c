@@ -87,9 +87,8 @@ static void job_warm(kafka_server_t *srv, const kafka_warm_job *job)
         /* Touch within the slice only (its first page may start before it: still mapped,
          * as the whole page is part of the segment's mapping). */
         for (uintptr_t a = start; a < end; a += pg) {
-            const volatile uint8_t *b = (const volatile uint8_t *)(a < (uintptr_t)s.p
-                                                                       ? (uintptr_t)s.p
-                                                                       : a);
+            const volatile uint8_t *b =
+                (const volatile uint8_t *)(a < (uintptr_t)s.p ? (uintptr_t)s.p : a);
             (void)*b;
             if (++n % KAFKA_WARM_STOP_CHECK == 0 &&
                 atomic_load_explicit(&srv->warm_stop, memory_order_relaxed))
@@ -182,8 +181,7 @@ int kafka__warm_start(kafka_server_t *srv, rl_err *err)
         int rc = pthread_create(&srv->warm_threads[i], NULL, warm_main, srv);
         if (rc != 0) {
             kafka__warm_stop(srv);
-            return rl_err_set(err, -rc, "kafka: starting a fetch warming thread: %s",
-                              strerror(rc));
+            return rl_err_set(err, -rc, "kafka: starting a fetch warming thread: %s", strerror(rc));
         }
         srv->nwarm_threads++;
     }

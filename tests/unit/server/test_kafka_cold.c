@@ -46,7 +46,7 @@ typedef struct fixture {
     bool warm_off;
     int64_t bases[8]; /* first offsets of the sealed segments (evict) */
     int nbases;
-    int leave_open;   /* a client socket closed only after the server stopped (0: none) */
+    int leave_open; /* a client socket closed only after the server stopped (0: none) */
 } fixture;
 
 static int64_t now_us(void)
@@ -225,7 +225,7 @@ static int64_t fetch(int fd, int32_t corr, int64_t offset, int32_t max_bytes, rl
     assert_int_equal(rl_get_i32be(&rd), 0);
     assert_int_equal(rl_get_i16be(&rd), 0); /* error_code */
     int64_t hw = rl_get_i64be(&rd);
-    (void)rl_get_i64be(&rd); /* last_stable_offset */
+    (void)rl_get_i64be(&rd);                /* last_stable_offset */
     assert_int_equal(rl_get_i32be(&rd), 0); /* aborted_transactions */
     int32_t n = rl_get_i32be(&rd);
     assert_true(n >= 0);
@@ -349,8 +349,9 @@ static void test_cold_fetch_does_not_stall(void **state)
     fprintf(stderr, "cold: %s, high watermark %" PRId64 ", first segment %.1f%% resident\n",
             fx->warm_off ? "warming OFF" : "warming on", hw, res * 100);
     if (res > 0.50) {
-        fprintf(stderr, "the kernel kept the log in the page cache after POSIX_FADV_DONTNEED "
-                        "(filesystem %s): nothing cold to test\n",
+        fprintf(stderr,
+                "the kernel kept the log in the page cache after POSIX_FADV_DONTNEED "
+                "(filesystem %s): nothing cold to test\n",
                 fx->dir);
         skip();
     }
@@ -400,8 +401,8 @@ static void test_cold_fetch_does_not_stall(void **state)
     pthread_barrier_destroy(&bar);
     for (int i = 0; i < ncold; i++) {
         rl_slice recs = cc[i].recs;
-        fprintf(stderr, "cold fetch at offset %" PRId64 ": %zu bytes in %.1f ms\n",
-                cc[i].offset, recs.len, (double)cc[i].dt_us / 1000);
+        fprintf(stderr, "cold fetch at offset %" PRId64 ": %zu bytes in %.1f ms\n", cc[i].offset,
+                recs.len, (double)cc[i].dt_us / 1000);
         assert_true(recs.len > ((size_t)SEG_BYTES / 2));
         check_same_bytes(fx, cc[i].offset, COLD_MAX, recs);
         assert_int_equal(next_offset(recs), i + 1 < fx->nbases ? fx->bases[i + 1] : -1);
@@ -429,12 +430,10 @@ static void test_cold_fetch_does_not_stall(void **state)
             "hot: %zu round trips during %.1f ms of cold fetches (slowest cold fetch %.1f ms): "
             "p50 %.2f ms, p99 %.2f ms, max %.2f ms; fetch_cold %" PRIu64
             ", fetch_warm_ns %.1f ms\n",
-            h.nlat, (double)cold_total_us / 1000, (double)cold_max_us / 1000,
-            (double)p50 / 1000, (double)p99 / 1000, (double)mx / 1000, ks.fetch_cold,
-            (double)ks.fetch_warm_ns / 1e6);
+            h.nlat, (double)cold_total_us / 1000, (double)cold_max_us / 1000, (double)p50 / 1000,
+            (double)p99 / 1000, (double)mx / 1000, ks.fetch_cold, (double)ks.fetch_warm_ns / 1e6);
     free(h.lat_us);
-    fprintf(stderr, "loop thread: %ld major page faults during the cold fetches\n",
-            flt1 - flt0);
+    fprintf(stderr, "loop thread: %ld major page faults during the cold fetches\n", flt1 - flt0);
     /* The point: the loop thread never waited for the disk. Every cold page was faulted in
      * by an I/O thread before the loop sent it, so the loop took no major fault (without
      * kafka_warm.c, RL_TEST_COLD_NO_WARM=1, it takes one per readahead window: this fails). */
