@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# snapshot.sh - how fast does rowlogd snapshot a table, next to mariadb-dump?
+#
+#   bench/snapshot.sh [--rows N] [--chunk-rows N] [--rowlogd PATH] [--keep]
+#
+# 1. Starts a throwaway MariaDB (scripts/mariadb-sandbox.sh: temp dir under /tmp, a free port,
+#    stopped by PID at the end) and fills bench.t with N rows (default 5,000,000) from
+#    MariaDB's SEQUENCE engine: id INT primary key, a BIGINT, a DECIMAL(12,2), a VARCHAR(40),
+#    a DATETIME(6), an INT.
+# 2. In one run, against the same server and table:
+#      rowlogd --snapshot initial-only --snapshot-chunk-rows C (default 10000) into a fresh
+#        data dir (lz4, --flush commit): from process start to exit 0, i.e. connect, snapshot,
+#        render every row to the decoder's JSON, append and fsync the log;
+#      mariadb-dump --single-transaction bench t > /dev/null (as the same rowlog user).
+#    The snapshot's record count is read from its log line and must equal N.
+# 3. Prints rows/s for both and the ratio.
+# Environment: ROWLOGD (default: the first build*/server/rowlogd under the repository).
+# Exit status: 0, 1 on failure, 2 on a usage error.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+SANDBOX="$ROOT/scripts/mariadb-sandbox.sh"
+ROWS=5000000
+CHUNK=10000
+KEEP=0
+ROWLOGD=${ROWLOGD:-}
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --rows) ROWS=$2; shift 2 ;;
+    --chunk-rows) CHUNK=$2; shift 2 ;;
+    --rowlogd) ROWLOGD=$2; shift 2 ;;
+    --keep) KEEP=1; shift ;;
+    *) echo "usage: $0 [--rows N] [--chunk-rows N] [--rowlogd PATH] [--keep]" >&2; exit 2 ;;
+    esac
+done
+if [ -z "$ROWLOGD" ]; then
+    for d in "$ROOT"/build*/server/rowlogd; do
+        [ -x "$d" ] && { ROWLOGD=$d; break; }
+    done
+fi
+[ -x "$ROWLOGD" ] || { echo "no rowlogd (build it, or --rowlogd PATH)" >&2; exit 1; }
+
+WORK=$(mktemp -d /tmp/rl-bench-snapshot.XXXXXX)
+cleanup() {
+    "$SANDBOX" stop "$WORK/db" > /dev/null 2>&1
+    if [ "$KEEP" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+die() { echo "FAIL: $*" >&2; exit 1; }
+
+read -r DBPORT KPORT < <(python3 -c '
+import socket
+a, b = socket.socket(), socket.socket()
+a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
+print(a.getsockname()[1], b.getsockname()[1])')
+"$SANDBOX" start "$WORK/db" "$DBPORT" > /dev/null || die "sandbox start"
+sql() { "$SANDBOX" sql "$WORK/db" "$@"; }
+echo "filling bench.t with $ROWS rows..."
+t0=$(date +%s.%N)
+sql << EOF || die "fill"
+CREATE DATABASE bench;
+USE bench;
+CREATE TABLE bench.t (id INT PRIMARY KEY, a BIGINT NOT NULL, p DECIMAL(12,2) NOT NULL,
+                      s VARCHAR(40) NOT NULL, d DATETIME(6) NOT NULL, n INT) ENGINE=InnoDB;
+INSERT INTO bench.t SELECT seq, seq * 7919, seq / 100, CONCAT('customer-', seq),
+    '2026-01-01 00:00:00' + INTERVAL seq SECOND, IF(seq % 10 = 0, NULL, seq % 1000)
+    FROM seq_1_to_$ROWS;
+EOF
+echo "filled in $(python3 -c "print(round($(date +%s.%N) - $t0, 1))") s"
+
+t0=$(date +%s.%N)
+"$ROWLOGD" --source "mysql://rowlog:rowlogpw@127.0.0.1:$DBPORT" --data-dir "$WORK/data" \
+    --listen "127.0.0.1:$KPORT" --http off --snapshot initial-only \
+    --snapshot-chunk-rows "$CHUNK" --include 'bench\.t' > "$WORK/rowlogd.log" 2>&1 ||
+    die "rowlogd: $(tail -n 5 "$WORK/rowlogd.log")"
+t1=$(date +%s.%N)
+got=$(sed -n 's/.*snapshot: complete, \([0-9]*\) records this run.*/\1/p' "$WORK/rowlogd.log")
+[ "$got" = "$ROWS" ] || die "rowlogd snapshot wrote $got records, want $ROWS"
+DISK=$(du -sb "$WORK/data" | cut -f1)
+
+t2=$(date +%s.%N)
+mariadb-dump --no-defaults -h127.0.0.1 -P"$DBPORT" -urowlog -prowlogpw --single-transaction \
+    bench t > /dev/null 2> "$WORK/dump.err" || die "mariadb-dump: $(cat "$WORK/dump.err")"
+t3=$(date +%s.%N)
+
+python3 - "$ROWS" "$t0" "$t1" "$t2" "$t3" "$DISK" "$CHUNK" << 'EOF'
+import sys
+rows = int(sys.argv[1]); t0, t1, t2, t3 = map(float, sys.argv[2:6]); disk = int(sys.argv[6])
+a, b = t1 - t0, t3 - t2
+print("rows                 %d (chunks of %s)" % (rows, sys.argv[7]))
+print("rowlogd snapshot     %.2f s  %.0f rows/s  (log on disk %.1f MiB, lz4)" %
+      (a, rows / a, disk / 1048576))
+print("mariadb-dump         %.2f s  %.0f rows/s" % (b, rows / b))
+print("ratio                %.2fx mariadb-dump's rows/s" % (b / a))
+EOF
