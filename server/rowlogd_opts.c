@@ -125,8 +125,8 @@ static int parse_u64(const char *name, const char *v, uint64_t min, uint64_t max
     errno = 0;
     unsigned long long x = strtoull(v, &end, 10);
     if (errno || end == v || *end || v[0] == '-' || x < min || x > max)
-        return rl_err_set(err, RL_ECONFIG, "--%s: '%s' is not a number in [%llu, %llu]", name,
-                          v, (unsigned long long)min, (unsigned long long)max);
+        return rl_err_set(err, RL_ECONFIG, "--%s: '%s' is not a number in [%llu, %llu]", name, v,
+                          (unsigned long long)min, (unsigned long long)max);
     *out = x;
     return 0;
 }
@@ -140,8 +140,8 @@ static int add_regex(const char *name, char *dst, size_t cap, const char *v, rl_
     int rc = regcomp(&re, v, REG_EXTENDED | REG_NOSUB);
     if (rc != 0) {
         regerror(rc, &re, errbuf, sizeof errbuf);
-        return rl_err_set(err, RL_ECONFIG, "--%s: '%s' is not a POSIX extended regex: %s",
-                          name, v, errbuf);
+        return rl_err_set(err, RL_ECONFIG, "--%s: '%s' is not a POSIX extended regex: %s", name, v,
+                          errbuf);
     }
     regfree(&re);
     size_t used = strlen(dst);
@@ -205,8 +205,7 @@ static int apply_opt(rowlogd_opts *o, const char *name, const char *v, rl_err *e
     } else if (strcmp(name, "compression") == 0) {
         int c = log_compression_parse(v);
         if (c < 0)
-            return rl_err_set(err, RL_ECONFIG, "--compression: '%s' is not lz4, zstd or none",
-                              v);
+            return rl_err_set(err, RL_ECONFIG, "--compression: '%s' is not lz4, zstd or none", v);
         o->log.compression = c;
     } else if (strcmp(name, "compression-level") == 0) {
         if ((rc = parse_u64(name, v, 0, 22, &n, err)) == 0)
@@ -224,7 +223,7 @@ static int apply_opt(rowlogd_opts *o, const char *name, const char *v, rl_err *e
             o->log.flush_interval_ms = (uint32_t)n;
     } else if (strcmp(name, "retention-ms") == 0 || strcmp(name, "retention-bytes") == 0) {
         int64_t *dst = strcmp(name, "retention-ms") == 0 ? &o->topic_defaults.retention_ms
-                                                        : &o->topic_defaults.retention_bytes;
+                                                         : &o->topic_defaults.retention_bytes;
         if (strcmp(v, "-1") == 0)
             *dst = -1;
         else if ((rc = parse_u64(name, v, 0, INT64_MAX, &n, err)) == 0)
@@ -241,8 +240,7 @@ static int apply_opt(rowlogd_opts *o, const char *name, const char *v, rl_err *e
             o->topic_defaults.cleanup = LOG_CLEANUP_COMPACT | LOG_CLEANUP_DELETE;
         else
             return rl_err_set(err, RL_ECONFIG,
-                              "--cleanup-policy: '%s' is not delete, compact or compact,delete",
-                              v);
+                              "--cleanup-policy: '%s' is not delete, compact or compact,delete", v);
     } else if (strcmp(name, "server-id") == 0) {
         if ((rc = parse_u64(name, v, 1, UINT32_MAX, &n, err)) == 0)
             o->source.server_id = (uint32_t)n;
@@ -259,8 +257,10 @@ static int apply_opt(rowlogd_opts *o, const char *name, const char *v, rl_err *e
             if (strcmp(v, modes[i]) == 0)
                 found = i;
         if (found < 0)
-            return rl_err_set(err, RL_ECONFIG, "--snapshot: '%s' is not initial, never, "
-                              "when-needed or initial-only", v);
+            return rl_err_set(err, RL_ECONFIG,
+                              "--snapshot: '%s' is not initial, never, "
+                              "when-needed or initial-only",
+                              v);
         o->snapshot_mode = found;
     } else if (strcmp(name, "snapshot-threads") == 0) {
         if ((rc = parse_u64(name, v, 1, 64, &n, err)) == 0)
@@ -279,8 +279,10 @@ static int apply_opt(rowlogd_opts *o, const char *name, const char *v, rl_err *e
             if (strcasecmp(v, levels[i]) == 0)
                 found = i;
         if (found < 0)
-            return rl_err_set(err, RL_ECONFIG, "--log-level: '%s' is not debug, info, warn or "
-                              "error", v);
+            return rl_err_set(err, RL_ECONFIG,
+                              "--log-level: '%s' is not debug, info, warn or "
+                              "error",
+                              v);
         o->log_level = found;
     } else {
         return rl_err_set(err, RL_ECONFIG, "unknown option '%s'", name);
@@ -350,8 +352,7 @@ int rowlogd_opts_parse(rowlogd_opts *o, int argc, char **argv, rl_err *err)
             if (ic.rc != 0)
                 return rl_err_wrap(err, ic.rc, "%s:%d", optarg, line);
             if (line < 0)
-                return rl_err_set(err, RL_ECONFIG, "--config %s: cannot read the file",
-                                  optarg);
+                return rl_err_set(err, RL_ECONFIG, "--config %s: cannot read the file", optarg);
             if (line > 0)
                 return rl_err_set(err, RL_ECONFIG, "%s:%d: not 'key = value'", optarg, line);
         }
@@ -366,8 +367,7 @@ int rowlogd_opts_parse(rowlogd_opts *o, int argc, char **argv, rl_err *err)
             return rc;
     }
     if (optind < argc)
-        return rl_err_set(err, RL_ECONFIG, "unexpected argument '%s' (see --help)",
-                          argv[optind]);
+        return rl_err_set(err, RL_ECONFIG, "unexpected argument '%s' (see --help)", argv[optind]);
     if (!o->have_source)
         return rl_err_set(err, RL_ECONFIG, "--source is required (see --help)");
     if (!o->data_dir[0])

@@ -37,8 +37,8 @@
 typedef struct source_run {
     rowlogd_source *src;
     binlog_conn_t *conn;
-    rl_buf checkpoint;       /* blob of the last boundary seen */
-    bool boundary_pending;   /* a boundary is not committed yet */
+    rl_buf checkpoint;     /* blob of the last boundary seen */
+    bool boundary_pending; /* a boundary is not committed yet */
     bool appended_since_boundary;
     int64_t last_commit_ns;
     int64_t last_retain_ns;
@@ -52,18 +52,18 @@ typedef struct source_run {
 
 /* One table of a snapshot in the checkpoint ("snapshot_table=" / "snapshot_done=" lines). */
 typedef struct snap_entry {
-    char *db, *table;  /* owned */
-    char *token;       /* owned; "" = from the start */
+    char *db, *table; /* owned */
+    char *token;      /* owned; "" = from the start */
     bool done;
     uint64_t rows, chunks, rows_estimated;
 } snap_entry;
 
 /* The snapshot part of the checkpoint. */
 typedef struct snap_state {
-    bool running;      /* "snapshot=running" */
+    bool running; /* "snapshot=running" */
     snap_entry *e;
     size_t n, cap;
-    size_t last_hit;   /* entry of the last progress notice (notices of one table repeat) */
+    size_t last_hit; /* entry of the last progress notice (notices of one table repeat) */
 } snap_state;
 
 static void snap_state_free(snap_state *ss)
@@ -136,7 +136,7 @@ static void put_pct(rl_buf *b, const char *s)
 
 static int hexval(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0'
+    return c >= '0' && c <= '9'   ? c - '0'
            : c >= 'A' && c <= 'F' ? c - 'A' + 10
            : c >= 'a' && c <= 'f' ? c - 'a' + 10
                                   : -1;
@@ -178,8 +178,10 @@ static int snap_parse_line(snap_state *ss, const char *v, size_t vlen, bool done
     }
     char *dot = strchr(tmp, '.');
     if (!dot)
-        return rl_err_set(err, RL_ECORRUPT, "log checkpoint: snapshot line '%s' has no "
-                          "db.table", tmp);
+        return rl_err_set(err, RL_ECORRUPT,
+                          "log checkpoint: snapshot line '%s' has no "
+                          "db.table",
+                          tmp);
     *dot = 0;
     long dl = pct_decode(tmp, strlen(tmp)), tl = pct_decode(dot + 1, strlen(dot + 1));
     if (dl < 0 || tl < 0)
@@ -376,8 +378,7 @@ static int on_change(void *ctx, const binlog_change *ch)
                                                    : ROWLOGD_OP_DELETE],
              1);
     stat_add(&run->src->stats.appended_bytes, ch->key.len + ch->value.len);
-    int rc = log_store_append(run->src->store, ch->topic, ch->key, ch->value, ch->ts_ms,
-                              run->err);
+    int rc = log_store_append(run->src->store, ch->topic, ch->key, ch->value, ch->ts_ms, run->err);
     /* On a compacted topic a delete is followed by a tombstone (same key, null value), as
      * Kafka connectors do, so compaction can eventually forget the key. */
     if (rc == 0 && ch->op == 'd' && (run->src->opts->topic_defaults.cleanup & LOG_CLEANUP_COMPACT))
@@ -536,11 +537,21 @@ static bool json_str(const char *p, const char *end, rl_buf *out)
             return false;
         char c = *p++;
         switch (c) {
-        case 'n': rl_buf_putc(out, '\n'); break;
-        case 't': rl_buf_putc(out, '\t'); break;
-        case 'r': rl_buf_putc(out, '\r'); break;
-        case 'b': rl_buf_putc(out, '\b'); break;
-        case 'f': rl_buf_putc(out, '\f'); break;
+        case 'n':
+            rl_buf_putc(out, '\n');
+            break;
+        case 't':
+            rl_buf_putc(out, '\t');
+            break;
+        case 'r':
+            rl_buf_putc(out, '\r');
+            break;
+        case 'b':
+            rl_buf_putc(out, '\b');
+            break;
+        case 'f':
+            rl_buf_putc(out, '\f');
+            break;
         case 'u': {
             if (end - p < 4)
                 return false;
@@ -564,7 +575,9 @@ static bool json_str(const char *p, const char *end, rl_buf *out)
             }
             break;
         }
-        default: rl_buf_putc(out, c); break;
+        default:
+            rl_buf_putc(out, c);
+            break;
         }
     }
     return p < end;
@@ -627,9 +640,10 @@ static int filter_pass(struct rowlogd_filter *f, const binlog_change *ch, bool *
     rl_buf name = RL_BUF_INIT;
     if (!change_db_table(ch, &name)) {
         rl_buf_free(&name);
-        return rl_err_set(err, RL_ECORRUPT, "table filter: no source.db/source.table in the "
-                          "envelope of a change of topic %.*s", (int)ch->topic.len,
-                          (const char *)ch->topic.p);
+        return rl_err_set(err, RL_ECORRUPT,
+                          "table filter: no source.db/source.table in the "
+                          "envelope of a change of topic %.*s",
+                          (int)ch->topic.len, (const char *)ch->topic.p);
     }
     const char *nm = (const char *)name.p;
     bool ok = !f->have_include || regexec(&f->include, nm, 0, NULL, 0) == 0;
@@ -805,8 +819,8 @@ static void token_counts(const char *tok, uint64_t *rows, uint64_t *chunks)
  * Returns 0 when every table is done and "snapshot=done" is committed, RL_ESTOPPED after a
  * requested stop (progress committed), or an error (*retry when a new attempt can cure it).
  */
-static int run_snapshot(rowlogd_source *src, source_run *run, binlog_start *start,
-                        snap_state *ss, bool fresh, bool *retry, rl_err *err)
+static int run_snapshot(rowlogd_source *src, source_run *run, binlog_start *start, snap_state *ss,
+                        bool fresh, bool *retry, rl_err *err)
 {
     const rowlogd_opts *o = src->opts;
     binlog_snapshot_opts so = {
@@ -847,7 +861,8 @@ static int run_snapshot(rowlogd_source *src, source_run *run, binlog_start *star
                                               ss->e[i].done, err);
             if (rc == RL_ENOTFOUND) {
                 rl_warn("snapshot: %s.%s is no longer selected (dropped or filtered out): "
-                        "not resumed", ss->e[i].db, ss->e[i].table);
+                        "not resumed",
+                        ss->e[i].db, ss->e[i].table);
                 memset(err, 0, sizeof *err);
                 continue;
             }
@@ -858,16 +873,15 @@ static int run_snapshot(rowlogd_source *src, source_run *run, binlog_start *star
         rl_info("snapshot: resuming (stream will start at the first snapshot's point %s:%llu, "
                 "GTID state '%s'); remaining rows read at %s:%llu; %zu tables with stored "
                 "progress",
-                start->at.file, (unsigned long long)start->at.pos, start->gtid_state,
-                pt->at.file, (unsigned long long)pt->at.pos, resumed);
+                start->at.file, (unsigned long long)start->at.pos, start->gtid_state, pt->at.file,
+                (unsigned long long)pt->at.pos, resumed);
     }
     /* The working table list: the snapshot's selected tables, with the stored progress. */
     for (size_t i = 0; i < binlog_snapshot_table_count(snap); i++) {
         binlog_snapshot_table_info ti;
         if (binlog_snapshot_table(snap, i, &ti) != 0)
             break;
-        snap_entry *e = snap_state_add(&fresh_ss, ti.db, strlen(ti.db), ti.table,
-                                       strlen(ti.table));
+        snap_entry *e = snap_state_add(&fresh_ss, ti.db, strlen(ti.db), ti.table, strlen(ti.table));
         if (!e) {
             rc = rl_err_set(err, -ENOMEM, "out of memory");
             goto out;
@@ -905,8 +919,8 @@ static int run_snapshot(rowlogd_source *src, source_run *run, binlog_start *star
     src->resnapshot = false;
 
     snap_ctx sc = {run, start};
-    binlog_snapshot_handler h = {.ctx = &sc, .on_change = on_snapshot_change,
-                                 .on_progress = on_snapshot_progress};
+    binlog_snapshot_handler h = {
+        .ctx = &sc, .on_change = on_snapshot_change, .on_progress = on_snapshot_progress};
     rc = binlog_snapshot_run(snap, &h, err);
     if (rc == 0) {
         checkpoint_format(&run->checkpoint, start->at.file, start->at.pos, start->gtid_state);
@@ -1082,8 +1096,8 @@ static int source_run_once(rowlogd_source *src, bool *retry, bool *streamed, rl_
     }
 out:
     atomic_store(&src->stats.connected, false);
-    rl_info("source: %llu transactions, %llu row changes this run",
-            (unsigned long long)run.txns, (unsigned long long)run.rows);
+    rl_info("source: %llu transactions, %llu row changes this run", (unsigned long long)run.txns,
+            (unsigned long long)run.rows);
     pthread_mutex_lock(&src->lock);
     src->conn = NULL;
     pthread_mutex_unlock(&src->lock);
@@ -1154,8 +1168,8 @@ static void *source_main(void *arg)
         if (streamed)
             backoff_ms = 100;
         stat_add(&src->stats.reconnects, 1);
-        rl_warn("source: %s (%s); reconnecting from the last checkpoint in %u ms",
-                src->err.msg, rl_errname(src->result), backoff_ms);
+        rl_warn("source: %s (%s); reconnecting from the last checkpoint in %u ms", src->err.msg,
+                rl_errname(src->result), backoff_ms);
         if (source_sleep(src, backoff_ms)) {
             src->result = 0;
             break;

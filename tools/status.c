@@ -306,8 +306,7 @@ static void render_groups(const tool_metrics *cur, rl_buf *b)
 /* Snapshot progress while one runs (rowlog_snapshot_* of docs/metrics.md): a bar over the
  * estimated rows of every table, the rate (between the two scrapes, else the average since
  * this process started the snapshot) and the ETA, then the tables not done yet. */
-static void render_snapshot(const tool_metrics *cur, const tool_metrics *prev, double dt,
-                            rl_buf *b)
+static void render_snapshot(const tool_metrics *cur, const tool_metrics *prev, double dt, rl_buf *b)
 {
     enum { BAR = 40, MAX_ROWS = 10 };
     if (val(cur, "rowlog_snapshot_running") != 1)
@@ -320,12 +319,11 @@ static void render_snapshot(const tool_metrics *cur, const tool_metrics *prev, d
         if (strcmp(m->name, "rowlog_snapshot_rows_read") != 0 ||
             !tool_metric_label(m, "table", name, sizeof name))
             continue;
-        const tool_metric *e = tool_metrics_find(cur, "rowlog_snapshot_rows_estimated", "table",
-                                                 name);
-        const tool_metric *d = tool_metrics_find(cur, "rowlog_snapshot_table_done", "table",
-                                                 name);
-        const tool_metric *c = tool_metrics_find(cur, "rowlog_snapshot_chunks_total", "table",
-                                                 name);
+        const tool_metric *e =
+            tool_metrics_find(cur, "rowlog_snapshot_rows_estimated", "table", name);
+        const tool_metric *d = tool_metrics_find(cur, "rowlog_snapshot_table_done", "table", name);
+        const tool_metric *c =
+            tool_metrics_find(cur, "rowlog_snapshot_chunks_total", "table", name);
         bool tdone = d && d->value == 1;
         tables++;
         done += tdone;
@@ -371,12 +369,11 @@ static void render_snapshot(const tool_metrics *cur, const tool_metrics *prev, d
         if (strcmp(m->name, "rowlog_snapshot_rows_read") != 0 ||
             !tool_metric_label(m, "table", name, sizeof name))
             continue;
-        const tool_metric *d = tool_metrics_find(cur, "rowlog_snapshot_table_done", "table",
-                                                 name);
+        const tool_metric *d = tool_metrics_find(cur, "rowlog_snapshot_table_done", "table", name);
         if (d && d->value == 1)
             continue;
-        const tool_metric *e = tool_metrics_find(cur, "rowlog_snapshot_rows_estimated", "table",
-                                                 name);
+        const tool_metric *e =
+            tool_metrics_find(cur, "rowlog_snapshot_rows_estimated", "table", name);
         double te = e ? e->value : 0;
         rl_buf_printf(b, "  %-40s %12.0f of ~%.0f rows", name, m->value, te);
         if (te > 0)

@@ -97,13 +97,13 @@ static void test_filters(void **state)
     rowlogd_opts o;
     rl_err err;
     assert_int_equal(parse(&o, &err, "--source", "mysql://u@h", "--data-dir", "/d", "--include",
-                           "shop\\..*", "--include", "crm\\.users", "--exclude",
-                           "shop\\.tmp_.*", NULL),
+                           "shop\\..*", "--include", "crm\\.users", "--exclude", "shop\\.tmp_.*",
+                           NULL),
                      0);
     /* Repeated options: any of them. */
     assert_true(matches(o.include, "shop.orders"));
     assert_true(matches(o.include, "crm.users"));
-    assert_false(matches(o.include, "crm.users2"));  /* anchored */
+    assert_false(matches(o.include, "crm.users2"));   /* anchored */
     assert_false(matches(o.include, "xshop.orders")); /* anchored */
     assert_true(matches(o.exclude, "shop.tmp_1"));
     assert_false(matches(o.exclude, "shop.orders"));
@@ -168,18 +168,17 @@ static void test_status_progress(void **state)
      * ~1000000 rows in all. 100000 records in 2 s: 50000 rows/s, 500000 rows left: ETA 10 s. */
     const char *prev = "rowlog_snapshot_running 1\n"
                        "rowlog_snapshot_records_total 400000\n";
-    const char *cur =
-        "rowlog_source_running 1\n"
-        "rowlog_snapshot_running 1\n"
-        "rowlog_snapshot_records_total 500000\n"
-        "rowlog_snapshot_rows_read{table=\"a.big\"} 250000\n"
-        "rowlog_snapshot_rows_read{table=\"a.small\"} 250000\n"
-        "rowlog_snapshot_rows_estimated{table=\"a.big\"} 750000\n"
-        "rowlog_snapshot_rows_estimated{table=\"a.small\"} 240000\n"
-        "rowlog_snapshot_chunks_total{table=\"a.big\"} 25\n"
-        "rowlog_snapshot_chunks_total{table=\"a.small\"} 26\n"
-        "rowlog_snapshot_table_done{table=\"a.big\"} 0\n"
-        "rowlog_snapshot_table_done{table=\"a.small\"} 1\n";
+    const char *cur = "rowlog_source_running 1\n"
+                      "rowlog_snapshot_running 1\n"
+                      "rowlog_snapshot_records_total 500000\n"
+                      "rowlog_snapshot_rows_read{table=\"a.big\"} 250000\n"
+                      "rowlog_snapshot_rows_read{table=\"a.small\"} 250000\n"
+                      "rowlog_snapshot_rows_estimated{table=\"a.big\"} 750000\n"
+                      "rowlog_snapshot_rows_estimated{table=\"a.small\"} 240000\n"
+                      "rowlog_snapshot_chunks_total{table=\"a.big\"} 25\n"
+                      "rowlog_snapshot_chunks_total{table=\"a.small\"} 26\n"
+                      "rowlog_snapshot_table_done{table=\"a.big\"} 0\n"
+                      "rowlog_snapshot_table_done{table=\"a.small\"} 1\n";
     rl_buf b = RL_BUF_INIT;
     render(cur, prev, 2.0, &b);
     const char *s = (const char *)b.p;
@@ -197,10 +196,8 @@ static void test_status_progress(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_modes_and_numbers),
-        cmocka_unit_test(test_filters),
-        cmocka_unit_test(test_config_file),
+        cmocka_unit_test(test_defaults),        cmocka_unit_test(test_modes_and_numbers),
+        cmocka_unit_test(test_filters),         cmocka_unit_test(test_config_file),
         cmocka_unit_test(test_status_progress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
