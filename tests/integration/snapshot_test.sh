@@ -221,13 +221,25 @@ log "a/d: snapshot of itest.big during a workload; itest.skip_me, mid, small exc
 mariadb --no-defaults -h127.0.0.1 -P"$DBPORT" -uapp -papppw itest < "$WORK/workload.sql" \
     > "$WORK/workload.out" 2>&1 &
 WL_PID=$!
-sleep 0.5
+gseq() { sql -N -B -e "SELECT @@gtid_binlog_pos" | sed 's/.*-//'; }
+G0=$(gseq)
+# The snapshot point must fall inside the workload: start once it has committed 300 changes.
+deadline=$((SECONDS + 60))
+until [ "$(gseq)" -ge $((G0 + 300)) ]; do
+    [ $SECONDS -lt $deadline ] || die "the workload does not progress"
+    sleep 0.05
+done
 start_rowlogd "$WORK/data-a" "" --exclude 'itest\.skip_me' --exclude 'itest\.(mid|small)' \
     --snapshot-chunk-rows 5000
 wait_log "snapshot: complete" 150
 wait_exit "$WL_PID" 120 || die "workload still running after 120 s"
 [ "$EXIT_RC" -eq 0 ] || die "workload failed: $(tail -n 3 "$WORK/workload.out")"
 WL_PID=""
+P1=$(sed -n "s/.*snapshot: new, at .*GTID state '0-1-\([0-9]*\)'.*/\1/p" "$LOGF")
+G1=$(gseq)
+[ -n "$P1" ] && [ "$P1" -gt "$G0" ] && [ "$P1" -lt "$G1" ] ||
+    die "a: the snapshot point (seq ${P1:-?}) is not inside the workload ($G0, $G1)"
+log "a: snapshot point at seq $P1, inside the workload's ($G0, $G1)"
 sql -e "INSERT INTO itest.skip_me VALUES (5000, 1, 'after')" || die "insert"
 wait_caught_up
 log "a: snapshot and workload done in $((SECONDS - T0)) s; reading the topic"
