@@ -8,11 +8,12 @@
 #     in order with every change's before image checked against the state it applies to
 #     (snapshot_check.py --strict), equals SELECT of the table: no change missing or doubled.
 #  d. itest.skip_me has no topic (neither snapshot nor stream records).
-#  b. itest.mid is snapshotted in chunks of 10 rows (a separate data dir); rowlogd gets SIGTERM
-#     at 5% (rowlog_snapshot_rows_read on /metrics; it must exit 0 with its progress
-#     committed), resumes, gets SIGKILL at 50%; the last restart logs that it resumes, reads
-#     fewer rows than the table holds, and the topic ends with every row exactly once (strict
-#     check, exactly N 'r' records).
+#  b. itest.mid is snapshotted in chunks of 2 rows (a separate data dir, slow enough to catch
+#     mid-way); at 5% (rowlog_snapshot_rows_read on /metrics) `rowlog status` must show the
+#     snapshot's progress bar and ETA; rowlogd gets SIGTERM at 10% (it must exit 0 with its
+#     progress committed), resumes, gets SIGKILL at 50%; the last restart logs that it
+#     resumes, reads fewer rows than the table holds, and the topic ends with every row
+#     exactly once (strict check, exactly N 'r' records).
 #  c. --snapshot when-needed: with rowlogd stopped, rows change and the binlog is purged; the
 #     restart takes a new snapshot instead of failing: the records it appends reduce to the
 #     table, with one 'r' per row.
@@ -257,7 +258,7 @@ stop_rowlogd TERM
 log "a, d passed ($((SECONDS - T0)) s)"
 
 # ---- b
-log "b: itest.mid in chunks of 10: SIGTERM mid-way, resume, SIGKILL mid-way, resume"
+log "b: itest.mid in chunks of 2: SIGTERM mid-way, resume, SIGKILL mid-way, resume"
 # interrupt_at SIGNAL ROWS: signal rowlogd once the table's rows_read reaches ROWS.
 interrupt_at() {
     local deadline=$((SECONDS + 120)) r
@@ -270,20 +271,31 @@ interrupt_at() {
         [ $SECONDS -lt $deadline ] || die "b: no snapshot progress on /metrics"
         sleep 0.05
     done
+    if [ "$1" = STATUS ]; then
+        # `rowlog status` while the snapshot runs: its progress section with bar and ETA.
+        "$ROWLOG" status --http "127.0.0.1:$HPORT" > "$WORK/status.txt" 2>&1 ||
+            die "b: rowlog status failed: $(cat "$WORK/status.txt")"
+        grep -q "snapshot   RUNNING: 0 of 1 tables done" "$WORK/status.txt" &&
+            grep -q "rows/s, ETA" "$WORK/status.txt" && grep -q "itest.mid" "$WORK/status.txt" ||
+            die "b: no snapshot progress in rowlog status: $(cat "$WORK/status.txt")"
+        log "b: rowlog status: $(grep -A1 'snapshot   RUNNING' "$WORK/status.txt" | tr -s ' ')"
+        return 0
+    fi
     stop_rowlogd "$1"
     [ "$r" -lt $((MID_ROWS * 9 / 10)) ] || die "b: the snapshot was too fast to stop mid-way"
     log "b: SIG$1 at about $r of $MID_ROWS rows"
 }
-start_rowlogd "$WORK/data-b" "" --include 'itest\.mid' --snapshot-chunk-rows 10 \
+start_rowlogd "$WORK/data-b" "" --include 'itest\.mid' --snapshot-chunk-rows 2 \
     --commit-interval-ms 5
-interrupt_at TERM $((MID_ROWS / 20))
+interrupt_at STATUS $((MID_ROWS / 20))
+interrupt_at TERM $((MID_ROWS / 10))
 grep -q "snapshot: stopped, progress committed" "$LOGF" || die "b: no progress commit at SIGTERM"
-start_rowlogd "$WORK/data-b" "" --include 'itest\.mid' --snapshot-chunk-rows 10 \
+start_rowlogd "$WORK/data-b" "" --include 'itest\.mid' --snapshot-chunk-rows 2 \
     --commit-interval-ms 5
 wait_log "snapshot: resuming" 60
 interrupt_at KILL $((MID_ROWS / 2))
 start_rowlogd "$WORK/data-b" "snapshot: complete" --include 'itest\.mid' \
-    --snapshot-chunk-rows 10
+    --snapshot-chunk-rows 2
 grep -q "snapshot: resuming" "$LOGF" || die "b: the restart did not resume the snapshot"
 this_run=$(sed -n 's/.*snapshot: complete, \([0-9]*\) records this run.*/\1/p' "$LOGF")
 [ -n "$this_run" ] && [ "$this_run" -lt "$MID_ROWS" ] ||
