@@ -38,19 +38,15 @@ PER_BATCH=${ITEST_TXNS_PER_BATCH:-5200}
 CATCHUP_TIMEOUT=${ITEST_CATCHUP_TIMEOUT:-120}
 ARTIFACTS=${ITEST_ARTIFACTS:-$PWD/integration_crash.artifacts}
 DOMAINS=0,1,2
+WAIT_POLL_S=0.05   # wait_exit (lib.sh) polls rowlogd's exit after each SIGKILL
 
 log() { echo "[crash $(date +%H:%M:%S)] $*"; }
 
-for tool in mariadbd mariadb mariadb-admin mariadb-install-db mariadb-binlog kcat python3 \
-            setsid timeout; do
-    if ! command -v "$tool" > /dev/null 2>&1 && ! [ -x "/usr/sbin/$tool" ]; then
-        echo "SKIP: $tool not installed (bash scripts/install-deps.sh)"
-        exit 77
-    fi
-done
-for bin in "$ROWLOGD" "$ROWLOG"; do
-    [ -x "$bin" ] || { echo "FAIL: $bin is not an executable (build first)"; exit 1; }
-done
+. "$(dirname "$0")/lib.sh"
+
+rl_require_tools mariadbd mariadb mariadb-admin mariadb-install-db mariadb-binlog kcat python3 \
+    setsid timeout
+rl_require_bins "$ROWLOGD" "$ROWLOG"
 
 WORK=$(mktemp -d /tmp/rl-crash.XXXXXX)
 RLD_PID=""
@@ -58,29 +54,6 @@ WL_PID=""
 CONSUMER_PIDS=()
 RLD_RUN=0
 STATUS=1
-
-# alive PID: running and not a zombie (kill -0 succeeds on an unreaped zombie). No fork: it
-# is polled often, on machines that may be busy.
-alive() {
-    [ -n "$1" ] || return 1
-    local st
-    { read -r st < "/proc/$1/stat"; } 2> /dev/null || return 1
-    st=${st##*) }
-    [ "${st%% *}" != Z ]
-}
-
-# wait_exit PID SECONDS: reap a child of this shell with a deadline; sets EXIT_RC.
-wait_exit() {
-    local pid=$1 secs=$2 deadline
-    deadline=$((SECONDS + secs))
-    while alive "$pid"; do
-        [ $SECONDS -lt $deadline ] || return 1
-        sleep 0.05
-    done
-    EXIT_RC=0
-    wait "$pid" 2> /dev/null || EXIT_RC=$?
-    return 0
-}
 
 # Stops the consumer loops and their kcat processes (by the PIDs they recorded).
 stop_consumers() {
@@ -114,11 +87,8 @@ cleanup() {
     fi
     "$SANDBOX" stop "$WORK/db" > /dev/null 2>&1
     if [ "$STATUS" -ne 0 ]; then
-        local f
-        for f in $(ls -t "$WORK"/rowlogd.*.log 2> /dev/null | head -n 3); do
-            echo "---- last 30 lines of $(basename "$f") ----"
-            tail -n 30 "$f"
-        done
+        # shellcheck disable=SC2046 # the three newest logs; the names have no spaces
+        rl_show_logs 30 $(ls -t "$WORK"/rowlogd.*.log 2> /dev/null | head -n 3)
         if mkdir -p "$ARTIFACTS"; then
             cp "$WORK"/rowlogd.*.log "$WORK"/*.txt "$WORK"/*.err "$ARTIFACTS"/ 2> /dev/null
             cp "$WORK/db/error.log" "$ARTIFACTS/mariadb-error.log" 2> /dev/null
@@ -132,26 +102,12 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
-# Our own deadline, below ctest's TIMEOUT: ctest kills only this shell, which would leave the
-# servers it started running; a SIGTERM to ourselves runs the cleanup instead.
-DEADLINE_S=${ITEST_DEADLINE:-840}
-(
-    sleep "$DEADLINE_S" &
-    trap 'kill $! 2> /dev/null; exit 0' TERM
-    wait $!
-    echo "[crash] deadline of ${DEADLINE_S} s reached: stopping"
-    kill -TERM $$
-) &
-WATCHDOG_PID=$!
+rl_watchdog crash "${ITEST_DEADLINE:-840}"
 trap 'echo "[crash] interrupted"; exit 130' INT TERM
 
 die() { echo "FAIL: $*"; exit 1; }
 
-read -r DBPORT KPORT < <(python3 -c '
-import socket
-a, b = socket.socket(), socket.socket()
-a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
-print(a.getsockname()[1], b.getsockname()[1])')
+read -r DBPORT KPORT < <(free_ports 2)
 BOOT="127.0.0.1:$KPORT"
 
 SEED=${ITEST_SEED:-$(python3 -c 'import random; print(random.randrange(1, 2**31))')}

@@ -34,16 +34,11 @@ ARTIFACTS=${ITEST_ARTIFACTS:-$PWD/integration_e2e.artifacts}
 
 log() { echo "[e2e $(date +%H:%M:%S)] $*"; }
 
-for tool in mariadbd mariadb mariadb-admin mariadb-install-db mariadb-binlog kcat python3 \
-            setsid timeout; do
-    if ! command -v "$tool" > /dev/null 2>&1 && ! [ -x "/usr/sbin/$tool" ]; then
-        echo "SKIP: $tool not installed (bash scripts/install-deps.sh)"
-        exit 77
-    fi
-done
-for bin in "$ROWLOGD" "$ROWLOG"; do
-    [ -x "$bin" ] || { echo "FAIL: $bin is not an executable (build first)"; exit 1; }
-done
+. "$(dirname "$0")/lib.sh"
+
+rl_require_tools mariadbd mariadb mariadb-admin mariadb-install-db mariadb-binlog kcat python3 \
+    setsid timeout
+rl_require_bins "$ROWLOGD" "$ROWLOG"
 
 WORK=$(mktemp -d /tmp/rl-e2e.XXXXXX)
 RLD_PID=""
@@ -51,36 +46,6 @@ BATCH_PID=""
 RLD_RUN=0
 STATUS=1
 
-# alive PID: running and not a zombie (kill -0 succeeds on an unreaped zombie).
-alive() {
-    [ -n "$1" ] && [ -r "/proc/$1/stat" ] || return 1
-    local st
-    st=$(sed -E 's/^[0-9]+ \(.*\) (.).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
-    [ "$st" != Z ]
-}
-
-# wait_exit PID SECONDS: reap a child of this shell with a deadline; sets EXIT_RC.
-# Returns 1 on timeout (the child is left running).
-wait_exit() {
-    local pid=$1 secs=$2 deadline
-    deadline=$((SECONDS + secs))
-    while alive "$pid"; do
-        [ $SECONDS -lt $deadline ] || return 1
-        sleep 0.1
-    done
-    EXIT_RC=0
-    wait "$pid" || EXIT_RC=$?
-    return 0
-}
-
-show_rowlogd_logs() {
-    local f
-    for f in "$WORK"/rowlogd.*.log; do
-        [ -e "$f" ] || continue
-        echo "---- last 40 lines of $(basename "$f") ----"
-        tail -n 40 "$f"
-    done
-}
 
 save_artifacts() {
     mkdir -p "$ARTIFACTS" || return
@@ -103,7 +68,7 @@ cleanup() {
     fi
     "$SANDBOX" stop "$WORK/db" > /dev/null 2>&1
     if [ "$STATUS" -ne 0 ]; then
-        show_rowlogd_logs
+        rl_show_logs 40 "$WORK"/rowlogd.*.log
         save_artifacts
     fi
     if [ "${ITEST_KEEP:-0}" = 1 ]; then
@@ -117,11 +82,7 @@ trap 'echo "[e2e] interrupted"; exit 130' INT TERM
 
 die() { echo "FAIL: $*"; exit 1; }
 
-read -r DBPORT KPORT < <(python3 -c '
-import socket
-a, b = socket.socket(), socket.socket()
-a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
-print(a.getsockname()[1], b.getsockname()[1])')
+read -r DBPORT KPORT < <(free_ports 2)
 BOOT="127.0.0.1:$KPORT"
 
 SEED=${ITEST_SEED:-$(python3 -c 'import random; print(random.randrange(1, 2**31))')}

@@ -32,16 +32,11 @@ BATCHES=${ITEST_BATCHES:-8}
 PER_BATCH=${ITEST_TXNS_PER_BATCH:-1500}
 ON_PRIMARY=$((BATCHES / 2))     # batches 0..ON_PRIMARY-1 commit on the first primary
 
-for tool in mariadbd mariadb mariadb-admin mariadb-install-db mariadb-binlog kcat python3 \
-            setsid timeout; do
-    if ! command -v "$tool" > /dev/null 2>&1 && ! [ -x "/usr/sbin/$tool" ]; then
-        echo "SKIP: $tool not installed (bash scripts/install-deps.sh)"
-        exit 77
-    fi
-done
-for bin in "$ROWLOGD" "$ROWLOG"; do
-    [ -x "$bin" ] || { echo "FAIL: $bin is not an executable (build first)"; exit 1; }
-done
+. "$(dirname "$0")/lib.sh"
+
+rl_require_tools mariadbd mariadb mariadb-admin mariadb-install-db mariadb-binlog kcat python3 \
+    setsid timeout
+rl_require_bins "$ROWLOGD" "$ROWLOG"
 
 WORK=$(mktemp -d /tmp/rl-failover.XXXXXX)
 RLD_PID=""
@@ -49,23 +44,6 @@ RLD_RUN=0
 STATUS=1
 log() { echo "[failover $(date +%H:%M:%S)] $*"; }
 
-alive() {  # PID: running and not a zombie
-    [ -n "$1" ] || return 1
-    local st
-    { read -r st < "/proc/$1/stat"; } 2> /dev/null || return 1
-    st=${st##*) }
-    [ "${st%% *}" != Z ]
-}
-wait_exit() {  # PID SECONDS; sets EXIT_RC; returns 1 on timeout
-    local pid=$1 deadline=$((SECONDS + $2))
-    while alive "$pid"; do
-        [ $SECONDS -lt $deadline ] || return 1
-        sleep 0.1
-    done
-    EXIT_RC=0
-    wait "$pid" 2> /dev/null || EXIT_RC=$?
-    return 0
-}
 cleanup() {
     [ -n "${WATCHDOG_PID:-}" ] && kill -TERM "$WATCHDOG_PID" 2> /dev/null
     if alive "$RLD_PID"; then
@@ -75,12 +53,7 @@ cleanup() {
     "$SANDBOX" stop "$WORK/primary" > /dev/null 2>&1
     "$SANDBOX" stop "$WORK/replica" > /dev/null 2>&1
     if [ "$STATUS" -ne 0 ]; then
-        local f
-        for f in "$WORK"/rowlogd.*.log; do
-            [ -e "$f" ] || continue
-            echo "---- last 20 lines of $(basename "$f") ----"
-            tail -n 20 "$f"
-        done
+        rl_show_logs 20 "$WORK"/rowlogd.*.log
         echo "---- replica error.log ----"
         tail -n 15 "$WORK/replica/error.log" 2> /dev/null
     fi
@@ -93,23 +66,11 @@ cleanup() {
 trap cleanup EXIT
 # Our own deadline, below ctest's TIMEOUT: ctest kills only this shell, which would leave the
 # servers it started running; a SIGTERM to ourselves runs the cleanup instead.
-DEADLINE_S=${ITEST_DEADLINE:-540}
-(
-    sleep "$DEADLINE_S" &
-    trap 'kill $! 2> /dev/null; exit 0' TERM
-    wait $!
-    echo "[failover] deadline of ${DEADLINE_S} s reached: stopping"
-    kill -TERM $$
-) &
-WATCHDOG_PID=$!
+rl_watchdog failover "${ITEST_DEADLINE:-540}"
 trap 'echo "[failover] interrupted"; exit 130' INT TERM
 die() { echo "FAIL: $*"; exit 1; }
 
-read -r P1 P2 KPORT < <(python3 -c '
-import socket
-s = [socket.socket() for _ in range(3)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])')
+read -r P1 P2 KPORT < <(free_ports 3)
 BOOT="127.0.0.1:$KPORT"
 
 SEED=${ITEST_SEED:-$(python3 -c 'import random; print(random.randrange(1, 2**31))')}

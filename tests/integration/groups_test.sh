@@ -21,12 +21,9 @@ ROWLOG=${2:?usage: groups_test.sh ROWLOGD ROWLOG SCRIPTS_DIR}
 SCRIPTS=${3:?usage: groups_test.sh ROWLOGD ROWLOG SCRIPTS_DIR}
 TOPIC=rowlog.itest.g
 
-for tool in mariadbd mariadb mariadb-install-db kcat python3 curl timeout; do
-    if ! command -v "$tool" > /dev/null 2>&1 && ! [ -x "/usr/sbin/$tool" ]; then
-        echo "SKIP: $tool not installed (bash scripts/install-deps.sh)"
-        exit 77
-    fi
-done
+. "$(dirname "$0")/lib.sh"
+
+rl_require_tools mariadbd mariadb mariadb-install-db kcat python3 curl timeout
 
 D=$(mktemp -d /tmp/rl-groups.XXXXXX)
 RPID=""
@@ -46,7 +43,6 @@ fail() {
     tail -n 30 "$D/rowlogd.log"
     exit 1
 }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 P=$(free_port); K=$(free_port); H=$(free_port)
 BOOT="127.0.0.1:$K"
 HTTP="127.0.0.1:$H"

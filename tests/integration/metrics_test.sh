@@ -20,7 +20,7 @@ cleanup() {
     rm -rf "$D"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$(dirname "$0")/lib.sh"
 P=$(free_port); K=$(free_port); H=$(free_port); PP=$(free_port)
 sql() { "$SCRIPTS/mariadb-sandbox.sh" sql "$D" "$@"; }
 fail() {

@@ -41,7 +41,7 @@ fail() {
     echo "---- fake primary ----"; tail -n 20 "$D/fake.log" 2>/dev/null || true
     exit 1
 }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$(dirname "$0")/lib.sh"
 K=$(free_port)
 
 # The oracle: the same files decoded locally.

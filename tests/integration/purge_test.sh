@@ -20,15 +20,10 @@ ROWLOG=${2:?usage: purge_test.sh ROWLOGD ROWLOG SCRIPTS_DIR}
 SCRIPTS=${3:?usage: purge_test.sh ROWLOGD ROWLOG SCRIPTS_DIR}
 SANDBOX="$SCRIPTS/mariadb-sandbox.sh"
 
-for tool in mariadbd mariadb mariadb-admin mariadb-install-db python3 setsid sha1sum; do
-    if ! command -v "$tool" > /dev/null 2>&1 && ! [ -x "/usr/sbin/$tool" ]; then
-        echo "SKIP: $tool not installed (bash scripts/install-deps.sh)"
-        exit 77
-    fi
-done
-for bin in "$ROWLOGD" "$ROWLOG"; do
-    [ -x "$bin" ] || { echo "FAIL: $bin is not an executable (build first)"; exit 1; }
-done
+. "$(dirname "$0")/lib.sh"
+
+rl_require_tools mariadbd mariadb mariadb-admin mariadb-install-db python3 setsid sha1sum
+rl_require_bins "$ROWLOGD" "$ROWLOG"
 
 WORK=$(mktemp -d /tmp/rl-purge.XXXXXX)
 RLD_PID=""
@@ -36,23 +31,6 @@ RLD_RUN=0
 STATUS=1
 log() { echo "[purge $(date +%H:%M:%S)] $*"; }
 
-alive() {  # PID: running and not a zombie
-    [ -n "$1" ] || return 1
-    local st
-    { read -r st < "/proc/$1/stat"; } 2> /dev/null || return 1
-    st=${st##*) }
-    [ "${st%% *}" != Z ]
-}
-wait_exit() {  # PID SECONDS; sets EXIT_RC; returns 1 on timeout
-    local pid=$1 deadline=$((SECONDS + $2))
-    while alive "$pid"; do
-        [ $SECONDS -lt $deadline ] || return 1
-        sleep 0.1
-    done
-    EXIT_RC=0
-    wait "$pid" 2> /dev/null || EXIT_RC=$?
-    return 0
-}
 cleanup() {
     [ -n "${WATCHDOG_PID:-}" ] && kill -TERM "$WATCHDOG_PID" 2> /dev/null
     if alive "$RLD_PID"; then
@@ -61,35 +39,18 @@ cleanup() {
     fi
     "$SANDBOX" stop "$WORK/db" > /dev/null 2>&1
     if [ "$STATUS" -ne 0 ]; then
-        local f
-        for f in "$WORK"/rowlogd.*.log; do
-            [ -e "$f" ] || continue
-            echo "---- $(basename "$f") ----"
-            tail -n 20 "$f"
-        done
+        rl_show_logs 20 "$WORK"/rowlogd.*.log
     fi
     if [ "${ITEST_KEEP:-0}" = 1 ]; then echo "[purge] work directory kept: $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 # Our own deadline, below ctest's TIMEOUT: ctest kills only this shell, which would leave the
 # servers it started running; a SIGTERM to ourselves runs the cleanup instead.
-DEADLINE_S=${ITEST_DEADLINE:-240}
-(
-    sleep "$DEADLINE_S" &
-    trap 'kill $! 2> /dev/null; exit 0' TERM
-    wait $!
-    echo "[purge] deadline of ${DEADLINE_S} s reached: stopping"
-    kill -TERM $$
-) &
-WATCHDOG_PID=$!
+rl_watchdog purge "${ITEST_DEADLINE:-240}"
 trap 'exit 130' INT TERM
 die() { echo "FAIL: $*"; exit 1; }
 
-read -r DBPORT KPORT < <(python3 -c '
-import socket
-a, b = socket.socket(), socket.socket()
-a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
-print(a.getsockname()[1], b.getsockname()[1])')
+read -r DBPORT KPORT < <(free_ports 2)
 BOOT="127.0.0.1:$KPORT"
 sql() { "$SANDBOX" sql "$WORK/db" "$@"; }
 

@@ -11,12 +11,9 @@ set -uo pipefail
 SCRIPTS=${1:?usage: sandbox_test.sh SCRIPTS_DIR}
 SANDBOX="$SCRIPTS/mariadb-sandbox.sh"
 
-for tool in mariadbd mariadb mariadb-admin mariadb-install-db mariadb-binlog python3 setsid; do
-    if ! command -v "$tool" > /dev/null 2>&1 && ! [ -x "/usr/sbin/$tool" ]; then
-        echo "SKIP: $tool not installed (bash scripts/install-deps.sh)"
-        exit 77
-    fi
-done
+. "$(dirname "$0")/lib.sh"
+
+rl_require_tools mariadbd mariadb mariadb-admin mariadb-install-db mariadb-binlog python3 setsid
 
 WORK=$(mktemp -d /tmp/rl-sbt.XXXXXX)
 cleanup() {
@@ -33,7 +30,7 @@ check_eq() {  # description expected actual
     if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: expected [$2], got [$3]"; fi
 }
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 tcp() {  # user password [args...]: mariadb client over TCP
     local u=$1 p=$2; shift 2
     mariadb --no-defaults --default-character-set=utf8mb4 -h127.0.0.1 -P"$PORT" -u"$u" -p"$p" \
