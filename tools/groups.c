@@ -259,48 +259,21 @@ out:
 int tool_groups_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"bootstrap", required_argument, NULL, 'b'},
-        {"timeout", required_argument, NULL, 'T'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
+        TOOL_KAFKA_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     tool_kafka_opts ko = {.bootstrap = TOOL_DEFAULT_BOOTSTRAP,
                           .prog = GROUPS_PROG,
                           .timeout_ms = TOOL_DEFAULT_TIMEOUT_MS};
-    uint64_t v;
     opterr = 0;
     optind = 1;
     for (;;) {
         int c = getopt_long(argc, argv, ":h", longopts, NULL);
         if (c == -1)
             break;
-        switch (c) {
-        case 'b':
-            if (!*optarg)
-                return tool_usage_error(GROUPS_PROG, groups_usage, "--bootstrap needs HOST:PORT%s",
-                                        "");
-            ko.bootstrap = optarg;
-            break;
-        case 'T':
-            if (tool_parse_u64(optarg, 3600000, &v) != 0 || v == 0)
-                return tool_usage_error(GROUPS_PROG, groups_usage,
-                                        "--timeout takes 1 to 3600000 ms, not '%s'", optarg);
-            ko.timeout_ms = (int)v;
-            break;
-        case 'v':
-            ko.verbose = true;
-            break;
-        case 'h':
-            groups_usage(stdout);
-            return TOOL_EXIT_OK;
-        case ':':
-            return tool_usage_error(GROUPS_PROG, groups_usage, "option %s needs a value",
-                                    argv[optind - 1]);
-        default:
-            return tool_usage_error(GROUPS_PROG, groups_usage, "unknown option '%s'",
-                                    argv[optind - 1]);
-        }
+        int rc = tool_kafka_option(c, GROUPS_PROG, groups_usage, argv, &ko);
+        if (rc != TOOL_OPT_NEXT)
+            return rc;
     }
     for (int a = optind; a < argc; a++) {
         if (!*argv[a])

@@ -1,5 +1,6 @@
 /*
- * kafka_client.c - the librdkafka consumer handle shared by `rowlog tail` and `rowlog topics`.
+ * kafka_client.c - the librdkafka consumer handle shared by `rowlog tail`, `topics`, `offsets`
+ * and `groups`, with the broker options they parse alike and the watermark query.
  *
  * The tools use librdkafka's legacy simple-consumer API (rd_kafka_consume_start_queue and
  * friends, rdkafka.h "Simple Consumer API (legacy)"): partitions are assigned explicitly, no
@@ -16,6 +17,8 @@
 #include "tools/tools.h"
 
 #include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
 #include <stdlib.h>
 
 /* Longest wait of one metadata request before error callbacks are checked again, ms. */
@@ -209,4 +212,47 @@ int tool_kafka_metadata(tool_kafka *kc, rd_kafka_topic_t *rkt, const struct rd_k
             return rl_err_set(err, -ETIMEDOUT, "no metadata from %s within %d ms%s%s",
                               kc->bootstrap, kc->timeout_ms, kc->reason[0] ? ": " : "", kc->reason);
     }
+}
+
+int tool_kafka_option(int c, const char *prog, void (*usage)(FILE *f), char **argv,
+                      tool_kafka_opts *ko)
+{
+    uint64_t v;
+    switch (c) {
+    case 'b':
+        if (!*optarg)
+            return tool_usage_error(prog, usage, "--bootstrap needs HOST:PORT%s", "");
+        ko->bootstrap = optarg;
+        return TOOL_OPT_NEXT;
+    case 'T':
+        if (tool_parse_u64(optarg, 3600000, &v) != 0 || v == 0)
+            return tool_usage_error(prog, usage, "--timeout takes 1 to 3600000 ms, not '%s'",
+                                    optarg);
+        ko->timeout_ms = (int)v;
+        return TOOL_OPT_NEXT;
+    case 'v':
+        ko->verbose = true;
+        return TOOL_OPT_NEXT;
+    case 'h':
+        usage(stdout);
+        return TOOL_EXIT_OK;
+    case ':':
+        return tool_usage_error(prog, usage, "option %s needs a value", argv[optind - 1]);
+    default:
+        return tool_usage_error(prog, usage, "unknown option '%s'", argv[optind - 1]);
+    }
+}
+
+int tool_kafka_watermarks(tool_kafka *kc, const char *topic, int32_t partition, int64_t *lo,
+                          int64_t *hi, rl_err *err)
+{
+    int64_t l = 0, h = 0;
+    rd_kafka_resp_err_t e =
+        rd_kafka_query_watermark_offsets(kc->rk, topic, partition, &l, &h, kc->timeout_ms);
+    if (e)
+        return rl_err_set(err, RL_EPROTO, "%s [%" PRId32 "]: cannot read offsets: %s", topic,
+                          partition, rd_kafka_err2str(e));
+    *lo = l;
+    *hi = h;
+    return 0;
 }

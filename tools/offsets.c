@@ -90,13 +90,9 @@ static int offsets_topic(tool_kafka *kc, const char *topic, const char *gtid, bo
         int64_t lo = 0, hi = 0;
         bool need_marks = !(gtid || by_time) || p->offset == RD_KAFKA_OFFSET_END;
         if (need_marks) {
-            rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
-                rk, topic, p->partition, &lo, &hi, tool_kafka_timeout_ms(kc));
-            if (e) {
-                rc = rl_err_set(err, RL_EPROTO, "%s [%" PRId32 "]: cannot read offsets: %s", topic,
-                                p->partition, rd_kafka_err2str(e));
+            rc = tool_kafka_watermarks(kc, topic, p->partition, &lo, &hi, err);
+            if (rc)
                 goto out;
-            }
         }
         if (!(gtid || by_time))
             printf("%s\t%" PRId32 "\t%" PRId64 "\t%" PRId64 "\n", topic, p->partition, lo, hi);
@@ -122,13 +118,10 @@ static int offsets_name_cmp(const void *a, const void *b)
 int tool_offsets_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"bootstrap", required_argument, NULL, 'b'},
         {"gtid", required_argument, NULL, 'g'},
         {"time", required_argument, NULL, 't'},
         {"http", required_argument, NULL, 'H'},
-        {"timeout", required_argument, NULL, 'T'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
+        TOOL_KAFKA_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     tool_kafka_opts ko = {.bootstrap = TOOL_DEFAULT_BOOTSTRAP,
@@ -137,7 +130,6 @@ int tool_offsets_main(int argc, char **argv)
     const char *gtid = NULL, *http = TOOL_DEFAULT_HTTP;
     bool by_time = false;
     int64_t ts_ms = 0;
-    uint64_t v;
     opterr = 0;
     optind = 1;
     for (;;) {
@@ -145,12 +137,6 @@ int tool_offsets_main(int argc, char **argv)
         if (c == -1)
             break;
         switch (c) {
-        case 'b':
-            if (!*optarg)
-                return tool_usage_error(OFFSETS_PROG, offsets_usage,
-                                        "--bootstrap needs HOST:PORT%s", "");
-            ko.bootstrap = optarg;
-            break;
         case 'H':
             if (!*optarg)
                 return tool_usage_error(OFFSETS_PROG, offsets_usage, "--http needs HOST:PORT%s",
@@ -169,24 +155,11 @@ int tool_offsets_main(int argc, char **argv)
                                         optarg);
             by_time = true;
             break;
-        case 'T':
-            if (tool_parse_u64(optarg, 3600000, &v) != 0 || v == 0)
-                return tool_usage_error(OFFSETS_PROG, offsets_usage,
-                                        "--timeout takes 1 to 3600000 ms, not '%s'", optarg);
-            ko.timeout_ms = (int)v;
-            break;
-        case 'v':
-            ko.verbose = true;
-            break;
-        case 'h':
-            offsets_usage(stdout);
-            return TOOL_EXIT_OK;
-        case ':':
-            return tool_usage_error(OFFSETS_PROG, offsets_usage, "option %s needs a value",
-                                    argv[optind - 1]);
-        default:
-            return tool_usage_error(OFFSETS_PROG, offsets_usage, "unknown option '%s'",
-                                    argv[optind - 1]);
+        default: {
+            int rc = tool_kafka_option(c, OFFSETS_PROG, offsets_usage, argv, &ko);
+            if (rc != TOOL_OPT_NEXT)
+                return rc;
+        }
         }
     }
     if (gtid && by_time)

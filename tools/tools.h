@@ -136,6 +136,38 @@ rd_kafka_t *tool_kafka_rk(tool_kafka *kc);
 /* Limit for one request, ms. */
 int tool_kafka_timeout_ms(const tool_kafka *kc);
 
+/* getopt_long entries of the options every broker subcommand takes (topics, offsets, groups):
+ * --bootstrap, --timeout, --verbose, --help; tool_kafka_option handles them. */
+#define TOOL_KAFKA_LONGOPTS                                                                        \
+    {"bootstrap", required_argument, NULL, 'b'}, {"timeout", required_argument, NULL, 'T'},        \
+        {"verbose", no_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'}
+
+/* tool_kafka_option's answer when parsing goes on (any other answer is an exit status). */
+#define TOOL_OPT_NEXT (-1)
+
+/*
+ * Handles the getopt_long result c of a subcommand parsing argv with ":h" as its short option
+ * string and TOOL_KAFKA_LONGOPTS among its long ones: 'b' (--bootstrap HOST:PORT, not empty),
+ * 'T' (--timeout MS, 1 to 3600000) and 'v' (--verbose) fill *ko; 'h' prints usage on stdout;
+ * ':' (a missing value) and any other c is a usage error (tool_usage_error with prog and
+ * usage), so a subcommand with options of its own handles those first and passes the rest.
+ * Returns TOOL_OPT_NEXT (handled: go on parsing) or the exit status the subcommand returns
+ * now (TOOL_EXIT_OK after --help, TOOL_EXIT_USAGE). Reads optarg and optind: call it right
+ * after getopt_long. Main thread (getopt's state is global).
+ */
+int tool_kafka_option(int c, const char *prog, void (*usage)(FILE *f), char **argv,
+                      tool_kafka_opts *ko);
+
+/*
+ * Low and high watermark offsets of topic/partition (ListOffsets earliest and latest,
+ * rd_kafka_query_watermark_offsets), bounded by the handle's timeout: *lo is the log start,
+ * *hi the log end (the offset the next record gets).
+ * Returns 0, or RL_EPROTO with "TOPIC [PARTITION]: cannot read offsets: REASON" in err;
+ * *lo and *hi are then unchanged.
+ */
+int tool_kafka_watermarks(tool_kafka *kc, const char *topic, int32_t partition, int64_t *lo,
+                          int64_t *hi, rl_err *err);
+
 /*
  * Fetches metadata (all topics when rkt is NULL, else that topic only), giving up early when
  * librdkafka reports that every broker is down. *md is freed with rd_kafka_metadata_destroy.

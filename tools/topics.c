@@ -53,44 +53,21 @@ static int topics_row_cmp(const void *a, const void *b)
 int tool_topics_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"bootstrap", required_argument, NULL, 'b'},
-        {"timeout", required_argument, NULL, 'T'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
+        TOOL_KAFKA_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     tool_kafka_opts ko = {.bootstrap = TOOL_DEFAULT_BOOTSTRAP,
                           .prog = TOPICS_PROG,
                           .timeout_ms = TOOL_DEFAULT_TIMEOUT_MS};
-    uint64_t v;
     opterr = 0;
     optind = 1;
     for (;;) {
         int c = getopt_long(argc, argv, ":h", longopts, NULL);
         if (c == -1)
             break;
-        switch (c) {
-        case 'b':
-            if (!*optarg)
-                return tool_usage_error(TOPICS_PROG, topics_usage, "--bootstrap needs HOST:PORT%s", "");
-            ko.bootstrap = optarg;
-            break;
-        case 'T':
-            if (tool_parse_u64(optarg, 3600000, &v) != 0 || v == 0)
-                return tool_usage_error(TOPICS_PROG, topics_usage, "--timeout takes 1 to 3600000 ms, not '%s'", optarg);
-            ko.timeout_ms = (int)v;
-            break;
-        case 'v':
-            ko.verbose = true;
-            break;
-        case 'h':
-            topics_usage(stdout);
-            return TOOL_EXIT_OK;
-        case ':':
-            return tool_usage_error(TOPICS_PROG, topics_usage, "option %s needs a value", argv[optind - 1]);
-        default:
-            return tool_usage_error(TOPICS_PROG, topics_usage, "unknown option '%s'", argv[optind - 1]);
-        }
+        int rc = tool_kafka_option(c, TOPICS_PROG, topics_usage, argv, &ko);
+        if (rc != TOOL_OPT_NEXT)
+            return rc;
     }
     if (optind < argc)
         return tool_usage_error(TOPICS_PROG, topics_usage, "unexpected argument '%s'", argv[optind]);
@@ -130,15 +107,12 @@ int tool_topics_main(int argc, char **argv)
     }
     qsort(rows, nrows, sizeof *rows, topics_row_cmp);
 
-    rd_kafka_t *rk = tool_kafka_rk(kc);
     for (size_t r = 0; r < nrows; r++) {
         int64_t lo = 0, hi = 0;
-        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
-            rk, rows[r].topic, rows[r].partition, &lo, &hi, tool_kafka_timeout_ms(kc));
-        if (e) {
+        rl_err werr = {0, ""};
+        if (tool_kafka_watermarks(kc, rows[r].topic, rows[r].partition, &lo, &hi, &werr)) {
             fflush(stdout);
-            fprintf(stderr, TOPICS_PROG ": %s [%" PRId32 "]: cannot read offsets: %s\n",
-                    rows[r].topic, rows[r].partition, rd_kafka_err2str(e));
+            fprintf(stderr, TOPICS_PROG ": %s\n", werr.msg);
             partial = true;
             int rc = tool_kafka_poll_errors(kc, &err);
             if (rc)
