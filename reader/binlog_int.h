@@ -349,7 +349,6 @@ void binlog__compress_free(binlog_decoder_t *dec);
 void binlog__charsets_free(binlog_decoder_t *dec);
 
 /* gtid.c: MariaDB GTID state. */
-int binlog__gtid_parse_list(const char *text, binlog_gtid **out, size_t *n, rl_err *err);
 int binlog__gtid_state_put(binlog_decoder_t *dec, binlog_gtid g, bool only_if_absent);
 /* Renders the state as "d-s-n,..." into dec->gstate_text; returns the NUL-terminated text or
  * NULL on OOM. */

@@ -391,6 +391,19 @@ int binlog_gtid_set_add_mariadb(binlog_gtid_set *set, uint32_t domain, uint32_t 
     return dom_put(set, g);
 }
 
+size_t binlog_gtid_set_mariadb_count(const binlog_gtid_set *set)
+{
+    return set->ndom;
+}
+
+void binlog_gtid_set_mariadb_at(const binlog_gtid_set *set, size_t i, uint32_t *domain,
+                                uint32_t *server, uint64_t *seq)
+{
+    *domain = set->dom[i].domain;
+    *server = set->dom[i].server;
+    *seq = set->dom[i].seq;
+}
+
 bool binlog_gtid_set_contains_mariadb(const binlog_gtid_set *set, uint32_t domain, uint32_t server,
                                       uint64_t seq)
 {

@@ -72,6 +72,12 @@ int binlog_gtid_set_add_mysql(binlog_gtid_set *set, const uint8_t uuid[16], cons
 /* Sets the position of a MariaDB domain. Returns 0, RL_ECONFIG (MySQL set), -ENOMEM. */
 int binlog_gtid_set_add_mariadb(binlog_gtid_set *set, uint32_t domain, uint32_t server,
                                 uint64_t seq);
+/* The number of MariaDB domains in the set (0 for an empty or a MySQL set). */
+size_t binlog_gtid_set_mariadb_count(const binlog_gtid_set *set);
+/* The position of the i-th MariaDB domain (i < binlog_gtid_set_mariadb_count), in ascending
+ * domain order. Pure function. */
+void binlog_gtid_set_mariadb_at(const binlog_gtid_set *set, size_t i, uint32_t *domain,
+                                uint32_t *server, uint64_t *seq);
 /* Adds one GTID given as text ("uuid:gno", "uuid:tag:gno" or "d-s-n").
  * Returns 0, RL_ECONFIG (malformed or other flavor), -ENOMEM. */
 int binlog_gtid_set_add_text(binlog_gtid_set *set, const char *gtid, rl_err *err);
