@@ -13,7 +13,8 @@
 #        render every row to the decoder's JSON, append and fsync the log;
 #      mariadb-dump --single-transaction bench t > /dev/null (as the same rowlog user).
 #    The snapshot's record count is read from its log line and must equal N.
-# 3. Prints rows/s for both and the ratio.
+# 3. Prints rows/s for both and the ratio, and the snapshot's own span from rowlogd's log
+#    ("snapshot: new" to "snapshot: complete": without process start and store open).
 # Environment: ROWLOGD (default: the first build*/server/rowlogd under the repository).
 # Exit status: 0, 1 on failure, 2 on a usage error.
 set -uo pipefail
@@ -78,19 +79,33 @@ t1=$(date +%s.%N)
 got=$(sed -n 's/.*snapshot: complete, \([0-9]*\) records this run.*/\1/p' "$WORK/rowlogd.log")
 [ "$got" = "$ROWS" ] || die "rowlogd snapshot wrote $got records, want $ROWS"
 DISK=$(du -sb "$WORK/data" | cut -f1)
+# The snapshot's own span from rowlogd's log (first table row read to the last commit).
+SPAN=$(python3 - "$WORK/rowlogd.log" << 'EOF2'
+import re, sys, datetime
+ts = {}
+for line in open(sys.argv[1]):
+    for key in ("snapshot: new", "snapshot: complete"):
+        if key in line and key not in ts:
+            ts[key] = datetime.datetime.strptime(line[:23], "%Y-%m-%dT%H:%M:%S.%f")
+print("%.2f" % (ts["snapshot: complete"] - ts["snapshot: new"]).total_seconds())
+EOF2
+)
 
 t2=$(date +%s.%N)
 mariadb-dump --no-defaults -h127.0.0.1 -P"$DBPORT" -urowlog -prowlogpw --single-transaction \
     bench t > /dev/null 2> "$WORK/dump.err" || die "mariadb-dump: $(cat "$WORK/dump.err")"
 t3=$(date +%s.%N)
 
-python3 - "$ROWS" "$t0" "$t1" "$t2" "$t3" "$DISK" "$CHUNK" << 'EOF'
+python3 - "$ROWS" "$t0" "$t1" "$t2" "$t3" "$DISK" "$CHUNK" "$SPAN" << 'EOF'
 import sys
 rows = int(sys.argv[1]); t0, t1, t2, t3 = map(float, sys.argv[2:6]); disk = int(sys.argv[6])
+span = float(sys.argv[8])
 a, b = t1 - t0, t3 - t2
 print("rows                 %d (chunks of %s)" % (rows, sys.argv[7]))
 print("rowlogd snapshot     %.2f s  %.0f rows/s  (log on disk %.1f MiB, lz4)" %
       (a, rows / a, disk / 1048576))
+print("  of which snapshot  %.2f s  %.0f rows/s  (open to last commit, from its log)" %
+      (span, rows / span))
 print("mariadb-dump         %.2f s  %.0f rows/s" % (b, rows / b))
 print("ratio                %.2fx mariadb-dump's rows/s" % (b / a))
 EOF
