@@ -81,10 +81,7 @@ cleanup() {
     [ -n "${WATCHDOG_PID:-}" ] && kill -TERM "$WATCHDOG_PID" 2> /dev/null
     stop_consumers
     if alive "$WL_PID"; then kill -TERM "$WL_PID" 2> /dev/null; fi
-    if alive "$RLD_PID"; then
-        kill -TERM "$RLD_PID" 2> /dev/null
-        wait_exit "$RLD_PID" 30 || kill -KILL "$RLD_PID" 2> /dev/null
-    fi
+    rl_stop "$RLD_PID" 30
     "$SANDBOX" stop "$WORK/db" > /dev/null 2>&1
     if [ "$STATUS" -ne 0 ]; then
         # shellcheck disable=SC2046 # the three newest logs; the names have no spaces

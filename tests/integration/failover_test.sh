@@ -46,10 +46,7 @@ log() { echo "[failover $(date +%H:%M:%S)] $*"; }
 
 cleanup() {
     [ -n "${WATCHDOG_PID:-}" ] && kill -TERM "$WATCHDOG_PID" 2> /dev/null
-    if alive "$RLD_PID"; then
-        kill -TERM "$RLD_PID" 2> /dev/null
-        wait_exit "$RLD_PID" 30 || kill -KILL "$RLD_PID" 2> /dev/null
-    fi
+    rl_stop "$RLD_PID" 30
     "$SANDBOX" stop "$WORK/primary" > /dev/null 2>&1
     "$SANDBOX" stop "$WORK/replica" > /dev/null 2>&1
     if [ "$STATUS" -ne 0 ]; then

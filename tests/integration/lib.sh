@@ -9,6 +9,8 @@
 #   rl_require_bins BIN...     exit 1 with "FAIL: BIN is not an executable (build first)"
 #   alive PID                  0 when PID is running and not a zombie
 #   wait_exit PID SECONDS      reap a child with a deadline; sets EXIT_RC
+#   rl_stop PID SECONDS        SIGTERM a running child, SIGKILL it if it is still there after
+#                              SECONDS (cleanup traps; sets EXIT_RC when it exits in time)
 #   free_port                  print one free TCP port on 127.0.0.1
 #   free_ports N               print N distinct free TCP ports on one line
 #   rl_watchdog TAG SECONDS    SIGTERM this shell after SECONDS (sets WATCHDOG_PID)
@@ -51,6 +53,15 @@ wait_exit() {
     done
     EXIT_RC=0
     wait "$pid" 2> /dev/null || EXIT_RC=$?
+    return 0
+}
+
+# rl_stop PID SECONDS: for cleanup traps; nothing happens when PID is empty or gone.
+rl_stop() {
+    if alive "$1"; then
+        kill -TERM "$1" 2> /dev/null
+        wait_exit "$1" "$2" || kill -KILL "$1" 2> /dev/null
+    fi
     return 0
 }
 
