@@ -215,8 +215,8 @@ static int check_segment(checker *ck, const char *pdir, int64_t base, size_t si,
             ck->findings++;
             *stale_index = true;
             say(ck,
-                "%s: .index/.timeindex missing, stale or damaged (rebuilt at the next "
-                "open)",
+                "%s: .index/.timeindex missing, stale or damaged (--repair removes them; "
+                "they are rebuilt at the next open)",
                 seg->path);
             if (ck->repair) {
                 log__segment_unlink(pdir, base, LOG_FILE_INDEXES);

@@ -240,6 +240,10 @@ typedef struct log_segment {
     uint64_t gsize;              /* writer: sidecar bytes written */
     bool gdirty;                 /* writer: sidecar written since its last fdatasync */
 
+    /* Set (and logged once) by the first read that finds a sealed segment's index entry not
+     * naming the batch it points at: lookups then scan the segment from its start. */
+    _Atomic bool index_suspect;
+
     /* Writer: index bookkeeping. */
     uint64_t last_idx_pos; /* start of the last indexed batch (0 before the first entry) */
     int64_t run_max_ts;    /* largest timestamp written so far (INT64_MIN when empty) */
@@ -376,6 +380,19 @@ int log__segment_index_add(log_segment *seg, pthread_mutex_t *lock, log_fpos at,
  * (the batch of the largest entry whose last offset is <= offset, else 0). Caller holds the
  * partition lock. */
 log_fpos log__segment_lookup(const log_segment *seg, int64_t offset);
+/* The file position where a read of offset starts scanning, checked lazily: the entry used
+ * must name the batch at its position (last offset = base + rel). Sealed segments' index
+ * files are checked on open only in their structure and their last entry (reading every
+ * entry's batch would read the whole log at start-up); a middle entry that names another
+ * batch is found here, logged once with the index file's name, and from then on the segment
+ * is scanned from its start (slow but right; the index is rebuilt at the next open when
+ * `rowlog log check` or a rebuild replaces it). Caller holds the partition lock or a pin. */
+uint64_t log__segment_scan_start(log_segment *seg, int64_t offset);
+/* Lazy check of time index entry i (same rule: the batch it names, found through the offset
+ * index, has no timestamp above the entry's; the last entry of a sealed segment names its
+ * last batch). False (logged once, and the segment then scanned from its start) when it does
+ * not hold. Caller holds the partition lock. */
+bool log__segment_time_entry_ok(log_segment *seg, size_t i);
 
 /* True when seg's .index and .timeindex exist and agree with its batches (the check
  * log__segment_load_sealed makes before trusting them). Fills seg's index arrays. */

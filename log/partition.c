@@ -546,7 +546,7 @@ int log__partition_read(log_partition *p, int64_t offset, size_t max_bytes, log_
                           (long long)offset, (long long)log_start);
     }
     log_segment *seg = p->segs[find_seg(p, offset)];
-    uint64_t pos = log__segment_lookup(seg, offset).b;
+    uint64_t pos = log__segment_scan_start(seg, offset);
     const uint8_t *map = seg->map;
     log__segment_ref(seg);
     pthread_mutex_unlock(&p->lock);
@@ -641,7 +641,9 @@ int log__partition_offset_for_time(log_partition *p, int64_t ts_ms, int64_t *off
                 hi = mid;
         }
         int64_t from = lo ? seg->base + seg->tidx[lo - 1].rel + 1 : seg->base;
-        uint64_t pos = log__segment_lookup(seg, from).b;
+        if (lo && !log__segment_time_entry_ok(seg, lo - 1))
+            from = seg->base; /* a damaged time entry: the whole segment is searched */
+        uint64_t pos = log__segment_scan_start(seg, from);
         const uint8_t *map = seg->map;
         log__segment_ref(seg);
         pthread_mutex_unlock(&p->lock);

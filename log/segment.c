@@ -22,11 +22,13 @@
  *
  * Index files of the active segment are only written when it is sealed or the store closes:
  * recovery always rebuilds the last segment's indexes from a scan of its batches, so they need
- * no fsync per commit. A sealed segment's index files are checked on open, every entry (order,
- * positions inside the file, each .index entry pointing at the start of a batch with that last
- * offset, each .timeindex entry but the sealing one naming an indexed batch whose timestamps
- * it covers, the batches after the last entry) and rebuilt from the batch headers when missing
- * or inconsistent (an inconsistent one with a warning saying why).
+ * no fsync per commit. A sealed segment's index files are checked on open in their structure
+ * (entry order, positions inside the file), their last entry (pointing at a batch with that
+ * last offset) and the batches after it, and rebuilt from the batch headers when missing,
+ * stale or inconsistent (an inconsistent one with a warning saying why). Whether each middle
+ * entry points at the batch it names is checked lazily by the reads that use it
+ * (log__segment_scan_start): checking them all on open would read every page of a log of
+ * small batches at start-up. `rowlog log check` checks every entry (deep).
  */
 #include "log/log_int.h"
 
@@ -382,10 +384,12 @@ int log__segment_index_rebuild(log_segment *seg, log_fpos end)
     return 0;
 }
 
-log_fpos log__segment_lookup(const log_segment *seg, int64_t offset)
+/* Number of index entries whose offset is <= offset (the entry a walk to offset starts
+ * from is the last of them). */
+static size_t idx_floor(const log_segment *seg, int64_t offset)
 {
     if (offset < seg->base)
-        return log_fpos_make(0);
+        return 0;
     uint64_t rel = (uint64_t)(offset - seg->base);
     size_t lo = 0, hi = seg->nidx; /* first entry with rel > target */
     while (lo < hi) {
@@ -395,7 +399,68 @@ log_fpos log__segment_lookup(const log_segment *seg, int64_t offset)
         else
             hi = mid;
     }
-    return log_fpos_make(lo ? seg->idx[lo - 1].pos : 0);
+    return lo;
+}
+
+uint64_t log__segment_scan_start(log_segment *seg, int64_t offset)
+{
+    if (atomic_load_explicit(&seg->index_suspect, memory_order_relaxed))
+        return 0;
+    size_t n = idx_floor(seg, offset);
+    if (n == 0)
+        return 0;
+    /* The entry must name the batch at its position. The header is read anyway by the walk
+     * that follows, so this costs no I/O. */
+    const log_idx_entry *e = &seg->idx[n - 1];
+    uint64_t pos = e->pos;
+    uint64_t end = atomic_load_explicit(&seg->committed, memory_order_acquire);
+    if (pos >= end)
+        return pos; /* not committed yet: the walk reads nothing there */
+    log_batch_hdr h;
+    if (log__batch_header(rl_slice_make(seg->map + pos, (size_t)(end - pos)), false, &h, NULL) ==
+            0 &&
+        log_batch_last(&h) == seg->base + (int64_t)e->rel)
+        return pos;
+    if (!atomic_exchange(&seg->index_suspect, true))
+        rl_warn("%s: .index entry for offset %lld points at byte %llu, which is not the start of "
+                "that batch: the index is damaged; reads of this segment scan it from its start "
+                "(`rowlog log check --repair` removes the index files, rebuilt at the next open)",
+                seg->path, (long long)(seg->base + (int64_t)e->rel), (unsigned long long)pos);
+    return 0;
+}
+
+static const log_idx_entry *idx_find(const log_segment *seg, uint32_t rel);
+
+bool log__segment_time_entry_ok(log_segment *seg, size_t i)
+{
+    if (atomic_load_explicit(&seg->index_suspect, memory_order_relaxed))
+        return false;
+    const log_time_entry *t = &seg->tidx[i];
+    const log_idx_entry *ie = idx_find(seg, t->rel);
+    if (!ie && i + 1 == seg->ntidx)
+        return true; /* a sealed segment's last entry names its last batch, indexed or not,
+                        and was checked against the batches on open */
+    uint64_t end = atomic_load_explicit(&seg->committed, memory_order_acquire);
+    if (ie && ie->pos >= end)
+        return true; /* the active segment's entry of a batch not committed yet */
+    log_batch_hdr h;
+    if (ie &&
+        log__batch_header(rl_slice_make(seg->map + ie->pos, (size_t)(end - ie->pos)), false, &h,
+                          NULL) == 0 &&
+        log_batch_last(&h) == seg->base + (int64_t)t->rel && h.max_ts <= t->ts)
+        return true;
+    if (!atomic_exchange(&seg->index_suspect, true))
+        rl_warn("%s: .timeindex entry (time %lld, offset %lld) does not match the batches: the "
+                "index is damaged; lookups in this segment search it from its start (`rowlog "
+                "log check --repair` removes the index files, rebuilt at the next open)",
+                seg->path, (long long)t->ts, (long long)(seg->base + (int64_t)t->rel));
+    return false;
+}
+
+log_fpos log__segment_lookup(const log_segment *seg, int64_t offset)
+{
+    size_t n = idx_floor(seg, offset);
+    return log_fpos_make(n ? seg->idx[n - 1].pos : 0);
 }
 
 /* ------------------------------------------------------------------ index files */
@@ -453,7 +518,7 @@ static const log_idx_entry *idx_find(const log_segment *seg, uint32_t rel)
  * last: an entry that points elsewhere than the batch it names would send reads to the wrong
  * place. */
 static const char *load_index_files(log_segment *seg, const char *dir, uint64_t fsize,
-                                    bool *missing)
+                                    bool *missing, bool deep)
 {
     char path[PATH_MAX];
     rl_buf ib = RL_BUF_INIT, tb = RL_BUF_INIT;
@@ -491,15 +556,18 @@ static const char *load_index_files(log_segment *seg, const char *dir, uint64_t 
             goto done;
         }
         /* It must point at the start of a batch that ends at base + rel, after the batch of
-         * the previous entry. */
-        log_batch_hdr h;
-        if (log__batch_header(rl_slice_make(seg->map + pos, (size_t)(fsize - pos)), false, &h,
-                              NULL) != 0 ||
-            log_batch_last(&h) != seg->base + (int64_t)rel || h.base <= prev_last) {
-            why = ".index entry not pointing at the batch it names";
-            goto done;
+         * the previous entry: every entry when deep, else the last one only (the others are
+         * checked by the reads that use them). */
+        if (deep || rl_reader_left(&rd) == 0) {
+            log_batch_hdr h;
+            if (log__batch_header(rl_slice_make(seg->map + pos, (size_t)(fsize - pos)), false,
+                                  &h, NULL) != 0 ||
+                log_batch_last(&h) != seg->base + (int64_t)rel || h.base <= prev_last) {
+                why = ".index entry not pointing at the batch it names";
+                goto done;
+            }
+            prev_last = log_batch_last(&h);
         }
-        prev_last = log_batch_last(&h);
         if (idx_push(seg, (log_idx_entry){rel, pos}) != 0) {
             why = "out of memory";
             goto done;
@@ -561,8 +629,9 @@ static const char *load_index_files(log_segment *seg, const char *dir, uint64_t 
         seg->tidx[seg->ntidx - 1].rel > last_rel)
         goto done;
     /* Every time entry but the sealing one names an indexed batch (they are added at the same
-     * points) whose timestamps it covers. */
-    for (size_t i = 0; i < seg->ntidx; i++) {
+     * points) whose timestamps it covers: checked when deep, else by the time lookups that
+     * use an entry. */
+    for (size_t i = 0; deep && i < seg->ntidx; i++) {
         if (seg->tidx[i].rel == last_rel)
             continue;
         const log_idx_entry *ie = idx_find(seg, seg->tidx[i].rel);
@@ -587,7 +656,8 @@ done:
 bool log__segment_index_files_ok(log_segment *seg, const char *dir, uint64_t fsize)
 {
     bool missing;
-    return fsize > 0 && fsize <= INT32_MAX && load_index_files(seg, dir, fsize, &missing) == NULL;
+    return fsize > 0 && fsize <= INT32_MAX &&
+           load_index_files(seg, dir, fsize, &missing, true) == NULL;
 }
 
 int log__segment_load_sealed(log_segment *seg, const char *dir, uint64_t fsize, rl_err *err)
@@ -599,7 +669,7 @@ int log__segment_load_sealed(log_segment *seg, const char *dir, uint64_t fsize, 
         return rl_err_set(err, RL_ECORRUPT, "%s: %llu bytes, above the 2 GiB segment limit",
                           seg->path, (unsigned long long)fsize);
     bool missing;
-    const char *why = load_index_files(seg, dir, fsize, &missing);
+    const char *why = load_index_files(seg, dir, fsize, &missing, false);
     if (!why)
         return 0;
     if (!missing)
