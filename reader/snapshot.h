@@ -56,8 +56,9 @@ typedef struct binlog_snapshot_opts {
 typedef struct binlog_snapshot_point {
     binlog_pos at;         /* binlog file and position (the end of the last transaction the
                               snapshot contains) */
-    char gtid_state[1024]; /* MariaDB: BINLOG_GTID_POS(file, pos) ("0-1-42,..."); MySQL:
-                              @@global.gtid_executed; "" without GTIDs */
+    char gtid_state[BINLOG_GTID_STATE_MAX]; /* MariaDB: BINLOG_GTID_POS(file, pos)
+                                               ("0-1-42,..."); MySQL: @@global.gtid_executed;
+                                               "" without GTIDs */
     uint32_t server_id;    /* @@server_id of the primary, source.server_id of the records */
     int64_t ts_ms;         /* when the snapshot was taken, ms since the epoch */
     bool mariadb;          /* flavor detected from VERSION() */

@@ -106,7 +106,7 @@ typedef struct rowlogd_source_stats {
     size_t snap_ntables;
     int64_t snapshot_started_ms;     /* wall clock at which this process started reading it */
     binlog_pos at;                   /* position read: after the last event or heartbeat */
-    char gtid_state[1024];           /* GTID state after the last committed transaction */
+    char gtid_state[BINLOG_GTID_STATE_MAX]; /* GTID state after the last committed transaction */
     int last_error;                  /* code of the last source error (0: none yet) */
     char last_error_msg[512];
     int64_t last_error_ms;
@@ -115,7 +115,7 @@ typedef struct rowlogd_source_stats {
 /* Copy of the locked part of rowlogd_source_stats (rowlogd_source_stats_position). */
 typedef struct rowlogd_source_position {
     binlog_pos at;
-    char gtid_state[1024];
+    char gtid_state[BINLOG_GTID_STATE_MAX];
     int last_error;
     char last_error_msg[512];
     int64_t last_error_ms;

@@ -220,13 +220,21 @@ static int checkpoint_parse(rl_slice blob, binlog_start *start, snap_state *ss, 
             return rl_err_set(err, RL_ECORRUPT, "log checkpoint: malformed line '%.*s'",
                               (int)(nl - p), p);
         size_t klen = (size_t)(eq - p), vlen = (size_t)(nl - eq - 1);
-        if (klen == 4 && memcmp(p, "file", 4) == 0 && vlen < sizeof start->at.file) {
+        if (klen == 4 && memcmp(p, "file", 4) == 0) {
+            if (vlen >= sizeof start->at.file)
+                return rl_err_set(err, RL_ECORRUPT,
+                                  "log checkpoint: binlog file name of %zu bytes (at most %zu)",
+                                  vlen, sizeof start->at.file - 1);
             memcpy(start->at.file, eq + 1, vlen);
             start->at.file[vlen] = 0;
         } else if (klen == 3 && memcmp(p, "pos", 3) == 0) {
             start->at.pos = strtoull(eq + 1, NULL, 10);
-        } else if (klen == 10 && memcmp(p, "gtid_state", 10) == 0 &&
-                   vlen < sizeof start->gtid_state) {
+        } else if (klen == 10 && memcmp(p, "gtid_state", 10) == 0) {
+            /* Never cut: a shortened GTID state would resume from a wrong position. */
+            if (vlen >= sizeof start->gtid_state)
+                return rl_err_set(err, RL_ECORRUPT,
+                                  "log checkpoint: GTID state of %zu bytes (at most %zu)", vlen,
+                                  sizeof start->gtid_state - 1);
             memcpy(start->gtid_state, eq + 1, vlen);
             start->gtid_state[vlen] = 0;
         } else if (ss && klen == 8 && memcmp(p, "snapshot", 8) == 0) {
