@@ -287,6 +287,14 @@ int log_store_partitions(log_store_t *store, const char *topic);
 int log_store_offsets(log_store_t *store, const char *topic, uint32_t partition, int64_t *log_start,
                       int64_t *high_watermark);
 
+/* Log end offset of a partition: the offset after the last record appended, committed or not
+ * (Kafka's LEO). It runs ahead of the high watermark while appends wait for their commit (a
+ * transaction in progress, a group commit, an interval flush) and falls back to it when they
+ * are aborted. Any thread; the value is a snapshot (for metrics: never use it to read).
+ * Returns 0 or RL_ENOTFOUND. */
+int log_store_log_end_offset(log_store_t *store, const char *topic, uint32_t partition,
+                             int64_t *log_end);
+
 /* First committed offset whose record timestamp is >= ts_ms (ListOffsets by time), or the
  * high watermark when none is. Uses the time index, then decodes one batch. Returns 0,
  * RL_ENOTFOUND, RL_ECORRUPT (a damaged batch on the way) or -ENOMEM. */

@@ -448,6 +448,8 @@ typedef struct log_partition {
     log_segment **segs;
     size_t nsegs, capsegs;
     _Atomic int64_t hwm;       /* high watermark, published after fsync + checkpoint */
+    _Atomic int64_t leo;       /* log end offset: after the last record appended, committed or
+                                  not (writer stores, any thread loads; metrics only) */
     _Atomic int64_t log_start; /* base of the first segment; moved by retention (writer,
                                   stored under `lock`) */
 

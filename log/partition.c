@@ -326,6 +326,7 @@ int log__partition_open(struct log_store *store, struct log_topic *topic, uint32
     p->txn_from = p->next;
     atomic_store_explicit(&p->commit_base, active(p)->base, memory_order_release);
     atomic_store_explicit(&p->hwm, p->next, memory_order_release);
+    atomic_store_explicit(&p->leo, p->next, memory_order_relaxed);
     *out = p;
     return 0;
 fail:
@@ -499,6 +500,7 @@ int log__partition_abort(log_partition *p, rl_err *err)
     if (rc != 0)
         return rc;
     p->next = hwm;
+    atomic_store_explicit(&p->leo, hwm, memory_order_relaxed);
     if ((rc = log__gidx_abort(p, err)) != 0)
         return rc;
     p->sync_from = SIZE_MAX;

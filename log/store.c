@@ -961,6 +961,7 @@ int log_store_append(log_store_t *store, rl_slice topic, rl_slice key, rl_slice 
     if (rc != 0)
         return poison(store, rl_err_set(err, rc, "%s: out of memory for a record", p->dir), err);
     store->appended = true;
+    atomic_store_explicit(&p->leo, p->next + (int64_t)bb->count, memory_order_relaxed);
     if (!p->touched) {
         p->touched = true;
         p->next_touched = store->touched;
@@ -1163,6 +1164,16 @@ int log_store_offsets(log_store_t *store, const char *topic, uint32_t partition,
         return RL_ENOTFOUND;
     *log_start = atomic_load_explicit(&p->log_start, memory_order_acquire);
     *high_watermark = atomic_load_explicit(&p->hwm, memory_order_acquire);
+    return 0;
+}
+
+int log_store_log_end_offset(log_store_t *store, const char *topic, uint32_t partition,
+                             int64_t *log_end)
+{
+    log_partition *p = find_partition(store, topic, partition, NULL);
+    if (!p)
+        return RL_ENOTFOUND;
+    *log_end = atomic_load_explicit(&p->leo, memory_order_relaxed);
     return 0;
 }
 

@@ -395,7 +395,7 @@ static bool partition_disk(const char *data_dir, const char *topic, uint32_t par
     return true;
 }
 
-enum { PART_START, PART_HW, PART_BYTES, PART_SEGMENTS, PART_FAMILIES };
+enum { PART_START, PART_HW, PART_END, PART_BYTES, PART_SEGMENTS, PART_FAMILIES };
 
 static void render_log(rowlogd_prom *w, const rowlogd_view *v)
 {
@@ -407,11 +407,12 @@ static void render_log(rowlogd_prom *w, const rowlogd_view *v)
         return;
     }
     static const char *names[PART_FAMILIES] = {
-        "rowlog_log_start_offset", "rowlog_log_high_watermark", "rowlog_log_partition_bytes",
-        "rowlog_log_partition_segments"};
+        "rowlog_log_start_offset", "rowlog_log_high_watermark", "rowlog_log_end_offset",
+        "rowlog_log_partition_bytes", "rowlog_log_partition_segments"};
     static const char *helps[PART_FAMILIES] = {
         "First offset kept in the partition (log start offset)",
-        "Offset after the last committed record (high watermark = committed log end offset)",
+        "Offset after the last committed record (high watermark): what consumers can read",
+        "Offset after the last appended record, committed or not (log end offset)",
         "Disk space of the partition's files (allocated blocks; segments are sparse)",
         "Segment files in the partition"};
     /* Families must stay grouped: one pass per family over every partition. */
@@ -429,6 +430,11 @@ static void render_log(rowlogd_prom *w, const rowlogd_view *v)
                     if (log_store_offsets(v->store, topic, (uint32_t)p, &start, &hw) != 0)
                         continue;
                     rowlogd_prom_sample(w, l, 2, (double)(f == PART_START ? start : hw));
+                } else if (f == PART_END) {
+                    int64_t leo;
+                    if (log_store_log_end_offset(v->store, topic, (uint32_t)p, &leo) != 0)
+                        continue;
+                    rowlogd_prom_sample(w, l, 2, (double)leo);
                 } else {
                     uint64_t bytes, segs;
                     if (!partition_disk(v->opts->data_dir, topic, (uint32_t)p, &bytes, &segs))
