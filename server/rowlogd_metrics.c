@@ -13,96 +13,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Binlog event type names for the `type` label (mysql-server libs/mysql/binlog/event/
- * binlog_event.h Log_event_type; MariaDB sql/log_event.h). Other codes print as numbers. */
+/* The `type` label of an event type byte: its name from the reader (binlog_event_type_name),
+ * or the number for bytes no server defines. */
 static const char *event_type_name(unsigned t)
 {
-    switch (t) {
-    case 2:
-        return "QUERY";
-    case 3:
-        return "STOP";
-    case 4:
-        return "ROTATE";
-    case 5:
-        return "INTVAR";
-    case 13:
-        return "RAND";
-    case 14:
-        return "USER_VAR";
-    case 15:
-        return "FORMAT_DESCRIPTION";
-    case 16:
-        return "XID";
-    case 19:
-        return "TABLE_MAP";
-    case 23:
-        return "WRITE_ROWS_V1";
-    case 24:
-        return "UPDATE_ROWS_V1";
-    case 25:
-        return "DELETE_ROWS_V1";
-    case 26:
-        return "INCIDENT";
-    case 27:
-        return "HEARTBEAT";
-    case 28:
-        return "IGNORABLE";
-    case 29:
-        return "ROWS_QUERY";
-    case 30:
-        return "WRITE_ROWS";
-    case 31:
-        return "UPDATE_ROWS";
-    case 32:
-        return "DELETE_ROWS";
-    case 33:
-        return "GTID";
-    case 34:
-        return "ANONYMOUS_GTID";
-    case 35:
-        return "PREVIOUS_GTIDS";
-    case 36:
-        return "TRANSACTION_CONTEXT";
-    case 37:
-        return "VIEW_CHANGE";
-    case 38:
-        return "XA_PREPARE";
-    case 39:
-        return "PARTIAL_UPDATE_ROWS";
-    case 40:
-        return "TRANSACTION_PAYLOAD";
-    case 41:
-        return "HEARTBEAT_V2";
-    case 42:
-        return "GTID_TAGGED";
-    case 160:
-        return "MARIA_ANNOTATE_ROWS";
-    case 161:
-        return "MARIA_BINLOG_CHECKPOINT";
-    case 162:
-        return "MARIA_GTID";
-    case 163:
-        return "MARIA_GTID_LIST";
-    case 164:
-        return "MARIA_START_ENCRYPTION";
-    case 165:
-        return "MARIA_QUERY_COMPRESSED";
-    case 166:
-        return "MARIA_WRITE_ROWS_COMPRESSED_V1";
-    case 167:
-        return "MARIA_UPDATE_ROWS_COMPRESSED_V1";
-    case 168:
-        return "MARIA_DELETE_ROWS_COMPRESSED_V1";
-    case 169:
-        return "MARIA_WRITE_ROWS_COMPRESSED";
-    case 170:
-        return "MARIA_UPDATE_ROWS_COMPRESSED";
-    case 171:
-        return "MARIA_DELETE_ROWS_COMPRESSED";
-    default:
-        return NULL;
-    }
+    const char *name = binlog_event_type_name(t);
+    return strcmp(name, "UNKNOWN") == 0 ? NULL : name;
 }
 
 static uint64_t ld(_Atomic uint64_t *c)
