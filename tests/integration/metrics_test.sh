@@ -165,16 +165,19 @@ for _ in $(seq 100); do
 done
 grep -q "^rowlog_source_position_info{file=\"$last\"}" "$D/m.txt" || fail "position did not reach $last"
 before=$(metric rowlog_source_retention_headroom_bytes)
+files_before=$(metric rowlog_source_binlog_files)
 sql -e "PURGE BINARY LOGS TO '$last'"
-# (a poll may land while the purge is deleting files one by one: wait for the final state)
+# MariaDB may keep the file before $last a little longer (still needed until its binlog
+# checkpoint is written): the purge removes at least the older ones.
 for _ in $(seq 100); do
     scrape; after=$(metric rowlog_source_retention_headroom_bytes)
-    lt "$after" "$before" && [ "$(metric rowlog_source_binlog_files)" = 1 ] && break
+    lt "$after" "$before" && lt "$(metric rowlog_source_binlog_files)" "$((files_before - 1))" &&
+        break
     sleep 0.1
 done
 lt "$after" "$before" || fail "retention headroom $before -> $after after PURGE"
-[ "$(metric rowlog_source_binlog_files)" = 1 ] ||
-    fail "binlog files after purge: $(metric rowlog_source_binlog_files)"
+lt "$(metric rowlog_source_binlog_files)" "$((files_before - 1))" ||
+    fail "binlog files after purge: $files_before -> $(metric rowlog_source_binlog_files)"
 echo "retention headroom $before -> $after bytes after PURGE BINARY LOGS"
 
 # 7. rowlog status (when the CLI dispatches it).
