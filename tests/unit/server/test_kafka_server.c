@@ -1516,6 +1516,11 @@ static int scan_kcat_lines(const char *path, int64_t next[4], bool strict_start,
 {
     rl_buf b = RL_BUF_INIT;
     slurp(path, &b);
+    /* kcat may be writing while this reads: only complete lines count. */
+    while (b.len > 0 && b.p[b.len - 1] != '\n')
+        b.len--;
+    if (b.p)
+        b.p[b.len] = 0;
     int lines = 0;
     char *save = NULL;
     for (char *ln = strtok_r(b.p ? (char *)b.p : (char *)"", "\n", &save); ln;
