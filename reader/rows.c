@@ -288,6 +288,12 @@ static void put_double(rl_buf *b, double d)
     raw_append(b, tmp, (size_t)n);
 }
 
+void binlog__put_double(rl_buf *b, double d)
+{
+    if (rl_buf_reserve(b, 48) == 0)
+        put_double(b, d);
+}
+
 static char *put_digits(char *o, uint32_t v, unsigned width)
 {
     for (unsigned i = width; i > 0; i--) {

@@ -24,6 +24,13 @@ int binlog__decimal_text(char *out, const uint8_t *src, unsigned prec, unsigned 
 
 /* Appends the shortest decimal that reads back as the same float32 (a JSON number). */
 void binlog__put_float(rl_buf *b, float f);
+/* Appends the shortest decimal that reads back as d (fixed notation for 1e-4 <= |d| < 1e15,
+ * else the first of %.15g..%.17g that reads back): the JSON of a DOUBLE column. d finite.
+ * The snapshot renders DOUBLE and FLOAT values through it, so both agree byte for byte. */
+void binlog__put_double(rl_buf *b, double d);
+/* Appends the topic "prefix.db.table" with bytes outside [A-Za-z0-9._-] (Kafka's legal set)
+ * replaced by '_' (tablemap.c; the snapshot builds its topics with it too). Errors stick in b. */
+void binlog__put_topic(rl_buf *b, const char *prefix, rl_slice db, rl_slice table);
 
 /* ------------------------------------------------------------------ MySQL binary JSON */
 

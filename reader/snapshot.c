@@ -361,26 +361,6 @@ static int open_mysql(binlog_snapshot_t *snap, rl_err *err)
 
 /* ------------------------------------------------------------------ catalog */
 
-static void put_topic(rl_buf *b, const char *prefix, const char *db, const char *table)
-{
-    /* Same as reader/tablemap.c: bytes outside [A-Za-z0-9._-] become '_'. */
-    size_t start = b->len;
-    rl_buf_puts(b, prefix);
-    rl_buf_putc(b, '.');
-    rl_buf_puts(b, db);
-    rl_buf_putc(b, '.');
-    rl_buf_puts(b, table);
-    if (!rl_buf_ok(b))
-        return;
-    for (size_t i = start; i < b->len; i++) {
-        uint8_t ch = b->p[i];
-        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                  (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
-        if (!ok)
-            b->p[i] = '_';
-    }
-}
-
 static void table_free(snap_table *t)
 {
     for (uint32_t i = 0; i < t->ncols; i++) {
@@ -801,7 +781,8 @@ static int table_prepare(binlog_snapshot_t *snap, snap_table *t, rl_err *err)
         return rl_err_set(err, RL_ESOURCE, "`%s`.`%s` has no columns (dropped while opening?)",
                           t->db, t->name);
     t->topic_off = (uint32_t)s->len;
-    put_topic(s, snap->topic_prefix, t->db, t->name);
+    binlog__put_topic(s, snap->topic_prefix, rl_slice_make(t->db, strlen(t->db)),
+                      rl_slice_make(t->name, strlen(t->name)));
     t->topic_len = (uint32_t)(s->len - t->topic_off);
     for (uint32_t i = 0; i < t->ncols; i++) {
         snap_col *c = &t->cols[i];

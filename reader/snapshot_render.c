@@ -34,65 +34,6 @@ static int bad(const snap_table *t, uint32_t ci, rl_err *err, const char *what, 
                       ci + 1, t->cols[ci].name, what, (int)(n > 64 ? 64 : n), p);
 }
 
-static const double pow10d[20] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,
-                                  1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19};
-
-/* Shortest decimal that reads back as the same double: a copy of reader/rows.c put_double
- * (static there; fixed notation for 1e-4 <= |d| < 1e15 by the exact integer search, else the
- * first of %.15g..%.17g that reads back). The two must agree byte for byte: tested against
- * the decoder in test_snapshot.c. */
-static void put_double(rl_buf *b, double d)
-{
-    double a = fabs(d);
-    char tmp[48];
-    if (a >= 1e-4 && a < 1e15) {
-        for (int k = 0; k < 20; k++) {
-            double sc = a * pow10d[k];
-            if (sc >= 1125899906842624.0) /* 2^50 */
-                break;
-            double m = (double)(int64_t)(sc + 0.5);
-            if (m / pow10d[k] != a)
-                continue;
-            char dig[24];
-            int n = 0;
-            uint64_t mi = (uint64_t)m;
-            do {
-                dig[n++] = (char)('0' + mi % 10);
-                mi /= 10;
-            } while (mi);
-            char *o = tmp;
-            if (d < 0)
-                *o++ = '-';
-            if (n <= k) {
-                *o++ = '0';
-                *o++ = '.';
-                for (int z = n; z < k; z++)
-                    *o++ = '0';
-                while (n)
-                    *o++ = dig[--n];
-            } else {
-                while (n > k)
-                    *o++ = dig[--n];
-                if (k) {
-                    *o++ = '.';
-                    while (n)
-                        *o++ = dig[--n];
-                }
-            }
-            rl_buf_append(b, tmp, (size_t)(o - tmp));
-            return;
-        }
-    }
-    int prec = (d != 0 && a < DBL_MIN) ? 1 : 15;
-    int n = 0;
-    for (; prec <= 17; prec++) {
-        n = snprintf(tmp, sizeof tmp, "%.*g", prec, d);
-        if (strtod(tmp, NULL) == d)
-            break;
-    }
-    rl_buf_append(b, tmp, (size_t)n);
-}
-
 /* Whether the n bytes at p are all in set (a NUL-terminated list of bytes); false for n == 0.
  * Digits, most of the bytes checked (every integer, decimal and temporal value), take a fast
  * path when set has them; other bytes are looked up in set. */
@@ -179,7 +120,7 @@ int binlog__snap_value(rl_buf *b, binlog_decoder_t *dec, const snap_table *t, ui
                 return bad(t, ci, err, "not a FLOAT value", p, n);
             binlog__put_float(b, f);
         } else {
-            put_double(b, d);
+            binlog__put_double(b, d);
         }
         break;
     }

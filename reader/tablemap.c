@@ -640,8 +640,7 @@ static int parse_dimensions(binlog_table *t, rl_slice f, rl_err *err)
     return 0;
 }
 
-/* Topic "prefix.db.table": bytes outside [A-Za-z0-9._-] become '_' (Kafka's legal set). */
-static void put_topic(rl_buf *b, const char *prefix, rl_slice db, rl_slice table)
+void binlog__put_topic(rl_buf *b, const char *prefix, rl_slice db, rl_slice table)
 {
     size_t start = b->len;
     rl_buf_puts(b, prefix);
@@ -763,7 +762,7 @@ static int table_parse(binlog_decoder_t *dec, const binlog_event *ev, binlog_tab
         goto out;
 
     t->topic_off = (uint32_t)t->strs.len;
-    put_topic(&t->strs, dec->topic_prefix, t->db, t->table);
+    binlog__put_topic(&t->strs, dec->topic_prefix, t->db, t->table);
     t->topic_len = (uint32_t)(t->strs.len - t->topic_off);
     t->dbtable_off = (uint32_t)t->strs.len;
     rl_buf_puts(&t->strs, ",\"db\":");
