@@ -78,6 +78,11 @@ typedef struct binlog_decoder_opts {
                                  caps the declared uncompressed size of a MariaDB compressed
                                  event or a MySQL TRANSACTION_PAYLOAD (checked before the
                                  decompression buffer, reused across events, is grown) */
+    bool source_query;        /* source.query carries the statement that produced the rows,
+                                 from ROWS_QUERY (MySQL binlog_rows_query_log_events=ON) or
+                                 ANNOTATE_ROWS (MariaDB binlog_annotate_row_events=ON) when the
+                                 source logs it; absent otherwise. Default off (Debezium's
+                                 include.query) */
 } binlog_decoder_opts;
 
 typedef struct binlog_decoder binlog_decoder_t;

@@ -133,6 +133,10 @@ enum {
     BINLOG_COL_BINARY = 0x04,   /* collation 63 (binary): bytes, emitted as base64 */
     BINLOG_COL_LATIN1 = 0x08,   /* a latin1 collation: converted to UTF-8 as cp1252 */
     BINLOG_COL_STRS = 0x10,     /* ENUM/SET strings known (str_first/str_count valid) */
+    BINLOG_COL_JSON_TEXT = 0x20, /* a text column (BLOB/VARCHAR/STRING with a charset) that
+                                    the table's schema declares JSON (MariaDB's JSON is an
+                                    alias of LONGTEXT CHECK (json_valid(c))): emitted as a JSON
+                                    value when its text is valid JSON, else as a string */
 };
 
 /* One column of a table map, decoded once when the TABLE_MAP is cached. */
@@ -238,6 +242,12 @@ struct binlog_decoder {
      * NUL-separated in warned, at most BINLOG_STMT_WARN_MAX names), and counters. */
     rl_buf warned;
     uint32_t nwarned;
+
+    /* source.query (binlog_decoder_opts.source_query): the statement of the current rows as a
+     * quoted JSON string, empty when none. Set by event.c at ROWS_QUERY / ANNOTATE_ROWS,
+     * cleared at the end of the transaction; rows.c writes it as `,"query":` + rows_query. */
+    bool source_query;
+    rl_buf rows_query;
     binlog_decoder_stats stats;
 
     /* MariaDB GTID state (sorted by domain) and its text. */

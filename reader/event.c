@@ -281,6 +281,7 @@ int binlog_decoder_new(binlog_decoder_t **out, const binlog_decoder_opts *opts,
     if (binlog_gtid_set_new(&dec->mset) < 0)
         goto fail;
     dec->max_event_bytes = opts && opts->max_event_bytes ? opts->max_event_bytes : (1u << 30);
+    dec->source_query = opts && opts->source_query;
     rl_buf_puts(&dec->source_json, ",\"source\":{\"name\":");
     rl_buf_json_str(&dec->source_json, name, strlen(name));
     rl_buf_puts(&dec->source_json, ",\"server_id\":");
@@ -307,6 +308,7 @@ void binlog_decoder_free(binlog_decoder_t *dec)
     binlog_gtid_set_free(dec->mset);
     rl_buf_free(&dec->mset_text);
     rl_buf_free(&dec->warned);
+    rl_buf_free(&dec->rows_query);
     free(dec->colpos[0]);
     free(dec->colpos[1]);
     rl_buf_free(&dec->source_json);

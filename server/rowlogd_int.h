@@ -149,6 +149,7 @@ typedef struct rowlogd_source {
     bool resnapshot;            /* source thread: the stored position was purged and
                                    --snapshot when-needed: the next run snapshots again */
     struct rowlogd_filter *filter; /* source thread: --include/--exclude for the stream */
+    struct rowlogd_schema *schema; /* source thread: schema history (rowlogd_schema.c) */
     rowlogd_source_stats stats; /* metrics; initialised by rowlogd_source_init */
     int result;             /* 0 after a requested stop, else the error that ended it */
     rl_err err;
@@ -167,6 +168,16 @@ void rowlogd_source_stop(rowlogd_source *src);
  * rowlogd_source_destroy. */
 int rowlogd_source_join(rowlogd_source *src);
 void rowlogd_source_destroy(rowlogd_source *src);
+
+/* ------------------------------------------------------------------ schema history */
+
+/* rowlogd_schema.c, source thread: gives a new decoder the source's schema history (table
+ * definitions by binlog position, restored from rowlog's own log on the first call), so
+ * TABLE_MAPs without column metadata and DDL events are decoded against the schema they
+ * were written under (docs/schema.md). Returns 0, or a negative code with err filled. */
+int rowlogd_schema_attach(rowlogd_source *src, binlog_decoder_t *dec, rl_err *err);
+/* Frees src->schema (NULL allowed); after the source thread has ended. */
+void rowlogd_schema_free(rowlogd_source *src);
 
 /* ------------------------------------------------------------------ primary poller */
 

@@ -474,7 +474,8 @@ struct rowlogd_filter {
     regex_t include, exclude;
     bool have_include, have_exclude;
     filter_slot *slots;
-    size_t cap, used; /* cap is a power of two */
+    size_t cap, used;   /* cap is a power of two */
+    const char *prefix; /* opts->topic_prefix: the schema-change topic */
 };
 
 static uint64_t fnv1a(const void *p, size_t n)
@@ -509,6 +510,7 @@ static int filter_new(struct rowlogd_filter **out, const rowlogd_opts *o, rl_err
     struct rowlogd_filter *f = calloc(1, sizeof *f);
     if (!f)
         return rl_err_set(err, -ENOMEM, "out of memory");
+    f->prefix = o->topic_prefix;
     const char *res[2] = {o->include, o->exclude};
     regex_t *re[2] = {&f->include, &f->exclude};
     bool *have[2] = {&f->have_include, &f->have_exclude};
@@ -632,8 +634,12 @@ static int filter_pass(struct rowlogd_filter *f, const binlog_change *ch, bool *
     *pass = true;
     if (!f)
         return 0;
+    /* Schema-change events of every table share the topic PREFIX (docs/schema.md): decided
+     * per change from source.db/source.table, never cached by topic. */
+    bool per_change = ch->topic.len == strlen(f->prefix) &&
+                      memcmp(ch->topic.p, f->prefix, ch->topic.len) == 0;
     uint64_t h = fnv1a(ch->topic.p, ch->topic.len);
-    if (f->cap) {
+    if (f->cap && !per_change) {
         for (size_t i = h & (f->cap - 1);; i = (i + 1) & (f->cap - 1)) {
             filter_slot *s = &f->slots[i];
             if (!s->topic)
@@ -657,6 +663,11 @@ static int filter_pass(struct rowlogd_filter *f, const binlog_change *ch, bool *
     bool ok = !f->have_include || regexec(&f->include, nm, 0, NULL, 0) == 0;
     if (ok && f->have_exclude && regexec(&f->exclude, nm, 0, NULL, 0) == 0)
         ok = false;
+    if (per_change) {
+        rl_buf_free(&name);
+        *pass = ok;
+        return 0;
+    }
     rl_info("table filter: %s %s", nm, ok ? "included" : "excluded");
     rl_buf_free(&name);
     *pass = ok;
@@ -1044,6 +1055,8 @@ static int source_run_once(rowlogd_source *src, bool *retry, bool *streamed, rl_
         binlog_decoder_set_file(dec, used->at.file);
     if ((rc = binlog_decoder_set_gtid_state(dec, used->gtid_state, err)) != 0)
         goto out;
+    if ((rc = rowlogd_schema_attach(src, dec, err)) != 0)
+        goto out;
     /* The starting point is itself a boundary: a first commit with no records makes it the
      * checkpoint, so a restart before any transaction resumes here, not at a later "current
      * position" that would skip changes. */
@@ -1216,6 +1229,7 @@ int rowlogd_source_start(rowlogd_source *src)
 
 void rowlogd_source_destroy(rowlogd_source *src)
 {
+    rowlogd_schema_free(src);
     for (size_t i = 0; i < src->stats.snap_ntables; i++)
         free(src->stats.snap_tables[i].name);
     free(src->stats.snap_tables);

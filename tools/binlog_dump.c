@@ -221,7 +221,7 @@ static int binlog_dump_main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    binlog_decoder_opts dopts = {NULL, NULL, 0};
+    binlog_decoder_opts dopts = {.topic_prefix = NULL};
     bool raw = false;
     opterr = 0;
     optind = 1;

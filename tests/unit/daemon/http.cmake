@@ -8,5 +8,6 @@ if(TARGET rowlog_server AND TARGET rowlog_reader)
                  ${CMAKE_SOURCE_DIR}/server/rowlogd_prom.c
                  ${CMAKE_SOURCE_DIR}/server/rowlogd_poller.c
                  ${CMAKE_SOURCE_DIR}/server/rowlogd_source.c
+                 ${CMAKE_SOURCE_DIR}/server/rowlogd_schema.c
                  ${CMAKE_SOURCE_DIR}/server/rowlogd_opts.c)
 endif()

@@ -1360,7 +1360,7 @@ static void test_update_pk_change(void **state)
 static void test_envelope_and_topic(void **state)
 {
     (void)state;
-    binlog_decoder_opts o = {"pre fix", "src\"1", 0};
+    binlog_decoder_opts o = {.topic_prefix = "pre fix", .source_name = "src\"1"};
     env *e = env_new(true, &o);
     e->g.server_id = 99;
     e->g.ts = 1700000001;
@@ -1584,7 +1584,7 @@ static void test_incident_toobig_handler(void **state)
     assert_non_null(strstr(err.msg, "lost"));
     env_free(e);
 
-    binlog_decoder_opts o = {NULL, NULL, 200};
+    binlog_decoder_opts o = {.max_event_bytes = 200};
     e = env_new(false, &o);
     char sql[300];
     memset(sql, 'x', sizeof sql - 1);
