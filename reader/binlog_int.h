@@ -275,6 +275,9 @@ struct binlog_decoder {
     void *zstd;         /* ZSTD_DCtx, created at the first payload */
     uint64_t inner_row; /* rows decoded so far in the current TRANSACTION_PAYLOAD */
 
+    /* rows.c's own state (caches, scratch), defined in rows.c; freed by binlog__rows_free. */
+    struct binlog_rows_state *rows_state;
+
     /* Character-set converters to UTF-8 (charset.c), created on first use. */
     struct binlog_charsets *charsets;
 
@@ -339,6 +342,9 @@ const char *binlog__type_name(uint8_t type);
 void binlog__json_latin1(rl_buf *b, const uint8_t *p, size_t n);
 /* True for the latin1 collation ids (latin1_* of mysys/charset-def and MariaDB's nopad ones). */
 bool binlog__is_latin1(uint32_t collation);
+
+/* rows.c: frees dec->rows_state (NULL allowed). */
+void binlog__rows_free(binlog_decoder_t *dec);
 
 /* rows.c: decodes a WRITE/UPDATE/DELETE rows event (v1 or v2) and calls on_change per row. */
 int binlog__rows(binlog_decoder_t *dec, const binlog_event *ev, rl_slice post_and_body,

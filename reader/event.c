@@ -309,6 +309,7 @@ void binlog_decoder_free(binlog_decoder_t *dec)
     rl_buf_free(&dec->mset_text);
     rl_buf_free(&dec->warned);
     rl_buf_free(&dec->rows_query);
+    binlog__rows_free(dec);
     free(dec->colpos[0]);
     free(dec->colpos[1]);
     rl_buf_free(&dec->source_json);

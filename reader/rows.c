@@ -1211,3 +1211,9 @@ int binlog__rows(binlog_decoder_t *dec, const binlog_event *ev, rl_slice pb, rl_
         binlog__tables_end_statement(dec);
     return 0;
 }
+
+void binlog__rows_free(binlog_decoder_t *dec)
+{
+    free(dec->rows_state);
+    dec->rows_state = NULL;
+}

@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config
       libmariadb-dev liblz4-dev libzstd-dev libev-dev zlib1g-dev librdkafka-dev
       libcmocka-dev libinih-dev libdeflate-dev
-      libmicrohttpd-dev libcurl4-openssl-dev
+      libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
       mariadb-server mariadb-client kcat python3 hyperfine prometheus clang)
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
