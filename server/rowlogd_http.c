@@ -4,8 +4,11 @@
  *
  *   GET /metrics        Prometheus text format 0.0.4 (rowlogd_metrics.c)
  *   GET /health/live    200 {"status":"live"} while the process runs
- *   GET /health/ready   200 {"status":"ready"} when the source is connected and the log
- *                       writable; else 503 {"status":"not ready","reason":"..."}
+ *   GET /health/ready   200 {"status":"ready","phase":"streaming"} when the source is
+ *                       connected and the log writable, 200 {"status":"ready","phase":
+ *                       "snapshot"} while the initial snapshot is read (the log serves
+ *                       consumers meanwhile: docs/metrics.md says why this is ready); else
+ *                       503 {"status":"not ready","reason":"..."}
  *   GET /v1/offsets?topic=T&gtid=G
  *                       200 {"topic":"T","gtid":"G","partitions":[{"partition":0,
  *                       "offset":N},...]}: per partition the first offset of transaction G or
@@ -49,12 +52,17 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status,
     return r;
 }
 
-static enum MHD_Result respond_json_status(struct MHD_Connection *conn, unsigned status,
-                                           const char *state, const char *reason)
+static enum MHD_Result respond_json_status2(struct MHD_Connection *conn, unsigned status,
+                                            const char *state, const char *phase,
+                                            const char *reason)
 {
     rl_buf b = RL_BUF_INIT;
     rl_buf_puts(&b, "{\"status\":");
     rl_buf_json_str(&b, state, strlen(state));
+    if (phase) {
+        rl_buf_puts(&b, ",\"phase\":");
+        rl_buf_json_str(&b, phase, strlen(phase));
+    }
     if (reason) {
         rl_buf_puts(&b, ",\"reason\":");
         rl_buf_json_str(&b, reason, strlen(reason));
@@ -66,6 +74,16 @@ static enum MHD_Result respond_json_status(struct MHD_Connection *conn, unsigned
     return r;
 }
 
+static enum MHD_Result respond_json_status(struct MHD_Connection *conn, unsigned status,
+                                           const char *state, const char *reason)
+{
+    return respond_json_status2(conn, status, state, NULL, reason);
+}
+
+/* Readiness gates traffic to the Kafka port: consumers can read (and commit offsets) while
+ * a snapshot fills the log, so a running snapshot is ready, with the phase said. A snapshot
+ * of a large table can take hours; a 503 for all that time would take rowlogd out of its
+ * service for no benefit and make a restart loop likely where the probe has a threshold. */
 static enum MHD_Result serve_ready(rowlogd_http *h, struct MHD_Connection *conn)
 {
     rowlogd_source_stats *st = &h->view.src->stats;
@@ -79,13 +97,15 @@ static enum MHD_Result serve_ready(rowlogd_http *h, struct MHD_Connection *conn)
         rowlogd_source_stats_position(st, &pos);
         snprintf(reason, sizeof reason, "the source stopped%s%s", pos.last_error ? ": " : "",
                  pos.last_error ? pos.last_error_msg : "");
+    } else if (atomic_load(&st->snapshot_running) && !atomic_load(&st->connected)) {
+        return respond_json_status2(conn, MHD_HTTP_OK, "ready", "snapshot", NULL);
     } else if (!atomic_load(&st->connected)) {
         rowlogd_source_position pos;
         rowlogd_source_stats_position(st, &pos);
         snprintf(reason, sizeof reason, "not connected to the source%s%s",
                  pos.last_error ? ": " : "", pos.last_error ? pos.last_error_msg : "");
     } else {
-        return respond_json_status(conn, MHD_HTTP_OK, "ready", NULL);
+        return respond_json_status2(conn, MHD_HTTP_OK, "ready", "streaming", NULL);
     }
     return respond_json_status(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready", reason);
 }

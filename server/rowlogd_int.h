@@ -82,6 +82,8 @@ typedef struct rowlogd_source_stats {
     _Atomic uint64_t rows[ROWLOGD_OPS]; /* row changes appended, by operation */
     _Atomic uint64_t appended_bytes; /* key + value bytes of the records appended (before
                                         batching and compression) */
+    _Atomic uint64_t schema_changes; /* schema-change events (binlog_change.op 's', topic
+                                        PREFIX) appended; never counted in rows[] */
     _Atomic uint64_t txns;           /* transactions committed by the decoder (on_commit) */
     _Atomic uint64_t decode_errors;  /* events the decoder refused (each one stops the source) */
     _Atomic uint64_t reconnects;     /* connections re-established after a loss */

@@ -228,6 +228,9 @@ static void render_pipeline(rowlogd_prom *w, const rowlogd_view *v, int64_t now_
         const char *l[] = {"op", ops[i]};
         rowlogd_prom_sample_u64(w, l, 1, ld(&st->rows[i]));
     }
+    one_u64(w, "rowlog_source_schema_changes_total", "counter",
+            "Schema-change events (DDL, op s on the prefix topic) appended; not row changes",
+            ld(&st->schema_changes));
     one_u64(w, "rowlog_source_transactions_total", "counter",
             "Transactions decoded (with or without row changes)", ld(&st->txns));
     one_u64(w, "rowlog_source_decode_errors_total", "counter",

@@ -380,12 +380,19 @@ static int on_change(void *ctx, const binlog_change *ch)
             return 0;
     }
     run->appended_since_boundary = true;
+    stat_add(&run->src->stats.appended_bytes, ch->key.len + ch->value.len);
+    if (ch->op == 's') {
+        /* A schema change (DDL) on topic PREFIX: appended as it is, never a row operation,
+         * never followed by a tombstone (its key names the table, not a row). */
+        stat_add(&run->src->stats.schema_changes, 1);
+        return log_store_append(run->src->store, ch->topic, ch->key, ch->value, ch->ts_ms,
+                                run->err);
+    }
     run->rows++;
     stat_add(&run->src->stats.rows[ch->op == 'c'   ? ROWLOGD_OP_INSERT
                                    : ch->op == 'u' ? ROWLOGD_OP_UPDATE
                                                    : ROWLOGD_OP_DELETE],
              1);
-    stat_add(&run->src->stats.appended_bytes, ch->key.len + ch->value.len);
     int rc = log_store_append(run->src->store, ch->topic, ch->key, ch->value, ch->ts_ms, run->err);
     /* On a compacted topic a delete is followed by a tombstone (same key, null value), as
      * Kafka connectors do, so compaction can eventually forget the key. */

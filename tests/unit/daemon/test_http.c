@@ -96,10 +96,20 @@ static void test_endpoint(void **state)
     atomic_store(&src.stats.running, true);
     atomic_store(&src.stats.connected, true);
     assert_int_equal(http(port, "GET", "/health/ready", &b), 200);
-    assert_string_equal((const char *)b.p, "{\"status\":\"ready\"}\n");
+    assert_string_equal((const char *)b.p, "{\"status\":\"ready\",\"phase\":\"streaming\"}\n");
     atomic_store(&src.stats.connected, false);
     assert_int_equal(http(port, "GET", "/health/ready", &b), 503);
     assert_non_null(strstr((const char *)b.p, "not connected to the source"));
+    /* Reading the initial snapshot (not connected to the stream yet): ready, phase said. */
+    atomic_store(&src.stats.snapshot_running, true);
+    assert_int_equal(http(port, "GET", "/health/ready", &b), 200);
+    assert_string_equal((const char *)b.p, "{\"status\":\"ready\",\"phase\":\"snapshot\"}\n");
+    /* ... but not when the log refuses writes or the source stopped. */
+    atomic_store(&src.stats.running, false);
+    assert_int_equal(http(port, "GET", "/health/ready", &b), 503);
+    atomic_store(&src.stats.running, true);
+    atomic_store(&src.stats.snapshot_running, false);
+    assert_int_equal(http(port, "GET", "/health/ready", &b), 503);
 
     assert_int_equal(http(port, "GET", "/metrics", &b), 200);
     const char *m = (const char *)b.p;
@@ -118,6 +128,8 @@ static void test_endpoint(void **state)
     assert_non_null(strstr(m, "\nrowlog_log_topics 1\n"));
     assert_non_null(strstr(m, "\nrowlog_log_writable 1\n"));
     assert_non_null(strstr(m, "\nrowlog_source_connected 0\n"));
+    assert_non_null(strstr(m, "\n# TYPE rowlog_source_schema_changes_total counter\n"));
+    assert_non_null(strstr(m, "\nrowlog_source_schema_changes_total 0\n"));
     assert_non_null(strstr(m, "\n# TYPE process_cpu_seconds_total counter\n"));
     assert_null(strstr(m, "rowlog_source_head_")); /* no poller */
     /* Lag unknown until something was read; a fresh heartbeat makes it 0, an old one
