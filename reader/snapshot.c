@@ -954,6 +954,7 @@ int binlog_snapshot_table(const binlog_snapshot_t *snap, size_t i, binlog_snapsh
     info->topic = rl_slice_make(t->strs.p + t->topic_off, t->topic_len);
     info->rows_estimated = t->rows_est;
     info->key_columns = t->nkeys;
+    info->chunked = t->chunked;
     info->resumed = t->resumed;
     return 0;
 }
@@ -1147,7 +1148,8 @@ static int render_row(snap_worker *w, snap_table *t, snap_chunk *c, MYSQL_ROW ro
     rl_buf_put_u64(b, rowno);
     rl_buf_append(b, t->strs.p + t->tail_off, t->tail_len);
     size_t soff = b->len - voff;
-    rl_buf_puts(b, "true},\"op\":\"r\",\"ts_ms\":");
+    rl_buf_puts(b, snap->opts.incremental ? "\"incremental\"},\"op\":\"r\",\"ts_ms\":"
+                                          : "true},\"op\":\"r\",\"ts_ms\":");
     rl_buf_put_i64(b, now);
     rl_buf_putc(b, '}');
     size_t vlen = b->len - voff;
@@ -1334,6 +1336,8 @@ static int read_chunked(snap_worker *w, snap_table *t)
         bool done = n < w->snap->opts.chunk_rows;
         if ((rc = finish_chunk(w, t, rows, chunks, done, false)) != 0 || done)
             return rc;
+        if (w->snap->opts.max_chunks && chunks - t->chunks_done >= w->snap->opts.max_chunks)
+            return 0; /* this run's share of the table; the token continues it */
     }
 }
 
@@ -1472,7 +1476,7 @@ static int flush_pending(binlog_snapshot_t *snap, const binlog_snapshot_handler 
         rl_slice topic = rl_slice_make(p, snap->p_key);
         rl_slice key = rl_slice_make(p + snap->p_key, snap->p_val - snap->p_key);
         rl_slice val = rl_slice_make(p + snap->p_val, snap->prow.len - snap->p_val);
-        if (last) {
+        if (last && !snap->opts.incremental) {
             rl_buf *lv = &snap->lastval;
             rl_buf_reset(lv);
             rl_buf_append(lv, val.p, snap->p_snap);

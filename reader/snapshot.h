@@ -49,6 +49,13 @@ typedef struct binlog_snapshot_opts {
     const char *exclude;       /* same; a table matching it is left out; NULL = none */
     unsigned threads;          /* reader connections and threads; default 1, at most 64 */
     unsigned chunk_rows;       /* rows per primary-key chunk; default 10000, at most 10^7 */
+    unsigned max_chunks;       /* 0: read every table to its end; N: stop each paginated table
+                                  after N chunks of this run (its last notice then has
+                                  table_done false and a token to continue from). On-demand
+                                  snapshots read one chunk per snapshot (per read view) */
+    bool incremental;          /* source.snapshot is "incremental" instead of true, and no
+                                  record is marked "last" (an on-demand snapshot while
+                                  streaming: docs/snapshots.md "On demand") */
 } binlog_snapshot_opts;
 
 /* The point every connection of the snapshot sees. The stream that completes the snapshot
@@ -100,6 +107,8 @@ typedef struct binlog_snapshot_table_info {
     rl_slice topic;
     uint64_t rows_estimated;
     unsigned key_columns; /* primary-key columns; 0: no primary key (one streamed pass) */
+    bool chunked;         /* read in primary-key chunks (a key of orderable types); false:
+                             one streamed pass, which an on-demand snapshot cannot use */
     bool resumed;         /* a resume token or "done" was given for it */
 } binlog_snapshot_table_info;
 
@@ -158,5 +167,65 @@ void binlog_snapshot_interrupt(binlog_snapshot_t *snap);
 /* Ends the snapshot transactions (ROLLBACK), closes the connections, frees everything.
  * NULL allowed. */
 void binlog_snapshot_close(binlog_snapshot_t *snap);
+
+/* ------------------------------------------------------------------ on-demand window */
+
+/*
+ * The watermark window of an on-demand snapshot while streaming (docs/snapshots.md "On
+ * demand"; the DBLog approach, Andreakis and Papapanagiotou, arXiv 2010.12597, with GTID
+ * states as watermarks instead of writes to a watermark table).
+ *
+ * A chunk of one table is read between two GTID states of the source, L (low) and H (high):
+ * every transaction in L is visible to the chunk's read, none outside H is. (MariaDB reports
+ * the exact state of a consistent snapshot, so L = H there; see the docs for why reading
+ * @@gtid_binlog_pos around a SELECT would not be exact.) The stream side tells the window
+ * which keys of the table each streamed transaction changed and that transaction's GTID;
+ * the chunk is handed out once the stream's GTID state contains H (binlog_snapshot_window_
+ * ready), without the rows whose key a streamed transaction outside L changed
+ * (binlog_snapshot_window_keep): the stream already carried their later state, which the
+ * chunk's older row must not overwrite.
+ *
+ * Memory: the keys of the changes remembered, until binlog_snapshot_window_prune(L) forgets
+ * the transactions contained in L (no later chunk can need them: each chunk's L contains the
+ * previous one's). Keys are compared byte for byte (the decoder's key JSON, which a snapshot
+ * renders identically), never by hash alone: a false match would drop a row the stream does
+ * not carry.
+ *
+ * Threading: one thread (rowlogd's source thread). GTID text in both flavors
+ * (reader/gtid_set.h): MariaDB "d-s-n" positions compare per domain by sequence number.
+ */
+typedef struct binlog_snapshot_window binlog_snapshot_window;
+
+/* Returns 0 or -ENOMEM. */
+int binlog_snapshot_window_new(binlog_snapshot_window **out);
+void binlog_snapshot_window_free(binlog_snapshot_window *w);
+/* Forgets everything (a new stream connection restarts from a checkpoint). */
+void binlog_snapshot_window_reset(binlog_snapshot_window *w);
+
+/* Stream side, per change of the watched table in the transaction being read: its key
+ * (for an update that changes the key, call it for both keys). Copied. Returns 0 or -ENOMEM. */
+int binlog_snapshot_window_note(binlog_snapshot_window *w, rl_slice key);
+/* Stream side, at the transaction's commit: gtid (NUL-terminated text, "" or NULL for a
+ * transaction without one: its keys are then treated as changed inside every window) names
+ * the keys noted since the last commit; gtid_state is the stream's GTID state after it.
+ * Returns 0, RL_ECONFIG (a state that does not parse: err quotes it), -ENOMEM. */
+int binlog_snapshot_window_commit(binlog_snapshot_window *w, const char *gtid,
+                                  const char *gtid_state, rl_err *err);
+/* Stream side: the transaction being read is abandoned (its keys are forgotten). */
+void binlog_snapshot_window_rollback(binlog_snapshot_window *w);
+
+/* 1 when the stream's state (the last commit's) contains every transaction of high, else 0;
+ * RL_ECONFIG when high does not parse or its flavor differs from the stream's. */
+int binlog_snapshot_window_ready(binlog_snapshot_window *w, const char *high, rl_err *err);
+/* Chunk side: parses low for binlog_snapshot_window_keep / prune. Returns 0, RL_ECONFIG,
+ * -ENOMEM. */
+int binlog_snapshot_window_set_low(binlog_snapshot_window *w, const char *low, rl_err *err);
+/* false when a remembered streamed transaction outside low (binlog_snapshot_window_set_low)
+ * changed key: the chunk's row is dropped. Pure lookup. */
+bool binlog_snapshot_window_keep(binlog_snapshot_window *w, rl_slice key);
+/* Forgets the remembered transactions contained in low. Returns the number of keys kept. */
+size_t binlog_snapshot_window_prune(binlog_snapshot_window *w);
+/* Keys remembered (committed transactions only). */
+size_t binlog_snapshot_window_size(const binlog_snapshot_window *w);
 
 #endif /* BINLOG_SNAPSHOT_H */
