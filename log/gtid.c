@@ -26,13 +26,44 @@
  *
  * Durability: the writer keeps a transaction's entries in memory until its records are
  * written, then appends them to the active segment's sidecar (one pwrite per batch or commit,
- * never per record); the commit fdatasyncs the sidecars it wrote with the segments, before the
- * checkpoint; then the entries are folded into the in-memory summaries and the sidecar's
- * committed size is published, before the high watermark. So the committed entries of a
- * partition are exactly the entries with an offset below the checkpoint's end offset, and
- * recovery (log__gidx_load) cuts every sidecar back there, as abort does. Retention deletes a
- * sidecar with its segment; compaction keeps offsets, so entries stay valid (one pointing into
- * a gap means the next record at or after it).
+ * never per record). The commit makes them durable before its checkpoint; then the entries
+ * are folded into the in-memory summaries and the sidecar's committed size is published,
+ * before the high watermark. So the committed entries of a partition are exactly the entries
+ * with an offset below the checkpoint's end offset, and recovery (log__gidx_load) cuts every
+ * sidecar back there, as abort does. Retention deletes a sidecar with its segment; compaction
+ * keeps offsets, so entries stay valid (one pointing into a gap means the next record at or
+ * after it).
+ *
+ * How the commit makes entries durable without an fdatasync of its own. An fdatasync per
+ * touched sidecar (the first design) doubled the flushes of a commit: each one an ext4
+ * journal commit (the sidecar grew) and a device cache flush, 0.2-1 ms on this hardware
+ * (bench/RESULTS.md "Log append", GTID index). Instead, on ext4 and xfs:
+ *   - the active segment's sidecar is zero-filled ahead in GIDX_PREALLOC steps and fsynced
+ *     once per step (file size and block allocation durable), so entries are written over
+ *     blocks that already exist: no metadata changes with them;
+ *   - the commit writes the sidecar's new bytes to the device and waits for them
+ *     (sync_file_range WAIT_BEFORE | WRITE | WAIT_AFTER, log__gidx_sync), before the
+ *     segment's fdatasync and the checkpoint's;
+ *   - those fdatasyncs end with a device cache flush (ext4: fs/ext4/fsync.c ext4_sync_file
+ *     issues blkdev_issue_flush, or the jbd2 commit block carries REQ_PREFLUSH; xfs:
+ *     xfs_file_fsync flushes the data device), and a flush makes durable every write that
+ *     completed before it (Documentation/block/writeback_cache_control.rst). sync_file_range(2)
+ *     documents the rest of the argument: it writes no metadata and flushes no cache, so it
+ *     is only safe for overwrites of already instantiated blocks, which the zero-fill makes
+ *     these.
+ * So when the checkpoint's fdatasync returns, the entries below its end offsets are on stable
+ * storage, at the cost of a write-and-wait of a few hundred bytes per touched partition
+ * instead of a flush. On other file systems (btrfs and zfs write elsewhere than in place,
+ * unknown ones may too: fstatfs decides when the sidecar is opened) the commit fdatasyncs the
+ * sidecar as before. The zero tail reads as the clean end of the sidecar (as zero bytes end a
+ * segment); a sealed sidecar is trimmed and fsynced at its roll.
+ *
+ * Other designs weighed: (a) entries never synced and rebuilt at recovery from the records
+ * would need the GTID in the records in a form the log owns (the envelope's source.gtid is
+ * the caller's JSON; a Kafka record header would change what consumers see, and a
+ * transaction's GTID is only known after its records were appended, possibly in batches
+ * already written); (b) one store-level journal with one fdatasync per commit still costs a
+ * flush per commit, and a second copy of every entry.
  *
  * Memory: per segment a summary (per source: smallest and largest sequence, smallest offset),
  * plus the entries of uncommitted transactions. A lookup filters segments by their summaries
@@ -45,12 +76,22 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #define GIDX_VERSION 1
 #define GIDX_FIXED 22u /* entry bytes besides the source */
 #define GIDX_ENTRY_MAX (GIDX_FIXED + LOG_GTID_SRC_MAX)
 #define GIDX_CHUNK (64u << 10)
+/* Zero-fill step of an active sidecar (about 1,800 entries of a MariaDB GTID). */
+#define GIDX_PREALLOC (64u << 10)
+/* statfs f_type of the file systems whose overwrites of written blocks stay in place
+ * (linux/magic.h EXT4_SUPER_MAGIC, XFS_SUPER_MAGIC). */
+#define GIDX_FS_EXT4 0xEF53
+#define GIDX_FS_XFS 0x58465342
+
+static const uint8_t gidx_zeros[GIDX_PREALLOC];
 
 /* ------------------------------------------------------------------ parsing */
 
@@ -221,12 +262,38 @@ static int entry_decode(rl_slice s, log_gtid_ent *e)
 
 /* Streams the entries of a sidecar file's first `limit` bytes (UINT64_MAX: all) to fn, which
  * returns 0 to go on, 1 to stop. *good gets the byte count of the whole entries read before a
- * stop, damage or the end; *damaged whether a bad or incomplete entry ended the walk.
- * Returns 0, -ENOENT (no file), -errno. */
+ * stop, damage or the end; *damaged whether a bad or incomplete entry ended the walk. A zero
+ * byte where an entry would start, followed by zeros only up to the end of the file (or of
+ * limit), is the clean end of a zero-filled sidecar, not damage. *fsize (may be NULL) gets
+ * the file's size. Returns 0, -ENOENT (no file), -errno. */
 typedef int (*entry_fn)(void *ctx, const log_gtid_ent *e);
 
+/* True when the file's bytes from `at` to min(size, limit) are all zero. Reuses buf
+ * (GIDX_CHUNK bytes). Returns 1, 0, or -errno. */
+static int rest_is_zero(int fd, uint8_t *buf, uint64_t at, uint64_t limit)
+{
+    for (;;) {
+        size_t want = GIDX_CHUNK;
+        if (limit - at < want)
+            want = (size_t)(limit - at);
+        if (want == 0)
+            return 1;
+        ssize_t r = pread(fd, buf, want, (off_t)at);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -errno;
+        if (r == 0)
+            return 1;
+        for (ssize_t i = 0; i < r; i++)
+            if (buf[i])
+                return 0;
+        at += (uint64_t)r;
+    }
+}
+
 static int sidecar_walk(const char *path, uint64_t limit, entry_fn fn, void *ctx, uint64_t *good,
-                        bool *damaged, rl_err *err)
+                        bool *damaged, uint64_t *fsize, rl_err *err)
 {
     *good = 0;
     *damaged = false;
@@ -236,6 +303,15 @@ static int sidecar_walk(const char *path, uint64_t limit, entry_fn fn, void *ctx
         if (e == ENOENT)
             return -ENOENT;
         return rl_err_set(err, -e, "%s: open: %s", path, strerror(e));
+    }
+    if (fsize) {
+        struct stat sb;
+        if (fstat(fd, &sb) != 0) {
+            int e = errno;
+            close(fd);
+            return rl_err_set(err, -e, "%s: stat: %s", path, strerror(e));
+        }
+        *fsize = (uint64_t)sb.st_size;
     }
     uint8_t *buf = malloc(GIDX_CHUNK);
     if (!buf) {
@@ -272,8 +348,18 @@ static int sidecar_walk(const char *path, uint64_t limit, entry_fn fn, void *ctx
             if (n == 0 && !eof && have - used < GIDX_ENTRY_MAX)
                 break; /* read more */
             if (n <= 0) {
-                *damaged = true;
                 stop = true;
+                if (buf[used] == 0) {
+                    /* Zero-filled ahead: the end when only zeros follow. */
+                    uint64_t from = at - (have - used);
+                    int z = rest_is_zero(fd, buf, from, limit);
+                    if (z < 0)
+                        rc = rl_err_set(err, z, "%s: read after byte %llu: %s", path,
+                                        (unsigned long long)from, strerror(-z));
+                    *damaged = z == 0;
+                } else {
+                    *damaged = true;
+                }
                 break;
             }
             if (fn(ctx, &e)) {
@@ -283,7 +369,9 @@ static int sidecar_walk(const char *path, uint64_t limit, entry_fn fn, void *ctx
             used += (size_t)n;
             *good += (uint64_t)n;
         }
-        if (!stop && used == have && eof)
+        if (stop)
+            break;
+        if (used == have && eof)
             break;
         memmove(buf, buf + used, have - used);
         have -= used;
@@ -375,6 +463,40 @@ static int unpub_push(log_partition *p, const log_gtid_ent *e, log_segment *seg)
     return 0;
 }
 
+/* Zero-fills seg's sidecar (open as seg->gfd) from galloc to at least `upto` bytes, in
+ * GIDX_PREALLOC steps, and fsyncs it (size and blocks durable): the entries written below
+ * galloc are then overwrites of existing blocks (see "Durability"). */
+static int gidx_grow(log_partition *p, log_segment *seg, uint64_t upto, const char *path,
+                     rl_err *err)
+{
+    if (upto <= seg->galloc)
+        return 0;
+    const log_io *io = &p->store->io;
+    uint64_t end = (upto + GIDX_PREALLOC - 1) / GIDX_PREALLOC * GIDX_PREALLOC;
+    for (uint64_t at = seg->galloc; at < end;) {
+        size_t n = end - at > GIDX_PREALLOC ? GIDX_PREALLOC : (size_t)(end - at);
+        int rc = log__pwrite_all(io, seg->gfd, gidx_zeros, n, at);
+        if (rc != 0)
+            return rl_err_set(err, rc, "%s: zero-fill of %zu bytes at byte %llu: %s", path, n,
+                              (unsigned long long)at, strerror(-rc));
+        at += n;
+    }
+    if (io->sync(io->ctx, seg->gfd, false) != 0)
+        return rl_err_set(err, -errno, "%s: fsync after zero-filling to %llu bytes: %s", path,
+                          (unsigned long long)end, strerror(errno));
+    log__count(&p->store->n_syncs, 1);
+    seg->galloc = end;
+    return 0;
+}
+
+static bool fs_overwrites_in_place(int fd)
+{
+    struct statfs sf;
+    if (fstatfs(fd, &sf) != 0)
+        return false;
+    return sf.f_type == GIDX_FS_EXT4 || sf.f_type == GIDX_FS_XFS;
+}
+
 int log__gidx_write(log_partition *p, rl_err *err)
 {
     size_t n = 0;
@@ -392,8 +514,11 @@ int log__gidx_write(log_partition *p, rl_err *err)
         seg->gfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | (seg->gsize == 0 ? O_TRUNC : 0), 0644);
         if (seg->gfd < 0)
             return rl_err_set(err, -errno, "%s: open: %s", path, strerror(errno));
-        if (seg->gsize == 0)
+        if (seg->gsize == 0) {
             p->dir_dirty = true; /* possibly a new file: its name must be durable too */
+            seg->galloc = 0;
+        }
+        seg->grange = fs_overwrites_in_place(seg->gfd);
     }
     rl_buf_reset(&p->gbuf);
     for (size_t i = 0; i < n; i++)
@@ -403,10 +528,15 @@ int log__gidx_write(log_partition *p, rl_err *err)
     for (size_t i = 0; i < n; i++)
         if (unpub_push(p, &p->gpend[i], seg) != 0)
             return rl_err_set(err, -ENOMEM, "%s: out of memory", path);
-    int rc = log__pwrite_all(&p->store->io, seg->gfd, p->gbuf.p, p->gbuf.len, seg->gsize);
+    int rc;
+    if (seg->grange && (rc = gidx_grow(p, seg, seg->gsize + p->gbuf.len, path, err)) != 0)
+        return rc;
+    rc = log__pwrite_all(&p->store->io, seg->gfd, p->gbuf.p, p->gbuf.len, seg->gsize);
     if (rc != 0)
         return rl_err_set(err, rc, "%s: write of %zu bytes at byte %llu: %s", path, p->gbuf.len,
                           (unsigned long long)seg->gsize, strerror(-rc));
+    if (!seg->gdirty)
+        seg->gsync_from = seg->gsize;
     seg->gsize += p->gbuf.len;
     seg->gdirty = true;
     memmove(p->gpend, p->gpend + n, (p->ngpend - n) * sizeof *p->gpend);
@@ -416,13 +546,28 @@ int log__gidx_write(log_partition *p, rl_err *err)
     return 0;
 }
 
+static int sys_range_write(int fd, uint64_t at, uint64_t n)
+{
+    return sync_file_range(fd, (off64_t)at, (off64_t)n,
+                           SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                               SYNC_FILE_RANGE_WAIT_AFTER);
+}
+
 int log__gidx_sync(log_segment *seg, const log_io *io, rl_err *err)
 {
     if (!seg->gdirty || seg->gfd < 0)
         return 0;
-    if (io->sync(io->ctx, seg->gfd, true) != 0)
+    if (seg->grange && seg->gsize <= seg->galloc) {
+        uint64_t at = seg->gsync_from, n = seg->gsize - seg->gsync_from;
+        int r = io->range_write ? io->range_write(io->ctx, seg->gfd, at, n)
+                                : sys_range_write(seg->gfd, at, n);
+        if (r != 0)
+            return rl_err_set(err, -errno, "%s: write-out of %llu bytes of its .gtidindex: %s",
+                              seg->path, (unsigned long long)n, strerror(errno));
+    } else if (io->sync(io->ctx, seg->gfd, true) != 0) {
         return rl_err_set(err, -errno, "%s: fdatasync of its .gtidindex: %s", seg->path,
                           strerror(errno));
+    }
     seg->gdirty = false;
     return 0;
 }
@@ -432,10 +577,16 @@ int log__gidx_seal(log_partition *p, log_segment *seg, rl_err *err)
     int rc = log__gidx_write(p, err);
     if (rc == 0 && seg->gfd >= 0) {
         const log_io *io = &p->store->io;
-        if (seg->gdirty && io->sync(io->ctx, seg->gfd, false) != 0)
+        /* A sealed sidecar holds its entries only: the zero-filled tail goes. */
+        bool trim = seg->galloc > seg->gsize;
+        if (trim && ftruncate(seg->gfd, (off_t)seg->gsize) != 0)
+            return rl_err_set(err, -errno, "%s: trim of its .gtidindex to %llu bytes: %s",
+                              seg->path, (unsigned long long)seg->gsize, strerror(errno));
+        if ((seg->gdirty || trim) && io->sync(io->ctx, seg->gfd, false) != 0)
             return rl_err_set(err, -errno, "%s: fsync of its .gtidindex: %s", seg->path,
                               strerror(errno));
         seg->gdirty = false;
+        seg->galloc = seg->gsize;
         close(seg->gfd);
         seg->gfd = -1;
     }
@@ -477,6 +628,8 @@ int log__gidx_abort(log_partition *p, rl_err *err)
             return rl_err_set(err, -errno, "%s: cut back to %llu bytes: %s", path,
                               (unsigned long long)keep, strerror(errno));
         seg->gsize = keep;
+        seg->galloc = keep;  /* zero-filled again (and fsynced) by the next write */
+        seg->gdirty = false; /* what stays was made durable by its commit */
     }
     p->txn_from = p->next;
     return 0;
@@ -522,12 +675,15 @@ int log__gidx_load(log_segment *seg, const char *dir, int64_t cut, bool last, rl
     seg->gmin_off = INT64_MAX;
     seg->glossy_from = INT64_MAX;
     load_ctx lc = {seg, cut, 0, -1, false, false, 0};
-    uint64_t good = 0;
+    uint64_t good = 0, fsize = 0;
     bool damaged = false;
-    int rc = sidecar_walk(path, UINT64_MAX, load_entry, &lc, &good, &damaged, err);
+    int rc = sidecar_walk(path, UINT64_MAX, load_entry, &lc, &good, &damaged, &fsize, err);
+    /* The zero-filled tail after the entries of a clean walk stays for the next writes. */
+    seg->galloc = fsize;
     if (rc == -ENOENT) {
         rc = 0;
         good = 0;
+        seg->galloc = 0;
     } else if (rc != 0) {
         return rc;
     } else if (lc.rc != 0) {
@@ -537,7 +693,7 @@ int log__gidx_load(log_segment *seg, const char *dir, int64_t cut, bool last, rl
                           : lc.out_of_order ? "an entry's offset goes backwards"
                                             : "a damaged or incomplete entry";
         if (last) {
-            /* Entries are fsynced with their commit, so damage past the committed ones is
+            /* Entries are durable with their commit, so damage past the committed ones is
              * a torn write of uncommitted entries; entries at or above the cut belong to
              * records the recovery drops. */
             if (why)
@@ -547,6 +703,7 @@ int log__gidx_load(log_segment *seg, const char *dir, int64_t cut, bool last, rl
             if (truncate(path, (off_t)good) != 0)
                 return rl_err_set(err, -errno, "%s: truncate to %llu bytes: %s", path,
                                   (unsigned long long)good, strerror(errno));
+            seg->galloc = good;
         } else if (why) {
             /* A sealed segment's sidecar was fsynced at its roll: this is later damage. Its
              * entries cannot be rebuilt from the records, so lookups that could land in the
@@ -595,7 +752,7 @@ int log__gidx_check(const char *dir, int64_t base, int64_t end, uint64_t *good, 
     check_ctx cc = {end, 0, -1, false};
     bool damaged = false;
     why[0] = 0;
-    int rc = sidecar_walk(path, UINT64_MAX, check_entry, &cc, good, &damaged, err);
+    int rc = sidecar_walk(path, UINT64_MAX, check_entry, &cc, good, &damaged, NULL, err);
     if (rc == -ENOENT)
         return 0;
     if (rc != 0)
@@ -690,7 +847,7 @@ int log__partition_offset_for_gtid(log_partition *p, const log_gtid *g, int64_t 
             sidecar_path(path, sizeof path, p->dir, cs[i].base);
             uint64_t good;
             bool damaged;
-            rc = sidecar_walk(path, cs[i].committed, find_entry, &fc, &good, &damaged, err);
+            rc = sidecar_walk(path, cs[i].committed, find_entry, &fc, &good, &damaged, NULL, err);
             if (rc == -ENOENT) {
                 /* Deleted by retention meanwhile: its records are gone, the log start has
                  * moved past them; start no later than where it began. */

@@ -238,7 +238,12 @@ typedef struct log_segment {
     _Atomic uint64_t gcommitted; /* sidecar bytes of committed entries: readers' limit */
     int gfd;                     /* writer: sidecar fd, or -1 (opened at the first write) */
     uint64_t gsize;              /* writer: sidecar bytes written */
-    bool gdirty;                 /* writer: sidecar written since its last fdatasync */
+    uint64_t galloc;             /* writer: sidecar bytes zero-filled and fsynced (gtid.c
+                                    "Durability"): entries below it are overwrites */
+    uint64_t gsync_from;         /* writer: first sidecar byte written since the last sync */
+    bool grange;                 /* writer: the sidecar's file system takes the range write
+                                    (ext4, xfs); else it is fdatasynced */
+    bool gdirty;                 /* writer: sidecar written since its last sync */
 
     /* Set (and logged once) by the first read that finds a sealed segment's index entry not
      * naming the batch it points at: lookups then scan the segment from its start. */
@@ -256,6 +261,10 @@ typedef struct log_io {
     ssize_t (*pwrite)(void *ctx, int fd, const void *p, size_t n, off_t at);
     int (*sync)(void *ctx, int fd, bool data_only); /* fdatasync or fsync */
     void *ctx;
+    /* Writes n bytes from `at` of the file's dirty pages to the device and waits for them
+     * (sync_file_range WAIT_BEFORE | WRITE | WAIT_AFTER: no metadata, no cache flush; the
+     * GTID index's sidecars, gtid.c). NULL: the system call. */
+    int (*range_write)(void *ctx, int fd, uint64_t at, uint64_t n);
 } log_io;
 
 /* The real system calls. */
@@ -526,7 +535,10 @@ void log__gidx_txn_reset(log_partition *p);
 /* Writes the pending entries whose records are all written (offset below p->next) to the
  * active segment's sidecar, one pwrite. Writer. Returns 0 or -errno. */
 int log__gidx_write(log_partition *p, rl_err *err);
-/* fdatasync of seg's sidecar when written since the last one. Returns 0 or -errno. */
+/* Makes seg's sidecar bytes written since the last call reach the device (gtid.c
+ * "Durability"): a range write-and-wait on ext4/xfs, whose durability comes from the device
+ * cache flush of the next fdatasync of the commit (the segment's or the checkpoint's), so it
+ * must run before them; elsewhere an fdatasync. Returns 0 or -errno. */
 int log__gidx_sync(log_segment *seg, const log_io *io, rl_err *err);
 /* At a roll: writes what can be written to the old active segment's sidecar, fsyncs and
  * closes it. Returns 0 or -errno. */

@@ -345,6 +345,11 @@ void log__partition_close(log_partition *p)
         if (seg->fd >= 0 && ftruncate(seg->fd, (off_t)seg->size) != 0)
             rl_warn("%s: trim to %llu bytes: %s", seg->path, (unsigned long long)seg->size,
                     strerror(errno));
+        /* And the zero-filled tail of its GTID index. */
+        if (seg->gfd >= 0 && seg->galloc > seg->gsize &&
+            ftruncate(seg->gfd, (off_t)seg->gsize) != 0)
+            rl_warn("%s: trim of its .gtidindex to %llu bytes: %s", seg->path,
+                    (unsigned long long)seg->gsize, strerror(errno));
     }
     for (size_t i = 0; i < p->nsegs; i++) {
         uint32_t refs = atomic_load_explicit(&p->segs[i]->refs, memory_order_relaxed);
@@ -442,13 +447,17 @@ int log__partition_sync(log_partition *p, rl_err *err)
 {
     if (p->sync_from != SIZE_MAX) {
         for (size_t i = p->sync_from; i < p->nsegs; i++) {
-            bool dirty = p->segs[i]->dirty, gdirty = p->segs[i]->gdirty;
-            int rc = log__segment_sync(p->segs[i], &p->store->io, err);
+            log_segment *seg = p->segs[i];
+            bool dirty = seg->dirty;
+            bool gsync = seg->gdirty && seg->gfd >= 0 && !(seg->grange && seg->gsize <= seg->galloc);
+            /* The GTID index first: its bytes must have reached the device before the cache
+             * flush of the fdatasyncs that follow (gtid.c "Durability"). */
+            int rc = log__gidx_sync(seg, &p->store->io, err);
             if (rc == 0)
-                rc = log__gidx_sync(p->segs[i], &p->store->io, err);
+                rc = log__segment_sync(seg, &p->store->io, err);
             if (rc != 0)
                 return rc;
-            log__count(&p->store->n_syncs, (uint64_t)dirty + (uint64_t)gdirty);
+            log__count(&p->store->n_syncs, (uint64_t)dirty + (uint64_t)gsync);
         }
     }
     if (p->dir_dirty) {
