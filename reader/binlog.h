@@ -41,7 +41,11 @@ typedef struct binlog_change {
     int64_t ts_ms;   /* the rows event's timestamp (statement start on the source) in ms since
                         the epoch; = source.ts_ms of the value */
     char op;         /* 'c' insert, 'u' update, 'd' delete; an UPDATE that changes the primary
-                        key arrives as 'd' under the old key then 'c' under the new one */
+                        key arrives as 'd' under the old key then 'c' under the new one.
+                        's' schema change (only with a schema history attached,
+                        binlog_decoder_set_schema): topic is the prefix alone, key
+                        {"databaseName":..}, value the schema-change envelope of
+                        docs/schema.md; not a row (no tombstone, not in stats.rows) */
 } binlog_change;
 
 /* Where to resume after a committed transaction. Strings are NUL-terminated and valid only
@@ -122,6 +126,7 @@ typedef struct binlog_decoder_stats {
     uint64_t statement_dml_skipped; /* QUERY events holding INSERT/UPDATE/DELETE/REPLACE/LOAD
                                        text (statement-format DML, which carries no row
                                        images): skipped, with one warning per table */
+    uint64_t schema_changes; /* schema-change events ('s') passed to on_change */
 } binlog_decoder_stats;
 void binlog_decoder_stats_get(const binlog_decoder_t *dec, binlog_decoder_stats *out);
 
@@ -146,6 +151,28 @@ const char *binlog_event_type_name(unsigned type);
  * Errors stick: after one, every later call returns the same code.
  */
 int binlog_decoder_feed(binlog_decoder_t *dec, rl_slice ev, rl_err *err);
+
+/* Turns source.query on or off for the events fed from now on (binlog_decoder_opts
+ * .source_query). */
+void binlog_decoder_set_source_query(binlog_decoder_t *dec, bool on);
+
+/* Attaches a schema history (reader/schema.h; NULL detaches). The decoder does not own it;
+ * it must outlive the decoder or be detached first. With a history:
+ *   - a TABLE_MAP without COLUMN_NAME (or SIGNEDNESS, charsets, ENUM/SET strings, primary
+ *     key) takes them from the table's version in force at the TABLE_MAP's position, fetched
+ *     through the history's provider at the table's first sight (and published as a schema
+ *     change 's'); its column count and every type are checked against that version:
+ *     a difference stops the decoder with RL_ECORRUPT naming the table, position and column;
+ *   - with or without those metadata, text columns that the schema declares JSON get
+ *     BINLOG_COL_JSON_TEXT (MariaDB's JSON is LONGTEXT);
+ *   - a DDL QUERY event (CREATE, ALTER, RENAME, DROP, TRUNCATE TABLE, DROP DATABASE) records
+ *     a version per table changed and publishes it through on_change (op 's') before the
+ *     DDL's on_commit.
+ * Versions published in a transaction that never reached on_commit are removed from the
+ * history when it is attached again (to the next decoder). Lookups run once per TABLE_MAP
+ * parsed, never per row. */
+struct binlog_schema;
+void binlog_decoder_set_schema(binlog_decoder_t *dec, struct binlog_schema *hist);
 
 /* Position just after the last event fed (file and log_pos). */
 void binlog_decoder_position(const binlog_decoder_t *dec, binlog_pos *out);

@@ -173,6 +173,8 @@ typedef struct binlog_table {
     rl_buf strs;
     uint32_t topic_off, topic_len;     /* "prefix.db.table" (sanitized) */
     uint32_t dbtable_off, dbtable_len; /* `"db":"..","table":".."` */
+    uint64_t schema_gen; /* the decoder's schema_gen when parsed: a DDL since forces a
+                            re-parse of an identical TABLE_MAP */
 } binlog_table;
 
 /* One MariaDB GTID, text form "domain-server-seq". */
@@ -249,6 +251,12 @@ struct binlog_decoder {
     bool source_query;
     rl_buf rows_query;
     binlog_decoder_stats stats;
+
+    /* Schema history (schema.c; NULL: names from TABLE_MAP metadata alone). schema_gen moves
+     * at each DDL; schema_key/value/tmp hold the schema-change event being emitted. */
+    struct binlog_schema *schema;
+    uint64_t schema_gen;
+    rl_buf schema_key, schema_value, schema_tmp;
 
     /* MariaDB GTID state (sorted by domain) and its text. */
     binlog_gtid *gstate;
@@ -337,6 +345,18 @@ void binlog__tables_trim(binlog_decoder_t *dec);
 void binlog__tables_free(binlog_decoder_t *dec);
 /* Name of a column type for messages ("NEWDECIMAL", "TIME2", ...). */
 const char *binlog__type_name(uint8_t type);
+
+/* schema.c: a DDL QUERY event (db = its default database, sql = its text, trimmed): records
+ * and publishes the versions of the tables it changes. Returns 0, -ENOMEM, a provider error
+ * or the handler's. */
+int binlog__schema_on_query(binlog_decoder_t *dec, const binlog_event *ev, rl_slice db,
+                            rl_slice sql, rl_err *err);
+/* schema.c: the definition in force for the TABLE_MAP t (parsed, names not applied yet),
+ * fetched and published at the table's first sight; *out NULL when the table is unknown to
+ * the source. Checks column count and types: RL_ECORRUPT on a mismatch. */
+struct binlog_schema_table;
+int binlog__schema_for_table(binlog_decoder_t *dec, const binlog_event *ev, const binlog_table *t,
+                             const struct binlog_schema_table **out, rl_err *err);
 
 /* rows.c: JSON string of latin1 bytes read as cp1252 (MySQL's latin1), with quotes. */
 void binlog__json_latin1(rl_buf *b, const uint8_t *p, size_t n);

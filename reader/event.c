@@ -60,6 +60,7 @@
  * TABLE_MAP (19) and rows events (23-25, 30-32): see tablemap.c and rows.c.
  */
 #include "reader/binlog_int.h"
+#include "reader/schema.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -309,6 +310,9 @@ void binlog_decoder_free(binlog_decoder_t *dec)
     rl_buf_free(&dec->mset_text);
     rl_buf_free(&dec->warned);
     rl_buf_free(&dec->rows_query);
+    rl_buf_free(&dec->schema_key);
+    rl_buf_free(&dec->schema_value);
+    rl_buf_free(&dec->schema_tmp);
     binlog__rows_free(dec);
     free(dec->colpos[0]);
     free(dec->colpos[1]);
@@ -329,6 +333,13 @@ void binlog_decoder_set_file(binlog_decoder_t *dec, const char *file)
 {
     snprintf(dec->file, sizeof dec->file, "%s", file ? file : "");
     set_file_json(dec);
+}
+
+void binlog_decoder_set_source_query(binlog_decoder_t *dec, bool on)
+{
+    dec->source_query = on;
+    if (!on)
+        rl_buf_reset(&dec->rows_query);
 }
 
 void binlog_decoder_expect_checksum(binlog_decoder_t *dec, bool crc32)
@@ -380,9 +391,13 @@ static int txn_commit(binlog_decoder_t *dec, const binlog_event *ev, rl_err *err
     dec->have_mgtid = false;
     dec->have_mysql_gtid = false;
     dec->gtid[0] = '\0';
+    rl_buf_reset(&dec->rows_query);
     binlog__tables_trim(dec);
     if (rc < 0)
         return rl_err_set(err, rc, "on_commit handler returned %d (%s)", rc, rl_strerror(rc));
+    /* The schema versions published in this transaction are now in the caller's hands. */
+    if (dec->schema)
+        binlog_schema_commit(dec->schema);
     return 0;
 }
 
@@ -583,6 +598,11 @@ static int on_query(binlog_decoder_t *dec, const binlog_event *ev, rl_reader *rd
         return txn_commit(dec, ev, err);
     if (sql_dml_skipped(dec, ev, db, sql))
         return dec->in_txn && !dec->standalone ? 0 : txn_commit(dec, ev, err);
+    if (dec->schema) {
+        int rc = binlog__schema_on_query(dec, ev, db, sql, err);
+        if (rc < 0)
+            return rc;
+    }
     if (dec->standalone)
         return txn_commit(dec, ev, err);
     if (dec->in_txn)
@@ -985,6 +1005,27 @@ static int on_fde(binlog_decoder_t *dec, const binlog_event *ev, rl_err *err)
 
 /* ------------------------------------------------------------------ dispatch */
 
+/* ROWS_QUERY (29, MySQL binlog_rows_query_log_events): post-header none, body: length u8
+ * (the text's length modulo 256, ignored as mysqlbinlog does) then the statement to the end.
+ * ANNOTATE_ROWS (160, MariaDB binlog_annotate_row_events): the body is the statement. Kept as
+ * a quoted JSON string for source.query until the transaction ends; a later one replaces it
+ * (one per statement). */
+static int on_rows_query(binlog_decoder_t *dec, const binlog_event *ev, rl_reader *rd,
+                         rl_err *err)
+{
+    rl_reader_skip(rd, ev->post_len);
+    if (ev->type == BINLOG_ROWS_QUERY)
+        rl_reader_skip(rd, 1);
+    if (rd->err)
+        return rl_err_set(err, RL_ECORRUPT, "%s event too short", binlog__event_name(ev->type));
+    rl_slice q = rl_get_rest(rd);
+    rl_buf_reset(&dec->rows_query);
+    rl_buf_json_str(&dec->rows_query, q.p, q.len);
+    if (!rl_buf_ok(&dec->rows_query))
+        return rl_err_set(err, -ENOMEM, "out of memory keeping the statement text");
+    return 0;
+}
+
 static int dispatch(binlog_decoder_t *dec, const binlog_event *ev, rl_slice body, rl_err *err);
 
 /* Reads the common header of an event (raw holds at least the 19 bytes). */
@@ -1146,6 +1187,9 @@ static int dispatch(binlog_decoder_t *dec, const binlog_event *ev, rl_slice body
         return on_incident(ev, &rd, err);
     case BINLOG_TRANSACTION_PAYLOAD:
         return on_payload(dec, ev, &rd, err);
+    case BINLOG_ROWS_QUERY:
+    case BINLOG_MARIA_ANNOTATE_ROWS:
+        return dec->source_query ? on_rows_query(dec, ev, &rd, err) : 0;
     /* Carry nothing the change stream needs: statement-format and LOAD DATA events (a
      * rowlog source runs binlog_format=ROW), SQL annotations, GTID sets, group replication. */
     case BINLOG_START_V3:
@@ -1165,10 +1209,8 @@ static int dispatch(binlog_decoder_t *dec, const binlog_event *ev, rl_slice body
     case BINLOG_HEARTBEAT:
     case BINLOG_HEARTBEAT_V2:
     case BINLOG_IGNORABLE:
-    case BINLOG_ROWS_QUERY:
     case BINLOG_TRANSACTION_CONTEXT:
     case BINLOG_VIEW_CHANGE:
-    case BINLOG_MARIA_ANNOTATE_ROWS:
     case BINLOG_MARIA_BINLOG_CHECKPOINT:
         return 0;
     case BINLOG_PRE_GA_WRITE_ROWS:

@@ -54,6 +54,7 @@
  * byte-identical to the cached map only re-activates it (no parsing, no allocation).
  */
 #include "reader/rows_int.h"
+#include "reader/schema.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -565,7 +566,8 @@ static int parse_strvalues(binlog_decoder_t *dec, binlog_table *t, rl_slice f, u
     return 0;
 }
 
-static int parse_names(binlog_table *t, const opt_fields *o, rl_err *err)
+static int parse_names(binlog_table *t, const opt_fields *o, const binlog_schema_table *def,
+                       rl_err *err)
 {
     rl_reader r =
         rl_reader_make(o->have[OPT_COLUMN_NAME] ? o->f[OPT_COLUMN_NAME] : rl_slice_make("", 0));
@@ -581,6 +583,8 @@ static int parse_names(binlog_table *t, const opt_fields *o, rl_err *err)
         c->name_off = (uint32_t)t->strs.len;
         if (name.p) {
             rl_buf_json_str(&t->strs, name.p, name.len);
+        } else if (def) {
+            rl_buf_json_str(&t->strs, def->cols[i].name, strlen(def->cols[i].name));
         } else {
             char tmp[16];
             int n = snprintf(tmp, sizeof tmp, "@%u", i + 1);
@@ -637,6 +641,74 @@ static int parse_dimensions(binlog_table *t, rl_slice f, rl_err *err)
         return rl_err_set(err, RL_ECORRUPT,
                           "VECTOR_DIMENSIONALITY lists more dimensions than the "
                           "VECTOR columns");
+    return 0;
+}
+
+static bool is_binary_type(const char *dt)
+{
+    return strcmp(dt, "binary") == 0 || strcmp(dt, "varbinary") == 0 ||
+           strcmp(dt, "tinyblob") == 0 || strcmp(dt, "blob") == 0 ||
+           strcmp(dt, "mediumblob") == 0 || strcmp(dt, "longblob") == 0;
+}
+
+/* Signedness and collations the TABLE_MAP does not carry, from the schema (whose column
+ * count and types were checked against it), and the JSON flag of text columns. */
+static void schema_fill(binlog_decoder_t *dec, binlog_table *t, const opt_fields *o,
+                        const binlog_schema_table *def)
+{
+    bool have_cs = o->have[OPT_DEFAULT_CHARSET] || o->have[OPT_COLUMN_CHARSET];
+    bool have_es = o->have[OPT_ENUM_AND_SET_DEFAULT_CHARSET] ||
+                   o->have[OPT_ENUM_AND_SET_COLUMN_CHARSET];
+    for (uint32_t i = 0; i < t->ncols; i++) {
+        binlog_col *c = &t->cols[i];
+        const binlog_schema_col *sc = &def->cols[i];
+        if (!o->have[OPT_SIGNEDNESS] && sc->is_unsigned && is_numeric_col(c, dec->mariadb))
+            c->flags |= BINLOG_COL_UNSIGNED;
+        bool ch = is_char_col(c, dec->mariadb), es = is_enumset_col(c, dec->mariadb);
+        if ((ch && !have_cs) || (es && !have_es)) {
+            if (sc->collation_id && sc->collation_id <= UINT16_MAX)
+                set_collation(c, sc->collation_id);
+            else if (is_binary_type(sc->data_type))
+                set_collation(c, COLLATION_BINARY);
+        }
+        if (sc->json && !(c->flags & BINLOG_COL_BINARY) &&
+            (c->type == BINLOG_T_BLOB || c->type == BINLOG_T_VARCHAR ||
+             c->type == BINLOG_T_STRING || c->type == BINLOG_T_VAR_STRING))
+            c->flags |= BINLOG_COL_JSON_TEXT;
+    }
+}
+
+/* ENUM/SET strings from the schema (UTF-8 from information_schema), as parse_strvalues
+ * renders them. */
+static int schema_strvalues(binlog_table *t, const binlog_schema_table *def, uint8_t type,
+                            rl_err *err)
+{
+    uint32_t total = 0;
+    for (uint32_t i = 0; i < t->ncols; i++)
+        if (t->cols[i].type == type)
+            total += def->cols[i].nstrs;
+    if (!total)
+        return 0;
+    uint32_t *no = realloc(t->str_offs, ((size_t)t->nstrs + total) * 2 * sizeof *no);
+    if (!no)
+        return rl_err_set(err, -ENOMEM, "out of memory");
+    t->str_offs = no;
+    for (uint32_t i = 0; i < t->ncols; i++) {
+        binlog_col *c = &t->cols[i];
+        const binlog_schema_col *sc = &def->cols[i];
+        if (c->type != type)
+            continue;
+        c->str_first = t->nstrs;
+        c->str_count = sc->nstrs;
+        c->flags |= BINLOG_COL_STRS;
+        for (uint32_t k = 0; k < sc->nstrs; k++) {
+            uint32_t off = (uint32_t)t->strs.len;
+            rl_buf_json_str(&t->strs, sc->strs[k], strlen(sc->strs[k]));
+            t->str_offs[2 * (size_t)t->nstrs] = off;
+            t->str_offs[2 * (size_t)t->nstrs + 1] = (uint32_t)(t->strs.len - off);
+            t->nstrs++;
+        }
+    }
     return 0;
 }
 
@@ -747,15 +819,34 @@ static int table_parse(binlog_decoder_t *dec, const binlog_event *ev, binlog_tab
         rc =
             apply_charsets(t, &o, OPT_ENUM_AND_SET_DEFAULT_CHARSET, OPT_ENUM_AND_SET_COLUMN_CHARSET,
                            is_enumset_col, dec->mariadb, idx, err);
+    /* With a schema history, what the TABLE_MAP lacks comes from the version in force
+     * (schema.c checks its column count and types first). */
+    const binlog_schema_table *def = NULL;
+    if (rc == 0 && dec->schema)
+        rc = binlog__schema_for_table(dec, ev, t, &def, err);
+    if (rc == 0 && def)
+        schema_fill(dec, t, &o, def);
     if (rc == 0)
-        rc = parse_names(t, &o, err);
+        rc = parse_names(t, &o, def, err);
     if (rc == 0 && o.have[OPT_ENUM_STR_VALUE])
         rc = parse_strvalues(dec, t, o.f[OPT_ENUM_STR_VALUE], BINLOG_T_ENUM, OPT_ENUM_STR_VALUE,
                              err);
+    else if (rc == 0 && def)
+        rc = schema_strvalues(t, def, BINLOG_T_ENUM, err);
     if (rc == 0 && o.have[OPT_SET_STR_VALUE])
         rc = parse_strvalues(dec, t, o.f[OPT_SET_STR_VALUE], BINLOG_T_SET, OPT_SET_STR_VALUE, err);
+    else if (rc == 0 && def)
+        rc = schema_strvalues(t, def, BINLOG_T_SET, err);
     if (rc == 0)
         rc = parse_keys(t, &o, err);
+    if (rc == 0 && def && !t->keys && def->nkeys) {
+        t->keys = malloc((size_t)def->nkeys * sizeof *t->keys);
+        if (!t->keys)
+            rc = rl_err_set(err, -ENOMEM, "out of memory");
+        else
+            memcpy(t->keys, def->keys, (size_t)def->nkeys * sizeof *t->keys);
+        t->nkeys = t->keys ? def->nkeys : 0;
+    }
     if (rc == 0 && o.have[OPT_VECTOR_DIMENSIONALITY])
         rc = parse_dimensions(t, o.f[OPT_VECTOR_DIMENSIONALITY], err);
     if (rc < 0)
@@ -785,7 +876,8 @@ int binlog__table_map(binlog_decoder_t *dec, const binlog_event *ev, rl_slice pb
     rl_reader rd = rl_reader_make(pb);
     uint64_t id = ev->post_len == 6 ? rl_get_u32le(&rd) : rl_get_u48le(&rd);
     binlog_table *old = binlog__table_find(dec, id);
-    if (old && old->raw_len == pb.len && memcmp(old->raw, pb.p, pb.len) == 0) {
+    if (old && old->raw_len == pb.len && old->schema_gen == dec->schema_gen &&
+        memcmp(old->raw, pb.p, pb.len) == 0) {
         old->gen = dec->stmt_gen;
         return 0;
     }
@@ -793,6 +885,7 @@ int binlog__table_map(binlog_decoder_t *dec, const binlog_event *ev, rl_slice pb
     if (!t)
         return rl_err_set(err, -ENOMEM, "out of memory");
     t->id = id;
+    t->schema_gen = dec->schema_gen;
     t->raw_len = pb.len;
     t->raw = malloc(pb.len ? pb.len : 1);
     if (!t->raw) {
