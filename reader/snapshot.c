@@ -1656,3 +1656,9 @@ int binlog_snapshot_run(binlog_snapshot_t *snap, const binlog_snapshot_handler *
     snap->workers = NULL;
     return rc;
 }
+
+void binlog_snapshot_topic(rl_buf *out, const char *prefix, const char *db, const char *table)
+{
+    binlog__put_topic(out, prefix ? prefix : "rowlog", rl_slice_make(db, strlen(db)),
+                      rl_slice_make(table, strlen(table)));
+}

@@ -168,6 +168,10 @@ void binlog_snapshot_interrupt(binlog_snapshot_t *snap);
  * NULL allowed. */
 void binlog_snapshot_close(binlog_snapshot_t *snap);
 
+/* Appends the topic the decoder and the snapshot give the table's changes ("PREFIX.db.table",
+ * sanitized as binlog_change.topic): the stream side of an on-demand snapshot watches it. */
+void binlog_snapshot_topic(rl_buf *out, const char *prefix, const char *db, const char *table);
+
 /* ------------------------------------------------------------------ on-demand window */
 
 /*

@@ -16,8 +16,20 @@
  *                       404 unknown topic; 400 missing parameter or malformed GTID (the
  *                       reason in {"status":"error","reason":"..."}); 500 an index unreadable
  *
- * Anything else is 404 (unknown path) or 405 (a method other than GET or HEAD). Requests
- * carry no body; the connection limit (64) and timeout (10 s) keep a misbehaving client
+ *   POST /v1/snapshots?tables=db.t1,db.t2
+ *                       an on-demand snapshot of the tables while streaming (docs/snapshots.md
+ *                       "On demand"): validated (rowlogd_ondemand_validate: one short
+ *                       connection to the source per table), then stored durably by the
+ *                       source thread at its next transaction boundary; 202 {"status":
+ *                       "accepted","tables":[...]}. Errors as {"status":"error","reason":..}:
+ *                       400 malformed, 404 no such table (or filtered out), 422 no usable key
+ *                       or GTIDs off, 502 the source refused or is unreachable, 503 not
+ *                       stored within 30 s (not streaming: the request stays queued)
+ *   GET /v1/snapshots   200 {"running":bool,"tables":[{"table":"db.t","rows_read":N,
+ *                       "rows_estimated":N,"chunks":N,"rows_dropped":N,"done":bool},...]}
+ *
+ * Anything else is 404 (unknown path) or 405 (a method other than GET or HEAD, except the
+ * POST above). Requests carry no body (a POST's arguments are in its query string); the connection limit (64) and timeout (10 s) keep a misbehaving client
  * from holding the thread. Every value served was published by another thread: a request
  * never waits on the primary or on the log's writer.
  */
@@ -165,6 +177,88 @@ static enum MHD_Result serve_offsets(rowlogd_http *h, struct MHD_Connection *con
     return r;
 }
 
+static enum MHD_Result serve_snapshots_get(rowlogd_http *h, struct MHD_Connection *conn)
+{
+    rowlogd_source_stats *st = &h->view.src->stats;
+    rl_buf b = RL_BUF_INIT;
+    rl_buf_printf(&b, "{\"running\":%s,\"tables\":[",
+                  atomic_load(&st->ondemand_running) ? "true" : "false");
+    pthread_mutex_lock(&st->lock);
+    for (size_t i = 0; i < st->od_ntables; i++) {
+        const rowlogd_snapshot_table_stats *t = &st->od_tables[i];
+        rl_buf_puts(&b, i ? ",{\"table\":" : "{\"table\":");
+        rl_buf_json_str(&b, t->name, strlen(t->name));
+        rl_buf_printf(&b,
+                      ",\"rows_read\":%llu,\"rows_estimated\":%llu,\"chunks\":%llu,"
+                      "\"rows_dropped\":%llu,\"done\":%s}",
+                      (unsigned long long)t->rows_read, (unsigned long long)t->rows_estimated,
+                      (unsigned long long)t->chunks, (unsigned long long)t->rows_dropped,
+                      t->done ? "true" : "false");
+    }
+    pthread_mutex_unlock(&st->lock);
+    rl_buf_puts(&b, "]}\n");
+    enum MHD_Result r =
+        rl_buf_ok(&b) ? respond(conn, MHD_HTTP_OK, "application/json", b.p, b.len) : MHD_NO;
+    rl_buf_free(&b);
+    return r;
+}
+
+enum { HTTP_ONDEMAND_WAIT_MS = 30000, HTTP_ONDEMAND_MAX = 64 };
+
+static enum MHD_Result serve_snapshots_post(rowlogd_http *h, struct MHD_Connection *conn)
+{
+    const char *arg = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "tables");
+    if (!arg || !arg[0])
+        return respond_json_status(conn, MHD_HTTP_BAD_REQUEST, "error",
+                                   "parameter tables=db.table[,db.table...] is required");
+    char *copy = strdup(arg);
+    if (!copy)
+        return MHD_NO;
+    const char *names[HTTP_ONDEMAND_MAX];
+    size_t n = 0;
+    bool too_many = false;
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (n == HTTP_ONDEMAND_MAX) {
+            too_many = true;
+            break;
+        }
+        names[n++] = tok;
+    }
+    enum MHD_Result r;
+    rl_err err = {0};
+    int rc = too_many ? rl_err_set(&err, RL_ECONFIG, "at most %d tables per request",
+                                   HTTP_ONDEMAND_MAX)
+                      : rowlogd_ondemand_validate(h->view.opts, names, n, &err);
+    if (rc == 0)
+        rc = rowlogd_source_request_snapshot(h->view.src, names, n, HTTP_ONDEMAND_WAIT_MS, &err);
+    if (rc == 0) {
+        rl_buf b = RL_BUF_INIT;
+        rl_buf_puts(&b, "{\"status\":\"accepted\",\"tables\":[");
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                rl_buf_putc(&b, ',');
+            rl_buf_json_str(&b, names[i], strlen(names[i]));
+        }
+        rl_buf_puts(&b, "]}\n");
+        r = rl_buf_ok(&b) ? respond(conn, MHD_HTTP_ACCEPTED, "application/json", b.p, b.len)
+                          : MHD_NO;
+        rl_buf_free(&b);
+        rl_info("on-demand snapshot requested: %s", arg);
+    } else {
+        unsigned status = rc == RL_ECONFIG        ? MHD_HTTP_BAD_REQUEST
+                          : rc == RL_ENOTFOUND    ? MHD_HTTP_NOT_FOUND
+                          : rc == RL_EUNSUPPORTED ? 422u
+                          : rc == -ETIMEDOUT      ? MHD_HTTP_SERVICE_UNAVAILABLE
+                          : rc == RL_ESOURCE || rc == -ECONNREFUSED ? MHD_HTTP_BAD_GATEWAY
+                                                                    : MHD_HTTP_INTERNAL_SERVER_ERROR;
+        r = respond_json_status(conn, status, "error", err.msg[0] ? err.msg : rl_strerror(rc));
+        rl_warn("on-demand snapshot refused (%u): %s", status, err.msg);
+    }
+    free(copy);
+    return r;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -173,11 +267,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
     (void)upload_data;
     (void)con_cls;
-    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-        return respond_json_status(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "error",
-                                   "only GET and HEAD are served");
     if (*upload_data_size != 0)
         return MHD_NO;
+    if (strcmp(method, MHD_HTTP_METHOD_POST) == 0 && strcmp(url, "/v1/snapshots") == 0)
+        return serve_snapshots_post(h, conn);
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return respond_json_status(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "error",
+                                   "only GET and HEAD are served (and POST /v1/snapshots)");
     if (strcmp(url, "/metrics") == 0)
         return serve_metrics(h, conn);
     if (strcmp(url, "/health/live") == 0)
@@ -186,6 +282,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return serve_ready(h, conn);
     if (strcmp(url, "/v1/offsets") == 0)
         return serve_offsets(h, conn);
+    if (strcmp(url, "/v1/snapshots") == 0)
+        return serve_snapshots_get(h, conn);
     return respond_json_status(conn, MHD_HTTP_NOT_FOUND, "error", "no such path");
 }
 

@@ -71,6 +71,8 @@ typedef struct rowlogd_snapshot_table_stats {
     uint64_t rows_read;      /* rows handed out (resumed runs included) */
     uint64_t rows_estimated; /* information_schema.TABLES.TABLE_ROWS at open */
     uint64_t chunks;         /* chunks done (resumed runs included) */
+    uint64_t rows_dropped;   /* on demand: chunk rows dropped because the stream changed
+                                their key inside the chunk's window (this process) */
     bool done;
 } rowlogd_snapshot_table_stats;
 
@@ -102,10 +104,14 @@ typedef struct rowlogd_source_stats {
                                            everything read is durable (cleared by the
                                            commit hook, which runs on the source thread) */
     _Atomic bool snapshot_running;   /* a snapshot is being read */
+    _Atomic bool ondemand_running;   /* an on-demand snapshot is queued or being read */
     _Atomic uint64_t snapshot_rows;  /* snapshot records ('r') appended by this process */
     pthread_mutex_t lock;            /* guards the strings below and the snapshot tables */
     rowlogd_snapshot_table_stats *snap_tables; /* tables of the current or last snapshot */
     size_t snap_ntables;
+    rowlogd_snapshot_table_stats *od_tables; /* on-demand snapshots requested since start
+                                                (rows_dropped: chunk rows left to the stream) */
+    size_t od_ntables;
     int64_t snapshot_started_ms;     /* wall clock at which this process started reading it */
     binlog_pos at;                   /* position read: after the last event or heartbeat */
     char gtid_state[BINLOG_GTID_STATE_MAX]; /* GTID state after the last committed transaction */
@@ -148,6 +154,12 @@ typedef struct rowlogd_source {
     pthread_cond_t wake;    /* signalled by rowlogd_source_stop (ends a reconnect backoff) */
     binlog_conn_t *conn;
     binlog_snapshot_t *snap;    /* the snapshot being read (guarded by lock, like conn) */
+    /* On-demand snapshot requests (docs/snapshots.md "On demand"), guarded by lock: */
+    char *od_request;           /* tables requested and not taken yet, "db.table\n" lines
+                                   (names percent-encoded as in the checkpoint) */
+    uint64_t od_req_gen;        /* requests made */
+    uint64_t od_req_done;       /* requests stored durably (the checkpoint lists them) */
+    pthread_cond_t od_cond;     /* signalled when od_req_done moves or at a stop */
     bool resnapshot;            /* source thread: the stored position was purged and
                                    --snapshot when-needed: the next run snapshots again */
     struct rowlogd_filter *filter; /* source thread: --include/--exclude for the stream */
@@ -170,6 +182,25 @@ void rowlogd_source_stop(rowlogd_source *src);
  * rowlogd_source_destroy. */
 int rowlogd_source_join(rowlogd_source *src);
 void rowlogd_source_destroy(rowlogd_source *src);
+
+/* ------------------------------------------------------------------ on-demand snapshots */
+
+/* Any thread (the HTTP thread): checks that each of names ("db.table", n of them, 1..64) can
+ * be snapshotted on demand: a base table at the source, passing --include/--exclude, with a
+ * primary key (or a UNIQUE key of NOT NULL columns) of orderable types, and GTIDs on at the
+ * source. Opens one short connection per table (a consistent snapshot, read-only). Returns 0,
+ * RL_ECONFIG (not db.table, too many), RL_ENOTFOUND (no such table, or filtered out),
+ * RL_EUNSUPPORTED (no usable key, GTIDs off), RL_ESOURCE (the source unreachable or refusing),
+ * -ENOMEM; err says which table and why. */
+int rowlogd_ondemand_validate(const rowlogd_opts *opts, const char *const *names, size_t n,
+                              rl_err *err);
+/* Any thread: queues names (validated) for the source thread and waits up to timeout_ms until
+ * it has stored them durably in the log's checkpoint (at its next transaction boundary; an
+ * idle primary's heartbeats bring one every heartbeat period). Returns 0 (stored: a restart
+ * resumes them), -ETIMEDOUT (not stored yet: the source is not streaming; the request stays
+ * queued for this process), -ENOMEM. */
+int rowlogd_source_request_snapshot(rowlogd_source *src, const char *const *names, size_t n,
+                                    unsigned timeout_ms, rl_err *err);
 
 /* ------------------------------------------------------------------ schema history */
 

@@ -578,6 +578,41 @@ static void render_snapshot(rowlogd_prom *w, const rowlogd_view *v)
             }
         }
     }
+    /* On-demand snapshots while streaming (docs/snapshots.md "On demand"): one series per
+     * table requested since this process started. */
+    one_u64(w, "rowlog_ondemand_snapshot_running", "gauge",
+            "1 while an on-demand snapshot is queued or being read",
+            atomic_load_explicit(&st->ondemand_running, memory_order_relaxed) ? 1 : 0);
+    if (st->od_ntables > 0) {
+        static const struct {
+            const char *name, *type, *help;
+        } fam[5] = {
+            {"rowlog_ondemand_snapshot_rows_read", "gauge",
+             "Rows of the table read by its on-demand snapshot (resumed runs included)"},
+            {"rowlog_ondemand_snapshot_rows_estimated", "gauge",
+             "Rows of the table estimated by the source (information_schema)"},
+            {"rowlog_ondemand_snapshot_chunks_total", "counter",
+             "Primary-key chunks of the table read on demand (resumed runs included)"},
+            {"rowlog_ondemand_snapshot_rows_dropped_total", "counter",
+             "Chunk rows left to the stream, which changed their key inside the chunk's "
+             "window (this process)"},
+            {"rowlog_ondemand_snapshot_table_done", "gauge",
+             "1 once the table's on-demand snapshot is complete"},
+        };
+        for (int f = 0; f < 5; f++) {
+            rowlogd_prom_family(w, fam[f].name, fam[f].type, fam[f].help);
+            for (size_t i = 0; i < st->od_ntables; i++) {
+                const rowlogd_snapshot_table_stats *t = &st->od_tables[i];
+                const char *l[] = {"table", t->name};
+                uint64_t x = f == 0   ? t->rows_read
+                             : f == 1 ? t->rows_estimated
+                             : f == 2 ? t->chunks
+                             : f == 3 ? t->rows_dropped
+                                      : (uint64_t)t->done;
+                rowlogd_prom_sample_u64(w, l, 1, x);
+            }
+        }
+    }
     pthread_mutex_unlock(&st->lock);
 }
 

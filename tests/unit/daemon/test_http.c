@@ -158,6 +158,16 @@ static void test_endpoint(void **state)
                         "{\"partition\":2,\"offset\":0}]}\n");
     assert_int_equal(http(port, "GET", "/nope", &b), 404);
     assert_int_equal(http(port, "POST", "/metrics", &b), 405);
+    /* On-demand snapshots: malformed requests are refused before any connection; the
+     * progress list starts empty. */
+    assert_int_equal(http(port, "POST", "/v1/snapshots", &b), 400);
+    assert_non_null(strstr((const char *)b.p, "tables=db.table"));
+    assert_int_equal(http(port, "POST", "/v1/snapshots?tables=nodot", &b), 400);
+    assert_non_null(strstr((const char *)b.p, "'nodot': not db.table"));
+    assert_int_equal(http(port, "POST", "/v1/snapshots?tables=db.", &b), 400);
+    assert_int_equal(http(port, "GET", "/v1/snapshots", &b), 200);
+    assert_string_equal((const char *)b.p, "{\"running\":false,\"tables\":[]}\n");
+    assert_int_equal(http(port, "DELETE", "/v1/snapshots", &b), 405);
 
     rowlogd_http_stop(h);
     rowlogd_source_destroy(&src);

@@ -26,7 +26,7 @@ static void test_checkpoint_overlong_gtid_state(void **state)
         rl_buf_putc(&blob, (char)('0' + i % 10));
     rl_buf_puts(&blob, "\n");
     assert_true(rl_buf_ok(&blob));
-    assert_int_equal(checkpoint_parse(rl_buf_slice(&blob), &start, NULL, &err), 0);
+    assert_int_equal(checkpoint_parse(rl_buf_slice(&blob), &start, NULL, NULL, &err), 0);
     assert_int_equal(strlen(start.gtid_state), fit);
     assert_int_equal(start.gtid_state[fit - 1], (char)('0' + (fit - 1) % 10));
 
@@ -37,7 +37,7 @@ static void test_checkpoint_overlong_gtid_state(void **state)
         rl_buf_putc(&blob, '7');
     rl_buf_puts(&blob, "\n");
     memset(&err, 0, sizeof err);
-    assert_int_equal(checkpoint_parse(rl_buf_slice(&blob), &start, NULL, &err), RL_ECORRUPT);
+    assert_int_equal(checkpoint_parse(rl_buf_slice(&blob), &start, NULL, NULL, &err), RL_ECORRUPT);
     char want[64];
     snprintf(want, sizeof want, "GTID state of %zu bytes (at most %zu)", fit + 1, fit);
     assert_non_null(strstr(err.msg, want));
@@ -49,12 +49,12 @@ static void test_checkpoint_overlong_gtid_state(void **state)
         rl_buf_putc(&blob, 'f');
     rl_buf_puts(&blob, "\npos=4\n");
     memset(&err, 0, sizeof err);
-    assert_int_equal(checkpoint_parse(rl_buf_slice(&blob), &start, NULL, &err), RL_ECORRUPT);
+    assert_int_equal(checkpoint_parse(rl_buf_slice(&blob), &start, NULL, NULL, &err), RL_ECORRUPT);
     assert_non_null(strstr(err.msg, "binlog file name"));
 
     /* No position at all: corrupt too. */
     memset(&err, 0, sizeof err);
-    assert_int_equal(checkpoint_parse(rl_slice_str("snapshot=done\n"), &start, NULL, &err),
+    assert_int_equal(checkpoint_parse(rl_slice_str("snapshot=done\n"), &start, NULL, NULL, &err),
                      RL_ECORRUPT);
     rl_buf_free(&blob);
 }
