@@ -207,6 +207,10 @@ typedef struct binlog_source_opts {
     unsigned heartbeat_ms;   /* primary's heartbeat period; default 1000; read timeout is
                                 3x this */
     unsigned connect_timeout_s; /* default 10 */
+    /* How rowlogd decodes this source (not used by binlog_conn_*; kept here so that the
+     * source's settings travel together): */
+    bool source_query;       /* --source-query: binlog_decoder_set_source_query */
+    bool no_schema_history;  /* --schema-history off: no binlog_decoder_set_schema */
 } binlog_source_opts;
 
 /* Parses "mysql://USER[:PASS]@HOST[:PORT]" (also "mariadb://"), percent-decoding user and

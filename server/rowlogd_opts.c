@@ -53,6 +53,13 @@ static const char usage[] =
     "  --include REGEX       only tables whose \"db.table\" matches (POSIX extended regex,\n"
     "                        anchored); repeatable (any of them); snapshot and stream\n"
     "  --exclude REGEX       leave out matching tables; repeatable\n"
+    "  --source-query        source.query carries the SQL statement of each row change,\n"
+    "                        when the source logs it (MySQL binlog_rows_query_log_events,\n"
+    "                        MariaDB binlog_annotate_row_events)\n"
+    "  --schema-history S    on (default): column names, keys and JSON columns from the\n"
+    "                        source's information_schema when TABLE_MAPs lack them, kept\n"
+    "                        by binlog position, schema changes on topic PREFIX\n"
+    "                        (docs/schema.md); off: TABLE_MAP metadata alone\n"
     "  --log-level L         debug, info, warn or error (default info)\n"
     "  --config FILE         INI file with the same keys (source = ..., data-dir = ...);\n"
     "                        command-line options override it\n"
@@ -85,6 +92,8 @@ enum {
     OPT_SNAPSHOT_CHUNK_ROWS,
     OPT_INCLUDE,
     OPT_EXCLUDE,
+    OPT_SOURCE_QUERY,
+    OPT_SCHEMA_HISTORY,
 };
 
 static const struct option long_opts[] = {
@@ -114,6 +123,8 @@ static const struct option long_opts[] = {
     {"snapshot-chunk-rows", required_argument, NULL, OPT_SNAPSHOT_CHUNK_ROWS},
     {"include", required_argument, NULL, OPT_INCLUDE},
     {"exclude", required_argument, NULL, OPT_EXCLUDE},
+    {"source-query", no_argument, NULL, OPT_SOURCE_QUERY},
+    {"schema-history", required_argument, NULL, OPT_SCHEMA_HISTORY},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -272,6 +283,19 @@ static int apply_opt(rowlogd_opts *o, const char *name, const char *v, rl_err *e
         rc = add_regex(name, o->include, sizeof o->include, v, err);
     } else if (strcmp(name, "exclude") == 0) {
         rc = add_regex(name, o->exclude, sizeof o->exclude, v, err);
+    } else if (strcmp(name, "source-query") == 0 || strcmp(name, "schema-history") == 0) {
+        /* --source-query takes no value on the command line; the config file says on/off. */
+        bool on;
+        if (!v || strcmp(v, "on") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+            on = true;
+        else if (strcmp(v, "off") == 0 || strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+            on = false;
+        else
+            return rl_err_set(err, RL_ECONFIG, "--%s: '%s' is not on or off", name, v);
+        if (name[1] == 'o')
+            o->source.source_query = on;
+        else
+            o->source.no_schema_history = !on;
     } else if (strcmp(name, "log-level") == 0) {
         static const char *levels[] = {"debug", "info", "warn", "error"};
         int found = -1;

@@ -1,21 +1,358 @@
 /*
- * rowlogd_schema.c - the source's schema history for the decoder (rowlogd_int.h).
+ * rowlogd_schema.c - the source's schema history for the decoder (rowlogd_int.h,
+ * docs/schema.md).
  *
- * Without a schema history the decoder names columns from TABLE_MAP metadata alone
- * (binlog_row_metadata=FULL); this file is where the history is created, restored from
- * rowlog's own log and handed to each new decoder.
+ * The history (reader/schema.h) is created at the first attach and kept across reconnects
+ * (every new decoder gets the same one). It is restored from rowlog's own log: topic PREFIX
+ * holds every schema-change event the decoder published (at DDLs, and at the first TABLE_MAP
+ * of each table), committed together with the source position, so reading it back in offset
+ * order rebuilds exactly the versions the checkpoint's position has seen. Topic PREFIX is
+ * configured to keep its records forever (retention and compaction would lose versions).
+ *
+ * Current definitions come from the source's information_schema over a connection of our own
+ * (opened at the first fetch, reopened once when it was lost):
+ *   COLUMNS (+ COLLATIONS for the collation id) in ORDINAL_POSITION order,
+ *   STATISTICS of index PRIMARY in SEQ_IN_INDEX order,
+ *   MariaDB: CHECK_CONSTRAINTS "json_valid(`c`)" marks JSON columns (JSON is LONGTEXT there).
+ *
+ * Threading: the source thread alone.
  */
 #include "server/rowlogd_int.h"
 
+#include "reader/schema.h"
+
+#include <errno.h>
+#include <mysql.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct rowlogd_schema {
+    binlog_schema_t *hist;
+    binlog_source_opts opts;
+    MYSQL *mysql;
+    bool mariadb;
+    rl_buf sql;
+};
+
+static void provider_disconnect(struct rowlogd_schema *s)
+{
+    if (s->mysql)
+        mysql_close(s->mysql);
+    s->mysql = NULL;
+}
+
+static int provider_connect(struct rowlogd_schema *s, rl_err *err)
+{
+    s->mysql = mysql_init(NULL);
+    if (!s->mysql)
+        return rl_err_set(err, -ENOMEM, "mysql_init: out of memory");
+    unsigned timeout = s->opts.connect_timeout_s ? s->opts.connect_timeout_s : 10;
+    unsigned rtimeout = 60; /* information_schema on a busy server can be slow */
+    my_bool off = 0;
+    mysql_optionsv(s->mysql, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+    mysql_optionsv(s->mysql, MYSQL_OPT_READ_TIMEOUT, &rtimeout);
+    mysql_optionsv(s->mysql, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
+    mysql_optionsv(s->mysql, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    mysql_optionsv(s->mysql, MYSQL_OPT_RECONNECT, &off);
+    if (!mysql_real_connect(s->mysql, s->opts.host, s->opts.user, s->opts.password, NULL,
+                            s->opts.port ? s->opts.port : 3306, NULL, 0)) {
+        int rc = rl_err_set(err, RL_ESOURCE, "schema connection to %s:%u as '%s': %s (error %u)",
+                            s->opts.host, s->opts.port ? s->opts.port : 3306, s->opts.user,
+                            mysql_error(s->mysql), mysql_errno(s->mysql));
+        provider_disconnect(s);
+        return rc;
+    }
+    const char *info = mysql_get_server_info(s->mysql);
+    s->mariadb = info && strstr(info, "MariaDB") != NULL;
+    return 0;
+}
+
+/* Runs s->sql; NULL with err set on failure. */
+static MYSQL_RES *query(struct rowlogd_schema *s, rl_err *err)
+{
+    const char *sql = rl_buf_cstr(&s->sql);
+    if (!sql) {
+        rl_err_set(err, -ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (mysql_real_query(s->mysql, sql, s->sql.len) != 0) {
+        rl_err_set(err, RL_ESOURCE, "schema query failed: %s (error %u)", mysql_error(s->mysql),
+                   mysql_errno(s->mysql));
+        return NULL;
+    }
+    MYSQL_RES *res = mysql_store_result(s->mysql);
+    if (!res)
+        rl_err_set(err, RL_ESOURCE, "schema query returned no result: %s", mysql_error(s->mysql));
+    return res;
+}
+
+/* Appends 'text' as an SQL string literal. */
+static void put_literal(struct rowlogd_schema *s, const char *text)
+{
+    size_t n = strlen(text);
+    size_t at = s->sql.len;
+    rl_buf_putc(&s->sql, '\'');
+    if (rl_buf_reserve(&s->sql, 2 * n + 2) < 0)
+        return;
+    unsigned long w = mysql_real_escape_string(s->mysql, (char *)s->sql.p + s->sql.len, text,
+                                               (unsigned long)n);
+    if (w == (unsigned long)-1) {
+        s->sql.len = at;
+        s->sql.oom = true;
+        return;
+    }
+    s->sql.len += w;
+    rl_buf_putc(&s->sql, '\'');
+}
+
+static bool clause_is_json_valid(const char *clause, const char *col)
+{
+    /* MariaDB shows the constraint of a JSON column as json_valid(`c`), backquotes doubled. */
+    if (strncasecmp(clause, "json_valid(`", 12) != 0)
+        return false;
+    const char *p = clause + 12;
+    for (const char *c = col; *c; c++) {
+        if (*c == '`') {
+            if (p[0] != '`' || p[1] != '`')
+                return false;
+            p += 2;
+            continue;
+        }
+        if (*p++ != *c)
+            return false;
+    }
+    return strcmp(p, "`)") == 0;
+}
+
+static int fetch_once(struct rowlogd_schema *s, const char *db, const char *table,
+                      binlog_schema_table **out, rl_err *err)
+{
+    if (!s->mysql) {
+        int rc = provider_connect(s, err);
+        if (rc < 0)
+            return rc;
+    }
+    binlog_schema_table *t = binlog_schema_table_new(db, table);
+    if (!t)
+        return rl_err_set(err, -ENOMEM, "out of memory");
+    MYSQL_RES *res = NULL;
+    int rc = 0;
+    /* Columns. */
+    rl_buf_reset(&s->sql);
+    rl_buf_puts(&s->sql, "SELECT c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE, c.CHARACTER_SET_NAME, "
+                         "c.COLLATION_NAME, co.ID, c.IS_NULLABLE FROM information_schema.COLUMNS c "
+                         "LEFT JOIN information_schema.COLLATIONS co ON co.COLLATION_NAME = "
+                         "c.COLLATION_NAME WHERE c.TABLE_SCHEMA = ");
+    put_literal(s, db);
+    rl_buf_puts(&s->sql, " AND c.TABLE_NAME = ");
+    put_literal(s, table);
+    rl_buf_puts(&s->sql, " ORDER BY c.ORDINAL_POSITION");
+    if (!(res = query(s, err))) {
+        rc = err ? err->code : RL_ESOURCE;
+        goto fail;
+    }
+    MYSQL_ROW row;
+    while ((row = mysql_fetch_row(res))) {
+        binlog_schema_col spec;
+        memset(&spec, 0, sizeof spec);
+        spec.name = row[0];
+        spec.data_type = row[1];
+        spec.column_type = row[2];
+        spec.charset = row[3];
+        spec.collation = row[4];
+        spec.collation_id = row[5] ? (uint32_t)strtoul(row[5], NULL, 10) : 0;
+        spec.nullable = row[6] && strcmp(row[6], "YES") == 0;
+        spec.is_unsigned = row[2] && strstr(row[2], " unsigned") != NULL;
+        spec.json = row[1] && strcasecmp(row[1], "json") == 0;
+        if ((rc = binlog_schema_table_add_col(t, &spec, err)) < 0)
+            goto fail;
+    }
+    mysql_free_result(res);
+    res = NULL;
+    if (t->ncols == 0) {
+        binlog_schema_table_free(t);
+        return RL_ENOTFOUND;
+    }
+    /* Primary key, in key order. */
+    rl_buf_reset(&s->sql);
+    rl_buf_puts(&s->sql, "SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE "
+                         "TABLE_SCHEMA = ");
+    put_literal(s, db);
+    rl_buf_puts(&s->sql, " AND TABLE_NAME = ");
+    put_literal(s, table);
+    rl_buf_puts(&s->sql, " AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX");
+    if (!(res = query(s, err))) {
+        rc = err ? err->code : RL_ESOURCE;
+        goto fail;
+    }
+    while ((row = mysql_fetch_row(res)))
+        if (row[0] && (rc = binlog_schema_table_add_key(t, row[0], err)) < 0)
+            goto fail;
+    mysql_free_result(res);
+    res = NULL;
+    /* MariaDB JSON columns: LONGTEXT with CHECK (json_valid(`c`)). */
+    if (s->mariadb) {
+        rl_buf_reset(&s->sql);
+        rl_buf_puts(&s->sql, "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE "
+                             "CONSTRAINT_SCHEMA = ");
+        put_literal(s, db);
+        rl_buf_puts(&s->sql, " AND TABLE_NAME = ");
+        put_literal(s, table);
+        if (!(res = query(s, err))) {
+            rc = err ? err->code : RL_ESOURCE;
+            goto fail;
+        }
+        while ((row = mysql_fetch_row(res))) {
+            for (uint32_t i = 0; row[0] && i < t->ncols; i++)
+                if (clause_is_json_valid(row[0], t->cols[i].name))
+                    t->cols[i].json = true;
+        }
+        mysql_free_result(res);
+        res = NULL;
+    }
+    *out = t;
+    return 0;
+fail:
+    if (res)
+        mysql_free_result(res);
+    binlog_schema_table_free(t);
+    return rc < 0 ? rc : RL_ESOURCE;
+}
+
+static int provider_fetch(void *ctx, const char *db, const char *table, binlog_schema_table **out,
+                          rl_err *err)
+{
+    struct rowlogd_schema *s = ctx;
+    int rc = fetch_once(s, db, table, out, err);
+    if (rc == RL_ESOURCE && s->mysql) {
+        /* A connection idle for long may have been closed by the server: one fresh try. */
+        provider_disconnect(s);
+        rc = fetch_once(s, db, table, out, err);
+    }
+    if (rc == 0)
+        rl_info("schema: read the definition of `%s`.`%s` (%u columns, %u key columns)", db,
+                table, (*out)->ncols, (*out)->nkeys);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ restoring */
+
+typedef struct load_ctx {
+    binlog_schema_t *hist;
+    int64_t next; /* first offset not loaded yet */
+    size_t events;
+    rl_err *err;
+} load_ctx;
+
+static int load_record(void *ctx, const log_record *rec)
+{
+    load_ctx *c = ctx;
+    if (rec->offset < c->next)
+        return 0; /* the read began at a batch before the offset asked for */
+    c->next = rec->offset + 1;
+    if (!rec->value.p)
+        return 0;
+    int rc = binlog_schema_load_event(c->hist, rec->value, c->err);
+    if (rc < 0)
+        return rl_err_wrap(c->err, rc, "offset %lld", (long long)rec->offset);
+    c->events++;
+    return 0;
+}
+
+static int load_history(rowlogd_source *src, binlog_schema_t *hist, rl_err *err)
+{
+    const char *topic = src->opts->topic_prefix;
+    int nparts = log_store_partitions(src->store, topic);
+    if (nparts == RL_ENOTFOUND)
+        return 0;
+    if (nparts < 0)
+        return rl_err_set(err, nparts, "schema topic %s: %s", topic, rl_strerror(nparts));
+    rl_buf scratch = {0};
+    size_t events = 0;
+    int rc = 0;
+    for (uint32_t p = 0; p < (uint32_t)nparts && rc == 0; p++) {
+        int64_t start, hwm;
+        if (log_store_offsets(src->store, topic, p, &start, &hwm) < 0)
+            continue;
+        load_ctx c = {hist, start, 0, err};
+        while (c.next < hwm && rc == 0) {
+            log_read rd;
+            memset(&rd, 0, sizeof rd);
+            rc = log_store_read(src->store, topic, p, c.next, 1u << 20, &rd, err);
+            if (rc < 0)
+                break;
+            rl_slice b = rd.bytes;
+            int64_t before = c.next;
+            while (b.len > 0 && rc == 0) {
+                int n = log_batch_decode(b, &scratch, 64u << 20, load_record, &c, err);
+                if (n < 0) {
+                    rc = n;
+                    break;
+                }
+                b.p += n;
+                b.len -= (size_t)n;
+            }
+            log_read_release(&rd);
+            if (rc == 0 && c.next == before)
+                break; /* nothing readable below the high watermark */
+        }
+        if (rc < 0)
+            rl_err_wrap(err, rc, "restoring the schema history from %s-%u", topic, p);
+        events += c.events;
+    }
+    rl_buf_free(&scratch);
+    if (rc == 0)
+        rl_info("schema: history restored from topic %s: %zu events, %zu versions", topic,
+                events, binlog_schema_count(hist));
+    return rc;
+}
+
 int rowlogd_schema_attach(rowlogd_source *src, binlog_decoder_t *dec, rl_err *err)
 {
-    (void)src;
-    (void)dec;
-    (void)err;
+    binlog_decoder_set_source_query(dec, src->opts->source.source_query);
+    if (src->opts->source.no_schema_history)
+        return 0;
+    if (!src->schema) {
+        struct rowlogd_schema *s = calloc(1, sizeof *s);
+        if (!s)
+            return rl_err_set(err, -ENOMEM, "out of memory");
+        s->opts = src->opts->source;
+        binlog_schema_provider prov = {s, provider_fetch};
+        int rc = binlog_schema_new(&s->hist, &prov);
+        if (rc < 0) {
+            free(s);
+            return rl_err_set(err, rc, "out of memory");
+        }
+        /* The schema topic is the history: never deleted by retention nor compacted. */
+        log_topic_config cfg;
+        log_topic_config_init(&cfg);
+        cfg.retention_ms = -1;
+        cfg.retention_bytes = -1;
+        cfg.cleanup = LOG_CLEANUP_DELETE;
+        rc = log_store_topic_config(src->store, src->opts->topic_prefix, &cfg, err);
+        if (rc == 0)
+            rc = load_history(src, s->hist, err);
+        if (rc < 0) {
+            binlog_schema_free(s->hist);
+            free(s);
+            return rc;
+        }
+        src->schema = s;
+    }
+    binlog_decoder_set_schema(dec, src->schema->hist);
     return 0;
 }
 
 void rowlogd_schema_free(rowlogd_source *src)
 {
+    struct rowlogd_schema *s = src->schema;
+    if (s) {
+        provider_disconnect(s);
+        binlog_schema_free(s->hist);
+        rl_buf_free(&s->sql);
+        free(s);
+    }
     src->schema = NULL;
 }
