@@ -84,8 +84,11 @@
 #define GIDX_FIXED 22u /* entry bytes besides the source */
 #define GIDX_ENTRY_MAX (GIDX_FIXED + LOG_GTID_SRC_MAX)
 #define GIDX_CHUNK (64u << 10)
-/* Zero-fill step of an active sidecar (about 1,800 entries of a MariaDB GTID). */
+/* Zero-fill steps of an active sidecar: the first is GIDX_PREALLOC (about 1,800 entries of a
+ * MariaDB GTID), each next one the sidecar's size so far (doubling: one fsync per doubling),
+ * at most GIDX_PREALLOC_MAX (one fsync per ~29,000 entries of a busy partition). */
 #define GIDX_PREALLOC (64u << 10)
+#define GIDX_PREALLOC_MAX (1u << 20)
 /* statfs f_type of the file systems whose overwrites of written blocks stay in place
  * (linux/magic.h EXT4_SUPER_MAGIC, XFS_SUPER_MAGIC). */
 #define GIDX_FS_EXT4 0xEF53
@@ -463,16 +466,21 @@ static int unpub_push(log_partition *p, const log_gtid_ent *e, log_segment *seg)
     return 0;
 }
 
-/* Zero-fills seg's sidecar (open as seg->gfd) from galloc to at least `upto` bytes, in
- * GIDX_PREALLOC steps, and fsyncs it (size and blocks durable): the entries written below
- * galloc are then overwrites of existing blocks (see "Durability"). */
+/* Zero-fills seg's sidecar (open as seg->gfd) from galloc to at least `upto` bytes and one
+ * step beyond galloc (see GIDX_PREALLOC_MAX), rounded up to GIDX_PREALLOC, and fsyncs it (size and
+ * blocks durable): the entries written below galloc are then overwrites of existing blocks
+ * (see "Durability"). */
 static int gidx_grow(log_partition *p, log_segment *seg, uint64_t upto, const char *path,
                      rl_err *err)
 {
     if (upto <= seg->galloc)
         return 0;
     const log_io *io = &p->store->io;
-    uint64_t end = (upto + GIDX_PREALLOC - 1) / GIDX_PREALLOC * GIDX_PREALLOC;
+    uint64_t step = seg->galloc < GIDX_PREALLOC       ? GIDX_PREALLOC
+                    : seg->galloc > GIDX_PREALLOC_MAX ? GIDX_PREALLOC_MAX
+                                                      : seg->galloc;
+    uint64_t end = seg->galloc + step > upto ? seg->galloc + step : upto;
+    end = (end + GIDX_PREALLOC - 1) / GIDX_PREALLOC * GIDX_PREALLOC;
     for (uint64_t at = seg->galloc; at < end;) {
         size_t n = end - at > GIDX_PREALLOC ? GIDX_PREALLOC : (size_t)(end - at);
         int rc = log__pwrite_all(io, seg->gfd, gidx_zeros, n, at);

@@ -3,6 +3,10 @@
  * same log. After each kill the log must open, hold exactly the records of the last durable
  * checkpoint (never fewer than the child had seen committed), as a prefix of what was
  * appended, offsets contiguous, every batch's CRC valid; the next child goes on from there.
+ * Every TXN_RECORDS records end a transaction with GTID 0-1-N (N = 1 + first offset /
+ * TXN_RECORDS), commits fall between transactions: after each kill every committed
+ * transaction's GTID maps to its first offset, the next GTID to the high watermark, and the
+ * GTID index holds no entry at or past the log end (log check).
  * The seed is printed (RL_TEST_SEED repeats a run). */
 #include <signal.h>
 #include <sys/wait.h>
@@ -11,6 +15,7 @@
 #include "log_test_util.h"
 
 #define TRIALS 60
+#define TXN_RECORDS 3
 
 static size_t value_for(char *buf, int64_t i)
 {
@@ -48,7 +53,13 @@ static void child(const char *dir, int fd, uint64_t seed)
                              &err) != 0)
             _exit(4);
         i++;
-        if (tu_rnd(&seed) % 50 == 0) {
+        if (i % TXN_RECORDS != 0)
+            continue;
+        char g[48];
+        snprintf(g, sizeof g, "0-1-%lld", (long long)(i / TXN_RECORDS));
+        if (log_store_txn_end(st, g, &err) != 0)
+            _exit(7);
+        if (tu_rnd(&seed) % 17 == 0) {
             char ck[32];
             int n = snprintf(ck, sizeof ck, "%lld", (long long)i);
             if (log_store_commit(st, rl_slice_make(ck, (size_t)n), &err) != 0)
@@ -76,6 +87,12 @@ static int check_rec(void *vctx, const log_record *rec)
         c->bad++;
     c->expect = rec->offset + 1;
     return 0;
+}
+
+static void collect(void *buf, const char *line)
+{
+    rl_buf_puts(buf, line);
+    rl_buf_putc(buf, '\n');
 }
 
 static void test_sigkill(void **state)
@@ -151,8 +168,37 @@ static void test_sigkill(void **state)
         if (c.bad || c.expect != hwm)
             fail_msg("trial %d: %d bad records, read up to %lld of %lld", trial, c.bad,
                      (long long)c.expect, (long long)hwm);
+        /* The GTID index: transaction N starts at offset (N - 1) * TXN_RECORDS. */
+        if (hwm % TXN_RECORDS != 0)
+            fail_msg("trial %d: high watermark %lld inside a transaction", trial, (long long)hwm);
+        int64_t ntxn = hwm / TXN_RECORDS;
+        for (int q = 0; q < 40 && ntxn > 0; q++) {
+            int64_t n = q == 0 ? 1 : q == 1 ? ntxn : 1 + (int64_t)(tu_rnd(&seed) % (uint64_t)ntxn);
+            char g[48];
+            snprintf(g, sizeof g, "0-1-%lld", (long long)n);
+            int64_t off = -1;
+            if (log_store_offset_for_gtid(st, "t", 0, g, &off, &err) != 0)
+                fail_msg("trial %d: lookup %s: %s", trial, g, err.msg);
+            if (off != (n - 1) * TXN_RECORDS)
+                fail_msg("trial %d: %s at offset %lld, expected %lld", trial, g, (long long)off,
+                         (long long)((n - 1) * TXN_RECORDS));
+        }
+        if (hwm > 0) {
+            char g[48];
+            snprintf(g, sizeof g, "0-1-%lld", (long long)(ntxn + 1));
+            int64_t off = -1;
+            if (log_store_offset_for_gtid(st, "t", 0, g, &off, &err) != 0 || off != hwm)
+                fail_msg("trial %d: uncommitted %s at %lld, not the high watermark %lld", trial,
+                         g, (long long)off, (long long)hwm);
+        }
         last_hwm = hwm;
         log_store_close(st);
+        if (hwm > 0) {
+            rl_buf lines = RL_BUF_INIT;
+            if (log_check(dir, false, collect, &lines, &err) != 0)
+                fail_msg("trial %d: log check: %s", trial, rl_buf_cstr(&lines));
+            rl_buf_free(&lines);
+        }
     }
     print_message("%d kills, %lld records committed in the end\n", TRIALS, (long long)last_hwm);
     assert_true(last_hwm > 0);
