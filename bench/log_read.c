@@ -4,7 +4,7 @@
  *
  *   log_read write DIR [--gib G | --records N] [--size BYTES] [--codec none|lz4|zstd]
  *                      [--txn N] [--flush commit|interval|os] [--partitions N]
- *   log_read read DIR [--cold] [--decode] [--populate] [--max-bytes BYTES]
+ *   log_read read DIR [--cold] [--decode] [--populate] [--max-bytes BYTES] [--open-only]
  *
  * write: appends records of about --size bytes (default 541, shaped like rowlog's JSON change
  * events, from a pool of prepared ones) to topic "bench" until G GiB of record bytes (or N
@@ -16,7 +16,9 @@
  * drops the segment files from the page cache with posix_fadvise(POSIX_FADV_DONTNEED) (no
  * root needed; only this log's files are affected). --populate maps each fetch's pages with
  * one madvise(MADV_POPULATE_READ) before touching them. The open's recovery scan reads the last
- * segment of each partition, so that one is warm again before the reads start.
+ * segment of each partition, so that one is warm again before the reads start. --open-only
+ * stops after the open and prints what it left resident (RssAnon, RssFile) and read from the
+ * disk (/proc/self/io read_bytes: with --cold, every page it touched).
  *
  * Both print one line of key=value results, including memory: peak_rss_MiB (getrusage
  * ru_maxrss: anonymous + resident file pages, i.e. the mapped segments the process touched)
@@ -51,7 +53,8 @@ static int usage(void)
     fputs("usage: log_read write DIR [--gib G | --records N] [--size BYTES] [--codec "
           "none|lz4|zstd]\n"
           "                          [--txn N] [--flush commit|interval|os] [--partitions N]\n"
-          "       log_read read DIR [--cold] [--decode] [--populate] [--max-bytes BYTES]\n",
+          "       log_read read DIR [--cold] [--decode] [--populate] [--max-bytes BYTES]\n"
+          "                         [--open-only]\n",
           stderr);
     return 2;
 }
@@ -76,6 +79,22 @@ static void mem_sample(mem *m)
             m->file_kib = v;
     }
     fclose(f);
+}
+
+/* read_bytes of /proc/self/io: bytes this process caused to be fetched from storage (page
+ * cache misses, including through mappings); -1 when unavailable. */
+static long long io_read_bytes(void)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    long long v = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "read_bytes: %lld", &v) == 1)
+            break;
+    fclose(f);
+    return v;
 }
 
 static double peak_rss_mib(void)
@@ -267,11 +286,13 @@ static int count_rec(void *ctx, const log_record *rec)
 
 static int do_read(const char *dir, int argc, char **argv)
 {
-    bool cold = false, decode = false, populate = false;
+    bool cold = false, decode = false, populate = false, open_only = false;
     size_t max_bytes = 1u << 20;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--cold") == 0)
             cold = true;
+        else if (strcmp(argv[i], "--open-only") == 0)
+            open_only = true;
         else if (strcmp(argv[i], "--decode") == 0)
             decode = true;
         else if (strcmp(argv[i], "--populate") == 0)
@@ -290,6 +311,21 @@ static int do_read(const char *dir, int argc, char **argv)
         return 1;
     }
     int64_t t1 = rl_mono_ns();
+    if (open_only) {
+        /* What the open itself made resident and read: the recovery scan of each partition's
+         * last segment, the sealed segments' index checks (their last entries only; middle
+         * entries are checked by the reads that use them). */
+        mem om = {0, 0};
+        mem_sample(&om);
+        long long rb = io_read_bytes();
+        printf("mode=open%s open_seconds=%.2f rss_anon_MiB=%.1f rss_file_MiB=%.1f "
+               "peak_rss_MiB=%.1f disk_read_MB=%.1f dropped_MB=%.1f\n",
+               cold ? " cold=1" : "", (double)(t1 - t0) / 1e9, (double)om.anon_kib / 1024.0,
+               (double)om.file_kib / 1024.0, peak_rss_mib(), rb < 0 ? -1.0 : (double)rb / 1e6,
+               (double)dropped / 1e6);
+        log_store_close(st);
+        return 0;
+    }
     rstate r = {NULL, 0};
     log_store_topics(st, first_topic, &r);
     if (!r.topic) {
