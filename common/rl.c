@@ -267,7 +267,7 @@ const char *rl_buf_cstr(rl_buf *b)
 
 /* Length of the valid UTF-8 sequence at p (1-4), or 0 if invalid (overlongs, surrogates and
  * code points above U+10FFFF are invalid, as in RFC 3629). */
-static size_t utf8_seq_len(const uint8_t *p, size_t left)
+size_t rl_utf8_seq_len(const uint8_t *p, size_t left)
 {
     uint8_t c = p[0];
     if (c < 0x80)
@@ -336,7 +336,7 @@ void rl_buf_json_str(rl_buf *b, const void *vp, size_t n)
             }
             i++;
         } else {
-            size_t sl = utf8_seq_len(p + i, n - i);
+            size_t sl = rl_utf8_seq_len(p + i, n - i);
             if (sl) {
                 rl_buf_append(b, p + i, sl);
                 i += sl;

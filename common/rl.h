@@ -289,6 +289,10 @@ const char *rl_buf_cstr(rl_buf *b);
  * the same value (\u00XX, the latin1 reading) so output is always valid JSON and no byte is
  * silently lost. */
 void rl_buf_json_str(rl_buf *b, const void *p, size_t n);
+/* Length (1-4) of the well-formed UTF-8 sequence at p (left >= 1 bytes available; RFC 3629
+ * section 4: no overlong forms, no surrogates, nothing above U+10FFFF), 0 when p does not
+ * start one. */
+size_t rl_utf8_seq_len(const uint8_t *p, size_t left);
 /* Standard base64 (RFC 4648 section 4, with padding) of n bytes, without quotes. */
 void rl_buf_base64(rl_buf *b, const void *p, size_t n);
 

@@ -66,6 +66,22 @@ static inline bool bit_at(const uint8_t *bm, size_t i)
     return (bm[i >> 3] >> (i & 7)) & 1u;
 }
 
+/* rows.c's per-decoder state (dec->rows_state), created at first use, freed by
+ * binlog__rows_free. */
+struct binlog_rows_state {
+    rl_buf jtext; /* BINLOG_COL_JSON_TEXT: the value's text converted to UTF-8 */
+    rl_buf jstr;  /* BINLOG_COL_JSON_TEXT: its JSON string in another character set */
+    bool check_only;       /* binlog__rows_set_check_only: validate rows, render nothing */
+    uint64_t rows_checked; /* rows walked while check_only */
+};
+
+static struct binlog_rows_state *rows_state_get(binlog_decoder_t *dec)
+{
+    if (!dec->rows_state)
+        dec->rows_state = calloc(1, sizeof *dec->rows_state);
+    return dec->rows_state;
+}
+
 static const uint32_t pow10u[10] = {1,      10,      100,      1000,      10000,
                                     100000, 1000000, 10000000, 100000000, 1000000000};
 
@@ -149,7 +165,8 @@ static int verr(const value_ctx *v, int code, const char *fmt, ...)
 /* Text in the column's character set: binary as base64, utf8mb3/utf8mb4 (or no charset
  * metadata) copied, latin1 as cp1252, others converted by iconv (charset.c); a collation id
  * no server defines stops the stream. */
-static int put_text(const value_ctx *v, rl_buf *b, const binlog_col *c, const uint8_t *p, size_t n)
+static int put_text_str(const value_ctx *v, rl_buf *b, const binlog_col *c, const uint8_t *p,
+                        size_t n)
 {
     if (c->flags & BINLOG_COL_BINARY) {
         put_base64(b, p, n);
@@ -167,6 +184,324 @@ static int put_text(const value_ctx *v, rl_buf *b, const binlog_col *c, const ui
     if (cs == BINLOG_CS_UNKNOWN)
         return verr(v, RL_EUNSUPPORTED, "unknown collation id %u", c->charset);
     return binlog__put_charset_text(v->dec, b, cs, p, n);
+}
+
+/* ------------------------------------------------------------------ JSON text columns */
+
+/* Deeper documents stay strings (bounded recursion); the same limit as binary JSON. */
+enum { JTEXT_MAX_DEPTH = BINLOG_JSON_MAX_DEPTH };
+
+typedef struct jtext {
+    const uint8_t *p, *end;
+    uint8_t *o; /* output cursor: room for the whole input was reserved */
+    bool bad;
+} jtext;
+
+static void jt_ws(jtext *j)
+{
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+        j->p++;
+}
+
+static int jt_hex4(jtext *j)
+{
+    if (j->end - j->p < 4)
+        return -1;
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        uint8_t c = j->p[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0)
+            return -1;
+        v = v << 4 | d;
+    }
+    return v;
+}
+
+/* A string (j->p at its opening quote), copied as it is. Escapes per RFC 8259 section 7; a
+ * \u escape of a surrogate must be a high one followed by a \u low one; other bytes are
+ * well-formed UTF-8 of U+0020 and up. */
+static void jt_string(jtext *j)
+{
+    const uint8_t *s = j->p++;
+    while (!j->bad) {
+        if (j->p >= j->end) {
+            j->bad = true;
+            break;
+        }
+        uint8_t c = *j->p;
+        if (c == '"') {
+            j->p++;
+            break;
+        }
+        if (c == '\\') {
+            if (j->end - j->p < 2) {
+                j->bad = true;
+                break;
+            }
+            uint8_t e = j->p[1];
+            j->p += 2;
+            if (e == 'u') {
+                int cp = jt_hex4(j);
+                if (cp < 0) {
+                    j->bad = true;
+                    break;
+                }
+                j->p += 4;
+                if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                    j->bad = true;
+                } else if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    int lo = -1;
+                    if (j->end - j->p >= 6 && j->p[0] == '\\' && j->p[1] == 'u') {
+                        j->p += 2;
+                        lo = jt_hex4(j);
+                        j->p += 4;
+                    }
+                    j->bad = lo < 0xDC00 || lo > 0xDFFF;
+                }
+            } else if (!(e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' ||
+                         e == 'r' || e == 't')) {
+                j->bad = true;
+            }
+            continue;
+        }
+        if (c < 0x20) {
+            j->bad = true;
+            break;
+        }
+        size_t sl = c < 0x80 ? 1 : rl_utf8_seq_len(j->p, (size_t)(j->end - j->p));
+        if (sl == 0) {
+            j->bad = true;
+            break;
+        }
+        j->p += sl;
+    }
+    if (!j->bad) {
+        memcpy(j->o, s, (size_t)(j->p - s));
+        j->o += j->p - s;
+    }
+}
+
+/* number = [ minus ] int [ frac ] [ exp ] (RFC 8259 section 6), copied as spelled. */
+static void jt_number(jtext *j)
+{
+    const uint8_t *s = j->p;
+    if (j->p < j->end && *j->p == '-')
+        j->p++;
+    if (j->p < j->end && *j->p == '0') {
+        j->p++;
+    } else if (j->p < j->end && *j->p >= '1' && *j->p <= '9') {
+        while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
+            j->p++;
+    } else {
+        j->bad = true;
+        return;
+    }
+    if (j->p < j->end && *j->p == '.') {
+        j->p++;
+        const uint8_t *d = j->p;
+        while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
+            j->p++;
+        if (j->p == d) {
+            j->bad = true;
+            return;
+        }
+    }
+    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+        j->p++;
+        if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
+            j->p++;
+        const uint8_t *d = j->p;
+        while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
+            j->p++;
+        if (j->p == d) {
+            j->bad = true;
+            return;
+        }
+    }
+    memcpy(j->o, s, (size_t)(j->p - s));
+    j->o += j->p - s;
+}
+
+static void jt_value(jtext *j, unsigned depth)
+{
+    jt_ws(j);
+    if (j->p >= j->end) {
+        j->bad = true;
+        return;
+    }
+    uint8_t c = *j->p;
+    if (c == '{' || c == '[') {
+        if (depth >= JTEXT_MAX_DEPTH) { /* depth = containers around this one */
+            j->bad = true;
+            return;
+        }
+        uint8_t close = c == '{' ? '}' : ']';
+        *j->o++ = c;
+        j->p++;
+        jt_ws(j);
+        if (j->p < j->end && *j->p == close) {
+            *j->o++ = close;
+            j->p++;
+            return;
+        }
+        for (;;) {
+            if (c == '{') {
+                jt_ws(j);
+                if (j->p >= j->end || *j->p != '"') {
+                    j->bad = true;
+                    return;
+                }
+                jt_string(j);
+                jt_ws(j);
+                if (j->bad || j->p >= j->end || *j->p != ':') {
+                    j->bad = true;
+                    return;
+                }
+                *j->o++ = ':';
+                j->p++;
+            }
+            jt_value(j, depth + 1);
+            jt_ws(j);
+            if (j->bad || j->p >= j->end) {
+                j->bad = true;
+                return;
+            }
+            if (*j->p == close) {
+                *j->o++ = close;
+                j->p++;
+                return;
+            }
+            if (*j->p != ',') {
+                j->bad = true;
+                return;
+            }
+            *j->o++ = ',';
+            j->p++;
+        }
+    }
+    if (c == '"') {
+        jt_string(j);
+        return;
+    }
+    static const char *const lits[3] = {"true", "false", "null"};
+    for (int i = 0; i < 3; i++) {
+        size_t ln = strlen(lits[i]);
+        if ((size_t)(j->end - j->p) >= ln && memcmp(j->p, lits[i], ln) == 0) {
+            memcpy(j->o, lits[i], ln);
+            j->o += ln;
+            j->p += ln;
+            return;
+        }
+    }
+    jt_number(j);
+}
+
+/* Appends u[0..n) as JSON without the whitespace between tokens (RFC 8259 section 2: space,
+ * tab, LF, CR; strings and numbers as spelled) when it is exactly one JSON text (RFC 8259:
+ * any value at the top level), and returns true; returns false and appends nothing
+ * otherwise (also on out of memory, which sticks in b). */
+static bool put_json_minified(rl_buf *b, const uint8_t *u, size_t n)
+{
+    if (rl_buf_reserve(b, n) != 0)
+        return false;
+    jtext j = {u, u + n, b->p + b->len, false};
+    jt_value(&j, 0);
+    jt_ws(&j);
+    if (j.bad || j.p != j.end)
+        return false;
+    b->len = (size_t)(j.o - b->p);
+    return true;
+}
+
+/* Reads back a JSON string our own writers made (rl_buf_json_str, binlog__json_latin1:
+ * escapes \" \\ \n \r \t \u00XX only) as its UTF-8 text into out. False when s is not one. */
+static bool unquote_own(rl_buf *out, const uint8_t *s, size_t n)
+{
+    rl_buf_reset(out);
+    if (n < 2 || s[0] != '"' || s[n - 1] != '"' || rl_buf_reserve(out, n * 2) != 0)
+        return false;
+    uint8_t *o = out->p;
+    for (size_t i = 1; i + 1 < n; i++) {
+        uint8_t c = s[i];
+        if (c != '\\') {
+            *o++ = c;
+            continue;
+        }
+        if (i + 2 >= n)
+            return false;
+        uint8_t e = s[++i];
+        if (e == 'n' || e == 'r' || e == 't')
+            *o++ = e == 'n' ? '\n' : e == 'r' ? '\r' : '\t';
+        else if (e == '"' || e == '\\')
+            *o++ = e;
+        else if (e == 'u' && i + 5 < n) {
+            jtext h = {s + i + 1, s + n, NULL, false};
+            int cp = jt_hex4(&h);
+            if (cp < 0 || cp >= 0x100)
+                return false;
+            if (cp < 0x80) {
+                *o++ = (uint8_t)cp;
+            } else {
+                *o++ = (uint8_t)(0xC0 | (cp >> 6));
+                *o++ = (uint8_t)(0x80 | (cp & 0x3F));
+            }
+            i += 4;
+        } else {
+            return false;
+        }
+    }
+    out->len = (size_t)(o - out->p);
+    return true;
+}
+
+/* A text column the schema declares JSON (BINLOG_COL_JSON_TEXT; MariaDB's JSON type is
+ * LONGTEXT CHECK (json_valid(c))): the text, converted to UTF-8 as put_text_str does, becomes
+ * the JSON value itself when it is one JSON text, with the whitespace between tokens removed
+ * so a change stays on one line; otherwise (not JSON, bytes that do not convert) it is the
+ * JSON string put_text_str writes, so nothing is lost.
+ * The check is our own strict RFC 8259 validator (put_json_minified; copying while it checks,
+ * without building a tree or allocating): any top-level value, numbers of any length as
+ * spelled, well-formed UTF-8 only, surrogate escapes only as pairs, nesting up to
+ * BINLOG_JSON_MAX_DEPTH (100, MySQL's limit) levels (deeper documents stay strings). jansson's json_loadb was the other candidate; it refuses
+ * \u0000 in object keys and numbers beyond the double range, which JSON and MariaDB allow,
+ * and builds a tree per value. Returns 0, -ENOMEM, or put_text_str's errors. */
+static int put_json_text(const value_ctx *v, rl_buf *b, const binlog_col *c, const uint8_t *p,
+                         size_t n)
+{
+    int cs = (c->flags & BINLOG_COL_CHARSET) ? binlog__charset_of(c->charset) : BINLOG_CS_UTF8;
+    if (cs == BINLOG_CS_UTF8 && !(c->flags & BINLOG_COL_LATIN1)) {
+        if (put_json_minified(b, p, n))
+            return 0;
+        if (!rl_buf_ok(b))
+            return -ENOMEM;
+        return put_text_str(v, b, c, p, n);
+    }
+    /* Another character set: its JSON string read back gives the UTF-8 text; the
+     * {"_bytes_base64"...} object of bytes that do not convert stays as it is. */
+    struct binlog_rows_state *st = rows_state_get(v->dec);
+    if (!st)
+        return -ENOMEM;
+    rl_buf_reset(&st->jstr);
+    int rc = put_text_str(v, &st->jstr, c, p, n);
+    if (rc < 0)
+        return rc;
+    if (!rl_buf_ok(&st->jstr))
+        return -ENOMEM;
+    if (!unquote_own(&st->jtext, st->jstr.p, st->jstr.len) ||
+        !put_json_minified(b, st->jtext.p, st->jtext.len))
+        rl_buf_append(b, st->jstr.p, st->jstr.len);
+    return rl_buf_ok(b) && rl_buf_ok(&st->jtext) ? 0 : -ENOMEM;
+}
+
+static int put_text(const value_ctx *v, rl_buf *b, const binlog_col *c, const uint8_t *p, size_t n)
+{
+    if ((c->flags & BINLOG_COL_JSON_TEXT) && !(c->flags & BINLOG_COL_BINARY))
+        return put_json_text(v, b, c, p, n);
+    return put_text_str(v, b, c, p, n);
 }
 
 /* ------------------------------------------------------------------ numbers */
@@ -888,12 +1223,282 @@ static int put_value(value_ctx *v, rl_reader *rd, rl_buf *b)
     return 0;
 }
 
-/* ------------------------------------------------------------------ rows */
+/* ------------------------------------------------------------------ check-only decoding */
 
 /* Row images of a PARTIAL_UPDATE_ROWS event: the before image keeps its JSON documents, the
  * after image starts with value options and partial bits (rows_event.h, WL#2955). */
 enum { IMG_PLAIN = 0, IMG_PARTIAL_BEFORE = 1, IMG_PARTIAL_AFTER = 2 };
 enum { PARTIAL_JSON_UPDATES = 1 }; /* binlog_row_value_options bit (rows_event.h) */
+
+
+/* A DECIMAL's digit groups are in range (what binlog__decimal_text checks), without text. */
+static bool decimal_ok(const uint8_t *src, unsigned prec, unsigned scale, size_t size)
+{
+    uint8_t d[40];
+    if (size > sizeof d)
+        return false;
+    memcpy(d, src, size);
+    uint8_t inv = (d[0] & 0x80) ? 0 : 0xFF; /* negative: every bit inverted */
+    d[0] ^= 0x80;
+    for (size_t i = 0; i < size; i++)
+        d[i] ^= inv;
+    unsigned intg = prec - scale, ngroups = intg / 9 + scale / 9;
+    /* Groups in storage order: leading partial, full ones, trailing partial. */
+    const uint8_t *p = d;
+    for (unsigned g = 0; g < ngroups + 2; g++) {
+        unsigned digits = g == 0 ? intg % 9 : g == ngroups + 1 ? scale % 9 : 9;
+        unsigned nb = binlog__dig2bytes[digits];
+        if (!nb)
+            continue;
+        if (be_n(p, nb) >= pow10u[digits])
+            return false;
+        p += nb;
+    }
+    return true;
+}
+
+/* Walks one value as put_value reads it, with the same checks and messages (lengths and
+ * ranges; binary JSON documents are length-checked only), writing nothing. */
+static int check_value(const value_ctx *v, rl_reader *rd)
+{
+    const binlog_col *c = &v->t->cols[v->ci];
+    switch (c->type) {
+    case BINLOG_T_TINY:
+    case BINLOG_T_YEAR:
+        rl_reader_skip(rd, 1);
+        break;
+    case BINLOG_T_SHORT:
+        rl_reader_skip(rd, 2);
+        break;
+    case BINLOG_T_INT24:
+        rl_reader_skip(rd, 3);
+        break;
+    case BINLOG_T_LONG:
+    case BINLOG_T_TIMESTAMP:
+        rl_reader_skip(rd, 4);
+        break;
+    case BINLOG_T_LONGLONG:
+        rl_reader_skip(rd, 8);
+        break;
+    case BINLOG_T_FLOAT: {
+        uint32_t x = rl_get_u32le(rd);
+        if ((x & 0x7F800000u) == 0x7F800000u && !rd->err)
+            return verr(v, RL_ECORRUPT, "not a finite number (bits 0x%08x)", x);
+        break;
+    }
+    case BINLOG_T_DOUBLE: {
+        uint64_t x = rl_get_u64le(rd);
+        if ((x & 0x7FF0000000000000ull) == 0x7FF0000000000000ull && !rd->err)
+            return verr(v, RL_ECORRUPT, "not a finite number (bits 0x%016llx)",
+                        (unsigned long long)x);
+        break;
+    }
+    case BINLOG_T_NEWDECIMAL: {
+        rl_slice s = rl_get_bytes(rd, c->bin_size);
+        if (rd->err)
+            break;
+        if (!decimal_ok(s.p, c->len, c->meta8, c->bin_size))
+            return verr(v, RL_ECORRUPT, "DECIMAL(%u,%u) digit group out of range", c->len,
+                        c->meta8);
+        break;
+    }
+    case BINLOG_T_DATE:
+    case BINLOG_T_NEWDATE: {
+        uint32_t x = rl_get_u24le(rd);
+        unsigned d = x & 31, m = (x >> 5) & 15, y = x >> 9;
+        if (!rd->err && (m > 12 || y > 9999))
+            return verr(v, RL_ECORRUPT, "date %04u-%02u-%02u out of range", y, m, d);
+        break;
+    }
+    case BINLOG_T_TIME2: {
+        unsigned fsp = c->meta8;
+        int64_t packed;
+        if (fsp >= 5) {
+            packed = (int64_t)rl_get_uNbe(rd, 6) - 0x800000000000LL;
+        } else {
+            int64_t ip = (int64_t)rl_get_uNbe(rd, 3) - 0x800000;
+            int64_t frac = 0;
+            if (fsp >= 3) {
+                frac = (int64_t)rl_get_uNbe(rd, 2);
+                if (ip < 0 && frac) {
+                    ip++;
+                    frac -= 0x10000;
+                }
+                frac *= 100;
+            } else if (fsp >= 1) {
+                frac = rl_get_u8(rd);
+                if (ip < 0 && frac) {
+                    ip++;
+                    frac -= 0x100;
+                }
+                frac *= 10000;
+            }
+            packed = ip * (1LL << 24) + frac;
+        }
+        if (rd->err)
+            break;
+        bool neg = packed < 0;
+        uint64_t a = neg ? (uint64_t)0 - (uint64_t)packed : (uint64_t)packed;
+        uint64_t hms = a >> 24;
+        uint32_t usec = (uint32_t)(a & 0xFFFFFF);
+        unsigned h = (unsigned)((hms >> 12) & 0x3FF), mi = (unsigned)((hms >> 6) & 63),
+                 s = (unsigned)(hms & 63);
+        if (usec > 999999 || mi > 59 || s > 59 || h > 838 || (hms >> 22) != 0)
+            return verr(v, RL_ECORRUPT, "time %s%u:%02u:%02u.%06u out of range", neg ? "-" : "", h,
+                        mi, s, usec);
+        break;
+    }
+    case BINLOG_T_DATETIME2: {
+        int64_t ip = (int64_t)rl_get_uNbe(rd, 5) - 0x8000000000LL;
+        int64_t usec = get_frac(rd, c->meta8);
+        if (rd->err)
+            break;
+        if (ip < 0 || usec < 0)
+            return verr(v, RL_ECORRUPT, "negative or out-of-range DATETIME2");
+        uint64_t ymd = (uint64_t)ip >> 17, ym = ymd >> 5, hms = (uint64_t)ip & 0x1FFFF;
+        unsigned d = (unsigned)(ymd & 31), m = (unsigned)(ym % 13), y = (unsigned)(ym / 13);
+        unsigned s = (unsigned)(hms & 63), mi = (unsigned)((hms >> 6) & 63),
+                 h = (unsigned)(hms >> 12);
+        if (y > 9999 || h > 23 || mi > 59 || s > 59)
+            return verr(v, RL_ECORRUPT, "datetime %u-%02u-%02u %02u:%02u:%02u out of range", y, m,
+                        d, h, mi, s);
+        break;
+    }
+    case BINLOG_T_TIMESTAMP2: {
+        rl_reader_skip(rd, 4);
+        int64_t usec = get_frac(rd, c->meta8);
+        if (!rd->err && usec < 0)
+            return verr(v, RL_ECORRUPT, "TIMESTAMP2 fraction out of range");
+        break;
+    }
+    case BINLOG_T_TIME: {
+        uint32_t x = rl_get_u24le(rd);
+        if (rd->err)
+            break;
+        int32_t sv = (x & 0x800000u) ? (int32_t)x - 0x1000000 : (int32_t)x;
+        uint32_t a = sv < 0 ? (uint32_t)-sv : (uint32_t)sv;
+        if (a / 100 % 100 > 59 || a % 100 > 59 || a / 10000 > 838)
+            return verr(v, RL_ECORRUPT, "time %d out of range", sv);
+        break;
+    }
+    case BINLOG_T_DATETIME: {
+        uint64_t x = rl_get_u64le(rd);
+        if (rd->err)
+            break;
+        uint64_t dp = x / 1000000, tp = x % 1000000;
+        if (dp / 10000 > 9999 || dp / 100 % 100 > 12 || dp % 100 > 31 || tp / 10000 > 23 ||
+            tp / 100 % 100 > 59 || tp % 100 > 59)
+            return verr(v, RL_ECORRUPT, "datetime %llu out of range", (unsigned long long)x);
+        break;
+    }
+    case BINLOG_T_VARCHAR:
+    case BINLOG_T_VAR_STRING:
+    case BINLOG_T_STRING: {
+        size_t n = c->len < 256 ? rl_get_u8(rd) : rl_get_u16le(rd);
+        rl_reader_skip(rd, n);
+        if (rd->err)
+            break;
+        if (n > c->len)
+            return verr(v, RL_ECORRUPT,
+                        c->type == BINLOG_T_STRING ? "%zu bytes in a CHAR of %u bytes"
+                                                   : "%zu bytes in a column of at most %u",
+                        n, c->len);
+        if ((c->flags & (BINLOG_COL_CHARSET | BINLOG_COL_BINARY | BINLOG_COL_LATIN1)) ==
+                BINLOG_COL_CHARSET &&
+            binlog__charset_of(c->charset) == BINLOG_CS_UNKNOWN)
+            return verr(v, RL_EUNSUPPORTED, "unknown collation id %u", c->charset);
+        break;
+    }
+    case BINLOG_T_TINY_BLOB:
+    case BINLOG_T_MEDIUM_BLOB:
+    case BINLOG_T_LONG_BLOB:
+    case BINLOG_T_BLOB:
+    case BINLOG_T_GEOMETRY:
+    case BINLOG_T_JSON:
+    case BINLOG_T_VECTOR: {
+        size_t n = (size_t)rl_get_uNle(rd, c->meta8);
+        rl_reader_skip(rd, n);
+        if (rd->err)
+            break;
+        if (c->type == BINLOG_T_VECTOR && n % 4 != 0)
+            return verr(v, RL_ECORRUPT, "VECTOR of %zu bytes, not a multiple of 4", n);
+        break;
+    }
+    case BINLOG_T_BIT:
+        rl_reader_skip(rd, (c->len + 7) / 8);
+        break;
+    case BINLOG_T_ENUM: {
+        uint32_t x = (uint32_t)rl_get_uNle(rd, c->meta8);
+        if (!rd->err && (c->flags & BINLOG_COL_STRS) && x > c->str_count)
+            return verr(v, RL_ECORRUPT, "ENUM index %u of %u values", x, c->str_count);
+        break;
+    }
+    case BINLOG_T_SET: {
+        uint64_t x = rl_get_uNle(rd, c->meta8);
+        if (!rd->err && (c->flags & BINLOG_COL_STRS) && c->str_count < 64 &&
+            (x >> c->str_count) != 0)
+            return verr(v, RL_ECORRUPT, "SET bits 0x%llx beyond its %u values",
+                        (unsigned long long)x, c->str_count);
+        break;
+    }
+    default:
+        return verr(v, RL_EUNSUPPORTED, "column type %u is not decoded yet", c->map_type);
+    }
+    if (rd->err)
+        return verr(v, RL_ECORRUPT, "value runs past the end of the row data");
+    return 0;
+}
+
+/* Check-only twin of decode_image: the null bitmap and every present, non-NULL value walked
+ * and checked (check_value), a PARTIAL_UPDATE_ROWS after image's value options and partial
+ * bits skipped (its JSON diffs are length-checked like documents). */
+static int check_image(binlog_decoder_t *dec, const binlog_table *t, const uint8_t *present,
+                       uint32_t npresent, rl_reader *rd, int mode, rl_err *err)
+{
+    value_ctx v = {t, 0, err, dec, false, {NULL, 0}, 0};
+    if (mode == IMG_PARTIAL_AFTER) {
+        uint64_t opts = rl_get_lenenc(rd);
+        if (opts & PARTIAL_JSON_UPDATES) {
+            uint32_t njson = 0;
+            for (uint32_t ci = 0; ci < t->ncols; ci++)
+                njson += t->cols[ci].type == BINLOG_T_JSON;
+            rl_reader_skip(rd, (njson + 7) / 8);
+        }
+        if (rd->err)
+            return rl_err_set(err, RL_ECORRUPT,
+                              "after image value options run past the end of the event");
+    }
+    rl_slice nulls = rl_get_bytes(rd, (npresent + 7) / 8);
+    if (rd->err)
+        return rl_err_set(err, RL_ECORRUPT, "null bitmap runs past the end of the event");
+    uint32_t k = 0;
+    for (uint32_t ci = 0; ci < t->ncols; ci++) {
+        if (!bit_at(present, ci))
+            continue;
+        if (!bit_at(nulls.p, k)) {
+            v.ci = ci;
+            int rc = check_value(&v, rd);
+            if (rc < 0)
+                return rc;
+        }
+        k++;
+    }
+    return 0;
+}
+
+void binlog__rows_set_check_only(binlog_decoder_t *dec, bool on)
+{
+    struct binlog_rows_state *st = rows_state_get(dec);
+    if (st)
+        st->check_only = on;
+}
+
+uint64_t binlog__rows_checked(const binlog_decoder_t *dec)
+{
+    return dec->rows_state ? dec->rows_state->rows_checked : 0;
+}
+
+/* ------------------------------------------------------------------ rows */
 
 /* Decodes one row image into dec->img[which] and records where each column's value text
  * sits (dec->colpos[which]). */
@@ -1112,7 +1717,14 @@ static void build_envelope_parts(binlog_decoder_t *dec, const binlog_table *t,
     rl_buf_append(tl, t->strs.p + t->dbtable_off, t->dbtable_len);
     rl_buf_append(tl, ",\"ts_ms\":", 9);
     rl_buf_put_u64(tl, (uint64_t)ev->timestamp * 1000);
-    rl_buf_puts(tl, ",\"snapshot\":false},\"op\":\"");
+    rl_buf_append(tl, ",\"snapshot\":false", 17);
+    /* source.query: the statement of these rows (ROWS_QUERY / ANNOTATE_ROWS), already a JSON
+     * string; Debezium's MySQL connector puts it last in source too. */
+    if (dec->source_query && dec->rows_query.len > 0) {
+        rl_buf_append(tl, ",\"query\":", 9);
+        rl_buf_append(tl, dec->rows_query.p, dec->rows_query.len);
+    }
+    rl_buf_append(tl, "},\"op\":\"", 8);
 }
 
 int binlog__rows(binlog_decoder_t *dec, const binlog_event *ev, rl_slice pb, rl_err *err)
@@ -1178,6 +1790,28 @@ int binlog__rows(binlog_decoder_t *dec, const binlog_event *ev, rl_slice pb, rl_
         dec->colpos_cap = t->ncols;
     }
     uint32_t n1 = count_bits(bm1.p, t->ncols), n2 = count_bits(bm2.p, t->ncols);
+    struct binlog_rows_state *st = dec->rows_state;
+    if (st && st->check_only) {
+        /* Check-only decoding (binlog__rows_set_check_only): the same walk, nothing built. */
+        int m1 = partial ? IMG_PARTIAL_BEFORE : IMG_PLAIN;
+        int m2 = partial ? IMG_PARTIAL_AFTER : IMG_PLAIN;
+        uint64_t row = 0;
+        while (rl_reader_left(&rd) > 0) {
+            size_t before_row = rl_reader_left(&rd);
+            int rc = check_image(dec, t, bm1.p, n1, &rd, kind == 'u' ? m1 : IMG_PLAIN, err);
+            if (rc == 0 && kind == 'u')
+                rc = check_image(dec, t, bm2.p, n2, &rd, m2, err);
+            if (rc == 0 && rl_reader_left(&rd) == before_row)
+                rc = rl_err_set(err, RL_ECORRUPT, "row image with no columns present");
+            if (rc < 0)
+                return rl_err_wrap(err, rc, "row %llu", (unsigned long long)row);
+            row++;
+            st->rows_checked++;
+        }
+        if (flags & BINLOG_ROWS_STMT_END)
+            binlog__tables_end_statement(dec);
+        return 0;
+    }
     build_envelope_parts(dec, t, ev);
     if (!rl_buf_ok(&dec->head) || !rl_buf_ok(&dec->tail))
         return rl_err_set(err, -ENOMEM, "out of memory");
@@ -1214,6 +1848,10 @@ int binlog__rows(binlog_decoder_t *dec, const binlog_event *ev, rl_slice pb, rl_
 
 void binlog__rows_free(binlog_decoder_t *dec)
 {
+    if (dec->rows_state) {
+        rl_buf_free(&dec->rows_state->jtext);
+        rl_buf_free(&dec->rows_state->jstr);
+    }
     free(dec->rows_state);
     dec->rows_state = NULL;
 }

@@ -32,6 +32,15 @@ void binlog__put_double(rl_buf *b, double d);
  * replaced by '_' (tablemap.c; the snapshot builds its topics with it too). Errors stick in b. */
 void binlog__put_topic(rl_buf *b, const char *prefix, rl_slice db, rl_slice table);
 
+/* Check-only decoding, for benchmarks ("decode alone", bench/decode.c) and tests: while on,
+ * rows events are walked exactly as for rendering (post-header, table map, bitmaps, every
+ * present value's length and range checks, MariaDB compressed rows inflated) and fail with the
+ * same errors, but no JSON is built and on_change is not called; binlog__rows_checked counts
+ * the rows walked. Binary JSON documents are length-checked only. Off by default; the
+ * decoder's thread only. Out of memory leaves it off. */
+void binlog__rows_set_check_only(binlog_decoder_t *dec, bool on);
+uint64_t binlog__rows_checked(const binlog_decoder_t *dec);
+
 /* ------------------------------------------------------------------ MySQL binary JSON */
 
 enum {
