@@ -26,6 +26,8 @@
  * with segment_bytes of address space, sparse on disk until written) and each partition keeps
  * its active segment's file descriptor open: a process with many partitions needs
  * RLIMIT_NOFILE above their count, and vm.max_map_count above the number of segments.
+ * A segment read once (log_store_read) also keeps a read-only descriptor for sendfile(2)
+ * until it is deleted or the store closes.
  * Each segment's sparse offset and time indexes are held in memory (about 24 bytes per
  * 4 KiB of log: some 6 MiB per GiB), not mapped from the index files.
  */
@@ -330,6 +332,13 @@ typedef struct log_read {
                                 space are never freed. NULL when nothing is pinned. */
     int64_t log_start;
     int64_t high_watermark;
+    int fd;                  /* the segment file, read-only, holding bytes at byte position
+                                file_pos (for sendfile(2)); open while pin is held, owned by
+                                the segment (never close it). -1 when bytes is empty or no fd
+                                could be had (EMFILE, the file already replaced by compaction
+                                or deleted by retention before its first read): then use the
+                                mapping. */
+    uint64_t file_pos;       /* byte position of bytes.p in that file (0 when fd is -1) */
 } log_read;
 
 /*
@@ -337,7 +346,11 @@ typedef struct log_read {
  * log_read_release, which every caller must call): starts at the batch holding
  * offset (which may begin before it), ends before the high watermark, at most max_bytes but
  * always the whole first batch (KIP-74). An offset equal to the high watermark gives an
- * empty read. Returns 0; RL_ENOTFOUND (no such topic or partition); RL_ERANGE (offset below
+ * empty read. out->fd and out->file_pos give the same bytes as a file range for sendfile(2):
+ * the segment's read-only descriptor is opened at the first read of that segment (one
+ * open(2) and fstat(2), checked to be the mapped file) and kept until the segment is freed
+ * (retention or close), so reads cost no syscall afterwards; a process serving many
+ * segments needs RLIMIT_NOFILE above the number of segments read (else fd is -1). Returns 0; RL_ENOTFOUND (no such topic or partition); RL_ERANGE (offset below
  * the log start offset or above the high watermark; out->log_start/high_watermark are set);
  * RL_ECORRUPT (a batch header in the mapped segment does not parse: message names file and
  * byte).

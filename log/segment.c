@@ -29,6 +29,16 @@
  * entry points at the batch it names is checked lazily by the reads that use it
  * (log__segment_scan_start): checking them all on open would read every page of a log of
  * small batches at start-up. `rowlog log check` checks every entry (deep).
+ *
+ * Read descriptor (log__segment_read_fd): Fetch responses are sent with sendfile(2), which
+ * needs a descriptor of the very file that is mapped. The writer's descriptor cannot serve
+ * (the writer closes it when it seals the segment, while readers may still send from it), so
+ * each segment gets its own read-only one at its first read, kept until the segment is freed
+ * (last unref): a segment deleted by retention while pinned still sends its bytes. It is
+ * opened by path, so it is checked against the device and inode recorded when the segment
+ * was mapped (compaction renames a new file over the same name; that segment object must not
+ * send the new file's bytes). The descriptor lives beside the segment in a private box
+ * allocated by seg_alloc, the one place segments are allocated.
  */
 #include "log/log_int.h"
 
@@ -53,7 +63,7 @@ static int sys_sync(void *ctx, int fd, bool data_only)
     return data_only ? fdatasync(fd) : fsync(fd);
 }
 
-const log_io log__io_system = {sys_pwrite, sys_sync, NULL};
+const log_io log__io_system = {.pwrite = sys_pwrite, .sync = sys_sync, .ctx = NULL};
 
 int log__segment_path(char *out, size_t cap, const char *dir, int64_t base, const char *ext)
 {
@@ -93,17 +103,73 @@ void log__segment_unlink(const char *dir, int64_t base, unsigned what)
             unlink(path);
 }
 
+/* A segment and its read descriptor. seg comes first: a log_segment pointer from seg_alloc
+ * is a pointer to its box. */
+typedef struct seg_box {
+    log_segment seg;
+    _Atomic int rfd; /* read-only descriptor: SEG_RFD_NONE until the first read asks */
+    bool have_id;    /* dev and ino recorded when the file was opened or created */
+    dev_t dev;
+    ino_t ino;
+} seg_box;
+
+#define SEG_RFD_NONE (-1) /* not opened yet (or the last try failed: tried again) */
+#define SEG_RFD_GONE (-2) /* the path names another file now: never opened */
+
+static seg_box *seg_box_of(log_segment *seg)
+{
+    return (seg_box *)(void *)seg;
+}
+
+/* Records which file the segment maps (st: fstat of the writer's descriptor just opened). */
+static void seg_record_id(log_segment *seg, const struct stat *st)
+{
+    seg_box *box = seg_box_of(seg);
+    box->dev = st->st_dev;
+    box->ino = st->st_ino;
+    box->have_id = true;
+}
+
+int log__segment_read_fd(log_segment *seg)
+{
+    seg_box *box = seg_box_of(seg);
+    int fd = atomic_load_explicit(&box->rfd, memory_order_acquire);
+    if (fd >= 0 || fd == SEG_RFD_GONE)
+        return fd >= 0 ? fd : -1;
+    if (!box->have_id)
+        return -1;
+    int nfd = open(seg->path, O_RDONLY | O_CLOEXEC);
+    if (nfd < 0)
+        return -1; /* EMFILE, or deleted by retention: the caller uses the mapping */
+    struct stat st;
+    if (fstat(nfd, &st) != 0 || st.st_dev != box->dev || st.st_ino != box->ino) {
+        close(nfd);
+        int expect = SEG_RFD_NONE;
+        atomic_compare_exchange_strong(&box->rfd, &expect, SEG_RFD_GONE);
+        return -1;
+    }
+    int expect = SEG_RFD_NONE;
+    if (atomic_compare_exchange_strong_explicit(&box->rfd, &expect, nfd, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return nfd;
+    /* Another reader opened it first: use theirs. */
+    close(nfd);
+    return expect >= 0 ? expect : -1;
+}
+
 static log_segment *seg_alloc(const char *dir, int64_t base)
 {
     char path[PATH_MAX];
     if (log__segment_path(path, sizeof path, dir, base, ".log") != 0)
         return NULL;
-    log_segment *seg = calloc(1, sizeof *seg);
-    if (!seg)
+    seg_box *box = calloc(1, sizeof *box);
+    if (!box)
         return NULL;
+    atomic_init(&box->rfd, SEG_RFD_NONE);
+    log_segment *seg = &box->seg;
     seg->path = strdup(path);
     if (!seg->path) {
-        free(seg);
+        free(box);
         return NULL;
     }
     seg->base = base;
@@ -147,7 +213,11 @@ void log__segment_free(log_segment *seg)
     free(seg->idx);
     free(seg->tidx);
     free(seg->path);
-    free(seg);
+    seg_box *box = seg_box_of(seg);
+    int rfd = atomic_load_explicit(&box->rfd, memory_order_acquire);
+    if (rfd >= 0)
+        close(rfd);
+    free(box);
 }
 
 int log__segment_create(const char *dir, int64_t base, size_t reserve, log_segment **out,
@@ -162,6 +232,9 @@ int log__segment_create(const char *dir, int64_t base, size_t reserve, log_segme
         rc = rl_err_set(err, -errno, "%s: create: %s", seg->path, strerror(errno));
         goto fail;
     }
+    struct stat st;
+    if (fstat(seg->fd, &st) == 0)
+        seg_record_id(seg, &st); /* else no sendfile from it: reads use the mapping */
     if (ftruncate(seg->fd, (off_t)reserve) != 0) {
         rc = rl_err_set(err, -errno, "%s: extend to %zu bytes: %s", seg->path, reserve,
                         strerror(errno));
@@ -200,6 +273,7 @@ int log__segment_open_file(const char *dir, int64_t base, size_t reserve, log_se
         rc = rl_err_set(err, -errno, "%s: stat: %s", seg->path, strerror(errno));
         goto fail;
     }
+    seg_record_id(seg, &st);
     if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX / 2) {
         rc = rl_err_set(err, RL_ECORRUPT, "%s: %lld bytes is not a segment", seg->path,
                         (long long)st.st_size);

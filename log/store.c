@@ -1200,6 +1200,12 @@ int log_store_offset_for_gtid(log_store_t *store, const char *topic, uint32_t pa
     return log__partition_offset_for_gtid(p, &g, offset, err);
 }
 
+/* segment.c: the segment's read-only descriptor for sendfile, opened at the first call and
+ * owned by the segment until it is freed; -1 when none can be had (see log_read.fd). Any
+ * thread, while the caller holds a reference. (Belongs in log_int.h with the other
+ * log__segment_ functions.) */
+int log__segment_read_fd(log_segment *seg);
+
 int log_store_read(log_store_t *store, const char *topic, uint32_t partition, int64_t offset,
                    size_t max_bytes, log_read *out, rl_err *err)
 {
@@ -1207,10 +1213,21 @@ int log_store_read(log_store_t *store, const char *topic, uint32_t partition, in
     log_partition *p = find_partition(store, topic, partition, &topic_found);
     if (!p) {
         memset(out, 0, sizeof *out);
+        out->fd = -1;
         return rl_err_set(err, RL_ENOTFOUND, "%s: no topic %s partition %u", store->dir, topic,
                           partition);
     }
-    return log__partition_read(p, offset, max_bytes, out, err);
+    out->fd = -1;
+    out->file_pos = 0;
+    int rc = log__partition_read(p, offset, max_bytes, out, err);
+    if (rc == 0 && out->pin && out->bytes.len > 0) {
+        /* The segment is mapped whole from byte 0, so the slice's place in the mapping is
+         * its place in the file. */
+        out->fd = log__segment_read_fd(out->pin);
+        if (out->fd >= 0)
+            out->file_pos = (uint64_t)(out->bytes.p - out->pin->map);
+    }
+    return rc;
 }
 
 void log_read_release(log_read *rd)
@@ -1220,6 +1237,8 @@ void log_read_release(log_read *rd)
     log__segment_unref(rd->pin);
     rd->pin = NULL;
     rd->bytes = rl_slice_make(NULL, 0);
+    rd->fd = -1;
+    rd->file_pos = 0;
 }
 
 int log_store_topic_config(log_store_t *store, const char *topic, const log_topic_config *cfg,

@@ -32,6 +32,10 @@
  * kafka_server_stats_get() and kafka_server_committed_offsets(), which any thread may call.
  * The server starts threads of its own: the offsets compactor and fetch_warm_threads I/O
  * threads that only read the log's mapping (joined by kafka_server_stop).
+ * Fetch records go on the wire zero-copy: the response header with sendmsg(MSG_MORE), then
+ * the segment bytes with sendfile(2) from the descriptor log_store_read gives (see
+ * kafka_server.c, "Life of a connection"). sendfile has no MSG_NOSIGNAL: unless the process ignores
+ * SIGPIPE (checked at kafka_server_start), the loop thread blocks it around each flush.
  * Ownership: the server borrows the loop and the store; both must outlive it, and the store
  * must stay open until kafka_server_stop() returned (queued responses hold log_store_read
  * pins of its segments, released as they are sent and at the latest by kafka_server_stop).
@@ -76,6 +80,9 @@ typedef struct kafka_server_opts {
                                     never stalls the loop for other connections); 0 = default
                                     2, at most 8; -1 = none: cold record bytes are sent from
                                     the loop, which blocks while the kernel reads them */
+    bool fetch_no_sendfile;      /* send Fetch record bytes with sendmsg from the log's
+                                    mapping instead of sendfile(2) from the segment file
+                                    (the default; for measurements and as a fallback) */
 } kafka_server_opts;
 
 /* Fills opts with the defaults above (listen_port 9092). */
@@ -130,7 +137,10 @@ typedef struct kafka_server_stats {
                                        before being sent */
     uint64_t fetch_warm_ns;         /* total time those responses waited for warming (ns,
                                        from handing them to the I/O threads to the loop
-                                       learning they were warm) */
+                                       learning the last chunk was warm; the first chunk
+                                       is sent as soon as it is warm) */
+    uint64_t fetch_sendfile_bytes;  /* Fetch record bytes sent with sendfile(2) (the rest
+                                       of fetch_record_bytes went from the mapping) */
 } kafka_server_stats;
 
 /* Any thread: copies the counters into out. */

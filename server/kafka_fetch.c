@@ -45,9 +45,9 @@
  *       aborted_transactions array   4+: always empty (count 0, never null)
  *       preferred_read_replica int32 11+: -1
  *       records             bytes    int32 length + whole RecordBatches as stored (magic 2),
- *                                    sent from the log's mapping with sendmsg (sendfile needs
- *                                    an fd and file position from log_read: see
- *                                    docs/format-kafka.md "sendfile"); the first batch may start
+ *                                    sent with sendfile(2) from the segment file (log_read fd
+ *                                    and file_pos; kafka_server.c "output queue"); the first
+ *                                    batch may start
  *                                    before fetch_offset (clients skip those records), the
  *                                    last one may be cut short at the size limit
  *
@@ -57,8 +57,9 @@
  * Long-poll: when no partition has an error and fewer than min_bytes record bytes are
  * available, the request is parked (kafka__park) and re-evaluated on kafka_server_notify and
  * when max_wait_ms has passed; the response then reflects the data at that moment.
- * Cold reads: an evaluated response whose record pages are not all in the page cache is
- * built only once an I/O thread has faulted them in (kafka_warm.c, kafka__warm_begin).
+ * Cold reads: a queued response whose record pages are not all in the page cache is sent
+ * chunk by chunk as an I/O thread faults them in (kafka_warm.c, kafka__warm_begin), so the
+ * loop never waits for the disk and the disk reads the next chunk while one is sent.
  */
 #include "server/kafka_int.h"
 
@@ -215,6 +216,8 @@ static void fetch_eval(kafka_conn *conn, size_t *bytes, bool *any_error)
         for (size_t i = ft->first; i < ft->first + ft->count; i++) {
             kafka_fetch_part *fp = &f->parts[i];
             fp->records = rl_slice_make(NULL, 0);
+            fp->fd = -1;
+            fp->file_pos = 0;
             fp->high_watermark = -1;
             fp->log_start = -1;
             fp->error = KAFKA_ERR_NONE;
@@ -241,6 +244,8 @@ static void fetch_eval(kafka_conn *conn, size_t *bytes, bool *any_error)
                 }
                 fp->records = rd.bytes;
                 fp->pin = rd.pin;
+                fp->fd = rd.bytes.len > 0 ? rd.fd : -1;
+                fp->file_pos = rd.file_pos;
                 total += rd.bytes.len;
                 remaining -= rd.bytes.len < remaining ? rd.bytes.len : remaining;
             } else if (rc == RL_ERANGE) {
@@ -304,7 +309,7 @@ static int fetch_answer(kafka_conn *conn, rl_err *err)
             }
             rl_buf_put_be32(b, (uint32_t)fp->records.len);
             kafka_fetch_part *fpm = &f->parts[i];
-            int rc = kafka__resp_slice(conn, fp->records, fp->pin);
+            int rc = kafka__resp_slice(conn, fp->records, fp->pin, fp->fd, fp->file_pos);
             if (rc == 0)
                 fpm->pin = NULL; /* the output queue owns it now */
             if (rc != 0) {
@@ -319,6 +324,17 @@ static int fetch_answer(kafka_conn *conn, rl_err *err)
     if (rc == 0)
         KAFKA_STAT_ADD(conn->srv, fetch_record_bytes, record_bytes);
     fetch_release_pins(f);
+    return rc;
+}
+
+/* Queues the response, then has its cold record bytes warmed (kafka_warm.c): the queue
+ * sends each part of them as soon as it is in the page cache. */
+static int fetch_answer_queue(kafka_conn *conn, rl_err *err)
+{
+    size_t first = conn->nparts;
+    int rc = fetch_answer(conn, err);
+    if (rc == 0)
+        (void)kafka__warm_begin(conn, first);
     return rc;
 }
 
@@ -337,10 +353,7 @@ int kafka__fetch(kafka_conn *conn, rl_err *err)
         kafka__park(conn, f->max_wait_ms);
         return KAFKA_PARKED;
     }
-    /* Cold pages are read by an I/O thread first; kafka__conn_warmed answers then. */
-    if (kafka__warm_begin(conn))
-        return KAFKA_PARKED;
-    return fetch_answer(conn, err);
+    return fetch_answer_queue(conn, err);
 }
 
 int kafka__fetch_resume(kafka_conn *conn, bool expired, rl_err *err)
@@ -353,15 +366,7 @@ int kafka__fetch_resume(kafka_conn *conn, bool expired, rl_err *err)
         fetch_release_pins(f);
         return KAFKA_PARKED;
     }
-    if (kafka__warm_begin(conn))
-        return KAFKA_PARKED;
-    return kafka__fetch_answer_warm(conn, err);
-}
-
-int kafka__fetch_answer_warm(kafka_conn *conn, rl_err *err)
-{
-    kafka_fetch *f = &conn->fetch;
-    int rc = fetch_answer(conn, err);
+    int rc = fetch_answer_queue(conn, err);
     if (rc < 0)
         rl_err_wrap(err, rc, "Fetch v%d request (correlation id %" PRId32 ")", f->version,
                     f->correlation_id);

@@ -145,13 +145,22 @@ typedef struct kafka_member kafka_member;
 
 /* One piece of the output queue: bytes in the connection's obuf (p NULL, at off) or a slice
  * of the log's mapping (p set), kept mapped by pin (log_store_read's reference, owned by the
- * part and released with log_read_release once the part is sent, dropped or closed). */
+ * part and released with log_read_release once the part is sent, dropped or closed). A
+ * slice with fd >= 0 is a file part: the same bytes are sent with sendfile(2) from fd (the
+ * segment's read descriptor, owned by the segment and open while pin is held) at byte
+ * position fpos; the mapping is then only read by the warm-up (mincore, touches). */
 typedef struct kafka_part {
     const uint8_t *p;
     size_t off;
     size_t len;
     struct log_segment *pin;
+    int fd;
+    uint64_t fpos;
+    size_t warm_at; /* KAFKA_NO_WARM, or where the part starts in conn->warm's ranges (bytes):
+                       only what that job has warmed of it may be sent */
 } kafka_part;
+
+#define KAFKA_NO_WARM SIZE_MAX
 
 /* The request being processed: header fields and the body. Slices point into the
  * connection's input buffer, which is not touched until the request is answered. */
@@ -185,6 +194,8 @@ typedef struct kafka_fetch_part {
     int64_t log_start;
     rl_slice records;    /* whole batches from the log's mapping (last one may be cut) */
     struct log_segment *pin; /* keeps records mapped until queued (then the queue owns it) */
+    int fd;              /* log_read.fd: the segment file for sendfile, or -1 */
+    uint64_t file_pos;   /* log_read.file_pos */
 } kafka_fetch_part;
 
 typedef struct kafka_fetch {
@@ -202,19 +213,29 @@ typedef struct kafka_fetch {
 
 typedef struct kafka_conn kafka_conn;
 
-/* A Fetch response whose record bytes are not all in the page cache (kafka_warm.c): an I/O
- * thread faults the ranges in while the loop serves other connections. The loop thread owns
- * everything but next (under srv->warm_mu) and reads ranges only while the job is queued or
- * running; the I/O thread only reads ranges. */
+/* A queued Fetch response whose record bytes are not all in the page cache (kafka_warm.c):
+ * an I/O thread faults the ranges in, KAFKA_WARM_CHUNK bytes at a time, while the loop serves
+ * other connections and sends each chunk of the response as soon as it is warm. The loop
+ * thread owns everything but next, progress_next and progress_listed (under srv->warm_mu)
+ * and done (atomic); the I/O thread reads ranges and stores done. */
 typedef struct kafka_warm_job {
     struct kafka_warm_job *next; /* srv->warm_queue or srv->warm_done (warm_mu) */
+    struct kafka_warm_job *progress_next; /* srv->warm_progress (warm_mu) */
+    bool progress_listed;        /* on srv->warm_progress (warm_mu) */
     kafka_conn *conn;            /* loop thread; NULL once the connection closed */
-    rl_slice *ranges;            /* record slices to fault in (nranges of them) */
+    rl_slice *ranges;            /* record slices to fault in (nranges of them), in the
+                                    order of the response */
     size_t nranges;
-    struct log_segment **pins;   /* the fetch's pins, moved here when conn closes first */
+    _Atomic size_t done;         /* bytes of the ranges, counted in order, known resident
+                                    (release store by the I/O thread after touching them) */
+    struct log_segment **pins;   /* the queued parts' pins, moved here when conn closes first
+                                    (room for nranges) */
     size_t npins;
     uint64_t start_ns;           /* CLOCK_MONOTONIC when handed to the pool */
 } kafka_warm_job;
+
+/* Bytes an I/O thread warms before the loop may send them (and before it is told). */
+#define KAFKA_WARM_CHUNK ((size_t)1 << 20)
 
 /* I/O threads warming cold Fetch reads (kafka_server_opts.fetch_warm_threads) and the most
  * jobs queued at once; above it a cold response is sent from the loop as before (the
@@ -235,8 +256,9 @@ struct kafka_conn {
     ev_io write_w;
     ev_timer park_w;
     bool parked;       /* a Fetch waits for data (park_w runs, conn is on srv->parked) */
-    kafka_warm_job *warm; /* the Fetch response waits for its bytes to be warmed (not read
-                             meanwhile); the pins stay in fetch.parts until it is answered */
+    kafka_warm_job *warm; /* the queued Fetch response waits for (part of) its bytes to be
+                             warmed: its file parts are sent as far as warm->done allows, and
+                             no request is read until the job is done */
     bool want_write;   /* the socket said EAGAIN: write_w runs until the queue drains */
     bool warned_produce;
 
@@ -280,6 +302,7 @@ struct kafka_server {
     ev_timer accept_retry_w;
     ev_async notify_w;
     bool accept_backoff;  /* accept failed with EMFILE & co: accept_retry_w will resume */
+    bool sigpipe_ignored; /* SIGPIPE was ignored at start: sendfile needs no mask around it */
     double accept_warned_at; /* ev_now of the last accept warning (rate limit) */
     kafka_conn *conns;
     kafka_conn *parked;
@@ -318,7 +341,7 @@ struct kafka_server {
     size_t nwarm_threads;
     pthread_mutex_t warm_mu;
     pthread_cond_t warm_cv;
-    kafka_warm_job *warm_queue, *warm_queue_tail, *warm_done;
+    kafka_warm_job *warm_queue, *warm_queue_tail, *warm_done, *warm_progress;
     size_t warm_nqueued;
     _Atomic bool warm_stop;
     ev_async warm_w;
@@ -326,7 +349,8 @@ struct kafka_server {
         _Atomic uint64_t connections_accepted, connections_open, accept_pauses, protocol_errors,
             requests, fetch_parked, fetch_parked_now, fetch_woken, fetch_expired,
             fetch_record_bytes, produce_refused, groups, members, rebalances, offset_commits,
-            offset_commit_syncs, offsets_compacted, fetch_cold, fetch_warm_ns;
+            offset_commit_syncs, offsets_compacted, fetch_cold, fetch_warm_ns,
+            fetch_sendfile_bytes;
     } stats;
 };
 
@@ -343,9 +367,12 @@ struct kafka_server {
  * kafka__resp_abort. One response at a time per connection. */
 void kafka__resp_begin(kafka_conn *conn, int32_t correlation_id);
 /* Queues s (bytes of the log's mapping, not copied) at the current position of the response,
- * with the log_read pin that keeps it mapped (may be NULL). Returns 0: the queue owns pin (an
- * empty s is not queued and its pin is released); or -ENOMEM: the caller keeps pin. */
-int kafka__resp_slice(kafka_conn *conn, rl_slice s, struct log_segment *pin);
+ * with the log_read pin that keeps it mapped (may be NULL), and when fd >= 0 the same bytes
+ * as the file range [fpos, fpos + s.len) of fd (log_read.fd/file_pos), then sent with
+ * sendfile unless opts.fetch_no_sendfile. Returns 0: the queue owns pin (an empty s is not
+ * queued and its pin is released); or -ENOMEM: the caller keeps pin. */
+int kafka__resp_slice(kafka_conn *conn, rl_slice s, struct log_segment *pin, int fd,
+                      uint64_t fpos);
 /* Releases one log_store_read pin (NULL is fine). */
 void kafka__pin_release(struct log_segment *pin);
 /* Patches the size field and hands the response to the output queue. Returns 0, -ENOMEM (the
@@ -426,12 +453,10 @@ size_t kafka__resp_len(const kafka_conn *conn);
  * with the reader's error set. */
 int32_t kafka__get_count(rl_reader *rd, bool nullable);
 
-/* The I/O pool finished warming conn's Fetch response (kafka_warm.c calls it on the loop):
- * answers it from the pins it kept and goes on with the connection (kafka_server.c). */
-void kafka__conn_warmed(kafka_conn *conn);
-/* Encodes the evaluated, warmed Fetch response (kafka_fetch.c). Same returns as
- * kafka__fetch_resume without KAFKA_PARKED. */
-int kafka__fetch_answer_warm(kafka_conn *conn, rl_err *err);
+/* The I/O pool warmed more of conn's queued Fetch response (done: all of it, and conn->warm
+ * was cleared): sends what may now be sent and, once done, goes on with the connection
+ * (kafka_server.c; kafka_warm.c calls it on the loop). May close conn. */
+void kafka__conn_warmed(kafka_conn *conn, bool done);
 
 /* ------------------------------------------------------------------ kafka_warm.c */
 
@@ -442,13 +467,15 @@ int kafka__warm_start(kafka_server_t *srv, rl_err *err);
  * every job left, releasing the pins of orphaned ones. Loop thread, after every connection
  * closed. */
 void kafka__warm_stop(kafka_server_t *srv);
-/* Residency check of the evaluated Fetch's record slices (mincore(2), one call per slice of
- * up to 16 MiB): when a page is not in the page cache and the pool runs, queues a job for
- * the slices and sets conn->warm (the caller answers later, from kafka__conn_warmed);
- * returns true then. False: answer now (all resident, no pool, queue full, or -ENOMEM). */
-bool kafka__warm_begin(kafka_conn *conn);
-/* The connection closes while its response is warmed: the job takes the fetch's pins and
- * is freed when the thread is done with it. */
+/* Residency check of the record parts of the response just queued (output parts from index
+ * first on; mincore(2), one call per part of up to 16 MiB): when a page is not in the page
+ * cache and the pool runs, queues a job for those parts, marks them (warm_at) and sets
+ * conn->warm; conn_flush then sends them only as far as they are warm. Returns true then;
+ * false: nothing to wait for (all resident, no pool, queue full, or -ENOMEM). */
+bool kafka__warm_begin(kafka_conn *conn, size_t first);
+/* The connection closes while its response is warmed: the job takes the pins of the queued
+ * parts it warms (the caller then releases the other parts only) and is freed when the
+ * thread is done with it. */
 void kafka__warm_conn_gone(kafka_conn *conn);
 
 /* ------------------------------------------------------------------ hash table */

@@ -16,11 +16,19 @@
  *   - on_read reads up to KAFKA_READ_CHUNK bytes (more when a large request is half there)
  *     into conn->in; conn_run then takes complete frames one by one: a request is processed
  *     only when the previous one has been answered, so responses leave in request order.
- *   - A response is built in conn->obuf (headers, small bodies) interleaved with slices of the
- *     log's mapping (Fetch records, never copied); conn_flush sends the queue with sendmsg()
- *     over an iovec of up to KAFKA_IOV_BATCH parts, at most KAFKA_FLUSH_TURN bytes per loop
- *     iteration (then write_w brings it back after the other connections). A short write or
- *     EAGAIN starts write_w.
+ *   - A response is built in conn->obuf (headers, small bodies) interleaved with Fetch record
+ *     parts (never copied): file ranges of the segments (log_read fd and file_pos), sent with
+ *     sendfile(2), or, when no descriptor could be had or opts.fetch_no_sendfile, slices of
+ *     the log's mapping. conn_flush sends runs of buffered bytes with sendmsg() over an iovec
+ *     of up to KAFKA_IOV_BATCH parts (MSG_MORE when a file part follows: header and records
+ *     leave in full TCP segments) and file parts with sendfile, at most KAFKA_FLUSH_TURN
+ *     bytes per loop iteration (then write_w brings it back after the other connections). A
+ *     short write or EAGAIN starts write_w; the next call resumes at the byte where the
+ *     socket stopped (head_off, also inside a file part).
+ *   - A response with cold record bytes (kafka_warm.c) is queued at once; its record parts
+ *     are sent only as far as an I/O thread has faulted them in (sendfile or a copy from
+ *     a non-resident page would block the loop on the disk), chunk by chunk, and the
+ *     connection reads no request until all of it is warm.
  *   - Reading stops while a Fetch is parked, while a group or offsets request waits
  *     (JoinGroup/SyncGroup barriers, OffsetCommit until durable: conn->wait) or while more
  *     than KAFKA_OUT_HIGH bytes wait to be sent (backpressure), and resumes when that clears;
@@ -41,11 +49,14 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #define KAFKA_IOV_BATCH 64
@@ -159,7 +170,7 @@ static void parts_release(kafka_conn *conn, size_t from, size_t to)
 }
 
 static int parts_push(kafka_conn *conn, const uint8_t *p, size_t off, size_t len,
-                      struct log_segment *pin, bool merge)
+                      struct log_segment *pin, int fd, uint64_t fpos, bool merge)
 {
     if (len == 0)
         return 0;
@@ -182,6 +193,9 @@ static int parts_push(kafka_conn *conn, const uint8_t *p, size_t off, size_t len
     conn->parts[conn->nparts].off = off;
     conn->parts[conn->nparts].len = len;
     conn->parts[conn->nparts].pin = pin;
+    conn->parts[conn->nparts].fd = fd;
+    conn->parts[conn->nparts].fpos = fpos;
+    conn->parts[conn->nparts].warm_at = KAFKA_NO_WARM;
     conn->nparts++;
     return 0;
 }
@@ -196,7 +210,8 @@ void kafka__resp_begin(kafka_conn *conn, int32_t correlation_id)
     rl_buf_put_be32(&conn->obuf, (uint32_t)correlation_id);
 }
 
-int kafka__resp_slice(kafka_conn *conn, rl_slice s, struct log_segment *pin)
+int kafka__resp_slice(kafka_conn *conn, rl_slice s, struct log_segment *pin, int fd,
+                      uint64_t fpos)
 {
     if (s.len == 0) {
         kafka__pin_release(pin);
@@ -204,9 +219,12 @@ int kafka__resp_slice(kafka_conn *conn, rl_slice s, struct log_segment *pin)
     }
     if (!rl_buf_ok(&conn->obuf))
         return -ENOMEM;
-    int rc = parts_push(conn, NULL, conn->resp_cut, conn->obuf.len - conn->resp_cut, NULL, false);
+    if (conn->srv->opts.fetch_no_sendfile || conn->fd < 0)
+        fd = -1;
+    int rc = parts_push(conn, NULL, conn->resp_cut, conn->obuf.len - conn->resp_cut, NULL, -1, 0,
+                        false);
     if (rc == 0)
-        rc = parts_push(conn, s.p, 0, s.len, pin, false);
+        rc = parts_push(conn, s.p, 0, s.len, pin, fd, fd >= 0 ? fpos : 0, false);
     if (rc != 0)
         return rc;
     conn->resp_cut = conn->obuf.len;
@@ -256,7 +274,8 @@ int kafka__resp_end(kafka_conn *conn, rl_err *err)
                           total);
     }
     rl_buf_patch_be32(&conn->obuf, conn->resp_obuf_start, (uint32_t)(total - 4));
-    int rc = parts_push(conn, NULL, conn->resp_cut, conn->obuf.len - conn->resp_cut, NULL, true);
+    int rc = parts_push(conn, NULL, conn->resp_cut, conn->obuf.len - conn->resp_cut, NULL, -1, 0,
+                        true);
     if (rc != 0) {
         kafka__resp_abort(conn);
         return rl_err_set(err, rc, "out of memory queueing a response");
@@ -284,9 +303,92 @@ static void conn_advance(kafka_conn *conn, size_t n)
     }
 }
 
-/* Sends as much of the queue as the socket takes. Returns 0 (sets want_write when bytes
- * remain) or -errno. */
-static int conn_flush(kafka_conn *conn)
+/* Bytes of pt from byte `from` on that may be sent now: all of them, or for a part of a
+ * response being warmed (kafka_warm.c) what the I/O thread has warmed so far. */
+static size_t part_sendable(const kafka_conn *conn, const kafka_part *pt, size_t from)
+{
+    size_t len = pt->len - from;
+    if (pt->warm_at == KAFKA_NO_WARM || !conn->warm)
+        return len;
+    size_t done = atomic_load_explicit(&conn->warm->done, memory_order_acquire);
+    size_t at = pt->warm_at + from;
+    if (done <= at)
+        return 0;
+    return done - at < len ? done - at : len;
+}
+
+/* sendfile(2) has no MSG_NOSIGNAL: writing to a socket the peer closed raises SIGPIPE,
+ * which kills a process that did not ignore it. Unless it was ignored when the server
+ * started (rowlogd does), a flush that uses sendfile blocks SIGPIPE on the loop thread for
+ * its duration (two syscalls per flush, not per part) and takes back the one a closed peer
+ * raised before unblocking. */
+typedef struct sigpipe_guard {
+    bool masked;
+    sigset_t old;
+} sigpipe_guard;
+
+static void sigpipe_block(kafka_conn *conn, sigpipe_guard *g)
+{
+    if (g->masked || conn->srv->sigpipe_ignored)
+        return;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    if (pthread_sigmask(SIG_BLOCK, &set, &g->old) == 0)
+        g->masked = true;
+}
+
+static void sigpipe_unblock(sigpipe_guard *g, bool epipe)
+{
+    if (!g->masked)
+        return;
+    if (epipe && !sigismember(&g->old, SIGPIPE)) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGPIPE);
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR) {
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+    g->masked = false;
+}
+
+/* Sends the head part's file bytes with sendfile (at most len). Returns the bytes sent, 0 on
+ * EAGAIN, or -errno. */
+static ssize_t conn_sendfile(kafka_conn *conn, const kafka_part *pt, size_t len,
+                             sigpipe_guard *g)
+{
+    sigpipe_block(conn, g);
+    for (;;) {
+        off_t at = (off_t)(pt->fpos + conn->head_off);
+        ssize_t w = sendfile(conn->fd, pt->fd, &at, len);
+        if (w > 0) {
+            KAFKA_STAT_ADD(conn->srv, fetch_sendfile_bytes, w);
+            return w;
+        }
+        if (w == 0) {
+            /* The file ends before the committed bytes it held: it cannot have been cut
+             * below them (log.h), so something else truncated it. */
+            rl_warn("kafka: connection from %s: segment file ends before byte %llu of a Fetch "
+                    "response; closing",
+                    conn->peer, (unsigned long long)at);
+            return -EIO;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        return -errno;
+    }
+}
+
+/* Sends as much of the queue as the socket takes: runs of buffered bytes and mapped slices
+ * with one sendmsg each (MSG_MORE when a file part follows, so the response header and the
+ * records leave in full segments), file parts with sendfile. A part being warmed is sent
+ * only as far as it is warm; the rest waits for kafka__conn_warmed. Returns 0 (sets
+ * want_write when bytes remain that the socket did not take) or -errno. */
+static int conn_flush_queue(kafka_conn *conn, sigpipe_guard *g)
 {
     if (conn->fd < 0) {
         /* A socket-less connection (kafka__feed): what would be sent is dropped. */
@@ -299,31 +401,66 @@ static int conn_flush(kafka_conn *conn)
             conn->want_write = true;
             return 0;
         }
+        const kafka_part *head = &conn->parts[conn->part_head];
+        if (head->fd >= 0) {
+            size_t len = part_sendable(conn, head, conn->head_off);
+            if (len == 0) {
+                conn->want_write = false; /* the warm-up's progress resumes it */
+                return 0;
+            }
+            if (len > KAFKA_FLUSH_TURN - sent)
+                len = KAFKA_FLUSH_TURN - sent;
+            ssize_t w = conn_sendfile(conn, head, len, g);
+            if (w < 0)
+                return (int)w;
+            if (w == 0) {
+                conn->want_write = true;
+                return 0;
+            }
+            conn_advance(conn, (size_t)w);
+            sent += (size_t)w;
+            if ((size_t)w < len) {
+                conn->want_write = true;
+                return 0;
+            }
+            continue;
+        }
         struct iovec iov[KAFKA_IOV_BATCH];
         int n = 0;
         size_t want = 0;
+        bool more = false;
         for (size_t i = conn->part_head;
              i < conn->nparts && n < KAFKA_IOV_BATCH && want < KAFKA_FLUSH_TURN; i++) {
             const kafka_part *pt = &conn->parts[i];
-            const uint8_t *base = pt->p ? pt->p : conn->obuf.p + pt->off;
-            size_t len = pt->len;
-            if (i == conn->part_head) {
-                base += conn->head_off;
-                len -= conn->head_off;
+            if (pt->fd >= 0) {
+                more = true; /* sendfile goes on right after this */
+                break;
             }
+            size_t from = i == conn->part_head ? conn->head_off : 0;
+            size_t len = part_sendable(conn, pt, from);
+            if (len == 0)
+                break;
+            const uint8_t *base = (pt->p ? pt->p : conn->obuf.p + pt->off) + from;
+            bool partial = len < pt->len - from;
             if (len > KAFKA_FLUSH_TURN - want)
                 len = KAFKA_FLUSH_TURN - want;
             iov[n].iov_base = (void *)(uintptr_t)base;
             iov[n].iov_len = len;
             want += len;
             n++;
+            if (partial)
+                break;
+        }
+        if (n == 0) {
+            conn->want_write = false; /* the head part waits for its warm-up */
+            return 0;
         }
         struct msghdr msg;
         memset(&msg, 0, sizeof msg);
         msg.msg_iov = iov;
         msg.msg_iovlen = (size_t)n;
         /* MSG_NOSIGNAL: a peer that went away gives EPIPE here, not a SIGPIPE to the process. */
-        ssize_t w = sendmsg(conn->fd, &msg, MSG_NOSIGNAL);
+        ssize_t w = sendmsg(conn->fd, &msg, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -349,6 +486,15 @@ static int conn_flush(kafka_conn *conn)
     conn->nparts = conn->part_head = conn->head_off = 0;
     RL_ASSERT(conn->out_pending == 0);
     return 0;
+}
+
+static int conn_flush(kafka_conn *conn)
+{
+    sigpipe_guard g;
+    g.masked = false;
+    int rc = conn_flush_queue(conn, &g);
+    sigpipe_unblock(&g, rc == -EPIPE);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ parking */
@@ -394,18 +540,9 @@ static void conn_resume(kafka_conn *conn, bool expired)
     kafka_server_t *srv = conn->srv;
     rl_err err = {0};
     int rc = kafka__fetch_resume(conn, expired, &err);
-    if (rc == KAFKA_PARKED && !conn->warm)
+    if (rc == KAFKA_PARKED)
         return;
     conn_unpark(conn);
-    if (rc == KAFKA_PARKED) {
-        /* Answered, but its bytes are being read from disk: kafka__conn_warmed goes on. */
-        if (expired)
-            KAFKA_STAT_ADD(srv, fetch_expired, 1);
-        else
-            KAFKA_STAT_ADD(srv, fetch_woken, 1);
-        conn_watch(conn);
-        return;
-    }
     if (rc < 0) {
         rl_warn("kafka: closing connection from %s: %s", conn->peer, err.msg);
         conn_close(conn);
@@ -419,16 +556,14 @@ static void conn_resume(kafka_conn *conn, bool expired)
     conn_run(conn);
 }
 
-void kafka__conn_warmed(kafka_conn *conn)
+void kafka__conn_warmed(kafka_conn *conn, bool done)
 {
-    rl_err err = {0};
-    int rc = kafka__fetch_answer_warm(conn, &err);
-    if (rc < 0) {
-        rl_warn("kafka: closing connection from %s: %s", conn->peer, err.msg);
-        conn_close(conn);
-        return;
+    if (done) {
+        /* Every part may go now; the marks must not apply to a later job's progress. */
+        for (size_t i = conn->part_head; i < conn->nparts; i++)
+            conn->parts[i].warm_at = KAFKA_NO_WARM;
     }
-    KAFKA_STAT_ADD(conn->srv, requests, 1);
+    /* Sends what is now warm; once done also takes the requests that waited. */
     conn_run(conn);
 }
 
@@ -961,6 +1096,8 @@ int kafka_server_start(kafka_server_t **out, struct ev_loop *loop, log_store_t *
     srv->store = store;
     srv->listen_fd = -1;
     srv->boot_id = (uint64_t)rl_now_ms();
+    struct sigaction sa;
+    srv->sigpipe_ignored = sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN;
     pthread_mutex_init(&srv->pub_mu, NULL);
     int rc = kafka__offsets_open(srv, err);
     if (rc == 0)
@@ -1046,5 +1183,6 @@ void kafka_server_stats_get(const kafka_server_t *srv, kafka_server_stats *out)
     KAFKA_STAT_LOAD(offsets_compacted);
     KAFKA_STAT_LOAD(fetch_cold);
     KAFKA_STAT_LOAD(fetch_warm_ns);
+    KAFKA_STAT_LOAD(fetch_sendfile_bytes);
 #undef KAFKA_STAT_LOAD
 }

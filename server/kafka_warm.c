@@ -2,24 +2,29 @@
  * kafka_warm.c - cold Fetch reads are faulted into the page cache by a small pool of I/O
  * threads, so a read from disk never stalls the loop (and with it every other connection).
  *
- * Why: Fetch record bytes are slices of the log's mapping (log_store_read), written with
- * sendmsg by the loop thread. When a page of the slice is not in the page cache, the copy
- * into the socket takes a page fault and the loop thread sleeps until the disk read is done
- * (KAFKA-7504 is the same problem in Kafka, where sendfile blocks the network thread).
+ * Why: Fetch record bytes go out with sendfile(2) from the segment file (or sendmsg from
+ * the log's mapping), on the loop thread. When a page is not in the page cache, the call
+ * sleeps until the disk read is done, and the loop with it (KAFKA-7504 is the same problem in
+ * Kafka, where sendfile blocks the network thread).
  *
- * How: before a Fetch response is queued, kafka__warm_begin asks mincore(2) whether every
- * page of its record slices is resident: one call per slice (per 16 MiB of it), never per
- * record. If one is not, the response is not built yet: a job listing the slices goes to a
- * bounded queue, the connection stops being read (like a parked Fetch, so responses stay in
- * request order), and an I/O thread issues madvise(MADV_WILLNEED) over each slice (the
- * kernel starts large reads at once) and then reads one byte per page, which waits for the
- * data (a fault on a page still under I/O sleeps until it is read). It then puts the job on
- * the done list and wakes the loop with ev_async; the loop builds the response from the
- * pins the fetch kept all along (so the slices stay mapped) and goes on with the connection.
+ * How: once a Fetch response is queued, kafka__warm_begin asks mincore(2) whether every page
+ * of its record parts is resident: one call per part (per 16 MiB of it), never per record.
+ * If one is not, a job listing the parts goes to a bounded queue and the parts are marked
+ * (kafka_part.warm_at): the output queue sends the response header at once but each record
+ * part only as far as the job's `done` count says it is warm. An I/O thread issues
+ * madvise(MADV_WILLNEED) over each part (the kernel starts large reads at once) and then
+ * reads one byte per page, which waits for the data (a fault on a page still under I/O
+ * sleeps until it is read), KAFKA_WARM_CHUNK bytes at a time: after each chunk it publishes
+ * the count and wakes the loop with ev_async (once per wake-up), and the loop sends that
+ * chunk while the disk reads the next: disk and network overlap. When the job is done it
+ * goes on the done list; the loop frees it and the connection reads requests again (it does
+ * not meanwhile, so a connection has at most one job and responses stay in request order).
  *
- * A connection that closes meanwhile hands its pins to the job; the job is freed (and the
- * pins released) by the loop once the thread is done with it. kafka_server_stop joins the
- * threads (a running job stops at the next 1,024 pages) and frees every job left.
+ * Pins: the queued parts own their pins; a part is released only once sent, which is after
+ * the thread is done with its bytes. A connection that closes meanwhile hands the pins of
+ * its unsent warmed parts to the job; the job is freed (and the pins released) by the loop
+ * once the thread is done with it. kafka_server_stop joins the threads (a running job stops
+ * at the next chunk) and frees every job left.
  */
 #include "server/kafka_int.h"
 
@@ -32,8 +37,6 @@
 
 /* mincore vector bytes per call: 4,096 pages (16 MiB of 4 KiB pages) on the stack. */
 #define KAFKA_MINCORE_PAGES 4096
-/* The stop flag is checked this often while faulting pages in. */
-#define KAFKA_WARM_STOP_CHECK 1024
 
 static uint64_t mono_ns(void)
 {
@@ -72,29 +75,54 @@ static bool range_cold(rl_slice s)
     return false;
 }
 
-/* I/O thread: brings every page of the job's ranges into memory, waiting for the reads. */
-static void job_warm(kafka_server_t *srv, const kafka_warm_job *job)
+/* I/O thread: the job's first `done` bytes are resident: tell the loop (once per wake-up, not
+ * per chunk: a job already listed is not listed again). */
+static void job_progress(kafka_server_t *srv, kafka_warm_job *job, size_t done)
+{
+    atomic_store_explicit(&job->done, done, memory_order_release);
+    pthread_mutex_lock(&srv->warm_mu);
+    if (!job->progress_listed) {
+        job->progress_listed = true;
+        job->progress_next = srv->warm_progress;
+        srv->warm_progress = job;
+        ev_async_send(srv->loop, &srv->warm_w);
+    }
+    pthread_mutex_unlock(&srv->warm_mu);
+}
+
+/* I/O thread: brings every page of the job's ranges into memory, waiting for the reads, and
+ * publishes each KAFKA_WARM_CHUNK as it is done so the loop sends it meanwhile. */
+static void job_warm(kafka_server_t *srv, kafka_warm_job *job)
 {
     uintptr_t pg = page_size();
+    size_t total = 0;
+    for (size_t r = 0; r < job->nranges; r++)
+        total += job->ranges[r].len;
+    size_t done = 0;
     for (size_t r = 0; r < job->nranges; r++) {
         rl_slice s = job->ranges[r];
         uintptr_t start = (uintptr_t)s.p & ~(pg - 1);
         uintptr_t end = (uintptr_t)s.p + s.len;
-        /* Large asynchronous reads first; the touches below then mostly find pages under
-         * I/O or already there instead of faulting them in one readahead window at a time. */
+        /* Large asynchronous reads of the whole range first: the disk reads ahead while the
+         * touches below wait for one chunk at a time and the loop sends the chunks done. */
         (void)madvise((void *)start, end - start, MADV_WILLNEED);
-        size_t n = 0;
-        /* Touch within the slice only (its first page may start before it: still mapped,
-         * as the whole page is part of the segment's mapping). */
-        for (uintptr_t a = start; a < end; a += pg) {
-            const volatile uint8_t *b =
-                (const volatile uint8_t *)(a < (uintptr_t)s.p ? (uintptr_t)s.p : a);
-            (void)*b;
-            if (++n % KAFKA_WARM_STOP_CHECK == 0 &&
-                atomic_load_explicit(&srv->warm_stop, memory_order_relaxed))
+        for (size_t c = 0; c < s.len; c += KAFKA_WARM_CHUNK) {
+            if (atomic_load_explicit(&srv->warm_stop, memory_order_relaxed))
                 return;
+            size_t clen = s.len - c < KAFKA_WARM_CHUNK ? s.len - c : KAFKA_WARM_CHUNK;
+            /* Touch within the slice only (its first page may start before it: still mapped,
+             * as the whole page is part of the segment's mapping). */
+            uintptr_t a = (uintptr_t)s.p + c;
+            uintptr_t cend = a + clen;
+            (void)*(const volatile uint8_t *)a;
+            for (a = (a & ~(pg - 1)) + pg; a < cend; a += pg)
+                (void)*(const volatile uint8_t *)a;
+            done += clen;
+            if (done < total)
+                job_progress(srv, job, done);
         }
     }
+    atomic_store_explicit(&job->done, total, memory_order_release);
 }
 
 static void *warm_main(void *arg)
@@ -144,8 +172,21 @@ static void on_warm_done(struct ev_loop *loop, ev_async *w, int revents)
     (void)revents;
     pthread_mutex_lock(&srv->warm_mu);
     kafka_warm_job *done = srv->warm_done;
+    kafka_warm_job *progress = srv->warm_progress;
     srv->warm_done = NULL;
+    srv->warm_progress = NULL;
+    for (kafka_warm_job *job = progress; job; job = job->progress_next)
+        job->progress_listed = false;
     pthread_mutex_unlock(&srv->warm_mu);
+    /* Progress first: a job on both lists (taken together above) is freed below only. The
+     * links are read before the call, which may close the connection (that only clears
+     * job->conn; jobs are freed from the done list). */
+    while (progress) {
+        kafka_warm_job *job = progress;
+        progress = job->progress_next;
+        if (job->conn && job->conn->warm == job)
+            kafka__conn_warmed(job->conn, false);
+    }
     uint64_t now = mono_ns();
     while (done) {
         kafka_warm_job *job = done;
@@ -158,7 +199,7 @@ static void on_warm_done(struct ev_loop *loop, ev_async *w, int revents)
         }
         job_free(job);
         if (conn)
-            kafka__conn_warmed(conn);
+            kafka__conn_warmed(conn, true);
     }
 }
 
@@ -201,6 +242,7 @@ void kafka__warm_stop(kafka_server_t *srv)
     /* Every connection is closed by now: whatever is left is orphaned. */
     kafka_warm_job *lists[2] = {srv->warm_queue, srv->warm_done};
     srv->warm_queue = srv->warm_queue_tail = srv->warm_done = NULL;
+    srv->warm_progress = NULL; /* its jobs are on the lists above */
     srv->warm_nqueued = 0;
     for (int l = 0; l < 2; l++) {
         for (kafka_warm_job *job = lists[l], *next; job; job = next) {
@@ -214,19 +256,21 @@ void kafka__warm_stop(kafka_server_t *srv)
     pthread_mutex_destroy(&srv->warm_mu);
 }
 
-bool kafka__warm_begin(kafka_conn *conn)
+bool kafka__warm_begin(kafka_conn *conn, size_t first)
 {
     kafka_server_t *srv = conn->srv;
-    kafka_fetch *f = &conn->fetch;
-    if (srv->nwarm_threads == 0)
+    /* A socket-less connection (kafka__feed) drops its queue at once: nothing to wait for. */
+    if (srv->nwarm_threads == 0 || conn->fd < 0)
         return false;
+    RL_ASSERT(!conn->warm);
     size_t nranges = 0;
     bool cold = false;
-    for (size_t i = 0; i < f->nparts; i++) {
-        if (f->parts[i].records.len == 0)
+    for (size_t i = first; i < conn->nparts; i++) {
+        const kafka_part *pt = &conn->parts[i];
+        if (!pt->p)
             continue;
         nranges++;
-        if (!cold && range_cold(f->parts[i].records))
+        if (!cold && range_cold(rl_slice_make(pt->p, pt->len)))
             cold = true;
     }
     if (!cold)
@@ -235,14 +279,21 @@ bool kafka__warm_begin(kafka_conn *conn)
     if (!job)
         return false;
     job->ranges = malloc(nranges * sizeof *job->ranges);
-    job->pins = calloc(f->nparts, sizeof *job->pins);
+    job->pins = calloc(nranges, sizeof *job->pins);
     if (!job->ranges || !job->pins) {
         job_free(job);
         return false;
     }
-    for (size_t i = 0; i < f->nparts; i++)
-        if (f->parts[i].records.len > 0)
-            job->ranges[job->nranges++] = f->parts[i].records;
+    atomic_init(&job->done, 0);
+    size_t at = 0;
+    for (size_t i = first; i < conn->nparts; i++) {
+        kafka_part *pt = &conn->parts[i];
+        if (!pt->p)
+            continue;
+        job->ranges[job->nranges++] = rl_slice_make(pt->p, pt->len);
+        pt->warm_at = at;
+        at += pt->len;
+    }
     job->conn = conn;
     job->start_ns = mono_ns();
     pthread_mutex_lock(&srv->warm_mu);
@@ -258,6 +309,8 @@ bool kafka__warm_begin(kafka_conn *conn)
     }
     pthread_mutex_unlock(&srv->warm_mu);
     if (full) {
+        for (size_t i = first; i < conn->nparts; i++)
+            conn->parts[i].warm_at = KAFKA_NO_WARM;
         job_free(job);
         return false;
     }
@@ -271,13 +324,15 @@ void kafka__warm_conn_gone(kafka_conn *conn)
     kafka_warm_job *job = conn->warm;
     if (!job)
         return;
-    /* The thread may still be reading these pages: the job keeps them mapped. pins was
-     * sized for every partition of the fetch when the job was made, so this cannot fail. */
-    kafka_fetch *f = &conn->fetch;
-    for (size_t i = 0; i < f->nparts; i++) {
-        if (f->parts[i].pin) {
-            job->pins[job->npins++] = f->parts[i].pin;
-            f->parts[i].pin = NULL;
+    /* The thread may still be reading these pages: the job keeps them mapped. The parts it
+     * warms are at most nranges (pins was sized so when the job was made). Parts already
+     * sent were released by the queue, but only after the thread was done with them. */
+    for (size_t i = conn->part_head; i < conn->nparts; i++) {
+        kafka_part *pt = &conn->parts[i];
+        if (pt->warm_at != KAFKA_NO_WARM && pt->pin) {
+            RL_ASSERT(job->npins < job->nranges);
+            job->pins[job->npins++] = pt->pin;
+            pt->pin = NULL;
         }
     }
     job->conn = NULL;

@@ -84,6 +84,25 @@ KT_UNUSED static void kt_server_stop(kt_server *st)
     st->srv = NULL;
 }
 
+/* Bytes thread tid of this process caused to be read from storage (/proc/self/task/TID/io,
+ * read_bytes, proc(5)): a sendfile(2) of pages not in the page cache reads them on the
+ * calling thread without a page fault, so this, not kt_thread_majflt, shows a loop thread
+ * that waited for the disk in sendfile. -1 when unreadable (no task I/O accounting). */
+KT_UNUSED static long long kt_thread_read_bytes(int tid)
+{
+    char path[64], line[128];
+    snprintf(path, sizeof path, "/proc/self/task/%d/io", tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long long v = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "read_bytes: %lld", &v) == 1)
+            break;
+    fclose(f);
+    return v;
+}
+
 /* Major page faults (faults that waited for a disk read) of thread tid of this process
  * (/proc/self/task/TID/stat, field 12, proc(5)); -1 when unreadable. */
 KT_UNUSED static long kt_thread_majflt(int tid)
