@@ -325,4 +325,46 @@ static inline int64_t tu_log_start(log_store_t *st, const char *topic)
     return ls;
 }
 
+/* ------------------------------------------------------------------ files */
+
+/* Number of files in dir whose name ends with ext. */
+static inline int tu_count_files(const char *dir, const char *ext)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *de;
+    size_t el = strlen(ext);
+    while ((de = readdir(d)) != NULL) {
+        size_t l = strlen(de->d_name);
+        if (l > el && strcmp(de->d_name + l - el, ext) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Base offset of the newest segment file in a partition directory (-1: none). */
+static inline int64_t tu_last_base(const char *pdir)
+{
+    int64_t last = -1;
+    DIR *d = opendir(pdir);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        int64_t b;
+        if (log__segment_name_parse(de->d_name, &b) && b > last)
+            last = b;
+    }
+    closedir(d);
+    return last;
+}
+
+/* log_check line callback appending each line and a newline to an rl_buf (ctx). */
+static inline void tu_collect(void *ctx, const char *line)
+{
+    rl_buf_puts(ctx, line);
+    rl_buf_putc(ctx, '\n');
+}
+
 #endif

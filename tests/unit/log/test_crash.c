@@ -89,12 +89,6 @@ static int check_rec(void *vctx, const log_record *rec)
     return 0;
 }
 
-static void collect(void *buf, const char *line)
-{
-    rl_buf_puts(buf, line);
-    rl_buf_putc(buf, '\n');
-}
-
 static void test_sigkill(void **state)
 {
     (void)state;
@@ -188,14 +182,14 @@ static void test_sigkill(void **state)
             snprintf(g, sizeof g, "0-1-%lld", (long long)(ntxn + 1));
             int64_t off = -1;
             if (log_store_offset_for_gtid(st, "t", 0, g, &off, &err) != 0 || off != hwm)
-                fail_msg("trial %d: uncommitted %s at %lld, not the high watermark %lld", trial,
-                         g, (long long)off, (long long)hwm);
+                fail_msg("trial %d: uncommitted %s at %lld, not the high watermark %lld", trial, g,
+                         (long long)off, (long long)hwm);
         }
         last_hwm = hwm;
         log_store_close(st);
         if (hwm > 0) {
             rl_buf lines = RL_BUF_INIT;
-            if (log_check(dir, false, collect, &lines, &err) != 0)
+            if (log_check(dir, false, tu_collect, &lines, &err) != 0)
                 fail_msg("trial %d: log check: %s", trial, rl_buf_cstr(&lines));
             rl_buf_free(&lines);
         }

@@ -308,32 +308,19 @@ static void c_free(ctx *c)
         free(c->m.e[k]);
 }
 
+/* Files ending with ext over the topic's partition directories. */
 static size_t count_files(const char *dir, const char *ext)
 {
     size_t n = 0;
     for (int k = 0; k < NPARTS; k++) {
         char pdir[PATH_MAX];
         snprintf(pdir, sizeof pdir, "%s/%s-%d", dir, TOPIC, k);
-        DIR *d = opendir(pdir);
-        assert_non_null(d);
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            size_t l = strlen(de->d_name), e = strlen(ext);
-            if (l > e && strcmp(de->d_name + l - e, ext) == 0)
-                n++;
-        }
-        closedir(d);
+        n += (size_t)tu_count_files(pdir, ext);
     }
     return n;
 }
 
 /* ------------------------------------------------------------------ tests */
-
-static void collect(void *buf, const char *line)
-{
-    rl_buf_puts(buf, line);
-    rl_buf_putc(buf, '\n');
-}
 
 static void test_random_reopen_abort(void **state)
 {
@@ -395,19 +382,9 @@ static void test_cut_back_at_open(void **state)
     /* Garbage after the last entry of every partition's last sidecar: a torn write. */
     log_store_close(c.st);
     for (int k = 0; k < NPARTS; k++) {
-        log_segment *seg = NULL;
-        (void)seg;
         char pdir[PATH_MAX], path[PATH_MAX];
         snprintf(pdir, sizeof pdir, "%s/%s-%d", c.dir, TOPIC, k);
-        int64_t last = -1;
-        DIR *d = opendir(pdir);
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            int64_t b;
-            if (log__segment_name_parse(de->d_name, &b) && b > last)
-                last = b;
-        }
-        closedir(d);
+        int64_t last = tu_last_base(pdir);
         assert_int_equal(log__segment_path(path, sizeof path, pdir, last, ".gtidindex"), 0);
         int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
         assert_true(fd >= 0);
@@ -430,7 +407,7 @@ static void test_cut_back_at_open(void **state)
     log_store_close(c.st);
     rl_buf lines = RL_BUF_INIT;
     rl_err err = {0, ""};
-    if (log_check(c.dir, false, collect, &lines, &err) != 0)
+    if (log_check(c.dir, false, tu_collect, &lines, &err) != 0)
         fail_msg("log check: %s", rl_buf_cstr(&lines));
     rl_buf_free(&lines);
     c_open(&c);
@@ -519,22 +496,6 @@ static size_t first_uncommitted(const uint8_t *p, size_t len, int64_t end)
     return at;
 }
 
-/* The last segment's base offset in a partition directory. */
-static int64_t last_base(const char *pdir)
-{
-    int64_t last = -1;
-    DIR *d = opendir(pdir);
-    assert_non_null(d);
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        int64_t b;
-        if (log__segment_name_parse(de->d_name, &b) && b > last)
-            last = b;
-    }
-    closedir(d);
-    return last;
-}
-
 /* A power loss after a commit, on top of what a SIGKILL leaves: the bytes of every
  * partition's last sidecar that the commit did not make durable (entries at or after the
  * checkpoint's end, and the zero-filled tail) are cut at each byte of the first entries and
@@ -583,7 +544,7 @@ static void test_power_loss(void **state)
         char cpdir[PATH_MAX], cgpath[PATH_MAX];
         snprintf(cpdir, sizeof cpdir, "%s/%s-%d", crashed, TOPIC, k);
         snprintf(pdir, sizeof pdir, "%s/%s-%d", c.dir, TOPIC, k);
-        int64_t base = last_base(cpdir);
+        int64_t base = tu_last_base(cpdir);
         /* Damage goes to the copy in c.dir, made afresh from `crashed` for each trial. */
         assert_int_equal(log__segment_path(cgpath, PATH_MAX, cpdir, base, ".gtidindex"), 0);
         assert_int_equal(log__segment_path(gpath[k], PATH_MAX, pdir, base, ".gtidindex"), 0);
@@ -639,7 +600,7 @@ static void test_power_loss(void **state)
             log_store_close(c.st);
             rl_buf lines = RL_BUF_INIT;
             rl_err err = {0, ""};
-            if (log_check(c.dir, false, collect, &lines, &err) != 0)
+            if (log_check(c.dir, false, tu_collect, &lines, &err) != 0)
                 fail_msg("mode %d, trial %d: log check: %s", mode, i, rl_buf_cstr(&lines));
             rl_buf_free(&lines);
             trials++;
@@ -706,7 +667,7 @@ static void test_zero_tail(void **state)
     log_store_close(c.st);
     rl_buf lines = RL_BUF_INIT;
     rl_err err = {0, ""};
-    if (log_check(c.dir, false, collect, &lines, &err) != 0)
+    if (log_check(c.dir, false, tu_collect, &lines, &err) != 0)
         fail_msg("log check: %s", rl_buf_cstr(&lines));
     rl_buf_free(&lines);
     c_open(&c);
@@ -799,7 +760,7 @@ static void test_damaged_sealed(void **state)
     /* The checker reports it (and nothing else). */
     rl_buf lines = RL_BUF_INIT;
     rl_err err = {0, ""};
-    assert_int_equal(log_check(c.dir, false, collect, &lines, &err), 1);
+    assert_int_equal(log_check(c.dir, false, tu_collect, &lines, &err), 1);
     assert_non_null(strstr(rl_buf_cstr(&lines), "00000000000000000000.log: .gtidindex byte"));
     rl_buf_free(&lines);
     tu_capture cap;

@@ -56,12 +56,6 @@ static void check_reads(log_store_t *st)
     check_reads_every(st, 37);
 }
 
-static void collect(void *ctx, const char *line)
-{
-    rl_buf_puts(ctx, line);
-    rl_buf_putc(ctx, '\n');
-}
-
 typedef struct files {
     char ipath[PATH_MAX], tpath[PATH_MAX];
     uint8_t *idx, *tidx;
@@ -234,7 +228,7 @@ static void test_middle_entries(void **state)
     tu_write_file(f.ipath, b, f.nidx);
     rl_buf lines = RL_BUF_INIT;
     rl_err err = {0, ""};
-    assert_int_equal(log_check(dir, false, collect, &lines, &err), 1);
+    assert_int_equal(log_check(dir, false, tu_collect, &lines, &err), 1);
     assert_non_null(strstr(rl_buf_cstr(&lines), "00000000000000000000.log: .index/.timeindex"));
     rl_buf_free(&lines);
     restore(&f);

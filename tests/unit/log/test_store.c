@@ -8,24 +8,6 @@
 
 static const int codecs[] = {LOG_COMPRESSION_NONE, LOG_COMPRESSION_LZ4, LOG_COMPRESSION_ZSTD};
 
-static log_store_t *open_ok(const char *dir, const log_store_opts *o)
-{
-    log_store_t *st = NULL;
-    rl_err err = {0, ""};
-    int rc = log_store_open(&st, dir, o, &err);
-    if (rc != 0)
-        fail_msg("log_store_open(%s): %s (%s)", dir, err.msg, rl_errname(rc));
-    return st;
-}
-
-static void commit_ok(log_store_t *st, const char *ckpt)
-{
-    rl_err err = {0, ""};
-    int rc = log_store_commit(st, rl_slice_str(ckpt), &err);
-    if (rc != 0)
-        fail_msg("commit: %s", err.msg);
-}
-
 /* Value of record i: text with the index, padded to len with a pattern that depends on i. */
 static size_t make_value(char *buf, size_t len, int64_t i)
 {
@@ -34,25 +16,6 @@ static size_t make_value(char *buf, size_t len, int64_t i)
     for (; o < len; o++)
         buf[o] = (char)('a' + (i * 31 + (int64_t)o * 7) % 26);
     return len;
-}
-
-/* Appends one record and records it in the model (model offsets are per partition, so
- * they are filled in by the caller for multi-partition topics). */
-static void append_ok(log_store_t *st, const char *topic, rl_slice key, rl_slice value, int64_t ts)
-{
-    rl_err err = {0, ""};
-    int rc = log_store_append(st, rl_slice_str(topic), key, value, ts, &err);
-    if (rc != 0)
-        fail_msg("append: %s", err.msg);
-}
-
-static log_partition *part_of(log_store_t *st, const char *topic, uint32_t id)
-{
-    for (size_t i = 0; i < st->ntopics; i++)
-        if (strcmp(st->topics[i]->name, topic) == 0)
-            return st->topics[i]->parts[id];
-    fail_msg("no topic %s", topic);
-    return NULL;
 }
 
 /* ------------------------------------------------------------------ basic */
@@ -80,7 +43,7 @@ static void test_roundtrip_partitions(void **state)
                             .partitions = 3,
                             .segment_bytes = 0,
                             .batch_bytes = 4096};
-        log_store_t *st = open_ok(dir, &o);
+        log_store_t *st = tu_open(dir, &o);
         tu_recs model[3] = {{0}};
         tu_recs users = {0};
         rl_buf blob = RL_BUF_INIT;
@@ -93,12 +56,12 @@ static void test_roundtrip_partitions(void **state)
             /* Every 100th record is a tombstone (null value). */
             if (i % 100 == 99)
                 vs = rl_slice_make(NULL, 0);
-            append_ok(st, "orders", ks, vs, 1000 + i);
+            tu_append(st, "orders", ks, vs, 1000 + i);
             uint32_t p = rl_partition_for_key(k, strlen(k), 3);
             tu_push(&model[p], (int64_t)model[p].n, 1000 + i, ks, vs);
             if (i % 100 == 0) {
                 rl_slice nk = rl_slice_make(NULL, 0);
-                append_ok(st, "users", nk, rl_slice_str("u"), 7);
+                tu_append(st, "users", nk, rl_slice_str("u"), 7);
                 tu_push(&users, (int64_t)users.n, 7, nk, rl_slice_str("u"));
             }
         }
@@ -107,7 +70,7 @@ static void test_roundtrip_partitions(void **state)
         assert_int_equal(log_store_offsets(st, "orders", 0, &ls, &hwm), 0);
         assert_int_equal(ls, 0);
         assert_int_equal(hwm, 0);
-        commit_ok(st, "ckpt-1");
+        tu_commit(st, "ckpt-1");
         assert_int_equal(log_store_checkpoint(st, &blob), 0);
         assert_int_equal(blob.len, 6);
         assert_memory_equal(blob.p, "ckpt-1", 6);
@@ -136,17 +99,17 @@ static void test_roundtrip_partitions(void **state)
                                  .partitions = 1,
                                  .segment_bytes = 0,
                                  .batch_bytes = 0};
-            st = open_ok(dir, &o2);
+            st = tu_open(dir, &o2);
             assert_int_equal(log_store_checkpoint(st, &blob), 0);
             assert_memory_equal(blob.p, "ckpt-1", 6);
             if (round == 0) {
                 /* Batches of another codec follow in the same partition. */
                 for (int i = 0; i < 30; i++) {
                     rl_slice vs = rl_slice_make(v, make_value(v, 90, 5000 + i));
-                    append_ok(st, "users", rl_slice_make(NULL, 0), vs, 9);
+                    tu_append(st, "users", rl_slice_make(NULL, 0), vs, 9);
                     tu_push(&users, (int64_t)users.n, 9, rl_slice_make(NULL, 0), vs);
                 }
-                commit_ok(st, "ckpt-1");
+                tu_commit(st, "ckpt-1");
             }
         }
         log_store_close(st);
@@ -170,15 +133,15 @@ static void test_read_contract(void **state)
                         .partitions = 1,
                         .segment_bytes = 0,
                         .batch_bytes = 1000};
-    log_store_t *st = open_ok(dir, &o);
+    log_store_t *st = tu_open(dir, &o);
     char v[128];
     for (int64_t i = 0; i < 200; i++)
-        append_ok(st, "t", rl_slice_str("k"), rl_slice_make(v, make_value(v, 100, i)), i);
-    commit_ok(st, "a");
+        tu_append(st, "t", rl_slice_str("k"), rl_slice_make(v, make_value(v, 100, i)), i);
+    tu_commit(st, "a");
     /* Appended and partly written (batch_bytes is small) but not committed. */
     for (int64_t i = 200; i < 260; i++)
-        append_ok(st, "t", rl_slice_str("k"), rl_slice_make(v, make_value(v, 100, i)), i);
-    log_partition *p = part_of(st, "t", 0);
+        tu_append(st, "t", rl_slice_str("k"), rl_slice_make(v, make_value(v, 100, i)), i);
+    log_partition *p = tu_part(st, "t", 0);
     assert_true(p->segs[0]->size > atomic_load(&p->segs[0]->committed));
 
     log_read rd;
@@ -231,7 +194,7 @@ static void test_read_contract(void **state)
     assert_int_equal(last, 199);
     log_read_release(&rd);
     /* Committing makes the rest visible. */
-    commit_ok(st, "b");
+    tu_commit(st, "b");
     int64_t ls, hwm;
     assert_int_equal(log_store_offsets(st, "t", 0, &ls, &hwm), 0);
     assert_int_equal(hwm, 260);
@@ -268,7 +231,7 @@ static void test_checkpoint_cutback(void **state)
                             .partitions = 4,
                             .segment_bytes = 0,
                             .batch_bytes = 512};
-        log_store_t *st = open_ok(dir, &o);
+        log_store_t *st = tu_open(dir, &o);
         hook_calls = 0;
         log_store_set_commit_hook(st, count_hook, NULL);
         tu_recs model[4] = {{0}};
@@ -276,13 +239,13 @@ static void test_checkpoint_cutback(void **state)
         for (int64_t i = 0; i < 500; i++) {
             snprintf(k, sizeof k, "k%lld", (long long)i);
             rl_slice vs = rl_slice_make(v, make_value(v, 60, i));
-            append_ok(st, "orders", rl_slice_str(k), vs, i);
+            tu_append(st, "orders", rl_slice_str(k), vs, i);
             uint32_t p = rl_partition_for_key(k, strlen(k), 4);
             tu_push(&model[p], (int64_t)model[p].n, i, rl_slice_str(k), vs);
         }
-        commit_ok(st, "A");
+        tu_commit(st, "A");
         assert_int_equal(hook_calls, 1);
-        commit_ok(st, "A"); /* nothing new: no work, no hook */
+        tu_commit(st, "A"); /* nothing new: no work, no hook */
         assert_int_equal(hook_calls, 1);
         int64_t hwm_a[4];
         for (uint32_t p = 0; p < 4; p++) {
@@ -292,17 +255,17 @@ static void test_checkpoint_cutback(void **state)
         }
         for (int64_t i = 500; i < 1000; i++) {
             snprintf(k, sizeof k, "k%lld", (long long)i);
-            append_ok(st, "orders", rl_slice_str(k), rl_slice_make(v, make_value(v, 60, i)), i);
+            tu_append(st, "orders", rl_slice_str(k), rl_slice_make(v, make_value(v, 60, i)), i);
         }
-        append_ok(st, "late", rl_slice_str("x"), rl_slice_str("y"), 1);
+        tu_append(st, "late", rl_slice_str("x"), rl_slice_str("y"), 1);
         /* Batches of the uncommitted appends are on disk. */
-        assert_true(part_of(st, "orders", 0)->segs[0]->size >
-                    atomic_load(&part_of(st, "orders", 0)->segs[0]->committed));
+        assert_true(tu_part(st, "orders", 0)->segs[0]->size >
+                    atomic_load(&tu_part(st, "orders", 0)->segs[0]->committed));
         log_store_close(st);
 
         tu_capture cap;
         tu_capture_begin(&cap);
-        st = open_ok(dir, &o);
+        st = tu_open(dir, &o);
         char *logged = tu_capture_end(&cap);
         assert_non_null(strstr(logged, "cutting back to the checkpoint"));
         free(logged);
@@ -325,13 +288,13 @@ static void test_checkpoint_cutback(void **state)
         for (int64_t i = 2000; i < 2100; i++) {
             snprintf(k, sizeof k, "k%lld", (long long)i);
             rl_slice vs = rl_slice_make(v, make_value(v, 30, i));
-            append_ok(st, "orders", rl_slice_str(k), vs, i);
+            tu_append(st, "orders", rl_slice_str(k), vs, i);
             uint32_t p = rl_partition_for_key(k, strlen(k), 4);
             tu_push(&model[p], (int64_t)model[p].n, i, rl_slice_str(k), vs);
         }
-        commit_ok(st, "B");
+        tu_commit(st, "B");
         log_store_close(st);
-        st = open_ok(dir, &o);
+        st = tu_open(dir, &o);
         for (uint32_t p = 0; p < 4; p++) {
             tu_recs got = {0};
             tu_read_partition(st, "orders", p, 4096, &got);
@@ -371,24 +334,24 @@ static void tail_setup(tail_fixture *f, int codec, int ncommitted, int nextra)
                         .partitions = 1,
                         .segment_bytes = 0,
                         .batch_bytes = 1u << 20};
-    log_store_t *st = open_ok(f->dir, &o);
+    log_store_t *st = tu_open(f->dir, &o);
     char v[100];
     int64_t i = 0;
     for (int b = 0; b < ncommitted + nextra; b++) {
         for (int k = 0; k < 6; k++, i++) {
             rl_slice vs = rl_slice_make(v, make_value(v, 40, i));
-            append_ok(st, "t", rl_slice_str("key"), vs, 10 * i);
+            tu_append(st, "t", rl_slice_str("key"), vs, 10 * i);
             if (b < ncommitted)
                 tu_push(&f->model, i, 10 * i, rl_slice_str("key"), vs);
         }
         if (b < ncommitted) {
-            commit_ok(st, "A"); /* a commit ends the open batch */
+            tu_commit(st, "A"); /* a commit ends the open batch */
             f->hwm = i;
         } else {
-            assert_int_equal(log__partition_flush(part_of(st, "t", 0), NULL), 0);
+            assert_int_equal(log__partition_flush(tu_part(st, "t", 0), NULL), 0);
         }
     }
-    log_partition *p = part_of(st, "t", 0);
+    log_partition *p = tu_part(st, "t", 0);
     f->committed = (size_t)atomic_load(&p->segs[0]->committed);
     log_store_close(st);
     snprintf(f->segpath, sizeof f->segpath, "%s/t-0/%020d.log", f->dir, 0);
@@ -482,8 +445,8 @@ static void test_torn_tail_every_byte(void **state)
             else if (getenv("RL_TEST_VERBOSE"))
                 print_message("cut %zu: not reported: %s\n", cut - f.committed, logged);
             /* Appending after recovery works and lands right after the checkpoint. */
-            append_ok(st, "t", rl_slice_str("key"), rl_slice_str("after"), 1);
-            commit_ok(st, "B");
+            tu_append(st, "t", rl_slice_str("key"), rl_slice_str("after"), 1);
+            tu_commit(st, "B");
             int64_t ls, hwm;
             assert_int_equal(log_store_offsets(st, "t", 0, &ls, &hwm), 0);
             assert_int_equal(hwm, f.hwm + 1);
@@ -639,9 +602,9 @@ static void test_checkpoint_slots(void **state)
     (void)state;
     char *dir = tu_tmpdir();
     log_store_opts o = {.compression = LOG_COMPRESSION_NONE};
-    log_store_t *st = open_ok(dir, &o);
-    append_ok(st, "t", rl_slice_str("k"), rl_slice_str("v0"), 1);
-    commit_ok(st, "one");
+    log_store_t *st = tu_open(dir, &o);
+    tu_append(st, "t", rl_slice_str("k"), rl_slice_str("v0"), 1);
+    tu_commit(st, "one");
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/checkpoint", dir);
     size_t n;
@@ -650,8 +613,8 @@ static void test_checkpoint_slots(void **state)
     uint64_t s0 = slot_seq(ck), s1 = slot_seq(ck + n / 2);
     assert_int_equal(s0, s1); /* a new file: both slots alike */
     free(ck);
-    append_ok(st, "t", rl_slice_str("k"), rl_slice_str("v1"), 2);
-    commit_ok(st, "two");
+    tu_append(st, "t", rl_slice_str("k"), rl_slice_str("v1"), 2);
+    tu_commit(st, "two");
     ck = tu_read_file(path, &n);
     assert_int_equal(n, 8192); /* written in place */
     uint64_t a = slot_seq(ck), b = slot_seq(ck + n / 2);
@@ -666,7 +629,7 @@ static void test_checkpoint_slots(void **state)
     free(ck);
     tu_capture cap;
     tu_capture_begin(&cap);
-    st = open_ok(dir, &o);
+    st = tu_open(dir, &o);
     char *logged = tu_capture_end(&cap);
     assert_non_null(strstr(logged, "using the other slot"));
     free(logged);
@@ -678,11 +641,11 @@ static void test_checkpoint_slots(void **state)
     assert_int_equal(log_store_offsets(st, "t", 0, &ls, &hwm), 0);
     assert_int_equal(hwm, 1);
     /* The next commit goes into the damaged slot and repairs it. */
-    append_ok(st, "t", rl_slice_str("k"), rl_slice_str("v1b"), 3);
-    commit_ok(st, "three");
+    tu_append(st, "t", rl_slice_str("k"), rl_slice_str("v1b"), 3);
+    tu_commit(st, "three");
     log_store_close(st);
     tu_capture_begin(&cap);
-    st = open_ok(dir, &o);
+    st = tu_open(dir, &o);
     logged = tu_capture_end(&cap);
     assert_null(strstr(logged, "using the other slot"));
     free(logged);
@@ -706,16 +669,16 @@ static void test_checkpoint_slots(void **state)
     rl_buf_put_be32(&v1, rl_crc32c(0, v1.p, v1.len));
     tu_write_file(path, v1.p, v1.len);
     rl_buf_free(&v1);
-    st = open_ok(dir, &o);
+    st = tu_open(dir, &o);
     assert_int_equal(log_store_offsets(st, "t", 0, &ls, &hwm), 0);
     assert_int_equal(hwm, 2);
-    append_ok(st, "t", rl_slice_str("k"), rl_slice_str("v2"), 4);
-    commit_ok(st, "four");
+    tu_append(st, "t", rl_slice_str("k"), rl_slice_str("v2"), 4);
+    tu_commit(st, "four");
     log_store_close(st);
     ck = tu_read_file(path, &n);
     assert_int_equal(n, 8192);
     free(ck);
-    st = open_ok(dir, &o);
+    st = tu_open(dir, &o);
     assert_int_equal(log_store_checkpoint(st, &blob), 0);
     assert_memory_equal(blob.p, "four", 4);
     rl_buf_free(&blob);
@@ -725,22 +688,6 @@ static void test_checkpoint_slots(void **state)
 }
 
 /* ------------------------------------------------------------------ segment roll */
-
-static int count_files(const char *dir, const char *ext)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *de;
-    size_t el = strlen(ext);
-    while ((de = readdir(d)) != NULL) {
-        size_t l = strlen(de->d_name);
-        if (l > el && strcmp(de->d_name + l - el, ext) == 0)
-            n++;
-    }
-    closedir(d);
-    return n;
-}
 
 static void check_random_lookups(log_store_t *st, const char *topic, uint64_t *seed, int64_t hwm)
 {
@@ -769,26 +716,26 @@ static void test_segment_roll(void **state)
                         .partitions = 1,
                         .segment_bytes = 1u << 20,
                         .batch_bytes = 16384};
-    log_store_t *st = open_ok(dir, &o);
+    log_store_t *st = tu_open(dir, &o);
     tu_recs model = {0};
     char v[1100];
     const int64_t n = 6000; /* about 6.3 MiB of values */
     for (int64_t i = 0; i < n; i++) {
         rl_slice vs = rl_slice_make(v, make_value(v, 1000 + (size_t)(i % 50), i));
-        append_ok(st, "big", rl_slice_str("k"), vs, 5 * i);
+        tu_append(st, "big", rl_slice_str("k"), vs, 5 * i);
         tu_push(&model, i, 5 * i, rl_slice_str("k"), vs);
         if (i % 500 == 499)
-            commit_ok(st, "c");
+            tu_commit(st, "c");
     }
-    commit_ok(st, "c");
+    tu_commit(st, "c");
     char pdir[PATH_MAX];
     snprintf(pdir, sizeof pdir, "%s/big-0", dir);
-    int nlog = count_files(pdir, ".log");
+    int nlog = tu_count_files(pdir, ".log");
     assert_true(nlog >= 6);
     /* Sealed segments have their index files; the active one gets them when sealed. */
-    assert_int_equal(count_files(pdir, ".index"), nlog - 1);
-    assert_int_equal(count_files(pdir, ".timeindex"), nlog - 1);
-    log_partition *p = part_of(st, "big", 0);
+    assert_int_equal(tu_count_files(pdir, ".index"), nlog - 1);
+    assert_int_equal(tu_count_files(pdir, ".timeindex"), nlog - 1);
+    log_partition *p = tu_part(st, "big", 0);
     for (size_t i = 0; i + 1 < p->nsegs; i++) {
         assert_true(p->segs[i]->size <= (1u << 20));
         assert_int_equal(p->segs[i]->next, p->segs[i + 1]->base);
@@ -814,7 +761,7 @@ static void test_segment_roll(void **state)
     assert_true(ilen > 8 && ilen % 8 == 0 && tlen % 12 == 0 && tlen > 0);
     log_store_close(st);
 
-    st = open_ok(dir, &o);
+    st = tu_open(dir, &o);
     tu_read_partition(st, "big", 0, 100000, &got);
     tu_assert_same(&got, &model);
     tu_recs_free(&got);
@@ -827,7 +774,7 @@ static void test_segment_roll(void **state)
     tu_write_file(ipath2, iorig2, ilen2 / 2 / 8 * 8);
     tu_capture cap;
     tu_capture_begin(&cap);
-    st = open_ok(dir, &o);
+    st = tu_open(dir, &o);
     char *logged = tu_capture_end(&cap);
     assert_non_null(strstr(logged, "rebuilt .index"));
     free(logged);
@@ -853,10 +800,10 @@ static void test_segment_roll(void **state)
     /* Appending after a reopen rolls on from the last segment. */
     for (int64_t i = n; i < n + 1500; i++) {
         rl_slice vs = rl_slice_make(v, make_value(v, 1000, i));
-        append_ok(st, "big", rl_slice_str("k"), vs, 5 * i);
+        tu_append(st, "big", rl_slice_str("k"), vs, 5 * i);
         tu_push(&model, i, 5 * i, rl_slice_str("k"), vs);
     }
-    commit_ok(st, "d");
+    tu_commit(st, "d");
     tu_read_partition(st, "big", 0, 100000, &got);
     tu_assert_same(&got, &model);
     tu_recs_free(&got);
@@ -896,30 +843,30 @@ static void test_cutback_across_segments(void **state)
                         .partitions = 1,
                         .segment_bytes = 1u << 20,
                         .batch_bytes = 65536};
-    log_store_t *st = open_ok(dir, &o);
+    log_store_t *st = tu_open(dir, &o);
     tu_recs model = {0};
     char v[2100];
     int64_t i = 0;
     for (; i < 1200; i++) {
         rl_slice vs = rl_slice_make(v, make_value(v, 2000, i));
-        append_ok(st, "t", rl_slice_str("k"), vs, i);
+        tu_append(st, "t", rl_slice_str("k"), vs, i);
         tu_push(&model, i, i, rl_slice_str("k"), vs);
     }
-    commit_ok(st, "A");
-    size_t segs_a = part_of(st, "t", 0)->nsegs;
+    tu_commit(st, "A");
+    size_t segs_a = tu_part(st, "t", 0)->nsegs;
     for (; i < 3000; i++)
-        append_ok(st, "t", rl_slice_str("k"), rl_slice_make(v, make_value(v, 2000, i)), i);
-    assert_true(part_of(st, "t", 0)->nsegs > segs_a + 1);
+        tu_append(st, "t", rl_slice_str("k"), rl_slice_make(v, make_value(v, 2000, i)), i);
+    assert_true(tu_part(st, "t", 0)->nsegs > segs_a + 1);
     log_store_close(st);
-    st = open_ok(dir, &o);
-    assert_int_equal(part_of(st, "t", 0)->nsegs, segs_a);
+    st = tu_open(dir, &o);
+    assert_int_equal(tu_part(st, "t", 0)->nsegs, segs_a);
     tu_recs got = {0};
     tu_read_partition(st, "t", 0, 1 << 20, &got);
     tu_assert_same(&got, &model);
     tu_recs_free(&got);
     char pdir[PATH_MAX];
     snprintf(pdir, sizeof pdir, "%s/t-0", dir);
-    assert_int_equal(count_files(pdir, ".log"), (int)segs_a);
+    assert_int_equal(tu_count_files(pdir, ".log"), (int)segs_a);
     log_store_close(st);
     tu_recs_free(&model);
     tu_rm_rf(dir);
@@ -937,7 +884,7 @@ static void test_big_records(void **state)
                         .partitions = 1,
                         .segment_bytes = 1u << 20,
                         .batch_bytes = 65536};
-    log_store_t *st = open_ok(dir, &o);
+    log_store_t *st = tu_open(dir, &o);
     tu_recs model = {0};
     size_t big = 3u << 20;
     char *v = malloc(big);
@@ -948,19 +895,19 @@ static void test_big_records(void **state)
     for (size_t k = 0; k < 5; k++) {
         for (size_t j = 0; j < sizes[k]; j++)
             v[j] = (char)tu_rnd(&s); /* incompressible */
-        append_ok(st, "t", rl_slice_str("k"), rl_slice_make(v, sizes[k]), (int64_t)k);
+        tu_append(st, "t", rl_slice_str("k"), rl_slice_make(v, sizes[k]), (int64_t)k);
         tu_push(&model, off++, (int64_t)k, rl_slice_str("k"), rl_slice_make(v, sizes[k]));
         if (k == 2)
-            commit_ok(st, "x");
+            tu_commit(st, "x");
     }
-    commit_ok(st, "y");
+    tu_commit(st, "y");
     for (int round = 0; round < 2; round++) {
         tu_recs got = {0};
         tu_read_partition(st, "t", 0, 1, &got);
         tu_assert_same(&got, &model);
         tu_recs_free(&got);
         log_store_close(st);
-        st = open_ok(dir, &o);
+        st = tu_open(dir, &o);
     }
     log_store_close(st);
     free(v);
@@ -1008,7 +955,7 @@ static void test_offset_for_time(void **state)
                         .partitions = 1,
                         .segment_bytes = 1u << 20,
                         .batch_bytes = 4096};
-    log_store_t *st = open_ok(dir, &o);
+    log_store_t *st = tu_open(dir, &o);
     const int64_t n = 4000;
     int64_t *ts = malloc(sizeof *ts * (size_t)(n + 100));
     char v[1100];
@@ -1017,23 +964,23 @@ static void test_offset_for_time(void **state)
         ts[i] = 1700000000000LL + i * 10 + (int64_t)(tu_rnd(&seed) % 41) - 20;
         for (int j = 0; j < 1000; j++)
             v[j] = (char)tu_rnd(&seed);
-        append_ok(st, "t", rl_slice_str("k"), rl_slice_make(v, 1000), ts[i]);
+        tu_append(st, "t", rl_slice_str("k"), rl_slice_make(v, 1000), ts[i]);
         if (i % 700 == 0)
-            commit_ok(st, "c");
+            tu_commit(st, "c");
     }
-    commit_ok(st, "c");
-    assert_true(part_of(st, "t", 0)->nsegs >= 3);
+    tu_commit(st, "c");
+    assert_true(tu_part(st, "t", 0)->nsegs >= 3);
     /* Uncommitted records with later timestamps are not found. */
     for (int64_t i = n; i < n + 100; i++) {
         ts[i] = 1800000000000LL;
-        append_ok(st, "t", rl_slice_str("k"), rl_slice_make(v, 1000), ts[i]);
+        tu_append(st, "t", rl_slice_str("k"), rl_slice_make(v, 1000), ts[i]);
     }
     int64_t got;
     assert_int_equal(log_store_offset_for_time(st, "t", 0, 1800000000000LL, &got), 0);
     assert_int_equal(got, n);
     check_times(st, ts, n, n, &seed);
     log_store_close(st);
-    st = open_ok(dir, &o);
+    st = tu_open(dir, &o);
     check_times(st, ts, n, n, &seed);
     assert_int_equal(log_store_offset_for_time(st, "nosuch", 0, 0, &got), RL_ENOTFOUND);
     log_store_close(st);
@@ -1048,7 +995,7 @@ static void test_topic_names_and_errors(void **state)
 {
     (void)state;
     char *dir = tu_tmpdir();
-    log_store_t *st = open_ok(dir, NULL);
+    log_store_t *st = tu_open(dir, NULL);
     char longname[300];
     memset(longname, 'a', sizeof longname);
     longname[250] = 0;
@@ -1060,9 +1007,9 @@ static void test_topic_names_and_errors(void **state)
                          RL_ECONFIG);
     /* Not sticky: a good append and commit work. */
     longname[249] = 0;
-    append_ok(st, longname, rl_slice_str("k"), rl_slice_str("v"), 1);
-    append_ok(st, "a.b_c-D9", rl_slice_str("k"), rl_slice_str("v"), 1);
-    commit_ok(st, "");
+    tu_append(st, longname, rl_slice_str("k"), rl_slice_str("v"), 1);
+    tu_append(st, "a.b_c-D9", rl_slice_str("k"), rl_slice_str("v"), 1);
+    tu_commit(st, "");
     int64_t ls, hwm;
     assert_int_equal(log_store_offsets(st, longname, 0, &ls, &hwm), 0);
     assert_int_equal(hwm, 1);
@@ -1089,7 +1036,7 @@ static void test_topic_names_and_errors(void **state)
                          .batch_bytes = 0};
     assert_int_equal(log_store_open(&st2, dir, &o2, &err), RL_ECONFIG);
     log_store_close(st);
-    st = open_ok(dir, NULL);
+    st = tu_open(dir, NULL);
     assert_int_equal(log_store_offsets(st, longname, 0, &ls, &hwm), 0);
     assert_int_equal(hwm, 1);
     log_store_close(st);
@@ -1108,11 +1055,11 @@ static void test_poison(void **state)
                         .partitions = 1,
                         .segment_bytes = 0,
                         .batch_bytes = 0};
-    log_store_t *st = open_ok(dir, &o);
-    append_ok(st, "t", rl_slice_str("k"), rl_slice_str("v1"), 1);
-    commit_ok(st, "one");
-    append_ok(st, "t", rl_slice_str("k"), rl_slice_str("v2"), 2);
-    log_segment *seg = part_of(st, "t", 0)->segs[0];
+    log_store_t *st = tu_open(dir, &o);
+    tu_append(st, "t", rl_slice_str("k"), rl_slice_str("v1"), 1);
+    tu_commit(st, "one");
+    tu_append(st, "t", rl_slice_str("k"), rl_slice_str("v2"), 2);
+    log_segment *seg = tu_part(st, "t", 0)->segs[0];
     close(seg->fd);
     seg->fd = open("/dev/null", O_RDONLY); /* writes now fail with EBADF */
     rl_err err = {0, ""};
@@ -1127,7 +1074,7 @@ static void test_poison(void **state)
     assert_int_equal(log_store_offsets(st, "t", 0, &ls, &hwm), 0);
     assert_int_equal(hwm, 1);
     log_store_close(st);
-    st = open_ok(dir, &o);
+    st = tu_open(dir, &o);
     rl_buf blob = RL_BUF_INIT;
     assert_int_equal(log_store_checkpoint(st, &blob), 0);
     assert_int_equal(blob.len, 3);
@@ -1162,7 +1109,7 @@ static void abort_scenario(int codec, int64_t ncommitted, uint64_t *seed)
                         .partitions = 1,
                         .segment_bytes = 1u << 20,
                         .batch_bytes = 16384};
-    log_store_t *st = open_ok(dir, &o);
+    log_store_t *st = tu_open(dir, &o);
     tu_recs model = {0};
     int64_t *ts = malloc(sizeof *ts * 20000);
     char v[1300];
@@ -1170,20 +1117,20 @@ static void abort_scenario(int codec, int64_t ncommitted, uint64_t *seed)
     for (; i < ncommitted; i++) {
         ts[i] = jitter_ts(i, seed);
         rl_slice vs = rl_slice_make(v, make_value(v, 900 + (size_t)(tu_rnd(seed) % 300), i));
-        append_ok(st, "t", rl_slice_str("k"), vs, ts[i]);
+        tu_append(st, "t", rl_slice_str("k"), vs, ts[i]);
         tu_push(&model, i, ts[i], rl_slice_str("k"), vs);
         if (i == 10)
-            append_ok(st, "small", rl_slice_str("a"), rl_slice_str("s0"), 1);
+            tu_append(st, "small", rl_slice_str("a"), rl_slice_str("s0"), 1);
     }
     if (ncommitted > 0)
-        commit_ok(st, "c1");
+        tu_commit(st, "c1");
     /* With nothing committed the topic is created by the first uncommitted append. */
-    log_partition *p = ncommitted > 0 ? part_of(st, "t", 0) : NULL;
+    log_partition *p = ncommitted > 0 ? tu_part(st, "t", 0) : NULL;
     size_t segs_committed = p ? p->nsegs : 1;
     uint64_t committed_bytes = p ? p->segs[p->nsegs - 1]->size : 0;
     char pdir[PATH_MAX];
     snprintf(pdir, sizeof pdir, "%s/t-0", dir);
-    int nlog = p ? count_files(pdir, ".log") : 1;
+    int nlog = p ? tu_count_files(pdir, ".log") : 1;
 
     /* Uncommitted: enough to write many batches and roll twice, a new topic, and an open
      * batch in a committed topic. */
@@ -1191,12 +1138,12 @@ static void abort_scenario(int codec, int64_t ncommitted, uint64_t *seed)
     for (int64_t k = 0; k < 2600; k++) {
         for (int j = 0; j < 1000; j++)
             junk[j] = (char)tu_rnd(seed);
-        append_ok(st, "t", rl_slice_str("k"), rl_slice_make(junk, 1000), 1800000000000LL + k);
+        tu_append(st, "t", rl_slice_str("k"), rl_slice_make(junk, 1000), 1800000000000LL + k);
     }
-    append_ok(st, "fresh", rl_slice_str("x"), rl_slice_str("gone"), 3);
+    tu_append(st, "fresh", rl_slice_str("x"), rl_slice_str("gone"), 3);
     if (ncommitted > 0)
-        append_ok(st, "small", rl_slice_str("a"), rl_slice_str("gone"), 2);
-    p = part_of(st, "t", 0);
+        tu_append(st, "small", rl_slice_str("a"), rl_slice_str("gone"), 2);
+    p = tu_part(st, "t", 0);
     assert_true(p->nsegs >= segs_committed + 2);
 
     rl_err err = {0, ""};
@@ -1204,8 +1151,8 @@ static void abort_scenario(int codec, int64_t ncommitted, uint64_t *seed)
     assert_int_equal(p->nsegs, segs_committed);
     assert_int_equal(p->next, ncommitted);
     assert_int_equal(p->segs[p->nsegs - 1]->size, committed_bytes);
-    assert_int_equal(count_files(pdir, ".log"), nlog);
-    assert_int_equal(count_files(pdir, ".index"), nlog - 1); /* the active one has none */
+    assert_int_equal(tu_count_files(pdir, ".log"), nlog);
+    assert_int_equal(tu_count_files(pdir, ".index"), nlog - 1); /* the active one has none */
     int64_t ls, hwm;
     assert_int_equal(log_store_offsets(st, "fresh", 0, &ls, &hwm), 0);
     assert_int_equal(hwm, 0);
@@ -1227,13 +1174,13 @@ static void abort_scenario(int codec, int64_t ncommitted, uint64_t *seed)
     for (; i < end; i++) {
         ts[i] = jitter_ts(i, seed);
         rl_slice vs = rl_slice_make(v, make_value(v, 1000 + (size_t)(tu_rnd(seed) % 200), i + 7));
-        append_ok(st, "t", rl_slice_str("k"), vs, ts[i]);
+        tu_append(st, "t", rl_slice_str("k"), vs, ts[i]);
         tu_push(&model, i, ts[i], rl_slice_str("k"), vs);
         if (i == ncommitted + 1200)
-            commit_ok(st, "mid");
+            tu_commit(st, "mid");
     }
-    append_ok(st, "fresh", rl_slice_str("x"), rl_slice_str("kept"), 4);
-    commit_ok(st, "c2");
+    tu_append(st, "fresh", rl_slice_str("x"), rl_slice_str("kept"), 4);
+    tu_commit(st, "c2");
     tu_read_partition(st, "t", 0, 100000, &got);
     tu_assert_same(&got, &model);
     tu_recs_free(&got);
@@ -1241,7 +1188,7 @@ static void abort_scenario(int codec, int64_t ncommitted, uint64_t *seed)
     check_times(st, ts, end, end, seed);
     log_store_close(st);
 
-    st = open_ok(dir, &o);
+    st = tu_open(dir, &o);
     rl_buf blob = RL_BUF_INIT;
     assert_int_equal(log_store_checkpoint(st, &blob), 0);
     assert_int_equal(blob.len, 2);
@@ -1288,11 +1235,11 @@ static void test_abort_poisoned(void **state)
                         .partitions = 1,
                         .segment_bytes = 0,
                         .batch_bytes = 0};
-    log_store_t *st = open_ok(dir, &o);
-    append_ok(st, "t", rl_slice_str("k"), rl_slice_str("v1"), 1);
-    commit_ok(st, "one");
-    append_ok(st, "t", rl_slice_str("k"), rl_slice_str("v2"), 2);
-    log_segment *seg = part_of(st, "t", 0)->segs[0];
+    log_store_t *st = tu_open(dir, &o);
+    tu_append(st, "t", rl_slice_str("k"), rl_slice_str("v1"), 1);
+    tu_commit(st, "one");
+    tu_append(st, "t", rl_slice_str("k"), rl_slice_str("v2"), 2);
+    log_segment *seg = tu_part(st, "t", 0)->segs[0];
     close(seg->fd);
     seg->fd = open("/dev/null", O_RDONLY);
     rl_err err = {0, ""};
@@ -1303,7 +1250,7 @@ static void test_abort_poisoned(void **state)
         log_store_append(st, rl_slice_str("t"), rl_slice_str("k"), rl_slice_str("v3"), 3, &err),
         -EBADF);
     log_store_close(st);
-    st = open_ok(dir, &o);
+    st = tu_open(dir, &o);
     tu_recs got = {0};
     tu_read_partition(st, "t", 0, 1 << 20, &got);
     assert_int_equal(got.n, 1);
