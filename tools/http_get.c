@@ -32,8 +32,8 @@ static size_t http_write_cb(char *p, size_t size, size_t nmemb, void *opaque)
     return rl_buf_ok(sink->body) ? n : 0;
 }
 
-int tool_http_get(const char *url, int timeout_ms, size_t max_body, long *status, rl_buf *body,
-                  rl_err *err)
+static int http_request(bool post, const char *url, int timeout_ms, size_t max_body,
+                        long *status, rl_buf *body, rl_err *err)
 {
     if (!url || !*url)
         return rl_err_set(err, RL_ECONFIG, "empty URL");
@@ -42,14 +42,16 @@ int tool_http_get(const char *url, int timeout_ms, size_t max_body, long *status
     /* curl_global_init is not thread-safe before libcurl 7.84; the tools call this from the
      * main thread only (tools.h). Repeated calls are reference counted by libcurl. */
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return rl_err_set(err, -ENOMEM, "GET %s: cannot initialise libcurl", url);
+        return rl_err_set(err, -ENOMEM, "%s %s: cannot initialise libcurl", post ? "POST" : "GET",
+                          url);
+    const char *M = post ? "POST" : "GET";
     int rc = 0;
     char why[CURL_ERROR_SIZE] = "";
     size_t start_len = body->len;
     http_sink sink = {body, start_len + max_body, false};
     CURL *h = curl_easy_init();
     if (!h) {
-        rc = rl_err_set(err, -ENOMEM, "GET %s: out of memory", url);
+        rc = rl_err_set(err, -ENOMEM, "%s %s: out of memory", M, url);
         goto out;
     }
     if (curl_easy_setopt(h, CURLOPT_URL, url) != CURLE_OK) {
@@ -66,22 +68,27 @@ int tool_http_get(const char *url, int timeout_ms, size_t max_body, long *status
     curl_easy_setopt(h, CURLOPT_USERAGENT, "rowlog-cli");
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_write_cb);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+    if (post) {
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
+    }
     CURLcode c = curl_easy_perform(h);
     if (c != CURLE_OK) {
         body->len = start_len;
         if (sink.too_big)
             rc =
-                rl_err_set(err, RL_ETOOBIG, "GET %s: response body above %zu bytes", url, max_body);
+                rl_err_set(err, RL_ETOOBIG, "%s %s: response body above %zu bytes", M, url, max_body);
         else if (!rl_buf_ok(body))
-            rc = rl_err_set(err, -ENOMEM, "GET %s: out of memory", url);
+            rc = rl_err_set(err, -ENOMEM, "%s %s: out of memory", M, url);
         else if (c == CURLE_OPERATION_TIMEDOUT)
-            rc = rl_err_set(err, -ETIMEDOUT, "GET %s: no answer within %d ms", url, timeout_ms);
+            rc = rl_err_set(err, -ETIMEDOUT, "%s %s: no answer within %d ms", M, url, timeout_ms);
         else if (c == CURLE_COULDNT_CONNECT)
-            rc = rl_err_set(err, -ECONNREFUSED, "GET %s: %s", url,
+            rc = rl_err_set(err, -ECONNREFUSED, "%s %s: %s", M, url,
                             why[0] ? why : curl_easy_strerror(c));
         else
             rc =
-                rl_err_set(err, RL_EPROTO, "GET %s: %s", url, why[0] ? why : curl_easy_strerror(c));
+                rl_err_set(err, RL_EPROTO, "%s %s: %s", M, url, why[0] ? why : curl_easy_strerror(c));
         goto out;
     }
     long code = 0;
@@ -92,4 +99,16 @@ out:
         curl_easy_cleanup(h);
     curl_global_cleanup();
     return rc;
+}
+
+int tool_http_get(const char *url, int timeout_ms, size_t max_body, long *status, rl_buf *body,
+                  rl_err *err)
+{
+    return http_request(false, url, timeout_ms, max_body, status, body, err);
+}
+
+int tool_http_post(const char *url, int timeout_ms, size_t max_body, long *status, rl_buf *body,
+                   rl_err *err)
+{
+    return http_request(true, url, timeout_ms, max_body, status, body, err);
 }

@@ -1,6 +1,6 @@
 /*
  * main.c - `rowlog`: dispatches to the subcommands (tail, topics, offsets, groups, status,
- * binlog dump, log check).
+ * snapshot, binlog dump, log check).
  * Each subcommand is in its own file and parses its own options; see tools/tools.h for the
  * calling convention and exit statuses.
  */
@@ -21,6 +21,7 @@ static const tool_cmd tool_cmds[] = {
     {"offsets", tool_offsets_main},
     {"groups", tool_groups_main},
     {"status", tool_status_main},
+    {"snapshot", tool_snapshot_main},
     {"binlog", tool_binlog_main},
     {"log", rl_tool_log_check},
 };
@@ -42,6 +43,9 @@ static void rowlog_usage(FILE *f)
           "                        consumer groups: members, committed offsets, lag\n"
           "  status [--http HOST:PORT] [--watch [SECONDS]]\n"
           "                        a summary of rowlogd's metrics\n"
+          "  snapshot [--http HOST:PORT] [--wait] DB.TABLE...\n"
+          "                        ask rowlogd for an on-demand snapshot of tables while it\n"
+          "                        streams; --wait follows it to the end\n"
           "  binlog dump [--topic-prefix NAME] FILE...\n"
           "                        decode local binlog files into change events (JSON lines)\n"
           "  log check DIR [--repair]\n"

@@ -210,6 +210,12 @@ int tool_kafka_poll_errors(tool_kafka *kc, rl_err *err);
  */
 int tool_http_get(const char *url, int timeout_ms, size_t max_body, long *status, rl_buf *body,
                   rl_err *err);
+/* The same as a POST with an empty body (rowlogd's POST /v1/snapshots takes its arguments in
+ * the query string). */
+int tool_http_post(const char *url, int timeout_ms, size_t max_body, long *status, rl_buf *body,
+                   rl_err *err);
+/* `rowlog snapshot` (tools/snapshot.c). */
+int tool_snapshot_main(int argc, char **argv);
 
 /* Appends s to b percent-encoded as a URL query value (RFC 3986 section 2.1: every byte but
  * the unreserved ALPHA / DIGIT / "-" / "." / "_" / "~" becomes %XX). Errors stick in b. */
