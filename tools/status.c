@@ -385,6 +385,54 @@ static void render_snapshot(const tool_metrics *cur, const tool_metrics *prev, d
         rl_buf_printf(b, "  ... %zu more tables to read\n", tables - done - shown);
 }
 
+/* On-demand snapshots (rowlog_ondemand_snapshot_* of docs/metrics.md) while one is queued or
+ * read: the tables not done yet, with rows read of the estimate, chunks and the rows left to
+ * the stream. */
+static void render_ondemand(const tool_metrics *cur, rl_buf *b)
+{
+    enum { MAX_ROWS = 10 };
+    if (val(cur, "rowlog_ondemand_snapshot_running") != 1)
+        return;
+    size_t tables = 0, done = 0, shown = 0;
+    char name[512];
+    for (size_t i = 0; i < cur->n; i++) {
+        const tool_metric *m = &cur->m[i];
+        if (strcmp(m->name, "rowlog_ondemand_snapshot_rows_read") == 0 &&
+            tool_metric_label(m, "table", name, sizeof name)) {
+            const tool_metric *d =
+                tool_metrics_find(cur, "rowlog_ondemand_snapshot_table_done", "table", name);
+            tables++;
+            done += d && d->value == 1;
+        }
+    }
+    rl_buf_printf(b, "on demand  RUNNING: %zu of %zu tables done\n", done, tables);
+    for (size_t i = 0; i < cur->n && shown < MAX_ROWS; i++) {
+        const tool_metric *m = &cur->m[i];
+        if (strcmp(m->name, "rowlog_ondemand_snapshot_rows_read") != 0 ||
+            !tool_metric_label(m, "table", name, sizeof name))
+            continue;
+        const tool_metric *d =
+            tool_metrics_find(cur, "rowlog_ondemand_snapshot_table_done", "table", name);
+        if (d && d->value == 1)
+            continue;
+        const tool_metric *e =
+            tool_metrics_find(cur, "rowlog_ondemand_snapshot_rows_estimated", "table", name);
+        const tool_metric *c =
+            tool_metrics_find(cur, "rowlog_ondemand_snapshot_chunks_total", "table", name);
+        const tool_metric *x =
+            tool_metrics_find(cur, "rowlog_ondemand_snapshot_rows_dropped_total", "table", name);
+        double te = e ? e->value : 0;
+        rl_buf_printf(b, "  %-40s %12.0f of ~%.0f rows", name, m->value, te);
+        if (te > 0)
+            rl_buf_printf(b, " (%.0f%%)", m->value >= te ? 100.0 : m->value * 100 / te);
+        rl_buf_printf(b, ", %.0f chunks, %.0f left to the stream\n", c ? c->value : 0,
+                      x ? x->value : 0);
+        shown++;
+    }
+    if (tables - done > shown)
+        rl_buf_printf(b, "  ... %zu more tables queued\n", tables - done - shown);
+}
+
 void tool_status_render(const tool_metrics *cur, const tool_metrics *prev, double interval_s,
                         rl_buf *b)
 {
@@ -454,6 +502,7 @@ void tool_status_render(const tool_metrics *cur, const tool_metrics *prev, doubl
     }
 
     render_snapshot(cur, prev, interval_s, b);
+    render_ondemand(cur, b);
 
     /* Throughput. */
     double rows = rate(cur, prev, interval_s, "rowlog_source_rows_total");

@@ -178,6 +178,27 @@ static void test_render(void **state)
     assert_null(strstr(s, "last error"));
     assert_null(strstr(s, "NOT CONNECTED"));
 
+    /* An on-demand snapshot in progress: the table not done is listed with its numbers,
+     * the done one only counted. */
+    const char *t3 = "rowlog_ondemand_snapshot_running 1\n"
+                     "rowlog_ondemand_snapshot_rows_read{table=\"shop.a\"} 250\n"
+                     "rowlog_ondemand_snapshot_rows_read{table=\"shop.b\"} 40\n"
+                     "rowlog_ondemand_snapshot_rows_estimated{table=\"shop.a\"} 1000\n"
+                     "rowlog_ondemand_snapshot_rows_estimated{table=\"shop.b\"} 40\n"
+                     "rowlog_ondemand_snapshot_chunks_total{table=\"shop.a\"} 3\n"
+                     "rowlog_ondemand_snapshot_chunks_total{table=\"shop.b\"} 1\n"
+                     "rowlog_ondemand_snapshot_rows_dropped_total{table=\"shop.a\"} 2\n"
+                     "rowlog_ondemand_snapshot_rows_dropped_total{table=\"shop.b\"} 0\n"
+                     "rowlog_ondemand_snapshot_table_done{table=\"shop.a\"} 0\n"
+                     "rowlog_ondemand_snapshot_table_done{table=\"shop.b\"} 1\n";
+    assert_true(tool_metrics_parse(&cur, t3, strlen(t3), NULL) > 0);
+    rl_buf_reset(&b);
+    tool_status_render(&cur, NULL, 0, &b);
+    s = rl_buf_cstr(&b);
+    assert_non_null(strstr(s, "on demand  RUNNING: 1 of 2 tables done\n"));
+    assert_non_null(strstr(s, "250 of ~1000 rows (25%), 3 chunks, 2 left to the stream\n"));
+    assert_null(strstr(s, "shop.b"));
+
     /* A stopped source and its error; no primary poll. */
     const char *t2 = "rowlog_source_connected 0\nrowlog_source_running 0\n"
                      "rowlog_source_last_error_info{code=\"RL_ESOURCE\",message=\"purged\"} 1\n";
