@@ -13,8 +13,8 @@
  *     recorded at the DDL's position;
  *   - the first TABLE_MAP of a table the history does not know yet: same, at the TABLE_MAP's
  *     position;
- *   - the schema-change events rowlog published earlier (binlog_schema_load_event), read back
- *     from the log at start-up.
+ *   - the schema-change events rowlog published earlier, read back from the log at start-up
+ *     (server/rowlogd_schema.c parses them and adds their versions).
  * Each version is published as a schema-change event (binlog_change.op 's', topic PREFIX) by
  * the decoder, so the log itself is the persistent history.
  *
@@ -30,7 +30,7 @@
  *
  * Threading: a history is used by one thread at a time (the decoder's). Ownership: the
  * history owns every definition added to it; pointers it returns stay valid until the next
- * call that adds or removes versions (add, load_event, rollback) or binlog_schema_free.
+ * call that adds or removes versions (add, rollback) or binlog_schema_free.
  */
 #ifndef BINLOG_SCHEMA_H
 #define BINLOG_SCHEMA_H
@@ -122,12 +122,6 @@ size_t binlog_schema_count(const binlog_schema_t *h);
  * Stops at and returns fn's first non-zero return. */
 int binlog_schema_each_table(const binlog_schema_t *h, const char *db,
                              int (*fn)(void *ctx, const char *table), void *ctx);
-
-/* Restores the versions of one schema-change event value (JSON, as the decoder publishes it:
- * docs/schema.md) into the history, as committed. Values without tableChanges are ignored.
- * Returns 0, RL_ECORRUPT (not JSON, or a tableChanges entry without the fields a version
- * needs: err says which), -ENOMEM. */
-int binlog_schema_load_event(binlog_schema_t *h, rl_slice value, rl_err *err);
 
 /* ---------------------------------------------------------------------------------------
  * DDL statements: which tables a QUERY event's SQL changes.

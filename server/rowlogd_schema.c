@@ -22,6 +22,7 @@
 #include "reader/schema.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <mysql.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,6 +238,125 @@ static int provider_fetch(void *ctx, const char *db, const char *table, binlog_s
     return rc;
 }
 
+/* ------------------------------------------------------------------ schema-change events */
+
+static const char *jstr(const json_t *o, const char *k)
+{
+    const json_t *v = json_object_get(o, k);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int load_table(binlog_schema_t *h, const json_t *tj, const char *db, const char *table,
+                      binlog_schema_table **out, rl_err *err)
+{
+    *out = NULL;
+    const json_t *cols = json_object_get(tj, "columns");
+    if (!json_is_array(cols))
+        return rl_err_set(err, RL_ECORRUPT, "`%s`.`%s`: table without a columns array", db,
+                          table);
+    binlog_schema_table *t = binlog_schema_table_new(db, table);
+    if (!t)
+        return rl_err_set(err, -ENOMEM, "out of memory");
+    int rc = 0;
+    size_t i;
+    const json_t *c;
+    json_array_foreach(cols, i, c)
+    {
+        binlog_schema_col spec;
+        memset(&spec, 0, sizeof spec);
+        spec.name = (char *)jstr(c, "name");
+        spec.data_type = (char *)jstr(c, "typeName");
+        spec.column_type = (char *)jstr(c, "typeExpression");
+        spec.charset = (char *)jstr(c, "charsetName");
+        spec.collation = (char *)jstr(c, "collationName");
+        const json_t *id = json_object_get(c, "collationId");
+        spec.collation_id = json_is_integer(id) && json_integer_value(id) > 0 &&
+                                    json_integer_value(id) <= UINT16_MAX
+                                ? (uint32_t)json_integer_value(id)
+                                : 0;
+        spec.is_unsigned = json_is_true(json_object_get(c, "unsigned"));
+        spec.nullable = json_is_true(json_object_get(c, "optional"));
+        spec.json = json_is_true(json_object_get(c, "json"));
+        if ((rc = binlog_schema_table_add_col(t, &spec, err)) < 0)
+            goto fail;
+        (void)h;
+    }
+    const json_t *pk = json_object_get(tj, "primaryKeyColumnNames");
+    const json_t *k;
+    json_array_foreach(pk, i, k)
+    {
+        if (!json_is_string(k)) {
+            rc = rl_err_set(err, RL_ECORRUPT, "`%s`.`%s`: a primary-key name is not a string",
+                            db, table);
+            goto fail;
+        }
+        if ((rc = binlog_schema_table_add_key(t, json_string_value(k), err)) < 0)
+            goto fail;
+    }
+    *out = t;
+    return 0;
+fail:
+    binlog_schema_table_free(t);
+    return rc == RL_ECONFIG || rc == RL_ENOTFOUND ? rl_err_wrap(err, RL_ECORRUPT, "schema event")
+                                                  : rc;
+}
+
+/* Restores the versions of one schema-change event value (JSON, as reader/schema.c publishes
+ * it: docs/schema.md) into the history, as committed. Values without tableChanges are ignored.
+ * Returns 0, RL_ECORRUPT (not JSON, or a tableChanges entry without the fields a version
+ * needs: err says which), -ENOMEM. */
+static int schema_load_event(binlog_schema_t *h, rl_slice value, rl_err *err)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb((const char *)value.p, value.len, 0, &jerr);
+    if (!root)
+        return rl_err_set(err, RL_ECORRUPT, "schema event is not JSON: %s (column %d)", jerr.text,
+                          jerr.column);
+    int rc = 0;
+    const json_t *changes = json_object_get(root, "tableChanges");
+    if (!json_is_array(changes))
+        goto out;
+    const json_t *src = json_object_get(root, "source");
+    const char *file = jstr(src, "file");
+    const json_t *pj = json_object_get(src, "pos");
+    if (!file || !json_is_integer(pj) || json_integer_value(pj) < 0 || strlen(file) >= 256) {
+        rc = rl_err_set(err, RL_ECORRUPT, "schema event without source.file and source.pos");
+        goto out;
+    }
+    binlog_pos at;
+    snprintf(at.file, sizeof at.file, "%s", file);
+    at.pos = (uint64_t)json_integer_value(pj);
+    const char *gtid = jstr(src, "gtid");
+    size_t i;
+    const json_t *ch;
+    json_array_foreach(changes, i, ch)
+    {
+        const char *db = jstr(ch, "db"), *table = jstr(ch, "tableName");
+        if (!db || !table) {
+            rc = rl_err_set(err, RL_ECORRUPT, "schema event: tableChanges[%zu] without db and "
+                                              "tableName",
+                            i);
+            goto out;
+        }
+        const char *pdb = jstr(ch, "previousDb"), *ptable = jstr(ch, "previousTableName");
+        if (pdb && ptable && (rc = binlog_schema_add(h, pdb, ptable, &at, gtid, NULL, false)) < 0) {
+            rl_err_set(err, rc, "out of memory");
+            goto out;
+        }
+        const json_t *tj = json_object_get(ch, "table");
+        binlog_schema_table *def = NULL;
+        if (json_is_object(tj) && (rc = load_table(h, tj, db, table, &def, err)) < 0)
+            goto out;
+        if ((rc = binlog_schema_add(h, db, table, &at, gtid, def, false)) < 0) {
+            rl_err_set(err, rc, "out of memory");
+            goto out;
+        }
+    }
+out:
+    json_decref(root);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ restoring */
 
 typedef struct load_ctx {
@@ -254,7 +374,7 @@ static int load_record(void *ctx, const log_record *rec)
     c->next = rec->offset + 1;
     if (!rec->value.p)
         return 0;
-    int rc = binlog_schema_load_event(c->hist, rec->value, c->err);
+    int rc = schema_load_event(c->hist, rec->value, c->err);
     if (rc < 0)
         return rl_err_wrap(c->err, rc, "offset %lld", (long long)rec->offset);
     c->events++;

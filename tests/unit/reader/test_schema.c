@@ -2,7 +2,7 @@
  * Schema history (reader/schema.c): the DDL table-name parser, lookups by binlog position,
  * the decoder with a fake provider (no server) on fixtures without column names, mismatches
  * stopping the stream, schema-change events at the DDLs' positions, and the history restored
- * from the events it published. Positions asserted below come from the fixtures'
+ * from the events it published (by server/rowlogd_schema.c, included below). Positions asserted below come from the fixtures'
  * mariadb-binlog decodes (*.mariadb-binlog.txt, "# at N" lines), not from rowlog.
  */
 #include <setjmp.h>
@@ -19,6 +19,9 @@
 
 #include "reader/binlog_int.h"
 #include "reader/schema.h"
+
+/* rowlogd's side: restoring versions from published schema-change events (schema_load_event). */
+#include "server/rowlogd_schema.c"
 
 /* ------------------------------------------------------------------ DDL parser */
 
@@ -674,7 +677,7 @@ static void test_ddl_versions(void **state)
         const char *v = (const char *)c.raw.p + off;
         size_t len = strlen(v);
         rl_err le = {0};
-        if (binlog_schema_load_event(h2, rl_slice_make(v, len), &le) != 0)
+        if (schema_load_event(h2, rl_slice_make(v, len), &le) != 0)
             fail_msg("%s", le.msg);
         off += len + 1;
     }
@@ -715,7 +718,7 @@ static void test_ddl_versions(void **state)
     off = 0;
     for (size_t i = 0; i < c.nraw; i++) {
         const char *v = (const char *)c.raw.p + off;
-        assert_int_equal(binlog_schema_load_event(h3, rl_slice_str(v), NULL), 0);
+        assert_int_equal(schema_load_event(h3, rl_slice_str(v), NULL), 0);
         off += strlen(v) + 1;
     }
     binlog_schema_free(h3);
