@@ -449,7 +449,8 @@ int log__partition_sync(log_partition *p, rl_err *err)
         for (size_t i = p->sync_from; i < p->nsegs; i++) {
             log_segment *seg = p->segs[i];
             bool dirty = seg->dirty;
-            bool gsync = seg->gdirty && seg->gfd >= 0 && !(seg->grange && seg->gsize <= seg->galloc);
+            bool gsync =
+                seg->gdirty && seg->gfd >= 0 && !(seg->grange && seg->gsize <= seg->galloc);
             /* The GTID index first: its bytes must have reached the device before the cache
              * flush of the fdatasyncs that follow (gtid.c "Durability"). */
             int rc = log__gidx_sync(seg, &p->store->io, err);
