@@ -1360,16 +1360,17 @@ static uint64_t od_take_requests(source_run *run, int *rc)
      * under the lock with release order). */
     if (__atomic_load_n(&src->od_req_gen, __ATOMIC_ACQUIRE) == od->req_seen)
         return 0;
+    /* A copy: the text is cleared only once the tables are stored (od_poll), so a failed
+     * commit leaves the request for the next connection's run. */
     pthread_mutex_lock(&src->lock);
     uint64_t gen = src->od_req_gen;
-    char *req = NULL;
-    if (gen != od->req_seen) {
-        req = src->od_request; /* taken: later requests start a new text */
-        src->od_request = NULL;
-    }
+    char *req = src->od_request ? strdup(src->od_request) : NULL;
+    bool oom = src->od_request && !req;
     pthread_mutex_unlock(&src->lock);
-    if (gen == od->req_seen)
+    if (oom) {
+        *rc = rl_err_set(run->err, -ENOMEM, "out of memory");
         return 0;
+    }
     snap_state add = {0};
     for (char *line = req, *next; line && *line; line = next) {
         next = strchr(line, '\n');
@@ -1494,6 +1495,10 @@ static int od_poll(source_run *run)
             return rc;
         od->req_seen = gen;
         pthread_mutex_lock(&src->lock);
+        if (src->od_req_gen == gen) { /* else later requests are in the text: taken next */
+            free(src->od_request);
+            src->od_request = NULL;
+        }
         src->od_req_done = gen;
         pthread_cond_broadcast(&src->od_cond);
         pthread_mutex_unlock(&src->lock);
