@@ -353,10 +353,13 @@ int binlog__schema_on_query(binlog_decoder_t *dec, const binlog_event *ev, rl_sl
                             rl_slice sql, rl_err *err);
 /* schema.c: the definition in force for the TABLE_MAP t (parsed, names not applied yet),
  * fetched and published at the table's first sight; *out NULL when the table is unknown to
- * the source. Checks column count and types: RL_ECORRUPT on a mismatch. */
+ * the source. Checks column count and types: RL_ECORRUPT on a mismatch, unless have_names
+ * (the TABLE_MAP carries COLUMN_NAME: it decodes without the schema): then a warning and
+ * *out NULL. */
 struct binlog_schema_table;
 int binlog__schema_for_table(binlog_decoder_t *dec, const binlog_event *ev, const binlog_table *t,
-                             const struct binlog_schema_table **out, rl_err *err);
+                             bool have_names, const struct binlog_schema_table **out,
+                             rl_err *err);
 
 /* rows.c: JSON string of latin1 bytes read as cp1252 (MySQL's latin1), with quotes. */
 void binlog__json_latin1(rl_buf *b, const uint8_t *p, size_t n);

@@ -1158,7 +1158,7 @@ int binlog__schema_on_query(binlog_decoder_t *dec, const binlog_event *ev, rl_sl
 }
 
 int binlog__schema_for_table(binlog_decoder_t *dec, const binlog_event *ev, const binlog_table *t,
-                             const binlog_schema_table **out, rl_err *err)
+                             bool have_names, const binlog_schema_table **out, rl_err *err)
 {
     *out = NULL;
     char db[256], table[256];
@@ -1176,6 +1176,8 @@ int binlog__schema_for_table(binlog_decoder_t *dec, const binlog_event *ev, cons
         if (rc < 0)
             return rc;
         if (!def) {
+            if (have_names)
+                return 0;
             rl_warn("%s at %llu: table `%s`.`%s` has no TABLE_MAP column names and no longer "
                     "exists on the source: its columns are named @1, @2, ... "
                     "(binlog_row_metadata=FULL avoids this; docs/schema.md)",
@@ -1191,24 +1193,37 @@ int binlog__schema_for_table(binlog_decoder_t *dec, const binlog_event *ev, cons
     }
     const binlog_schema_table *def = v->def;
     const char *whence = fetched ? "read now from the source" : "recorded";
+    rl_err local;
+    rl_err *e = have_names ? &local : err;
+    int rc = 0;
     if (def->ncols != t->ncols)
-        return rl_err_set(err, RL_ECORRUPT,
-                          "schema mismatch on `%s`.`%s`: the TABLE_MAP has %u columns, the "
-                          "schema (%s, valid from %s:%llu) has %u: the table changed after "
-                          "this binlog was written; set binlog_row_metadata=FULL on the source "
-                          "(docs/schema.md)",
-                          db, table, t->ncols, whence, v->at.file, (unsigned long long)v->at.pos,
-                          def->ncols);
-    for (uint32_t i = 0; i < t->ncols; i++) {
+        rc = rl_err_set(e, RL_ECORRUPT,
+                        "schema mismatch on `%s`.`%s`: the TABLE_MAP has %u columns, the "
+                        "schema (%s, valid from %s:%llu) has %u: the table changed after "
+                        "this binlog was written; set binlog_row_metadata=FULL on the source "
+                        "(docs/schema.md)",
+                        db, table, t->ncols, whence, v->at.file, (unsigned long long)v->at.pos,
+                        def->ncols);
+    for (uint32_t i = 0; rc == 0 && i < t->ncols; i++) {
         if (!type_matches(def->cols[i].data_type, t->cols[i].type))
-            return rl_err_set(err, RL_ECORRUPT,
-                              "schema mismatch on `%s`.`%s` column %u: the TABLE_MAP says %s, "
-                              "the schema (%s, valid from %s:%llu) says `%s` %s: the table "
-                              "changed after this binlog was written; set "
-                              "binlog_row_metadata=FULL on the source (docs/schema.md)",
-                              db, table, i + 1, binlog__type_name(t->cols[i].type), whence,
-                              v->at.file, (unsigned long long)v->at.pos, def->cols[i].name,
-                              def->cols[i].column_type);
+            rc = rl_err_set(e, RL_ECORRUPT,
+                            "schema mismatch on `%s`.`%s` column %u: the TABLE_MAP says %s, "
+                            "the schema (%s, valid from %s:%llu) says `%s` %s: the table "
+                            "changed after this binlog was written; set "
+                            "binlog_row_metadata=FULL on the source (docs/schema.md)",
+                            db, table, i + 1, binlog__type_name(t->cols[i].type), whence,
+                            v->at.file, (unsigned long long)v->at.pos, def->cols[i].name,
+                            def->cols[i].column_type);
+    }
+    if (rc < 0 && !have_names)
+        return rc;
+    if (rc < 0) {
+        /* The TABLE_MAP names its columns itself (FULL metadata): it decodes without the
+         * schema, which then only lends JSON flags, and not from a definition of another
+         * time. */
+        rl_warn("%s at %llu: %s; the TABLE_MAP's own metadata is used", dec->file,
+                (unsigned long long)at.pos, local.msg);
+        return 0;
     }
     *out = def;
     return 0;

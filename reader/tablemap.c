@@ -823,7 +823,7 @@ static int table_parse(binlog_decoder_t *dec, const binlog_event *ev, binlog_tab
      * (schema.c checks its column count and types first). */
     const binlog_schema_table *def = NULL;
     if (rc == 0 && dec->schema)
-        rc = binlog__schema_for_table(dec, ev, t, &def, err);
+        rc = binlog__schema_for_table(dec, ev, t, o.have[OPT_COLUMN_NAME], &def, err);
     if (rc == 0 && def)
         schema_fill(dec, t, &o, def);
     if (rc == 0)
