@@ -210,7 +210,7 @@ typedef struct binlog_source_opts {
     /* How rowlogd decodes this source (not used by binlog_conn_*; kept here so that the
      * source's settings travel together): */
     bool source_query;       /* --source-query: binlog_decoder_set_source_query */
-    bool no_schema_history;  /* --schema-history off: no binlog_decoder_set_schema */
+    bool schema_history;     /* --schema-history on: binlog_decoder_set_schema (rowlogd_schema.c) */
 } binlog_source_opts;
 
 /* Parses "mysql://USER[:PASS]@HOST[:PORT]" (also "mariadb://"), percent-decoding user and

@@ -56,10 +56,10 @@ static const char usage[] =
     "  --source-query        source.query carries the SQL statement of each row change,\n"
     "                        when the source logs it (MySQL binlog_rows_query_log_events,\n"
     "                        MariaDB binlog_annotate_row_events)\n"
-    "  --schema-history S    on (default): column names, keys and JSON columns from the\n"
-    "                        source's information_schema when TABLE_MAPs lack them, kept\n"
-    "                        by binlog position, schema changes on topic PREFIX\n"
-    "                        (docs/schema.md); off: TABLE_MAP metadata alone\n"
+    "  --schema-history S    on: column names, keys and JSON columns from the source's\n"
+    "                        information_schema when TABLE_MAPs lack them, kept by\n"
+    "                        binlog position, schema changes on topic PREFIX\n"
+    "                        (docs/schema.md); off (default): TABLE_MAP metadata alone\n"
     "  --log-level L         debug, info, warn or error (default info)\n"
     "  --config FILE         INI file with the same keys (source = ..., data-dir = ...);\n"
     "                        command-line options override it\n"
@@ -295,7 +295,7 @@ static int apply_opt(rowlogd_opts *o, const char *name, const char *v, rl_err *e
         if (name[1] == 'o')
             o->source.source_query = on;
         else
-            o->source.no_schema_history = !on;
+            o->source.schema_history = on;
     } else if (strcmp(name, "log-level") == 0) {
         static const char *levels[] = {"debug", "info", "warn", "error"};
         int found = -1;

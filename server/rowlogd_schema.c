@@ -432,7 +432,7 @@ static int load_history(rowlogd_source *src, binlog_schema_t *hist, rl_err *err)
 int rowlogd_schema_attach(rowlogd_source *src, binlog_decoder_t *dec, rl_err *err)
 {
     binlog_decoder_set_source_query(dec, src->opts->source.source_query);
-    if (src->opts->source.no_schema_history)
+    if (!src->opts->source.schema_history)
         return 0;
     if (!src->schema) {
         struct rowlogd_schema *s = calloc(1, sizeof *s);

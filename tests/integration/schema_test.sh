@@ -3,6 +3,7 @@
 # binlog carries no column names (binlog_row_metadata=MINIMAL), docs/schema.md.
 #
 #  1. sandbox MariaDB, SET GLOBAL binlog_row_metadata=MINIMAL; rowlogd --snapshot never
+#     --schema-history on
 #  2. CREATE TABLE s1 (with a JSON column), INSERT, ALTER TABLE s1 ADD COLUMN, INSERT,
 #     CREATE TABLE t3; INSERT
 #  3. SIGKILL rowlogd; while it is down: INSERT into t3, ALTER t3 MODIFY (a type change),
@@ -68,7 +69,7 @@ start_rowlogd() {
     local logf="$WORK/rowlogd.$RLD_RUN.log"
     "$ROWLOGD" --source "mysql://rowlog:rowlogpw@127.0.0.1:$DBPORT" \
         --data-dir "$WORK/rowlog-data" --listen "$BOOT" --server-id 4343 --http off \
-        --snapshot never --log-level info > "$logf" 2>&1 &
+        --snapshot never --schema-history on --log-level info > "$logf" 2>&1 &
     RLD_PID=$!
     local deadline=$((SECONDS + 60))
     until grep -q "streaming from" "$logf"; do
@@ -201,7 +202,7 @@ RLD_RUN=$((RLD_RUN + 1))
 LOGF="$WORK/rowlogd.$RLD_RUN.log"
 "$ROWLOGD" --source "mysql://rowlog:rowlogpw@127.0.0.1:$DBPORT" \
     --data-dir "$WORK/rowlog-data" --listen "$BOOT" --server-id 4343 --http off \
-    --snapshot never --log-level info > "$LOGF" 2>&1 &
+    --snapshot never --schema-history on --log-level info > "$LOGF" 2>&1 &
 RLD_PID=$!
 wait_exit "$RLD_PID" 90 || die "rowlogd kept running on a binlog older than the schema"
 RLD_PID=""
