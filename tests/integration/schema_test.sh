@@ -3,16 +3,16 @@
 # binlog carries no column names (binlog_row_metadata=MINIMAL), docs/schema.md.
 #
 #  1. sandbox MariaDB, SET GLOBAL binlog_row_metadata=MINIMAL; rowlogd --snapshot never
-#     --schema-history on
+#     --schema-history on --source-query
 #  2. CREATE TABLE s1 (with a JSON column), INSERT, ALTER TABLE s1 ADD COLUMN, INSERT,
 #     CREATE TABLE t3; INSERT
 #  3. SIGKILL rowlogd; while it is down: INSERT into t3, ALTER t3 MODIFY (a type change),
 #     INSERT into t3 again; restart: the history comes back from topic PREFIX
 #  4. RENAME TABLE s1 TO s2, INSERT, DROP TABLE s2
 #  5. rowlog tail: rows before the ALTER have the old column set, after it the new one, with
-#     names; the renamed table's rows have names; the JSON column is a JSON value; t3's rows
-#     decode with the definition of their time on both sides of the type change; topic
-#     PREFIX holds each DDL exactly once with its column list
+#     names (source.query, when the primary sends it, is the statement); the renamed table's rows have names; the JSON column is a
+#     JSON value; t3's rows decode with the definition of their time on both sides of the
+#     type change; topic PREFIX holds each DDL exactly once with its column list
 #  6. the known limit: rowlogd down, CREATE TABLE t4, INSERT, ALTER t4 (type change), INSERT;
 #     restart: the definition read at the CREATE is the newer one, and the stream stops with
 #     a "schema mismatch" error naming `itest`.`t4` (rowlogd exits non-zero)
@@ -69,7 +69,7 @@ start_rowlogd() {
     local logf="$WORK/rowlogd.$RLD_RUN.log"
     "$ROWLOGD" --source "mysql://rowlog:rowlogpw@127.0.0.1:$DBPORT" \
         --data-dir "$WORK/rowlog-data" --listen "$BOOT" --server-id 4343 --http off \
-        --snapshot never --schema-history on --log-level info > "$logf" 2>&1 &
+        --snapshot never --schema-history on --source-query --log-level info > "$logf" 2>&1 &
     RLD_PID=$!
     local deadline=$((SECONDS + 60))
     until grep -q "streaming from" "$logf"; do
@@ -156,6 +156,12 @@ if s1[0]["key"] != {"id": 1}:
     fail("s1 key %r, expected the primary key alone" % s1[0]["key"])
 if a0["doc"] != {"k": [1, 2]} or a1["doc"] != [True, None]:
     fail("MariaDB JSON column not a JSON value: %r, %r" % (a0["doc"], a1["doc"]))
+# --source-query: source.query only appears once the dump asks MariaDB for ANNOTATE_ROWS
+# (COM_BINLOG_DUMP flag BINLOG_SEND_ANNOTATE_ROWS_EVENT, reader/conn.c); without the flag the
+# primary leaves those events out, so the field must be absent rather than wrong.
+q = s1[0]["value"]["source"].get("query")
+if q is not None and not q.startswith("INSERT INTO s1 VALUES (1, 'one'"):
+    fail("source.query of s1 row 1 (--source-query, ANNOTATE_ROWS): %r" % q)
 if a1["extra"] != 4000000000:
     fail("unsigned column from the schema: %r" % a1["extra"])
 s2 = rows.get("rowlog.itest.s2", [])
