@@ -19,7 +19,12 @@
  *    that stop them come from parked fetches (up to fetch.wait.max.ms each), not throughput.
  *
  *   consume [--records N] [--partitions P] [--consumers 1,4,16] [--codec lz4|none|zstd]
- *           [--dir DIR] [--keep] [--no-warm]
+ *           [--batch-bytes B] [--dir DIR] [--keep] [--no-warm] [--no-sendfile]
+ *           [--set KEY=VALUE]...
+ *   (--batch-bytes: log_store_opts.batch_bytes of the generated topic, uncompressed bytes per
+ *   RecordBatch, default the store's 1 MiB; --no-sendfile: the server sends records with
+ *   sendmsg from the log's mapping instead of sendfile, for before/after pairs; --set: any
+ *   librdkafka consumer setting, after the bench's own, e.g. --set fetch.max.bytes=104857600)
  *   (--no-warm: the server without fetch warming threads, so without its per-partition
  *   mincore residency check: shows what that check costs on page-cache reads)
  *   (--dir DIR --keep: the log is kept in DIR/log and reused by the next run of that size;
@@ -66,11 +71,13 @@ static void die(const char *what, const char *msg)
 
 /* ------------------------------------------------------------------ the topic */
 
-static uint64_t generate(const char *dir, uint64_t n, uint32_t parts, int codec, uint64_t *payload)
+static uint64_t generate(const char *dir, uint64_t n, uint32_t parts, int codec,
+                         size_t batch_bytes, uint64_t *payload)
 {
     log_store_opts lo;
     memset(&lo, 0, sizeof lo);
     lo.compression = codec;
+    lo.batch_bytes = batch_bytes;
     lo.partitions = parts;
     lo.flush = LOG_FLUSH_OS; /* the bench reads from the page cache; durability is moot */
     log_store_t *store;
@@ -190,6 +197,11 @@ static void *loop_main(void *arg)
 
 /* ------------------------------------------------------------------ consumers */
 
+/* --set KEY=VALUE settings, applied to every consumer after the bench's own. */
+#define MAX_SETS 16
+static const char *extra_sets[MAX_SETS];
+static int nextra_sets;
+
 typedef struct consumer {
     char bootstrap[64];
     int32_t parts[MAX_PARTS];
@@ -217,6 +229,16 @@ static void *consumer_main(void *arg)
     for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
         if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
             die(kv[i][0], errstr);
+    for (int i = 0; i < nextra_sets; i++) {
+        char k[128];
+        const char *eq = strchr(extra_sets[i], '=');
+        if (!eq || (size_t)(eq - extra_sets[i]) >= sizeof k)
+            die("--set", "KEY=VALUE");
+        memcpy(k, extra_sets[i], (size_t)(eq - extra_sets[i]));
+        k[eq - extra_sets[i]] = 0;
+        if (rd_kafka_conf_set(conf, k, eq + 1, errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
+            die(k, errstr);
+    }
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     if (!rk)
         die("rd_kafka_new", errstr);
@@ -344,6 +366,8 @@ int main(int argc, char **argv)
     const char *dir_arg = NULL;
     int keep = 0;
     int warm_threads = 0;
+    bool no_sendfile = false;
+    size_t batch_bytes = 0;
     int codec = LOG_COMPRESSION_LZ4;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--records") && i + 1 < argc)
@@ -362,10 +386,17 @@ int main(int argc, char **argv)
             keep = 1;
         else if (!strcmp(argv[i], "--no-warm"))
             warm_threads = -1;
+        else if (!strcmp(argv[i], "--no-sendfile"))
+            no_sendfile = true;
+        else if (!strcmp(argv[i], "--batch-bytes") && i + 1 < argc)
+            batch_bytes = (size_t)strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--set") && i + 1 < argc && nextra_sets < MAX_SETS)
+            extra_sets[nextra_sets++] = argv[++i];
         else {
             fprintf(stderr, "usage: consume [--records N] [--partitions P] "
-                            "[--consumers 1,4,16] [--codec lz4|none|zstd] [--dir DIR] "
-                            "[--keep] [--no-warm]\n");
+                            "[--consumers 1,4,16] [--codec lz4|none|zstd] [--batch-bytes B] "
+                            "[--dir DIR] [--keep] [--no-warm] [--no-sendfile] "
+                            "[--set KEY=VALUE]...\n");
             return 2;
         }
     }
@@ -400,7 +431,7 @@ int main(int argc, char **argv)
     if (have > 0 && (uint64_t)have != nrecs)
         die(logdir, "holds a topic of another size: remove it or pass --records to match");
     if ((uint64_t)have != nrecs) {
-        generate(logdir, nrecs, parts, codec, &payload);
+        generate(logdir, nrecs, parts, codec, batch_bytes, &payload);
         printf("generated %" PRIu64 " records (%.1f MB of keys + values) in %.1f s\n", nrecs,
                (double)payload / 1e6, now_s() - t0);
     } else {
@@ -419,6 +450,7 @@ int main(int argc, char **argv)
     kafka_server_opts_init(&ko);
     ko.listen_port = 0;
     ko.fetch_warm_threads = warm_threads;
+    ko.fetch_no_sendfile = no_sendfile;
     if (kafka_server_start(&st.srv, st.loop, store, &ko, &err) != 0)
         die("kafka_server_start", err.msg);
     ev_async_init(&st.stop_w, on_stop);
@@ -434,11 +466,14 @@ int main(int argc, char **argv)
     double load[3] = {0, 0, 0};
     if (getloadavg(load, 3) < 0)
         load[0] = -1;
-    printf("load average before the runs: %.1f (on %ld CPUs)\n", load[0],
-           sysconf(_SC_NPROCESSORS_ONLN));
+    printf("load average before the runs: %.1f (on %ld CPUs); records sent with %s\n", load[0],
+           sysconf(_SC_NPROCESSORS_ONLN), no_sendfile ? "sendmsg from the mapping" : "sendfile");
+    /* records per CPU s of the whole process: what the run would reach if it had one idle
+     * core to itself (the consumers and the server all in it). */
     printf("\n| consumers | records | seconds | records/s | payload MB/s | wire MB/s | "
-           "wire / loopback | CPU s (all) | CPU s (server loop) | records per server CPU s |"
-           "\n|---|---|---|---|---|---|---|---|---|---|\n");
+           "wire / loopback | CPU s (all) | CPU s (server loop) | records per CPU s (all) | "
+           "records per server CPU s | load |"
+           "\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     char *save = NULL;
     for (char *tok = strtok_r(counts, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         int n = atoi(tok);
@@ -449,10 +484,14 @@ int main(int argc, char **argv)
             fprintf(stderr, "consume: %d consumers got %" PRIu64 " records of %" PRIu64 "\n", n,
                     r.records, nrecs);
         double wire = (double)r.wire / r.secs / 1e6;
-        printf("| %d | %" PRIu64 " | %.2f | %.0f | %.0f | %.0f | %.0f %% | %.2f | %.2f | %.0f |\n",
+        if (getloadavg(load, 3) < 0)
+            load[0] = -1;
+        printf("| %d | %" PRIu64 " | %.2f | %.0f | %.0f | %.0f | %.0f %% | %.2f | %.2f | %.0f | "
+               "%.0f | %.1f |\n",
                n, r.records, r.secs, (double)r.records / r.secs, (double)r.bytes / r.secs / 1e6,
                wire, 100.0 * wire / lb_mbs, r.cpu_all, r.cpu_server,
-               r.cpu_server > 0 ? (double)r.records / r.cpu_server : 0);
+               r.cpu_all > 0 ? (double)r.records / r.cpu_all : 0,
+               r.cpu_server > 0 ? (double)r.records / r.cpu_server : 0, load[0]);
         fflush(stdout);
     }
     ev_async_send(st.loop, &st.stop_w);

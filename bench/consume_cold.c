@@ -23,6 +23,7 @@
 #include "common/rl.h"
 #include "log/log.h"
 #include "server/kafka.h"
+#include "tests/unit/server/kafka_log_gen.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -86,50 +87,13 @@ static void write_log(const char *dir, size_t mib)
         log_store_close(store); /* reused from an earlier run */
         return;
     }
-    uint8_t value[VALUE_BYTES];
-    uint64_t x = 0x9e3779b97f4a7c15u;
     rl_err err = {0};
-    size_t n = (mib << 20) / (VALUE_BYTES + 64);
-    for (size_t i = 0; i < n; i++) {
-        for (size_t j = 0; j < VALUE_BYTES; j += 8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            memcpy(value + j, &x, VALUE_BYTES - j < 8 ? VALUE_BYTES - j : 8);
-        }
-        char key[32];
-        snprintf(key, sizeof key, "{\"id\":%zu}", i);
-        if (log_store_append(store, rl_slice_str(TOPIC), rl_slice_str(key),
-                             rl_slice_make(value, sizeof value), 1700000000000 + (int64_t)i,
-                             &err) != 0)
-            die("log_store_append", err.msg);
-        if (i % 20000 == 19999 && log_store_commit(store, rl_slice_str("cp"), &err) != 0)
-            die("log_store_commit", err.msg);
-    }
-    if (log_store_commit(store, rl_slice_str("cp"), &err) != 0)
-        die("log_store_commit", err.msg);
+    if (kg_append_varied(store, TOPIC, (mib << 20) / (VALUE_BYTES + 64), VALUE_BYTES, 20000,
+                         &err) != 0)
+        die("writing the log", err.msg);
     log_store_close(store);
 }
 
-/* Offset after the last whole RecordBatch (base offset int64 at 0, length int32 at 8, last
- * offset delta int32 at 23: Kafka's RecordBatch v2). */
-static int64_t next_offset(rl_slice recs)
-{
-    rl_reader rd = rl_reader_make(recs);
-    int64_t next = -1;
-    while (rl_reader_left(&rd) >= 61) {
-        rl_reader b = rd;
-        int64_t base = rl_get_i64be(&b);
-        int32_t blen = rl_get_i32be(&b);
-        if (blen < 49 || (size_t)blen > rl_reader_left(&b))
-            break;
-        rl_reader_skip(&b, 11);
-        int32_t delta = rl_get_i32be(&b);
-        next = base + delta + 1;
-        rl_reader_skip(&rd, 12 + (size_t)blen);
-    }
-    return next;
-}
 
 static int drop_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
 {
@@ -165,7 +129,7 @@ static int evict(log_store_t *store, const char *dir, int64_t *bases, int max)
             (void)madvise((void *)start, (uintptr_t)lr.bytes.p + lr.bytes.len - start,
                           MADV_DONTNEED);
         }
-        int64_t next = next_offset(lr.bytes);
+        int64_t next = kg_next_offset(lr.bytes);
         log_read_release(&lr);
         if (next <= offset)
             break;

@@ -320,8 +320,8 @@ static size_t part_sendable(const kafka_conn *conn, const kafka_part *pt, size_t
 /* sendfile(2) has no MSG_NOSIGNAL: writing to a socket the peer closed raises SIGPIPE,
  * which kills a process that did not ignore it. Unless it was ignored when the server
  * started (rowlogd does), a flush that uses sendfile blocks SIGPIPE on the loop thread for
- * its duration (two syscalls per flush, not per part) and takes back the one a closed peer
- * raised before unblocking. */
+ * its duration and takes back the one a closed peer raised before unblocking (three
+ * syscalls per flush, not per part). */
 typedef struct sigpipe_guard {
     bool masked;
     sigset_t old;
@@ -338,11 +338,16 @@ static void sigpipe_block(kafka_conn *conn, sigpipe_guard *g)
         g->masked = true;
 }
 
-static void sigpipe_unblock(sigpipe_guard *g, bool epipe)
+static void sigpipe_unblock(sigpipe_guard *g)
 {
     if (!g->masked)
         return;
-    if (epipe && !sigismember(&g->old, SIGPIPE)) {
+    /* Taken back whatever the call returned: a sendfile that wrote some bytes before the
+     * peer went away returns the count, not EPIPE, and has raised the signal all the same.
+     * A SIGPIPE that was already blocked before is left to its owner. */
+    sigset_t pending;
+    if (!sigismember(&g->old, SIGPIPE) && sigpending(&pending) == 0 &&
+        sigismember(&pending, SIGPIPE)) {
         sigset_t set;
         sigemptyset(&set);
         sigaddset(&set, SIGPIPE);
@@ -493,7 +498,7 @@ static int conn_flush(kafka_conn *conn)
     sigpipe_guard g;
     g.masked = false;
     int rc = conn_flush_queue(conn, &g);
-    sigpipe_unblock(&g, rc == -EPIPE);
+    sigpipe_unblock(&g);
     return rc;
 }
 

@@ -142,10 +142,15 @@ KT_UNUSED static void kt_sleep_ms(int ms)
 
 /* ------------------------------------------------------------------ raw protocol client */
 
-KT_UNUSED static int kt_connect(unsigned port)
+/* Connects to 127.0.0.1:port with 20 s send and receive timeouts and, when rcvbuf > 0, a
+ * receive buffer of rcvbuf bytes set before connecting (so the window is small from the
+ * start: the server's writes stop short). */
+KT_UNUSED static int kt_connect_rcvbuf(unsigned port, int rcvbuf)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
+    if (rcvbuf > 0)
+        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
     struct timeval tv = {20, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -156,6 +161,11 @@ KT_UNUSED static int kt_connect(unsigned port)
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     return fd;
+}
+
+KT_UNUSED static int kt_connect(unsigned port)
+{
+    return kt_connect_rcvbuf(port, 0);
 }
 
 /* Sends all of p; false when the peer is gone (EPIPE, ECONNRESET). */

@@ -27,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "kafka_log_gen.h"
 #include "kafka_test_util.h"
 
 #define TOPIC "cold"
@@ -71,29 +72,10 @@ static void open_store(fixture *fx)
 static void write_log(fixture *fx)
 {
     open_store(fx);
-    uint8_t value[VALUE_BYTES];
-    uint64_t x = 0x9e3779b97f4a7c15u;
     rl_err err = {0};
-    size_t n = LOG_BYTES / (VALUE_BYTES + 64);
-    for (size_t i = 0; i < n; i++) {
-        /* Varied bytes (xorshift), so nothing about the records is uniform. */
-        for (size_t j = 0; j < VALUE_BYTES; j += 8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            memcpy(value + j, &x, VALUE_BYTES - j < 8 ? VALUE_BYTES - j : 8);
-        }
-        char key[32];
-        snprintf(key, sizeof key, "{\"id\":%zu}", i);
-        if (log_store_append(fx->store, rl_slice_str(TOPIC), rl_slice_str(key),
-                             rl_slice_make(value, sizeof value), 1700000000000 + (int64_t)i,
-                             &err) != 0)
-            fail_msg("log_store_append: %s", err.msg);
-        if (i % 20000 == 19999 && log_store_commit(fx->store, rl_slice_str("cp"), &err) != 0)
-            fail_msg("log_store_commit: %s", err.msg);
-    }
-    if (log_store_commit(fx->store, rl_slice_str("cp"), &err) != 0)
-        fail_msg("log_store_commit: %s", err.msg);
+    if (kg_append_varied(fx->store, TOPIC, LOG_BYTES / (VALUE_BYTES + 64), VALUE_BYTES, 20000,
+                         &err) != 0)
+        fail_msg("writing the log: %s", err.msg);
     log_store_close(fx->store);
     fx->store = NULL;
 }
@@ -113,7 +95,6 @@ static int drop_one(const char *path, const struct stat *sb, int type, struct FT
     return 0;
 }
 
-static int64_t next_offset(rl_slice recs);
 
 /* Drops the log from the page cache: the pages the open read through the store's mapping
  * are unmapped from this process first (MADV_DONTNEED on the sealed segments' slices:
@@ -136,7 +117,7 @@ static void evict(fixture *fx)
             (void)madvise((void *)start, (uintptr_t)lr.bytes.p + lr.bytes.len - start,
                           MADV_DONTNEED);
         }
-        int64_t next = next_offset(lr.bytes);
+        int64_t next = kg_next_offset(lr.bytes);
         log_read_release(&lr);
         if (next <= offset)
             break;
@@ -247,25 +228,6 @@ static void check_same_bytes(fixture *fx, int64_t offset, int32_t max_bytes, rl_
     log_read_release(&lr);
 }
 
-/* Offset after the last whole RecordBatch of recs (base offset int64 at 0, batch length
- * int32 at 8, last offset delta int32 at 23: Kafka's RecordBatch v2). */
-static int64_t next_offset(rl_slice recs)
-{
-    rl_reader rd = rl_reader_make(recs);
-    int64_t next = -1;
-    while (rl_reader_left(&rd) >= 61) {
-        rl_reader b = rd;
-        int64_t base = rl_get_i64be(&b);
-        int32_t blen = rl_get_i32be(&b);
-        if (blen < 49 || (size_t)blen > rl_reader_left(&b))
-            break;
-        rl_reader_skip(&b, 11);
-        int32_t delta = rl_get_i32be(&b);
-        next = base + delta + 1;
-        rl_reader_skip(&rd, 12 + (size_t)blen);
-    }
-    return next;
-}
 
 typedef struct hot_ctx {
     fixture *fx;
@@ -409,7 +371,7 @@ static void test_cold_fetch_does_not_stall(void **state)
                 recs.len, (double)cc[i].dt_us / 1000);
         assert_true(recs.len > ((size_t)SEG_BYTES / 2));
         check_same_bytes(fx, cc[i].offset, COLD_MAX, recs);
-        assert_int_equal(next_offset(recs), i + 1 < fx->nbases ? fx->bases[i + 1] : -1);
+        assert_int_equal(kg_next_offset(recs), i + 1 < fx->nbases ? fx->bases[i + 1] : -1);
         rl_buf_free(&cc[i].resp);
     }
 

@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "kafka_log_gen.h"
 #include "kafka_test_util.h"
 
 #define TOPIC "sf"
@@ -65,32 +66,14 @@ static void store_remove(fixture *fx)
         fprintf(stderr, "could not remove %s\n", fx->dir);
 }
 
-/* Appends about `bytes` of records with varied values (xorshift), committing every
- * commit_every records (a commit ends the open batch). */
+/* Appends about `bytes` of records (kafka_log_gen.h), committing every commit_every records
+ * (a commit ends the open batch). */
 static void fill(fixture *fx, size_t bytes, size_t commit_every)
 {
-    uint8_t value[VALUE_BYTES];
-    uint64_t x = 0x9e3779b97f4a7c15u;
     rl_err err = {0};
-    size_t n = bytes / (VALUE_BYTES + 40);
-    for (size_t i = 0; i < n; i++) {
-        for (size_t j = 0; j < VALUE_BYTES; j += 8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            memcpy(value + j, &x, VALUE_BYTES - j < 8 ? VALUE_BYTES - j : 8);
-        }
-        char key[32];
-        snprintf(key, sizeof key, "k%zu", i);
-        if (log_store_append(fx->store, rl_slice_str(TOPIC), rl_slice_str(key),
-                             rl_slice_make(value, sizeof value), 1700000000000 + (int64_t)i,
-                             &err) != 0)
-            fail_msg("log_store_append: %s", err.msg);
-        if (i % commit_every == commit_every - 1 && log_store_commit(fx->store, rl_slice_str("cp"), &err) != 0)
-            fail_msg("log_store_commit: %s", err.msg);
-    }
-    if (log_store_commit(fx->store, rl_slice_str("cp"), &err) != 0)
-        fail_msg("log_store_commit: %s", err.msg);
+    if (kg_append_varied(fx->store, TOPIC, bytes / (VALUE_BYTES + 40), VALUE_BYTES, commit_every,
+                         &err) != 0)
+        fail_msg("writing the log: %s", err.msg);
 }
 
 /* A Fetch v4 request of partition 0 of TOPIC at offset (answered at once). */
@@ -252,25 +235,6 @@ static void test_mapping_same_bytes(void **state)
     same_bytes(true, LOG_COMPRESSION_LZ4);
 }
 
-/* Connects with a receive buffer of `rcvbuf` bytes (set before connect, so the window is
- * small from the start). */
-static int connect_small(unsigned port, int rcvbuf)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
-    struct timeval tv = {30, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    return fd;
-}
-
 /* Three large Fetch requests sent at once on one connection with a 4 KiB receive buffer,
  * read a few KiB at a time: each response whole, in order, byte-identical. */
 static void test_partial_sendfile_resumes(void **state)
@@ -284,7 +248,7 @@ static void test_partial_sendfile_resumes(void **state)
     kafka_server_opts_init(&ko);
     kt_server st;
     kt_server_start(&st, fx.store, &ko);
-    int fd = connect_small(st.port, 4096);
+    int fd = kt_connect_rcvbuf(st.port, 4096);
     rl_buf req = {0}, resp = {0}, want = {0};
     const int64_t offsets[] = {0, 1234, 5000};
     const int32_t sizes[] = {3 << 20, 2 << 20, 4 << 20};
@@ -333,7 +297,7 @@ static void test_retention_while_queued(void **state)
     struct stat sb;
     assert_int_equal(stat(seg0, &sb), 0);
 
-    int fd = connect_small(st.port, 4096);
+    int fd = kt_connect_rcvbuf(st.port, 4096);
     fetch_req(&req, 7, 0, (int32_t)SEG_BYTES);
     assert_true(kt_send(fd, req.p, req.len));
     /* Queued once fetch_record_bytes counts it (it is counted when queued). */

@@ -974,7 +974,10 @@ static void test_raw_fetch(void **state)
     rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
     assert_int_equal(rl_get_i32be(&rd), 505);
     stats(fx, &after);
-    assert_int_equal(after.fetch_expired, before.fetch_expired + 1);
+    /* At least this one: a parked fetch of an earlier test's client that went away (a parked
+     * connection is not read, so its close is seen when its wait ends) may expire meanwhile
+     * on a slow (sanitized) build. */
+    assert_true(after.fetch_expired >= before.fetch_expired + 1);
     rl_buf_free(&both);
 
     close(fd);
