@@ -38,9 +38,10 @@
  * touched sidecar (the first design) doubled the flushes of a commit: each one an ext4
  * journal commit (the sidecar grew) and a device cache flush, 0.2-1 ms on this hardware
  * (bench/RESULTS.md "Log append", GTID index). Instead, on ext4 and xfs:
- *   - the active segment's sidecar is zero-filled ahead in GIDX_PREALLOC steps and fsynced
- *     once per step (file size and block allocation durable), so entries are written over
- *     blocks that already exist: no metadata changes with them;
+ *   - the active segment's sidecar is zero-filled ahead (steps of GIDX_PREALLOC doubling up
+ *     to GIDX_PREALLOC_MAX) and fsynced once per step (file size and block allocation
+ *     durable), so entries are written over blocks that already exist: no metadata changes
+ *     with them;
  *   - the commit writes the sidecar's new bytes to the device and waits for them
  *     (sync_file_range WAIT_BEFORE | WRITE | WAIT_AFTER, log__gidx_sync), before the
  *     segment's fdatasync and the checkpoint's;
@@ -56,7 +57,9 @@
  * instead of a flush. On other file systems (btrfs and zfs write elsewhere than in place,
  * unknown ones may too: fstatfs decides when the sidecar is opened) the commit fdatasyncs the
  * sidecar as before. The zero tail reads as the clean end of the sidecar (as zero bytes end a
- * segment); a sealed sidecar is trimmed and fsynced at its roll.
+ * segment); a sealed sidecar is trimmed and fsynced at its roll. What the argument assumes of
+ * the mount: barriers on (the default; with nobarrier no fdatasync is durable either) and
+ * ext4's default data=ordered or writeback (data=journal would journal the overwrites).
  *
  * Other designs weighed: (a) entries never synced and rebuilt at recovery from the records
  * would need the GTID in the records in a form the log owns (the envelope's source.gtid is
