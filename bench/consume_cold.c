@@ -12,7 +12,8 @@
  *    sockets, default 4) each fetch one whole sealed segment (one 64 MiB Fetch v4) at once
  *    while a hot client fetches the last record of the partition (Fetch, max_wait 0, 64 KiB)
  *    in a loop. Reports the hot client's round trips, p50, p99 and max latency while the cold
- *    fetches run, the slowest cold fetch, the major page faults the loop thread took, and
+ *    fetches run, the slowest cold fetch, the major page faults the loop thread took and the
+ *    bytes it read from storage (sendfile reads missing pages without faulting), and
  *    the loop's longest iteration and total busy time (from poll returning to the next poll,
  *    measured by an ev_check/ev_prepare pair on the server's loop: time in which no new
  *    request could be picked up; it includes time the thread was runnable but not running,
@@ -213,6 +214,24 @@ static long thread_majflt(int tid)
     return v[9];
 }
 
+/* Bytes thread tid caused to be read from storage (/proc/self/task/TID/io read_bytes): a
+ * sendfile of pages not in the cache reads them without a page fault, so the loop's waits
+ * for the disk show here, not in its major faults. -1 when unreadable. */
+static long long thread_read_bytes(int tid)
+{
+    char path[64], line[128];
+    snprintf(path, sizeof path, "/proc/self/task/%d/io", tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long long v = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "read_bytes: %lld", &v) == 1)
+            break;
+    fclose(f);
+    return v;
+}
+
 /* ------------------------------------------------------------------ raw client */
 
 static int connect_to(unsigned port)
@@ -408,6 +427,7 @@ static void run_once(const char *logdir, bool warm, int ncold, int run)
     }
     int tid = atomic_load(&st.tid);
     long f0 = thread_majflt(tid);
+    long long rb0 = thread_read_bytes(tid);
     atomic_store(&h.measuring, true);
     atomic_store(&st.measure, true);
     int64_t t0 = now_us();
@@ -422,6 +442,7 @@ static void run_once(const char *logdir, bool warm, int ncold, int run)
     }
     int64_t total = now_us() - t0;
     long f1 = thread_majflt(tid);
+    long long rb1 = thread_read_bytes(tid);
     atomic_store(&st.measure, false);
     atomic_store(&h.measuring, false);
     atomic_store(&h.stop, true);
@@ -446,10 +467,12 @@ static void run_once(const char *logdir, bool warm, int ncold, int run)
         mx = (double)h.lat[h.nlat - 1] / 1000;
     }
     printf("| %d | %-3s | %d x %.0f MiB | %8.1f | %7.1f | %10zu | %6.2f | %7.2f | %7.2f | %5ld | "
-           "%8.1f | %8.1f | %6" PRIu64 " | %8.1f |\n",
+           "%7.1f | %8.1f | %8.1f | %6" PRIu64 " | %8.1f |\n",
            run, warm ? "on" : "off", ncold, (double)cold_bytes / ncold / (1 << 20),
            (double)total / 1000, (double)cold_max / 1000, h.nlat, p50, p99, mx,
-           f0 >= 0 && f1 >= 0 ? f1 - f0 : -1, (double)st.busy_max / 1000,
+           f0 >= 0 && f1 >= 0 ? f1 - f0 : -1,
+           rb0 >= 0 && rb1 >= 0 ? (double)(rb1 - rb0) / (1 << 20) : -1.0,
+           (double)st.busy_max / 1000,
            (double)st.busy_total / 1000, ks.fetch_cold, (double)ks.fetch_warm_ns / 1e6);
     fflush(stdout);
     free(h.lat);
@@ -480,9 +503,9 @@ int main(int argc, char **argv)
     snprintf(logdir, sizeof logdir, "%s/rowlog-consume-cold", parent);
     write_log(logdir, mib);
     printf("| run | warm | cold fetches | cold phase ms | slowest cold ms | hot round trips | "
-           "hot p50 ms | hot p99 ms | hot max ms | loop major faults | longest loop iteration ms | "
-           "loop busy ms | fetch_cold | fetch_warm ms |\n"
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+           "hot p50 ms | hot p99 ms | hot max ms | loop major faults | loop disk reads MiB | "
+           "longest loop iteration ms | loop busy ms | fetch_cold | fetch_warm ms |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int r = 1; r <= runs; r++) {
         run_once(logdir, true, ncold, r);
         run_once(logdir, false, ncold, r);
