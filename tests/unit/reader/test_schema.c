@@ -800,6 +800,102 @@ static void test_full_metadata(void **state)
     bad_column = -1;
 }
 
+/* A QUERY event (no checksum, default post-header of 13 bytes) at file position `at`. */
+static size_t query_event(uint8_t *out, size_t cap, uint64_t at, const char *db, const char *sql)
+{
+    size_t dl = strlen(db), sl = strlen(sql), n = 19 + 13 + dl + 1 + sl;
+    assert_true(n <= cap);
+    memset(out, 0, n);
+    out[4] = 2;  /* QUERY */
+    out[5] = 1;  /* server_id 1 */
+    for (int i = 0; i < 4; i++) {
+        out[9 + i] = (uint8_t)(n >> (8 * i));
+        out[13 + i] = (uint8_t)((at + n) >> (8 * i));
+    }
+    out[19 + 8] = (uint8_t)dl;
+    memcpy(out + 32, db, dl);
+    memcpy(out + 32 + dl + 1, sql, sl);
+    return n;
+}
+
+static binlog_schema_table *make_renamed(int nth)
+{
+    (void)nth;
+    static const colspec c[] = {{"id", "int", "int(11)", 0, false}, {"v", "text", "text", 45, false}};
+    return make_def("d", "b", c, 2, "id");
+}
+
+static void test_rename_drop_database(void **state)
+{
+    (void)state;
+    fake_table ft = {"d", "b", make_renamed, 0};
+    fake f = {&ft, 1, 0};
+    binlog_schema_provider prov = {&f, fake_fetch};
+    binlog_schema_t *h;
+    assert_int_equal(binlog_schema_new(&h, &prov), 0);
+    binlog_pos p0 = at("bin.000001", 4);
+    assert_int_equal(binlog_schema_add(h, "d", "a", &p0, NULL, def_of("d", "a", 2), false), 0);
+    assert_int_equal(binlog_schema_add(h, "d", "z", &p0, NULL, def_of("d", "z", 1), false), 0);
+    assert_int_equal(binlog_schema_add(h, "x", "y", &p0, NULL, def_of("x", "y", 1), false), 0);
+    captured c;
+    cap_init(&c);
+    binlog_handler hd = {&c, cap_change, cap_commit};
+    binlog_decoder_t *dec;
+    assert_int_equal(binlog_decoder_new(&dec, NULL, &hd), 0);
+    c.dec = dec;
+    binlog_decoder_set_file(dec, "bin.000001");
+    binlog_decoder_set_schema(dec, h);
+    uint8_t ev[512];
+    size_t n = query_event(ev, sizeof ev, 1000, "d", "RENAME TABLE a TO b");
+    rl_err e = {0};
+    assert_int_equal(binlog_decoder_feed(dec, rl_slice_make(ev, n), &e), 0);
+    assert_int_equal(c.commits, 1);
+    assert_int_equal(json_array_size(c.schema), 1);
+    json_t *tc = json_array_get(json_object_get(json_array_get(c.schema, 0), "tableChanges"), 0);
+    assert_string_equal(json_string_value(json_object_get(tc, "tableName")), "b");
+    assert_string_equal(json_string_value(json_object_get(tc, "previousTableName")), "a");
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_array_get(c.schema, 0), "source"), "pos")),
+                     1000);
+    binlog_pos q = at("bin.000001", 1000);
+    assert_null(binlog_schema_lookup(h, "d", "a", &q)->def);
+    assert_int_equal(binlog_schema_lookup(h, "d", "b", &q)->def->ncols, 2);
+    q.pos = 999;
+    assert_int_equal(binlog_schema_lookup(h, "d", "a", &q)->def->ncols, 2);
+
+    /* DROP DATABASE: one DROP per live table of d (b and z), none for x.y or the gone a. */
+    n = query_event(ev, sizeof ev, 2000, "x", "DROP DATABASE `d`");
+    assert_int_equal(binlog_decoder_feed(dec, rl_slice_make(ev, n), &e), 0);
+    assert_int_equal(json_array_size(c.schema), 3);
+    bool saw_b = false, saw_z = false;
+    for (size_t i = 1; i < 3; i++) {
+        json_t *t = json_array_get(json_object_get(json_array_get(c.schema, i), "tableChanges"), 0);
+        assert_string_equal(json_string_value(json_object_get(t, "type")), "DROP");
+        const char *name = json_string_value(json_object_get(t, "tableName"));
+        saw_b |= strcmp(name, "b") == 0;
+        saw_z |= strcmp(name, "z") == 0;
+    }
+    assert_true(saw_b && saw_z);
+    assert_null(binlog_schema_lookup(h, "d", "z", NULL)->def);
+    assert_non_null(binlog_schema_lookup(h, "x", "y", NULL)->def);
+
+    /* A version published in a transaction that never committed is gone at the next attach. */
+    binlog_pos p3 = at("bin.000001", 3000);
+    assert_int_equal(binlog_schema_add(h, "d", "p", &p3, NULL, def_of("d", "p", 1), true), 0);
+    size_t before = binlog_schema_count(h);
+    binlog_decoder_free(dec);
+    assert_int_equal(binlog_decoder_new(&dec, NULL, &hd), 0);
+    c.dec = dec;
+    binlog_decoder_set_file(dec, "bin.000001");
+    binlog_decoder_set_schema(dec, h);
+    assert_int_equal(binlog_schema_count(h), before - 1);
+    assert_null(binlog_schema_lookup(h, "d", "p", NULL));
+    assert_non_null(binlog_schema_lookup(h, "d", "b", NULL)); /* committed ones stay */
+    binlog_decoder_free(dec);
+    cap_free(&c);
+    binlog_schema_free(h);
+}
+
 static void test_no_history(void **state)
 {
     (void)state;
@@ -824,7 +920,8 @@ int main(void)
         cmocka_unit_test(test_enum_values),      cmocka_unit_test(test_minimal_mariadb),
         cmocka_unit_test(test_minimal_json_flag), cmocka_unit_test(test_minimal_mismatch),
         cmocka_unit_test(test_ddl_versions),     cmocka_unit_test(test_lagging_mismatch),
-        cmocka_unit_test(test_full_metadata),    cmocka_unit_test(test_no_history),
+        cmocka_unit_test(test_full_metadata),    cmocka_unit_test(test_rename_drop_database),
+        cmocka_unit_test(test_no_history),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
