@@ -393,6 +393,29 @@ static rl_slice member_metadata(const kafka_group *g, const kafka_member *x)
     return rl_slice_str("");
 }
 
+/* One member as JoinGroup (the leader's member list) and DescribeGroups encode it: member_id,
+ * group_instance_id (nullable; when with_instance: JoinGroup v5+, DescribeGroups v4+), then
+ * for DescribeGroups (describe) client_id and client_host, then its metadata for the selected
+ * protocol, then for DescribeGroups its assignment, and the tag section when flexible.
+ * has_state: the group is Stable; DescribeGroups gives metadata and assignment only then. */
+static void put_member(rl_buf *b, bool flex, const kafka_group *g, const kafka_member *x,
+                       bool with_instance, bool describe, bool has_state)
+{
+    kafka__put_fstr(b, flex, buf_slice(&x->id));
+    if (with_instance)
+        kafka__put_fstr(b, flex,
+                        x->has_instance ? buf_slice(&x->instance_id) : rl_slice_make(NULL, 0));
+    if (describe) {
+        kafka__put_fstr(b, flex, buf_slice(&x->client_id));
+        kafka__put_fstr(b, flex, rl_slice_str(x->client_host));
+    }
+    kafka__put_fbytes(b, flex, has_state ? member_metadata(g, x) : rl_slice_str(""));
+    if (describe)
+        kafka__put_fbytes(b, flex, has_state ? buf_slice(&x->assignment) : rl_slice_str(""));
+    if (flex)
+        rl_buf_put_uvarint(b, 0);
+}
+
 /* JoinGroup response to (conn, corr, v). For a successful one, g and m give the generation
  * and, for the leader, the members with their metadata for the selected protocol. */
 static int join_resp(kafka_conn *conn, int32_t corr, int16_t v, int16_t error,
@@ -421,13 +444,9 @@ static int join_resp(kafka_conn *conn, int32_t corr, int16_t v, int16_t error,
         return kafka__resp_end(conn, err);
     }
     rl_buf_put_be32(b, (uint32_t)g->nmembers);
-    for (const kafka_member *x = g->members; x; x = x->next) {
-        put_buf_str(b, &x->id);
-        if (v >= 5)
-            kafka__put_str(b, x->has_instance ? buf_slice(&x->instance_id)
-                                              : rl_slice_make(NULL, 0));
-        put_bytes(b, member_metadata(g, x));
-    }
+    /* JoinGroup v0-5 is not flexible (flexible from v6, not served). */
+    for (const kafka_member *x = g->members; x; x = x->next)
+        put_member(b, false, g, x, v >= 5, false, true);
     return kafka__resp_end(conn, err);
 }
 
@@ -1340,19 +1359,8 @@ static void describe_one(kafka_conn *conn, rl_slice id)
         kafka__put_fstr(b, flex, buf_slice(&g->protocol_type));
         kafka__put_fstr(b, flex, stable ? buf_slice(&g->protocol) : rl_slice_str(""));
         kafka__put_fcount(b, flex, (uint32_t)g->nmembers);
-        for (const kafka_member *m = g->members; m; m = m->next) {
-            kafka__put_fstr(b, flex, buf_slice(&m->id));
-            if (v >= 4)
-                kafka__put_fstr(b, flex,
-                                m->has_instance ? buf_slice(&m->instance_id)
-                                                : rl_slice_make(NULL, 0));
-            kafka__put_fstr(b, flex, buf_slice(&m->client_id));
-            kafka__put_fstr(b, flex, rl_slice_str(m->client_host));
-            kafka__put_fbytes(b, flex, stable ? member_metadata(g, m) : rl_slice_str(""));
-            kafka__put_fbytes(b, flex, stable ? buf_slice(&m->assignment) : rl_slice_str(""));
-            if (flex)
-                rl_buf_put_uvarint(b, 0);
-        }
+        for (const kafka_member *m = g->members; m; m = m->next)
+            put_member(b, flex, g, m, v >= 4, true, stable);
     }
     if (v >= 3)
         rl_buf_put_be32(b, (uint32_t)INT32_MIN); /* authorized_operations: not computed */

@@ -45,6 +45,8 @@
 #include "log/log.h"
 #include "server/kafka.h"
 
+#include "kafka_test_util.h"
+
 #define KCAT "/usr/bin/kcat"
 #define T0_MS INT64_C(1700000000000)
 #define MAX_RECS 2048
@@ -215,111 +217,13 @@ static void stats(const fixture *fx, kafka_server_stats *st)
 
 /* ------------------------------------------------------------------ raw protocol client */
 
-static int raw_connect_port(unsigned port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct timeval tv = {20, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    return fd;
-}
-
-static int raw_connect(const fixture *fx) { return raw_connect_port(fx->port); }
+/* The raw client of kafka_test_util.h (kt_connect, kt_recv_frame, kt_req_begin, ...). */
+static int raw_connect(const fixture *fx) { return kt_connect(fx->port); }
 
 static void raw_send(int fd, const void *p, size_t n)
 {
-    const uint8_t *b = p;
-    while (n > 0) {
-        ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            fail_msg("send: %s", strerror(errno));
-        b += w;
-        n -= (size_t)w;
-    }
-}
-
-static bool raw_recv_n(int fd, uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t r = recv(fd, p, n, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return false;
-        p += r;
-        n -= (size_t)r;
-    }
-    return true;
-}
-
-/* Reads one response frame (without its size field) into out. */
-static void raw_recv_frame(int fd, rl_buf *out)
-{
-    uint8_t sz[4];
-    if (!raw_recv_n(fd, sz, 4))
-        fail_msg("no response (connection closed or timed out)");
-    uint32_t n = ((uint32_t)sz[0] << 24) | ((uint32_t)sz[1] << 16) | ((uint32_t)sz[2] << 8) | sz[3];
-    assert_true(n >= 4 && n < (64u << 20));
-    rl_buf_reset(out);
-    assert_int_equal(rl_buf_reserve(out, n), 0);
-    if (!raw_recv_n(fd, out->p, n))
-        fail_msg("truncated response");
-    out->len = n;
-}
-
-/* True when the server closed the connection (EOF or reset) within the receive timeout,
- * after possibly sending nothing. */
-static bool raw_closed(int fd)
-{
-    uint8_t b[256];
-    for (;;) {
-        ssize_t r = recv(fd, b, sizeof b, 0);
-        if (r == 0)
-            return true;
-        if (r < 0)
-            return errno == ECONNRESET;
-    }
-}
-
-/* Starts a request: size placeholder + header v1 (client id "raw-test"). */
-static void req_begin(rl_buf *b, int16_t key, int16_t version, int32_t corr)
-{
-    rl_buf_reset(b);
-    rl_buf_put_be32(b, 0);
-    rl_buf_put_be16(b, (uint16_t)key);
-    rl_buf_put_be16(b, (uint16_t)version);
-    rl_buf_put_be32(b, (uint32_t)corr);
-    rl_buf_put_be16(b, 8);
-    rl_buf_append(b, "raw-test", 8);
-}
-
-static void req_end(rl_buf *b)
-{
-    assert_true(rl_buf_ok(b));
-    rl_buf_patch_be32(b, 0, (uint32_t)(b->len - 4));
-}
-
-static void put_str(rl_buf *b, const char *s)
-{
-    rl_buf_put_be16(b, (uint16_t)strlen(s));
-    rl_buf_puts(b, s);
-}
-
-static rl_slice get_str(rl_reader *rd)
-{
-    int16_t n = rl_get_i16be(rd);
-    if (n < 0)
-        return rl_slice_make(NULL, 0);
-    return rl_get_bytes(rd, (size_t)n);
+    if (!kt_send(fd, p, n))
+        fail_msg("send: %s", strerror(errno));
 }
 
 /* Fetch request, one topic, one partition. */
@@ -327,7 +231,7 @@ static void fetch_req(rl_buf *b, int16_t v, int32_t corr, int32_t max_wait, int3
                       int32_t max_bytes, const char *topic, int32_t partition, int64_t offset,
                       int32_t part_max)
 {
-    req_begin(b, 1, v, corr);
+    kt_req_begin(b, 1, v, corr);
     rl_buf_put_be32(b, (uint32_t)-1); /* replica_id */
     rl_buf_put_be32(b, (uint32_t)max_wait);
     rl_buf_put_be32(b, (uint32_t)min_bytes);
@@ -338,7 +242,7 @@ static void fetch_req(rl_buf *b, int16_t v, int32_t corr, int32_t max_wait, int3
         rl_buf_put_be32(b, (uint32_t)-1);
     }
     rl_buf_put_be32(b, 1);
-    put_str(b, topic);
+    kt_put_str(b, topic);
     rl_buf_put_be32(b, 1);
     rl_buf_put_be32(b, (uint32_t)partition);
     if (v >= 9)
@@ -351,7 +255,7 @@ static void fetch_req(rl_buf *b, int16_t v, int32_t corr, int32_t max_wait, int3
         rl_buf_put_be32(b, 0); /* forgotten topics */
     if (v >= 11)
         rl_buf_put_be16(b, (uint16_t)-1); /* rack_id null, as librdkafka sends it */
-    req_end(b);
+    kt_req_end(b);
 }
 
 typedef struct fetch_resp {
@@ -378,7 +282,7 @@ static void fetch_decode(const rl_buf *frame, int16_t v, const char *topic, int3
         out->session_id = rl_get_i32be(&rd);
     }
     assert_int_equal(rl_get_i32be(&rd), 1);
-    assert_true(rl_slice_eq_str(get_str(&rd), topic));
+    assert_true(rl_slice_eq_str(kt_get_str(&rd), topic));
     assert_int_equal(rl_get_i32be(&rd), 1);
     assert_int_equal(rl_get_i32be(&rd), partition);
     out->error = rl_get_i16be(&rd);
@@ -717,7 +621,7 @@ static void test_raw_api_versions(void **state)
     const size_t nwant = sizeof want / sizeof want[0];
 
     for (int16_t v = 0; v <= 3; v++) {
-        req_begin(&req, 18, v, 100 + v);
+        kt_req_begin(&req, 18, v, 100 + v);
         if (v >= 3) {
             rl_buf_putc(&req, 0);                  /* header tags */
             rl_buf_put_uvarint(&req, 4 + 1);       /* client_software_name */
@@ -726,9 +630,9 @@ static void test_raw_api_versions(void **state)
             rl_buf_puts(&req, "1.0");
             rl_buf_putc(&req, 0);                  /* body tags */
         }
-        req_end(&req);
+        kt_req_end(&req);
         raw_send(fd, req.p, req.len);
-        raw_recv_frame(fd, &resp);
+        kt_recv_frame(fd, &resp);
         rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
         assert_int_equal(rl_get_i32be(&rd), 100 + v);
         assert_int_equal(rl_get_i16be(&rd), 0);
@@ -757,14 +661,14 @@ static void test_raw_api_versions(void **state)
     }
 
     /* A version above 3: UNSUPPORTED_VERSION in the v0 layout, listing ApiVersions 0-3. */
-    req_begin(&req, 18, 9, 7);
+    kt_req_begin(&req, 18, 9, 7);
     rl_buf_putc(&req, 0);
     rl_buf_putc(&req, 0);
     rl_buf_putc(&req, 0);
     rl_buf_putc(&req, 0);
-    req_end(&req);
+    kt_req_end(&req);
     raw_send(fd, req.p, req.len);
-    raw_recv_frame(fd, &resp);
+    kt_recv_frame(fd, &resp);
     rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
     assert_int_equal(rl_get_i32be(&rd), 7);
     assert_int_equal(rl_get_i16be(&rd), 35);
@@ -785,27 +689,27 @@ static void test_raw_metadata_list_offsets(void **state)
     int fd = raw_connect(fx);
 
     for (int16_t v = 1; v <= 4; v++) {
-        req_begin(&req, 3, v, 200 + v);
+        kt_req_begin(&req, 3, v, 200 + v);
         if (v % 2) {
             rl_buf_put_be32(&req, (uint32_t)-1); /* all topics */
         } else {
             rl_buf_put_be32(&req, 3);
-            put_str(&req, "users");
-            put_str(&req, "nosuch");
-            put_str(&req, "bad/name");
+            kt_put_str(&req, "users");
+            kt_put_str(&req, "nosuch");
+            kt_put_str(&req, "bad/name");
         }
         if (v >= 4)
             rl_buf_putc(&req, 1); /* allow_auto_topic_creation: must not create */
-        req_end(&req);
+        kt_req_end(&req);
         raw_send(fd, req.p, req.len);
-        raw_recv_frame(fd, &resp);
+        kt_recv_frame(fd, &resp);
         rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
         assert_int_equal(rl_get_i32be(&rd), 200 + v);
         if (v >= 3)
             assert_int_equal(rl_get_i32be(&rd), 0);
         assert_int_equal(rl_get_i32be(&rd), 1); /* one broker */
         assert_int_equal(rl_get_i32be(&rd), 0);
-        assert_true(rl_slice_eq_str(get_str(&rd), "127.0.0.1"));
+        assert_true(rl_slice_eq_str(kt_get_str(&rd), "127.0.0.1"));
         assert_int_equal(rl_get_i32be(&rd), (int32_t)fx->port);
         assert_int_equal(rl_get_i16be(&rd), -1); /* rack null */
         if (v >= 2)
@@ -815,7 +719,7 @@ static void test_raw_metadata_list_offsets(void **state)
         assert_int_equal(nt, v % 2 ? 2 : 3);
         for (int32_t t = 0; t < nt; t++) {
             int16_t ec = rl_get_i16be(&rd);
-            rl_slice name = get_str(&rd);
+            rl_slice name = kt_get_str(&rd);
             assert_int_equal(rl_get_u8(&rd), 0); /* is_internal */
             int32_t np = rl_get_i32be(&rd);
             int32_t want_np = rl_slice_eq_str(name, "orders") ? 4
@@ -843,12 +747,12 @@ static void test_raw_metadata_list_offsets(void **state)
 
     /* ListOffsets v1 and v2: earliest, latest, by time, unknown partition and topic. */
     for (int16_t v = 1; v <= 2; v++) {
-        req_begin(&req, 2, v, 300 + v);
+        kt_req_begin(&req, 2, v, 300 + v);
         rl_buf_put_be32(&req, (uint32_t)-1);
         if (v >= 2)
             rl_buf_putc(&req, 1);
         rl_buf_put_be32(&req, 2);
-        put_str(&req, "users");
+        kt_put_str(&req, "users");
         rl_buf_put_be32(&req, 4);
         const int64_t ts[4] = {-2, -1, T0_MS + 10 * 1000, -1};
         const int32_t parts[4] = {0, 0, 0, 7};
@@ -856,19 +760,19 @@ static void test_raw_metadata_list_offsets(void **state)
             rl_buf_put_be32(&req, (uint32_t)parts[i]);
             rl_buf_put_be64(&req, (uint64_t)ts[i]);
         }
-        put_str(&req, "nosuch");
+        kt_put_str(&req, "nosuch");
         rl_buf_put_be32(&req, 1);
         rl_buf_put_be32(&req, 0);
         rl_buf_put_be64(&req, (uint64_t)-1);
-        req_end(&req);
+        kt_req_end(&req);
         raw_send(fd, req.p, req.len);
-        raw_recv_frame(fd, &resp);
+        kt_recv_frame(fd, &resp);
         rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
         assert_int_equal(rl_get_i32be(&rd), 300 + v);
         if (v >= 2)
             assert_int_equal(rl_get_i32be(&rd), 0);
         assert_int_equal(rl_get_i32be(&rd), 2);
-        assert_true(rl_slice_eq_str(get_str(&rd), "users"));
+        assert_true(rl_slice_eq_str(kt_get_str(&rd), "users"));
         assert_int_equal(rl_get_i32be(&rd), 4);
         const int64_t want_off[4] = {0, hwm_of(fx, T_USERS, 0), 10, -1};
         const int16_t want_ec[4] = {0, 0, 0, 3};
@@ -878,7 +782,7 @@ static void test_raw_metadata_list_offsets(void **state)
             (void)rl_get_i64be(&rd); /* timestamp */
             assert_int_equal(rl_get_i64be(&rd), want_off[i]);
         }
-        assert_true(rl_slice_eq_str(get_str(&rd), "nosuch"));
+        assert_true(rl_slice_eq_str(kt_get_str(&rd), "nosuch"));
         assert_int_equal(rl_get_i32be(&rd), 1);
         assert_int_equal(rl_get_i32be(&rd), 0);
         assert_int_equal(rl_get_i16be(&rd), 3);
@@ -904,7 +808,7 @@ static void test_raw_fetch(void **state)
     for (int16_t v = 4; v <= 11; v++) {
         fetch_req(&req, v, 400 + v, 100, 1, 1 << 20, "users", 0, 15, 1 << 20);
         raw_send(fd, req.p, req.len);
-        raw_recv_frame(fd, &resp);
+        kt_recv_frame(fd, &resp);
         fetch_decode(&resp, v, "users", 0, &fr);
         assert_int_equal(fr.corr, 400 + v);
         assert_int_equal(fr.top_error, 0);
@@ -922,7 +826,7 @@ static void test_raw_fetch(void **state)
     /* A small partition limit: the first batch comes whole, nothing more than one batch. */
     fetch_req(&req, 11, 500, 100, 1, 1 << 20, "users", 0, 0, 1);
     raw_send(fd, req.p, req.len);
-    raw_recv_frame(fd, &resp);
+    kt_recv_frame(fd, &resp);
     fetch_decode(&resp, 11, "users", 0, &fr);
     assert_int_equal(fr.error, 0);
     assert_true(fr.records.len > 61);
@@ -935,7 +839,7 @@ static void test_raw_fetch(void **state)
     /* Past the high watermark: OFFSET_OUT_OF_RANGE, at once. */
     fetch_req(&req, 11, 501, 10000, 1, 1 << 20, "users", 0, hwm + 5, 1 << 20);
     raw_send(fd, req.p, req.len);
-    raw_recv_frame(fd, &resp);
+    kt_recv_frame(fd, &resp);
     fetch_decode(&resp, 11, "users", 0, &fr);
     assert_int_equal(fr.error, 1);
     assert_int_equal(fr.hwm, hwm);
@@ -944,12 +848,12 @@ static void test_raw_fetch(void **state)
     /* Unknown topic and partition: UNKNOWN_TOPIC_OR_PARTITION, at once. */
     fetch_req(&req, 11, 502, 10000, 1, 1 << 20, "nosuch", 0, 0, 1 << 20);
     raw_send(fd, req.p, req.len);
-    raw_recv_frame(fd, &resp);
+    kt_recv_frame(fd, &resp);
     fetch_decode(&resp, 11, "nosuch", 0, &fr);
     assert_int_equal(fr.error, 3);
     fetch_req(&req, 11, 503, 10000, 1, 1 << 20, "users", 3, 0, 1 << 20);
     raw_send(fd, req.p, req.len);
-    raw_recv_frame(fd, &resp);
+    kt_recv_frame(fd, &resp);
     fetch_decode(&resp, 11, "users", 3, &fr);
     assert_int_equal(fr.error, 3);
 
@@ -960,17 +864,17 @@ static void test_raw_fetch(void **state)
     fetch_req(&req, 11, 504, 300, 1, 1 << 20, "users", 0, hwm, 1 << 20);
     rl_buf both = RL_BUF_INIT;
     rl_buf_append(&both, req.p, req.len);
-    req_begin(&req, 18, 0, 505);
-    req_end(&req);
+    kt_req_begin(&req, 18, 0, 505);
+    kt_req_end(&req);
     rl_buf_append(&both, req.p, req.len);
     raw_send(fd, both.p, both.len);
-    raw_recv_frame(fd, &resp);
+    kt_recv_frame(fd, &resp);
     fetch_decode(&resp, 11, "users", 0, &fr);
     assert_int_equal(fr.corr, 504);
     assert_int_equal(fr.error, 0);
     assert_int_equal(fr.hwm, hwm);
     assert_int_equal(fr.records.len, 0);
-    raw_recv_frame(fd, &resp);
+    kt_recv_frame(fd, &resp);
     rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
     assert_int_equal(rl_get_i32be(&rd), 505);
     stats(fx, &after);
@@ -1017,7 +921,7 @@ static void test_raw_pipeline_backpressure(void **state)
     /* One whole-partition fetch to learn the response size. */
     fetch_req(&req, 11, 999, 0, 0, 1 << 20, "users", 0, 0, 1 << 20);
     raw_send(fd, req.p, req.len);
-    raw_recv_frame(fd, &resp);
+    kt_recv_frame(fd, &resp);
     fetch_decode(&resp, 11, "users", 0, &fr);
     size_t first_len = fr.records.len;
     assert_int_equal(check_records(fx, T_USERS, 0, 0, fr.records), hwm_of(fx, T_USERS, 0));
@@ -1037,7 +941,7 @@ static void test_raw_pipeline_backpressure(void **state)
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, send_thread, &job), 0);
     for (size_t i = 0; i < n; i++) {
-        raw_recv_frame(fd, &resp);
+        kt_recv_frame(fd, &resp);
         fetch_decode(&resp, 11, "users", 0, &fr);
         assert_int_equal(fr.corr, 1000 + (int32_t)i);
         assert_int_equal(fr.error, 0);
@@ -1057,7 +961,7 @@ static void expect_closed(fixture *fx, const void *p, size_t n, const char *what
     stats(fx, &before);
     int fd = raw_connect(fx);
     raw_send(fd, p, n);
-    if (!raw_closed(fd))
+    if (!kt_closed(fd))
         fail_msg("%s: connection not closed", what);
     close(fd);
     stats(fx, &after);
@@ -1083,15 +987,15 @@ static void test_raw_malformed(void **state)
     uint8_t tiny[7] = {0, 0, 0, 3, 0, 3, 0};
     expect_closed(fx, tiny, sizeof tiny, "short header");
     /* Truncated inside the frame: Metadata announcing 3 topics, carrying one. */
-    req_begin(&b, 3, 1, 1);
+    kt_req_begin(&b, 3, 1, 1);
     rl_buf_put_be32(&b, 3);
-    put_str(&b, "users");
-    req_end(&b);
+    kt_put_str(&b, "users");
+    kt_req_end(&b);
     expect_closed(fx, b.p, b.len, "truncated Metadata");
     /* Fetch with a partition array count larger than its bytes. */
     fetch_req(&b, 11, 2, 0, 0, 1000, "users", 0, 0, 1000);
     b.len -= 8;
-    req_end(&b);
+    kt_req_end(&b);
     expect_closed(fx, b.p, b.len, "truncated Fetch");
     /* Negative string length in the client id. */
     uint8_t badcid[14] = {0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0xff, 0xf0};
@@ -1100,39 +1004,39 @@ static void test_raw_malformed(void **state)
      * InitProducerId. */
     fetch_req(&b, 3, 3, 0, 0, 1000, "users", 0, 0, 1000);
     expect_closed(fx, b.p, b.len, "Fetch v3");
-    req_begin(&b, 3, 9, 4);
-    req_end(&b);
+    kt_req_begin(&b, 3, 9, 4);
+    kt_req_end(&b);
     expect_closed(fx, b.p, b.len, "Metadata v9");
-    req_begin(&b, 10, 3, 5);
-    put_str(&b, "group");
+    kt_req_begin(&b, 10, 3, 5);
+    kt_put_str(&b, "group");
     rl_buf_putc(&b, 0);
-    req_end(&b);
+    kt_req_end(&b);
     expect_closed(fx, b.p, b.len, "FindCoordinator v3");
-    req_begin(&b, 22, 0, 5);
-    put_str(&b, "txn");
+    kt_req_begin(&b, 22, 0, 5);
+    kt_put_str(&b, "txn");
     rl_buf_put_be32(&b, 1000);
-    req_end(&b);
+    kt_req_end(&b);
     expect_closed(fx, b.p, b.len, "InitProducerId");
     /* Produce with acks=0: nothing to answer, so the connection is closed (as Kafka does). */
-    req_begin(&b, 0, 7, 6);
+    kt_req_begin(&b, 0, 7, 6);
     rl_buf_put_be16(&b, (uint16_t)-1);
     rl_buf_put_be16(&b, 0);
     rl_buf_put_be32(&b, 1000);
     rl_buf_put_be32(&b, 1);
-    put_str(&b, "users");
+    kt_put_str(&b, "users");
     rl_buf_put_be32(&b, 1);
     rl_buf_put_be32(&b, 0);
     rl_buf_put_be32(&b, 3);
     rl_buf_append(&b, "abc", 3);
-    req_end(&b);
+    kt_req_end(&b);
     expect_closed(fx, b.p, b.len, "Produce acks=0");
 
     /* A truncated request that simply stops: the server waits (no error), and the client's
      * close is handled. */
     int fd = raw_connect(fx);
-    req_begin(&b, 3, 1, 7);
+    kt_req_begin(&b, 3, 1, 7);
     rl_buf_put_be32(&b, (uint32_t)-1);
-    req_end(&b);
+    kt_req_end(&b);
     raw_send(fd, b.p, b.len - 2);
     close(fd);
 
@@ -1146,8 +1050,8 @@ static void test_raw_malformed(void **state)
 
 static void api_versions_v0(int fd, int32_t corr, rl_buf *req)
 {
-    req_begin(req, 18, 0, corr);
-    req_end(req);
+    kt_req_begin(req, 18, 0, corr);
+    kt_req_end(req);
     raw_send(fd, req->p, req->len);
 }
 
@@ -1158,13 +1062,13 @@ static void test_max_connections(void **state)
     rl_buf req = RL_BUF_INIT, resp = RL_BUF_INIT;
     server_thread_start(&st, fx->store, 2, NULL);
 
-    int a = raw_connect_port(st.port), b = raw_connect_port(st.port);
+    int a = kt_connect(st.port), b = kt_connect(st.port);
     api_versions_v0(a, 1, &req);
-    raw_recv_frame(a, &resp);
+    kt_recv_frame(a, &resp);
     api_versions_v0(b, 2, &req);
-    raw_recv_frame(b, &resp);
+    kt_recv_frame(b, &resp);
     /* A third client connects (the kernel's backlog) but is not served while two are open. */
-    int c = raw_connect_port(st.port);
+    int c = kt_connect(st.port);
     api_versions_v0(c, 3, &req);
     struct pollfd pfd = {c, POLLIN, 0};
     assert_int_equal(poll(&pfd, 1, 300), 0);
@@ -1174,7 +1078,7 @@ static void test_max_connections(void **state)
     assert_true(s.accept_pauses >= 1);
     /* One closes: accepting resumes and the third is answered. */
     close(a);
-    raw_recv_frame(c, &resp);
+    kt_recv_frame(c, &resp);
     rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
     assert_int_equal(rl_get_i32be(&rd), 3);
     kafka_server_stats_get(st.srv, &s);
@@ -1558,32 +1462,32 @@ static void raw_offset_commit(unsigned port, const char *group, int32_t generati
                               int16_t *ec)
 {
     rl_buf req = RL_BUF_INIT, resp = RL_BUF_INIT;
-    int fd = raw_connect_port(port);
-    req_begin(&req, 8, 7, 77);
-    put_str(&req, group);
+    int fd = kt_connect(port);
+    kt_req_begin(&req, 8, 7, 77);
+    kt_put_str(&req, group);
     rl_buf_put_be32(&req, (uint32_t)generation);
-    put_str(&req, member);
+    kt_put_str(&req, member);
     rl_buf_put_be16(&req, (uint16_t)-1); /* group_instance_id */
     rl_buf_put_be32(&req, 1);
-    put_str(&req, topic);
+    kt_put_str(&req, topic);
     rl_buf_put_be32(&req, (uint32_t)n);
     for (int i = 0; i < n; i++) {
         rl_buf_put_be32(&req, (uint32_t)parts[i]);
         rl_buf_put_be64(&req, (uint64_t)offsets[i]);
         rl_buf_put_be32(&req, 7); /* leader epoch */
         if (metadata)
-            put_str(&req, metadata);
+            kt_put_str(&req, metadata);
         else
             rl_buf_put_be16(&req, (uint16_t)-1);
     }
-    req_end(&req);
+    kt_req_end(&req);
     raw_send(fd, req.p, req.len);
-    raw_recv_frame(fd, &resp);
+    kt_recv_frame(fd, &resp);
     rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
     assert_int_equal(rl_get_i32be(&rd), 77);
     assert_int_equal(rl_get_i32be(&rd), 0);
     assert_int_equal(rl_get_i32be(&rd), 1);
-    assert_true(rl_slice_eq_str(get_str(&rd), topic));
+    assert_true(rl_slice_eq_str(kt_get_str(&rd), topic));
     assert_int_equal(rl_get_i32be(&rd), n);
     for (int i = 0; i < n; i++) {
         assert_int_equal(rl_get_i32be(&rd), parts[i]);
@@ -1602,22 +1506,22 @@ static void raw_offset_fetch(unsigned port, const char *group, const char *topic
                              int64_t *offsets, int32_t *epochs, char (*md)[64])
 {
     rl_buf req = RL_BUF_INIT, resp = RL_BUF_INIT;
-    int fd = raw_connect_port(port);
-    req_begin(&req, 9, 5, 78);
-    put_str(&req, group);
+    int fd = kt_connect(port);
+    kt_req_begin(&req, 9, 5, 78);
+    kt_put_str(&req, group);
     rl_buf_put_be32(&req, 1);
-    put_str(&req, topic);
+    kt_put_str(&req, topic);
     rl_buf_put_be32(&req, (uint32_t)n);
     for (int i = 0; i < n; i++)
         rl_buf_put_be32(&req, (uint32_t)i);
-    req_end(&req);
+    kt_req_end(&req);
     raw_send(fd, req.p, req.len);
-    raw_recv_frame(fd, &resp);
+    kt_recv_frame(fd, &resp);
     rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
     assert_int_equal(rl_get_i32be(&rd), 78);
     assert_int_equal(rl_get_i32be(&rd), 0);
     assert_int_equal(rl_get_i32be(&rd), 1);
-    assert_true(rl_slice_eq_str(get_str(&rd), topic));
+    assert_true(rl_slice_eq_str(kt_get_str(&rd), topic));
     assert_int_equal(rl_get_i32be(&rd), n);
     for (int i = 0; i < n; i++) {
         assert_int_equal(rl_get_i32be(&rd), i);
@@ -1625,7 +1529,7 @@ static void raw_offset_fetch(unsigned port, const char *group, const char *topic
         int32_t e = rl_get_i32be(&rd);
         if (epochs)
             epochs[i] = e;
-        rl_slice m = get_str(&rd);
+        rl_slice m = kt_get_str(&rd);
         if (md)
             snprintf(md[i], 64, "%.*s", (int)(m.len < 63 ? m.len : 63),
                      m.p ? (const char *)m.p : "");
@@ -2004,18 +1908,18 @@ static void test_offsets_crash(void **state)
 static void send_join(int fd, int32_t corr, const char *group, const char *member)
 {
     rl_buf req = RL_BUF_INIT;
-    req_begin(&req, 11, 5, corr);
-    put_str(&req, group);
+    kt_req_begin(&req, 11, 5, corr);
+    kt_put_str(&req, group);
     rl_buf_put_be32(&req, 30000); /* session timeout */
     rl_buf_put_be32(&req, 60000); /* rebalance timeout */
-    put_str(&req, member);
+    kt_put_str(&req, member);
     rl_buf_put_be16(&req, (uint16_t)-1); /* group_instance_id */
-    put_str(&req, "consumer");
+    kt_put_str(&req, "consumer");
     rl_buf_put_be32(&req, 1);
-    put_str(&req, "range");
+    kt_put_str(&req, "range");
     rl_buf_put_be32(&req, 4);
     rl_buf_printf(&req, "m%03d", corr % 1000);
-    req_end(&req);
+    kt_req_end(&req);
     raw_send(fd, req.p, req.len);
     rl_buf_free(&req);
 }
@@ -2029,22 +1933,22 @@ typedef struct join_resp {
 
 static void recv_join(int fd, int32_t corr, join_resp *out, rl_buf *resp)
 {
-    raw_recv_frame(fd, resp);
+    kt_recv_frame(fd, resp);
     rl_reader rd = rl_reader_make(rl_buf_slice(resp));
     memset(out, 0, sizeof *out);
     assert_int_equal(rl_get_i32be(&rd), corr);
     assert_int_equal(rl_get_i32be(&rd), 0);
     out->error = rl_get_i16be(&rd);
     out->generation = rl_get_i32be(&rd);
-    rl_slice s = get_str(&rd);
+    rl_slice s = kt_get_str(&rd);
     snprintf(out->protocol, sizeof out->protocol, "%.*s", (int)s.len, s.p ? (char *)s.p : "");
-    s = get_str(&rd);
+    s = kt_get_str(&rd);
     snprintf(out->leader, sizeof out->leader, "%.*s", (int)s.len, s.p ? (char *)s.p : "");
-    s = get_str(&rd);
+    s = kt_get_str(&rd);
     snprintf(out->member, sizeof out->member, "%.*s", (int)s.len, s.p ? (char *)s.p : "");
     out->nmembers = rl_get_i32be(&rd);
     for (int32_t i = 0; i < out->nmembers; i++) {
-        (void)get_str(&rd);
+        (void)kt_get_str(&rd);
         assert_int_equal(rl_get_i16be(&rd), -1); /* group_instance_id */
         int32_t n = rl_get_i32be(&rd);
         assert_int_equal(n, 4);
@@ -2139,23 +2043,23 @@ static void test_many_groups(void **state)
             if (leader != (pass == 1))
                 continue;
             snprintf(group, sizeof group, "scale-%d", i / PER);
-            req_begin(&req, 14, 3, 5000 + i);
-            put_str(&req, group);
+            kt_req_begin(&req, 14, 3, 5000 + i);
+            kt_put_str(&req, group);
             rl_buf_put_be32(&req, (uint32_t)jr[i].generation);
-            put_str(&req, ids[i]);
+            kt_put_str(&req, ids[i]);
             rl_buf_put_be16(&req, (uint16_t)-1);
             if (leader) {
                 rl_buf_put_be32(&req, PER);
                 for (int k = 0; k < PER; k++) {
                     int j = (i / PER) * PER + k;
-                    put_str(&req, ids[j]);
+                    kt_put_str(&req, ids[j]);
                     rl_buf_put_be32(&req, 5);
                     rl_buf_printf(&req, "a%04d", j);
                 }
             } else {
                 rl_buf_put_be32(&req, 0);
             }
-            req_end(&req);
+            kt_req_end(&req);
             raw_send(fds[i], req.p, req.len);
             if (!leader && i % PER == PER - 1) {
                 struct pollfd pfd = {fds[i], POLLIN, 0};
@@ -2163,7 +2067,7 @@ static void test_many_groups(void **state)
             }
         }
     for (int i = 0; i < NCONN; i++) {
-        raw_recv_frame(fds[i], &resp);
+        kt_recv_frame(fds[i], &resp);
         rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
         assert_int_equal(rl_get_i32be(&rd), 5000 + i);
         assert_int_equal(rl_get_i32be(&rd), 0);
@@ -2179,12 +2083,12 @@ static void test_many_groups(void **state)
     for (int i = 0; i < NCONN; i++) {
         snprintf(group, sizeof group, "scale-%d", i / PER);
         for (int h = 0; h < 2; h++) {
-            req_begin(&req, 12, 3, 6000 + 2 * i + h);
-            put_str(&req, group);
+            kt_req_begin(&req, 12, 3, 6000 + 2 * i + h);
+            kt_put_str(&req, group);
             rl_buf_put_be32(&req, (uint32_t)(jr[i].generation + (h == 0 ? 7 : 0)));
-            put_str(&req, ids[i]);
+            kt_put_str(&req, ids[i]);
             rl_buf_put_be16(&req, (uint16_t)-1);
-            req_end(&req);
+            kt_req_end(&req);
             raw_send(fds[i], req.p, req.len);
         }
         int32_t part = i % 4;
@@ -2192,41 +2096,41 @@ static void test_many_groups(void **state)
          * whose requests the server may read in any order: they commit the same offset, so
          * the outcome does not depend on that order. */
         int64_t off = (int64_t)(i / PER) * 1000 + part;
-        req_begin(&req, 8, 7, 7000 + i);
-        put_str(&req, group);
+        kt_req_begin(&req, 8, 7, 7000 + i);
+        kt_put_str(&req, group);
         rl_buf_put_be32(&req, (uint32_t)jr[i].generation);
-        put_str(&req, ids[i]);
+        kt_put_str(&req, ids[i]);
         rl_buf_put_be16(&req, (uint16_t)-1);
         rl_buf_put_be32(&req, 1);
-        put_str(&req, "orders");
+        kt_put_str(&req, "orders");
         rl_buf_put_be32(&req, 1);
         rl_buf_put_be32(&req, (uint32_t)part);
         rl_buf_put_be64(&req, (uint64_t)off);
         rl_buf_put_be32(&req, (uint32_t)-1);
         rl_buf_put_be16(&req, (uint16_t)-1);
-        req_end(&req);
+        kt_req_end(&req);
         raw_send(fds[i], req.p, req.len);
         fetch_req(&req, 11, 8000 + i, 0, 0, 4096, "orders", part, 0, 4096);
         raw_send(fds[i], req.p, req.len);
     }
     for (int i = 0; i < NCONN; i++) {
         for (int h = 0; h < 2; h++) {
-            raw_recv_frame(fds[i], &resp);
+            kt_recv_frame(fds[i], &resp);
             rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
             assert_int_equal(rl_get_i32be(&rd), 6000 + 2 * i + h);
             assert_int_equal(rl_get_i32be(&rd), 0);
             assert_int_equal(rl_get_i16be(&rd), h == 0 ? 22 : 0);
         }
-        raw_recv_frame(fds[i], &resp);
+        kt_recv_frame(fds[i], &resp);
         rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
         assert_int_equal(rl_get_i32be(&rd), 7000 + i);
         assert_int_equal(rl_get_i32be(&rd), 0);
         assert_int_equal(rl_get_i32be(&rd), 1);
-        (void)get_str(&rd);
+        (void)kt_get_str(&rd);
         assert_int_equal(rl_get_i32be(&rd), 1);
         assert_int_equal(rl_get_i32be(&rd), i % 4);
         assert_int_equal(rl_get_i16be(&rd), 0);
-        raw_recv_frame(fds[i], &resp);
+        kt_recv_frame(fds[i], &resp);
         fetch_resp fr;
         fetch_decode(&resp, 11, "orders", i % 4, &fr);
         assert_int_equal(fr.corr, 8000 + i);
@@ -2249,12 +2153,12 @@ static void test_many_groups(void **state)
 
     /* Everyone leaves by closing: members stay until their session times out (Kafka's
      * behaviour); a LeaveGroup from one member of group 0 rebalances that group. */
-    req_begin(&req, 13, 0, 9000);
-    put_str(&req, "scale-0");
-    put_str(&req, ids[0]);
-    req_end(&req);
+    kt_req_begin(&req, 13, 0, 9000);
+    kt_put_str(&req, "scale-0");
+    kt_put_str(&req, ids[0]);
+    kt_req_end(&req);
     raw_send(fds[0], req.p, req.len);
-    raw_recv_frame(fds[0], &resp);
+    kt_recv_frame(fds[0], &resp);
     rl_reader rd = rl_reader_make(rl_buf_slice(&resp));
     assert_int_equal(rl_get_i32be(&rd), 9000);
     assert_int_equal(rl_get_i16be(&rd), 0);
