@@ -196,42 +196,6 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
-static long thread_majflt(int tid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    const char *p = strrchr(buf, ')');
-    long v[10];
-    if (!p || sscanf(p + 1, " %*c %ld %ld %ld %ld %ld %ld %ld %ld %ld", &v[1], &v[2], &v[3], &v[4],
-                     &v[5], &v[6], &v[7], &v[8], &v[9]) != 9)
-        return -1;
-    return v[9];
-}
-
-/* Bytes thread tid caused to be read from storage (/proc/self/task/TID/io read_bytes): a
- * sendfile of pages not in the cache reads them without a page fault, so the loop's waits
- * for the disk show here, not in its major faults. -1 when unreadable. */
-static long long thread_read_bytes(int tid)
-{
-    char path[64], line[128];
-    snprintf(path, sizeof path, "/proc/self/task/%d/io", tid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    long long v = -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "read_bytes: %lld", &v) == 1)
-            break;
-    fclose(f);
-    return v;
-}
-
 /* ------------------------------------------------------------------ raw client */
 
 static int connect_to(unsigned port)
@@ -426,8 +390,8 @@ static void run_once(const char *logdir, bool warm, int ncold, int run)
         pthread_create(&ct[i], NULL, cold_main, &cc[i]);
     }
     int tid = atomic_load(&st.tid);
-    long f0 = thread_majflt(tid);
-    long long rb0 = thread_read_bytes(tid);
+    long f0 = kg_thread_majflt(tid);
+    long long rb0 = kg_thread_read_bytes(tid);
     atomic_store(&h.measuring, true);
     atomic_store(&st.measure, true);
     int64_t t0 = now_us();
@@ -441,8 +405,8 @@ static void run_once(const char *logdir, bool warm, int ncold, int run)
         cold_bytes += cc[i].bytes;
     }
     int64_t total = now_us() - t0;
-    long f1 = thread_majflt(tid);
-    long long rb1 = thread_read_bytes(tid);
+    long f1 = kg_thread_majflt(tid);
+    long long rb1 = kg_thread_read_bytes(tid);
     atomic_store(&st.measure, false);
     atomic_store(&h.measuring, false);
     atomic_store(&h.stop, true);

@@ -25,6 +25,7 @@
 #include "common/rl.h"
 #include "log/log.h"
 #include "server/kafka.h"
+#include "kafka_log_gen.h"
 
 /* Not every test uses every helper. */
 #define KT_UNUSED __attribute__((unused))
@@ -82,49 +83,6 @@ KT_UNUSED static void kt_server_stop(kt_server *st)
     ev_async_stop(st->loop, &st->stop_w);
     ev_loop_destroy(st->loop);
     st->srv = NULL;
-}
-
-/* Bytes thread tid of this process caused to be read from storage (/proc/self/task/TID/io,
- * read_bytes, proc(5)): a sendfile(2) of pages not in the page cache reads them on the
- * calling thread without a page fault, so this, not kt_thread_majflt, shows a loop thread
- * that waited for the disk in sendfile. -1 when unreadable (no task I/O accounting). */
-KT_UNUSED static long long kt_thread_read_bytes(int tid)
-{
-    char path[64], line[128];
-    snprintf(path, sizeof path, "/proc/self/task/%d/io", tid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    long long v = -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "read_bytes: %lld", &v) == 1)
-            break;
-    fclose(f);
-    return v;
-}
-
-/* Major page faults (faults that waited for a disk read) of thread tid of this process
- * (/proc/self/task/TID/stat, field 12, proc(5)); -1 when unreadable. */
-KT_UNUSED static long kt_thread_majflt(int tid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    const char *p = strrchr(buf, ')');
-    if (!p)
-        return -1;
-    /* After the command name: state ppid pgrp session tty_nr tpgid flags minflt cminflt
-     * majflt. */
-    long v[10];
-    if (sscanf(p + 1, " %*c %ld %ld %ld %ld %ld %ld %ld %ld %ld", &v[1], &v[2], &v[3], &v[4],
-               &v[5], &v[6], &v[7], &v[8], &v[9]) != 9)
-        return -1;
-    return v[9];
 }
 
 KT_UNUSED static int64_t kt_now_ms(void)

@@ -356,21 +356,6 @@ static int drop_cache(const char *path)
     return rc;
 }
 
-/* Fraction of the pages of s in the page cache. */
-static double resident(rl_slice s)
-{
-    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t start = (uintptr_t)s.p & ~(pg - 1);
-    size_t pages = (size_t)(((uintptr_t)s.p + s.len - start + pg - 1) / pg);
-    unsigned char *vec = malloc(pages);
-    assert_non_null(vec);
-    assert_int_equal(mincore((void *)start, pages * pg, vec), 0);
-    size_t in = 0;
-    for (size_t i = 0; i < pages; i++)
-        in += vec[i] & 1;
-    free(vec);
-    return (double)in / (double)pages;
-}
 
 #define COLD_SEG ((uint64_t)64 << 20)
 #define COLD_BATCH ((size_t)32 << 20)
@@ -404,7 +389,8 @@ static void test_cold_fetch_in_chunks(void **state)
     char path[400];
     snprintf(path, sizeof path, "%s/%s-0/%020d.log", fx.logdir, TOPIC, 0);
     (void)drop_cache(path);
-    double res = resident(lr.bytes);
+    double res = kg_resident(lr.bytes);
+    assert_true(res >= 0);
     log_read_release(&lr);
     if (res > 0.25) {
         fprintf(stderr, "page cache not dropped (%.0f%% resident; tmpfs?): skipping\n",
@@ -425,7 +411,7 @@ static void test_cold_fetch_in_chunks(void **state)
     while (atomic_load(&st.loop_tid) == 0)
         kt_sleep_ms(1);
     int tid = atomic_load(&st.loop_tid);
-    long long rb0 = kt_thread_read_bytes(tid);
+    long long rb0 = kg_thread_read_bytes(tid);
     int fd = kt_connect(st.port);
     fetch_req(&req, 3, 0, (int32_t)COLD_SEG);
     assert_true(kt_send(fd, req.p, req.len));
@@ -439,7 +425,7 @@ static void test_cold_fetch_in_chunks(void **state)
     assert_int_equal(sendfile_bytes_reach(&st, want.len), want.len);
     /* The loop did not read the cold bytes from storage (sendfile would, on a page not in
      * the cache, without a page fault); the batch headers cost a few read-around windows. */
-    long long rb1 = kt_thread_read_bytes(tid);
+    long long rb1 = kg_thread_read_bytes(tid);
     fprintf(stderr, "cold fetch of %zu bytes: the loop read %lld bytes from storage\n",
             want.len, rb1 - rb0);
     if (rb0 >= 0 && rb1 >= 0)
