@@ -76,6 +76,32 @@ static void fill(fixture *fx, size_t bytes, size_t commit_every)
         fail_msg("writing the log: %s", err.msg);
 }
 
+/* A log of about `bytes` in SEG_BYTES segments of 64 KiB batches under /tmp, and a server
+ * on it (records from the mapping when no_sendfile). */
+static void start(fixture *fx, kt_server *st, uint32_t compression, size_t bytes,
+                  bool no_sendfile)
+{
+    memset(fx, 0, sizeof *fx);
+    store_open(fx, "/tmp", compression, SEG_BYTES, (size_t)64 << 10);
+    fill(fx, bytes, 5000);
+    kafka_server_opts ko;
+    kafka_server_opts_init(&ko);
+    ko.fetch_no_sendfile = no_sendfile;
+    kt_server_start(st, fx->store, &ko);
+}
+
+/* Closes the client, frees the buffers, stops the server and removes the log. */
+static void finish(fixture *fx, kt_server *st, int fd, rl_buf *req, rl_buf *resp, rl_buf *want)
+{
+    if (fd >= 0)
+        close(fd);
+    rl_buf_free(req);
+    rl_buf_free(resp);
+    rl_buf_free(want);
+    kt_server_stop(st);
+    store_remove(fx);
+}
+
 /* A Fetch v4 request of partition 0 of TOPIC at offset (answered at once). */
 static void fetch_req(rl_buf *req, int32_t corr, int64_t offset, int32_t max_bytes)
 {
@@ -179,14 +205,8 @@ static uint64_t sendfile_bytes_reach(const kt_server *st, uint64_t want)
 static void same_bytes(bool no_sendfile, uint32_t compression)
 {
     fixture fx;
-    memset(&fx, 0, sizeof fx);
-    store_open(&fx, "/tmp", compression, SEG_BYTES, (size_t)64 << 10);
-    fill(&fx, (size_t)20 << 20, 5000); /* three segments */
-    kafka_server_opts ko;
-    kafka_server_opts_init(&ko);
-    ko.fetch_no_sendfile = no_sendfile;
     kt_server st;
-    kt_server_start(&st, fx.store, &ko);
+    start(&fx, &st, compression, (size_t)20 << 20, no_sendfile); /* three segments */
     int fd = kt_connect(st.port);
     rl_buf req = {0}, resp = {0}, want = {0};
     int64_t hw = 0, ls = 0;
@@ -214,12 +234,7 @@ static void same_bytes(bool no_sendfile, uint32_t compression)
         assert_int_equal(sendfile_bytes(&st), 0);
     else
         assert_int_equal(sendfile_bytes_reach(&st, records), records);
-    close(fd);
-    rl_buf_free(&req);
-    rl_buf_free(&resp);
-    rl_buf_free(&want);
-    kt_server_stop(&st);
-    store_remove(&fx);
+    finish(&fx, &st, fd, &req, &resp, &want);
 }
 
 static void test_sendfile_same_bytes(void **state)
@@ -241,13 +256,8 @@ static void test_partial_sendfile_resumes(void **state)
 {
     (void)state;
     fixture fx;
-    memset(&fx, 0, sizeof fx);
-    store_open(&fx, "/tmp", LOG_COMPRESSION_NONE, SEG_BYTES, (size_t)64 << 10);
-    fill(&fx, (size_t)12 << 20, 5000);
-    kafka_server_opts ko;
-    kafka_server_opts_init(&ko);
     kt_server st;
-    kt_server_start(&st, fx.store, &ko);
+    start(&fx, &st, LOG_COMPRESSION_NONE, (size_t)12 << 20, false);
     int fd = kt_connect_rcvbuf(st.port, 4096);
     rl_buf req = {0}, resp = {0}, want = {0};
     const int64_t offsets[] = {0, 1234, 5000};
@@ -267,12 +277,7 @@ static void test_partial_sendfile_resumes(void **state)
         total += recs.len;
     }
     assert_int_equal(sendfile_bytes_reach(&st, total), total);
-    close(fd);
-    rl_buf_free(&req);
-    rl_buf_free(&resp);
-    rl_buf_free(&want);
-    kt_server_stop(&st);
-    store_remove(&fx);
+    finish(&fx, &st, fd, &req, &resp, &want);
 }
 
 /* The first segment's response is queued to a client that does not read; retention deletes
@@ -282,13 +287,8 @@ static void test_retention_while_queued(void **state)
 {
     (void)state;
     fixture fx;
-    memset(&fx, 0, sizeof fx);
-    store_open(&fx, "/tmp", LOG_COMPRESSION_NONE, SEG_BYTES, (size_t)64 << 10);
-    fill(&fx, (size_t)20 << 20, 5000);
-    kafka_server_opts ko;
-    kafka_server_opts_init(&ko);
     kt_server st;
-    kt_server_start(&st, fx.store, &ko);
+    start(&fx, &st, LOG_COMPRESSION_NONE, (size_t)20 << 20, false);
     rl_buf req = {0}, resp = {0}, want = {0};
     expected(&fx, 0, (size_t)SEG_BYTES, &want);
     assert_true(want.len > ((size_t)6 << 20)); /* most of the first (8 MiB) segment */
@@ -320,9 +320,7 @@ static void test_retention_while_queued(void **state)
     uint64_t before = sendfile_bytes(&st);
     /* Socket buffers hold at most a few MiB: the rest is sent from the deleted file. */
     if (before >= want.len) {
-        close(fd);
-        kt_server_stop(&st);
-        store_remove(&fx);
+        finish(&fx, &st, fd, &req, &resp, &want);
         skip(); /* the whole response fit in the socket buffers: nothing to show */
     }
 
@@ -335,12 +333,7 @@ static void test_retention_while_queued(void **state)
     int64_t ls = 0, hw = 0;
     assert_int_equal(log_store_offsets(fx.store, TOPIC, 0, &ls, &hw), 0);
     assert_true(ls > 0);
-    close(fd);
-    rl_buf_free(&req);
-    rl_buf_free(&resp);
-    rl_buf_free(&want);
-    kt_server_stop(&st);
-    store_remove(&fx);
+    finish(&fx, &st, fd, &req, &resp, &want);
 }
 
 /* ------------------------------------------------------------------ cold chunks */
@@ -439,12 +432,7 @@ static void test_cold_fetch_in_chunks(void **state)
     expected(&fx, 0, (size_t)1 << 20, &want);
     assert_int_equal(recs.len, want.len);
     assert_memory_equal(recs.p, want.p, recs.len);
-    close(fd);
-    rl_buf_free(&req);
-    rl_buf_free(&resp);
-    rl_buf_free(&want);
-    kt_server_stop(&st);
-    store_remove(&fx);
+    finish(&fx, &st, fd, &req, &resp, &want);
 }
 
 int main(void)
