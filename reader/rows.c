@@ -516,18 +516,32 @@ static inline void raw_append(rl_buf *b, const void *p, size_t n)
     b->len += n;
 }
 
+/* "00" "01" ... "99": integers are written two digits per division. */
+static const char digits2[201] =
+    "0001020304050607080910111213141516171819"
+    "2021222324252627282930313233343536373839"
+    "4041424344454647484950515253545556575859"
+    "6061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
 static inline void raw_u64(rl_buf *b, uint64_t v)
 {
     char t[20];
-    int n = 0;
-    do {
-        t[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    uint8_t *o = b->p + b->len;
-    while (n)
-        *o++ = (uint8_t)t[--n];
-    b->len = (size_t)(o - b->p);
+    char *e = t + sizeof t, *p = e;
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        p -= 2;
+        memcpy(p, digits2 + 2 * r, 2);
+    }
+    if (v >= 10) {
+        p -= 2;
+        memcpy(p, digits2 + 2 * v, 2);
+    } else {
+        *--p = (char)('0' + v);
+    }
+    memcpy(b->p + b->len, p, (size_t)(e - p));
+    b->len += (size_t)(e - p);
 }
 
 static inline void raw_i64(rl_buf *b, int64_t v)
