@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "reader/rows_int.h"
 #include "tests/unit/reader/json_mini.h"
@@ -406,6 +407,125 @@ static void test_source_query(void **state)
     }
 }
 
+/* End to end: a MariaDB fixture with ANNOTATE_ROWS events through a decoder with source_query
+ * on. Each statement mariadb-binlog prints as "#Q> " lines (its oracle decode beside the
+ * fixture) must appear, in order, as source.query of the changes that follow it; with the
+ * option off no change has a query. */
+typedef struct qcap {
+    char **q; /* source.query of each change, NULL when absent */
+    size_t n, cap;
+} qcap;
+
+static int qcap_change(void *ctx, const binlog_change *c)
+{
+    qcap *k = ctx;
+    if (k->n == k->cap) {
+        k->cap = k->cap ? 2 * k->cap : 64;
+        k->q = realloc(k->q, k->cap * sizeof *k->q);
+        assert_non_null(k->q);
+    }
+    jv root;
+    if (jparse(c->value.p, c->value.len, &root) != 0)
+        fail_msg("invalid JSON: %.*s", (int)c->value.len, (const char *)c->value.p);
+    const jv *src = jget(&root, "source");
+    assert_non_null(src);
+    const jv *q = jget(src, "query");
+    k->q[k->n++] = q ? strndup(q->s, q->slen) : NULL;
+    jfree(&root);
+    return 0;
+}
+
+static void decode_queries(const char *path, bool on, qcap *k)
+{
+    binlog_decoder_opts o = {.source_query = on};
+    binlog_handler h = {k, qcap_change, NULL};
+    binlog_decoder_t *dec = NULL;
+    binlog_file_t *f = NULL;
+    rl_err err;
+    memset(&err, 0, sizeof err);
+    assert_int_equal(binlog_file_open(&f, path, &err), 0);
+    assert_int_equal(binlog_decoder_new(&dec, &o, &h), 0);
+    binlog_decoder_set_file(dec, "binlog.000004");
+    rl_slice ev;
+    int rc;
+    while ((rc = binlog_file_next(f, &ev, &err)) == 1)
+        if ((rc = binlog_decoder_feed(dec, ev, &err)) < 0)
+            fail_msg("%s: %s", path, err.msg);
+    assert_int_equal(rc, 0);
+    binlog_decoder_free(dec);
+    binlog_file_close(f);
+}
+
+static void test_source_query_fixture(void **state)
+{
+    (void)state;
+#ifndef RL_FIXTURES_DIR
+    skip();
+#else
+    char path[1024], txt[1100];
+    snprintf(path, sizeof path, "%s/local-mariadb-10.11__binlog.000004", RL_FIXTURES_DIR);
+    snprintf(txt, sizeof txt, "%s.mariadb-binlog.txt", path);
+    FILE *tf = fopen(txt, "r");
+    if (!tf || access(path, R_OK) != 0) {
+        if (tf)
+            fclose(tf);
+        skip();
+    }
+    /* The oracle's statements, in order: consecutive "#Q> " lines joined by '\n'. */
+    char *stmts[256];
+    size_t nst = 0;
+    rl_buf cur = RL_BUF_INIT;
+    bool in = false;
+    char line[8192];
+    while (fgets(line, sizeof line, tf)) {
+        size_t ln = strlen(line);
+        if (ln && line[ln - 1] == '\n')
+            line[--ln] = 0;
+        if (strncmp(line, "#Q> ", 4) == 0) {
+            if (in)
+                rl_buf_putc(&cur, '\n');
+            rl_buf_append(&cur, line + 4, ln - 4);
+            in = true;
+        } else if (in) {
+            assert_true(nst < 256);
+            stmts[nst++] = strndup((const char *)cur.p, cur.len);
+            rl_buf_reset(&cur);
+            in = false;
+        }
+    }
+    fclose(tf);
+    rl_buf_free(&cur);
+    assert_true(nst > 0);
+
+    qcap on = {NULL, 0, 0}, off = {NULL, 0, 0};
+    decode_queries(path, true, &on);
+    decode_queries(path, false, &off);
+    assert_true(on.n > 0);
+    assert_int_equal(on.n, off.n);
+    size_t si = 0, matched = 0;
+    for (size_t i = 0; i < on.n; i++) {
+        assert_null(off.q[i]);
+        if (!on.q[i])
+            fail_msg("change %zu has no source.query", i);
+        /* The statement of this change is the current one or a later one. */
+        while (si < nst && strcmp(stmts[si], on.q[i]) != 0)
+            si++;
+        if (si == nst)
+            fail_msg("change %zu: source.query not among the oracle's statements (in order): "
+                     "%s",
+                     i, on.q[i]);
+        matched++;
+    }
+    assert_int_equal(matched, on.n);
+    for (size_t i = 0; i < on.n; i++)
+        free(on.q[i]);
+    free(on.q);
+    free(off.q);
+    for (size_t i = 0; i < nst; i++)
+        free(stmts[i]);
+#endif
+}
+
 /* ------------------------------------------------------------------ check-only decoding */
 
 static void test_check_only(void **state)
@@ -448,6 +568,7 @@ int main(void)
         cmocka_unit_test(test_json_text),
         cmocka_unit_test(test_json_text_null_and_binary),
         cmocka_unit_test(test_source_query),
+        cmocka_unit_test(test_source_query_fixture),
         cmocka_unit_test(test_check_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
