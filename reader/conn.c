@@ -272,7 +272,10 @@ static int send_dump(binlog_conn_t *conn, const binlog_source_opts *opts, const 
                           (unsigned long long)pos);
     rl_buf b = RL_BUF_INIT;
     put_u32(&b, (uint32_t)pos);
-    put_u16(&b, 0); /* flags: blocking dump */
+    /* Flags: blocking dump; a MariaDB primary sends ANNOTATE_ROWS events only to a replica
+     * that sets BINLOG_SEND_ANNOTATE_ROWS_EVENT (2, MariaDB include/mysql_com.h), wanted for
+     * source.query. On MySQL 2 means BINLOG_THROUGH_POSITION: never set there. */
+    put_u16(&b, conn->mariadb && opts->source_query ? 2 : 0);
     put_u32(&b, opts->server_id);
     rl_buf_puts(&b, file);
     int rc = rl_buf_ok(&b) ? send_command(conn, COM_BINLOG_DUMP_CMD, b.p, b.len, false,
