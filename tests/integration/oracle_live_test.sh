@@ -25,6 +25,14 @@
 # of the fractional ones is only in the schema: see mariadb_hires_temporal below); skipped
 # (exit 77) when the server does not accept the option.
 #
+# Expected failures (known decoder bugs, printed as XFAIL lines, and reported as fixed once
+# they are; the comparison itself is never relaxed):
+#   mariadb_hires_temporal (--old-temporal)  MariaDB 5.3 fractional temporals: the stream must
+#       stop naming the column and publish no wrong value, until the decoder sizes them from
+#       the schema
+#   json_null_document (--old-temporal, i.e. --schema-history on)  a JSON column holding the
+#       document `null` is decoded as null, SQL NULL's value; only that exact case is excused
+#
 # Environment: ORACLE_SEED (default random; printed, so that a failure can be reproduced),
 # ORACLE_ROWS (default 10000), ITEST_KEEP=1 keeps the temp dir (generated SQL, topic dumps,
 # SELECT output, logs).
