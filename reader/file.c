@@ -26,6 +26,7 @@ struct binlog_file {
     const uint8_t *map;
     size_t size;
     size_t off;
+    size_t populated; /* bytes of the mapping already populated (page-aligned) */
     char *path;
     int fail_code;
     rl_err fail;
@@ -106,6 +107,30 @@ static bool all_zero(const uint8_t *p, size_t n)
     return true;
 }
 
+/* Page tables for the mapping are filled a window ahead of the reader, in one madvise per
+ * window, instead of one page fault per few pages (about a sixth of a dump's CPU time on a
+ * file in the page cache). Without MADV_POPULATE_READ (Linux < 5.14) the faults remain. */
+enum { FILE_POPULATE_WINDOW = 8u << 20 };
+
+static void populate_ahead(binlog_file_t *f, size_t upto)
+{
+#ifdef MADV_POPULATE_READ
+    while (f->populated < upto && f->populated < f->size) {
+        size_t n = f->size - f->populated;
+        if (n > FILE_POPULATE_WINDOW)
+            n = FILE_POPULATE_WINDOW;
+        if (madvise((void *)(uintptr_t)(f->map + f->populated), n, MADV_POPULATE_READ) != 0) {
+            f->populated = f->size; /* not supported here: leave it to page faults */
+            return;
+        }
+        f->populated += n;
+    }
+#else
+    (void)f;
+    (void)upto;
+#endif
+}
+
 int binlog_file_next(binlog_file_t *f, rl_slice *ev, rl_err *err)
 {
     if (f->fail_code) {
@@ -116,6 +141,8 @@ int binlog_file_next(binlog_file_t *f, rl_slice *ev, rl_err *err)
     size_t left = f->size - f->off;
     if (left == 0)
         return 0;
+    if (f->off + BINLOG_HEADER_LEN > f->populated)
+        populate_ahead(f, f->off + BINLOG_HEADER_LEN);
     const uint8_t *p = f->map + f->off;
     if (all_zero(p, left < BINLOG_HEADER_LEN ? left : BINLOG_HEADER_LEN) && all_zero(p, left)) {
         f->off = f->size; /* zero-filled preallocated tail */
@@ -132,6 +159,8 @@ int binlog_file_next(binlog_file_t *f, rl_slice *ev, rl_err *err)
                          "event of %u bytes (type %u) runs past the end of the file (%zu bytes "
                          "left)",
                          size, p[4], left);
+    if (f->off + size > f->populated)
+        populate_ahead(f, f->off + size);
     *ev = rl_slice_make(p, size);
     f->off += size;
     return 1;

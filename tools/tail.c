@@ -968,7 +968,9 @@ int tool_tail_main(int argc, char **argv)
         }
     }
 
-    setvbuf(stdout, NULL, _IOFBF, TOOL_STDOUT_BUF);
+    /* A buffer of our own: with NULL, glibc ignores the size and buffers 4 KiB. */
+    static char outbuf[TOOL_STDOUT_BUF];
+    setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
     st->flushed_ns = rl_mono_ns();
     while (!st->done) {
         if (tool_signals_pending(&sigs)) {
