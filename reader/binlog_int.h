@@ -137,6 +137,10 @@ enum {
                                     the table's schema declares JSON (MariaDB's JSON is an
                                     alias of LONGTEXT CHECK (json_valid(c))): emitted as a JSON
                                     value when its text is valid JSON, else as a string */
+    BINLOG_COL_HIRES = 0x40,     /* MariaDB 5.3's TIME(n)/DATETIME(n)/TIMESTAMP(n), n > 0 (a
+                                    table created with mysql56_temporal_format=OFF): the binlog
+                                    says TIME/DATETIME/TIMESTAMP with no metadata; the schema
+                                    gives n (in meta8), hence the size (rows.c get_hires) */
 };
 
 /* One column of a table map, decoded once when the TABLE_MAP is cached. */

@@ -458,6 +458,20 @@ static bool unquote_own(rl_buf *out, const uint8_t *s, size_t n)
     return true;
 }
 
+/* put_json_minified, except that the document null is written as the string "null" (as for
+ * MySQL's JSON), so that it stays apart from SQL NULL (null). */
+static bool put_json_doc(rl_buf *b, const uint8_t *p, size_t n)
+{
+    size_t start = b->len;
+    if (!put_json_minified(b, p, n))
+        return false;
+    if (b->len - start == 4 && memcmp(b->p + start, "null", 4) == 0) {
+        b->len = start;
+        rl_buf_append(b, "\"null\"", 6);
+    }
+    return true;
+}
+
 /* A text column the schema declares JSON (BINLOG_COL_JSON_TEXT; MariaDB's JSON type is
  * LONGTEXT CHECK (json_valid(c))): the text, converted to UTF-8 as put_text_str does, becomes
  * the JSON value itself when it is one JSON text, with the whitespace between tokens removed
@@ -474,8 +488,8 @@ static int put_json_text(const value_ctx *v, rl_buf *b, const binlog_col *c, con
 {
     int cs = (c->flags & BINLOG_COL_CHARSET) ? binlog__charset_of(c->charset) : BINLOG_CS_UTF8;
     if (cs == BINLOG_CS_UTF8 && !(c->flags & BINLOG_COL_LATIN1)) {
-        if (put_json_minified(b, p, n))
-            return 0;
+        if (put_json_doc(b, p, n))
+            return rl_buf_ok(b) ? 0 : -ENOMEM;
         if (!rl_buf_ok(b))
             return -ENOMEM;
         return put_text_str(v, b, c, p, n);
@@ -492,9 +506,16 @@ static int put_json_text(const value_ctx *v, rl_buf *b, const binlog_col *c, con
     if (!rl_buf_ok(&st->jstr))
         return -ENOMEM;
     if (!unquote_own(&st->jtext, st->jstr.p, st->jstr.len) ||
-        !put_json_minified(b, st->jtext.p, st->jtext.len))
+        !put_json_doc(b, st->jtext.p, st->jtext.len))
         rl_buf_append(b, st->jstr.p, st->jstr.len);
     return rl_buf_ok(b) && rl_buf_ok(&st->jtext) ? 0 : -ENOMEM;
+}
+
+int binlog__put_json_from_str(rl_buf *b, rl_buf *scratch, const uint8_t *jstr, size_t n)
+{
+    if (!unquote_own(scratch, jstr, n) || !put_json_doc(b, scratch->p, scratch->len))
+        rl_buf_append(b, jstr, n);
+    return rl_buf_ok(b) && rl_buf_ok(scratch) ? 0 : -ENOMEM;
 }
 
 static int put_text(const value_ctx *v, rl_buf *b, const binlog_col *c, const uint8_t *p, size_t n)
@@ -818,6 +839,76 @@ static int64_t get_frac(rl_reader *rd, unsigned fsp)
     }
 }
 
+/* MariaDB 5.3's TIME(n), DATETIME(n), TIMESTAMP(n) with n > 0 (BINLOG_COL_HIRES, n in meta8;
+ * MariaDB sql/field.cc Field_time_hires, Field_datetime_hires, Field_timestamp_hires and
+ * sql-common/my_time.c pack_time), big-endian. TIME, DATETIME: the packed value
+ * ((((((Y*13+M)*32+D)*24+h)*60+m)*60+s)*10^6+us) / 10^(6-n) in 3,4,4,5,5,5,6 (TIME) or
+ * 5,6,6,7,7,7,8 (DATETIME) bytes for n = 0..6, TIME offset by (838:59:59 + 1 s) so that
+ * negative values sort first. TIMESTAMP: 4 bytes of seconds, then us / 10^(6-n) in
+ * 0,1,1,2,2,3,3 bytes. */
+typedef struct hires_val {
+    bool neg;
+    unsigned y, m, d, h, mi, s;
+    uint32_t usec;
+    uint32_t secs; /* TIMESTAMP */
+} hires_val;
+
+/* Reads one value of c; 0, or -1 when the bytes are no valid value (on a short read rd->err
+ * is set and *hv is meaningless). */
+static int get_hires(rl_reader *rd, const binlog_col *c, hires_val *hv)
+{
+    static const uint8_t time_bytes[7] = {3, 4, 4, 5, 5, 5, 6};
+    static const uint8_t dt_bytes[7] = {5, 6, 6, 7, 7, 7, 8};
+    static const uint8_t frac_bytes[7] = {0, 1, 1, 2, 2, 3, 3};
+    static const uint32_t div_of[7] = {1000000, 100000, 10000, 1000, 100, 10, 1};
+    unsigned fsp = c->meta8 <= 6 ? c->meta8 : 6;
+    uint64_t div = div_of[fsp];
+    memset(hv, 0, sizeof *hv);
+    if (c->type == BINLOG_T_TIMESTAMP) {
+        hv->secs = (uint32_t)rl_get_uNbe(rd, 4);
+        uint64_t f = frac_bytes[fsp] ? rl_get_uNbe(rd, frac_bytes[fsp]) : 0;
+        if (f * div > 999999)
+            return -1;
+        hv->usec = (uint32_t)(f * div);
+        return 0;
+    }
+    bool is_time = c->type == BINLOG_T_TIME;
+    uint64_t x = rl_get_uNbe(rd, is_time ? time_bytes[fsp] : dt_bytes[fsp]);
+    if (rd->err)
+        return 0;
+    if (x > UINT64_MAX / div)
+        return -1;
+    uint64_t a = x;
+    if (is_time) {
+        uint64_t zero = 3020400000000ULL / div; /* 838:59:59 + 1 s, in units of 10^-n s */
+        hv->neg = x < zero;
+        a = hv->neg ? zero - x : x - zero;
+    }
+    a *= div;
+    hv->usec = (uint32_t)(a % 1000000);
+    uint64_t t = a / 1000000;
+    hv->s = (unsigned)(t % 60);
+    t /= 60;
+    hv->mi = (unsigned)(t % 60);
+    t /= 60;
+    if (is_time) {
+        if (t > 838)
+            return -1;
+        hv->h = (unsigned)t;
+        return 0;
+    }
+    hv->h = (unsigned)(t % 24);
+    t /= 24;
+    hv->d = (unsigned)(t % 32);
+    t /= 32;
+    hv->m = (unsigned)(t % 13);
+    t /= 13;
+    if (t > 9999)
+        return -1;
+    hv->y = (unsigned)t;
+    return 0;
+}
+
 static void put_utc(rl_buf *b, int64_t secs, uint32_t usec, unsigned fsp)
 {
     char tmp[48];
@@ -916,12 +1007,41 @@ static int put_vector(const value_ctx *v, rl_slice s, rl_buf *b)
     return 0;
 }
 
+/* A BINLOG_COL_HIRES value, written as TIME(n), DATETIME(n), TIMESTAMP(n) are. */
+static int put_hires(const value_ctx *v, rl_reader *rd, rl_buf *b, const binlog_col *c)
+{
+    hires_val hv;
+    char tmp[48];
+    int hr = get_hires(rd, c, &hv);
+    if (rd->err)
+        return verr(v, RL_ECORRUPT, "value runs past the end of the row data");
+    if (hr < 0)
+        return verr(v, RL_ECORRUPT, "MariaDB 5.3 %s(%u) value out of range",
+                    binlog__type_name(c->type), c->meta8);
+    if (c->type == BINLOG_T_TIMESTAMP) {
+        put_utc(b, hv.secs, hv.usec, c->meta8);
+        return 0;
+    }
+    char *o = tmp;
+    if (c->type == BINLOG_T_DATETIME) {
+        o = put_date(o, hv.y, hv.m, hv.d);
+        *o++ = 'T';
+    } else if (hv.neg) {
+        *o++ = '-';
+    }
+    o = put_hms(o, hv.h, hv.mi, hv.s);
+    put_quoted(b, tmp, put_frac(o, hv.usec, c->meta8));
+    return 0;
+}
+
 static int put_value(value_ctx *v, rl_reader *rd, rl_buf *b)
 {
     const binlog_col *c = &v->t->cols[v->ci];
     bool uns = c->flags & BINLOG_COL_UNSIGNED;
     char tmp[64];
     int rc = 0;
+    if (c->flags & BINLOG_COL_HIRES)
+        return put_hires(v, rd, b, c);
     switch (c->type) {
     case BINLOG_T_TINY: {
         uint8_t x = rl_get_u8(rd);
@@ -1276,6 +1396,16 @@ static bool decimal_ok(const uint8_t *src, unsigned prec, unsigned scale, size_t
 static int check_value(const value_ctx *v, rl_reader *rd)
 {
     const binlog_col *c = &v->t->cols[v->ci];
+    if (c->flags & BINLOG_COL_HIRES) {
+        hires_val hv;
+        int hr = get_hires(rd, c, &hv);
+        if (rd->err)
+            return verr(v, RL_ECORRUPT, "value runs past the end of the row data");
+        if (hr < 0)
+            return verr(v, RL_ECORRUPT, "MariaDB 5.3 %s(%u) value out of range",
+                        binlog__type_name(c->type), c->meta8);
+        return 0;
+    }
     switch (c->type) {
     case BINLOG_T_TINY:
     case BINLOG_T_YEAR:

@@ -39,6 +39,14 @@ void binlog__put_topic(rl_buf *b, const char *prefix, rl_slice db, rl_slice tabl
  * the rows walked. Binary JSON documents are length-checked only. Off by default; the
  * decoder's thread only. Out of memory leaves it off. */
 void binlog__rows_set_check_only(binlog_decoder_t *dec, bool on);
+
+/* rows.c: a JSON column's value from its JSON string (`jstr`, quoted, as rl_buf_json_str or
+ * binlog__put_charset_text wrote it): appends the JSON value the decoder emits for a
+ * BINLOG_COL_JSON_TEXT column (the text minified; the document null as the string "null"),
+ * or jstr itself when its text is not one JSON text (docs/events.md). scratch is the
+ * caller's, reused across calls. Used by the snapshot so both agree byte for byte.
+ * Returns 0 or -ENOMEM. */
+int binlog__put_json_from_str(rl_buf *b, rl_buf *scratch, const uint8_t *jstr, size_t n);
 uint64_t binlog__rows_checked(const binlog_decoder_t *dec);
 
 /* ------------------------------------------------------------------ MySQL binary JSON */

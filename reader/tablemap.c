@@ -671,6 +671,18 @@ static void schema_fill(binlog_decoder_t *dec, binlog_table *t, const opt_fields
             else if (is_binary_type(sc->data_type))
                 set_collation(c, COLLATION_BINARY);
         }
+        /* The old temporal types with a fraction in the schema are MariaDB 5.3's formats
+         * (MySQL writes TIME2/DATETIME2/TIMESTAMP2 for those): information_schema says
+         * "time(3) (comment mariadb-5.3)", a CREATE TABLE "time(3)". */
+        if ((c->type == BINLOG_T_TIME || c->type == BINLOG_T_DATETIME ||
+             c->type == BINLOG_T_TIMESTAMP) &&
+            sc->column_type) {
+            const char *p = strchr(sc->column_type, '(');
+            if (p && p[1] >= '1' && p[1] <= '6' && p[2] == ')') {
+                c->meta8 = (uint8_t)(p[1] - '0');
+                c->flags |= BINLOG_COL_HIRES;
+            }
+        }
         if (sc->json && !(c->flags & BINLOG_COL_BINARY) &&
             (c->type == BINLOG_T_BLOB || c->type == BINLOG_T_VARCHAR ||
              c->type == BINLOG_T_STRING || c->type == BINLOG_T_VAR_STRING))

@@ -36,7 +36,7 @@ Comparison per type:
                         base64 of exactly the bytes HEX() returns
   JSON                  the decoded value, a JSON text (parsed) or a JSON value, equals
                         the parsed column text; the document `null` must stay apart from
-                        SQL NULL (expected failure json_null_document: --xfail)
+                        SQL NULL (it is the string "null", docs/events.md)
 INET4, INET6 and UUID are not in docs/events.md: the decoder writes the bytes the binlog
 holds (a fixed binary string, as for BINARY(n)), which is what HEX() returns.
 """
@@ -839,7 +839,6 @@ def check(args):
         problems.append("key sets differ: %d rows missing from the topic, %d extra (table %d, "
                         "topic %d)" % (len(missing), len(extra), len(want), len(state)))
     ndiff, ncmp, bycol = 0, 0, {}
-    xfail = {"json_null_document": [0, 0]}   # [expected failures seen, fixed cases seen]
     for key in sorted(set(want) & set(state)):
         row, got = want[key], state[key]
         if list(got) != names:
@@ -848,12 +847,6 @@ def check(args):
         for c in cols:
             text, w = row[c[0]]
             ncmp += 1
-            null_doc = c[2] == "json" and w is not None and w[1] is None
-            if null_doc and "json_null_document" in args.xfail:
-                if got[c[0]] is None:
-                    xfail["json_null_document"][0] += 1
-                    continue
-                xfail["json_null_document"][1] += 1
             if not same(c, w, got[c[0]]):
                 ndiff += 1
                 bycol[c[0]] = bycol.get(c[0], 0) + 1
@@ -867,13 +860,6 @@ def check(args):
     if bycol:
         print("[oracle] %s: differences by column: %s" % (args.table, ", ".join(
             "%s %d" % kv for kv in sorted(bycol.items()))))
-    seen, fixed = xfail["json_null_document"]
-    if seen:
-        print("[oracle] %s: XFAIL json_null_document: %d JSON values that are the document "
-              "`null` decoded as null, i.e. as SQL NULL (--schema-history on)" % (args.table, seen))
-    elif fixed:
-        print("[oracle] %s: json_null_document is fixed (%d `null` documents decoded apart from "
-              "SQL NULL): drop --xfail json_null_document" % (args.table, fixed))
     if len(want) < 1:
         problems.append("the table is empty")
     for p in problems[:40]:
@@ -893,10 +879,6 @@ def main():
     c.add_argument("--table", required=True, choices=sorted(TABLES))
     c.add_argument("--tail", required=True)
     c.add_argument("--select", required=True)
-    c.add_argument("--xfail", action="append", default=[], choices=["json_null_document"],
-                   help="a known bug, counted apart instead of as a difference: "
-                   "json_null_document, a JSON column holding the document `null` decoded "
-                   "as null (SQL NULL)")
     c.add_argument("--subset", action="store_true",
                    help="the topic may lack rows of the table (not the reverse)")
     for x in (g, c):

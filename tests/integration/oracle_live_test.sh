@@ -22,16 +22,8 @@
 # --old-temporal: the server runs with --mysql56-temporal-format=OFF, so the tables' TIME,
 # DATETIME and TIMESTAMP columns use MariaDB's pre-10.1 formats (binlog types TIME, DATETIME,
 # TIMESTAMP, not TIME2/DATETIME2/TIMESTAMP2), and rowlogd with --schema-history on (the size
-# of the fractional ones is only in the schema: see mariadb_hires_temporal below); skipped
-# (exit 77) when the server does not accept the option.
-#
-# Expected failures (known decoder bugs, printed as XFAIL lines, and reported as fixed once
-# they are; the comparison itself is never relaxed):
-#   mariadb_hires_temporal (--old-temporal)  MariaDB 5.3 fractional temporals: the stream must
-#       stop naming the column and publish no wrong value, until the decoder sizes them from
-#       the schema
-#   json_null_document (--old-temporal, i.e. --schema-history on)  a JSON column holding the
-#       document `null` is decoded as null, SQL NULL's value; only that exact case is excused
+# of the fractional ones, table t_hires, is only in the schema); skipped (exit 77) when the
+# server does not accept the option.
 #
 # Environment: ORACLE_SEED (default random; printed, so that a failure can be reproduced),
 # ORACLE_ROWS (default 10000), ITEST_KEEP=1 keeps the temp dir (generated SQL, topic dumps,
@@ -85,8 +77,7 @@ die() { echo "FAIL: $*"; exit 1; }
 # ctest's TIMEOUT is 600 s; our own deadline stops the servers before that.
 rl_watchdog "$TAG" 540
 
-# DEADPORT: free, so nothing listens there (a source that cannot be reached).
-read -r DBPORT KPORT DEADPORT < <(free_ports 3)
+read -r DBPORT KPORT < <(free_ports 2)
 BOOT="127.0.0.1:$KPORT"
 sql() { "$SANDBOX" sql "$WORK/db" "$@"; }
 
@@ -100,9 +91,6 @@ if [ $OLD_TEMPORAL = 1 ]; then
     CHECKFLAG=(--old-temporal)
     # The size of a MariaDB 5.3 fractional temporal value is only in the table's schema.
     RLD_EXTRA=(--schema-history on)
-    # Expected failure json_null_document: with --schema-history on, MariaDB JSON columns
-    # are JSON values, and the document `null` becomes null, which is SQL NULL's value.
-    CHECKFLAG+=(--xfail json_null_document)
 fi
 python3 "$HERE/oracle_live.py" gen --seed "$SEED" --out "$WORK/gen" "${OLDFLAG[@]}" ||
     die "oracle_live.py gen"
@@ -208,44 +196,20 @@ for t in t_all t_comp; do
 done
 [ $fail = 0 ] || die "the decoded changes do not reduce to the tables (seed $SEED)"
 
-# Expected failure mariadb_hires_temporal: MariaDB 5.3's fractional TIME(n), DATETIME(n),
-# TIMESTAMP(n) (n > 0; tables created with mysql56_temporal_format=OFF) are written to the
-# binlog as the types TIME, DATETIME, TIMESTAMP with no metadata, but hold 3-6, 5-8 and 5-7
-# bytes: the TABLE_MAP does not give their size (mariadb-binlog -v cannot print them either),
-# only the table's schema does. Until the decoder reads them (with the schema), the stream
-# must stop loudly at the first such row, naming the table and column, and publish no wrong
-# value; once it does, t_hires must equal SELECT like the other tables.
+# MariaDB 5.3's fractional TIME(n), DATETIME(n), TIMESTAMP(n) (n > 0; tables created with
+# mysql56_temporal_format=OFF) are written to the binlog as the types TIME, DATETIME,
+# TIMESTAMP with no metadata, but hold 3-6, 5-8 and 5-7 bytes: only the table's schema gives
+# their size (mariadb-binlog -v cannot print them). With the schema history the decoder reads
+# them: t_hires must equal SELECT like the other tables.
 if [ $OLD_TEMPORAL = 1 ]; then
     sql < "$WORK/gen/hires.sql" > "$WORK/hires.out" 2>&1 ||
         die "hires.sql failed: $(tail -n 3 "$WORK/hires.out")"
     sql -e "INSERT INTO itest.done VALUES (2)" || die "marker"
-    if wait_marker 2 120; then
-        read_table t_hires
-        python3 "$HERE/oracle_live.py" check --table t_hires --tail "$WORK/t_hires.jsonl" \
-            --select "$WORK/t_hires.tsv" "${CHECKFLAG[@]}" ||
-            die "t_hires: MariaDB 5.3 temporal values decoded wrongly (seed $SEED)"
-        log "mariadb_hires_temporal is fixed: t_hires equals SELECT (make it a plain check)"
-    else
-        wait_exit "$RLD_PID" 10 || die "rowlogd is neither running nor exiting"
-        RLD_PID=""
-        msg=$(grep -m 1 "ERROR source stopped" "$WORK/rowlogd.log")
-        [ "$EXIT_RC" != 0 ] || die "t_hires: rowlogd exited with status 0: $msg"
-        case "$msg" in
-            *'`itest`.`t_hires` column '*) ;;
-            *) die "t_hires: rowlogd stopped, but not on a column of t_hires: $msg" ;;
-        esac
-        # What it published before stopping: every record must be right (rows of t_hires
-        # are never changed). Read from a restart on a source it cannot reach (a restart on
-        # the primary would stop again at once): it serves its log and retries connecting.
-        start_rowlogd "$WORK/rowlogd.2.log" "$DEADPORT" "listening on"
-        read_table t_hires
-        python3 "$HERE/oracle_live.py" check --table t_hires --tail "$WORK/t_hires.jsonl" \
-            --select "$WORK/t_hires.tsv" "${CHECKFLAG[@]}" --subset ||
-            die "t_hires: wrong MariaDB 5.3 temporal values published (seed $SEED)"
-        log "XFAIL mariadb_hires_temporal: the stream stopped loudly (${msg#*ERROR }) with" \
-            "$(wc -l < "$WORK/t_hires.jsonl") of $(wc -l < "$WORK/t_hires.tsv") rows of" \
-            "t_hires published, all equal to SELECT"
-    fi
+    wait_marker 2 120 || die "rowlogd did not reach the t_hires marker: $(grep -m 1 ERROR "$WORK/rowlogd.log")"
+    read_table t_hires
+    python3 "$HERE/oracle_live.py" check --table t_hires --tail "$WORK/t_hires.jsonl" \
+        --select "$WORK/t_hires.tsv" "${CHECKFLAG[@]}" ||
+        die "t_hires: MariaDB 5.3 temporal values decoded wrongly (seed $SEED)"
 fi
 
 kill -TERM "$RLD_PID"

@@ -267,7 +267,9 @@ static void test_json_text(void **state)
                     "[\"x  y\",\"q\\\"  \\\\\",true,false]");
     check_json_text(15, vc, 2, utf8mb4, " 42 ", 4, "42");
     check_json_text(15, vc, 2, utf8mb4, "\"s\"", 3, "\"s\"");
-    check_json_text(15, vc, 2, utf8mb4, "null", 4, "null");
+    /* The document null is the string "null": the value null is SQL NULL. */
+    check_json_text(15, vc, 2, utf8mb4, "null", 4, "\"null\"");
+    check_json_text(15, vc, 2, utf8mb4, " null ", 6, "\"null\"");
     /* An integer longer than any int64 is valid JSON and keeps its spelling. */
     static const char big[] = "[123456789012345678901234567890]";
     check_json_text(252, &blob2, 1, utf8mb4, big, strlen(big), big);
