@@ -46,6 +46,12 @@ typedef struct binlog_change {
                         binlog_decoder_set_schema): topic is the prefix alone, key
                         {"databaseName":..}, value the schema-change envelope of
                         docs/schema.md; not a row (no tombstone, not in stats.rows) */
+    const char *xid; /* NULL, or the canonical XID (binlog_xid_parse) of the XA transaction
+                        the change belongs to: the group opened with XA START (MySQL, MariaDB)
+                        or a MariaDB GTID flagged FL_PREPARED_XA. Such a change is final only
+                        when on_xa_end(commit) for that XID arrives (binlog_xa_handler).
+                        NUL-terminated, valid during the call. Set for row changes
+                        (op c/u/d) only: do not read it for op 's' */
 } binlog_change;
 
 /* Where to resume after a committed transaction. Strings are NUL-terminated and valid only
@@ -74,6 +80,44 @@ typedef struct binlog_handler {
      * transactions without row changes, so positions keep moving). */
     int (*on_commit)(void *ctx, const binlog_checkpoint *cp);
 } binlog_handler;
+
+/* XA transactions (docs/format-binlog.md "XA transactions"), set with
+ * binlog_decoder_set_xa_handler; ctx is the binlog_handler's, same thread. Without them, a
+ * prepared XA transaction (XA_PREPARE with one_phase 0) stops decoding with RL_EUNSUPPORTED,
+ * and the other XA groups end with on_commit as ordinary ones.
+ * With them:
+ *   - the changes of an XA group arrive through on_change with ch->xid set;
+ *   - on_xa_prepare ends such a group instead of on_commit when it is prepared (MySQL
+ *     XA_PREPARE one_phase 0, MariaDB XA_PREPARE after a GTID flagged FL_PREPARED_XA):
+ *     the changes are durable on the source but not committed; cp is where to resume;
+ *   - on_xa_end ends a group that commits (commit true) or rolls back (false) a
+ *     transaction prepared earlier, possibly in another binlog file or before a restart
+ *     of the source or of the caller: MySQL "XA COMMIT xid" / "XA ROLLBACK xid", MariaDB
+ *     the same after a GTID flagged FL_COMPLETED_XA. It carries no change of its own;
+ *   - an XA group that commits at once (MySQL XA_PREPARE one_phase 1, "XA COMMIT xid ONE
+ *     PHASE", or an XA group ended by XID/COMMIT) calls on_xa_prepare then
+ *     on_xa_end(commit true), both with the same cp; ended by ROLLBACK: on_xa_end(false).
+ * xid is the canonical text (binlog_xid_parse), NUL-terminated, valid during the call.
+ * binlog_decoder_stats.transactions counts on_xa_end calls too (not on_xa_prepare). */
+typedef struct binlog_xa_handler {
+    int (*on_xa_prepare)(void *ctx, const char *xid, const binlog_checkpoint *cp);
+    int (*on_xa_end)(void *ctx, const char *xid, bool commit, const binlog_checkpoint *cp);
+} binlog_xa_handler;
+
+/* XID of an XA transaction (MySQL XID: formatID, gtrid and bqual of 0..64 bytes each) in its
+ * canonical text, the form MySQL writes in its binlog: "X'<gtrid hex>',X'<bqual hex>',<formatID>"
+ * with lower-case hex digits and formatID in signed decimal ("X'78696431',X'',1").
+ * Every spelling of one XID has the same canonical text, so it can key a map. */
+enum { BINLOG_XID_TEXT_MAX = 2 * (3 + 128) + 2 + 12 }; /* bytes with the NUL */
+
+/* Parses the XID at the start of sql (white space first is skipped), as written after
+ * "XA START|BEGIN|END|PREPARE|COMMIT|ROLLBACK" (MySQL sql/sql_yacc.yy xid: gtrid [, bqual
+ * [, formatID]]): each of gtrid and bqual a quoted string ('..' or "..", doubled quotes and
+ * backslash escapes) or hex (X'..', 0x..), up to 64 bytes; formatID decimal, default 1; bqual
+ * default empty. Writes the canonical text to out (BINLOG_XID_TEXT_MAX bytes) and, when rest
+ * is not NULL, what follows the XID to *rest (" ONE PHASE", ""). Returns 0 or RL_ECORRUPT
+ * (out is then ""). Any thread. */
+int binlog_xid_parse(rl_slice sql, char *out, rl_slice *rest);
 
 typedef struct binlog_decoder_opts {
     const char *topic_prefix; /* default "rowlog" */
@@ -151,6 +195,11 @@ const char *binlog_event_type_name(unsigned type);
  * Errors stick: after one, every later call returns the same code.
  */
 int binlog_decoder_feed(binlog_decoder_t *dec, rl_slice ev, rl_err *err);
+
+/* Sets the XA callbacks (copied); NULL, or a handler with either callback NULL, removes them
+ * (a prepared XA transaction then stops decoding, see binlog_xa_handler). Call it before the
+ * first event. */
+void binlog_decoder_set_xa_handler(binlog_decoder_t *dec, const binlog_xa_handler *xh);
 
 /* Turns source.query on or off for the events fed from now on (binlog_decoder_opts
  * .source_query). */

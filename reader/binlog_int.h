@@ -207,6 +207,7 @@ typedef struct binlog_event {
 struct binlog_decoder {
     binlog_handler h;      /* what the decoder calls: counting trampolines around user_h */
     binlog_handler user_h; /* the caller's handler */
+    binlog_xa_handler xa_h; /* the caller's XA callbacks (both set, or both NULL) */
     char *topic_prefix;
     rl_buf source_json; /* `,"source":{"name":"..."` */
     size_t max_event_bytes;
@@ -229,6 +230,9 @@ struct binlog_decoder {
     bool standalone; /* MariaDB GTID with FL_STANDALONE: the next QUERY ends the group */
     bool have_mgtid; /* mgtid holds this group's MariaDB GTID */
     binlog_gtid mgtid;
+    bool xa_group; /* the open group is an XA transaction (XA START, or a MariaDB GTID
+                      flagged FL_PREPARED_XA): its changes carry xa_xid */
+    char xa_xid[BINLOG_XID_TEXT_MAX]; /* canonical XID of the open XA group */
     char gtid[96]; /* this transaction's GTID text, "" when none: "d-s-n", "uuid:gno" or
                       "uuid:tag:gno" (36 + 1 + 32 + 1 + 19 bytes at most) */
 
@@ -390,6 +394,11 @@ void binlog__compress_free(binlog_decoder_t *dec);
 
 /* charset.c: frees dec->charsets (NULL allowed). */
 void binlog__charsets_free(binlog_decoder_t *dec);
+
+/* gtid.c: writes the canonical XID text (binlog_xid_parse) of formatID, gtrid and bqual
+ * (lengths above 64 are cut to 64) into out, BINLOG_XID_TEXT_MAX bytes. */
+void binlog__xid_format(char *out, int64_t format_id, const uint8_t *gtrid, size_t gl,
+                        const uint8_t *bqual, size_t bl);
 
 /* gtid.c: MariaDB GTID state. */
 int binlog__gtid_state_put(binlog_decoder_t *dec, binlog_gtid g, bool only_if_absent);

@@ -247,7 +247,9 @@ static int count_change(void *ctx, const binlog_change *ch)
     if (!dec->user_h.on_change)
         return 0;
     dec->stats.rows++;
-    return dec->user_h.on_change(dec->user_h.ctx, ch);
+    binlog_change c = *ch; /* rows.c leaves xid to this trampoline */
+    c.xid = dec->xa_group ? dec->xa_xid : NULL;
+    return dec->user_h.on_change(dec->user_h.ctx, &c);
 }
 
 static int count_commit(void *ctx, const binlog_checkpoint *cp)
@@ -335,6 +337,14 @@ void binlog_decoder_set_file(binlog_decoder_t *dec, const char *file)
     set_file_json(dec);
 }
 
+void binlog_decoder_set_xa_handler(binlog_decoder_t *dec, const binlog_xa_handler *xh)
+{
+    if (xh && xh->on_xa_prepare && xh->on_xa_end)
+        dec->xa_h = *xh;
+    else
+        memset(&dec->xa_h, 0, sizeof dec->xa_h);
+}
+
 void binlog_decoder_set_source_query(binlog_decoder_t *dec, bool on)
 {
     dec->source_query = on;
@@ -355,8 +365,25 @@ void binlog_decoder_position(const binlog_decoder_t *dec, binlog_pos *out)
 
 /* ------------------------------------------------------------------ transactions */
 
-/* Ends the current transaction: advances the GTID state and reports the checkpoint. */
-static int txn_commit(binlog_decoder_t *dec, const binlog_event *ev, rl_err *err)
+/* How a group ends (txn_finish). */
+enum txn_end {
+    TXN_COMMIT,      /* XID, COMMIT, DDL, ONE PHASE: the changes are final */
+    TXN_XA_PREPARE,  /* XA_PREPARE one_phase 0: the changes wait for their XA COMMIT */
+    TXN_XA_COMMIT,   /* "XA COMMIT xid" of a transaction prepared earlier */
+    TXN_XA_ROLLBACK, /* "XA ROLLBACK xid" of a transaction prepared earlier */
+};
+
+static bool xa_handled(const binlog_decoder_t *dec)
+{
+    return dec->xa_h.on_xa_prepare && dec->xa_h.on_xa_end;
+}
+
+/* Ends the current group: advances the GTID state and reports the checkpoint, through
+ * on_commit, or for XA groups (with the XA callbacks) on_xa_prepare and/or on_xa_end (binlog.h
+ * binlog_handler). xid: the XID of an XA COMMIT / XA ROLLBACK group (TXN_XA_COMMIT,
+ * TXN_XA_ROLLBACK), else unused. */
+static int txn_finish(binlog_decoder_t *dec, const binlog_event *ev, enum txn_end kind,
+                      const char *xid, rl_err *err)
 {
     if (dec->have_mgtid) {
         if (binlog__gtid_state_put(dec, dec->mgtid, false) < 0)
@@ -384,9 +411,28 @@ static int txn_commit(binlog_decoder_t *dec, const binlog_event *ev, rl_err *err
         return rl_err_set(err, -ENOMEM, "out of memory formatting the GTID state");
     binlog_checkpoint cp = {dec->file, ev->log_pos ? ev->log_pos : dec->pos, state, dec->gtid};
     int rc = 0;
-    if (dec->h.on_commit)
+    const char *what = "on_commit";
+    if (xa_handled(dec) && dec->xa_group) {
+        /* The changes went out with ch->xid: prepared, then (unless this is the prepare
+         * itself) committed at once or rolled back. */
+        what = "on_xa_prepare";
+        rc = dec->xa_h.on_xa_prepare(dec->user_h.ctx, dec->xa_xid, &cp);
+        if (rc >= 0 && kind != TXN_XA_PREPARE) {
+            what = "on_xa_end";
+            dec->stats.transactions++;
+            rc = dec->xa_h.on_xa_end(dec->user_h.ctx, dec->xa_xid, kind != TXN_XA_ROLLBACK,
+                                       &cp);
+        }
+    } else if (xa_handled(dec) && (kind == TXN_XA_COMMIT || kind == TXN_XA_ROLLBACK)) {
+        what = "on_xa_end";
+        dec->stats.transactions++;
+        rc = dec->xa_h.on_xa_end(dec->user_h.ctx, xid, kind == TXN_XA_COMMIT, &cp);
+    } else if (dec->h.on_commit) {
         rc = dec->h.on_commit(dec->h.ctx, &cp);
+    }
     dec->in_txn = false;
+    dec->xa_group = false;
+    dec->xa_xid[0] = '\0';
     dec->standalone = false;
     dec->have_mgtid = false;
     dec->have_mysql_gtid = false;
@@ -394,11 +440,16 @@ static int txn_commit(binlog_decoder_t *dec, const binlog_event *ev, rl_err *err
     rl_buf_reset(&dec->rows_query);
     binlog__tables_trim(dec);
     if (rc < 0)
-        return rl_err_set(err, rc, "on_commit handler returned %d (%s)", rc, rl_strerror(rc));
+        return rl_err_set(err, rc, "%s handler returned %d (%s)", what, rc, rl_strerror(rc));
     /* The schema versions published in this transaction are now in the caller's hands. */
     if (dec->schema)
         binlog_schema_commit(dec->schema);
     return 0;
+}
+
+static int txn_commit(binlog_decoder_t *dec, const binlog_event *ev, rl_err *err)
+{
+    return txn_finish(dec, ev, TXN_COMMIT, NULL, err);
 }
 
 /* A GTID event opens a group; one arriving inside an open group means that group never
@@ -587,15 +638,40 @@ static int on_query(binlog_decoder_t *dec, const binlog_event *ev, rl_reader *rd
             return rl_err_wrap(err, rc, "SQL text");
     }
     sql = sql_trim(sql);
-    /* MySQL XA: XA START opens the group (rows, XA END, then XA_PREPARE or
-     * XA COMMIT ... ONE PHASE follow). */
-    if (sql_is(sql, "BEGIN") || sql_starts(sql, "XA START") || sql_starts(sql, "XA BEGIN")) {
+    if (sql_is(sql, "BEGIN")) {
         dec->in_txn = true;
         return 0;
     }
-    if (sql_is(sql, "COMMIT") || sql_is(sql, "ROLLBACK") || sql_starts(sql, "XA COMMIT") ||
-        sql_starts(sql, "XA ROLLBACK"))
+    /* XA START opens an XA group (rows, XA END, then XA_PREPARE, or XA COMMIT ... ONE PHASE,
+     * follow): its changes carry its XID. */
+    if (sql_starts(sql, "XA START") || sql_starts(sql, "XA BEGIN")) {
+        dec->in_txn = true;
+        rl_slice x = {sql.p + 8, sql.len - 8};
+        if (binlog_xid_parse(x, dec->xa_xid, NULL) == 0)
+            dec->xa_group = true;
+        else if (xa_handled(dec))
+            return rl_err_set(err, RL_ECORRUPT, "%.*s: unreadable XID", sql.len > 200 ? 200 :
+                              (int)sql.len, (const char *)sql.p);
+        return 0;
+    }
+    if (sql_is(sql, "COMMIT") || sql_is(sql, "ROLLBACK"))
         return txn_commit(dec, ev, err);
+    bool xa_commit = sql_starts(sql, "XA COMMIT");
+    if (xa_commit || sql_starts(sql, "XA ROLLBACK")) {
+        size_t kw = xa_commit ? 9 : 11;
+        rl_slice x = {sql.p + kw, sql.len - kw}, rest;
+        char xid[BINLOG_XID_TEXT_MAX];
+        if (binlog_xid_parse(x, xid, &rest) != 0) {
+            if (!xa_handled(dec))
+                return txn_commit(dec, ev, err);
+            return rl_err_set(err, RL_ECORRUPT, "%.*s: unreadable XID", sql.len > 200 ? 200 :
+                              (int)sql.len, (const char *)sql.p);
+        }
+        rest = sql_skip_space(rest);
+        if (xa_commit && sql_starts(rest, "ONE PHASE"))
+            return txn_commit(dec, ev, err); /* the group's own rows, committed at once */
+        return txn_finish(dec, ev, xa_commit ? TXN_XA_COMMIT : TXN_XA_ROLLBACK, xid, err);
+    }
     if (sql_dml_skipped(dec, ev, db, sql))
         return dec->in_txn && !dec->standalone ? 0 : txn_commit(dec, ev, err);
     if (dec->schema) {
@@ -659,13 +735,21 @@ static int on_maria_gtid(binlog_decoder_t *dec, const binlog_event *ev, rl_reade
     uint8_t flags2 = rl_get_u8(rd);
     if (flags2 & 0x02)
         rl_reader_skip(rd, 8); /* commit_id */
+    dec->xa_group = false;
+    dec->xa_xid[0] = '\0';
     if (flags2 & (0x40 | 0x80)) {
-        rl_reader_skip(rd, 4); /* XID format_id */
+        /* FL_PREPARED_XA: the group is an XA transaction ending in XA_PREPARE; FL_COMPLETED_XA:
+         * the group is its XA COMMIT / XA ROLLBACK (whose QUERY names the XID again). */
+        int32_t fmt = (int32_t)rl_get_u32le(rd);
         uint8_t gl = rl_get_u8(rd), bl = rl_get_u8(rd);
-        if (gl + bl > 128)
-            return rl_err_set(err, RL_ECORRUPT, "GTID with an XID of %u+%u bytes (max 128)", gl,
-                              bl);
-        rl_reader_skip(rd, (size_t)gl + bl);
+        if (gl > 64 || bl > 64)
+            return rl_err_set(err, RL_ECORRUPT, "GTID with an XID of %u+%u bytes (max 64 each)",
+                              gl, bl);
+        rl_slice d = rl_get_bytes(rd, (size_t)gl + bl);
+        if (!rd->err && (flags2 & 0x40)) {
+            binlog__xid_format(dec->xa_xid, fmt, d.p, gl, d.p + gl, bl);
+            dec->xa_group = true;
+        }
     }
     if (rd->err)
         return rl_err_set(err, RL_ECORRUPT, "GTID event too short for flags 0x%02x", flags2);
@@ -849,33 +933,43 @@ static int on_gtid_tagged(binlog_decoder_t *dec, rl_reader *rd, rl_err *err)
     return set_mysql_gtid(dec, uuid, tag, tag_len, gno, err);
 }
 
-/* XA_PREPARE (38): the prepared transaction's row changes came before it and are only final
- * once a later "XA COMMIT xid" QUERY event arrives, possibly after a restart of the source or
- * of rowlog. Emitting them now would publish changes that an XA ROLLBACK may still undo;
- * holding them until the XA COMMIT needs state that survives a rowlog restart (the
- * checkpoint moves past the prepare), which the log does not keep yet. So the stream stops
- * here, loudly, instead of guessing (docs/format-binlog.md, "XA transactions"). */
-static int on_xa_prepare(binlog_decoder_t *dec, rl_reader *rd, rl_err *err)
+/* XA_PREPARE (38): ends an XA group. one_phase 1 (MySQL "XA COMMIT ... ONE PHASE"): the
+ * changes are committed now. one_phase 0: the changes are prepared, final only once a later
+ * "XA COMMIT xid" group arrives, possibly after a restart of the source or of rowlog, or never
+ * (XA ROLLBACK). With the handler's XA callbacks that is on_xa_prepare; without them the
+ * stream stops here, loudly, instead of publishing changes an XA ROLLBACK may still undo
+ * (docs/format-binlog.md, "XA transactions"). */
+static int on_xa_prepare(binlog_decoder_t *dec, const binlog_event *ev, rl_reader *rd,
+                         rl_err *err)
 {
     uint8_t one_phase = rl_get_u8(rd);
-    rl_reader_skip(rd, 4); /* format_id */
+    int32_t fmt = (int32_t)rl_get_u32le(rd);
     uint32_t gl = rl_get_u32le(rd), bl = rl_get_u32le(rd);
-    bool ok = !rd->err && gl <= 64 && bl <= 64;
-    char xid[400] = "";
-    if (ok) {
-        rl_slice d = rl_get_bytes(rd, (size_t)gl + bl);
-        ok = !rd->err;
-        size_t o = 0;
-        for (size_t i = 0; ok && i < d.len && o + 3 < sizeof xid; i++)
-            o += (size_t)snprintf(xid + o, sizeof xid - o, "%02x", d.p[i]);
-    }
-    return rl_err_set(err, RL_EUNSUPPORTED,
-                      "XA PREPARE of transaction %s (xid %s%s): prepared XA transactions are "
-                      "not captured (their changes may still be rolled back, and rowlog cannot "
-                      "yet hold them across a restart until XA COMMIT); commit XA transactions "
-                      "with XA COMMIT ... ONE PHASE, or avoid XA on a captured source",
-                      dec->gtid[0] ? dec->gtid : "(no GTID)", ok ? xid : "unreadable",
-                      one_phase ? ", one phase" : "");
+    if (rd->err || gl > 64 || bl > 64)
+        return rl_err_set(err, RL_ECORRUPT, "XA_PREPARE with an XID of %u+%u bytes (max 64 each)",
+                          gl, bl);
+    rl_slice d = rl_get_bytes(rd, (size_t)gl + bl);
+    if (rd->err)
+        return rl_err_set(err, RL_ECORRUPT, "XA_PREPARE: XID runs past the event");
+    char xid[BINLOG_XID_TEXT_MAX];
+    binlog__xid_format(xid, fmt, d.p, gl, d.p + gl, bl);
+    if (one_phase)
+        return txn_commit(dec, ev, err);
+    if (!xa_handled(dec))
+        return rl_err_set(err, RL_EUNSUPPORTED,
+                          "XA PREPARE of transaction %s (xid %s): prepared XA transactions are "
+                          "captured only by a reader that holds them until their XA COMMIT "
+                          "(rowlogd does; this reader does not)",
+                          dec->gtid[0] ? dec->gtid : "(no GTID)", xid);
+    if (!dec->xa_group)
+        return rl_err_set(err, RL_ECORRUPT,
+                          "XA_PREPARE of xid %s outside an XA group (no XA START, no GTID "
+                          "flagged FL_PREPARED_XA)",
+                          xid);
+    if (strcmp(xid, dec->xa_xid) != 0)
+        return rl_err_set(err, RL_ECORRUPT, "XA_PREPARE of xid %s in the group of xid %s", xid,
+                          dec->xa_xid);
+    return txn_finish(dec, ev, TXN_XA_PREPARE, NULL, err);
 }
 
 /* PREVIOUS_GTIDS (35): the executed set before this file. It seeds the MySQL GTID state when
@@ -1182,7 +1276,7 @@ static int dispatch(binlog_decoder_t *dec, const binlog_event *ev, rl_slice body
         return on_previous_gtids(dec, ev, &rd, err);
     case BINLOG_XA_PREPARE:
         rl_reader_skip(&rd, ev->post_len);
-        return on_xa_prepare(dec, &rd, err);
+        return on_xa_prepare(dec, ev, &rd, err);
     case BINLOG_INCIDENT:
         return on_incident(ev, &rd, err);
     case BINLOG_TRANSACTION_PAYLOAD:
