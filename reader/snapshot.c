@@ -71,6 +71,7 @@ typedef struct snap_worker {
     size_t *colpos;    /* per column: (offset, length) of its value in the chunk's data */
     size_t colpos_cap;
     rl_buf sql, keyraw; /* query text; raw bytes of the last key read (len-prefixed) */
+    rl_buf scratch[2];  /* binlog__snap_value's, for MariaDB JSON columns */
     int rc;
     rl_err err;
 } snap_worker;
@@ -642,6 +643,34 @@ out:
     return rc;
 }
 
+/* MariaDB JSON columns (LONGTEXT with CHECK (json_valid(`c`))), marked as the stream marks
+ * them with source.schema_history on (server/rowlogd_schema.c reads the same view with the
+ * same rule), so that their values render as JSON, not strings. Returns 0 or an error. */
+static int load_json_checks(binlog_snapshot_t *snap, rl_err *err)
+{
+    MYSQL_RES *res = NULL;
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT CONSTRAINT_SCHEMA, TABLE_NAME, CHECK_CLAUSE FROM "
+             "information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA NOT IN %s",
+             SYSTEM_DBS);
+    int rc = query_res(snap->conns[0], sql, &res, err);
+    if (rc != 0)
+        return rc;
+    MYSQL_ROW row;
+    while ((row = mysql_fetch_row(res))) {
+        if (!row[0] || !row[1] || !row[2])
+            continue;
+        snap_table *t = table_find(snap, row[0], row[1]);
+        for (uint32_t i = 0; t && i < t->ncols; i++)
+            if (t->cols[i].kind == SNAP_K_TEXT &&
+                binlog__snap_clause_is_json_valid(row[2], t->cols[i].name))
+                t->cols[i].json = true;
+    }
+    mysql_free_result(res);
+    return 0;
+}
+
 /* One index column from information_schema.STATISTICS, in the order the server lists them
  * (table by table, index by index in the server's key order). */
 typedef struct idx_row {
@@ -906,6 +935,9 @@ int binlog_snapshot_open(binlog_snapshot_t **out, const binlog_snapshot_opts *op
     snap->opts.include = snap->opts.exclude = NULL;
     if (rc != 0 || (rc = load_columns(snap, err)) != 0 || (rc = load_keys(snap, err)) != 0)
         goto fail;
+    if (snap->point.mariadb && opts->source.schema_history &&
+        (rc = load_json_checks(snap, err)) != 0)
+        goto fail;
     for (size_t i = 0; i < snap->ntables; i++)
         if ((rc = table_prepare(snap, &snap->tables[i], err)) != 0)
             goto fail;
@@ -1136,7 +1168,7 @@ static int render_row(snap_worker *w, snap_table *t, snap_chunk *c, MYSQL_ROW ro
         if (!row[i]) {
             rl_buf_append(b, "null", 4);
         } else {
-            int rc = binlog__snap_value(b, w->dec, t, i, row[i], len[i], err);
+            int rc = binlog__snap_value(b, w->dec, w->scratch, t, i, row[i], len[i], err);
             if (rc != 0)
                 return rc;
         }
@@ -1651,6 +1683,8 @@ int binlog_snapshot_run(binlog_snapshot_t *snap, const binlog_snapshot_handler *
         binlog_decoder_free(w->dec);
         rl_buf_free(&w->sql);
         rl_buf_free(&w->keyraw);
+        rl_buf_free(&w->scratch[0]);
+        rl_buf_free(&w->scratch[1]);
     }
     free(snap->workers);
     snap->workers = NULL;

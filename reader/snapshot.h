@@ -41,7 +41,10 @@ typedef struct binlog_snapshot binlog_snapshot_t;
 typedef struct binlog_snapshot_opts {
     binlog_source_opts source; /* address and credentials: needs SELECT on the tables (and
                                   information_schema), BINLOG MONITOR (MariaDB) or REPLICATION
-                                  CLIENT (MySQL) for the position; RELOAD for threads > 1 */
+                                  CLIENT (MySQL) for the position; RELOAD for threads > 1.
+                                  source.schema_history on and a MariaDB source: columns with
+                                  CHECK (json_valid(`c`)) (information_schema.CHECK_CONSTRAINTS)
+                                  render as JSON values, as the decoder with the history does */
     const char *topic_prefix;  /* default "rowlog", as binlog_decoder_opts */
     const char *source_name;   /* source.name in the envelope; default topic_prefix */
     const char *include;       /* POSIX extended regex matched against "db.table", anchored

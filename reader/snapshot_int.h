@@ -40,6 +40,9 @@ typedef struct snap_col {
                         CONVERT(c USING utf8mb4), the server's conversion to UTF-8 */
     int cs;          /* BINLOG_CS_* of the collation (reader/rows_int.h), 0 unknown */
     bool keyset_ok;  /* usable in a keyset predicate (ordering of the literal = of ORDER BY) */
+    bool json;       /* SNAP_K_TEXT that is a MariaDB JSON column (LONGTEXT with CHECK
+                        json_valid(`c`)), marked only with source.schema_history on, as the
+                        decoder's BINLOG_COL_JSON_TEXT: the text becomes its JSON value */
     uint32_t bits;   /* BIT(n): n */
     char *charset;   /* CHARACTER_SET_NAME or NULL */
     char *collation; /* COLLATION_NAME or NULL */
@@ -68,10 +71,19 @@ typedef struct snap_table {
 
 /* Appends the JSON of one non-NULL value (p, n: the text-protocol bytes, results in the
  * column's own character set). dec (may be NULL: raw bytes as UTF-8) is a decoder used only
- * for its character-set converters, one per thread. Returns 0, RL_ECORRUPT (text that does not
- * parse as the column's type; err names table and column), -ENOMEM. */
-int binlog__snap_value(rl_buf *b, binlog_decoder_t *dec, const snap_table *t, uint32_t ci,
-                       const char *p, size_t n, rl_err *err);
+ * for its character-set converters, one per thread. scratch: two buffers of the caller's
+ * (this thread's), reused across calls; used only for a json column (snap_col.json), whose
+ * JSON string is rendered into scratch[0] and then turned into the value the stream writes by
+ * binlog__put_json_from_str (reader/rows_int.h); may be NULL when no column is json (a json
+ * column then renders as its string). Returns 0, RL_ECORRUPT (text that does not parse as the
+ * column's type; err names table and column), -ENOMEM. */
+int binlog__snap_value(rl_buf *b, binlog_decoder_t *dec, rl_buf *scratch, const snap_table *t,
+                       uint32_t ci, const char *p, size_t n, rl_err *err);
+/* Whether a CHECK constraint's clause, as information_schema.CHECK_CONSTRAINTS.CHECK_CLAUSE
+ * shows it, is MariaDB's JSON column constraint json_valid(`col`) (backquotes doubled) for
+ * column col (NUL-terminated). The rule of server/rowlogd_schema.c clause_is_json_valid, which
+ * marks the stream's JSON columns: the two must stay the same. */
+bool binlog__snap_clause_is_json_valid(const char *clause, const char *col);
 /* Appends an SQL literal for a key value (raw bytes p, n of column ci) that compares in the
  * column's ordering: numbers as is, temporal values quoted, strings as
  * _charset X'..' COLLATE collation, binary strings as X'..'. Returns 0, RL_ECORRUPT. */

@@ -26,6 +26,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 
 static int bad(const snap_table *t, uint32_t ci, rl_err *err, const char *what, const char *p,
                size_t n)
@@ -88,8 +89,46 @@ static bool is_datetime_text(const char *p, size_t n)
     return true;
 }
 
-int binlog__snap_value(rl_buf *b, binlog_decoder_t *dec, const snap_table *t, uint32_t ci,
-                       const char *p, size_t n, rl_err *err)
+/* A MariaDB JSON column: its JSON string (as the plain text column's) into scratch[0], then
+ * the decoder's own JSON_TEXT rendering from it, so snapshot and stream agree byte for byte. */
+static int put_json_col(rl_buf *b, binlog_decoder_t *dec, rl_buf *scratch, const snap_col *c,
+                        const char *p, size_t n)
+{
+    rl_buf *js = &scratch[0];
+    rl_buf_reset(js);
+    if (dec && c->cs > 0) {
+        if (binlog__put_charset_text(dec, js, c->cs, (const uint8_t *)p, n) != 0)
+            return -ENOMEM;
+    } else {
+        put_text(js, c, p, n);
+    }
+    if (!rl_buf_ok(js))
+        return -ENOMEM;
+    return binlog__put_json_from_str(b, &scratch[1], js->p, js->len);
+}
+
+bool binlog__snap_clause_is_json_valid(const char *clause, const char *col)
+{
+    /* MariaDB shows the constraint of a JSON column as json_valid(`c`), backquotes doubled
+     * (same rule as server/rowlogd_schema.c clause_is_json_valid). */
+    if (strncasecmp(clause, "json_valid(`", 12) != 0)
+        return false;
+    const char *p = clause + 12;
+    for (const char *c = col; *c; c++) {
+        if (*c == '`') {
+            if (p[0] != '`' || p[1] != '`')
+                return false;
+            p += 2;
+            continue;
+        }
+        if (*p++ != *c)
+            return false;
+    }
+    return strcmp(p, "`)") == 0;
+}
+
+int binlog__snap_value(rl_buf *b, binlog_decoder_t *dec, rl_buf *scratch, const snap_table *t,
+                       uint32_t ci, const char *p, size_t n, rl_err *err)
 {
     const snap_col *c = &t->cols[ci];
     char tmp[64];
@@ -159,6 +198,11 @@ int binlog__snap_value(rl_buf *b, binlog_decoder_t *dec, const snap_table *t, ui
         break;
     }
     case SNAP_K_TEXT:
+        if (c->json && scratch) {
+            if (put_json_col(b, dec, scratch, c, p, n) != 0)
+                return rl_err_set(err, -ENOMEM, "out of memory");
+            break;
+        }
         /* Through the decoder's own conversion (UTF-8 copied, latin1 as cp1252, others by
          * iconv, unconvertible bytes kept as an object): the same JSON as the binlog's. */
         if (dec && c->cs > 0) {

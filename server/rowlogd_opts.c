@@ -56,10 +56,10 @@ static const char usage[] =
     "  --source-query        source.query carries the SQL statement of each row change,\n"
     "                        when the source logs it (MySQL binlog_rows_query_log_events,\n"
     "                        MariaDB binlog_annotate_row_events)\n"
-    "  --schema-history S    on: column names, keys and JSON columns from the source's\n"
-    "                        information_schema when TABLE_MAPs lack them, kept by\n"
-    "                        binlog position, schema changes on topic PREFIX\n"
-    "                        (docs/schema.md); off (default): TABLE_MAP metadata alone\n"
+    "  --schema-history S    on (default): column names, keys and JSON columns from the\n"
+    "                        source's information_schema when TABLE_MAPs lack them, kept\n"
+    "                        by binlog position, schema changes on topic PREFIX\n"
+    "                        (docs/schema.md); off: TABLE_MAP metadata alone\n"
     "  --log-level L         debug, info, warn or error (default info)\n"
     "  --config FILE         INI file with the same keys (source = ..., data-dir = ...);\n"
     "                        command-line options override it\n"
@@ -347,6 +347,7 @@ int rowlogd_opts_parse(rowlogd_opts *o, int argc, char **argv, rl_err *err)
     o->log.topic_defaults = &o->topic_defaults;
     o->source.server_id = 29292;
     o->source.heartbeat_ms = 1000;
+    o->source.schema_history = true;
     o->commit_interval_ms = 20;
     o->log_level = RL_LOG_INFO;
     o->http_enabled = true;

@@ -488,7 +488,7 @@ static void decode_binlog(streamcap *s, const char *from_file)
     r = mysql_store_result(m);
     assert_non_null(r);
     MYSQL_ROW row;
-    binlog_handler h = {s, sc_change, sc_commit};
+    binlog_handler h = {.ctx = s, .on_change = sc_change, .on_commit = sc_commit};
     binlog_decoder_t *dec;
     assert_int_equal(binlog_decoder_new(&dec, NULL, &h), 0);
     while ((row = mysql_fetch_row(r))) {
@@ -653,6 +653,38 @@ static void test_exact_types(void **state)
     assert_non_null(st_find(&c.st, "rowlog.snapx.comp\n{\"b\":1,\"a\":\"é\"}"));
     assert_non_null(st_find(&c.st, "rowlog.snapx.uq\n{\"c\":\"y\",\"b\":3}"));
     assert_non_null(st_find(&c.st, "rowlog.snapx.uqnull\n{\"n\":null}"));
+    /* Without the schema history a MariaDB JSON column is its text (docs/events.md). */
+    assert_non_null(strstr(e1->after, "\"js\":\"{\\\"a\\\": 1, \\\"b\\\": [1, 2]}\","));
+
+    /* With it (source.schema_history), the column is marked from CHECK (json_valid(`js`)) and
+     * renders as the stream does: the document minified, the document null as the string
+     * "null", SQL NULL as null; the other columns as before. */
+    sqlf(m, "INSERT INTO snapx.types (id, js) VALUES (6, 'null'), (7, ' [1, \"x y\" ] '), "
+            "(8, NULL)");
+    snapcap cj;
+    memset(&cj, 0, sizeof cj);
+    binlog_snapshot_opts oj = opts_for("snap", "snapx\\.types", 1, 3);
+    oj.source.schema_history = true;
+    assert_int_equal(run_snapshot(&oj, &cj, &pt, NULL, NULL, NULL), 0);
+    assert_int_equal(cj.records, 8);
+    entry *j1 = st_find(&cj.st, "rowlog.snapx.types\n{\"id\":1}");
+    assert_non_null(j1);
+    assert_non_null(strstr(j1->after, "\"js\":{\"a\":1,\"b\":[1,2]},"));
+    for (size_t i = 0; expect[i]; i++)
+        if (!strstr(j1->after, expect[i]))
+            fail_msg("%s not in %s", expect[i], j1->after);
+    static const char *const jexpect[][2] = {{"6", "\"js\":\"null\","},
+                                             {"7", "\"js\":[1,\"x y\"],"},
+                                             {"8", "\"js\":null,"}};
+    for (size_t i = 0; i < 3; i++) {
+        char k[64];
+        snprintf(k, sizeof k, "rowlog.snapx.types\n{\"id\":%s}", jexpect[i][0]);
+        entry *ej = st_find(&cj.st, k);
+        assert_non_null(ej);
+        if (!strstr(ej->after, jexpect[i][1]))
+            fail_msg("%s not in %s", jexpect[i][1], ej->after);
+    }
+    st_free(&cj.st);
     st_free(&c.st);
     st_free(&sc.ins);
     sqlf(m, "DROP DATABASE snapx");
