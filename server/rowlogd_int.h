@@ -183,6 +183,38 @@ void rowlogd_source_stop(rowlogd_source *src);
 int rowlogd_source_join(rowlogd_source *src);
 void rowlogd_source_destroy(rowlogd_source *src);
 
+/* ------------------------------------------------------------------ XA transactions */
+
+/* Prepared XA transactions held in the log until their XA COMMIT / XA ROLLBACK
+ * (rowlogd_xa.c, docs/format-binlog.md "XA transactions"). Source thread only. */
+#define ROWLOGD_XA_TOPIC "__rowlog_xa" /* internal topic of the held changes */
+typedef struct rowlogd_xa rowlogd_xa;
+/* Sets the internal topic's configuration (compact, kept forever) and rebuilds the held
+ * transactions from its committed records (call after log_store_abort or at start: appends
+ * not committed are not seen). Returns 0; RL_ECORRUPT (a record that is not a held change,
+ * naming partition and offset); -errno, -ENOMEM. */
+int rowlogd_xa_open(rowlogd_xa **out, log_store_t *store, rl_err *err);
+void rowlogd_xa_free(rowlogd_xa *xa);
+/* Prepared transactions held now (NULL: 0). */
+size_t rowlogd_xa_held(const rowlogd_xa *xa);
+/* Holds one change (ch->xid set, op c/u/d) of the open XA group of ch->xid: appends it to the
+ * internal topic (not durable before the caller's next log_store_commit). Returns 0 or the
+ * errors of log_store_append; -ENOMEM. */
+int rowlogd_xa_hold(rowlogd_xa *xa, const binlog_change *ch, rl_err *err);
+/* The open group of xid is prepared: its changes wait for rowlogd_xa_end. */
+void rowlogd_xa_prepared(rowlogd_xa *xa, const char *xid);
+/* True when a held change of xid is not committed in the log yet (rowlogd_xa_end reads them
+ * back: commit and sync first). */
+bool rowlogd_xa_needs_commit(rowlogd_xa *xa, const char *xid);
+/* Ends the prepared transaction xid: when commit, calls publish(ctx, ch) for each held change
+ * in order (slices valid during the call); then appends a tombstone per held record. Returns
+ * the number of changes published (0 also when xid is not held: prepared before rowlog's start
+ * position, or every change filtered out), or a negative code: RL_ECORRUPT (a held record
+ * missing or malformed), what publish returned, the errors of log_store_read and
+ * log_store_append. */
+int rowlogd_xa_end(rowlogd_xa *xa, const char *xid, bool commit,
+                   int (*publish)(void *ctx, const binlog_change *ch), void *ctx, rl_err *err);
+
 /* ------------------------------------------------------------------ on-demand snapshots */
 
 /* Any thread (the HTTP thread): checks that each of names ("db.table", n of them, 1..64) can

@@ -50,6 +50,8 @@ typedef struct source_run {
     struct snap_state *snap;
     /* on-demand snapshots while streaming (NULL outside streaming) */
     struct od_run *od;
+    /* prepared XA transactions held until their outcome (NULL outside streaming) */
+    rowlogd_xa *xa;
 } source_run;
 
 /* One table of a snapshot in the checkpoint ("snapshot_table=" / "snapshot_done=" lines). */
@@ -379,6 +381,8 @@ static int od_on_commit(source_run *run, const binlog_checkpoint *cp);
 struct rowlogd_filter;
 static int filter_pass(struct rowlogd_filter *f, const binlog_change *ch, bool *pass, rl_err *err);
 
+static int publish_change(void *ctx, const binlog_change *ch);
+
 static int on_change(void *ctx, const binlog_change *ch)
 {
     source_run *run = ctx;
@@ -399,6 +403,17 @@ static int on_change(void *ctx, const binlog_change *ch)
         return log_store_append(run->src->store, ch->topic, ch->key, ch->value, ch->ts_ms,
                                 run->err);
     }
+    /* A change of an XA group waits in the internal topic for its XA COMMIT. */
+    if (ch->xid && run->xa)
+        return rowlogd_xa_hold(run->xa, ch, run->err);
+    return publish_change(run, ch);
+}
+
+/* Appends a row change (op c/u/d) to its topic: now, or at its XA COMMIT (rowlogd_xa_end). */
+static int publish_change(void *ctx, const binlog_change *ch)
+{
+    source_run *run = ctx;
+    run->appended_since_boundary = true;
     if (run->od) {
         int orc = od_note_change(run, ch);
         if (orc != 0)
@@ -479,6 +494,39 @@ static int on_commit(void *ctx, const binlog_checkpoint *cp)
     if (!binlog_conn_pending(run->conn) || rl_mono_ns() - run->last_commit_ns >= interval_ns)
         return commit_now(run);
     return 0;
+}
+
+/* An XA group ends prepared: its changes are held (rowlogd_xa_hold), and its checkpoint is
+ * committed with them like any transaction's. */
+static int on_xa_prepare(void *ctx, const char *xid, const binlog_checkpoint *cp)
+{
+    source_run *run = ctx;
+    rowlogd_xa_prepared(run->xa, xid);
+    return on_commit(ctx, cp);
+}
+
+/* XA COMMIT / XA ROLLBACK: the held changes go to their topics (commit) and their records in
+ * the internal topic get tombstones, all before this group's checkpoint. */
+static int on_xa_end(void *ctx, const char *xid, bool commit, const binlog_checkpoint *cp)
+{
+    source_run *run = ctx;
+    int rc;
+    if (commit && rowlogd_xa_needs_commit(run->xa, xid)) {
+        /* Prepared in a group whose commit is still deferred (group commit): made visible
+         * first, so that the held changes can be read back. Nothing was appended since that
+         * boundary (this group has no changes of its own). */
+        if ((rc = commit_now(run)) != 0 || (rc = log_store_sync(run->src->store, run->err)) != 0)
+            return rc;
+    }
+    rc = rowlogd_xa_end(run->xa, xid, commit, publish_change, run, run->err);
+    if (rc < 0)
+        return rc;
+    if (rc == 0 && commit)
+        rl_info("XA COMMIT %s (GTID %s): no change held for it (prepared before the start "
+                "position, or every change filtered out)",
+                xid, cp->gtid && cp->gtid[0] ? cp->gtid : "none");
+    run->appended_since_boundary = true; /* the tombstones */
+    return on_commit(ctx, cp);
 }
 
 /* ------------------------------------------------------------------ stream filter */
@@ -1781,6 +1829,13 @@ static int source_run_once(rowlogd_source *src, bool *retry, bool *streamed, rl_
         rl_err_set(err, rc, "out of memory");
         goto out;
     }
+    if ((rc = rowlogd_xa_open(&run.xa, src->store, err)) != 0)
+        goto out;
+    if (rowlogd_xa_held(run.xa))
+        rl_info("XA: %zu prepared transactions held, waiting for their outcome",
+                rowlogd_xa_held(run.xa));
+    binlog_xa_handler xh = {.on_xa_prepare = on_xa_prepare, .on_xa_end = on_xa_end};
+    binlog_decoder_set_xa_handler(dec, &xh);
     binlog_decoder_expect_checksum(dec, binlog_conn_checksum_crc32(run.conn));
     if (used->at.file[0])
         binlog_decoder_set_file(dec, used->at.file);
@@ -1877,6 +1932,7 @@ out:
     src->conn = NULL;
     pthread_mutex_unlock(&src->lock);
     binlog_decoder_free(dec);
+    rowlogd_xa_free(run.xa);
     od_run_free(run.od);
     atomic_store(&src->stats.ondemand_running, false);
     binlog_conn_close(run.conn);
