@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# xa_test.sh ROWLOGD ROWLOG SCRIPTS_DIR - XA transactions against a real MariaDB, exactly once
+# (docs/format-binlog.md "XA transactions"):
+#
+#  1. sandbox MariaDB; table itest.t; rowlogd --snapshot never; two committed inserts
+#  2. XA START 'x1'; INSERT id 10; UPDATE id 1; XA END; XA PREPARE (one connection, which
+#     then disconnects: MariaDB 10.5+ keeps the prepared transaction); an insert committed
+#     meanwhile; the prepared changes are held in __rowlog_xa (2 records), not in the topic
+#  3. SIGKILL rowlogd while x1 is prepared; an insert; restart; XA COMMIT 'x1'; an insert
+#  4. XA START 'x2' ... XA PREPARE, then XA ROLLBACK 'x2'
+#  5. XA START 'x3' ... XA END; XA COMMIT 'x3' ONE PHASE; a last insert
+#  6. rowlog tail: the topic holds x1's changes exactly once, right after the insert committed
+#     before its XA COMMIT and before the one after it; x2's never; x3's once; and the topic
+#     reduced per key equals SELECT * FROM t
+#
+# Exit status: 0 pass, 1 fail, 77 skip (MariaDB tools not installed).
+set -uo pipefail
+
+ROWLOGD=${1:?usage: xa_test.sh ROWLOGD ROWLOG SCRIPTS_DIR}
+ROWLOG=${2:?usage: xa_test.sh ROWLOGD ROWLOG SCRIPTS_DIR}
+SCRIPTS=${3:?usage: xa_test.sh ROWLOGD ROWLOG SCRIPTS_DIR}
+SANDBOX="$SCRIPTS/mariadb-sandbox.sh"
+
+. "$(dirname "$0")/lib.sh"
+
+rl_require_tools mariadbd mariadb mariadb-admin mariadb-install-db python3 setsid timeout
+rl_require_bins "$ROWLOGD" "$ROWLOG"
+
+log() { echo "[xa $(date +%H:%M:%S)] $*"; }
+die() { echo "FAIL: $*"; exit 1; }
+
+WORK=$(mktemp -d /tmp/rl-xa.XXXXXX)
+RLD_PID=""
+RLD_RUN=0
+STATUS=1
+
+cleanup() {
+    [ -n "${WATCHDOG_PID:-}" ] && kill -TERM "$WATCHDOG_PID" 2> /dev/null
+    rl_stop "$RLD_PID" 30
+    "$SANDBOX" stop "$WORK/db" > /dev/null 2>&1
+    if [ "$STATUS" -ne 0 ]; then
+        rl_show_logs 40 "$WORK"/rowlogd.*.log
+        [ -f "$WORK/tail.jsonl" ] && { echo "---- tail.jsonl"; head -c 6000 "$WORK/tail.jsonl"; }
+    fi
+    if [ "${ITEST_KEEP:-0}" = 1 ]; then
+        echo "[xa] ITEST_KEEP=1: work directory kept: $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'echo "[xa] interrupted"; exit 130' INT TERM
+rl_watchdog xa 170
+
+read -r DBPORT KPORT < <(free_ports 2)
+BOOT="127.0.0.1:$KPORT"
+
+app() {
+    mariadb --no-defaults -h127.0.0.1 -P"$DBPORT" -uapp -papppw itest -e "$1" ||
+        die "SQL failed: $1"
+}
+root() {
+    "$SANDBOX" sql "$WORK/db" itest -e "$1" || die "SQL (root) failed: $1"
+}
+
+start_rowlogd() {
+    RLD_RUN=$((RLD_RUN + 1))
+    local logf="$WORK/rowlogd.$RLD_RUN.log"
+    "$ROWLOGD" --source "mysql://rowlog:rowlogpw@127.0.0.1:$DBPORT" \
+        --data-dir "$WORK/rowlog-data" --listen "$BOOT" --server-id 4444 --http off \
+        --snapshot never --log-level info > "$logf" 2>&1 &
+    RLD_PID=$!
+    local deadline=$((SECONDS + 60))
+    until grep -q "streaming from" "$logf"; do
+        alive "$RLD_PID" || { wait_exit "$RLD_PID" 1; die "rowlogd exited ($EXIT_RC) at start"; }
+        [ $SECONDS -lt $deadline ] || die "rowlogd not streaming after 60 s"
+        sleep 0.2
+    done
+    log "rowlogd run $RLD_RUN streaming (pid $RLD_PID)"
+}
+
+# records TOPIC: records in TOPIC's partitions (0 when absent).
+records() {
+    timeout 20 "$ROWLOG" topics --bootstrap "$BOOT" 2> /dev/null |
+        awk -F'\t' -v t="$1" '$1 == t { s += $4 } END { print s + 0 }'
+}
+
+# wait_records TOPIC N: until TOPIC holds N records in total.
+wait_records() {
+    local deadline=$((SECONDS + 60)) have=0
+    while [ $SECONDS -lt $deadline ]; do
+        have=$(records "$1")
+        [ "$have" -ge "$2" ] && return 0
+        alive "$RLD_PID" || die "rowlogd died while waiting for $1"
+        sleep 0.3
+    done
+    die "$1 holds $have records after 60 s, expected $2"
+}
+
+log "starting MariaDB on 127.0.0.1:$DBPORT; work dir $WORK"
+"$SANDBOX" start "$WORK/db" "$DBPORT" || die "sandbox start"
+"$SANDBOX" sql "$WORK/db" -e "CREATE DATABASE IF NOT EXISTS itest;" || die "sandbox setup"
+app "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))"
+
+# 1.
+start_rowlogd
+app "INSERT INTO t VALUES (1, 'a')"
+app "INSERT INTO t VALUES (2, 'b')"
+wait_records rowlog.itest.t 2
+
+# 2.
+app "XA START 'x1'; INSERT INTO t VALUES (10, 'x1'); UPDATE t SET v = 'x1u' WHERE id = 1;
+     XA END 'x1'; XA PREPARE 'x1'"
+app "INSERT INTO t VALUES (3, 'c')"
+wait_records rowlog.itest.t 3
+wait_records __rowlog_xa 2
+[ "$(records rowlog.itest.t)" -eq 3 ] || die "prepared rows reached the topic before XA COMMIT"
+
+# 3.
+log "SIGKILL rowlogd while x1 is prepared"
+kill -KILL "$RLD_PID"
+wait_exit "$RLD_PID" 30 || die "rowlogd survived SIGKILL"
+RLD_PID=""
+app "INSERT INTO t VALUES (4, 'd')"
+start_rowlogd
+grep -q "XA: 1 prepared transactions held" "$WORK/rowlogd.2.log" ||
+    die "rowlogd run 2 did not find x1 held"
+root "XA COMMIT 'x1'"
+app "INSERT INTO t VALUES (5, 'e')"
+
+# 4.
+app "XA START 'x2'; INSERT INTO t VALUES (20, 'x2'); DELETE FROM t WHERE id = 2;
+     XA END 'x2'; XA PREPARE 'x2'"
+root "XA ROLLBACK 'x2'"
+
+# 5.
+app "XA START 'x3'; INSERT INTO t VALUES (30, 'x3'); XA END 'x3'; XA COMMIT 'x3' ONE PHASE"
+app "INSERT INTO t VALUES (6, 'f')"
+wait_records rowlog.itest.t 9
+
+# 6.
+timeout 60 "$ROWLOG" tail --bootstrap "$BOOT" --from beginning --format json rowlog.itest.t \
+    > "$WORK/tail.jsonl" 2> "$WORK/tail.err" || die "rowlog tail: $(tail -n 3 "$WORK/tail.err")"
+root "SELECT id, v FROM t ORDER BY id" > "$WORK/select.tsv"
+python3 - "$WORK/tail.jsonl" "$WORK/select.tsv" << 'EOF' || die "stream check"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+def fail(msg):
+    print("  " + msg)
+    sys.exit(1)
+seq = []
+for r in recs:
+    v = r["value"]
+    row = v["after"] if v["op"] != "d" else v["before"]
+    seq.append((v["op"], row["id"], row.get("v")))
+want = [("c", 1, "a"), ("c", 2, "b"), ("c", 3, "c"), ("c", 4, "d"),
+        ("c", 10, "x1"), ("u", 1, "x1u"),      # x1 at its XA COMMIT, once
+        ("c", 5, "e"),
+        ("c", 30, "x3"),                       # x3, one phase; x2 rolled back: nothing
+        ("c", 6, "f")]
+if seq != want:
+    fail("topic holds %r\n  expected %r" % (seq, want))
+# The topic reduced per key equals the table.
+state = {}
+for r in recs:
+    k = json.dumps(r["key"], sort_keys=True)
+    if r["value"] is None or r["value"]["op"] == "d":
+        state.pop(k, None)
+    else:
+        state[k] = r["value"]["after"]
+got = sorted((a["id"], a["v"]) for a in state.values())
+lines = [l.split("\t") for l in open(sys.argv[2]).read().splitlines()[1:]]
+table = sorted((int(i), v) for i, v in lines)
+if got != table:
+    fail("topic reduced per key %r != SELECT %r" % (got, table))
+print("  %d records as expected; the topic reduced per key equals the table" % len(recs))
+EOF
+[ "$(records __rowlog_xa)" -ge 2 ] || die "__rowlog_xa lost its records"
+log "XA commit, rollback and one phase checked"
+
+kill -TERM "$RLD_PID"
+wait_exit "$RLD_PID" 60 || die "rowlogd did not stop on SIGTERM"
+[ "$EXIT_RC" -eq 0 ] || die "rowlogd exited $EXIT_RC on SIGTERM"
+RLD_PID=""
+STATUS=0
+log "PASS"
+exit 0
