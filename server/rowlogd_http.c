@@ -29,9 +29,14 @@
  *                       "rows_estimated":N,"chunks":N,"rows_dropped":N,"done":bool},...]}
  *
  * Anything else is 404 (unknown path) or 405 (a method other than GET or HEAD, except the
- * POST above). Requests carry no body (a POST's arguments are in its query string); the connection limit (64) and timeout (10 s) keep a misbehaving client
- * from holding the thread. Every value served was published by another thread: a request
- * never waits on the primary or on the log's writer.
+ * POST above). Requests carry no body (a POST's arguments are in its query string).
+ *
+ * Threading: one thread per connection (libmicrohttpd's MHD_USE_THREAD_PER_CONNECTION; at
+ * most 64 connections, 10 s idle timeout), so a POST /v1/snapshots, which waits on the
+ * primary (validation) and on the source thread (storing the request, up to 30 s), never
+ * delays /health/live, /health/ready or /metrics. POSTs are served one at a time: another one meanwhile gets
+ * 429. Every value a GET serves was published by another thread (atomics, or the lock of
+ * what it reads): a GET never waits on the primary or on the log's writer.
  */
 #include "server/rowlogd_int.h"
 
@@ -39,6 +44,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +54,7 @@ struct rowlogd_http {
     rowlogd_view view;
     struct MHD_Daemon *mhd;
     unsigned port;
+    pthread_mutex_t post_lock; /* held while a POST /v1/snapshots is served */
 };
 
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status,
@@ -211,9 +218,14 @@ static enum MHD_Result serve_snapshots_post(rowlogd_http *h, struct MHD_Connecti
     if (!arg || !arg[0])
         return respond_json_status(conn, MHD_HTTP_BAD_REQUEST, "error",
                                    "parameter tables=db.table[,db.table...] is required");
+    if (pthread_mutex_trylock(&h->post_lock) != 0)
+        return respond_json_status(conn, 429, "error",
+                                   "another snapshot request is being served: retry");
     char *copy = strdup(arg);
-    if (!copy)
+    if (!copy) {
+        pthread_mutex_unlock(&h->post_lock);
         return MHD_NO;
+    }
     const char *names[HTTP_ONDEMAND_MAX];
     size_t n = 0;
     bool too_many = false;
@@ -256,6 +268,7 @@ static enum MHD_Result serve_snapshots_post(rowlogd_http *h, struct MHD_Connecti
         rl_warn("on-demand snapshot refused (%u): %s", status, err.msg);
     }
     free(copy);
+    pthread_mutex_unlock(&h->post_lock);
     return r;
 }
 
@@ -315,7 +328,8 @@ int rowlogd_http_start(rowlogd_http **out, const rowlogd_view *view, rl_err *err
         return rl_err_set(err, -ENOMEM, "out of memory");
     }
     h->view = *view;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+    pthread_mutex_init(&h->post_lock, NULL);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     errno = 0;
@@ -326,6 +340,7 @@ int rowlogd_http_start(rowlogd_http **out, const rowlogd_view *view, rl_err *err
     int e = errno;
     freeaddrinfo(ai);
     if (!h->mhd) {
+        pthread_mutex_destroy(&h->post_lock);
         free(h);
         return rl_err_set(err, e ? -e : -EADDRINUSE, "--http %s:%u: cannot listen: %s",
                           o->http_host, o->http_port, strerror(e ? e : EADDRINUSE));
@@ -346,5 +361,6 @@ void rowlogd_http_stop(rowlogd_http *h)
     if (!h)
         return;
     MHD_stop_daemon(h->mhd);
+    pthread_mutex_destroy(&h->post_lock);
     free(h);
 }
