@@ -72,6 +72,12 @@ typedef struct snap_worker {
     size_t colpos_cap;
     rl_buf sql, keyraw; /* query text; raw bytes of the last key read (len-prefixed) */
     rl_buf scratch[2];  /* binlog__snap_value's, for MariaDB JSON columns */
+    /* The end of every record of one chunk: the table's tail, the snapshot marker, ts_ms and
+     * the closing brace, rendered once per (table, ts_ms) instead of once per row. */
+    rl_buf post;
+    const snap_table *post_t;
+    int64_t post_now;
+    bool post_set;
     int rc;
     rl_err err;
 } snap_worker;
@@ -1149,21 +1155,74 @@ static int chunk_reserve(snap_chunk *c)
     return 0;
 }
 
+/* "00" "01" ... "99": the row number is written two digits per division. */
+static const char digits2[201] = "0001020304050607080910111213141516171819"
+                                 "2021222324252627282930313233343536373839"
+                                 "4041424344454647484950515253545556575859"
+                                 "6061626364656667686970717273747576777879"
+                                 "8081828384858687888990919293949596979899";
+
+/* Appends v in decimal; the caller has reserved 20 bytes. */
+static inline void raw_u64(rl_buf *b, uint64_t v)
+{
+    char t[20];
+    char *e = t + sizeof t, *p = e;
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        p -= 2;
+        memcpy(p, digits2 + 2 * r, 2);
+    }
+    if (v >= 10) {
+        p -= 2;
+        memcpy(p, digits2 + 2 * v, 2);
+    } else {
+        *--p = (char)('0' + v);
+    }
+    memcpy(b->p + b->len, p, (size_t)(e - p));
+    b->len += (size_t)(e - p);
+}
+
+/* The record end for table t and ts_ms now (snap_worker.post). Returns 0 or -ENOMEM. */
+static int post_prepare(snap_worker *w, const snap_table *t, int64_t now)
+{
+    if (w->post_set && w->post_t == t && w->post_now == now)
+        return 0;
+    rl_buf *p = &w->post;
+    rl_buf_reset(p);
+    rl_buf_append(p, t->strs.p + t->tail_off, t->tail_len);
+    rl_buf_puts(p, w->snap->opts.incremental ? "\"incremental\"},\"op\":\"r\",\"ts_ms\":"
+                                             : "true},\"op\":\"r\",\"ts_ms\":");
+    rl_buf_put_i64(p, now);
+    rl_buf_putc(p, '}');
+    if (!rl_buf_ok(p))
+        return -ENOMEM;
+    w->post_t = t;
+    w->post_now = now;
+    w->post_set = true;
+    return 0;
+}
+
 /* Renders one row into chunk c: value (envelope) then key, offsets in c->recs. */
 static int render_row(snap_worker *w, snap_table *t, snap_chunk *c, MYSQL_ROW row,
                       const unsigned long *len, uint64_t rowno, int64_t now, rl_err *err)
 {
     binlog_snapshot_t *snap = w->snap;
     rl_buf *b = &c->data;
-    if (chunk_reserve(c) != 0)
+    if (chunk_reserve(c) != 0 || post_prepare(w, t, now) != 0)
         return rl_err_set(err, -ENOMEM, "out of memory");
     size_t voff = b->len;
-    rl_buf_puts(b, "{\"before\":null,\"after\":{");
+    static const char rec_open[] = "{\"before\":null,\"after\":{";
+    rl_buf_append(b, rec_open, sizeof rec_open - 1);
     for (uint32_t i = 0; i < t->ncols; i++) {
         const snap_col *col = &t->cols[i];
+        /* ',' and the name in one copy: strs has them as `"name":`, the comma put first. */
+        if (rl_buf_reserve(b, 1 + col->name_len) != 0)
+            return rl_err_set(err, -ENOMEM, "out of memory");
         if (i)
-            rl_buf_putc(b, ',');
-        rl_buf_append(b, t->strs.p + col->name_off, col->name_len);
+            b->p[b->len++] = ',';
+        memcpy(b->p + b->len, t->strs.p + col->name_off, col->name_len);
+        b->len += col->name_len;
         size_t start = b->len;
         if (!row[i]) {
             rl_buf_append(b, "null", 4);
@@ -1175,31 +1234,33 @@ static int render_row(snap_worker *w, snap_table *t, snap_chunk *c, MYSQL_ROW ro
         w->colpos[2 * i] = start - voff;
         w->colpos[2 * i + 1] = b->len - start;
     }
-    rl_buf_putc(b, '}');
-    rl_buf_append(b, snap->head.p, snap->head.len);
-    rl_buf_put_u64(b, rowno);
-    rl_buf_append(b, t->strs.p + t->tail_off, t->tail_len);
-    size_t soff = b->len - voff;
-    rl_buf_puts(b, snap->opts.incremental ? "\"incremental\"},\"op\":\"r\",\"ts_ms\":"
-                                          : "true},\"op\":\"r\",\"ts_ms\":");
-    rl_buf_put_i64(b, now);
-    rl_buf_putc(b, '}');
+    if (rl_buf_reserve(b, 1 + snap->head.len + 20 + w->post.len) != 0)
+        return rl_err_set(err, -ENOMEM, "out of memory");
+    b->p[b->len++] = '}';
+    memcpy(b->p + b->len, snap->head.p, snap->head.len);
+    b->len += snap->head.len;
+    raw_u64(b, rowno);
+    size_t soff = b->len - voff + t->tail_len;
+    memcpy(b->p + b->len, w->post.p, w->post.len);
+    b->len += w->post.len;
     size_t vlen = b->len - voff;
     size_t koff = b->len;
     rl_buf_putc(b, '{');
     uint32_t nk = t->nkeys ? t->nkeys : t->ncols;
     for (uint32_t j = 0; j < nk; j++) {
         uint32_t ci = t->nkeys ? t->keys[j] : j;
-        if (j)
-            rl_buf_putc(b, ',');
         const snap_col *col = &t->cols[ci];
         size_t vl = w->colpos[2 * ci + 1];
         /* The value text is copied from earlier in b itself: reserve first, so the source
          * does not move during the copy. */
-        if (rl_buf_reserve(b, col->name_len + vl) != 0)
+        if (rl_buf_reserve(b, 1 + col->name_len + vl) != 0)
             break;
-        rl_buf_append(b, t->strs.p + col->name_off, col->name_len);
-        rl_buf_append(b, b->p + voff + w->colpos[2 * ci], vl);
+        if (j)
+            b->p[b->len++] = ',';
+        memcpy(b->p + b->len, t->strs.p + col->name_off, col->name_len);
+        b->len += col->name_len;
+        memcpy(b->p + b->len, b->p + voff + w->colpos[2 * ci], vl);
+        b->len += vl;
     }
     rl_buf_putc(b, '}');
     if (!rl_buf_ok(b))
@@ -1685,6 +1746,7 @@ int binlog_snapshot_run(binlog_snapshot_t *snap, const binlog_snapshot_handler *
         rl_buf_free(&w->keyraw);
         rl_buf_free(&w->scratch[0]);
         rl_buf_free(&w->scratch[1]);
+        rl_buf_free(&w->post);
     }
     free(snap->workers);
     snap->workers = NULL;

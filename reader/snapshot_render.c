@@ -53,11 +53,43 @@ static bool all_of(const char *p, size_t n, const char *set)
     return true;
 }
 
+/* Integer (dot false) or DECIMAL (dot true) text: digits, '-' and '.' only, n > 0; the same
+ * bytes as all_of(p, n, "-0123456789") or "-.0123456789", without a lookup per byte. */
+static bool is_number_text(const char *p, size_t n, bool dot)
+{
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = (unsigned char)p[i];
+        if (c - '0' < 10u || c == '-' || (dot && c == '.'))
+            continue;
+        return false;
+    }
+    return true;
+}
+
 static void put_quoted_raw(rl_buf *b, const char *p, size_t n)
 {
-    rl_buf_putc(b, '"');
-    rl_buf_append(b, p, n);
-    rl_buf_putc(b, '"');
+    if (rl_buf_reserve(b, n + 2) != 0)
+        return;
+    uint8_t *o = b->p + b->len;
+    o[0] = '"';
+    memcpy(o + 1, p, n);
+    o[n + 1] = '"';
+    b->len += n + 2;
+}
+
+/* Whether the n bytes at p are printable ASCII that a JSON string holds as they are (0x20-0x7E
+ * but '"' and '\\'): then UTF-8, latin1 (cp1252) and the decoder's conversions of both all
+ * write the quoted bytes, and the per-byte conversion can be skipped. */
+static bool is_plain_ascii(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = (unsigned char)p[i];
+        if (c - 0x20u >= 0x5Fu || c == '"' || c == '\\')
+            return false;
+    }
+    return true;
 }
 
 static void put_base64(rl_buf *b, const void *p, size_t n)
@@ -134,12 +166,12 @@ int binlog__snap_value(rl_buf *b, binlog_decoder_t *dec, rl_buf *scratch, const 
     char tmp[64];
     switch (c->kind) {
     case SNAP_K_INT:
-        if (!all_of(p, n, "-0123456789") || n > 21)
+        if (n > 21 || !is_number_text(p, n, false))
             return bad(t, ci, err, "not an integer", p, n);
         rl_buf_append(b, p, n);
         break;
     case SNAP_K_DECIMAL:
-        if (!all_of(p, n, "-.0123456789") || n > 100)
+        if (n > 100 || !is_number_text(p, n, true))
             return bad(t, ci, err, "not a decimal", p, n);
         put_quoted_raw(b, p, n);
         break;
@@ -201,6 +233,12 @@ int binlog__snap_value(rl_buf *b, binlog_decoder_t *dec, rl_buf *scratch, const 
         if (c->json && scratch) {
             if (put_json_col(b, dec, scratch, c, p, n) != 0)
                 return rl_err_set(err, -ENOMEM, "out of memory");
+            break;
+        }
+        /* (Where the text goes through put_text below, or is UTF-8 or latin1.) */
+        if ((!dec || c->cs <= 0 || c->cs == BINLOG_CS_UTF8 || c->cs == BINLOG_CS_LATIN1) &&
+            is_plain_ascii(p, n)) {
+            put_quoted_raw(b, p, n);
             break;
         }
         /* Through the decoder's own conversion (UTF-8 copied, latin1 as cp1252, others by
