@@ -49,7 +49,10 @@
  * MySQL PREVIOUS_GTIDS (35): body = a GTID set in the binary encoding of gtid_set.c.
  * MySQL XA_PREPARE (38): one_phase u8, format_id u32, gtrid_len u32, bqual_len u32, data.
  * MariaDB GTID (162): seq_no u64, domain_id u32, flags2 u8 (0x01 STANDALONE, 0x02 GROUP_COMMIT_ID,
- *            0x40 PREPARED_XA, 0x80 COMPLETED_XA), then commit_id u64 (0x02) or XID.
+ *            0x40 PREPARED_XA, 0x80 COMPLETED_XA), then commit_id u64 (0x02) or XID
+ *            (0x40/0x80: format_id u32, gtrid_len u8, bqual_len u8, gtrid + bqual bytes).
+ * XA groups (docs/format-binlog.md "XA transactions"): XA START .. XA_PREPARE, and the later
+ *            XA COMMIT / XA ROLLBACK QUERY group; see txn_finish and on_xa_prepare.
  * MariaDB GTID_LIST (163): count u32 (low 28 bits), count x (domain u32, server u32, seq u64).
  * TRANSACTION_PAYLOAD (40, MySQL): no post-header; fields (type packed, length packed, value a
  *            packed integer in `length` bytes) until type 0: 1 PAYLOAD_SIZE, 2 COMPRESSION_TYPE

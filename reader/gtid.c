@@ -244,7 +244,9 @@ int binlog_xid_parse(rl_slice sql, char *out, rl_slice *rest)
             uint64_t v = 0;
             while (i < s.len && s.p[i] >= '0' && s.p[i] <= '9' && i < 19)
                 v = v * 10 + (uint64_t)(s.p[i++] - '0');
-            if (i == 0 || (i < s.len && s.p[i] >= '0' && s.p[i] <= '9') || v > INT32_MAX + 1ull)
+            /* formatID is a C long in MySQL's XID; both servers keep it to 32 bits. */
+            if (i == 0 || (i < s.len && s.p[i] >= '0' && s.p[i] <= '9') ||
+                v > (neg ? INT32_MAX + 1ull : (uint64_t)INT32_MAX))
                 return RL_ECORRUPT;
             fmt = neg ? -(int64_t)v : (int64_t)v;
             s.p += i;

@@ -253,6 +253,8 @@ static void test_xid_parse(void **state)
     /* Upper-case hex in, lower-case out; bqual and formatID kept. */
     expect_xid("X'ABcd',X'0102',-5", "X'abcd',X'0102',-5", "");
     expect_xid("'g','b',7", "X'67',X'62',7", "");
+    expect_xid("'g','b',-2147483648", "X'67',X'62',-2147483648", "");
+    expect_xid("'g','b',2147483647", "X'67',X'62',2147483647", "");
     /* Quotes: doubled and escaped. */
     expect_xid("'a''b'", "X'612762',X'',1", "");
     expect_xid("'a\\'b'", "X'612762',X'',1", "");
@@ -269,7 +271,7 @@ static void test_xid_parse(void **state)
 
     const char *bad[] = {
         "", "xid1", "X'1'", "X'7g'", "'unterminated", "X'01',", "X'01',X'02',",
-        "X'01',X'02',1x", "'a'b", "'a',X'02',99999999999",
+        "X'01',X'02',1x", "'a'b", "'a',X'02',99999999999", "'a','',2147483648",
         "'01234567890123456789012345678901234567890123456789012345678901234'",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
