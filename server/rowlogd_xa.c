@@ -69,6 +69,8 @@ struct rowlogd_xa {
     xa_txn *t;
     size_t n, cap;
     uint64_t next_gen;
+    size_t open; /* index of the transaction the last change was held for (SIZE_MAX: none):
+                    the changes of one group come together, so one strcmp per change */
     rl_buf key, val, scratch;
 };
 
@@ -129,6 +131,7 @@ static void txn_remove(rowlogd_xa *xa, xa_txn *t)
     size_t i = (size_t)(t - xa->t);
     memmove(xa->t + i, xa->t + i + 1, (xa->n - i - 1) * sizeof *xa->t);
     xa->n--;
+    xa->open = SIZE_MAX;
 }
 
 static int txn_put(xa_txn *t, uint32_t seq, uint32_t part, int64_t off)
@@ -272,6 +275,7 @@ int rowlogd_xa_open(rowlogd_xa **out, log_store_t *store, rl_err *err)
     if (!xa)
         return rl_err_set(err, -ENOMEM, "out of memory");
     xa->store = store;
+    xa->open = SIZE_MAX;
     /* Held changes must outlive any retention the user sets for topics; compaction may drop
      * the records whose tombstone came. */
     log_topic_config tc;
@@ -316,11 +320,14 @@ int rowlogd_xa_hold(rowlogd_xa *xa, const binlog_change *ch, rl_err *err)
 {
     size_t xlen = strlen(ch->xid);
     xa_txn *t = NULL;
-    for (size_t i = 0; i < xa->n; i++)
+    if (xa->open < xa->n && !xa->t[xa->open].prepared && strcmp(xa->t[xa->open].xid, ch->xid) == 0)
+        t = &xa->t[xa->open];
+    for (size_t i = 0; !t && i < xa->n; i++)
         if (!xa->t[i].prepared && strcmp(xa->t[i].xid, ch->xid) == 0)
             t = &xa->t[i];
     if (!t && !(t = txn_add(xa, ch->xid, xlen, xa->next_gen)))
         return rl_err_set(err, -ENOMEM, "out of memory holding an XA change");
+    xa->open = (size_t)(t - xa->t);
     if (ch->topic.len > UINT16_MAX)
         return rl_err_set(err, RL_ECONFIG, "topic name of %zu bytes", ch->topic.len);
     uint32_t seq = t->n;
