@@ -13,8 +13,9 @@
 #        render every row to the decoder's JSON, append and fsync the log;
 #      mariadb-dump --single-transaction bench t > /dev/null (as the same rowlog user).
 #    The snapshot's record count is read from its log line and must equal N.
-# 3. Prints rows/s for both and the ratio, and the snapshot's own span from rowlogd's log
-#    ("snapshot: new" to "snapshot: complete": without process start and store open).
+# 3. Prints rows/s for both and the ratio, the snapshot's own span from rowlogd's log
+#    ("snapshot: new" to "snapshot: complete": without process start and store open), the CPU
+#    seconds of each client and of the server during each, and the load average before each.
 # Environment: ROWLOGD (default: the first build*/server/rowlogd under the repository).
 # Exit status: 0, 1 on failure, 2 on a usage error.
 set -uo pipefail
@@ -70,12 +71,27 @@ INSERT INTO bench.t SELECT seq, seq * 7919, seq / 100, CONCAT('customer-', seq),
 EOF
 echo "filled in $(python3 -c "print(round($(date +%s.%N) - $t0, 1))") s"
 
+# CPU seconds (user + system) of a process from /proc/PID/stat; of this shell's waited-for
+# children (rowlogd, mariadb-dump, all their threads) from bash's `times`.
+SRV_PID=$(tr -dc '0-9' < "$WORK/db/mdb.pid")
+proc_cpu() {
+    awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' \
+        "/proc/$1/stat"
+}
+children_cpu() { # in this shell (not $(...)): sets CCPU
+    times > "$WORK/times"
+    CCPU=$(sed -n 2p "$WORK/times" | awk '{ gsub(/[ms]/, " "); split($0, a, " ");
+        printf "%.2f", a[1] * 60 + a[2] + a[3] * 60 + a[4] }')
+}
+LOAD0=$(cut -d' ' -f1 /proc/loadavg)
+s0=$(proc_cpu "$SRV_PID"); children_cpu; c0=$CCPU
 t0=$(date +%s.%N)
 "$ROWLOGD" --source "mysql://rowlog:rowlogpw@127.0.0.1:$DBPORT" --data-dir "$WORK/data" \
     --listen "127.0.0.1:$KPORT" --http off --snapshot initial-only \
     --snapshot-chunk-rows "$CHUNK" --include 'bench\.t' > "$WORK/rowlogd.log" 2>&1 ||
     die "rowlogd: $(tail -n 5 "$WORK/rowlogd.log")"
 t1=$(date +%s.%N)
+s1=$(proc_cpu "$SRV_PID"); children_cpu; c1=$CCPU
 got=$(sed -n 's/.*snapshot: complete, \([0-9]*\) records this run.*/\1/p' "$WORK/rowlogd.log")
 [ "$got" = "$ROWS" ] || die "rowlogd snapshot wrote $got records, want $ROWS"
 DISK=$(du -sb "$WORK/data" | cut -f1)
@@ -91,15 +107,20 @@ print("%.2f" % (ts["snapshot: complete"] - ts["snapshot: new"]).total_seconds())
 EOF2
 )
 
+LOAD1=$(cut -d' ' -f1 /proc/loadavg)
+s2=$(proc_cpu "$SRV_PID"); children_cpu; c2=$CCPU
 t2=$(date +%s.%N)
 mariadb-dump --no-defaults -h127.0.0.1 -P"$DBPORT" -urowlog -prowlogpw --single-transaction \
     bench t > /dev/null 2> "$WORK/dump.err" || die "mariadb-dump: $(cat "$WORK/dump.err")"
 t3=$(date +%s.%N)
+s3=$(proc_cpu "$SRV_PID"); children_cpu; c3=$CCPU
 
-python3 - "$ROWS" "$t0" "$t1" "$t2" "$t3" "$DISK" "$CHUNK" "$SPAN" << 'EOF'
+python3 - "$ROWS" "$t0" "$t1" "$t2" "$t3" "$DISK" "$CHUNK" "$SPAN" "$s0" "$s1" "$s2" "$s3" \
+    "$c0" "$c1" "$c2" "$c3" "$LOAD0" "$LOAD1" << 'EOF'
 import sys
 rows = int(sys.argv[1]); t0, t1, t2, t3 = map(float, sys.argv[2:6]); disk = int(sys.argv[6])
 span = float(sys.argv[8])
+s0, s1, s2, s3, c0, c1, c2, c3 = map(float, sys.argv[9:17])
 a, b = t1 - t0, t3 - t2
 print("rows                 %d (chunks of %s)" % (rows, sys.argv[7]))
 print("rowlogd snapshot     %.2f s  %.0f rows/s  (log on disk %.1f MiB, lz4)" %
@@ -108,4 +129,8 @@ print("  of which snapshot  %.2f s  %.0f rows/s  (open to last commit, from its 
       (span, rows / span))
 print("mariadb-dump         %.2f s  %.0f rows/s" % (b, rows / b))
 print("ratio                %.2fx mariadb-dump's rows/s" % (b / a))
+print("CPU s (user+sys)     rowlogd %.2f + server %.2f; mariadb-dump %.2f + server %.2f" %
+      (c1 - c0, s1 - s0, c3 - c2, s3 - s2))
+print("load average (1 min) %s before rowlogd, %s before mariadb-dump" % (sys.argv[17],
+                                                                         sys.argv[18]))
 EOF
