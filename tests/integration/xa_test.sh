@@ -6,7 +6,8 @@
 #  2. XA START 'x1'; INSERT id 10; UPDATE id 1; XA END; XA PREPARE (one connection, which
 #     then disconnects: MariaDB 10.5+ keeps the prepared transaction); an insert committed
 #     meanwhile; the prepared changes are held in __rowlog_xa (2 records), not in the topic
-#  3. SIGKILL rowlogd while x1 is prepared; an insert; restart; XA COMMIT 'x1'; an insert
+#  3. SIGKILL rowlogd while x1 is prepared; FLUSH BINARY LOGS; an insert; restart;
+#     XA COMMIT 'x1' (in the next binlog file); an insert
 #  4. XA START 'x2' ... XA PREPARE, then XA ROLLBACK 'x2'
 #  5. XA START 'x3' ... XA END; XA COMMIT 'x3' ONE PHASE; a last insert
 #  6. rowlog tail: the topic holds x1's changes exactly once, right after the insert committed
@@ -121,6 +122,7 @@ log "SIGKILL rowlogd while x1 is prepared"
 kill -KILL "$RLD_PID"
 wait_exit "$RLD_PID" 30 || die "rowlogd survived SIGKILL"
 RLD_PID=""
+root "FLUSH BINARY LOGS" # the XA COMMIT comes in another binlog file than its prepare
 app "INSERT INTO t VALUES (4, 'd')"
 start_rowlogd
 grep -q "XA: 1 prepared transactions held" "$WORK/rowlogd.2.log" ||
