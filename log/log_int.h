@@ -167,11 +167,17 @@ static inline void log__builder_reset(log_batch_builder *bb)
 /* ------------------------------------------------------------------ segment.c */
 
 /* Offset index entry (.index, Kafka OffsetIndex): the last offset of a batch relative to the
- * segment's base offset, and the byte position where that batch starts. */
+ * segment's base offset, and the byte position where that batch starts. In memory it also
+ * keeps the batch's first offset (relative) when known: entries made by the writer or by a
+ * rebuild from the batches know it; entries loaded from an .index file (which holds only
+ * rel and pos) have LOG_IDX_FIRST_UNKNOWN unless their batch header was read at open. With
+ * it a Fetch finds the batch holding an offset without reading the log. */
 typedef struct log_idx_entry {
     uint32_t rel;
     uint32_t pos;
+    uint32_t first;
 } log_idx_entry;
+#define LOG_IDX_FIRST_UNKNOWN UINT32_MAX
 
 /* Time index entry (.timeindex, Kafka TimeIndex): every record at or below base + rel has a
  * timestamp <= ts. Timestamps strictly increase from entry to entry. */
@@ -252,7 +258,18 @@ typedef struct log_segment {
     /* Writer: index bookkeeping. */
     uint64_t last_idx_pos; /* start of the last indexed batch (0 before the first entry) */
     int64_t run_max_ts;    /* largest timestamp written so far (INT64_MIN when empty) */
+
+    /* Read-only descriptor for sendfile (log__segment_read_fd): LOG_RFD_NONE until the first
+     * read asks, LOG_RFD_GONE when the path names another file now; closed by the last
+     * unref. dev/ino identify the mapped file (have_id: recorded when it was opened). */
+    _Atomic int rfd;
+    bool have_id;
+    dev_t dev;
+    ino_t ino;
 } log_segment;
+
+#define LOG_RFD_NONE (-1) /* not opened yet (or the last try failed: tried again) */
+#define LOG_RFD_GONE (-2) /* the path names another file now: never opened */
 
 /* The writer's data-path system calls, so that tests can inject failures (disk full, EIO,
  * fsync failure). log_store_open sets the real ones; a test may replace them (writer
@@ -288,6 +305,12 @@ void log__segment_free(log_segment *seg);
 void log__segment_ref(log_segment *seg);
 /* Drops a reference; the last one frees the segment (log__segment_free). Any thread. */
 void log__segment_unref(log_segment *seg);
+/* The segment's read-only descriptor for sendfile (log_read.fd), opened by path at the first
+ * call (one open(2) and fstat(2), checked against the device and inode of the mapped file:
+ * compaction renames a new file over the same name) and owned by the segment until it is
+ * freed; -1 when none can be had (EMFILE, the file replaced or deleted before the first
+ * read). Any thread, while the caller holds a reference. Never close it. */
+int log__segment_read_fd(log_segment *seg);
 
 /* Writes all n bytes at file position `at` through io (looping on short writes and EINTR).
  * Returns 0 or -errno (errno is left set for the caller's message). */
@@ -378,12 +401,40 @@ int log__segment_index_rebuild(log_segment *seg, log_fpos end);
  * -errno or -ENOMEM. */
 int log__segment_load_sealed(log_segment *seg, const char *dir, uint64_t fsize, rl_err *err);
 
-/* Records the batch just written at `at` (size bytes, offsets up to `last`, timestamps up to
- * max_ts) in the index arrays, following Kafka's rule: an entry when at least
- * LOG_INDEX_INTERVAL bytes separate the batch from the previous entry. `lock` (may be NULL
- * before the segment is published) guards the arrays. Returns 0 or -ENOMEM. */
-int log__segment_index_add(log_segment *seg, pthread_mutex_t *lock, log_fpos at, int64_t last,
-                           int64_t max_ts);
+/* Records the batch just written at `at` (offsets first..last, timestamps up to max_ts) in
+ * the index arrays, following Kafka's rule: an entry when at least LOG_INDEX_INTERVAL bytes
+ * separate the batch from the previous entry. `lock` (may be NULL before the segment is
+ * published) guards the arrays. Returns 0 or -ENOMEM. */
+int log__segment_index_add(log_segment *seg, pthread_mutex_t *lock, log_fpos at, int64_t first,
+                           int64_t last, int64_t max_ts);
+
+/* Number of index entries whose last offset is <= offset (a walk to offset starts from the
+ * batch of the last of them, else from byte 0). Caller holds the partition lock. */
+size_t log__segment_idx_floor(const log_segment *seg, int64_t offset);
+/* Marks seg's offset index as damaged (entry e does not name the batch at its position),
+ * logging it once: reads then scan the segment from its start. Any thread. */
+void log__segment_index_damaged(log_segment *seg, const log_idx_entry *e);
+
+/* Result of log__segment_header_warm. */
+enum log_hdr_warm {
+    LOG_HDR_OK = 0, /* *h parsed from resident pages */
+    LOG_HDR_COLD,   /* a page of the header is not in the page cache: nothing was read */
+    LOG_HDR_BAD     /* the header does not parse (or runs past end): e->msg says why */
+};
+/*
+ * Reads the header of the batch at byte pos of seg's mapping (bytes below end are valid)
+ * only when its pages are in the page cache (mincore(2), one call; *resident_page caches
+ * the last page found resident so a walk over small batches asks once per page): a Fetch
+ * on the event loop thread must not wait for the disk (server/kafka_warm.c warms the range
+ * on an I/O thread afterwards). Returns an enum log_hdr_warm. Any thread holding a pin.
+ */
+int log__segment_header_warm(const log_segment *seg, uint64_t pos, uint64_t end,
+                             uintptr_t *resident_page, log_batch_hdr *h, rl_err *e);
+/* The same, or with wait, reading the header whether resident or not (never COLD): one
+ * pread(2) of the header through the read descriptor, which reads no more than the page(s)
+ * holding it (no readahead), where a fault on the mapping would read a readahead window. */
+int log__segment_header_read(const log_segment *seg, uint64_t pos, uint64_t end, bool wait,
+                             uintptr_t *resident_page, log_batch_hdr *h, rl_err *e);
 
 /* Index lookup: the position of the batch to start a forward walk from to find `offset`
  * (the batch of the largest entry whose last offset is <= offset, else 0). Caller holds the

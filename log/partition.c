@@ -429,7 +429,7 @@ int log__partition_flush(log_partition *p, rl_err *err)
     log__count(&p->store->n_records, (uint64_t)bb->count);
     log__count(&p->store->n_batches, 1);
     log__count(&p->store->n_bytes, batch.len);
-    if ((rc = log__segment_index_add(seg, &p->lock, at, last, bb->max_ts)) != 0)
+    if ((rc = log__segment_index_add(seg, &p->lock, at, p->next, last, bb->max_ts)) != 0)
         return rl_err_set(err, rc, "%s: out of memory for the index", seg->path);
     seg->next = last + 1;
     p->next = last + 1;
@@ -534,6 +534,257 @@ static size_t find_seg(const log_partition *p, int64_t offset)
     return lo ? lo - 1 : 0;
 }
 
+/*
+ * Where a Fetch starts and ends, without waiting for the disk.
+ *
+ * A Fetch is served on the event loop thread, and its record bytes are made resident by
+ * server/kafka_warm.c's I/O threads only after the range is known. Finding the range by
+ * reading every batch header in it would fault the pages of a cold segment in on the loop
+ * thread (with readahead: megabytes per header), so the range comes from the sparse offset
+ * index instead, and a batch header is read only when its page is already in the page cache
+ * (log__segment_header_warm):
+ *
+ *   start  the batch holding `offset`: an index entry names it exactly when its last offset
+ *          is `offset`, or its first offset (known to entries the writer or a rebuild made)
+ *          is at or below it; the first batch of a segment starts at its base offset. Else
+ *          the headers after the entry below are read, cold or not, through the read
+ *          descriptor (pread(2): the page or two holding them, no readahead window): that is
+ *          an entry loaded from an .index file, which does not say where its batch begins.
+ *          Starting at a boundary before the batch holding offset could send only batches
+ *          below it, and the consumer would never advance.
+ *   end    the last batch boundary at or below start + max_bytes that is known to be below
+ *          the high watermark: an index entry position (every batch before it is committed
+ *          when its batch's first offset, or else its last offset + 1, is at or below the
+ *          high watermark), or the segment's committed end when the next segment starts at
+ *          or below the high watermark; then further whole batches from resident headers.
+ *          The first batch is always whole (KIP-74): its end is its header's size when
+ *          resident, else the next usable index position (which can add the few small
+ *          batches before it).
+ * An index entry used as a boundary is checked against the batch header at its position when
+ * that is resident (a mismatch marks the index damaged, logged once); a cold one is trusted,
+ * as Kafka trusts its index (sealed segments' index files are checked in their structure
+ * and last entry at open, and `rowlog log check` checks every entry). A cold first batch with
+ * no usable boundary after it (the active segment's last batches) has its header read with
+ * pread. Only a segment whose index was found damaged is walked from its start as before
+ * (walk_range, faulting in what it reads).
+ */
+
+/* Walks the headers from pos (a batch boundary at or before the batch holding offset) to
+ * find the range: the read of a segment that cannot use its index. */
+static int walk_range(log_segment *seg, uint64_t pos, uint64_t end, int64_t offset, int64_t hwm,
+                      size_t max_bytes, uint64_t *startp, uint64_t *endp, rl_err *err)
+{
+    uint64_t start = UINT64_MAX;
+    while (pos < end) {
+        log_batch_hdr h;
+        rl_err e;
+        if (log__batch_header(rl_slice_make(seg->map + pos, (size_t)(end - pos)), false, &h, &e) !=
+            0)
+            return rl_err_set(err, RL_ECORRUPT, "%s: byte %llu: %s", seg->path,
+                              (unsigned long long)pos, e.msg);
+        if (h.base >= hwm)
+            break;
+        if (start == UINT64_MAX) {
+            if (log_batch_last(&h) >= offset)
+                start = pos;
+        } else if (pos + h.size - start > max_bytes) {
+            break; /* whole batches only; the first one always (KIP-74) */
+        }
+        pos += h.size;
+    }
+    if (start == UINT64_MAX)
+        return rl_err_set(err, RL_ECORRUPT,
+                          "%s: offset %lld is below the high watermark %lld but not in the segment",
+                          seg->path, (long long)offset, (long long)hwm);
+    *startp = start;
+    *endp = pos;
+    return 0;
+}
+
+/* True when every batch before index entry e's position is below the high watermark. */
+static bool idx_committed(const log_segment *seg, const log_idx_entry *e, uint64_t end,
+                          int64_t hwm)
+{
+    if (e->pos > end)
+        return false;
+    if (e->first != LOG_IDX_FIRST_UNKNOWN)
+        return seg->base + (int64_t)e->first <= hwm;
+    return seg->base + (int64_t)e->rel < hwm;
+}
+
+/* Number of entries from the start of seg's index whose position is at most pos. */
+static size_t idx_upto(const log_segment *seg, uint64_t pos)
+{
+    size_t lo = 0, hi = seg->nidx;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (seg->idx[mid].pos <= pos)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Number of entries (a prefix: the condition only turns false going on) that are usable
+ * boundaries (idx_committed). */
+static size_t idx_usable(const log_segment *seg, uint64_t end, int64_t hwm)
+{
+    size_t lo = 0, hi = seg->nidx;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (idx_committed(seg, &seg->idx[mid], end, hwm))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+enum { RANGE_DONE = 0, RANGE_WALK = 1 };
+
+/* The range of a Fetch from the index and resident headers (see above). Caller holds the
+ * partition lock (the index arrays). Returns RANGE_DONE with the range in startp and endp,
+ * RANGE_WALK with startp where walk_range must start, or RL_ECORRUPT. */
+static int index_range(log_segment *seg, bool all_committed, uint64_t end, int64_t offset,
+                       int64_t hwm, size_t max_bytes, uint64_t *startp, uint64_t *endp,
+                       rl_err *err)
+{
+    uintptr_t rp = 0;
+    log_batch_hdr h;
+    rl_err e;
+    if (atomic_load_explicit(&seg->index_suspect, memory_order_relaxed)) {
+        *startp = 0;
+        return RANGE_WALK;
+    }
+    /* Start. */
+    int64_t t = offset - seg->base;
+    size_t k = log__segment_idx_floor(seg, offset);
+    uint64_t start = k ? seg->idx[k - 1].pos : 0;
+    bool exact = false;
+    if (k && (int64_t)seg->idx[k - 1].rel == t) {
+        exact = true;
+    } else if (k < seg->nidx && seg->idx[k].first != LOG_IDX_FIRST_UNKNOWN &&
+               (int64_t)seg->idx[k].first <= t && seg->idx[k].pos < end) {
+        start = seg->idx[k].pos;
+        k++;
+        exact = true;
+    } else if (k == 0 && t == 0) {
+        exact = true; /* the segment's first batch starts at its base offset */
+    }
+    const log_idx_entry *named = k ? &seg->idx[k - 1] : NULL; /* the entry start came from */
+    bool have_first = false;
+    log_batch_hdr first = {0};
+    for (;;) {
+        /* Where the index does not name the batch holding offset (an entry loaded from an
+         * .index file does not say where its batch begins), the headers from the entry
+         * below are read even when cold: starting at a cold boundary before that batch
+         * could send only batches below offset, and the consumer would never advance.
+         * That reads at most the page or two holding them (log__segment_header_read). */
+        int r = log__segment_header_read(seg, start, end, !exact, &rp, &h, &e);
+        if (r == LOG_HDR_COLD)
+            break; /* the batch holding offset starts here */
+        if (r == LOG_HDR_BAD) {
+            if (named && start == named->pos) {
+                log__segment_index_damaged(seg, named);
+                *startp = 0;
+                return RANGE_WALK;
+            }
+            return rl_err_set(err, RL_ECORRUPT, "%s: byte %llu: %s", seg->path,
+                              (unsigned long long)start, e.msg);
+        }
+        if (named && start == named->pos &&
+            (log_batch_last(&h) != seg->base + (int64_t)named->rel ||
+             (named->first != LOG_IDX_FIRST_UNKNOWN &&
+              h.base != seg->base + (int64_t)named->first))) {
+            log__segment_index_damaged(seg, named);
+            *startp = 0;
+            return RANGE_WALK;
+        }
+        if (h.base >= hwm || (exact && log_batch_last(&h) < offset))
+            return rl_err_set(err, RL_ECORRUPT,
+                              "%s: offset %lld is below the high watermark %lld but not in the "
+                              "segment (byte %llu)",
+                              seg->path, (long long)offset, (long long)hwm,
+                              (unsigned long long)start);
+        if (log_batch_last(&h) >= offset) {
+            first = h;
+            have_first = true;
+            break;
+        }
+        start += h.size;
+        if (start >= end)
+            return rl_err_set(err, RL_ECORRUPT,
+                              "%s: offset %lld is below the high watermark %lld but not in the "
+                              "segment",
+                              seg->path, (long long)offset, (long long)hwm);
+    }
+    /* End: the last usable boundary at or below the limit. */
+    uint64_t limit = max_bytes > end - start ? end : start + max_bytes;
+    size_t usable = idx_usable(seg, end, hwm);
+    size_t upto = idx_upto(seg, limit);
+    size_t j = upto < usable ? upto : usable;
+    uint64_t cut = start;
+    const log_idx_entry *at = NULL; /* the entry the cut came from */
+    if (all_committed && end <= limit)
+        cut = end;
+    else if (j && seg->idx[j - 1].pos > start)
+        at = &seg->idx[j - 1];
+    if (cut == start && !at) {
+        /* No boundary within max_bytes: the first batch alone, whole (KIP-74). */
+        if (have_first) {
+            cut = start + first.size;
+        } else {
+            size_t n = idx_upto(seg, start);
+            if (n < usable)
+                at = &seg->idx[n];
+            else if (all_committed)
+                cut = end;
+            else {
+                /* The active segment's last batches: only the header says where the first
+                 * one ends (one pread of its page or two). */
+                int r = log__segment_header_read(seg, start, end, true, &rp, &h, &e);
+                if (r != LOG_HDR_OK)
+                    return rl_err_set(err, RL_ECORRUPT, "%s: byte %llu: %s", seg->path,
+                                      (unsigned long long)start, e.msg);
+                cut = start + h.size;
+            }
+        }
+    }
+    if (at) {
+        /* The entry must name the batch at its position (checked when its page is resident,
+         * as the start's entry is; a cold one is trusted, as Kafka trusts its index, and is
+         * checked by the first read that finds its page resident). */
+        cut = at->pos;
+        int r = cut < end ? log__segment_header_warm(seg, cut, end, &rp, &h, &e) : LOG_HDR_COLD;
+        if (r == LOG_HDR_BAD ||
+            (r == LOG_HDR_OK &&
+             (log_batch_last(&h) != seg->base + (int64_t)at->rel ||
+              (at->first != LOG_IDX_FIRST_UNKNOWN && h.base != seg->base + (int64_t)at->first)))) {
+            log__segment_index_damaged(seg, at);
+            *startp = 0;
+            return RANGE_WALK;
+        }
+    }
+    /* Further whole batches, from headers that are resident. */
+    while (cut < end) {
+        if (cut >= limit)
+            break;
+        int r = log__segment_header_warm(seg, cut, end, &rp, &h, &e);
+        if (r == LOG_HDR_COLD)
+            break;
+        if (r == LOG_HDR_BAD)
+            return rl_err_set(err, RL_ECORRUPT, "%s: byte %llu: %s", seg->path,
+                              (unsigned long long)cut, e.msg);
+        if (h.base >= hwm || h.size > limit - cut)
+            break;
+        cut += h.size;
+    }
+    *startp = start;
+    *endp = cut;
+    return RANGE_DONE;
+}
+
 int log__partition_read(log_partition *p, int64_t offset, size_t max_bytes, log_read *out,
                         rl_err *err)
 {
@@ -557,44 +808,25 @@ int log__partition_read(log_partition *p, int64_t offset, size_t max_bytes, log_
         return rl_err_set(err, RL_ERANGE, "%s: offset %lld below the log start %lld", p->dir,
                           (long long)offset, (long long)log_start);
     }
-    log_segment *seg = p->segs[find_seg(p, offset)];
-    uint64_t pos = log__segment_scan_start(seg, offset);
-    const uint8_t *map = seg->map;
+    size_t si = find_seg(p, offset);
+    log_segment *seg = p->segs[si];
+    /* Every batch of seg is below the high watermark when the next segment starts at or
+     * below it; committed (loaded after hwm) then covers them all. */
+    bool all_committed = si + 1 < p->nsegs && p->segs[si + 1]->base <= hwm;
+    uint64_t end = atomic_load_explicit(&seg->committed, memory_order_acquire);
+    uint64_t start = 0, cut = 0;
+    int rc = index_range(seg, all_committed, end, offset, hwm, max_bytes, &start, &cut, err);
     log__segment_ref(seg);
     pthread_mutex_unlock(&p->lock);
-    uint64_t end = atomic_load_explicit(&seg->committed, memory_order_acquire);
-    uint64_t start = UINT64_MAX;
-    int rc = 0;
-    while (pos < end) {
-        log_batch_hdr h;
-        rl_err e;
-        if (log__batch_header(rl_slice_make(map + pos, (size_t)(end - pos)), false, &h, &e) != 0) {
-            rc = rl_err_set(err, RL_ECORRUPT, "%s: byte %llu: %s", seg->path,
-                            (unsigned long long)pos, e.msg);
-            goto fail;
-        }
-        if (h.base >= hwm)
-            break;
-        if (start == UINT64_MAX) {
-            if (log_batch_last(&h) >= offset)
-                start = pos;
-        } else if (pos + h.size - start > max_bytes) {
-            break; /* whole batches only; the first one always (KIP-74) */
-        }
-        pos += h.size;
+    if (rc == RANGE_WALK)
+        rc = walk_range(seg, start, end, offset, hwm, max_bytes, &start, &cut, err);
+    if (rc != 0) {
+        log__segment_unref(seg);
+        return rc;
     }
-    if (start == UINT64_MAX) {
-        rc = rl_err_set(err, RL_ECORRUPT,
-                        "%s: offset %lld is below the high watermark %lld but not in the segment",
-                        seg->path, (long long)offset, (long long)hwm);
-        goto fail;
-    }
-    out->bytes = rl_slice_make(map + start, (size_t)(pos - start));
+    out->bytes = rl_slice_make(seg->map + start, (size_t)(cut - start));
     out->pin = seg;
     return 0;
-fail:
-    log__segment_unref(seg);
-    return rc;
 }
 
 typedef struct time_find {

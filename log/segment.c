@@ -37,8 +37,7 @@
  * (last unref): a segment deleted by retention while pinned still sends its bytes. It is
  * opened by path, so it is checked against the device and inode recorded when the segment
  * was mapped (compaction renames a new file over the same name; that segment object must not
- * send the new file's bytes). The descriptor lives beside the segment in a private box
- * allocated by seg_alloc, the one place segments are allocated.
+ * send the new file's bytes). The descriptor is the segment's `rfd` (log_int.h).
  */
 #include "log/log_int.h"
 
@@ -103,53 +102,38 @@ void log__segment_unlink(const char *dir, int64_t base, unsigned what)
             unlink(path);
 }
 
-/* A segment and its read descriptor. seg comes first: a log_segment pointer from seg_alloc
- * is a pointer to its box. */
-typedef struct seg_box {
-    log_segment seg;
-    _Atomic int rfd; /* read-only descriptor: SEG_RFD_NONE until the first read asks */
-    bool have_id;    /* dev and ino recorded when the file was opened or created */
-    dev_t dev;
-    ino_t ino;
-} seg_box;
-
-#define SEG_RFD_NONE (-1) /* not opened yet (or the last try failed: tried again) */
-#define SEG_RFD_GONE (-2) /* the path names another file now: never opened */
-
-static seg_box *seg_box_of(log_segment *seg)
-{
-    return (seg_box *)(void *)seg;
-}
-
 /* Records which file the segment maps (st: fstat of the writer's descriptor just opened). */
 static void seg_record_id(log_segment *seg, const struct stat *st)
 {
-    seg_box *box = seg_box_of(seg);
-    box->dev = st->st_dev;
-    box->ino = st->st_ino;
-    box->have_id = true;
+    seg->dev = st->st_dev;
+    seg->ino = st->st_ino;
+    seg->have_id = true;
 }
 
 int log__segment_read_fd(log_segment *seg)
 {
-    seg_box *box = seg_box_of(seg);
-    int fd = atomic_load_explicit(&box->rfd, memory_order_acquire);
-    if (fd >= 0 || fd == SEG_RFD_GONE)
+    int fd = atomic_load_explicit(&seg->rfd, memory_order_acquire);
+    if (fd >= 0 || fd == LOG_RFD_GONE)
         return fd >= 0 ? fd : -1;
-    if (!box->have_id)
+    if (!seg->have_id)
         return -1;
     int nfd = open(seg->path, O_RDONLY | O_CLOEXEC);
     if (nfd < 0)
         return -1; /* EMFILE, or deleted by retention: the caller uses the mapping */
     struct stat st;
-    if (fstat(nfd, &st) != 0 || st.st_dev != box->dev || st.st_ino != box->ino) {
+    if (fstat(nfd, &st) != 0 || st.st_dev != seg->dev || st.st_ino != seg->ino) {
         close(nfd);
-        int expect = SEG_RFD_NONE;
-        atomic_compare_exchange_strong(&box->rfd, &expect, SEG_RFD_GONE);
+        int expect = LOG_RFD_NONE;
+        atomic_compare_exchange_strong(&seg->rfd, &expect, LOG_RFD_GONE);
         return -1;
     }
-    int expect = SEG_RFD_NONE;
-    if (atomic_compare_exchange_strong_explicit(&box->rfd, &expect, nfd, memory_order_acq_rel,
+    /* No readahead through this descriptor: sendfile runs on the event loop thread, and a
+     * page carrying the kernel's readahead mark (left by the I/O thread that warmed the
+     * range, server/kafka_warm.c) would make it start the next window's disk reads there.
+     * Reading ahead is the warming threads' job. */
+    (void)posix_fadvise(nfd, 0, 0, POSIX_FADV_RANDOM);
+    int expect = LOG_RFD_NONE;
+    if (atomic_compare_exchange_strong_explicit(&seg->rfd, &expect, nfd, memory_order_acq_rel,
                                                 memory_order_acquire))
         return nfd;
     /* Another reader opened it first: use theirs. */
@@ -162,14 +146,13 @@ static log_segment *seg_alloc(const char *dir, int64_t base)
     char path[PATH_MAX];
     if (log__segment_path(path, sizeof path, dir, base, ".log") != 0)
         return NULL;
-    seg_box *box = calloc(1, sizeof *box);
-    if (!box)
+    log_segment *seg = calloc(1, sizeof *seg);
+    if (!seg)
         return NULL;
-    atomic_init(&box->rfd, SEG_RFD_NONE);
-    log_segment *seg = &box->seg;
+    atomic_init(&seg->rfd, LOG_RFD_NONE);
     seg->path = strdup(path);
     if (!seg->path) {
-        free(box);
+        free(seg);
         return NULL;
     }
     seg->base = base;
@@ -213,11 +196,10 @@ void log__segment_free(log_segment *seg)
     free(seg->idx);
     free(seg->tidx);
     free(seg->path);
-    seg_box *box = seg_box_of(seg);
-    int rfd = atomic_load_explicit(&box->rfd, memory_order_acquire);
+    int rfd = atomic_load_explicit(&seg->rfd, memory_order_acquire);
     if (rfd >= 0)
         close(rfd);
-    free(box);
+    free(seg);
 }
 
 int log__segment_create(const char *dir, int64_t base, size_t reserve, log_segment **out,
@@ -401,8 +383,8 @@ static int tidx_push(log_segment *seg, log_time_entry e)
     return 0;
 }
 
-int log__segment_index_add(log_segment *seg, pthread_mutex_t *lock, log_fpos at, int64_t last,
-                           int64_t max_ts)
+int log__segment_index_add(log_segment *seg, pthread_mutex_t *lock, log_fpos at, int64_t first,
+                           int64_t last, int64_t max_ts)
 {
     if (max_ts > seg->run_max_ts)
         seg->run_max_ts = max_ts;
@@ -414,7 +396,9 @@ int log__segment_index_add(log_segment *seg, pthread_mutex_t *lock, log_fpos at,
         pthread_mutex_lock(lock);
     /* Arrays grow under the lock: readers binary-search them while holding it. */
     bool grew = seg->ntidx == 0 || seg->run_max_ts > seg->tidx[seg->ntidx - 1].ts;
-    if (idx_push(seg, (log_idx_entry){rel, (uint32_t)at.b}) != 0 ||
+    uint32_t frel = first >= seg->base && first <= last ? (uint32_t)(first - seg->base)
+                                                         : LOG_IDX_FIRST_UNKNOWN;
+    if (idx_push(seg, (log_idx_entry){rel, (uint32_t)at.b, frel}) != 0 ||
         (grew && tidx_push(seg, (log_time_entry){seg->run_max_ts, rel}) != 0))
         rc = -ENOMEM;
     if (lock)
@@ -447,8 +431,8 @@ int log__segment_index_rebuild(log_segment *seg, log_fpos end)
         if (log__batch_header(rl_slice_make(seg->map + pos, (size_t)(end.b - pos)), false, &h,
                               NULL) != 0)
             return RL_ECORRUPT;
-        if (log__segment_index_add(seg, NULL, log_fpos_make(pos), log_batch_last(&h), h.max_ts) !=
-            0)
+        if (log__segment_index_add(seg, NULL, log_fpos_make(pos), h.base, log_batch_last(&h),
+                                   h.max_ts) != 0)
             return -ENOMEM;
         pos += h.size;
         next = log_batch_last(&h) + 1;
@@ -460,7 +444,7 @@ int log__segment_index_rebuild(log_segment *seg, log_fpos end)
 
 /* Number of index entries whose offset is <= offset (the entry a walk to offset starts
  * from is the last of them). */
-static size_t idx_floor(const log_segment *seg, int64_t offset)
+size_t log__segment_idx_floor(const log_segment *seg, int64_t offset)
 {
     if (offset < seg->base)
         return 0;
@@ -480,7 +464,7 @@ uint64_t log__segment_scan_start(log_segment *seg, int64_t offset)
 {
     if (atomic_load_explicit(&seg->index_suspect, memory_order_relaxed))
         return 0;
-    size_t n = idx_floor(seg, offset);
+    size_t n = log__segment_idx_floor(seg, offset);
     if (n == 0)
         return 0;
     /* The entry must name the batch at its position. The header is read anyway by the walk
@@ -495,12 +479,17 @@ uint64_t log__segment_scan_start(log_segment *seg, int64_t offset)
             0 &&
         log_batch_last(&h) == seg->base + (int64_t)e->rel)
         return pos;
+    log__segment_index_damaged(seg, e);
+    return 0;
+}
+
+void log__segment_index_damaged(log_segment *seg, const log_idx_entry *e)
+{
     if (!atomic_exchange(&seg->index_suspect, true))
         rl_warn("%s: .index entry for offset %lld points at byte %llu, which is not the start of "
                 "that batch: the index is damaged; reads of this segment scan it from its start "
                 "(`rowlog log check --repair` removes the index files, rebuilt at the next open)",
-                seg->path, (long long)(seg->base + (int64_t)e->rel), (unsigned long long)pos);
-    return 0;
+                seg->path, (long long)(seg->base + (int64_t)e->rel), (unsigned long long)e->pos);
 }
 
 static const log_idx_entry *idx_find(const log_segment *seg, uint32_t rel);
@@ -533,8 +522,71 @@ bool log__segment_time_entry_ok(log_segment *seg, size_t i)
 
 log_fpos log__segment_lookup(const log_segment *seg, int64_t offset)
 {
-    size_t n = idx_floor(seg, offset);
+    size_t n = log__segment_idx_floor(seg, offset);
     return log_fpos_make(n ? seg->idx[n - 1].pos : 0);
+}
+
+int log__segment_header_warm(const log_segment *seg, uint64_t pos, uint64_t end,
+                             uintptr_t *resident_page, log_batch_hdr *h, rl_err *e)
+{
+    return log__segment_header_read(seg, pos, end, false, resident_page, h, e);
+}
+
+int log__segment_header_read(const log_segment *seg, uint64_t pos, uint64_t end, bool wait,
+                             uintptr_t *resident_page, log_batch_hdr *h, rl_err *e)
+{
+    rl_err tmp;
+    rl_err *ep = e ? e : &tmp;
+    if (pos >= end || end - pos < LOG_BATCH_HEADER) {
+        rl_err_set(ep, RL_ECORRUPT, "batch header runs past the committed end (byte %llu)",
+                   (unsigned long long)end);
+        return LOG_HDR_BAD;
+    }
+    long psz = sysconf(_SC_PAGESIZE);
+    uintptr_t pg = psz > 0 ? (uintptr_t)psz : 4096u;
+    uintptr_t from = (uintptr_t)(seg->map + pos) & ~(pg - 1);
+    uintptr_t to = ((uintptr_t)(seg->map + pos) + LOG_BATCH_HEADER - 1) & ~(pg - 1);
+    if (!wait && (!resident_page || *resident_page != from || from != to)) {
+        unsigned char vec[2] = {0, 0};
+        size_t pages = from == to ? 1 : 2;
+        /* mincore on a file mapping reports the page cache, whoever mapped the page, and
+         * reads nothing (RWF_NOWAIT would: it starts the read before refusing). A failure
+         * (not expected on a live mapping) counts as cold. */
+        if (mincore((void *)from, pages * pg, vec) != 0 || !(vec[0] & 1) ||
+            (pages == 2 && !(vec[1] & 1)))
+            return LOG_HDR_COLD;
+        if (resident_page)
+            *resident_page = to;
+    }
+    /* Read through the read descriptor rather than the mapping: a fault on a mapped page
+     * that carries the kernel's readahead mark would start the next readahead window's disk
+     * reads on this thread; the descriptor reads no further than asked
+     * (POSIX_FADV_RANDOM). */
+    int fd = log__segment_read_fd((log_segment *)seg);
+    if (fd >= 0) {
+        uint8_t buf[LOG_BATCH_HEADER];
+        ssize_t n;
+        do
+            n = pread(fd, buf, sizeof buf, (off_t)pos);
+        while (n < 0 && errno == EINTR);
+        if (n == (ssize_t)sizeof buf) {
+            int rc = log__batch_header(rl_slice_make(buf, sizeof buf), false, h, ep);
+            if (rc == RL_EAGAIN && h->size > sizeof buf)
+                rc = 0; /* the header alone: the batch's extent is checked below */
+            if (rc != 0)
+                return LOG_HDR_BAD;
+            if (h->size > end - pos) {
+                rl_err_set(ep, RL_ECORRUPT, "batch at offset %lld: %llu of %u bytes",
+                           (long long)h->base, (unsigned long long)(end - pos), h->size);
+                return LOG_HDR_BAD;
+            }
+            return LOG_HDR_OK;
+        }
+        /* Short (the file cut by an abort) or failed: the mapping decides. */
+    }
+    if (log__batch_header(rl_slice_make(seg->map + pos, (size_t)(end - pos)), false, h, ep) != 0)
+        return LOG_HDR_BAD;
+    return LOG_HDR_OK;
 }
 
 /* ------------------------------------------------------------------ index files */
@@ -620,6 +672,7 @@ static const char *load_index_files(log_segment *seg, const char *dir, uint64_t 
     int64_t prev_last = seg->base - 1;
     while (rl_reader_left(&rd)) {
         uint32_t rel = (uint32_t)rl_get_i32be(&rd), pos = (uint32_t)rl_get_i32be(&rd);
+        uint32_t first = LOG_IDX_FIRST_UNKNOWN;
         if (rel > INT32_MAX || pos >= fsize) {
             why = ".index entry outside the segment";
             goto done;
@@ -641,8 +694,9 @@ static const char *load_index_files(log_segment *seg, const char *dir, uint64_t 
                 goto done;
             }
             prev_last = log_batch_last(&h);
+            first = (uint32_t)(h.base - seg->base);
         }
-        if (idx_push(seg, (log_idx_entry){rel, pos}) != 0) {
+        if (idx_push(seg, (log_idx_entry){rel, pos, first}) != 0) {
             why = "out of memory";
             goto done;
         }

@@ -1200,12 +1200,6 @@ int log_store_offset_for_gtid(log_store_t *store, const char *topic, uint32_t pa
     return log__partition_offset_for_gtid(p, &g, offset, err);
 }
 
-/* segment.c: the segment's read-only descriptor for sendfile, opened at the first call and
- * owned by the segment until it is freed; -1 when none can be had (see log_read.fd). Any
- * thread, while the caller holds a reference. (Belongs in log_int.h with the other
- * log__segment_ functions.) */
-int log__segment_read_fd(log_segment *seg);
-
 int log_store_read(log_store_t *store, const char *topic, uint32_t partition, int64_t offset,
                    size_t max_bytes, log_read *out, rl_err *err)
 {

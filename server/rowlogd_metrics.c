@@ -385,6 +385,10 @@ static void render_kafka(rowlogd_prom *w, const rowlogd_view *v)
     one_u64(w, "rowlog_kafka_requests_total", "counter", "Kafka requests answered", ks.requests);
     one_u64(w, "rowlog_kafka_fetch_record_bytes_total", "counter",
             "RecordBatch bytes sent in Fetch responses", ks.fetch_record_bytes);
+    one_u64(w, "rowlog_kafka_fetch_sendfile_bytes_total", "counter",
+            "Fetch record bytes sent with sendfile from the segment file (the rest of "
+            "rowlog_kafka_fetch_record_bytes_total went from the log's mapping)",
+            ks.fetch_sendfile_bytes);
     one_u64(w, "rowlog_kafka_fetch_parked", "gauge", "Fetch requests parked (long poll) now",
             ks.fetch_parked_now);
     one_u64(w, "rowlog_kafka_produce_refused_total", "counter",
