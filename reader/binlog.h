@@ -223,6 +223,13 @@ void binlog_decoder_set_source_query(binlog_decoder_t *dec, bool on);
 struct binlog_schema;
 void binlog_decoder_set_schema(binlog_decoder_t *dec, struct binlog_schema *hist);
 
+/* Who marks the history's new versions committed (binlog_schema_commit, reader/schema.h):
+ * by default the decoder, when on_commit returns 0; with by_caller true, the caller, once
+ * the changes that published them are durable (rowlogd: after its log commit, which may
+ * group many transactions), so versions whose events a later abort drops are rolled back at
+ * the next binlog_decoder_set_schema and published again when re-read. */
+void binlog_decoder_set_schema_commit(binlog_decoder_t *dec, bool by_caller);
+
 /* Position just after the last event fed (file and log_pos). */
 void binlog_decoder_position(const binlog_decoder_t *dec, binlog_pos *out);
 

@@ -263,6 +263,7 @@ struct binlog_decoder {
     /* Schema history (schema.c; NULL: names from TABLE_MAP metadata alone). schema_gen moves
      * at each DDL; schema_key/value/tmp hold the schema-change event being emitted. */
     struct binlog_schema *schema;
+    bool schema_caller_commits; /* binlog_decoder_set_schema_commit */
     uint64_t schema_gen;
     rl_buf schema_key, schema_value, schema_tmp;
 

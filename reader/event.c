@@ -445,7 +445,7 @@ static int txn_finish(binlog_decoder_t *dec, const binlog_event *ev, enum txn_en
     if (rc < 0)
         return rl_err_set(err, rc, "%s handler returned %d (%s)", what, rc, rl_strerror(rc));
     /* The schema versions published in this transaction are now in the caller's hands. */
-    if (dec->schema)
+    if (dec->schema && !dec->schema_caller_commits)
         binlog_schema_commit(dec->schema);
     return 0;
 }

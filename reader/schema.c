@@ -1229,6 +1229,11 @@ int binlog__schema_for_table(binlog_decoder_t *dec, const binlog_event *ev, cons
     return 0;
 }
 
+void binlog_decoder_set_schema_commit(binlog_decoder_t *dec, bool by_caller)
+{
+    dec->schema_caller_commits = by_caller;
+}
+
 void binlog_decoder_set_schema(binlog_decoder_t *dec, binlog_schema_t *hist)
 {
     dec->schema = hist;

@@ -232,6 +232,9 @@ static int cache_put(binlog_decoder_t *dec, binlog_table *t)
 void binlog__tables_end_statement(binlog_decoder_t *dec)
 {
     dec->stmt_gen++;
+    /* source.query belongs to this statement: a next one without its own ROWS_QUERY /
+     * ANNOTATE_ROWS (the servers' settings are per session) must not inherit it. */
+    rl_buf_reset(&dec->rows_query);
 }
 
 void binlog__tables_trim(binlog_decoder_t *dec)

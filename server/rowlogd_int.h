@@ -243,6 +243,9 @@ int rowlogd_source_request_snapshot(rowlogd_source *src, const char *const *name
 int rowlogd_schema_attach(rowlogd_source *src, binlog_decoder_t *dec, rl_err *err);
 /* Frees src->schema (NULL allowed); after the source thread has ended. */
 void rowlogd_schema_free(rowlogd_source *src);
+/* Source thread, after each successful log commit: the schema versions published since the
+ * previous one are durable (binlog_decoder_set_schema_commit). NULL schema allowed. */
+void rowlogd_schema_durable(rowlogd_source *src);
 
 /* ------------------------------------------------------------------ primary poller */
 

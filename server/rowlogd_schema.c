@@ -462,7 +462,17 @@ int rowlogd_schema_attach(rowlogd_source *src, binlog_decoder_t *dec, rl_err *er
         src->schema = s;
     }
     binlog_decoder_set_schema(dec, src->schema->hist);
+    /* Versions become committed with the log commit that made their events durable (several
+     * transactions may wait for one group commit, and a reconnect aborts what is not): see
+     * rowlogd_schema_durable. */
+    binlog_decoder_set_schema_commit(dec, true);
     return 0;
+}
+
+void rowlogd_schema_durable(rowlogd_source *src)
+{
+    if (src->schema)
+        binlog_schema_commit(src->schema->hist);
 }
 
 void rowlogd_schema_free(rowlogd_source *src)

@@ -368,6 +368,7 @@ static int commit_now(source_run *run)
 {
     int rc = log_store_commit(run->src->store, rl_buf_slice(&run->checkpoint), run->err);
     if (rc == 0) {
+        rowlogd_schema_durable(run->src);
         run->boundary_pending = false;
         run->last_commit_ns = rl_mono_ns();
     }

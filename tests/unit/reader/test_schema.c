@@ -329,6 +329,8 @@ static int cap_commit(void *ctx, const binlog_checkpoint *cp)
 }
 
 /* Feeds a fixture; returns the decoder's result and fills e. */
+static bool caller_commits; /* run_file: binlog_decoder_set_schema_commit(dec, true) */
+
 static int run_file(const char *name, binlog_schema_t *hist, bool source_query, captured *c,
                     rl_err *e)
 {
@@ -343,6 +345,7 @@ static int run_file(const char *name, binlog_schema_t *hist, bool source_query, 
     binlog_decoder_set_file(dec, name);
     binlog_decoder_set_schema(dec, hist);
     binlog_decoder_set_source_query(dec, source_query);
+    binlog_decoder_set_schema_commit(dec, caller_commits);
     rl_slice ev;
     int rc = 0;
     while (rc == 0 && binlog_file_next(f, &ev, NULL) == 1)
@@ -498,6 +501,43 @@ static void test_minimal_mariadb(void **state)
                                  "c_set) VALUES (400, 'no checksum, minimal metadata', 'green', "
                                  "'b,d')\"");
     cap_free(&c);
+    binlog_schema_free(h);
+}
+
+/* With the caller committing versions (rowlogd: at its log commit), versions whose events
+ * were not made durable are rolled back when the history is attached again, and published
+ * again when re-read; once the caller commits, they stay. */
+static void test_caller_commits(void **state)
+{
+    (void)state;
+    if (!have_fixtures(MARIA_MINIMAL))
+        skip();
+    fake_table ft = {"fixturedb", "all_types", make_all_types, 0};
+    fake f = {&ft, 1, 0};
+    binlog_schema_provider prov = {&f, fake_fetch};
+    binlog_schema_t *h;
+    assert_int_equal(binlog_schema_new(&h, &prov), 0);
+    bad_column = -1;
+    rl_err e = {0};
+    caller_commits = true;
+    for (int round = 0; round < 2; round++) {
+        captured c;
+        cap_init(&c);
+        /* Round 0: nothing durable yet; round 1 re-reads after a "reconnect" (the next
+         * run_file attaches the history again, which drops the uncommitted version). */
+        assert_int_equal(run_file(MARIA_MINIMAL, h, false, &c, &e), 0);
+        assert_int_equal(json_array_size(c.schema), 1); /* published again in round 1 */
+        assert_int_equal(binlog_schema_count(h), 1);
+        cap_free(&c);
+    }
+    binlog_schema_commit(h); /* the caller's log commit */
+    captured c;
+    cap_init(&c);
+    assert_int_equal(run_file(MARIA_MINIMAL, h, false, &c, &e), 0);
+    assert_int_equal(json_array_size(c.schema), 0); /* durable: not published again */
+    assert_int_equal(binlog_schema_count(h), 1);
+    cap_free(&c);
+    caller_commits = false;
     binlog_schema_free(h);
 }
 
@@ -921,7 +961,7 @@ int main(void)
         cmocka_unit_test(test_minimal_json_flag), cmocka_unit_test(test_minimal_mismatch),
         cmocka_unit_test(test_ddl_versions),     cmocka_unit_test(test_lagging_mismatch),
         cmocka_unit_test(test_full_metadata),    cmocka_unit_test(test_rename_drop_database),
-        cmocka_unit_test(test_no_history),
+        cmocka_unit_test(test_no_history),       cmocka_unit_test(test_caller_commits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
