@@ -75,8 +75,8 @@ static void check_all(log_store_t *st, const char *what)
             walk(seg, off, hwm, maxes[m], &s, &e);
             if ((size_t)(rd.bytes.p - seg->map) != s || rd.bytes.len != e - s)
                 fail_msg("%s: offset %lld max %zu: read [%zu, +%zu), walk [%zu, %zu)", what,
-                         (long long)off, maxes[m], (size_t)(rd.bytes.p - seg->map),
-                         rd.bytes.len, s, e);
+                         (long long)off, maxes[m], (size_t)(rd.bytes.p - seg->map), rd.bytes.len, s,
+                         e);
             log_read_release(&rd);
             n++;
         }

@@ -10,9 +10,13 @@
  *   - a segment deleted by retention while its response is queued still sends its bytes
  *     (the read pin keeps the segment's descriptor open);
  *   - a cold Fetch (segment dropped from the page cache) of many warm-up chunks
- *     (KAFKA_WARM_CHUNK) completes with the right bytes, and the loop thread did not read
- *     them from storage (task I/O accounting). Needs a disk-backed directory (RL_TEST_COLD_DIR, default /var/tmp); it
- *     skips with a message when the page cache could not be dropped.
+ *     (KAFKA_WARM_CHUNK) completes with the right bytes, and the loop thread read nothing
+ *     from storage (task I/O accounting): neither the records nor the batch headers
+ *     log_store_read used to walk to find the end of the fetch;
+ *   - a reopened log read cold from start to end, fetch by fetch: the loop reads at most a
+ *     few batch header pages per fetch, and every response equals log_store_read's range.
+ * The cold tests need a disk-backed directory (RL_TEST_COLD_DIR, default /var/tmp); they skip
+ * with a message when the page cache could not be dropped.
  */
 #include <dirent.h>
 #include <fcntl.h>
