@@ -407,6 +407,36 @@ static void expect_damage(const char *path, const oracle *o, size_t want_lines)
     run_result_free(&r);
 }
 
+/* The XA fixture (XA START/PREPARE/COMMIT of 'xid1', then 'xid2' rolled back): every row of
+ * an XA transaction carries its XID, each outcome is a line of its own after the prepared
+ * rows, and the whole file decodes (exit 0). */
+static void test_dump_xa(void **state)
+{
+    (void)state;
+    char xa[] = RL_FIXTURES_DIR "/local-mariadb-10.11__binlog.000013";
+    struct stat st;
+    if (stat(xa, &st) != 0)
+        skip();
+    char *argv[] = {rowlog_bin, "binlog", "dump", xa, NULL};
+    run_result r;
+    run_cmd(argv, 120, &r);
+    if (r.status != 0)
+        fail_msg("exit %d, stderr: %s", r.status, (char *)r.err.p);
+    const char *out = (const char *)r.out.p;
+    const char *x1 = "\"xid\":\"X'78696431',X'',1\"}", *x2 = "\"xid\":\"X'78696432',X'',1\"}";
+    const char *c1 = strstr(out, "{\"xa\":\"commit\",\"xid\":\"X'78696431',X'',1\"}\n");
+    const char *r2 = strstr(out, "{\"xa\":\"rollback\",\"xid\":\"X'78696432',X'',1\"}\n");
+    const char *p1 = strstr(out, x1), *p2 = strstr(out, x2);
+    assert_non_null(c1);
+    assert_non_null(r2);
+    assert_non_null(p1);
+    assert_non_null(p2);
+    assert_true(p1 < c1); /* the prepared rows come before their outcome */
+    assert_true(p2 < r2);
+    assert_null(strstr(out, "\"xa\":\"commit\",\"xid\":\"X'78696432'"));
+    run_result_free(&r);
+}
+
 static void test_dump_damaged(void **state)
 {
     (void)state;
@@ -454,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_oracle_parse),
         cmocka_unit_test(test_dump_fixture),
         cmocka_unit_test(test_dump_damaged),
+        cmocka_unit_test(test_dump_xa),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
