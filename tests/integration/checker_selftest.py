@@ -306,7 +306,8 @@ class ValueMapping(unittest.TestCase):
             ("c_bit64", "1", base64.b64encode(b"\0" * 7 + b"\x01").decode()),
             ("c_geom", "E6100000010100000000000000000000F03F0000000000000040",
              "5hAAAAEBAAAAAAAAAAAAAPA/AAAAAAAAAEA="),
-            ("c_json", "7B2261223A317D", '{"a":1}'),
+            ("c_json", "7B2261223A317D", {"a": 1}), ("c_json", "6E756C6C", "null"),
+            ("c_json", "7B2261", '{"a'),
             ("c_int", "NULL", None),
         ]
         for name, cell, want in cases:
