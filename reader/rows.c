@@ -1393,6 +1393,15 @@ static bool decimal_ok(const uint8_t *src, unsigned prec, unsigned scale, size_t
 
 /* Walks one value as put_value reads it, with the same checks and messages (lengths and
  * ranges; binary JSON documents are length-checked only), writing nothing. */
+/* A text column whose collation id no server defines: rendering it stops with
+ * RL_EUNSUPPORTED (put_text_str), so the check-only walk must too. */
+static bool text_collation_unknown(const binlog_col *c)
+{
+    return (c->flags & (BINLOG_COL_CHARSET | BINLOG_COL_BINARY | BINLOG_COL_LATIN1)) ==
+               BINLOG_COL_CHARSET &&
+           binlog__charset_of(c->charset) == BINLOG_CS_UNKNOWN;
+}
+
 static int check_value(const value_ctx *v, rl_reader *rd)
 {
     const binlog_col *c = &v->t->cols[v->ci];
@@ -1547,9 +1556,7 @@ static int check_value(const value_ctx *v, rl_reader *rd)
                         c->type == BINLOG_T_STRING ? "%zu bytes in a CHAR of %u bytes"
                                                    : "%zu bytes in a column of at most %u",
                         n, c->len);
-        if ((c->flags & (BINLOG_COL_CHARSET | BINLOG_COL_BINARY | BINLOG_COL_LATIN1)) ==
-                BINLOG_COL_CHARSET &&
-            binlog__charset_of(c->charset) == BINLOG_CS_UNKNOWN)
+        if (text_collation_unknown(c))
             return verr(v, RL_EUNSUPPORTED, "unknown collation id %u", c->charset);
         break;
     }
@@ -1566,6 +1573,10 @@ static int check_value(const value_ctx *v, rl_reader *rd)
             break;
         if (c->type == BINLOG_T_VECTOR && n % 4 != 0)
             return verr(v, RL_ECORRUPT, "VECTOR of %zu bytes, not a multiple of 4", n);
+        /* TEXT (a BLOB with a text collation) is converted by its charset when rendered. */
+        if (c->type != BINLOG_T_GEOMETRY && c->type != BINLOG_T_JSON &&
+            c->type != BINLOG_T_VECTOR && text_collation_unknown(c))
+            return verr(v, RL_EUNSUPPORTED, "unknown collation id %u", c->charset);
         break;
     }
     case BINLOG_T_BIT:
