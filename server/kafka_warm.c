@@ -35,6 +35,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Bytes per MADV_WILLNEED call (at most a readahead window of most devices). */
+#define KAFKA_WILLNEED_STEP ((uintptr_t)2 << 20)
+
 /* mincore vector bytes per call: 4,096 pages (16 MiB of 4 KiB pages) on the stack. */
 #define KAFKA_MINCORE_PAGES 4096
 
@@ -104,8 +107,15 @@ static void job_warm(kafka_server_t *srv, kafka_warm_job *job)
         uintptr_t start = (uintptr_t)s.p & ~(pg - 1);
         uintptr_t end = (uintptr_t)s.p + s.len;
         /* Large asynchronous reads of the whole range first: the disk reads ahead while the
-         * touches below wait for one chunk at a time and the loop sends the chunks done. */
-        (void)madvise((void *)start, end - start, MADV_WILLNEED);
+         * touches below wait for one chunk at a time and the loop sends the chunks done. In
+         * pieces: one MADV_WILLNEED reads at most the device's readahead size (read_ahead_kb,
+         * mm/readahead.c force_page_cache_ra), and pages past it would be read by the
+         * touches' read-around instead, which marks pages for further readahead: sendfile
+         * of such a page later starts the next window's reads from the loop thread. */
+        for (uintptr_t a = start; a < end; a += KAFKA_WILLNEED_STEP) {
+            uintptr_t n = end - a < KAFKA_WILLNEED_STEP ? end - a : KAFKA_WILLNEED_STEP;
+            (void)madvise((void *)a, n, MADV_WILLNEED);
+        }
         for (size_t c = 0; c < s.len; c += KAFKA_WARM_CHUNK) {
             if (atomic_load_explicit(&srv->warm_stop, memory_order_relaxed))
                 return;
