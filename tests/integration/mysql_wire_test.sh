@@ -61,6 +61,7 @@ ntxn=$(sed -n 's/.* \([0-9]*\) transactions$/\1/p' "$D/fake.log")
 start_rowlogd() {
     "$ROWLOGD" --source "mysql://repl:secret@127.0.0.1:$P" --data-dir "$D/log" \
         --listen "127.0.0.1:$K" --http off --snapshot never --heartbeat-ms 300 \
+        --schema-history off \
         >> "$D/rowlogd.log" 2>&1 &
     RPID=$!
 }
