@@ -84,6 +84,7 @@ for _ in $(seq 50); do scrape; [ -n "$(metric rowlog_source_lag_bytes)" ] && bre
 [ "$(metric rowlog_source_lag_bytes)" = 0 ] || fail "lag in bytes on a caught-up source: $(metric rowlog_source_lag_bytes)"
 [ "$(metric rowlog_source_lag_transactions)" = 0 ] || fail "lag in transactions: $(metric rowlog_source_lag_transactions)"
 grep -q '^rowlog_source_info{flavor="mariadb"' "$D/m.txt" || fail "rowlog_source_info"
+grep -q '^rowlog_kafka_fetch_sendfile_bytes_total ' "$D/m.txt" || fail "rowlog_kafka_fetch_sendfile_bytes_total"
 
 # 2. /v1/offsets from the GTID index.
 gtid=$(sql -N -e "SELECT @@global.gtid_binlog_pos")
