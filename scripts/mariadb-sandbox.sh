@@ -127,12 +127,22 @@ start_server() {
             local extra
             for extra in ${SANDBOX_MARIADBD_ARGS:-}; do echo "$extra"; done
         } > "$dir/server.args"
-        if ! mariadb-install-db --no-defaults --user="$user" --datadir="$dir/data" \
-                --auth-root-authentication-method=normal --skip-test-db \
-                > "$dir/install-db.log" 2>&1; then
-            tail -n 30 "$dir/install-db.log" >&2
-            die "mariadb-install-db failed (log: $dir/install-db.log)"
-        fi
+        # One retry on a fresh directory: on a loaded machine the bootstrap server has been
+        # seen to fail once without a reason that repeats; a second failure is reported with
+        # the server's own error lines.
+        local try
+        for try in 1 2; do
+            if mariadb-install-db --no-defaults --user="$user" --datadir="$dir/data" \
+                    --auth-root-authentication-method=normal --skip-test-db \
+                    > "$dir/install-db.log" 2>&1; then
+                break
+            fi
+            grep -iE "error|warn|abort|signal" "$dir/install-db.log" | head -n 20 >&2
+            [ $try = 2 ] && die "mariadb-install-db failed twice (log: $dir/install-db.log)"
+            echo "mariadb-sandbox: mariadb-install-db failed; retrying once" >&2
+            mv "$dir/install-db.log" "$dir/install-db.1.log"
+            rm -rf "$dir/data"
+        done
     fi
 
     # Servers created before server.args existed were primaries with server_id 1.
