@@ -689,12 +689,10 @@ int log__gidx_load(log_segment *seg, const char *dir, int64_t cut, bool last, rl
     uint64_t good = 0, fsize = 0;
     bool damaged = false;
     int rc = sidecar_walk(path, UINT64_MAX, load_entry, &lc, &good, &damaged, &fsize, err);
-    /* The zero-filled tail after the entries of a clean walk stays for the next writes. */
-    seg->galloc = fsize;
+    (void)fsize;
     if (rc == -ENOENT) {
         rc = 0;
         good = 0;
-        seg->galloc = 0;
     } else if (rc != 0) {
         return rc;
     } else if (lc.rc != 0) {
@@ -714,7 +712,6 @@ int log__gidx_load(log_segment *seg, const char *dir, int64_t cut, bool last, rl
             if (truncate(path, (off_t)good) != 0)
                 return rl_err_set(err, -errno, "%s: truncate to %llu bytes: %s", path,
                                   (unsigned long long)good, strerror(errno));
-            seg->galloc = good;
         } else if (why) {
             /* A sealed segment's sidecar was fsynced at its roll: this is later damage. Its
              * entries cannot be rebuilt from the records, so lookups that could land in the
@@ -726,6 +723,11 @@ int log__gidx_load(log_segment *seg, const char *dir, int64_t cut, bool last, rl
         }
     }
     seg->gsize = good;
+    /* A zero tail found after the entries is not trusted as preallocated: the process that
+     * wrote it may have died before its fsync, leaving blocks that were never instantiated,
+     * and overwrites made durable by sync_file_range alone need instantiated blocks. The
+     * next write zero-fills and fsyncs from here again (gidx_grow). */
+    seg->galloc = good;
     atomic_store_explicit(&seg->gcommitted, good, memory_order_relaxed);
     return 0;
 }
