@@ -537,41 +537,19 @@ static inline void raw_append(rl_buf *b, const void *p, size_t n)
     b->len += n;
 }
 
-/* "00" "01" ... "99": integers are written two digits per division. */
-static const char digits2[201] =
-    "0001020304050607080910111213141516171819"
-    "2021222324252627282930313233343536373839"
-    "4041424344454647484950515253545556575859"
-    "6061626364656667686970717273747576777879"
-    "8081828384858687888990919293949596979899";
-
-static inline void raw_u64(rl_buf *b, uint64_t v)
-{
-    char t[20];
-    char *e = t + sizeof t, *p = e;
-    while (v >= 100) {
-        unsigned r = (unsigned)(v % 100);
-        v /= 100;
-        p -= 2;
-        memcpy(p, digits2 + 2 * r, 2);
-    }
-    if (v >= 10) {
-        p -= 2;
-        memcpy(p, digits2 + 2 * v, 2);
-    } else {
-        *--p = (char)('0' + v);
-    }
-    memcpy(b->p + b->len, p, (size_t)(e - p));
-    b->len += (size_t)(e - p);
-}
-
+/* Integers are written two digits per division (binlog__raw_u64, rows_int.h). */
+const char binlog__digits2[201] = "0001020304050607080910111213141516171819"
+                                  "2021222324252627282930313233343536373839"
+                                  "4041424344454647484950515253545556575859"
+                                  "6061626364656667686970717273747576777879"
+                                  "8081828384858687888990919293949596979899";
 static inline void raw_i64(rl_buf *b, int64_t v)
 {
     if (v < 0) {
         b->p[b->len++] = '-';
-        raw_u64(b, (uint64_t)0 - (uint64_t)v);
+        binlog__raw_u64(b, (uint64_t)0 - (uint64_t)v);
     } else {
-        raw_u64(b, (uint64_t)v);
+        binlog__raw_u64(b, (uint64_t)v);
     }
 }
 
@@ -1046,7 +1024,7 @@ static int put_value(value_ctx *v, rl_reader *rd, rl_buf *b)
     case BINLOG_T_TINY: {
         uint8_t x = rl_get_u8(rd);
         if (uns)
-            raw_u64(b, x);
+            binlog__raw_u64(b, x);
         else
             raw_i64(b, (int8_t)x);
         break;
@@ -1054,7 +1032,7 @@ static int put_value(value_ctx *v, rl_reader *rd, rl_buf *b)
     case BINLOG_T_SHORT: {
         uint16_t x = rl_get_u16le(rd);
         if (uns)
-            raw_u64(b, x);
+            binlog__raw_u64(b, x);
         else
             raw_i64(b, (int16_t)x);
         break;
@@ -1062,7 +1040,7 @@ static int put_value(value_ctx *v, rl_reader *rd, rl_buf *b)
     case BINLOG_T_INT24: {
         uint32_t x = rl_get_u24le(rd);
         if (uns)
-            raw_u64(b, x);
+            binlog__raw_u64(b, x);
         else
             raw_i64(b, (x & 0x800000u) ? (int64_t)x - 0x1000000 : (int64_t)x);
         break;
@@ -1070,7 +1048,7 @@ static int put_value(value_ctx *v, rl_reader *rd, rl_buf *b)
     case BINLOG_T_LONG: {
         uint32_t x = rl_get_u32le(rd);
         if (uns)
-            raw_u64(b, x);
+            binlog__raw_u64(b, x);
         else
             raw_i64(b, (int32_t)x);
         break;
@@ -1078,7 +1056,7 @@ static int put_value(value_ctx *v, rl_reader *rd, rl_buf *b)
     case BINLOG_T_LONGLONG: {
         uint64_t x = rl_get_u64le(rd);
         if (uns)
-            raw_u64(b, x);
+            binlog__raw_u64(b, x);
         else
             raw_i64(b, (int64_t)x);
         break;
@@ -1117,7 +1095,7 @@ static int put_value(value_ctx *v, rl_reader *rd, rl_buf *b)
     }
     case BINLOG_T_YEAR: {
         uint8_t x = rl_get_u8(rd);
-        raw_u64(b, x ? 1900u + x : 0u);
+        binlog__raw_u64(b, x ? 1900u + x : 0u);
         break;
     }
     case BINLOG_T_DATE:
@@ -1307,7 +1285,7 @@ static int put_value(value_ctx *v, rl_reader *rd, rl_buf *b)
         if (rd->err)
             break;
         if (!(c->flags & BINLOG_COL_STRS)) {
-            raw_u64(b, x);
+            binlog__raw_u64(b, x);
             break;
         }
         if (x == 0) {
@@ -1325,7 +1303,7 @@ static int put_value(value_ctx *v, rl_reader *rd, rl_buf *b)
         if (rd->err)
             break;
         if (!(c->flags & BINLOG_COL_STRS)) {
-            raw_u64(b, x);
+            binlog__raw_u64(b, x);
             break;
         }
         if (c->str_count < 64 && (x >> c->str_count) != 0)
@@ -1790,7 +1768,7 @@ static int emit(binlog_decoder_t *dec, const row_ctx *r, char op, const rl_buf *
     else
         raw_append(v, "null", 4);
     raw_append(v, dec->head.p, dec->head.len);
-    raw_u64(v, r->row);
+    binlog__raw_u64(v, r->row);
     raw_append(v, dec->tail.p, dec->tail.len);
     v->p[v->len++] = (uint8_t)op;
     raw_append(v, "\",\"ts_ms\":", 10);

@@ -38,6 +38,31 @@ void binlog__put_topic(rl_buf *b, const char *prefix, rl_slice db, rl_slice tabl
  * same errors, but no JSON is built and on_change is not called; binlog__rows_checked counts
  * the rows walked. Binary JSON documents are length-checked only. Off by default; the
  * decoder's thread only. Out of memory leaves it off. */
+/* rows.c: "00" "01" ... "99", for binlog__raw_u64. */
+extern const char binlog__digits2[201];
+
+/* Appends v in decimal, two digits per division; the caller has reserved 20 bytes in b (no
+ * capacity check here: the hot paths of rows.c and the snapshot reserve once per row). */
+static inline void binlog__raw_u64(rl_buf *b, uint64_t v)
+{
+    char t[20];
+    char *e = t + sizeof t, *p = e;
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        p -= 2;
+        memcpy(p, binlog__digits2 + 2 * r, 2);
+    }
+    if (v >= 10) {
+        p -= 2;
+        memcpy(p, binlog__digits2 + 2 * v, 2);
+    } else {
+        *--p = (char)('0' + v);
+    }
+    memcpy(b->p + b->len, p, (size_t)(e - p));
+    b->len += (size_t)(e - p);
+}
+
 void binlog__rows_set_check_only(binlog_decoder_t *dec, bool on);
 
 /* rows.c: a JSON column's value from its JSON string (`jstr`, quoted, as rl_buf_json_str or

@@ -1155,34 +1155,6 @@ static int chunk_reserve(snap_chunk *c)
     return 0;
 }
 
-/* "00" "01" ... "99": the row number is written two digits per division. */
-static const char digits2[201] = "0001020304050607080910111213141516171819"
-                                 "2021222324252627282930313233343536373839"
-                                 "4041424344454647484950515253545556575859"
-                                 "6061626364656667686970717273747576777879"
-                                 "8081828384858687888990919293949596979899";
-
-/* Appends v in decimal; the caller has reserved 20 bytes. */
-static inline void raw_u64(rl_buf *b, uint64_t v)
-{
-    char t[20];
-    char *e = t + sizeof t, *p = e;
-    while (v >= 100) {
-        unsigned r = (unsigned)(v % 100);
-        v /= 100;
-        p -= 2;
-        memcpy(p, digits2 + 2 * r, 2);
-    }
-    if (v >= 10) {
-        p -= 2;
-        memcpy(p, digits2 + 2 * v, 2);
-    } else {
-        *--p = (char)('0' + v);
-    }
-    memcpy(b->p + b->len, p, (size_t)(e - p));
-    b->len += (size_t)(e - p);
-}
-
 /* The record end for table t and ts_ms now (snap_worker.post). Returns 0 or -ENOMEM. */
 static int post_prepare(snap_worker *w, const snap_table *t, int64_t now)
 {
@@ -1239,7 +1211,7 @@ static int render_row(snap_worker *w, snap_table *t, snap_chunk *c, MYSQL_ROW ro
     b->p[b->len++] = '}';
     memcpy(b->p + b->len, snap->head.p, snap->head.len);
     b->len += snap->head.len;
-    raw_u64(b, rowno);
+    binlog__raw_u64(b, rowno);
     size_t soff = b->len - voff + t->tail_len;
     memcpy(b->p + b->len, w->post.p, w->post.len);
     b->len += w->post.len;
