@@ -1241,3 +1241,21 @@ void binlog_decoder_set_schema(binlog_decoder_t *dec, binlog_schema_t *hist)
     if (hist)
         binlog_schema_rollback(hist);
 }
+
+bool binlog_schema_clause_is_json_valid(const char *clause, const char *column)
+{
+    if (strncasecmp(clause, "json_valid(`", 12) != 0)
+        return false;
+    const char *p = clause + 12;
+    for (const char *c = column; *c; c++) {
+        if (*c == '`') {
+            if (p[0] != '`' || p[1] != '`')
+                return false;
+            p += 2;
+            continue;
+        }
+        if (*p++ != *c)
+            return false;
+    }
+    return strcmp(p, "`)") == 0;
+}

@@ -115,6 +115,11 @@ const binlog_schema_version *binlog_schema_lookup(const binlog_schema_t *h, cons
 void binlog_schema_commit(binlog_schema_t *h);
 void binlog_schema_rollback(binlog_schema_t *h);
 
+/* Whether a CHECK clause as information_schema.CHECK_CONSTRAINTS shows it is MariaDB's JSON
+ * column constraint `json_valid(`column`)` (case-insensitive name, backquotes in the column
+ * name doubled), which marks a LONGTEXT column as JSON. Any thread. */
+bool binlog_schema_clause_is_json_valid(const char *clause, const char *column);
+
 /* Number of versions held (all tables). */
 size_t binlog_schema_count(const binlog_schema_t *h);
 

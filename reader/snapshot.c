@@ -26,6 +26,7 @@
  * of its chunk are held back with it, so a notice never precedes a row of its chunk.
  */
 #include "reader/rows_int.h"
+#include "reader/schema.h"
 #include "reader/snapshot_int.h"
 
 #include <errno.h>
@@ -670,7 +671,7 @@ static int load_json_checks(binlog_snapshot_t *snap, rl_err *err)
         snap_table *t = table_find(snap, row[0], row[1]);
         for (uint32_t i = 0; t && i < t->ncols; i++)
             if (t->cols[i].kind == SNAP_K_TEXT &&
-                binlog__snap_clause_is_json_valid(row[2], t->cols[i].name))
+                binlog_schema_clause_is_json_valid(row[2], t->cols[i].name))
                 t->cols[i].json = true;
     }
     mysql_free_result(res);

@@ -79,11 +79,6 @@ typedef struct snap_table {
  * column's type; err names table and column), -ENOMEM. */
 int binlog__snap_value(rl_buf *b, binlog_decoder_t *dec, rl_buf *scratch, const snap_table *t,
                        uint32_t ci, const char *p, size_t n, rl_err *err);
-/* Whether a CHECK constraint's clause, as information_schema.CHECK_CONSTRAINTS.CHECK_CLAUSE
- * shows it, is MariaDB's JSON column constraint json_valid(`col`) (backquotes doubled) for
- * column col (NUL-terminated). The rule of server/rowlogd_schema.c clause_is_json_valid, which
- * marks the stream's JSON columns: the two must stay the same. */
-bool binlog__snap_clause_is_json_valid(const char *clause, const char *col);
 /* Appends an SQL literal for a key value (raw bytes p, n of column ci) that compares in the
  * column's ordering: numbers as is, temporal values quoted, strings as
  * _charset X'..' COLLATE collation, binary strings as X'..'. Returns 0, RL_ECORRUPT. */

@@ -139,26 +139,6 @@ static int put_json_col(rl_buf *b, binlog_decoder_t *dec, rl_buf *scratch, const
     return binlog__put_json_from_str(b, &scratch[1], js->p, js->len);
 }
 
-bool binlog__snap_clause_is_json_valid(const char *clause, const char *col)
-{
-    /* MariaDB shows the constraint of a JSON column as json_valid(`c`), backquotes doubled
-     * (same rule as server/rowlogd_schema.c clause_is_json_valid). */
-    if (strncasecmp(clause, "json_valid(`", 12) != 0)
-        return false;
-    const char *p = clause + 12;
-    for (const char *c = col; *c; c++) {
-        if (*c == '`') {
-            if (p[0] != '`' || p[1] != '`')
-                return false;
-            p += 2;
-            continue;
-        }
-        if (*p++ != *c)
-            return false;
-    }
-    return strcmp(p, "`)") == 0;
-}
-
 int binlog__snap_value(rl_buf *b, binlog_decoder_t *dec, rl_buf *scratch, const snap_table *t,
                        uint32_t ci, const char *p, size_t n, rl_err *err)
 {

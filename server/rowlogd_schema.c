@@ -108,25 +108,6 @@ static void put_literal(struct rowlogd_schema *s, const char *text)
     rl_buf_putc(&s->sql, '\'');
 }
 
-static bool clause_is_json_valid(const char *clause, const char *col)
-{
-    /* MariaDB shows the constraint of a JSON column as json_valid(`c`), backquotes doubled. */
-    if (strncasecmp(clause, "json_valid(`", 12) != 0)
-        return false;
-    const char *p = clause + 12;
-    for (const char *c = col; *c; c++) {
-        if (*c == '`') {
-            if (p[0] != '`' || p[1] != '`')
-                return false;
-            p += 2;
-            continue;
-        }
-        if (*p++ != *c)
-            return false;
-    }
-    return strcmp(p, "`)") == 0;
-}
-
 static int fetch_once(struct rowlogd_schema *s, const char *db, const char *table,
                       binlog_schema_table **out, rl_err *err)
 {
@@ -207,7 +188,7 @@ static int fetch_once(struct rowlogd_schema *s, const char *db, const char *tabl
         }
         while ((row = mysql_fetch_row(res))) {
             for (uint32_t i = 0; row[0] && i < t->ncols; i++)
-                if (clause_is_json_valid(row[0], t->cols[i].name))
+                if (binlog_schema_clause_is_json_valid(row[0], t->cols[i].name))
                     t->cols[i].json = true;
         }
         mysql_free_result(res);

@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "reader/schema.h"
 #include "reader/snapshot_int.h"
 
 #include <stdio.h>
@@ -201,14 +202,14 @@ static void test_json_columns(void **state)
 static void test_clause_is_json_valid(void **state)
 {
     (void)state;
-    assert_true(binlog__snap_clause_is_json_valid("json_valid(`doc`)", "doc"));
-    assert_true(binlog__snap_clause_is_json_valid("JSON_VALID(`doc`)", "doc"));
-    assert_true(binlog__snap_clause_is_json_valid("json_valid(`a``b`)", "a`b"));
-    assert_false(binlog__snap_clause_is_json_valid("json_valid(`a`b`)", "a`b"));
-    assert_false(binlog__snap_clause_is_json_valid("json_valid(`doc`)", "do"));
-    assert_false(binlog__snap_clause_is_json_valid("json_valid(`do`)", "doc"));
-    assert_false(binlog__snap_clause_is_json_valid("json_valid(`doc`) and 1", "doc"));
-    assert_false(binlog__snap_clause_is_json_valid("`doc` is not null", "doc"));
+    assert_true(binlog_schema_clause_is_json_valid("json_valid(`doc`)", "doc"));
+    assert_true(binlog_schema_clause_is_json_valid("JSON_VALID(`doc`)", "doc"));
+    assert_true(binlog_schema_clause_is_json_valid("json_valid(`a``b`)", "a`b"));
+    assert_false(binlog_schema_clause_is_json_valid("json_valid(`a`b`)", "a`b"));
+    assert_false(binlog_schema_clause_is_json_valid("json_valid(`doc`)", "do"));
+    assert_false(binlog_schema_clause_is_json_valid("json_valid(`do`)", "doc"));
+    assert_false(binlog_schema_clause_is_json_valid("json_valid(`doc`) and 1", "doc"));
+    assert_false(binlog_schema_clause_is_json_valid("`doc` is not null", "doc"));
 }
 
 static void test_literals(void **state)
