@@ -213,6 +213,7 @@ struct binlog_schema {
     stable **slots; /* open addressing on (db, table) */
     size_t cap, ntables;
     size_t nversions, npending;
+    bool live; /* binlog_schema_set_live */
 };
 
 int binlog_schema_new(binlog_schema_t **out, const binlog_schema_provider *provider)
@@ -389,6 +390,11 @@ const binlog_schema_version *binlog_schema_lookup(const binlog_schema_t *h, cons
         if (pos_cmp(&st->vers[k].v.at, at) <= 0)
             return &st->vers[k].v;
     return NULL;
+}
+
+void binlog_schema_set_live(binlog_schema_t *h, bool live)
+{
+    h->live = live;
 }
 
 void binlog_schema_commit(binlog_schema_t *h)
@@ -1165,8 +1171,8 @@ int binlog__schema_for_table(binlog_decoder_t *dec, const binlog_event *ev, cons
     snprintf(db, sizeof db, "%.*s", (int)t->db.len, (const char *)t->db.p);
     snprintf(table, sizeof table, "%.*s", (int)t->table.len, (const char *)t->table.p);
     binlog_pos at = event_pos(dec, ev);
-    const binlog_schema_version *v =
-        binlog_schema_lookup(dec->schema, db, table, dec->file[0] ? &at : NULL);
+    const binlog_schema_version *v = binlog_schema_lookup(
+        dec->schema, db, table, dec->file[0] && !dec->schema->live ? &at : NULL);
     bool fetched = false;
     if (!v || !v->def) {
         /* First sight of the table (or the table came back without a DDL seen): its current

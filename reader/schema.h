@@ -112,6 +112,13 @@ const binlog_schema_version *binlog_schema_lookup(const binlog_schema_t *h, cons
 
 /* Pending versions become permanent (their transaction was committed) / are removed (it was
  * not: the decoder stopped before its commit). */
+/* A live history is fed by one stream in order and never holds versions past the point the
+ * decoder reads from (rowlogd: versions are restored from its log up to its checkpoint and
+ * rolled back past it): TABLE_MAPs then use each table's newest version, not the version at
+ * their (file, position), because positions of different servers do not compare (after a
+ * GTID failover the new primary numbers its files on its own). Default off: positions are
+ * used (decoding files again over a full history). */
+void binlog_schema_set_live(binlog_schema_t *h, bool live);
 void binlog_schema_commit(binlog_schema_t *h);
 void binlog_schema_rollback(binlog_schema_t *h);
 

@@ -426,6 +426,9 @@ int rowlogd_schema_attach(rowlogd_source *src, binlog_decoder_t *dec, rl_err *er
             free(s);
             return rl_err_set(err, rc, "out of memory");
         }
+        /* One stream, in order, and nothing past the checkpoint (versions are committed with
+         * the log, rolled back past it): newest versions, whatever the file numbering. */
+        binlog_schema_set_live(s->hist, true);
         /* The schema topic is the history: never deleted by retention nor compacted. */
         log_topic_config cfg;
         log_topic_config_init(&cfg);

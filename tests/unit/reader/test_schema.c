@@ -541,6 +541,39 @@ static void test_caller_commits(void **state)
     binlog_schema_free(h);
 }
 
+/* A live history (rowlogd's) uses each table's newest version whatever its position: after a
+ * GTID failover the new primary's file names need not sort after the old one's. A version
+ * recorded at "zz-old-primary.000900" is used for a file that sorts before it; without live
+ * the position lookup finds nothing there and fetches the definition again. */
+static void test_live_newest(void **state)
+{
+    (void)state;
+    if (!have_fixtures(MARIA_MINIMAL))
+        skip();
+    for (int live = 0; live < 2; live++) {
+        fake_table ft = {"fixturedb", "all_types", make_all_types, 0};
+        fake f = {&ft, 1, 0};
+        binlog_schema_provider prov = {&f, fake_fetch};
+        binlog_schema_t *h;
+        assert_int_equal(binlog_schema_new(&h, &prov), 0);
+        binlog_pos old = at("zz-old-primary.000900", 4);
+        assert_int_equal(binlog_schema_add(h, "fixturedb", "all_types", &old, "0-1-40",
+                                           make_all_types(0), false),
+                         0);
+        binlog_schema_set_live(h, live == 1);
+        bad_column = -1;
+        captured c;
+        cap_init(&c);
+        rl_err e = {0};
+        assert_int_equal(run_file(MARIA_MINIMAL, h, false, &c, &e), 0);
+        assert_int_equal(json_array_size(c.rows), 3);
+        assert_int_equal(f.total, live ? 0 : 1);
+        assert_int_equal(json_array_size(c.schema), live ? 0 : 1);
+        cap_free(&c);
+        binlog_schema_free(h);
+    }
+}
+
 static void test_minimal_json_flag(void **state)
 {
     (void)state;
@@ -962,6 +995,7 @@ int main(void)
         cmocka_unit_test(test_ddl_versions),     cmocka_unit_test(test_lagging_mismatch),
         cmocka_unit_test(test_full_metadata),    cmocka_unit_test(test_rename_drop_database),
         cmocka_unit_test(test_no_history),       cmocka_unit_test(test_caller_commits),
+        cmocka_unit_test(test_live_newest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
