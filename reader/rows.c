@@ -525,6 +525,51 @@ static int put_text(const value_ctx *v, rl_buf *b, const binlog_col *c, const ui
     return put_text_str(v, b, c, p, n);
 }
 
+/* TIME2 (MySQL 5.6.4+ TIME(fsp); mysql-server mysys/my_time.cc
+ * my_time_packed_from_binary): 3 bytes of sign-biased hh:mm:ss then 0-3 fraction bytes, all
+ * big-endian, fsp 5-6 read as one 6-byte packed value. One reader for rendering and the
+ * check-only walk. Short input sets rd->err (fields then undefined). */
+typedef struct time2 {
+    bool neg, ok; /* ok: every field in range */
+    unsigned h, mi, s;
+    uint32_t usec;
+} time2;
+
+static void get_time2(rl_reader *rd, unsigned fsp, time2 *t)
+{
+    int64_t packed;
+    if (fsp >= 5) {
+        packed = (int64_t)rl_get_uNbe(rd, 6) - 0x800000000000LL;
+    } else {
+        int64_t ip = (int64_t)rl_get_uNbe(rd, 3) - 0x800000;
+        int64_t frac = 0;
+        if (fsp >= 3) {
+            frac = (int64_t)rl_get_uNbe(rd, 2);
+            if (ip < 0 && frac) {
+                ip++;
+                frac -= 0x10000;
+            }
+            frac *= 100;
+        } else if (fsp >= 1) {
+            frac = rl_get_u8(rd);
+            if (ip < 0 && frac) {
+                ip++;
+                frac -= 0x100;
+            }
+            frac *= 10000;
+        }
+        packed = ip * (1LL << 24) + frac;
+    }
+    t->neg = packed < 0;
+    uint64_t a = t->neg ? (uint64_t)0 - (uint64_t)packed : (uint64_t)packed;
+    uint64_t hms = a >> 24;
+    t->usec = (uint32_t)(a & 0xFFFFFF);
+    t->h = (unsigned)((hms >> 12) & 0x3FF);
+    t->mi = (unsigned)((hms >> 6) & 63);
+    t->s = (unsigned)(hms & 63);
+    t->ok = !(t->usec > 999999 || t->mi > 59 || t->s > 59 || t->h > 838 || (hms >> 22) != 0);
+}
+
 /* ------------------------------------------------------------------ numbers */
 
 /* Every fixed-size value (numbers, dates, DECIMAL) is at most this many bytes of JSON;
@@ -1110,46 +1155,21 @@ static int put_value(value_ctx *v, rl_reader *rd, rl_buf *b)
         break;
     }
     case BINLOG_T_TIME2: {
-        unsigned fsp = c->meta8;
-        int64_t packed;
-        if (fsp >= 5) {
-            packed = (int64_t)rl_get_uNbe(rd, 6) - 0x800000000000LL;
-        } else {
-            int64_t ip = (int64_t)rl_get_uNbe(rd, 3) - 0x800000;
-            int64_t frac = 0;
-            if (fsp >= 3) {
-                frac = (int64_t)rl_get_uNbe(rd, 2);
-                if (ip < 0 && frac) {
-                    ip++;
-                    frac -= 0x10000;
-                }
-                frac *= 100;
-            } else if (fsp >= 1) {
-                frac = rl_get_u8(rd);
-                if (ip < 0 && frac) {
-                    ip++;
-                    frac -= 0x100;
-                }
-                frac *= 10000;
-            }
-            packed = ip * (1LL << 24) + frac;
-        }
+        time2 t2;
+        get_time2(rd, c->meta8, &t2);
         if (rd->err)
             break;
-        bool neg = packed < 0;
-        uint64_t a = neg ? (uint64_t)0 - (uint64_t)packed : (uint64_t)packed;
-        uint64_t hms = a >> 24;
-        uint32_t usec = (uint32_t)(a & 0xFFFFFF);
-        unsigned h = (unsigned)((hms >> 12) & 0x3FF), mi = (unsigned)((hms >> 6) & 63),
-                 s = (unsigned)(hms & 63);
-        if (usec > 999999 || mi > 59 || s > 59 || h > 838 || (hms >> 22) != 0)
+        bool neg = t2.neg;
+        unsigned h = t2.h, mi = t2.mi, s = t2.s;
+        uint32_t usec = t2.usec;
+        if (!t2.ok)
             return verr(v, RL_ECORRUPT, "time %s%u:%02u:%02u.%06u out of range", neg ? "-" : "", h,
                         mi, s, usec);
         char *o = tmp;
         if (neg)
             *o++ = '-';
         o = put_hms(o, h, mi, s);
-        o = put_frac(o, usec, fsp);
+        o = put_frac(o, usec, c->meta8);
         put_quoted(b, tmp, o);
         break;
     }
@@ -1442,39 +1462,14 @@ static int check_value(const value_ctx *v, rl_reader *rd)
         break;
     }
     case BINLOG_T_TIME2: {
-        unsigned fsp = c->meta8;
-        int64_t packed;
-        if (fsp >= 5) {
-            packed = (int64_t)rl_get_uNbe(rd, 6) - 0x800000000000LL;
-        } else {
-            int64_t ip = (int64_t)rl_get_uNbe(rd, 3) - 0x800000;
-            int64_t frac = 0;
-            if (fsp >= 3) {
-                frac = (int64_t)rl_get_uNbe(rd, 2);
-                if (ip < 0 && frac) {
-                    ip++;
-                    frac -= 0x10000;
-                }
-                frac *= 100;
-            } else if (fsp >= 1) {
-                frac = rl_get_u8(rd);
-                if (ip < 0 && frac) {
-                    ip++;
-                    frac -= 0x100;
-                }
-                frac *= 10000;
-            }
-            packed = ip * (1LL << 24) + frac;
-        }
+        time2 t2;
+        get_time2(rd, c->meta8, &t2);
         if (rd->err)
             break;
-        bool neg = packed < 0;
-        uint64_t a = neg ? (uint64_t)0 - (uint64_t)packed : (uint64_t)packed;
-        uint64_t hms = a >> 24;
-        uint32_t usec = (uint32_t)(a & 0xFFFFFF);
-        unsigned h = (unsigned)((hms >> 12) & 0x3FF), mi = (unsigned)((hms >> 6) & 63),
-                 s = (unsigned)(hms & 63);
-        if (usec > 999999 || mi > 59 || s > 59 || h > 838 || (hms >> 22) != 0)
+        bool neg = t2.neg;
+        unsigned h = t2.h, mi = t2.mi, s = t2.s;
+        uint32_t usec = t2.usec;
+        if (!t2.ok)
             return verr(v, RL_ECORRUPT, "time %s%u:%02u:%02u.%06u out of range", neg ? "-" : "", h,
                         mi, s, usec);
         break;
