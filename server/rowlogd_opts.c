@@ -167,7 +167,7 @@ static int add_regex(const char *name, char *dst, size_t cap, const char *v, rl_
 /* Applies one option by its long name (shared by the command line and the config file). */
 static int apply_opt(rowlogd_opts *o, const char *name, const char *v, rl_err *err)
 {
-    uint64_t n;
+    uint64_t n = 0;
     int rc = 0;
     if (strcmp(name, "source") == 0) {
         rc = binlog_source_parse_url(&o->source, v, err);
