@@ -2,7 +2,10 @@
  * include the .c): the checkpoint parser refuses a GTID state or a binlog file name that does
  * not fit instead of cutting it (a shortened state would resume from another position), and
  * accepts one that just fits; on_change counts a schema-change event (op 's') as such, never
- * as a row operation, and appends no tombstone after it even on a compacted topic. */
+ * as a row operation, and appends no tombstone after it even on a compacted topic; the
+ * changes of an XA transaction reach an on-demand snapshot's window at their XA COMMIT (with
+ * the commit's GTID), never at XA PREPARE, so an XA ROLLBACK inside a chunk's window keeps
+ * the chunk's row and an XA COMMIT inside it lets the stream's version win. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -115,11 +118,124 @@ static void test_schema_change_not_a_row(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* One XA transaction changing key 1 of the table an on-demand snapshot reads, ending with
+ * commit (true) or rollback (false), and a plain transaction changing key 2, all after the
+ * chunk's read view "0-1-10": what the window then decides for the chunk's rows of keys 1
+ * and 2, for that chunk and for a chunk read after the XA outcome ("0-1-13"). */
+static void xa_window_case(bool commit, bool *keep1, bool *keep2, bool *keep1_late,
+                           int64_t *published)
+{
+    char dir[] = "/tmp/rowlogd-seams-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    log_topic_config tc = {.retention_ms = -1, .retention_bytes = -1,
+                           .cleanup = LOG_CLEANUP_DELETE};
+    log_store_opts lopts = {.partitions = 1, .topic_defaults = &tc};
+    log_store_t *store = NULL;
+    rl_err err = {0};
+    assert_int_equal(log_store_open(&store, dir, &lopts, &err), 0);
+    rowlogd_opts opts;
+    memset(&opts, 0, sizeof opts);
+    opts.topic_defaults = tc;
+    opts.commit_interval_ms = 0;
+    rowlogd_source src;
+    memset(&src, 0, sizeof src);
+    src.opts = &opts;
+    src.store = store;
+    rowlogd_source_init(&src);
+    source_run run = {.src = &src, .checkpoint = RL_BUF_INIT, .err = &err};
+    assert_int_equal(rowlogd_xa_open(&run.xa, store, &err), 0);
+    od_run od;
+    memset(&od, 0, sizeof od);
+    od_reader rd; /* a chunk reader is running: only its presence is looked at */
+    memset(&rd, 0, sizeof rd);
+    od.rd = &rd;
+    assert_int_equal(binlog_snapshot_window_new(&od.win), 0);
+    rl_buf_puts(&od.topic, "rowlog.shop.t");
+    run.od = &od;
+    /* The table's reading starts with the stream at 0-1-10 (od_next_table does the same). */
+    assert_int_equal(binlog_snapshot_window_commit(od.win, "", "0-1-10", &err), 0);
+
+    const char *xid = "X'7831',X'',1";
+    binlog_change xa_row = {.topic = rl_slice_str("rowlog.shop.t"),
+                            .key = rl_slice_str("{\"id\":1}"),
+                            .value = rl_slice_str("{\"op\":\"u\",\"after\":{\"id\":1}}"),
+                            .ts_ms = 1700000000000,
+                            .op = 'u',
+                            .xid = xid};
+    assert_int_equal(on_change(&run, &xa_row), 0);
+    binlog_checkpoint prep = {.file = "binlog.000001", .pos = 1000, .gtid_state = "0-1-11",
+                              .gtid = "0-1-11"};
+    assert_int_equal(on_xa_prepare(&run, xid, &prep), 0);
+    binlog_checkpoint end = {.file = "binlog.000001", .pos = 2000, .gtid_state = "0-1-12",
+                             .gtid = "0-1-12"};
+    assert_true(on_xa_end(&run, xid, commit, &end) >= 0);
+    binlog_change plain = {.topic = rl_slice_str("rowlog.shop.t"),
+                           .key = rl_slice_str("{\"id\":2}"),
+                           .value = rl_slice_str("{\"op\":\"d\"}"),
+                           .ts_ms = 1700000000001,
+                           .op = 'd'};
+    assert_int_equal(on_change(&run, &plain), 0);
+    binlog_checkpoint last = {.file = "binlog.000001", .pos = 3000, .gtid_state = "0-1-13",
+                              .gtid = "0-1-13"};
+    assert_int_equal(on_commit(&run, &last), 0);
+
+    /* The chunk read at 0-1-10: the stream has passed it. */
+    assert_int_equal(binlog_snapshot_window_ready(od.win, "0-1-10", &err), 1);
+    assert_int_equal(binlog_snapshot_window_set_low(od.win, "0-1-10", &err), 0);
+    *keep1 = binlog_snapshot_window_keep(od.win, rl_slice_str("{\"id\":1}"));
+    *keep2 = binlog_snapshot_window_keep(od.win, rl_slice_str("{\"id\":2}"));
+    /* A chunk read at 0-1-13 saw every outcome: the stream changed nothing after it. */
+    assert_int_equal(binlog_snapshot_window_set_low(od.win, "0-1-13", &err), 0);
+    *keep1_late = binlog_snapshot_window_keep(od.win, rl_slice_str("{\"id\":1}"));
+    assert_true(binlog_snapshot_window_keep(od.win, rl_slice_str("{\"id\":2}")));
+    assert_int_equal(log_store_log_end_offset(store, "rowlog.shop.t", 0, published), 0);
+
+    binlog_snapshot_window_free(od.win);
+    rl_buf_free(&od.topic);
+    rowlogd_xa_free(run.xa);
+    log_store_close(store);
+    rowlogd_source_destroy(&src);
+    rl_buf_free(&run.checkpoint);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_xa_rollback_in_ondemand_window(void **state)
+{
+    (void)state;
+    bool keep1, keep2, keep1_late;
+    int64_t published = -1;
+    xa_window_case(false, &keep1, &keep2, &keep1_late, &published);
+    /* Rolled back: the stream carries nothing for key 1, so the chunk's row stays. */
+    assert_true(keep1);
+    assert_false(keep2); /* the plain transaction inside the window: the stream's wins */
+    assert_true(keep1_late);
+    assert_int_equal(published, 1); /* only the plain delete reached the table's topic */
+}
+
+static void test_xa_commit_in_ondemand_window(void **state)
+{
+    (void)state;
+    bool keep1, keep2, keep1_late;
+    int64_t published = -1;
+    xa_window_case(true, &keep1, &keep2, &keep1_late, &published);
+    /* Committed inside the window: the stream's version (published at XA COMMIT) wins. */
+    assert_false(keep1);
+    assert_false(keep2);
+    /* A chunk whose read view contains the XA COMMIT keeps its row (it is the committed
+     * state). */
+    assert_true(keep1_late);
+    assert_int_equal(published, 2); /* the XA change at its commit, then the delete */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_checkpoint_overlong_gtid_state),
         cmocka_unit_test(test_schema_change_not_a_row),
+        cmocka_unit_test(test_xa_rollback_in_ondemand_window),
+        cmocka_unit_test(test_xa_commit_in_ondemand_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
