@@ -51,7 +51,9 @@
  *   controller_id    int32     v1+; node_id
  *   topics           array     error_code int16 (0; 3 UNKNOWN_TOPIC_OR_PARTITION; 17
  *                              INVALID_TOPIC_EXCEPTION for a name log/ cannot hold), name
- *                              string, is_internal int8 (v1+; 0), partitions array of:
+ *                              string, is_internal int8 (v1+; 1 for a name beginning with
+ *                              "__", rowlogd's own topics such as __rowlog_xa, as Kafka marks
+ *                              __consumer_offsets; else 0), partitions array of:
  *                              error_code int16, partition_index int32, leader_id int32
  *                              (node_id), replica_nodes array of int32 ([node_id]),
  *                              isr_nodes array of int32 ([node_id])
@@ -316,12 +318,24 @@ static int api_versions(kafka_conn *conn, rl_err *err)
 
 /* ------------------------------------------------------------------ Metadata */
 
+/* Topics of rowlogd's own bookkeeping (__rowlog_xa: prepared XA changes; __consumer_offsets
+ * when it is ever listed) are named with a "__" prefix, which table topics never have (their
+ * names begin with the topic prefix). Kafka marks its internal topics the same way in
+ * Metadata (MetadataResponse.json "IsInternal"), and clients act on it: the Java consumer's
+ * regex subscriptions skip them (exclude.internal.topics, default true) and admin listings
+ * leave them out. librdkafka 2.0 reads the flag but still matches internal topics against
+ * regex subscriptions: `rowlog tail --group` sets topic.blacklist=^__.* for that. */
+static bool md_is_internal(rl_slice name)
+{
+    return name.len >= 2 && name.p[0] == '_' && name.p[1] == '_';
+}
+
 static void md_put_topic(rl_buf *b, int32_t node, int16_t error, rl_slice name,
                          uint32_t partitions)
 {
     rl_buf_put_be16(b, (uint16_t)error);
     kafka__put_str(b, name);
-    rl_buf_putc(b, 0); /* is_internal */
+    rl_buf_putc(b, md_is_internal(name) ? 1 : 0); /* is_internal (v1+: no v0 served) */
     rl_buf_put_be32(b, partitions);
     for (uint32_t p = 0; p < partitions; p++) {
         rl_buf_put_be16(b, KAFKA_ERR_NONE);

@@ -198,7 +198,7 @@ static int groups_show(const tool_kafka_opts *ko, const struct rd_kafka_group_in
     }
     for (int t = 0; t < md->topic_cnt; t++) {
         const struct rd_kafka_metadata_topic *mt = &md->topics[t];
-        if (mt->err || (mt->topic[0] == '_' && mt->topic[1] == '_'))
+        if (mt->err || tool_topic_is_internal(mt->topic))
             continue;
         for (int p = 0; p < mt->partition_cnt; p++)
             rd_kafka_topic_partition_list_add(tpl, mt->topic, mt->partitions[p].id);

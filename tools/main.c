@@ -35,7 +35,7 @@ static void rowlog_usage(FILE *f)
           "       [--from beginning|end|OFFSET|TIME|gtid:GTID] [--follow] [--max N]\n"
           "       [--format json|pretty|value] [--op c,u,d] TOPIC...\n"
           "                        print the records of topics (wildcards allowed)\n"
-          "  topics [--bootstrap HOST:PORT]\n"
+          "  topics [--internal] [--bootstrap HOST:PORT]\n"
           "                        list topics and partitions with their offsets\n"
           "  offsets [--gtid GTID | --time TIME] TOPIC...\n"
           "                        per partition, the offset of a GTID or a time\n"

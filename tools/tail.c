@@ -917,6 +917,17 @@ int tool_tail_main(int argc, char **argv)
         for (size_t i = 0; i < sizeof group_props / sizeof group_props[0]; i++)
             extra[nextra++] = group_props[i];
     }
+    /* librdkafka matches a regex subscription against every topic of the metadata, internal
+     * ones included (unlike the Java consumer's exclude.internal.topics): its topic blacklist
+     * hides them, unless a topic argument names an internal topic itself. -X may still set
+     * topic.blacklist (a later property wins). */
+    bool want_internal = false;
+    for (int a = optind; a < argc; a++)
+        want_internal = want_internal || tool_topic_is_internal(argv[a]);
+    if (o->group && !want_internal) {
+        extra[nextra++] = "topic.blacklist";
+        extra[nextra++] = "^__.*";
+    }
     for (size_t i = 0; i < 2 * o->nprops; i++)
         extra[nextra++] = o->props[i];
     extra[nextra] = NULL;

@@ -94,6 +94,11 @@ int tool_signals_block(sigset_t *set);
 /* Returns the pending signal among *set (consuming it) without waiting, or 0 when none. */
 int tool_signals_pending(const sigset_t *set);
 
+/* True when topic is internal: its name begins with "__" (Kafka's convention, which rowlogd
+ * follows for __rowlog_xa; its Metadata answers mark these topics is_internal). Pure.
+ * (tools/util.c; tool_topic_match applies the same rule to wildcards.) */
+bool tool_topic_is_internal(const char *topic);
+
 /* Writes the len bytes at p to f (an unlocked stdio stream used by one thread).
  * Returns 0 or -errno of the first failed write (errors stick on the stream). */
 int tool_write(FILE *f, const void *p, size_t len);

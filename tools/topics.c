@@ -8,6 +8,9 @@
  * ListOffsets request for timestamps -2 and -1, Kafka protocol guide "ListOffsets").
  * A topic or partition whose metadata or watermarks cannot be read is reported on stderr and
  * makes the exit status 1; the other lines are still printed.
+ * Internal topics (names beginning with "__": rowlogd's __rowlog_xa; Metadata marks them
+ * is_internal, server/kafka_api.c) are left out unless --internal is given, as Kafka's
+ * kafka-topics.sh --list leaves them out with --exclude-internal.
  */
 #include "tools/tools.h"
 
@@ -26,12 +29,14 @@ typedef struct topics_row {
 
 static void topics_usage(FILE *f)
 {
-    fputs("usage: rowlog topics [--bootstrap HOST:PORT] [--timeout MS] [--verbose]\n"
+    fputs("usage: rowlog topics [--internal] [--bootstrap HOST:PORT] [--timeout MS] [--verbose]\n"
           "\n"
           "Lists every partition of every topic with its offsets, sorted by topic and\n"
           "partition, one line each:\n"
           "  TOPIC<TAB>PARTITION<TAB>LOG_START<TAB>LOG_END\n"
           "\n"
+          "  --internal             list internal topics too (names beginning with __,\n"
+          "                         such as __rowlog_xa); left out by default\n"
           "  --bootstrap HOST:PORT  broker to connect to (default " TOOL_DEFAULT_BOOTSTRAP ")\n"
           "  --timeout MS           limit for each request (default 10000)\n"
           "  --verbose              print librdkafka's log lines on stderr\n"
@@ -54,8 +59,10 @@ int tool_topics_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         TOOL_KAFKA_LONGOPTS,
+        {"internal", no_argument, NULL, 'i'},
         {NULL, 0, NULL, 0},
     };
+    bool internal = false;
     tool_kafka_opts ko = {.bootstrap = TOOL_DEFAULT_BOOTSTRAP,
                           .prog = TOPICS_PROG,
                           .timeout_ms = TOOL_DEFAULT_TIMEOUT_MS};
@@ -65,6 +72,10 @@ int tool_topics_main(int argc, char **argv)
         int c = getopt_long(argc, argv, ":h", longopts, NULL);
         if (c == -1)
             break;
+        if (c == 'i') {
+            internal = true;
+            continue;
+        }
         int rc = tool_kafka_option(c, TOPICS_PROG, topics_usage, argv, &ko);
         if (rc != TOOL_OPT_NEXT)
             return rc;
@@ -94,6 +105,8 @@ int tool_topics_main(int argc, char **argv)
     }
     for (int t = 0; t < md->topic_cnt; t++) {
         const struct rd_kafka_metadata_topic *mt = &md->topics[t];
+        if (!internal && tool_topic_is_internal(mt->topic))
+            continue;
         if (mt->err) {
             fprintf(stderr, TOPICS_PROG ": topic '%s': %s\n", mt->topic, rd_kafka_err2str(mt->err));
             partial = true;

@@ -1,7 +1,7 @@
 /*
  * util.c - small helpers shared by the rowlog subcommands: number parsing, signal handling
  * without handlers (signals are blocked and collected with sigtimedwait, so no global flag is
- * needed), and checked writes to stdout.
+ * needed), checked writes to stdout, and which topics are internal.
  */
 #include "tools/tools.h"
 
@@ -23,6 +23,11 @@ int tool_parse_u64(const char *s, uint64_t max, uint64_t *out)
     }
     *out = v;
     return 0;
+}
+
+bool tool_topic_is_internal(const char *topic)
+{
+    return topic[0] == '_' && topic[1] == '_';
 }
 
 int tool_signals_block(sigset_t *set)

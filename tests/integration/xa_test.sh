@@ -81,9 +81,9 @@ start_rowlogd() {
     log "rowlogd run $RLD_RUN streaming (pid $RLD_PID)"
 }
 
-# records TOPIC: records in TOPIC's partitions (0 when absent).
+# records TOPIC: records in TOPIC's partitions (0 when absent); internal topics included.
 records() {
-    timeout 20 "$ROWLOG" topics --bootstrap "$BOOT" 2> /dev/null |
+    timeout 20 "$ROWLOG" topics --internal --bootstrap "$BOOT" 2> /dev/null |
         awk -F'\t' -v t="$1" '$1 == t { s += $4 } END { print s + 0 }'
 }
 
@@ -119,6 +119,10 @@ wait_records rowlog.itest.t 3
 wait_records __rowlog_xa 2
 [ "$(records rowlog.itest.t)" -eq 3 ] || die "prepared rows reached the topic before XA COMMIT"
 [ "$(records __rowlog_xa)" -eq 2 ] || die "--exclude not applied to the held changes"
+# __rowlog_xa is internal: `rowlog topics` lists it only with --internal.
+timeout 20 "$ROWLOG" topics --bootstrap "$BOOT" > "$WORK/topics.txt" 2>&1 || die "rowlog topics"
+grep -q '^rowlog\.itest\.t	' "$WORK/topics.txt" || die "rowlog topics lacks rowlog.itest.t"
+! grep -q '^__rowlog_xa' "$WORK/topics.txt" || die "rowlog topics lists __rowlog_xa"
 
 # 3.
 log "SIGKILL rowlogd while x1 is prepared"
@@ -181,6 +185,11 @@ if got != table:
 print("  %d records as expected; the topic reduced per key equals the table" % len(recs))
 EOF
 [ "$(records rowlog.itest.skip)" -eq 0 ] || die "an excluded table's XA change was published"
+# A group consumer's wildcard (a regex subscription) leaves the internal topic out too.
+timeout 90 "$ROWLOG" tail --bootstrap "$BOOT" --group xa-all --from beginning --format json '*' \
+    > "$WORK/group.jsonl" 2> "$WORK/group.err" || die "rowlog tail --group: $(tail -n 3 "$WORK/group.err")"
+grep -q '"topic":"rowlog.itest.t"' "$WORK/group.jsonl" || die "tail --group '*' read nothing of t"
+! grep -q '"topic":"__rowlog_xa"' "$WORK/group.jsonl" || die "tail --group '*' read __rowlog_xa"
 log "XA commit, rollback and one phase checked"
 
 kill -TERM "$RLD_PID"
