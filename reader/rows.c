@@ -862,6 +862,91 @@ static int64_t get_frac(rl_reader *rd, unsigned fsp)
     }
 }
 
+/* A calendar date and time of day read from a row image, and whether its fields are in
+ * range. One reader per type for rendering (put_value) and the check-only walk
+ * (check_value), so both accept and refuse the same values with the same messages. On a short
+ * read rd->err is set and the fields are meaningless. */
+typedef struct dtval {
+    bool ok;
+    unsigned y, m, d, h, mi, s;
+    uint32_t usec;
+} dtval;
+
+/* DATE / NEWDATE: 3 bytes little-endian, d | m << 5 | y << 9 (MariaDB sql/field.cc
+ * Field_newdate::store_TIME). ok: m <= 12 and y <= 9999 (d is 5 bits: at most 31). */
+static void get_date(rl_reader *rd, dtval *v)
+{
+    uint32_t x = rl_get_u24le(rd);
+    v->d = x & 31;
+    v->m = (x >> 5) & 15;
+    v->y = x >> 9;
+    v->ok = !(v->m > 12 || v->y > 9999);
+}
+
+/* DATETIME2(fsp): 5 bytes big-endian, offset 0x8000000000, then the fraction (get_frac)
+ * (mysys/my_time.c TIME_to_longlong_datetime_packed, my_datetime_packed_from_binary).
+ * Returns -1 when the value is negative or its fraction out of range (fields undefined),
+ * else 0 with v->ok saying whether y <= 9999, h <= 23, mi and s <= 59. */
+static int get_datetime2(rl_reader *rd, unsigned fsp, dtval *v)
+{
+    int64_t ip = (int64_t)rl_get_uNbe(rd, 5) - 0x8000000000LL;
+    int64_t usec = get_frac(rd, fsp);
+    if (ip < 0 || usec < 0)
+        return -1;
+    uint64_t ymd = (uint64_t)ip >> 17, ym = ymd >> 5, hms = (uint64_t)ip & 0x1FFFF;
+    v->d = (unsigned)(ymd & 31);
+    v->m = (unsigned)(ym % 13);
+    v->y = (unsigned)(ym / 13);
+    v->s = (unsigned)(hms & 63);
+    v->mi = (unsigned)((hms >> 6) & 63);
+    v->h = (unsigned)(hms >> 12);
+    v->usec = (uint32_t)usec;
+    v->ok = !(v->y > 9999 || v->h > 23 || v->mi > 59 || v->s > 59);
+    return 0;
+}
+
+/* TIMESTAMP2(fsp): 4 bytes big-endian of seconds since the epoch, then the fraction.
+ * Returns -1 when the fraction is out of range, else 0. */
+static int get_timestamp2(rl_reader *rd, unsigned fsp, uint32_t *secs, uint32_t *usec)
+{
+    *secs = (uint32_t)rl_get_uNbe(rd, 4);
+    int64_t f = get_frac(rd, fsp);
+    if (f < 0)
+        return -1;
+    *usec = (uint32_t)f;
+    return 0;
+}
+
+/* Old TIME (before 5.6.4): 3 bytes little-endian, signed, the number HHMMSS (sql/field.cc
+ * Field_time::store_TIME). *sv is the signed number; ok: mi and s <= 59, h <= 838. */
+static void get_time_old(rl_reader *rd, int32_t *sv, dtval *v)
+{
+    uint32_t x = rl_get_u24le(rd);
+    *sv = (x & 0x800000u) ? (int32_t)x - 0x1000000 : (int32_t)x;
+    uint32_t a = *sv < 0 ? (uint32_t)-*sv : (uint32_t)*sv;
+    v->h = a / 10000;
+    v->mi = a / 100 % 100;
+    v->s = a % 100;
+    v->ok = !(v->mi > 59 || v->s > 59 || v->h > 838);
+}
+
+/* Old DATETIME (before 5.6.4): 8 bytes little-endian, the number YYYYMMDDHHMMSS
+ * (sql/field.cc Field_datetime::store_TIME). *x is that number; ok: year <= 9999, m <= 12,
+ * d <= 31, h <= 23, mi and s <= 59. */
+static void get_datetime_old(rl_reader *rd, uint64_t *x, dtval *v)
+{
+    *x = rl_get_u64le(rd);
+    uint64_t dp = *x / 1000000, tp = *x % 1000000;
+    v->y = (unsigned)(dp / 10000 % 100000);
+    v->m = (unsigned)(dp / 100 % 100);
+    v->d = (unsigned)(dp % 100);
+    v->h = (unsigned)(tp / 10000);
+    v->mi = (unsigned)(tp / 100 % 100);
+    v->s = (unsigned)(tp % 100);
+    v->ok = !(dp / 10000 > 9999 || v->m > 12 || v->d > 31 || v->h > 23 || v->mi > 59 ||
+              v->s > 59);
+}
+
 /* MariaDB 5.3's TIME(n), DATETIME(n), TIMESTAMP(n) with n > 0 (BINLOG_COL_HIRES, n in meta8;
  * MariaDB sql/field.cc Field_time_hires, Field_datetime_hires, Field_timestamp_hires and
  * sql-common/my_time.c pack_time), big-endian. TIME, DATETIME: the packed value
@@ -1145,13 +1230,13 @@ static int put_value(value_ctx *v, rl_reader *rd, rl_buf *b)
     }
     case BINLOG_T_DATE:
     case BINLOG_T_NEWDATE: {
-        uint32_t x = rl_get_u24le(rd);
+        dtval dv;
+        get_date(rd, &dv);
         if (rd->err)
             break;
-        unsigned d = x & 31, m = (x >> 5) & 15, y = x >> 9;
-        if (m > 12 || y > 9999)
-            return verr(v, RL_ECORRUPT, "date %04u-%02u-%02u out of range", y, m, d);
-        put_quoted(b, tmp, put_date(tmp, y, m, d));
+        if (!dv.ok)
+            return verr(v, RL_ECORRUPT, "date %04u-%02u-%02u out of range", dv.y, dv.m, dv.d);
+        put_quoted(b, tmp, put_date(tmp, dv.y, dv.m, dv.d));
         break;
     }
     case BINLOG_T_TIME2: {
@@ -1174,34 +1259,30 @@ static int put_value(value_ctx *v, rl_reader *rd, rl_buf *b)
         break;
     }
     case BINLOG_T_DATETIME2: {
-        int64_t ip = (int64_t)rl_get_uNbe(rd, 5) - 0x8000000000LL;
-        int64_t usec = get_frac(rd, c->meta8);
+        dtval dv;
+        int dr = get_datetime2(rd, c->meta8, &dv);
         if (rd->err)
             break;
-        if (ip < 0 || usec < 0)
+        if (dr < 0)
             return verr(v, RL_ECORRUPT, "negative or out-of-range DATETIME2");
-        uint64_t ymd = (uint64_t)ip >> 17, ym = ymd >> 5, hms = (uint64_t)ip & 0x1FFFF;
-        unsigned d = (unsigned)(ymd & 31), m = (unsigned)(ym % 13), y = (unsigned)(ym / 13);
-        unsigned s = (unsigned)(hms & 63), mi = (unsigned)((hms >> 6) & 63),
-                 h = (unsigned)(hms >> 12);
-        if (y > 9999 || h > 23 || mi > 59 || s > 59)
-            return verr(v, RL_ECORRUPT, "datetime %u-%02u-%02u %02u:%02u:%02u out of range", y, m,
-                        d, h, mi, s);
-        char *o = put_date(tmp, y, m, d);
+        if (!dv.ok)
+            return verr(v, RL_ECORRUPT, "datetime %u-%02u-%02u %02u:%02u:%02u out of range",
+                        dv.y, dv.m, dv.d, dv.h, dv.mi, dv.s);
+        char *o = put_date(tmp, dv.y, dv.m, dv.d);
         *o++ = 'T';
-        o = put_hms(o, h, mi, s);
-        o = put_frac(o, (uint32_t)usec, c->meta8);
+        o = put_hms(o, dv.h, dv.mi, dv.s);
+        o = put_frac(o, dv.usec, c->meta8);
         put_quoted(b, tmp, o);
         break;
     }
     case BINLOG_T_TIMESTAMP2: {
-        uint32_t secs = (uint32_t)rl_get_uNbe(rd, 4);
-        int64_t usec = get_frac(rd, c->meta8);
+        uint32_t secs, usec;
+        int tr = get_timestamp2(rd, c->meta8, &secs, &usec);
         if (rd->err)
             break;
-        if (usec < 0)
+        if (tr < 0)
             return verr(v, RL_ECORRUPT, "TIMESTAMP2 fraction out of range");
-        put_utc(b, secs, (uint32_t)usec, c->meta8);
+        put_utc(b, secs, usec, c->meta8);
         break;
     }
     case BINLOG_T_TIMESTAMP: {
@@ -1212,34 +1293,30 @@ static int put_value(value_ctx *v, rl_reader *rd, rl_buf *b)
         break;
     }
     case BINLOG_T_TIME: {
-        uint32_t x = rl_get_u24le(rd);
+        int32_t sv;
+        dtval dv;
+        get_time_old(rd, &sv, &dv);
         if (rd->err)
             break;
-        int32_t sv = (x & 0x800000u) ? (int32_t)x - 0x1000000 : (int32_t)x;
-        uint32_t a = sv < 0 ? (uint32_t)-sv : (uint32_t)sv;
-        unsigned h = a / 10000, mi = a / 100 % 100, s = a % 100;
-        if (mi > 59 || s > 59 || h > 838)
+        if (!dv.ok)
             return verr(v, RL_ECORRUPT, "time %d out of range", sv);
         char *o = tmp;
         if (sv < 0)
             *o++ = '-';
-        put_quoted(b, tmp, put_hms(o, h, mi, s));
+        put_quoted(b, tmp, put_hms(o, dv.h, dv.mi, dv.s));
         break;
     }
     case BINLOG_T_DATETIME: {
-        uint64_t x = rl_get_u64le(rd);
+        uint64_t x;
+        dtval dv;
+        get_datetime_old(rd, &x, &dv);
         if (rd->err)
             break;
-        uint64_t dp = x / 1000000, tp = x % 1000000;
-        unsigned y = (unsigned)(dp / 10000 % 100000), m = (unsigned)(dp / 100 % 100),
-                 d = (unsigned)(dp % 100);
-        unsigned h = (unsigned)(tp / 10000), mi = (unsigned)(tp / 100 % 100),
-                 s = (unsigned)(tp % 100);
-        if (dp / 10000 > 9999 || m > 12 || d > 31 || h > 23 || mi > 59 || s > 59)
+        if (!dv.ok)
             return verr(v, RL_ECORRUPT, "datetime %llu out of range", (unsigned long long)x);
-        char *o = put_date(tmp, y, m, d);
+        char *o = put_date(tmp, dv.y, dv.m, dv.d);
         *o++ = 'T';
-        put_quoted(b, tmp, put_hms(o, h, mi, s));
+        put_quoted(b, tmp, put_hms(o, dv.h, dv.mi, dv.s));
         break;
     }
     case BINLOG_T_VARCHAR:
@@ -1455,10 +1532,10 @@ static int check_value(const value_ctx *v, rl_reader *rd)
     }
     case BINLOG_T_DATE:
     case BINLOG_T_NEWDATE: {
-        uint32_t x = rl_get_u24le(rd);
-        unsigned d = x & 31, m = (x >> 5) & 15, y = x >> 9;
-        if (!rd->err && (m > 12 || y > 9999))
-            return verr(v, RL_ECORRUPT, "date %04u-%02u-%02u out of range", y, m, d);
+        dtval dv;
+        get_date(rd, &dv);
+        if (!rd->err && !dv.ok)
+            return verr(v, RL_ECORRUPT, "date %04u-%02u-%02u out of range", dv.y, dv.m, dv.d);
         break;
     }
     case BINLOG_T_TIME2: {
@@ -1475,45 +1552,37 @@ static int check_value(const value_ctx *v, rl_reader *rd)
         break;
     }
     case BINLOG_T_DATETIME2: {
-        int64_t ip = (int64_t)rl_get_uNbe(rd, 5) - 0x8000000000LL;
-        int64_t usec = get_frac(rd, c->meta8);
+        dtval dv;
+        int dr = get_datetime2(rd, c->meta8, &dv);
         if (rd->err)
             break;
-        if (ip < 0 || usec < 0)
+        if (dr < 0)
             return verr(v, RL_ECORRUPT, "negative or out-of-range DATETIME2");
-        uint64_t ymd = (uint64_t)ip >> 17, ym = ymd >> 5, hms = (uint64_t)ip & 0x1FFFF;
-        unsigned d = (unsigned)(ymd & 31), m = (unsigned)(ym % 13), y = (unsigned)(ym / 13);
-        unsigned s = (unsigned)(hms & 63), mi = (unsigned)((hms >> 6) & 63),
-                 h = (unsigned)(hms >> 12);
-        if (y > 9999 || h > 23 || mi > 59 || s > 59)
-            return verr(v, RL_ECORRUPT, "datetime %u-%02u-%02u %02u:%02u:%02u out of range", y, m,
-                        d, h, mi, s);
+        if (!dv.ok)
+            return verr(v, RL_ECORRUPT, "datetime %u-%02u-%02u %02u:%02u:%02u out of range",
+                        dv.y, dv.m, dv.d, dv.h, dv.mi, dv.s);
         break;
     }
     case BINLOG_T_TIMESTAMP2: {
-        rl_reader_skip(rd, 4);
-        int64_t usec = get_frac(rd, c->meta8);
-        if (!rd->err && usec < 0)
+        uint32_t secs, usec;
+        int tr = get_timestamp2(rd, c->meta8, &secs, &usec);
+        if (!rd->err && tr < 0)
             return verr(v, RL_ECORRUPT, "TIMESTAMP2 fraction out of range");
         break;
     }
     case BINLOG_T_TIME: {
-        uint32_t x = rl_get_u24le(rd);
-        if (rd->err)
-            break;
-        int32_t sv = (x & 0x800000u) ? (int32_t)x - 0x1000000 : (int32_t)x;
-        uint32_t a = sv < 0 ? (uint32_t)-sv : (uint32_t)sv;
-        if (a / 100 % 100 > 59 || a % 100 > 59 || a / 10000 > 838)
+        int32_t sv;
+        dtval dv;
+        get_time_old(rd, &sv, &dv);
+        if (!rd->err && !dv.ok)
             return verr(v, RL_ECORRUPT, "time %d out of range", sv);
         break;
     }
     case BINLOG_T_DATETIME: {
-        uint64_t x = rl_get_u64le(rd);
-        if (rd->err)
-            break;
-        uint64_t dp = x / 1000000, tp = x % 1000000;
-        if (dp / 10000 > 9999 || dp / 100 % 100 > 12 || dp % 100 > 31 || tp / 10000 > 23 ||
-            tp / 100 % 100 > 59 || tp % 100 > 59)
+        uint64_t x;
+        dtval dv;
+        get_datetime_old(rd, &x, &dv);
+        if (!rd->err && !dv.ok)
             return verr(v, RL_ECORRUPT, "datetime %llu out of range", (unsigned long long)x);
         break;
     }
