@@ -10,10 +10,26 @@
  * configured to keep its records forever (retention and compaction would lose versions).
  *
  * Current definitions come from the source's information_schema over a connection of our own
- * (opened at the first fetch, reopened once when it was lost):
+ * (opened at the first fetch, reopened after a failure):
  *   COLUMNS (+ COLLATIONS for the collation id) in ORDINAL_POSITION order,
  *   STATISTICS of index PRIMARY in SEQ_IN_INDEX order,
  *   MariaDB: CHECK_CONSTRAINTS "json_valid(`c`)" marks JSON columns (JSON is LONGTEXT there).
+ *
+ * Failures (docs/schema.md "When information_schema cannot be read"): the decoder waits for
+ * the definition (the TABLE_MAP or DDL cannot be decoded without it), so a transient failure
+ * is retried here, on a new connection each time, with a backoff of SCHEMA_RETRY_FIRST_MS
+ * doubling to SCHEMA_RETRY_MAX_MS, for at most SCHEMA_RETRY_BUDGET_MS after the first
+ * failure; each retry is logged (warning) with the server's error, and a stop request ends
+ * the wait at once (RL_ESTOPPED). Transient (schema_mysql_code, from the MySQL/MariaDB error
+ * number; mysqld_error.h, errmsg.h): the connection lost, refused or killed (CR_SERVER_LOST
+ * 2013, CR_SERVER_GONE_ERROR 2006, CR_CONNECTION_ERROR 2002, CR_CONN_HOST_ERROR 2003,
+ * ER_SERVER_SHUTDOWN 1053, ER_CONNECTION_KILLED 1927, the ER_NET_* errors 1158-1161,
+ * ER_ABORTING_CONNECTION 1152), too many connections (1040, 1203), and a query that waited
+ * too long or was killed (ER_LOCK_WAIT_TIMEOUT 1205, ER_LOCK_DEADLOCK 1213,
+ * ER_QUERY_INTERRUPTED 1317, MariaDB ER_STATEMENT_TIMEOUT 1969, MySQL max_execution_time
+ * 3024). Anything else (access denied 1044/1045/1142, an unknown database, ...) is permanent:
+ * the source stops with RL_ESOURCE as before, and so does a transient failure that outlasts
+ * the budget (the error then says how many attempts were made over how long).
  *
  * Threading: the source thread alone.
  */
@@ -21,13 +37,29 @@
 
 #include "reader/schema.h"
 
+#include <errmsg.h>
 #include <errno.h>
 #include <jansson.h>
 #include <mysql.h>
+#include <mysqld_error.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+
+/* Retry policy of a transient failure (see the file comment), ms. The budget covers a
+ * primary restart or a short network cut; the binlog dump connection is not read meanwhile
+ * (if the primary drops it, the source reconnects from its checkpoint as usual). */
+#define SCHEMA_RETRY_FIRST_MS 100u
+#define SCHEMA_RETRY_MAX_MS 5000u
+#define SCHEMA_RETRY_BUDGET_MS 60000u
+/* MySQL 5.7+ ER_QUERY_TIMEOUT (max_execution_time); MariaDB's mysqld_error.h lacks it. */
+#define SCHEMA_ER_QUERY_TIMEOUT 3024u
+
+typedef struct schema_retry {
+    unsigned first_ms, max_ms, budget_ms;
+} schema_retry;
 
 struct rowlogd_schema {
     binlog_schema_t *hist;
@@ -35,7 +67,55 @@ struct rowlogd_schema {
     MYSQL *mysql;
     bool mariadb;
     rl_buf sql;
+    /* One attempt at reading a definition: fetch_attempt over s->mysql in rowlogd; a test may
+     * put a scripted one here. Returns what binlog_schema_provider.fetch returns, with the
+     * transient failures as schema_mysql_code gives them (-ECONNRESET, -EAGAIN, -ETIMEDOUT). */
+    binlog_schema_provider attempt;
+    schema_retry retry;
+    rowlogd_source *src; /* stop flag and wake-up of the backoff; NULL: plain sleeps */
+    uint64_t retries;    /* transient failures retried, over the life of the source */
 };
+
+/*
+ * What a failed connect or query with MySQL/MariaDB error number e means for the retry rule
+ * (file comment): -ECONNRESET (the connection is gone or refused), -EAGAIN (too many
+ * connections), -ETIMEDOUT (the query waited too long or was killed), all three transient;
+ * RL_ESOURCE for anything else (permanent). Pure.
+ */
+static int schema_mysql_code(unsigned e)
+{
+    switch (e) {
+    case CR_CONNECTION_ERROR:
+    case CR_CONN_HOST_ERROR:
+    case CR_SERVER_GONE_ERROR:
+    case CR_SERVER_LOST:
+    case CR_SERVER_LOST_EXTENDED:
+    case ER_SERVER_SHUTDOWN:
+    case ER_CONNECTION_KILLED:
+    case ER_ABORTING_CONNECTION:
+    case ER_NET_READ_ERROR:
+    case ER_NET_READ_INTERRUPTED:
+    case ER_NET_ERROR_ON_WRITE:
+    case ER_NET_WRITE_INTERRUPTED:
+        return -ECONNRESET;
+    case ER_CON_COUNT_ERROR:
+    case ER_TOO_MANY_USER_CONNECTIONS:
+        return -EAGAIN;
+    case ER_LOCK_WAIT_TIMEOUT:
+    case ER_LOCK_DEADLOCK:
+    case ER_QUERY_INTERRUPTED:
+    case ER_STATEMENT_TIMEOUT:
+    case SCHEMA_ER_QUERY_TIMEOUT:
+        return -ETIMEDOUT;
+    default:
+        return RL_ESOURCE;
+    }
+}
+
+static bool schema_transient(int rc)
+{
+    return rc == -ECONNRESET || rc == -EAGAIN || rc == -ETIMEDOUT;
+}
 
 static void provider_disconnect(struct rowlogd_schema *s)
 {
@@ -59,8 +139,9 @@ static int provider_connect(struct rowlogd_schema *s, rl_err *err)
     mysql_optionsv(s->mysql, MYSQL_OPT_RECONNECT, &off);
     if (!mysql_real_connect(s->mysql, s->opts.host, s->opts.user, s->opts.password, NULL,
                             s->opts.port ? s->opts.port : 3306, NULL, 0)) {
-        int rc = rl_err_set(err, RL_ESOURCE, "schema connection to %s:%u as '%s': %s (error %u)",
-                            s->opts.host, s->opts.port ? s->opts.port : 3306, s->opts.user,
+        int rc = rl_err_set(err, schema_mysql_code(mysql_errno(s->mysql)),
+                            "schema connection to %s:%u as '%s': %s (error %u)", s->opts.host,
+                            s->opts.port ? s->opts.port : 3306, s->opts.user,
                             mysql_error(s->mysql), mysql_errno(s->mysql));
         provider_disconnect(s);
         return rc;
@@ -79,13 +160,17 @@ static MYSQL_RES *query(struct rowlogd_schema *s, rl_err *err)
         return NULL;
     }
     if (mysql_real_query(s->mysql, sql, s->sql.len) != 0) {
-        rl_err_set(err, RL_ESOURCE, "schema query failed: %s (error %u)", mysql_error(s->mysql),
+        rl_err_set(err, schema_mysql_code(mysql_errno(s->mysql)),
+                   "schema query failed: %s (error %u)", mysql_error(s->mysql),
                    mysql_errno(s->mysql));
         return NULL;
     }
     MYSQL_RES *res = mysql_store_result(s->mysql);
     if (!res)
-        rl_err_set(err, RL_ESOURCE, "schema query returned no result: %s", mysql_error(s->mysql));
+        rl_err_set(err,
+                   mysql_errno(s->mysql) ? schema_mysql_code(mysql_errno(s->mysql)) : RL_ESOURCE,
+                   "schema query returned no result: %s (error %u)", mysql_error(s->mysql),
+                   mysql_errno(s->mysql));
     return res;
 }
 
@@ -108,6 +193,9 @@ static void put_literal(struct rowlogd_schema *s, const char *text)
     rl_buf_putc(&s->sql, '\'');
 }
 
+/* One attempt over s->mysql (connecting first when there is none). Returns 0, RL_ENOTFOUND
+ * (no such table now), -ENOMEM, a transient code of schema_mysql_code or RL_ESOURCE, with err
+ * (not NULL) filled. */
 static int fetch_once(struct rowlogd_schema *s, const char *db, const char *table,
                       binlog_schema_table **out, rl_err *err)
 {
@@ -132,7 +220,7 @@ static int fetch_once(struct rowlogd_schema *s, const char *db, const char *tabl
     put_literal(s, table);
     rl_buf_puts(&s->sql, " ORDER BY c.ORDINAL_POSITION");
     if (!(res = query(s, err))) {
-        rc = err ? err->code : RL_ESOURCE;
+        rc = err->code;
         goto fail;
     }
     MYSQL_ROW row;
@@ -166,7 +254,7 @@ static int fetch_once(struct rowlogd_schema *s, const char *db, const char *tabl
     put_literal(s, table);
     rl_buf_puts(&s->sql, " AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX");
     if (!(res = query(s, err))) {
-        rc = err ? err->code : RL_ESOURCE;
+        rc = err->code;
         goto fail;
     }
     while ((row = mysql_fetch_row(res)))
@@ -183,7 +271,7 @@ static int fetch_once(struct rowlogd_schema *s, const char *db, const char *tabl
         rl_buf_puts(&s->sql, " AND TABLE_NAME = ");
         put_literal(s, table);
         if (!(res = query(s, err))) {
-            rc = err ? err->code : RL_ESOURCE;
+            rc = err->code;
             goto fail;
         }
         while ((row = mysql_fetch_row(res))) {
@@ -203,19 +291,82 @@ fail:
     return rc < 0 ? rc : RL_ESOURCE;
 }
 
+static int fetch_attempt(void *ctx, const char *db, const char *table, binlog_schema_table **out,
+                         rl_err *err)
+{
+    struct rowlogd_schema *s = ctx;
+    int rc = fetch_once(s, db, table, out, err);
+    if (schema_transient(rc) || rc == RL_ESOURCE)
+        provider_disconnect(s); /* the next attempt starts on a new connection */
+    return rc;
+}
+
+/* Waits ms or until the source is asked to stop; true when stopping. */
+static bool schema_wait(struct rowlogd_schema *s, unsigned ms)
+{
+    rowlogd_source *src = s->src;
+    if (!src) {
+        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        return false;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&src->lock);
+    while (!atomic_load(&src->stop))
+        if (pthread_cond_timedwait(&src->wake, &src->lock, &until) == ETIMEDOUT)
+            break;
+    bool stopping = atomic_load(&src->stop);
+    pthread_mutex_unlock(&src->lock);
+    return stopping;
+}
+
+/* binlog_schema_provider.fetch of rowlogd: s->attempt, retried on transient failures (file
+ * comment). Returns 0, RL_ENOTFOUND, RL_ESTOPPED (a stop request during a backoff), -ENOMEM,
+ * or RL_ESOURCE (permanent, or transient past the budget: err says which and why). */
 static int provider_fetch(void *ctx, const char *db, const char *table, binlog_schema_table **out,
                           rl_err *err)
 {
     struct rowlogd_schema *s = ctx;
-    int rc = fetch_once(s, db, table, out, err);
-    if (rc == RL_ESOURCE && s->mysql) {
-        /* A connection idle for long may have been closed by the server: one fresh try. */
-        provider_disconnect(s);
-        rc = fetch_once(s, db, table, out, err);
+    rl_err local;
+    rl_err *e = err ? err : &local;
+    unsigned delay = s->retry.first_ms, attempts = 1;
+    int64_t first_fail = 0;
+    int rc;
+    for (;; attempts++) {
+        memset(e, 0, sizeof *e);
+        rc = s->attempt.fetch(s->attempt.ctx, db, table, out, e);
+        if (!schema_transient(rc))
+            break;
+        int64_t now = rl_mono_ns();
+        if (attempts == 1)
+            first_fail = now;
+        int64_t spent_ms = (now - first_fail) / 1000000;
+        if (spent_ms + (int64_t)delay > (int64_t)s->retry.budget_ms) {
+            rl_err_wrap(e, RL_ESOURCE,
+                        "information_schema failed %u times over %lld ms (transient failures are "
+                        "retried for %u ms); the last time",
+                        attempts, (long long)spent_ms, s->retry.budget_ms);
+            e->code = RL_ESOURCE;
+            return RL_ESOURCE;
+        }
+        s->retries++;
+        rl_warn("schema: reading `%s`.`%s` failed (attempt %u): %s (%s); retrying in %u ms", db,
+                table, attempts, e->msg[0] ? e->msg : rl_strerror(rc), rl_errname(rc), delay);
+        if (schema_wait(s, delay))
+            return rl_err_set(e, RL_ESTOPPED,
+                              "schema: stopped while waiting to read `%s`.`%s` again", db, table);
+        delay = delay >= s->retry.max_ms / 2 ? s->retry.max_ms : delay * 2;
     }
     if (rc == 0)
-        rl_info("schema: read the definition of `%s`.`%s` (%u columns, %u key columns)", db,
-                table, (*out)->ncols, (*out)->nkeys);
+        rl_info("schema: read the definition of `%s`.`%s` (%u columns, %u key columns)%s", db,
+                table, (*out)->ncols, (*out)->nkeys, attempts > 1 ? " after retrying" : "");
     return rc;
 }
 
@@ -420,6 +571,10 @@ int rowlogd_schema_attach(rowlogd_source *src, binlog_decoder_t *dec, rl_err *er
         if (!s)
             return rl_err_set(err, -ENOMEM, "out of memory");
         s->opts = src->opts->source;
+        s->attempt = (binlog_schema_provider){s, fetch_attempt};
+        s->retry = (schema_retry){SCHEMA_RETRY_FIRST_MS, SCHEMA_RETRY_MAX_MS,
+                                  SCHEMA_RETRY_BUDGET_MS};
+        s->src = src;
         binlog_schema_provider prov = {s, provider_fetch};
         int rc = binlog_schema_new(&s->hist, &prov);
         if (rc < 0) {

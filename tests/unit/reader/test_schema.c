@@ -986,6 +986,218 @@ static void test_no_history(void **state)
     cap_free(&c);
 }
 
+/* ------------------------------------------------------------------ rowlogd's provider retries */
+
+/* MySQL/MariaDB error numbers (mysqld_error.h, errmsg.h, written out here as the servers
+ * document them) and what the retry rule makes of them. */
+static void test_provider_error_classes(void **state)
+{
+    (void)state;
+    static const struct {
+        unsigned e;
+        int want;
+    } cases[] = {
+        {2013, -ECONNRESET}, /* Lost connection to server during query */
+        {2006, -ECONNRESET}, /* Server has gone away */
+        {2002, -ECONNRESET}, /* Can't connect (socket) */
+        {2003, -ECONNRESET}, /* Can't connect (TCP) */
+        {1053, -ECONNRESET}, /* Server shutdown in progress */
+        {1927, -ECONNRESET}, /* Connection was killed */
+        {1158, -ECONNRESET}, /* Got an error reading communication packets */
+        {1040, -EAGAIN},     /* Too many connections */
+        {1203, -EAGAIN},     /* max_user_connections */
+        {1205, -ETIMEDOUT},  /* Lock wait timeout exceeded */
+        {1213, -ETIMEDOUT},  /* Deadlock found */
+        {1317, -ETIMEDOUT},  /* Query execution was interrupted */
+        {1969, -ETIMEDOUT},  /* MariaDB max_statement_time */
+        {3024, -ETIMEDOUT},  /* MySQL max_execution_time */
+        {1045, RL_ESOURCE},  /* Access denied for user */
+        {1044, RL_ESOURCE},  /* Access denied to database */
+        {1142, RL_ESOURCE},  /* SELECT command denied */
+        {1049, RL_ESOURCE},  /* Unknown database */
+        {1064, RL_ESOURCE},  /* SQL syntax */
+        {0, RL_ESOURCE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (schema_mysql_code(cases[i].e) != cases[i].want)
+            fail_msg("error %u: %d, expected %d", cases[i].e, schema_mysql_code(cases[i].e),
+                     cases[i].want);
+        assert_int_equal(schema_transient(cases[i].want), cases[i].want != RL_ESOURCE);
+    }
+}
+
+/* A source that fails `fails` times with code (and the server's message), then answers from
+ * the fake information_schema. */
+typedef struct flaky {
+    int fails, code, calls;
+    const char *msg;
+    fake *inner;
+} flaky;
+
+static int flaky_fetch(void *ctx, const char *db, const char *table, binlog_schema_table **out,
+                       rl_err *err)
+{
+    flaky *fl = ctx;
+    fl->calls++;
+    if (fl->fails < 0 || fl->calls <= fl->fails)
+        return rl_err_set(err, fl->code, "schema query failed: %s", fl->msg);
+    return fake_fetch(fl->inner, db, table, out, err);
+}
+
+static void flaky_provider(struct rowlogd_schema *s, flaky *fl, unsigned budget_ms)
+{
+    memset(s, 0, sizeof *s);
+    s->attempt = (binlog_schema_provider){fl, flaky_fetch};
+    s->retry = (schema_retry){1, 4, budget_ms};
+}
+
+static void test_provider_retries_transient(void **state)
+{
+    (void)state;
+    fake_table ft = {"fixturedb", "all_types", make_all_types, 0};
+    fake f = {&ft, 1, 0};
+    bad_column = -1;
+    /* Each transient class: three failures, then the definition. */
+    const int codes[] = {-ECONNRESET, -EAGAIN, -ETIMEDOUT};
+    for (size_t i = 0; i < 3; i++) {
+        flaky fl = {3, codes[i], 0, "Lost connection to server during query (error 2013)", &f};
+        struct rowlogd_schema s;
+        flaky_provider(&s, &fl, 60000);
+        binlog_schema_table *t = NULL;
+        rl_err e = {0};
+        assert_int_equal(provider_fetch(&s, "fixturedb", "all_types", &t, &e), 0);
+        assert_non_null(t);
+        assert_int_equal(t->ncols, ALL_TYPES_N);
+        assert_int_equal(fl.calls, 4);
+        assert_int_equal(s.retries, 3);
+        assert_int_equal(e.code, 0);
+        binlog_schema_table_free(t);
+    }
+    /* No table now: RL_ENOTFOUND after the retries, as the source says. */
+    fake none = {NULL, 0, 0};
+    flaky fl = {2, -ECONNRESET, 0, "Server has gone away (error 2006)", &none};
+    struct rowlogd_schema s;
+    flaky_provider(&s, &fl, 60000);
+    binlog_schema_table *t = NULL;
+    assert_int_equal(provider_fetch(&s, "db", "gone", &t, NULL), RL_ENOTFOUND);
+    assert_int_equal(fl.calls, 3);
+    assert_null(t);
+}
+
+/* Through the decoder: the first TABLE_MAP of a MINIMAL-metadata fixture waits for the
+ * definition across the failures, and the rows come out named as without them. */
+static void test_provider_retries_in_decoder(void **state)
+{
+    (void)state;
+    if (!have_fixtures(MARIA_MINIMAL))
+        skip();
+    fake_table ft = {"fixturedb", "all_types", make_all_types, 0};
+    fake f = {&ft, 1, 0};
+    flaky fl = {4, -ECONNRESET, 0, "Lost connection to server during query (error 2013)", &f};
+    struct rowlogd_schema s;
+    flaky_provider(&s, &fl, 60000);
+    binlog_schema_provider prov = {&s, provider_fetch};
+    binlog_schema_t *h;
+    assert_int_equal(binlog_schema_new(&h, &prov), 0);
+    bad_column = -1;
+    captured c;
+    cap_init(&c);
+    rl_err e = {0};
+    assert_int_equal(run_file(MARIA_MINIMAL, h, false, &c, &e), 0);
+    assert_int_equal(fl.calls, 5);
+    assert_int_equal(f.total, 1);
+    assert_int_equal(json_array_size(c.rows), 3);
+    assert_int_equal(json_array_size(c.schema), 1);
+    json_t *after = json_object_get(json_object_get(json_array_get(c.rows, 0), "value"), "after");
+    assert_int_equal(json_integer_value(json_object_get(after, "c_int")), 400);
+    assert_null(json_object_get(after, "@1"));
+    cap_free(&c);
+    binlog_schema_free(h);
+
+    /* A permanent failure stops the stream at that TABLE_MAP, naming the table and the
+     * server's error, after one attempt. */
+    flaky denied = {-1, RL_ESOURCE, 0,
+                    "SELECT command denied to user 'rowlog'@'localhost' for table 'COLUMNS' "
+                    "(error 1142)",
+                    &f};
+    flaky_provider(&s, &denied, 60000);
+    prov = (binlog_schema_provider){&s, provider_fetch};
+    assert_int_equal(binlog_schema_new(&h, &prov), 0);
+    cap_init(&c);
+    memset(&e, 0, sizeof e);
+    assert_int_equal(run_file(MARIA_MINIMAL, h, false, &c, &e), RL_ESOURCE);
+    assert_int_equal(denied.calls, 1);
+    assert_int_equal(s.retries, 0);
+    assert_int_equal(json_array_size(c.rows), 0);
+    assert_non_null(strstr(e.msg, "`fixturedb`.`all_types`"));
+    assert_non_null(strstr(e.msg, "(error 1142)"));
+    cap_free(&c);
+    binlog_schema_free(h);
+}
+
+static void test_provider_gives_up(void **state)
+{
+    (void)state;
+    fake none = {NULL, 0, 0};
+    /* Transient for ever: given up once the budget (30 ms, backoff 1, 2, 4, 4, ... ms) is
+     * spent, as RL_ESOURCE, the last failure kept in the message. */
+    flaky fl = {-1, -ECONNRESET, 0, "Can't connect to server on '127.0.0.1' (111) (error 2003)",
+                &none};
+    struct rowlogd_schema s;
+    flaky_provider(&s, &fl, 30);
+    binlog_schema_table *t = NULL;
+    rl_err e = {0};
+    assert_int_equal(provider_fetch(&s, "shop", "orders", &t, &e), RL_ESOURCE);
+    assert_int_equal(e.code, RL_ESOURCE);
+    assert_null(t);
+    assert_true(fl.calls >= 2); /* the first retry always fits (0 ms spent + 1 ms) */
+    assert_int_equal(s.retries, (uint64_t)fl.calls - 1);
+    char want[64];
+    snprintf(want, sizeof want, "failed %d times over", fl.calls);
+    assert_non_null(strstr(e.msg, want));
+    assert_non_null(strstr(e.msg, "retried for 30 ms"));
+    assert_non_null(strstr(e.msg, "(error 2003)"));
+
+    /* A permanent error is not retried at all. */
+    flaky perm = {-1, RL_ESOURCE, 0, "Access denied for user 'rowlog' (error 1045)", &none};
+    flaky_provider(&s, &perm, 60000);
+    memset(&e, 0, sizeof e);
+    assert_int_equal(provider_fetch(&s, "shop", "orders", &t, &e), RL_ESOURCE);
+    assert_int_equal(perm.calls, 1);
+    assert_non_null(strstr(e.msg, "(error 1045)"));
+    /* Nor is running out of memory. */
+    flaky oom = {-1, -ENOMEM, 0, "out of memory", &none};
+    flaky_provider(&s, &oom, 60000);
+    assert_int_equal(provider_fetch(&s, "shop", "orders", &t, NULL), -ENOMEM);
+    assert_int_equal(oom.calls, 1);
+}
+
+/* A stop request ends the backoff at once: RL_ESTOPPED, which the source takes for a stop. */
+static void test_provider_stop_during_backoff(void **state)
+{
+    (void)state;
+    rowlogd_source src;
+    memset(&src, 0, sizeof src);
+    assert_int_equal(pthread_mutex_init(&src.lock, NULL), 0);
+    assert_int_equal(pthread_cond_init(&src.wake, NULL), 0);
+    atomic_store(&src.stop, true);
+    fake none = {NULL, 0, 0};
+    flaky fl = {-1, -ETIMEDOUT, 0, "Lock wait timeout exceeded (error 1205)", &none};
+    struct rowlogd_schema s;
+    flaky_provider(&s, &fl, 600000);
+    s.retry.first_ms = 60000; /* a wait the stop must cut short */
+    s.src = &src;
+    binlog_schema_table *t = NULL;
+    rl_err e = {0};
+    int64_t t0 = rl_mono_ns();
+    assert_int_equal(provider_fetch(&s, "shop", "orders", &t, &e), RL_ESTOPPED);
+    assert_true(rl_mono_ns() - t0 < 30LL * 1000000000LL);
+    assert_int_equal(fl.calls, 1);
+    assert_non_null(strstr(e.msg, "`shop`.`orders`"));
+    pthread_cond_destroy(&src.wake);
+    pthread_mutex_destroy(&src.lock);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -996,6 +1208,11 @@ int main(void)
         cmocka_unit_test(test_full_metadata),    cmocka_unit_test(test_rename_drop_database),
         cmocka_unit_test(test_no_history),       cmocka_unit_test(test_caller_commits),
         cmocka_unit_test(test_live_newest),
+        cmocka_unit_test(test_provider_error_classes),
+        cmocka_unit_test(test_provider_retries_transient),
+        cmocka_unit_test(test_provider_retries_in_decoder),
+        cmocka_unit_test(test_provider_gives_up),
+        cmocka_unit_test(test_provider_stop_during_backoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
