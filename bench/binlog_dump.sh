@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # binlog_dump.sh - how fast does rowlog decode a binlog, next to mariadb-binlog?
 #
-#   bench/binlog_dump.sh [--rows N] [--runs R] [--rowlog PATH] [--keep]
+#   bench/binlog_dump.sh [--rows N] [--runs R] [--rowlog PATH] [--keep] [--dir DIR]
+#                        [--generate-only]
 #   bench/binlog_dump.sh --files FILE... [--runs R] [--rowlog PATH]
 #
 # 1. Starts a throwaway MariaDB (scripts/mariadb-sandbox.sh: temp dir under /tmp, a free port,
@@ -12,6 +13,9 @@
 #      - 75% small transactions, one row each, from a stored-procedure loop: 50% INSERT,
 #        40% UPDATE by primary key, 10% DELETE by primary key (row image FULL, so updates
 #        carry both images; ANNOTATE_ROWS on, as the server's default).
+#    A FLUSH BINARY LOGS between the two parts puts them in two files, so the multi-row
+#    events (bulk part, ~8 KB rows events) and the one-row events can be measured apart and
+#    together (both files). DIR/workload.files lists them, one "multi|one PATH" a line.
 #    The server is stopped before timing so it does not compete for the CPU.
 # 2. Times, R runs each (default 3), the median reported:
 #      rowlog binlog dump FILE... > /dev/null
@@ -24,7 +28,9 @@
 #    and prints a result block: file size, rows, rows/s and MB/s for both, and the ratio.
 #
 # --files skips step 1 and measures existing binlog files. --keep leaves the temp dir (and
-# the binlog) in place and prints its path.
+# the binlog) in place and prints its path. --dir DIR uses DIR (created if absent, always
+# kept) instead of a temp dir, and reuses the files of an earlier run there (workload.files)
+# instead of generating again. --generate-only stops after step 1 (no timing, no counts).
 # Environment: ROWLOG (path of the rowlog program; default: the first of build-tools/,
 # build/ under the repository that has tools/rowlog).
 # Exit status: 0, 1 on failure, 2 on a usage error.
@@ -37,6 +43,8 @@ SANDBOX="$REPO/scripts/mariadb-sandbox.sh"
 ROWS=2000000
 RUNS=3
 KEEP=0
+GEN_ONLY=0
+WANT_DIR=""
 FILES=()
 ROWLOG=${ROWLOG:-}
 
@@ -49,8 +57,10 @@ while [ $# -gt 0 ]; do
         --runs) [ $# -ge 2 ] || usage; RUNS=$2; shift 2 ;;
         --rowlog) [ $# -ge 2 ] || usage; ROWLOG=$2; shift 2 ;;
         --keep) KEEP=1; shift ;;
+        --dir) [ $# -ge 2 ] || usage; WANT_DIR=$2; KEEP=1; shift 2 ;;
+        --generate-only) GEN_ONLY=1; shift ;;
         --files) shift; while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do FILES+=("$1"); shift; done ;;
-        -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "binlog_dump.sh: unknown argument '$1'" >&2; usage ;;
     esac
 done
@@ -87,7 +97,19 @@ free_port() {
 }
 
 generate() {
-    DIR=$(mktemp -d /tmp/rowlog-bench.XXXXXX)
+    if [ -n "$WANT_DIR" ]; then
+        mkdir -p "$WANT_DIR"
+        DIR=$(cd "$WANT_DIR" && pwd)
+        if [ -s "$DIR/workload.files" ]; then
+            local kind f
+            while read -r kind f; do FILES+=("$f"); done < "$DIR/workload.files"
+            echo "binlog_dump.sh: reusing the workload in $DIR" >&2
+            return
+        fi
+        [ ! -e "$DIR/data" ] || die "$DIR/data exists but $DIR/workload.files does not: remove it"
+    else
+        DIR=$(mktemp -d /tmp/rowlog-bench.XXXXXX)
+    fi
     local port; port=$(free_port)
     "$SANDBOX" start "$DIR" "$port" >&2
     local sql=("$SANDBOX" sql "$DIR")
@@ -147,6 +169,9 @@ SQL
             echo "  TIMESTAMP'2024-01-01 00:00:00' + INTERVAL seq SECOND, NULL FROM seq_${a}_to_${b};"
         done
     } | "${sql[@]}" shop
+    # The one-row part in a file of its own (see the header).
+    "${sql[@]}" -e "FLUSH BINARY LOGS"
+    local second; second=$("${sql[@]}" -N -B -e "SHOW MASTER STATUS" | cut -f1)
     local step=100000 i n
     for ((i = 0; i < small; i += step)); do
         n=$step; [ $((i + n)) -le $small ] || n=$((small - i))
@@ -162,7 +187,8 @@ SQL
         [[ "$f" < "$first" ]] && continue
         [ "$f" = "$cur" ] && continue
         FILES+=("$DIR/data/$f")
-    done < <("${sql[@]}" -N -B -e "SHOW BINARY LOGS" | cut -f1)
+        if [[ "$f" < "$second" ]]; then echo "multi $DIR/data/$f"; else echo "one $DIR/data/$f"; fi
+    done < <("${sql[@]}" -N -B -e "SHOW BINARY LOGS" | cut -f1) > "$DIR/workload.files"
     "$SANDBOX" stop "$DIR" >&2
 }
 
@@ -182,6 +208,10 @@ time_runs() {
 
 if [ ${#FILES[@]} -eq 0 ]; then
     generate
+fi
+if [ "$GEN_ONLY" -eq 1 ]; then
+    echo "binlog_dump.sh: generated $(printf '%s ' "${FILES[@]}")" >&2
+    exit 0
 fi
 [ ${#FILES[@]} -gt 0 ] || die "no binlog files to measure"
 for f in "${FILES[@]}"; do [ -r "$f" ] || die "cannot read $f"; done

@@ -3,7 +3,7 @@
  * file and from a server? (bench/RESULTS.md section 1, "Binlog decoding"; run by
  * bench/decode.sh, which also times `rowlog binlog dump` and mariadb-binlog on the same file.)
  *
- *   decode file [--mode json|check|frame] [--runs R] FILE...
+ *   decode file [--mode json|check|frame] [--source pread|mmap] [--runs R] FILE...
  *   decode stream --url mysql://USER:PASS@HOST:PORT --file NAME --until POS
  *                 [--mode json|check|bare] [--runs R]
  *
@@ -13,9 +13,11 @@
  *   check  binlog_decoder_feed with check-only row decoding (binlog__rows_set_check_only,
  *          reader/rows_int.h): every event framed, checksummed and decoded, every row image
  *          walked with each value's length and range checked, no JSON built ("decode alone");
- *   frame  (file) binlog_file_next only: the mmap source's framing, no checksum, no decoding;
+ *   frame  (file) the file source's framing only, no checksum, no decoding;
  *   bare   (stream) binlog_conn_next only: the packets read from the server, no decoding
  *          (the rate the replication protocol gives this client).
+ * --source: how files are read: pread (default) = binlog_file_next_transient, pread into a
+ * reused buffer, as `rowlog binlog dump` reads; mmap = binlog_file_next, the mapping.
  * `stream` dumps from the server (COM_BINLOG_DUMP at NAME:4) and stops at the first event
  * whose end (log_pos) reaches POS (the file's size: its last event, the ROTATE of FLUSH
  * BINARY LOGS); the server must not be writing to that file.
@@ -76,7 +78,8 @@ static const char *base_name(const char *path)
 }
 
 /* One pass over the files. Returns 0 or a negative code with err set. */
-static int run_files(char **files, int nfiles, const char *mode, counts *c, rl_err *err)
+static int run_files(char **files, int nfiles, const char *mode, bool use_mmap, counts *c,
+                     rl_err *err)
 {
     bool frame = strcmp(mode, "frame") == 0, check = strcmp(mode, "check") == 0;
     for (int i = 0; i < nfiles; i++) {
@@ -97,7 +100,8 @@ static int run_files(char **files, int nfiles, const char *mode, counts *c, rl_e
                 binlog__rows_set_check_only(dec, true);
         }
         rl_slice ev;
-        while ((rc = binlog_file_next(f, &ev, err)) == 1) {
+        while ((rc = use_mmap ? binlog_file_next(f, &ev, err)
+                              : binlog_file_next_transient(f, &ev, err)) == 1) {
             c->events++;
             c->bytes += ev.len;
             if (dec && (rc = binlog_decoder_feed(dec, ev, err)) < 0)
@@ -170,7 +174,8 @@ static int run_stream(const binlog_source_opts *so, const char *file, uint64_t u
 
 static int usage(void)
 {
-    fputs("usage: decode file [--mode json|check|frame] [--runs R] FILE...\n"
+    fputs("usage: decode file [--mode json|check|frame] [--source pread|mmap] [--runs R] "
+          "FILE...\n"
           "       decode stream --url URL --file NAME --until POS [--mode json|check|bare] "
           "[--runs R]\n",
           stderr);
@@ -184,7 +189,7 @@ int main(int argc, char **argv)
     bool stream = strcmp(argv[1], "stream") == 0;
     if (!stream && strcmp(argv[1], "file") != 0)
         return usage();
-    const char *mode = "json", *url = NULL, *file = NULL;
+    const char *mode = "json", *url = NULL, *file = NULL, *source = "pread";
     uint64_t until = 0;
     int runs = 1, a = 2;
     for (; a < argc && strncmp(argv[a], "--", 2) == 0; a += 2) {
@@ -194,6 +199,8 @@ int main(int argc, char **argv)
             mode = argv[a + 1];
         else if (strcmp(argv[a], "--runs") == 0)
             runs = atoi(argv[a + 1]);
+        else if (strcmp(argv[a], "--source") == 0)
+            source = argv[a + 1];
         else if (strcmp(argv[a], "--url") == 0)
             url = argv[a + 1];
         else if (strcmp(argv[a], "--file") == 0)
@@ -205,6 +212,9 @@ int main(int argc, char **argv)
     }
     bool mode_ok = strcmp(mode, "json") == 0 || strcmp(mode, "check") == 0 ||
                    strcmp(mode, stream ? "bare" : "frame") == 0;
+    bool use_mmap = strcmp(source, "mmap") == 0;
+    if (!use_mmap && strcmp(source, "pread") != 0)
+        return usage();
     if (!mode_ok || runs < 1 || (stream && (!url || !file || !until)) ||
         (!stream && a >= argc))
         return usage();
@@ -220,13 +230,13 @@ int main(int argc, char **argv)
         double c0 = cpu_s();
         int64_t t0 = rl_mono_ns();
         int rc = stream ? run_stream(&so, file, until, mode, &c, &err)
-                        : run_files(argv + a, argc - a, mode, &c, &err);
+                        : run_files(argv + a, argc - a, mode, use_mmap, &c, &err);
         double wall = (double)(rl_mono_ns() - t0) / 1e9, cpu = cpu_s() - c0;
         if (rc < 0) {
             fprintf(stderr, "decode: %s\n", err.msg[0] ? err.msg : rl_strerror(rc));
             return 1;
         }
-        report(stream ? "stream" : "file", mode, r, &c, wall, cpu);
+        report(stream ? "stream" : use_mmap ? "file-mmap" : "file", mode, r, &c, wall, cpu);
     }
     return 0;
 }

@@ -340,6 +340,10 @@ static inline int64_t binlog__get_varlen_signed(rl_reader *rd)
 }
 
 /* event.c */
+/* Tests: binlog_file_next_transient's buffer unit in bytes (0: the default, 256 KiB), to
+ * exercise events straddling or larger than the buffer. Before the first read. */
+void binlog__file_set_buffer(binlog_file_t *f, size_t bytes);
+
 const char *binlog__event_name(uint8_t type);
 
 /* tablemap.c: decodes a TABLE_MAP (rd = post-header + body, CRC excluded) into the cache.
