@@ -15,9 +15,12 @@
  *            @@global.gtid_executed and SHOW BINARY LOG STATUS (SHOW MASTER STATUS before
  *            8.2); UNLOCK TABLES (client/mysqldump.cc, --single-transaction --source-data).
  * Reading: reader threads take tables one at a time; a table with a primary key of orderable
- * types is read in chunks of chunk_rows by keyset pagination, written as an OR of ranges
+ * types is read in key order from its resume key on, written as an OR of ranges
  * (k1 > v1 OR (k1 = v1 AND k2 > v2) ...) which every MariaDB/MySQL version turns into an
- * index range scan; other tables are streamed in one pass with mysql_use_result. Each thread
+ * index range scan: one ordered unbuffered query cut into chunks of chunk_rows as rows arrive
+ * (read_ordered), or, when a run reads only max_chunks chunks (on-demand snapshots), one
+ * query per chunk with LIMIT (read_chunked); other tables are streamed in one pass with
+ * mysql_use_result. Each thread
  * renders a chunk into one of its two buffers and hands it to the thread running
  * binlog_snapshot_run, which calls the callbacks, so callbacks never run concurrently and
  * memory is bounded by 2 chunks per thread.
@@ -1407,6 +1410,86 @@ static int read_chunked(snap_worker *w, snap_table *t)
     }
 }
 
+/* A paginated table read by one ordered query from its token on (`SELECT ... WHERE key >
+ * token ORDER BY key`, no LIMIT, unbuffered), cut into chunks of chunk_rows as the rows arrive;
+ * each chunk's token is its last key, exactly as a LIMIT query per chunk would give, so a
+ * stopped snapshot resumes by keyset from there. One index range scan on the server instead of
+ * a new query (and a new B-tree descent) per chunk; the read view is the snapshot
+ * transaction's either way. Used when every chunk is wanted (max_chunks 0); an on-demand
+ * snapshot (one chunk per read view) keeps read_chunked. */
+static int read_ordered(snap_worker *w, snap_table *t)
+{
+    rl_err *err = &w->err;
+    uint64_t rows = t->rows_done, chunks = t->chunks_done;
+    rl_buf_reset(&w->keyraw);
+    rl_buf_append(&w->keyraw, t->token.p, t->token.len);
+    rl_buf_reset(&w->sql);
+    rl_buf_puts(&w->sql, t->select_sql);
+    if (w->keyraw.len) {
+        int rc = keyset_where(w, t, err);
+        if (rc != 0)
+            return rc;
+    }
+    rl_buf_puts(&w->sql, t->order_sql);
+    if (!rl_buf_ok(&w->sql) || !rl_buf_ok(&w->keyraw))
+        return rl_err_set(err, -ENOMEM, "out of memory");
+    if (atomic_load(&w->snap->stop))
+        return RL_ESTOPPED;
+    if (mysql_real_query(w->conn, (const char *)w->sql.p, w->sql.len) != 0) {
+        if (vanished(w->conn)) {
+            rl_warn("snapshot: `%s`.`%s` vanished during the snapshot (dropped?): skipped "
+                    "after %llu rows",
+                    t->db, t->name, (unsigned long long)rows);
+            return finish_chunk(w, t, rows, chunks, true, true);
+        }
+        return rl_err_wrap(err, sql_err(w->conn, err, "table query"), "`%s`.`%s`", t->db,
+                           t->name);
+    }
+    MYSQL_RES *res = mysql_use_result(w->conn);
+    if (!res)
+        return rl_err_wrap(err, sql_err(w->conn, err, "table result"), "`%s`.`%s`", t->db,
+                           t->name);
+    int rc = 0;
+    if (mysql_num_fields(res) != t->ncols)
+        rc = rl_err_set(err, RL_ESOURCE, "`%s`.`%s`: %u columns returned, %u expected", t->db,
+                        t->name, mysql_num_fields(res), t->ncols);
+    unsigned chunk_rows = w->snap->opts.chunk_rows;
+    int64_t now = rl_now_ms();
+    uint64_t in_chunk = 0;
+    MYSQL_ROW row;
+    while (rc == 0 && (row = mysql_fetch_row(res))) {
+        unsigned long *len = mysql_fetch_lengths(res);
+        if ((rc = render_row(w, t, &w->bufs[w->fill], row, len, rows, now, err)) != 0)
+            break;
+        rows++;
+        keep_key(w, t, row, len); /* a chunk's last key is its token */
+        if (++in_chunk == chunk_rows) {
+            if (!rl_buf_ok(&w->keyraw)) {
+                rc = rl_err_set(err, -ENOMEM, "out of memory");
+                break;
+            }
+            in_chunk = 0;
+            if ((rc = finish_chunk(w, t, rows, ++chunks, false, false)) != 0)
+                break;
+            now = rl_now_ms();
+        }
+    }
+    if (rc == 0 && mysql_errno(w->conn))
+        rc = rl_err_wrap(err, sql_err(w->conn, err, "table rows"), "`%s`.`%s`", t->db, t->name);
+    /* Freeing an unbuffered result reads the rest of the table: when stopping or failing,
+     * cut the connection first (a stopped or failed snapshot never reads again). */
+    if (rc != 0 && mysql_get_socket(w->conn) >= 0)
+        shutdown(mysql_get_socket(w->conn), SHUT_RDWR);
+    mysql_free_result(res);
+    if (rc == 0 && !rl_buf_ok(&w->keyraw))
+        rc = rl_err_set(err, -ENOMEM, "out of memory");
+    if (rc != 0)
+        return rc;
+    /* The last chunk (empty when the rows ended at a chunk boundary, as the LIMIT query after
+     * a full chunk would find): the table is done. */
+    return finish_chunk(w, t, rows, chunks + 1, true, false);
+}
+
 static int read_streamed(snap_worker *w, snap_table *t)
 {
     rl_err *err = &w->err;
@@ -1482,7 +1565,9 @@ static void *worker_main(void *arg)
             w->colpos = np;
             w->colpos_cap = t->ncols;
         }
-        rc = t->chunked ? read_chunked(w, t) : read_streamed(w, t);
+        rc = !t->chunked               ? read_streamed(w, t)
+             : snap->opts.max_chunks == 0 ? read_ordered(w, t)
+                                          : read_chunked(w, t);
         if (rc != 0)
             break;
     }

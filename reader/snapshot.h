@@ -16,10 +16,12 @@
  *     snapshot and @@global.gtid_executed and SHOW BINARY LOG STATUS (8.2+; SHOW MASTER
  *     STATUS before) are read, then UNLOCK TABLES (mysqldump --single-transaction
  *     --source-data does the same: client/mysqldump.cc). RELOAD is required.
- * Rows are read by primary-key keyset pagination (`WHERE k1 > v1 OR (k1 = v1 AND k2 > v2)
- * ORDER BY k1,k2 LIMIT N`, the row comparison (k1,k2) > (v1,v2) written as ranges) inside the
- * snapshot transaction, unbuffered, so memory is bounded by the chunk size whatever the table
- * size; a table without a usable key is streamed in one pass (mysql_use_result). The key is
+ * Rows are read in primary-key order from the resume key on (`WHERE k1 > v1 OR (k1 = v1 AND
+ * k2 > v2) ORDER BY k1,k2`, the row comparison (k1,k2) > (v1,v2) written as ranges) inside the
+ * snapshot transaction, unbuffered: one query per table cut into chunks as rows arrive (each
+ * chunk's last key is its resume token), or with max_chunks set one query per chunk with
+ * `LIMIT N`; memory is bounded by the chunk size whatever the table size. A table without a
+ * usable key is streamed in one pass (mysql_use_result). The key is
  * the one the binlog names: the PRIMARY KEY, else the first UNIQUE index of NOT NULL columns.
  * Values are rendered from the text protocol to exactly the JSON the binlog decoder gives
  * (docs/events.md): same topic, same key, same `after` object.

@@ -842,7 +842,27 @@ static int publish_snapshot_tables(rowlogd_source *src, const snap_state *ss)
 typedef struct snap_ctx {
     source_run *run;
     const binlog_start *p1;
+    long delay_us; /* test-only throttle per chunk (ROWLOGD_TEST_SNAPSHOT_CHUNK_DELAY_US) */
 } snap_ctx;
+
+/* ROWLOGD_TEST_SNAPSHOT_CHUNK_DELAY_US=N (tests only, docs/snapshots.md "Testing"): the
+ * initial snapshot's delivering thread sleeps N microseconds after each chunk that does not
+ * end a table, so a test can stop a snapshot mid-way on any machine. 0 when unset or not a
+ * number in 1..1000000. */
+static long test_chunk_delay_us(void)
+{
+    const char *v = getenv("ROWLOGD_TEST_SNAPSHOT_CHUNK_DELAY_US");
+    if (!v || !*v)
+        return 0;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || n < 1 || n > 1000000)
+        return 0;
+    rl_warn("snapshot: throttled to one chunk per %ld us (ROWLOGD_TEST_SNAPSHOT_CHUNK_DELAY_US, "
+            "for tests only)",
+            n);
+    return n;
+}
 
 static int on_snapshot_change(void *ctx, const binlog_change *ch)
 {
@@ -893,6 +913,10 @@ static int on_snapshot_progress(void *ctx, const binlog_snapshot_progress *pr)
         rl_info("snapshot: %s.%s done: %llu rows in %llu chunks%s", pr->db, pr->table,
                 (unsigned long long)pr->rows_done, (unsigned long long)pr->chunks_done,
                 pr->skipped ? " (skipped: the table vanished)" : "");
+    if (sc->delay_us && !pr->table_done) {
+        struct timespec ts = {sc->delay_us / 1000000, (sc->delay_us % 1000000) * 1000};
+        nanosleep(&ts, NULL);
+    }
     int64_t interval_ns = (int64_t)run->src->opts->commit_interval_ms * 1000000;
     if (pr->table_done || rl_mono_ns() - run->last_commit_ns >= interval_ns)
         return snap_commit(run, sc->p1);
@@ -1013,7 +1037,7 @@ static int run_snapshot(rowlogd_source *src, source_run *run, binlog_start *star
         goto out;
     src->resnapshot = false;
 
-    snap_ctx sc = {run, start};
+    snap_ctx sc = {run, start, test_chunk_delay_us()};
     binlog_snapshot_handler h = {
         .ctx = &sc, .on_change = on_snapshot_change, .on_progress = on_snapshot_progress};
     rc = binlog_snapshot_run(snap, &h, err);

@@ -18,144 +18,18 @@
 # Exit status: 0 pass, 1 fail, 77 skip (MariaDB tools not installed).
 set -uo pipefail
 
-ROWLOGD=${1:?usage: ondemand_test.sh ROWLOGD ROWLOG SCRIPTS_DIR}
-ROWLOG=${2:?usage: ondemand_test.sh ROWLOGD ROWLOG SCRIPTS_DIR}
-SCRIPTS=${3:?usage: ondemand_test.sh ROWLOGD ROWLOG SCRIPTS_DIR}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-SANDBOX="$SCRIPTS/mariadb-sandbox.sh"
+. "$HERE/snapshot_lib.sh"
+sl_init ondemand "${1:?usage: ondemand_test.sh ROWLOGD ROWLOG SCRIPTS_DIR}" \
+    "${2:?usage: ondemand_test.sh ROWLOGD ROWLOG SCRIPTS_DIR}" \
+    "${3:?usage: ondemand_test.sh ROWLOGD ROWLOG SCRIPTS_DIR}" 4344
 ROWS=${ITEST_ONDEMAND_ROWS:-60000}
 
-log() { echo "[ondemand $(date +%H:%M:%S)] $*"; }
-
-for tool in mariadbd mariadb mariadb-admin mariadb-install-db python3 curl timeout; do
-    if ! command -v "$tool" > /dev/null 2>&1 && ! [ -x "/usr/sbin/$tool" ]; then
-        echo "SKIP: $tool not installed (bash scripts/install-deps.sh)"
-        exit 77
-    fi
-done
-for bin in "$ROWLOGD" "$ROWLOG"; do
-    [ -x "$bin" ] || { echo "FAIL: $bin is not an executable (build first)"; exit 1; }
-done
-
-WORK=$(mktemp -d /tmp/rl-ondemand.XXXXXX)
-RLD_PID=""
-WL_PID=""
-RLD_RUN=0
-STATUS=1
-
-alive() {
-    [ -n "$1" ] && [ -r "/proc/$1/stat" ] || return 1
-    local st
-    st=$(sed -E 's/^[0-9]+ \(.*\) (.).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
-    [ "$st" != Z ]
-}
-
-wait_exit() {  # PID SECONDS; sets EXIT_RC; 1 on timeout
-    local pid=$1 secs=$2 deadline
-    deadline=$((SECONDS + secs))
-    while alive "$pid"; do
-        [ $SECONDS -lt $deadline ] || return 1
-        sleep 0.1
-    done
-    EXIT_RC=0
-    wait "$pid" || EXIT_RC=$?
-    return 0
-}
-
-cleanup() {
-    if alive "$WL_PID"; then kill -TERM "$WL_PID" 2> /dev/null; fi
-    if alive "$RLD_PID"; then
-        kill -TERM "$RLD_PID" 2> /dev/null
-        wait_exit "$RLD_PID" 30 || kill -KILL "$RLD_PID" 2> /dev/null
-    fi
-    "$SANDBOX" stop "$WORK/db" > /dev/null 2>&1
-    if [ "$STATUS" -ne 0 ]; then
-        local f
-        for f in "$WORK"/rowlogd.*.log; do
-            [ -e "$f" ] || continue
-            echo "---- last 30 lines of $(basename "$f") ----"
-            tail -n 30 "$f"
-        done
-    fi
-    if [ "${ITEST_KEEP:-0}" = 1 ]; then
-        echo "[ondemand] ITEST_KEEP=1: work directory kept: $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'echo "[ondemand] interrupted"; exit 130' INT TERM
-
-die() { echo "FAIL: $*"; exit 1; }
-
-read -r DBPORT KPORT HPORT < <(python3 -c '
-import socket
-s = [socket.socket() for _ in range(3)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])')
-BOOT="127.0.0.1:$KPORT"
-HTTP="127.0.0.1:$HPORT"
-
-sql() { "$SANDBOX" sql "$WORK/db" "$@"; }
-
-start_rowlogd() {  # READY_PATTERN ARGS...
+# od_start READY_PATTERN ARGS...: rowlogd streaming itest.* without an initial snapshot.
+od_start() {
     local ready=$1
     shift
-    RLD_RUN=$((RLD_RUN + 1))
-    LOGF="$WORK/rowlogd.$RLD_RUN.log"
-    log "rowlogd run $RLD_RUN: $*"
-    "$ROWLOGD" --source "mysql://rowlog:rowlogpw@127.0.0.1:$DBPORT" --data-dir "$WORK/data" \
-        --listen "$BOOT" --partitions 1 --server-id 4344 --http "$HTTP" \
-        --snapshot never --include 'itest\..*' --log-level info "$@" > "$LOGF" 2>&1 &
-    RLD_PID=$!
-    wait_log "$ready" 120
-}
-
-wait_log() {  # PATTERN SECONDS
-    local deadline=$((SECONDS + $2))
-    until grep -q -- "$1" "$LOGF"; do
-        if ! alive "$RLD_PID"; then
-            wait_exit "$RLD_PID" 1
-            die "rowlogd exited with status $EXIT_RC before logging '$1'"
-        fi
-        [ $SECONDS -lt $deadline ] || die "no '$1' in rowlogd's log after $2 s"
-        sleep 0.2
-    done
-}
-
-stop_rowlogd() {  # SIGNAL
-    kill -"$1" "$RLD_PID" 2> /dev/null || die "rowlogd is not running"
-    wait_exit "$RLD_PID" 60 || die "rowlogd did not exit within 60 s of SIG$1"
-    if [ "$1" = TERM ] && [ "$EXIT_RC" -ne 0 ]; then
-        die "rowlogd exited with status $EXIT_RC after SIGTERM"
-    fi
-    RLD_PID=""
-}
-
-metric() {  # NAME LABEL_SUBSTRING: value of the first matching sample, or empty
-    curl -sf "http://$HTTP/metrics" 2> /dev/null |
-        awk -v n="$1 " -v m="$1{" -v l="$2" \
-            '(index($0, n) == 1 || index($0, m) == 1) && index($0, l) > 0 { print $NF; exit }'
-}
-
-# wait_caught_up: until rowlogd's GTID sequence reaches the primary's.
-wait_caught_up() {
-    local want have deadline=$((SECONDS + 120))
-    want=$(sql -N -B -e "SELECT @@gtid_binlog_pos" | sed 's/.*-//')
-    while :; do
-        have=$(metric rowlog_source_gtid_sequence 'gtid_domain="0"')
-        if [ -n "$have" ] && [ "$have" -ge "$want" ]; then
-            sleep 1 # the position is published before its group commit is durable
-            return 0
-        fi
-        [ $SECONDS -lt $deadline ] || die "rowlogd did not reach the primary's seq $want"
-        sleep 0.3
-    done
-}
-
-read_topic() {  # TOPIC OUT
-    timeout 300 "$ROWLOG" tail --bootstrap "$BOOT" --from beginning "$1" > "$2" \
-        2> "$2.err" || die "rowlog tail $1: $(tail -n 3 "$2.err")"
+    start_rowlogd "$WORK/data" "$ready" --snapshot never --include 'itest\..*' "$@"
 }
 
 start_workload() {  # SEED: single-statement transactions on itest.od, in the background
@@ -178,14 +52,6 @@ PY
     WL_PID=$!
 }
 
-stop_workload() {
-    if alive "$WL_PID"; then
-        kill -TERM "$WL_PID" 2> /dev/null
-        wait_exit "$WL_PID" 30
-    fi
-    WL_PID=""
-}
-
 check_topic() {  # LABEL EXTRA_ARGS...
     local label=$1
     shift
@@ -198,10 +64,9 @@ check_topic() {  # LABEL EXTRA_ARGS...
 }
 
 T0=$SECONDS
-log "starting MariaDB on 127.0.0.1:$DBPORT; work dir $WORK"
-"$SANDBOX" start "$WORK/db" "$DBPORT" || die "sandbox start"
+sl_start_db
 sql -e "CREATE DATABASE IF NOT EXISTS itest" || die "create database"
-start_rowlogd "streaming from" --snapshot-chunk-rows 1000
+od_start "streaming from" --snapshot-chunk-rows 1000
 sql << EOF || die "schema"
 USE itest;
 CREATE TABLE od (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(40) NOT NULL) ENGINE=InnoDB;
@@ -239,7 +104,7 @@ log "b passed ($((SECONDS - T0)) s)"
 stop_rowlogd TERM
 
 # ---- c
-start_rowlogd "streaming from" --snapshot-chunk-rows 200 --commit-interval-ms 5
+od_start "streaming from" --snapshot-chunk-rows 200 --commit-interval-ms 5
 start_workload 2
 "$ROWLOG" snapshot --http "$HTTP" itest.od > "$WORK/snapshot.c.out" 2>&1 ||
     die "c: rowlog snapshot: $(cat "$WORK/snapshot.c.out")"
@@ -255,7 +120,7 @@ done_flag=$(metric rowlog_ondemand_snapshot_table_done 'itest.od')
 [ "$done_flag" = 0 ] || die "c: the snapshot was too fast to stop mid-way"
 stop_rowlogd KILL
 log "c: SIGKILL at about $r rows"
-start_rowlogd "on-demand snapshot: itest.od resumes from token '[0-9]" --snapshot-chunk-rows 200
+od_start "on-demand snapshot: itest.od resumes from token '[0-9]" --snapshot-chunk-rows 200
 wait_log "on-demand snapshot: itest.od complete" 150
 stop_workload
 check_topic c --min-r $((ROWS / 2))
