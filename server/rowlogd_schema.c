@@ -24,7 +24,8 @@
  * number; mysqld_error.h, errmsg.h): the connection lost, refused or killed (CR_SERVER_LOST
  * 2013, CR_SERVER_GONE_ERROR 2006, CR_CONNECTION_ERROR 2002, CR_CONN_HOST_ERROR 2003,
  * ER_SERVER_SHUTDOWN 1053, ER_CONNECTION_KILLED 1927, the ER_NET_* errors 1158-1161,
- * ER_ABORTING_CONNECTION 1152), too many connections (1040, 1203), and a query that waited
+ * ER_ABORTING_CONNECTION 1152), too many connections (1040, 1203, and 1226 for an account's
+ * MAX_USER_CONNECTIONS or another of its resource limits), and a query that waited
  * too long or was killed (ER_LOCK_WAIT_TIMEOUT 1205, ER_LOCK_DEADLOCK 1213,
  * ER_QUERY_INTERRUPTED 1317, MariaDB ER_STATEMENT_TIMEOUT 1969, MySQL max_execution_time
  * 3024). Anything else (access denied 1044/1045/1142, an unknown database, ...) is permanent:
@@ -100,6 +101,7 @@ static int schema_mysql_code(unsigned e)
         return -ECONNRESET;
     case ER_CON_COUNT_ERROR:
     case ER_TOO_MANY_USER_CONNECTIONS:
+    case ER_USER_LIMIT_REACHED:
         return -EAGAIN;
     case ER_LOCK_WAIT_TIMEOUT:
     case ER_LOCK_DEADLOCK:

@@ -18,107 +18,34 @@
 # Exit status: 0 pass, 1 fail, 77 skip (MariaDB tools not installed).
 set -uo pipefail
 
-ROWLOGD=${1:?usage: xa_test.sh ROWLOGD ROWLOG SCRIPTS_DIR}
-ROWLOG=${2:?usage: xa_test.sh ROWLOGD ROWLOG SCRIPTS_DIR}
-SCRIPTS=${3:?usage: xa_test.sh ROWLOGD ROWLOG SCRIPTS_DIR}
-SANDBOX="$SCRIPTS/mariadb-sandbox.sh"
-
 . "$(dirname "$0")/lib.sh"
 
-rl_require_tools mariadbd mariadb mariadb-admin mariadb-install-db python3 setsid timeout
-rl_require_bins "$ROWLOGD" "$ROWLOG"
-
-log() { echo "[xa $(date +%H:%M:%S)] $*"; }
-die() { echo "FAIL: $*"; exit 1; }
-
-WORK=$(mktemp -d /tmp/rl-xa.XXXXXX)
-RLD_PID=""
-RLD_RUN=0
-STATUS=1
-
-cleanup() {
-    [ -n "${WATCHDOG_PID:-}" ] && kill -TERM "$WATCHDOG_PID" 2> /dev/null
-    rl_stop "$RLD_PID" 30
-    "$SANDBOX" stop "$WORK/db" > /dev/null 2>&1
-    if [ "$STATUS" -ne 0 ]; then
-        rl_show_logs 40 "$WORK"/rowlogd.*.log
-        [ -f "$WORK/tail.jsonl" ] && { echo "---- tail.jsonl"; head -c 6000 "$WORK/tail.jsonl"; }
-    fi
-    if [ "${ITEST_KEEP:-0}" = 1 ]; then
-        echo "[xa] ITEST_KEEP=1: work directory kept: $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'echo "[xa] interrupted"; exit 130' INT TERM
-rl_watchdog xa 170
-
-read -r DBPORT KPORT < <(free_ports 2)
-BOOT="127.0.0.1:$KPORT"
-
-app() {
-    mariadb --no-defaults -h127.0.0.1 -P"$DBPORT" -uapp -papppw itest -e "$1" ||
-        die "SQL failed: $1"
-}
-root() {
-    "$SANDBOX" sql "$WORK/db" itest -e "$1" || die "SQL (root) failed: $1"
-}
+rl_db_init xa "${1:?usage: xa_test.sh ROWLOGD ROWLOG SCRIPTS_DIR}" \
+    "${2:?usage: xa_test.sh ROWLOGD ROWLOG SCRIPTS_DIR}" \
+    "${3:?usage: xa_test.sh ROWLOGD ROWLOG SCRIPTS_DIR}" 170
 
 start_rowlogd() {
-    RLD_RUN=$((RLD_RUN + 1))
-    local logf="$WORK/rowlogd.$RLD_RUN.log"
-    "$ROWLOGD" --source "mysql://rowlog:rowlogpw@127.0.0.1:$DBPORT" \
-        --data-dir "$WORK/rowlog-data" --listen "$BOOT" --server-id 4444 --http off \
-        --snapshot never --exclude 'itest\.skip' --log-level info > "$logf" 2>&1 &
-    RLD_PID=$!
-    local deadline=$((SECONDS + 60))
-    until grep -q "streaming from" "$logf"; do
-        alive "$RLD_PID" || { wait_exit "$RLD_PID" 1; die "rowlogd exited ($EXIT_RC) at start"; }
-        [ $SECONDS -lt $deadline ] || die "rowlogd not streaming after 60 s"
-        sleep 0.2
-    done
-    log "rowlogd run $RLD_RUN streaming (pid $RLD_PID)"
+    rl_rowlogd_start --server-id 4444 --snapshot never --exclude 'itest\.skip'
 }
 
-# records TOPIC: records in TOPIC's partitions (0 when absent); internal topics included.
-records() {
-    timeout 20 "$ROWLOG" topics --internal --bootstrap "$BOOT" 2> /dev/null |
-        awk -F'\t' -v t="$1" '$1 == t { s += $4 } END { print s + 0 }'
-}
-
-# wait_records TOPIC N: until TOPIC holds N records in total.
-wait_records() {
-    local deadline=$((SECONDS + 60)) have=0
-    while [ $SECONDS -lt $deadline ]; do
-        have=$(records "$1")
-        [ "$have" -ge "$2" ] && return 0
-        alive "$RLD_PID" || die "rowlogd died while waiting for $1"
-        sleep 0.3
-    done
-    die "$1 holds $have records after 60 s, expected $2"
-}
-
-log "starting MariaDB on 127.0.0.1:$DBPORT; work dir $WORK"
-"$SANDBOX" start "$WORK/db" "$DBPORT" || die "sandbox start"
-"$SANDBOX" sql "$WORK/db" -e "CREATE DATABASE IF NOT EXISTS itest;" || die "sandbox setup"
-app "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))"
-app "CREATE TABLE skip (id INT PRIMARY KEY)"
+rl_db_start
+rl_app "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))"
+rl_app "CREATE TABLE skip (id INT PRIMARY KEY)"
 
 # 1.
 start_rowlogd
-app "INSERT INTO t VALUES (1, 'a')"
-app "INSERT INTO t VALUES (2, 'b')"
-wait_records rowlog.itest.t 2
+rl_app "INSERT INTO t VALUES (1, 'a')"
+rl_app "INSERT INTO t VALUES (2, 'b')"
+rl_wait_records rowlog.itest.t 2
 
 # 2.
-app "XA START 'x1'; INSERT INTO t VALUES (10, 'x1'); INSERT INTO skip VALUES (1);
+rl_app "XA START 'x1'; INSERT INTO t VALUES (10, 'x1'); INSERT INTO skip VALUES (1);
      UPDATE t SET v = 'x1u' WHERE id = 1; XA END 'x1'; XA PREPARE 'x1'"
-app "INSERT INTO t VALUES (3, 'c')"
-wait_records rowlog.itest.t 3
-wait_records __rowlog_xa 2
-[ "$(records rowlog.itest.t)" -eq 3 ] || die "prepared rows reached the topic before XA COMMIT"
-[ "$(records __rowlog_xa)" -eq 2 ] || die "--exclude not applied to the held changes"
+rl_app "INSERT INTO t VALUES (3, 'c')"
+rl_wait_records rowlog.itest.t 3
+rl_wait_records __rowlog_xa 2
+[ "$(rl_records rowlog.itest.t)" -eq 3 ] || die "prepared rows reached the topic before XA COMMIT"
+[ "$(rl_records __rowlog_xa)" -eq 2 ] || die "--exclude not applied to the held changes"
 # __rowlog_xa is internal: `rowlog topics` lists it only with --internal.
 timeout 20 "$ROWLOG" topics --bootstrap "$BOOT" > "$WORK/topics.txt" 2>&1 || die "rowlog topics"
 grep -q '^rowlog\.itest\.t	' "$WORK/topics.txt" || die "rowlog topics lacks rowlog.itest.t"
@@ -129,28 +56,28 @@ log "SIGKILL rowlogd while x1 is prepared"
 kill -KILL "$RLD_PID"
 wait_exit "$RLD_PID" 30 || die "rowlogd survived SIGKILL"
 RLD_PID=""
-root "FLUSH BINARY LOGS" # the XA COMMIT comes in another binlog file than its prepare
-app "INSERT INTO t VALUES (4, 'd')"
+rl_root "FLUSH BINARY LOGS" # the XA COMMIT comes in another binlog file than its prepare
+rl_app "INSERT INTO t VALUES (4, 'd')"
 start_rowlogd
 grep -q "XA: 1 prepared transactions held" "$WORK/rowlogd.2.log" ||
     die "rowlogd run 2 did not find x1 held"
-root "XA COMMIT 'x1'"
-app "INSERT INTO t VALUES (5, 'e')"
+rl_root "XA COMMIT 'x1'"
+rl_app "INSERT INTO t VALUES (5, 'e')"
 
 # 4.
-app "XA START 'x2'; INSERT INTO t VALUES (20, 'x2'); DELETE FROM t WHERE id = 2;
+rl_app "XA START 'x2'; INSERT INTO t VALUES (20, 'x2'); DELETE FROM t WHERE id = 2;
      XA END 'x2'; XA PREPARE 'x2'"
-root "XA ROLLBACK 'x2'"
+rl_root "XA ROLLBACK 'x2'"
 
 # 5.
-app "XA START 'x3'; INSERT INTO t VALUES (30, 'x3'); XA END 'x3'; XA COMMIT 'x3' ONE PHASE"
-app "INSERT INTO t VALUES (6, 'f')"
-wait_records rowlog.itest.t 9
+rl_app "XA START 'x3'; INSERT INTO t VALUES (30, 'x3'); XA END 'x3'; XA COMMIT 'x3' ONE PHASE"
+rl_app "INSERT INTO t VALUES (6, 'f')"
+rl_wait_records rowlog.itest.t 9
 
 # 6.
 timeout 60 "$ROWLOG" tail --bootstrap "$BOOT" --from beginning --format json rowlog.itest.t \
     > "$WORK/tail.jsonl" 2> "$WORK/tail.err" || die "rowlog tail: $(tail -n 3 "$WORK/tail.err")"
-root "SELECT id, v FROM t ORDER BY id" > "$WORK/select.tsv"
+rl_root "SELECT id, v FROM t ORDER BY id" > "$WORK/select.tsv"
 python3 - "$WORK/tail.jsonl" "$WORK/select.tsv" << 'EOF' || die "stream check"
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -184,7 +111,7 @@ if got != table:
     fail("topic reduced per key %r != SELECT %r" % (got, table))
 print("  %d records as expected; the topic reduced per key equals the table" % len(recs))
 EOF
-[ "$(records rowlog.itest.skip)" -eq 0 ] || die "an excluded table's XA change was published"
+[ "$(rl_records rowlog.itest.skip)" -eq 0 ] || die "an excluded table's XA change was published"
 # A group consumer's wildcard (a regex subscription) leaves the internal topic out too.
 timeout 90 "$ROWLOG" tail --bootstrap "$BOOT" --group xa-all --from beginning --format json '*' \
     > "$WORK/group.jsonl" 2> "$WORK/group.err" || die "rowlog tail --group: $(tail -n 3 "$WORK/group.err")"
