@@ -194,15 +194,30 @@ void rl_buf_printf(rl_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+/* Two digits per division ("00".."99"): half the divisions of one digit at a time. */
+static const char rl_digits2[201] = "0001020304050607080910111213141516171819"
+                                    "2021222324252627282930313233343536373839"
+                                    "4041424344454647484950515253545556575859"
+                                    "6061626364656667686970717273747576777879"
+                                    "8081828384858687888990919293949596979899";
+
 void rl_buf_put_u64(rl_buf *b, uint64_t v)
 {
-    char tmp[24];
-    size_t i = sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    rl_buf_append(b, tmp + i, sizeof tmp - i);
+    char tmp[20];
+    char *e = tmp + sizeof tmp, *p = e;
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        p -= 2;
+        memcpy(p, rl_digits2 + 2 * r, 2);
+    }
+    if (v >= 10) {
+        p -= 2;
+        memcpy(p, rl_digits2 + 2 * v, 2);
+    } else {
+        *--p = (char)('0' + v);
+    }
+    rl_buf_append(b, p, (size_t)(e - p));
 }
 
 void rl_buf_put_i64(rl_buf *b, int64_t v)

@@ -105,7 +105,10 @@ void binlog__json_latin1(rl_buf *b, const uint8_t *p, size_t n)
     *o++ = '"';
     for (size_t i = 0; i < n; i++) {
         uint8_t c = p[i];
-        if (c >= 0x80) {
+        /* Printable ASCII other than " and \ (most text) first, with one range test. */
+        if ((unsigned)(c - 0x20) < 0x60u && c != '"' && c != '\\') {
+            *o++ = c;
+        } else if (c >= 0x80) {
             uint32_t cp = c < 0xA0 ? cp1252_hi[c - 0x80] : c;
             if (cp < 0x800) {
                 *o++ = (uint8_t)(0xC0 | (cp >> 6));
@@ -689,10 +692,13 @@ void binlog__put_double(rl_buf *b, double d)
 
 static char *put_digits(char *o, uint32_t v, unsigned width)
 {
-    for (unsigned i = width; i > 0; i--) {
-        o[i - 1] = (char)('0' + v % 10);
-        v /= 10;
+    unsigned i = width;
+    for (; i >= 2; i -= 2) { /* two digits per division (binlog__digits2) */
+        memcpy(o + i - 2, binlog__digits2 + 2 * (v % 100), 2);
+        v /= 100;
     }
+    if (i)
+        o[0] = (char)('0' + v % 10);
     return o + width;
 }
 
