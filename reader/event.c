@@ -1125,18 +1125,24 @@ static int on_rows_query(binlog_decoder_t *dec, const binlog_event *ev, rl_reade
 
 static int dispatch(binlog_decoder_t *dec, const binlog_event *ev, rl_slice body, rl_err *err);
 
+static inline uint32_t le32_at(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 /* Reads the common header of an event (raw holds at least the 19 bytes). */
 static void parse_header(binlog_decoder_t *dec, rl_slice raw, binlog_event *ev)
 {
+    /* Plain little-endian loads: every caller has checked the 19 bytes are there. */
+    const uint8_t *p = raw.p;
     memset(ev, 0, sizeof *ev);
     ev->raw = raw;
-    rl_reader rd = rl_reader_make(raw);
-    ev->timestamp = rl_get_u32le(&rd);
-    ev->type = rl_get_u8(&rd);
-    ev->server_id = rl_get_u32le(&rd);
-    ev->size = rl_get_u32le(&rd);
-    ev->log_pos = rl_get_u32le(&rd);
-    ev->flags = rl_get_u16le(&rd);
+    ev->timestamp = le32_at(p);
+    ev->type = p[4];
+    ev->server_id = le32_at(p + 5);
+    ev->size = le32_at(p + 9);
+    ev->log_pos = le32_at(p + 13);
+    ev->flags = (uint16_t)(p[17] | (unsigned)p[18] << 8);
     ev->post_len = dec->post_len[ev->type];
     dec->stats.events[ev->type]++;
 }

@@ -283,8 +283,9 @@ int binlog_file_next_transient(binlog_file_t *f, rl_slice *ev, rl_err *err)
     if (left == 0)
         return 0;
     size_t hn = left < BINLOG_HEADER_LEN ? left : BINLOG_HEADER_LEN;
-    int rc = file_fill(f, hn, err);
-    if (rc < 0)
+    size_t bend = f->bstart + f->blen; /* f->off >= f->bstart always holds here */
+    int rc = 0;
+    if (f->off + hn > bend && (rc = file_fill(f, hn, err)) < 0)
         return rc;
     const uint8_t *p = f->buf + (f->off - f->bstart);
     if (all_zero(p, hn)) {
@@ -311,7 +312,7 @@ int binlog_file_next_transient(binlog_file_t *f, rl_slice *ev, rl_err *err)
                          "event of %u bytes (type %u) runs past the end of the file (%zu bytes "
                          "left)",
                          size, p[4], left);
-    if ((rc = file_fill(f, size, err)) < 0)
+    if (f->off + size > f->bstart + f->blen && (rc = file_fill(f, size, err)) < 0)
         return rc;
     *ev = rl_slice_make(f->buf + (f->off - f->bstart), size);
     f->off += size;
