@@ -13,23 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "server/rowlogd_int.h"
+#include "rowlogd_opts_util.h"
 #include "tools/status.h"
-
-static int parse(rowlogd_opts *o, rl_err *err, ...)
-{
-    char *argv[32];
-    int argc = 0;
-    va_list ap;
-    va_start(ap, err);
-    argv[argc++] = "rowlogd";
-    for (char *a; (a = va_arg(ap, char *)) != NULL;)
-        argv[argc++] = a;
-    va_end(ap);
-    argv[argc] = NULL;
-    memset(err, 0, sizeof *err);
-    return rowlogd_opts_parse(o, argc, argv, err);
-}
 
 /* Whether name matches the anchored form of re, as the snapshot library and the stream filter
  * compile it. */
@@ -49,7 +34,8 @@ static void test_defaults(void **state)
     (void)state;
     rowlogd_opts o;
     rl_err err;
-    assert_int_equal(parse(&o, &err, "--source", "mysql://u@h", "--data-dir", "/tmp/x", NULL), 0);
+    assert_int_equal(opts_parse(&o, &err, "--source", "mysql://u@h", "--data-dir", "/tmp/x", NULL),
+                     0);
     assert_int_equal(o.snapshot_mode, ROWLOGD_SNAPSHOT_INITIAL);
     assert_int_equal(o.snapshot_threads, 1);
     assert_int_equal(o.snapshot_chunk_rows, 10000);
@@ -70,24 +56,24 @@ static void test_modes_and_numbers(void **state)
     rowlogd_opts o;
     rl_err err;
     for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
-        assert_int_equal(parse(&o, &err, "--source", "mysql://u@h", "--data-dir", "/d",
-                               "--snapshot", modes[i].arg, "--snapshot-threads", "4",
-                               "--snapshot-chunk-rows", "500", NULL),
+        assert_int_equal(opts_parse(&o, &err, "--source", "mysql://u@h", "--data-dir", "/d",
+                                    "--snapshot", modes[i].arg, "--snapshot-threads", "4",
+                                    "--snapshot-chunk-rows", "500", NULL),
                          0);
         assert_int_equal(o.snapshot_mode, modes[i].mode);
         assert_int_equal(o.snapshot_threads, 4);
         assert_int_equal(o.snapshot_chunk_rows, 500);
     }
-    assert_int_equal(parse(&o, &err, "--source", "mysql://u@h", "--data-dir", "/d", "--snapshot",
-                           "always", NULL),
+    assert_int_equal(opts_parse(&o, &err, "--source", "mysql://u@h", "--data-dir", "/d",
+                                "--snapshot", "always", NULL),
                      RL_ECONFIG);
     assert_non_null(strstr(err.msg, "--snapshot"));
-    assert_int_equal(parse(&o, &err, "--source", "mysql://u@h", "--data-dir", "/d",
-                           "--snapshot-threads", "65", NULL),
+    assert_int_equal(opts_parse(&o, &err, "--source", "mysql://u@h", "--data-dir", "/d",
+                                "--snapshot-threads", "65", NULL),
                      RL_ECONFIG);
     assert_non_null(strstr(err.msg, "--snapshot-threads"));
-    assert_int_equal(parse(&o, &err, "--source", "mysql://u@h", "--data-dir", "/d",
-                           "--snapshot-chunk-rows", "0", NULL),
+    assert_int_equal(opts_parse(&o, &err, "--source", "mysql://u@h", "--data-dir", "/d",
+                                "--snapshot-chunk-rows", "0", NULL),
                      RL_ECONFIG);
 }
 
@@ -96,9 +82,9 @@ static void test_filters(void **state)
     (void)state;
     rowlogd_opts o;
     rl_err err;
-    assert_int_equal(parse(&o, &err, "--source", "mysql://u@h", "--data-dir", "/d", "--include",
-                           "shop\\..*", "--include", "crm\\.users", "--exclude", "shop\\.tmp_.*",
-                           NULL),
+    assert_int_equal(opts_parse(&o, &err, "--source", "mysql://u@h", "--data-dir", "/d",
+                                "--include", "shop\\..*", "--include", "crm\\.users", "--exclude",
+                                "shop\\.tmp_.*", NULL),
                      0);
     /* Repeated options: any of them. */
     assert_true(matches(o.include, "shop.orders"));
@@ -108,16 +94,16 @@ static void test_filters(void **state)
     assert_true(matches(o.exclude, "shop.tmp_1"));
     assert_false(matches(o.exclude, "shop.orders"));
     /* An alternation inside one regex stays inside its group. */
-    assert_int_equal(parse(&o, &err, "--source", "mysql://u@h", "--data-dir", "/d", "--include",
-                           "a\\.x|b\\.y", "--include", "c\\.z", NULL),
+    assert_int_equal(opts_parse(&o, &err, "--source", "mysql://u@h", "--data-dir", "/d",
+                                "--include", "a\\.x|b\\.y", "--include", "c\\.z", NULL),
                      0);
     assert_true(matches(o.include, "a.x"));
     assert_true(matches(o.include, "b.y"));
     assert_true(matches(o.include, "c.z"));
     assert_false(matches(o.include, "a.xc.z"));
     /* A regex that does not compile fails at start, naming the option. */
-    assert_int_equal(parse(&o, &err, "--source", "mysql://u@h", "--data-dir", "/d", "--exclude",
-                           "shop\\.(", NULL),
+    assert_int_equal(opts_parse(&o, &err, "--source", "mysql://u@h", "--data-dir", "/d",
+                                "--exclude", "shop\\.(", NULL),
                      RL_ECONFIG);
     assert_non_null(strstr(err.msg, "--exclude"));
 }
@@ -126,17 +112,13 @@ static void test_config_file(void **state)
 {
     (void)state;
     char path[] = "/tmp/rl-snapopts-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    FILE *f = fdopen(fd, "w");
-    fputs("source = mysql://u@h\ndata-dir = /d\nsnapshot = when-needed\n"
-          "snapshot-threads = 3\nsnapshot-chunk-rows = 2000\ninclude = shop\\..*\n"
-          "exclude = shop\\.log\n",
-          f);
-    fclose(f);
+    opts_write_config(path,
+                      "source = mysql://u@h\ndata-dir = /d\nsnapshot = when-needed\n"
+                      "snapshot-threads = 3\nsnapshot-chunk-rows = 2000\ninclude = shop\\..*\n"
+                      "exclude = shop\\.log\n");
     rowlogd_opts o;
     rl_err err;
-    int rc = parse(&o, &err, "--config", path, "--snapshot-chunk-rows", "77", NULL);
+    int rc = opts_parse(&o, &err, "--config", path, "--snapshot-chunk-rows", "77", NULL);
     unlink(path);
     assert_int_equal(rc, 0);
     assert_int_equal(o.snapshot_mode, ROWLOGD_SNAPSHOT_WHEN_NEEDED);

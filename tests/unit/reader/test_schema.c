@@ -1,8 +1,9 @@
 /*
  * Schema history (reader/schema.c): the DDL table-name parser, lookups by binlog position,
  * the decoder with a fake provider (no server) on fixtures without column names, mismatches
- * stopping the stream, schema-change events at the DDLs' positions, and the history restored
- * from the events it published (by server/rowlogd_schema.c, included below). Positions asserted below come from the fixtures'
+ * stopping the stream, schema-change events at the DDLs' positions, the history restored
+ * from the events it published, and rowlogd's retries of transient information_schema
+ * failures (both by server/rowlogd_schema.c, included below). Positions asserted below come from the fixtures'
  * mariadb-binlog decodes (*.mariadb-binlog.txt, "# at N" lines), not from rowlog.
  */
 #include <setjmp.h>
@@ -439,22 +440,37 @@ static binlog_schema_table *make_all_types(int nth)
 
 static const char *MARIA_MINIMAL = "local-mariadb-10.11__binlog.000008";
 
+/* The fake source of fixturedb.all_types alone (fetch counts in f.total and ft.fetches) and
+ * a history over it; bad_column is reset (every column as the fixtures have it). */
+typedef struct all_types_src {
+    fake_table ft;
+    fake f;
+    binlog_schema_provider prov;
+} all_types_src;
+
+static binlog_schema_t *all_types_history(all_types_src *src)
+{
+    src->ft = (fake_table){"fixturedb", "all_types", make_all_types, 0};
+    src->f = (fake){&src->ft, 1, 0};
+    src->prov = (binlog_schema_provider){&src->f, fake_fetch};
+    binlog_schema_t *h;
+    assert_int_equal(binlog_schema_new(&h, &src->prov), 0);
+    bad_column = -1;
+    return h;
+}
+
 static void test_minimal_mariadb(void **state)
 {
     (void)state;
     if (!have_fixtures(MARIA_MINIMAL))
         skip();
-    fake_table ft = {"fixturedb", "all_types", make_all_types, 0};
-    fake f = {&ft, 1, 0};
-    binlog_schema_provider prov = {&f, fake_fetch};
-    binlog_schema_t *h;
-    assert_int_equal(binlog_schema_new(&h, &prov), 0);
-    bad_column = -1;
+    all_types_src fx;
+    binlog_schema_t *h = all_types_history(&fx);
     captured c;
     cap_init(&c);
     rl_err e = {0};
     assert_int_equal(run_file(MARIA_MINIMAL, h, true, &c, &e), 0);
-    assert_int_equal(f.total, 1); /* fetched once, at the first TABLE_MAP */
+    assert_int_equal(fx.f.total, 1); /* fetched once, at the first TABLE_MAP */
     assert_int_equal(json_array_size(c.rows), 3);
     assert_int_equal(json_array_size(c.schema), 1);
 
@@ -512,12 +528,8 @@ static void test_caller_commits(void **state)
     (void)state;
     if (!have_fixtures(MARIA_MINIMAL))
         skip();
-    fake_table ft = {"fixturedb", "all_types", make_all_types, 0};
-    fake f = {&ft, 1, 0};
-    binlog_schema_provider prov = {&f, fake_fetch};
-    binlog_schema_t *h;
-    assert_int_equal(binlog_schema_new(&h, &prov), 0);
-    bad_column = -1;
+    all_types_src fx;
+    binlog_schema_t *h = all_types_history(&fx);
     rl_err e = {0};
     caller_commits = true;
     for (int round = 0; round < 2; round++) {
@@ -551,11 +563,8 @@ static void test_live_newest(void **state)
     if (!have_fixtures(MARIA_MINIMAL))
         skip();
     for (int live = 0; live < 2; live++) {
-        fake_table ft = {"fixturedb", "all_types", make_all_types, 0};
-        fake f = {&ft, 1, 0};
-        binlog_schema_provider prov = {&f, fake_fetch};
-        binlog_schema_t *h;
-        assert_int_equal(binlog_schema_new(&h, &prov), 0);
+        all_types_src fx;
+        binlog_schema_t *h = all_types_history(&fx);
         binlog_pos old = at("zz-old-primary.000900", 4);
         assert_int_equal(binlog_schema_add(h, "fixturedb", "all_types", &old, "0-1-40",
                                            make_all_types(0), false),
@@ -567,7 +576,7 @@ static void test_live_newest(void **state)
         rl_err e = {0};
         assert_int_equal(run_file(MARIA_MINIMAL, h, false, &c, &e), 0);
         assert_int_equal(json_array_size(c.rows), 3);
-        assert_int_equal(f.total, live ? 0 : 1);
+        assert_int_equal(fx.f.total, live ? 0 : 1);
         assert_int_equal(json_array_size(c.schema), live ? 0 : 1);
         cap_free(&c);
         binlog_schema_free(h);
@@ -580,12 +589,8 @@ static void test_minimal_json_flag(void **state)
     if (!have_fixtures(MARIA_MINIMAL))
         skip();
     /* The JSON flag lands on the column the schema declares JSON, and only there. */
-    fake_table ft = {"fixturedb", "all_types", make_all_types, 0};
-    fake f = {&ft, 1, 0};
-    binlog_schema_provider prov = {&f, fake_fetch};
-    binlog_schema_t *h;
-    assert_int_equal(binlog_schema_new(&h, &prov), 0);
-    bad_column = -1;
+    all_types_src fx;
+    binlog_schema_t *h = all_types_history(&fx);
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", RL_FIXTURES_DIR, MARIA_MINIMAL);
     binlog_file_t *file;
@@ -838,11 +843,8 @@ static void test_full_metadata(void **state)
      * that does not fit (one column fewer: a later ALTER, say) is not used and does not stop
      * the stream. */
     for (int pass = 0; pass < 2; pass++) {
-        fake_table ft = {"fixturedb", "all_types", make_all_types, 0};
-        fake f = {&ft, 1, 0};
-        binlog_schema_provider prov = {&f, fake_fetch};
-        binlog_schema_t *h;
-        assert_int_equal(binlog_schema_new(&h, &prov), 0);
+        all_types_src fx;
+        binlog_schema_t *h = all_types_history(&fx);
         bad_column = pass == 0 ? -1 : -2;
         captured c;
         cap_init(&c);

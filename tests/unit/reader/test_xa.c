@@ -355,6 +355,28 @@ static void feed_ok(binlog_decoder_t *dec, rl_slice ev)
         fail_msg("feed: %s", err.msg);
 }
 
+/* Feeds XA START xid, XA END xid and the XA_PREPARE of gtrid (one phase: XA COMMIT ... ONE
+ * PHASE). xid is the XID as the server writes it in the QUERY events. */
+static void feed_xa_prepare(binlog_decoder_t *dec, gen *g, const char *xid, bool one_phase,
+                            const char *gtrid)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "XA START %s", xid);
+    feed_ok(dec, ev_query(g, sql));
+    snprintf(sql, sizeof sql, "XA END %s", xid);
+    feed_ok(dec, ev_query(g, sql));
+    feed_ok(dec, ev_xa_prepare(g, one_phase, gtrid));
+}
+
+/* Asserts that callback line i of s is fmt with the event end position pos. */
+static void expect_line(const seen *s, size_t i, const char *fmt, uint64_t pos)
+{
+    char want[256];
+    snprintf(want, sizeof want, fmt, (unsigned long long)pos);
+    assert_true(i < s->n);
+    assert_string_equal(s->lines[i], want);
+}
+
 static void test_mysql_one_phase(void **state)
 {
     (void)state;
@@ -362,31 +384,23 @@ static void test_mysql_one_phase(void **state)
     assert_non_null(s);
     gen g = {.pos = 4};
     binlog_decoder_t *dec = mysql_decoder(s, true);
-    feed_ok(dec, ev_query(&g, "XA START X'6f6e65',X'',1"));
-    feed_ok(dec, ev_query(&g, "XA END X'6f6e65',X'',1"));
-    feed_ok(dec, ev_xa_prepare(&g, true, "one"));
+    feed_xa_prepare(dec, &g, "X'6f6e65',X'',1", true, "one");
     uint64_t end = g.pos;
     binlog_decoder_stats st;
     binlog_decoder_stats_get(dec, &st);
     binlog_decoder_free(dec);
-    char want[256];
     assert_int_equal(s->n, 2);
-    snprintf(want, sizeof want, "prepare X'6f6e65',X'',1  %llu", (unsigned long long)end);
-    assert_string_equal(s->lines[0], want);
-    snprintf(want, sizeof want, "end X'6f6e65',X'',1 commit  %llu", (unsigned long long)end);
-    assert_string_equal(s->lines[1], want);
+    expect_line(s, 0, "prepare X'6f6e65',X'',1  %llu", end);
+    expect_line(s, 1, "end X'6f6e65',X'',1 commit  %llu", end);
     assert_int_equal(st.transactions, 1);
 
     /* Without the XA callbacks a one-phase XA_PREPARE is an ordinary commit. */
     g.pos = 4;
     dec = mysql_decoder(s, false);
-    feed_ok(dec, ev_query(&g, "XA START X'6f6e65',X'',1"));
-    feed_ok(dec, ev_query(&g, "XA END X'6f6e65',X'',1"));
-    feed_ok(dec, ev_xa_prepare(&g, true, "one"));
+    feed_xa_prepare(dec, &g, "X'6f6e65',X'',1", true, "one");
     binlog_decoder_free(dec);
     assert_int_equal(s->n, 1);
-    snprintf(want, sizeof want, "commit  %llu", (unsigned long long)g.pos);
-    assert_string_equal(s->lines[0], want);
+    expect_line(s, 0, "commit  %llu", g.pos);
     free(s);
 }
 
@@ -397,9 +411,7 @@ static void test_mysql_two_phase(void **state)
     assert_non_null(s);
     gen g = {.pos = 4};
     binlog_decoder_t *dec = mysql_decoder(s, true);
-    feed_ok(dec, ev_query(&g, "XA START X'74776f',X'',1"));
-    feed_ok(dec, ev_query(&g, "XA END X'74776f',X'',1"));
-    feed_ok(dec, ev_xa_prepare(&g, false, "two"));
+    feed_xa_prepare(dec, &g, "X'74776f',X'',1", false, "two");
     uint64_t prep = g.pos;
     feed_ok(dec, ev_query(&g, "BEGIN"));
     feed_ok(dec, ev_query(&g, "COMMIT"));
@@ -412,16 +424,11 @@ static void test_mysql_two_phase(void **state)
     binlog_decoder_stats st;
     binlog_decoder_stats_get(dec, &st);
     binlog_decoder_free(dec);
-    char want[256];
     assert_int_equal(s->n, 4);
-    snprintf(want, sizeof want, "prepare X'74776f',X'',1  %llu", (unsigned long long)prep);
-    assert_string_equal(s->lines[0], want);
-    snprintf(want, sizeof want, "commit  %llu", (unsigned long long)other);
-    assert_string_equal(s->lines[1], want);
-    snprintf(want, sizeof want, "end X'74776f',X'',1 commit  %llu", (unsigned long long)fin);
-    assert_string_equal(s->lines[2], want);
-    snprintf(want, sizeof want, "end X'6e6f',X'',1 rollback  %llu", (unsigned long long)rb);
-    assert_string_equal(s->lines[3], want);
+    expect_line(s, 0, "prepare X'74776f',X'',1  %llu", prep);
+    expect_line(s, 1, "commit  %llu", other);
+    expect_line(s, 2, "end X'74776f',X'',1 commit  %llu", fin);
+    expect_line(s, 3, "end X'6e6f',X'',1 rollback  %llu", rb);
     assert_int_equal(st.transactions, 3);
 
     /* Without the XA callbacks the prepare stops the stream, naming the XID. */
