@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # snapshot.sh - how fast does rowlogd snapshot a table, next to mariadb-dump?
 #
-#   bench/snapshot.sh [--rows N] [--chunk-rows N] [--rowlogd PATH] [--keep]
+#   bench/snapshot.sh [--rows N] [--chunk-rows N] [--rowlogd PATH]... [--repeat N] [--keep]
 #
 # 1. Starts a throwaway MariaDB (scripts/mariadb-sandbox.sh: temp dir under /tmp, a free port,
 #    stopped by PID at the end) and fills bench.t with N rows (default 5,000,000) from
@@ -16,6 +16,9 @@
 # 3. Prints rows/s for both and the ratio, the snapshot's own span from rowlogd's log
 #    ("snapshot: new" to "snapshot: complete": without process start and store open), the CPU
 #    seconds of each client and of the server during each, and the load average before each.
+#    With several --rowlogd (builds to compare) and --repeat N, the table is filled once and
+#    the measurement (rowlogd, then mariadb-dump) runs N times per build, alternating the
+#    builds (A B A B ...), each run on a fresh data dir; "run" lines name the build.
 # Environment: ROWLOGD (default: the first build*/server/rowlogd under the repository).
 # Exit status: 0, 1 on failure, 2 on a usage error.
 set -uo pipefail
@@ -26,22 +29,31 @@ SANDBOX="$ROOT/scripts/mariadb-sandbox.sh"
 ROWS=5000000
 CHUNK=10000
 KEEP=0
-ROWLOGD=${ROWLOGD:-}
+REPEAT=1
+BINS=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --rows) ROWS=$2; shift 2 ;;
     --chunk-rows) CHUNK=$2; shift 2 ;;
-    --rowlogd) ROWLOGD=$2; shift 2 ;;
+    --rowlogd) BINS+=("$2"); shift 2 ;;
+    --repeat) REPEAT=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
-    *) echo "usage: $0 [--rows N] [--chunk-rows N] [--rowlogd PATH] [--keep]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--rows N] [--chunk-rows N] [--rowlogd PATH]... [--repeat N] [--keep]" >&2
+       exit 2 ;;
     esac
 done
-if [ -z "$ROWLOGD" ]; then
-    for d in "$ROOT"/build*/server/rowlogd; do
-        [ -x "$d" ] && { ROWLOGD=$d; break; }
-    done
+if [ ${#BINS[@]} -eq 0 ]; then
+    if [ -n "${ROWLOGD:-}" ]; then
+        BINS=("$ROWLOGD")
+    else
+        for d in "$ROOT"/build*/server/rowlogd; do
+            [ -x "$d" ] && { BINS=("$d"); break; }
+        done
+    fi
 fi
-[ -x "$ROWLOGD" ] || { echo "no rowlogd (build it, or --rowlogd PATH)" >&2; exit 1; }
+for b in "${BINS[@]}"; do
+    [ -x "$b" ] || { echo "no rowlogd at '$b' (build it, or --rowlogd PATH)" >&2; exit 1; }
+done
 
 WORK=$(mktemp -d /tmp/rl-bench-snapshot.XXXXXX)
 cleanup() {
@@ -83,20 +95,23 @@ children_cpu() { # in this shell (not $(...)): sets CCPU
     CCPU=$(sed -n 2p "$WORK/times" | awk '{ gsub(/[ms]/, " "); split($0, a, " ");
         printf "%.2f", a[1] * 60 + a[2] + a[3] * 60 + a[4] }')
 }
-LOAD0=$(cut -d' ' -f1 /proc/loadavg)
-s0=$(proc_cpu "$SRV_PID"); children_cpu; c0=$CCPU
-t0=$(date +%s.%N)
-"$ROWLOGD" --source "mysql://rowlog:rowlogpw@127.0.0.1:$DBPORT" --data-dir "$WORK/data" \
-    --listen "127.0.0.1:$KPORT" --http off --snapshot initial-only \
-    --snapshot-chunk-rows "$CHUNK" --include 'bench\.t' > "$WORK/rowlogd.log" 2>&1 ||
-    die "rowlogd: $(tail -n 5 "$WORK/rowlogd.log")"
-t1=$(date +%s.%N)
-s1=$(proc_cpu "$SRV_PID"); children_cpu; c1=$CCPU
-got=$(sed -n 's/.*snapshot: complete, \([0-9]*\) records this run.*/\1/p' "$WORK/rowlogd.log")
-[ "$got" = "$ROWS" ] || die "rowlogd snapshot wrote $got records, want $ROWS"
-DISK=$(du -sb "$WORK/data" | cut -f1)
-# The snapshot's own span from rowlogd's log (first table row read to the last commit).
-SPAN=$(python3 - "$WORK/rowlogd.log" << 'EOF2'
+run_one() {  # ROWLOGD
+    local ROWLOGD=$1
+    rm -rf "$WORK/data"
+    LOAD0=$(cut -d' ' -f1 /proc/loadavg)
+    s0=$(proc_cpu "$SRV_PID"); children_cpu; c0=$CCPU
+    t0=$(date +%s.%N)
+    "$ROWLOGD" --source "mysql://rowlog:rowlogpw@127.0.0.1:$DBPORT" --data-dir "$WORK/data" \
+        --listen "127.0.0.1:$KPORT" --http off --snapshot initial-only \
+        --snapshot-chunk-rows "$CHUNK" --include 'bench\.t' > "$WORK/rowlogd.log" 2>&1 ||
+        die "rowlogd: $(tail -n 5 "$WORK/rowlogd.log")"
+    t1=$(date +%s.%N)
+    s1=$(proc_cpu "$SRV_PID"); children_cpu; c1=$CCPU
+    got=$(sed -n 's/.*snapshot: complete, \([0-9]*\) records this run.*/\1/p' "$WORK/rowlogd.log")
+    [ "$got" = "$ROWS" ] || die "rowlogd snapshot wrote $got records, want $ROWS"
+    DISK=$(du -sb "$WORK/data" | cut -f1)
+    # The snapshot's own span from rowlogd's log (first table row read to the last commit).
+    SPAN=$(python3 - "$WORK/rowlogd.log" << 'EOF2'
 import re, sys, datetime
 ts = {}
 for line in open(sys.argv[1]):
@@ -105,18 +120,18 @@ for line in open(sys.argv[1]):
             ts[key] = datetime.datetime.strptime(line[:23], "%Y-%m-%dT%H:%M:%S.%f")
 print("%.2f" % (ts["snapshot: complete"] - ts["snapshot: new"]).total_seconds())
 EOF2
-)
+    )
 
-LOAD1=$(cut -d' ' -f1 /proc/loadavg)
-s2=$(proc_cpu "$SRV_PID"); children_cpu; c2=$CCPU
-t2=$(date +%s.%N)
-mariadb-dump --no-defaults -h127.0.0.1 -P"$DBPORT" -urowlog -prowlogpw --single-transaction \
-    bench t > /dev/null 2> "$WORK/dump.err" || die "mariadb-dump: $(cat "$WORK/dump.err")"
-t3=$(date +%s.%N)
-s3=$(proc_cpu "$SRV_PID"); children_cpu; c3=$CCPU
+    LOAD1=$(cut -d' ' -f1 /proc/loadavg)
+    s2=$(proc_cpu "$SRV_PID"); children_cpu; c2=$CCPU
+    t2=$(date +%s.%N)
+    mariadb-dump --no-defaults -h127.0.0.1 -P"$DBPORT" -urowlog -prowlogpw --single-transaction \
+        bench t > /dev/null 2> "$WORK/dump.err" || die "mariadb-dump: $(cat "$WORK/dump.err")"
+    t3=$(date +%s.%N)
+    s3=$(proc_cpu "$SRV_PID"); children_cpu; c3=$CCPU
 
-python3 - "$ROWS" "$t0" "$t1" "$t2" "$t3" "$DISK" "$CHUNK" "$SPAN" "$s0" "$s1" "$s2" "$s3" \
-    "$c0" "$c1" "$c2" "$c3" "$LOAD0" "$LOAD1" << 'EOF'
+    python3 - "$ROWS" "$t0" "$t1" "$t2" "$t3" "$DISK" "$CHUNK" "$SPAN" "$s0" "$s1" "$s2" "$s3" \
+        "$c0" "$c1" "$c2" "$c3" "$LOAD0" "$LOAD1" << 'EOF'
 import sys
 rows = int(sys.argv[1]); t0, t1, t2, t3 = map(float, sys.argv[2:6]); disk = int(sys.argv[6])
 span = float(sys.argv[8])
@@ -134,3 +149,11 @@ print("CPU s (user+sys)     rowlogd %.2f + server %.2f; mariadb-dump %.2f + serv
 print("load average (1 min) %s before rowlogd, %s before mariadb-dump" % (sys.argv[17],
                                                                          sys.argv[18]))
 EOF
+}
+
+for ((i = 1; i <= REPEAT; i++)); do
+    for b in "${BINS[@]}"; do
+        echo "---- run $i: $b"
+        run_one "$b"
+    done
+done

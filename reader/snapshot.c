@@ -1442,13 +1442,11 @@ static int read_ordered(snap_worker *w, snap_table *t)
                     t->db, t->name, (unsigned long long)rows);
             return finish_chunk(w, t, rows, chunks, true, true);
         }
-        return rl_err_wrap(err, sql_err(w->conn, err, "table query"), "`%s`.`%s`", t->db,
-                           t->name);
+        return rl_err_wrap(err, sql_err(w->conn, err, "table query"), "`%s`.`%s`", t->db, t->name);
     }
     MYSQL_RES *res = mysql_use_result(w->conn);
     if (!res)
-        return rl_err_wrap(err, sql_err(w->conn, err, "table result"), "`%s`.`%s`", t->db,
-                           t->name);
+        return rl_err_wrap(err, sql_err(w->conn, err, "table result"), "`%s`.`%s`", t->db, t->name);
     int rc = 0;
     if (mysql_num_fields(res) != t->ncols)
         rc = rl_err_set(err, RL_ESOURCE, "`%s`.`%s`: %u columns returned, %u expected", t->db,
@@ -1565,7 +1563,7 @@ static void *worker_main(void *arg)
             w->colpos = np;
             w->colpos_cap = t->ncols;
         }
-        rc = !t->chunked               ? read_streamed(w, t)
+        rc = !t->chunked                  ? read_streamed(w, t)
              : snap->opts.max_chunks == 0 ? read_ordered(w, t)
                                           : read_chunked(w, t);
         if (rc != 0)

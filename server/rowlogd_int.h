@@ -354,4 +354,100 @@ unsigned rowlogd_http_port(const rowlogd_http *h);
 /* Stops the thread (waits for requests in flight) and frees. NULL is fine. */
 void rowlogd_http_stop(rowlogd_http *h);
 
+/* ------------------------------------------------------------------ source thread internals */
+
+/* Shared by rowlogd_source.c (the stream, the initial snapshot, the checkpoint) and
+ * rowlogd_ondemand.c (on-demand snapshots while streaming); the source thread only. */
+
+/* One table in the checkpoint ("snapshot_table=" / "snapshot_done=" / "ondemand_table="
+ * lines). */
+typedef struct rowlogd_snap_entry {
+    char *db, *table; /* owned */
+    char *token;      /* owned; "" = from the start */
+    bool done;
+    uint64_t rows, chunks, rows_estimated;
+} rowlogd_snap_entry;
+
+/* A list of such tables (the initial snapshot's, or the on-demand queue). */
+typedef struct rowlogd_snap_state {
+    bool running; /* "snapshot=running" */
+    rowlogd_snap_entry *e;
+    size_t n, cap;
+    size_t last_hit; /* entry of the last progress notice (notices of one table repeat) */
+} rowlogd_snap_state;
+
+typedef struct rowlogd_od_run rowlogd_od_run; /* rowlogd_ondemand.c */
+
+/* One connection's run of the source thread. */
+typedef struct rowlogd_source_run {
+    rowlogd_source *src;
+    binlog_conn_t *conn;   /* NULL in tests that drive the callbacks */
+    rl_buf checkpoint;     /* blob of the last boundary seen */
+    bool boundary_pending; /* a boundary is not committed yet */
+    bool appended_since_boundary;
+    int64_t last_commit_ns;
+    int64_t last_retain_ns;
+    uint64_t txns, rows;
+    bool exact_ts; /* the primary's GTID events carry microsecond commit timestamps */
+    bool gtid_warned;
+    rl_err *err;
+    /* snapshot phase */
+    rowlogd_snap_state *snap;
+    /* on-demand snapshots while streaming (NULL outside streaming) */
+    rowlogd_od_run *od;
+    /* prepared XA transactions held until their outcome (NULL outside streaming) */
+    rowlogd_xa *xa;
+} rowlogd_source_run;
+
+/* A metrics counter bumped by its only writer (relaxed load + store, no locked instruction). */
+static inline void rowlogd__stat_add(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+/* rowlogd_source.c. List entries: add copies the names (NULL on -ENOMEM), find compares
+ * both names (NULL: absent), free frees every entry and zeroes the list. */
+void rowlogd__snap_state_free(rowlogd_snap_state *ss);
+rowlogd_snap_entry *rowlogd__snap_state_add(rowlogd_snap_state *ss, const char *db, size_t dblen,
+                                            const char *table, size_t tlen);
+rowlogd_snap_entry *rowlogd__snap_state_find(rowlogd_snap_state *ss, const char *db,
+                                             const char *table);
+/* Parses "db.table[ token]" (names %XX-encoded) of vlen bytes at v into a new entry of ss.
+ * Returns 0, RL_ECORRUPT (message names the line), -ENOMEM. */
+int rowlogd__snap_parse_line(rowlogd_snap_state *ss, const char *v, size_t vlen, bool done,
+                             rl_err *err);
+/* Appends s with bytes outside [A-Za-z0-9_$-] as %XX (checkpoint names). */
+void rowlogd__put_pct(rl_buf *b, const char *s);
+/* Resets b to "file=F\npos=N\ngtid_state=S\n" (the checkpoint's position lines). */
+void rowlogd__checkpoint_format(rl_buf *b, const char *file, uint64_t pos, const char *gtid_state);
+/* Appends the checkpoint line "KEY=db.table[ token]\n" of e (names %XX-encoded; the token
+ * when with_token): the one writer of snapshot_table, snapshot_done and ondemand_table
+ * lines, which rowlogd__snap_parse_line reads back. */
+void rowlogd__checkpoint_table_line(rl_buf *b, const char *key, const rowlogd_snap_entry *e,
+                                    bool with_token);
+/* --include / --exclude of opts compiled (*out NULL when neither is set). Returns 0,
+ * RL_ECONFIG (a regex that does not compile), -ENOMEM. free: NULL allowed. selects: whether
+ * "db.table" passes both. */
+int rowlogd__filter_new(struct rowlogd_filter **out, const rowlogd_opts *o, rl_err *err);
+void rowlogd__filter_free(struct rowlogd_filter *f);
+bool rowlogd__filter_selects(const struct rowlogd_filter *f, const char *db_table);
+/* Commits the log with run->checkpoint. Returns 0 or log_store_commit's error. */
+int rowlogd__commit_now(rowlogd_source_run *run);
+
+/* rowlogd_ondemand.c (docs/snapshots.md "On demand"). run->od is created by od_open from
+ * the checkpoint's ondemand_table lines (list is taken over and zeroed; position = where the
+ * stream starts) and freed by od_free (NULL allowed). note_change / on_commit are the stream
+ * side (every published change, every transaction boundary); poll runs between events when
+ * nothing is appended since the last boundary (takes requests, appends ready chunks: returns
+ * a negative code to stop); checkpoint rewrites run->checkpoint with the last boundary's
+ * position and the on-demand lines. Errors: -ENOMEM, the log's, the snapshot's. */
+int rowlogd__od_open(rowlogd_source_run *run, rowlogd_snap_state *list, const binlog_start *at,
+                     rl_err *err);
+void rowlogd__od_free(rowlogd_od_run *od);
+int rowlogd__od_note_change(rowlogd_source_run *run, const binlog_change *ch);
+int rowlogd__od_on_commit(rowlogd_source_run *run, const binlog_checkpoint *cp);
+int rowlogd__od_poll(rowlogd_source_run *run);
+int rowlogd__od_checkpoint(rowlogd_source_run *run);
+
 #endif

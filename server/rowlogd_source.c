@@ -34,43 +34,13 @@
 #include <string.h>
 #include <time.h>
 
-typedef struct source_run {
-    rowlogd_source *src;
-    binlog_conn_t *conn;
-    rl_buf checkpoint;     /* blob of the last boundary seen */
-    bool boundary_pending; /* a boundary is not committed yet */
-    bool appended_since_boundary;
-    int64_t last_commit_ns;
-    int64_t last_retain_ns;
-    uint64_t txns, rows;
-    bool exact_ts; /* the primary's GTID events carry microsecond commit timestamps */
-    bool gtid_warned;
-    rl_err *err;
-    /* snapshot phase */
-    struct snap_state *snap;
-    /* on-demand snapshots while streaming (NULL outside streaming) */
-    struct od_run *od;
-    /* prepared XA transactions held until their outcome (NULL outside streaming) */
-    rowlogd_xa *xa;
-} source_run;
+/* The source thread's state and the checkpoint's table lists (rowlogd_int.h, shared with
+ * rowlogd_ondemand.c). */
+typedef rowlogd_source_run source_run;
+typedef rowlogd_snap_entry snap_entry;
+typedef rowlogd_snap_state snap_state;
 
-/* One table of a snapshot in the checkpoint ("snapshot_table=" / "snapshot_done=" lines). */
-typedef struct snap_entry {
-    char *db, *table; /* owned */
-    char *token;      /* owned; "" = from the start */
-    bool done;
-    uint64_t rows, chunks, rows_estimated;
-} snap_entry;
-
-/* The snapshot part of the checkpoint. */
-typedef struct snap_state {
-    bool running; /* "snapshot=running" */
-    snap_entry *e;
-    size_t n, cap;
-    size_t last_hit; /* entry of the last progress notice (notices of one table repeat) */
-} snap_state;
-
-static void snap_state_free(snap_state *ss)
+void rowlogd__snap_state_free(snap_state *ss)
 {
     for (size_t i = 0; i < ss->n; i++) {
         free(ss->e[i].db);
@@ -81,8 +51,8 @@ static void snap_state_free(snap_state *ss)
     memset(ss, 0, sizeof *ss);
 }
 
-static snap_entry *snap_state_add(snap_state *ss, const char *db, size_t dblen, const char *table,
-                                  size_t tlen)
+snap_entry *rowlogd__snap_state_add(snap_state *ss, const char *db, size_t dblen, const char *table,
+                                    size_t tlen)
 {
     if (ss->n == ss->cap) {
         size_t cap = ss->cap ? ss->cap * 2 : 16;
@@ -107,7 +77,7 @@ static snap_entry *snap_state_add(snap_state *ss, const char *db, size_t dblen, 
     return e;
 }
 
-static snap_entry *snap_state_find(snap_state *ss, const char *db, const char *table)
+snap_entry *rowlogd__snap_state_find(snap_state *ss, const char *db, const char *table)
 {
     if (ss->last_hit < ss->n && strcmp(ss->e[ss->last_hit].db, db) == 0 &&
         strcmp(ss->e[ss->last_hit].table, table) == 0)
@@ -122,7 +92,7 @@ static snap_entry *snap_state_find(snap_state *ss, const char *db, const char *t
 
 /* Names in the checkpoint: bytes outside [A-Za-z0-9_$-] as %XX, so '.' separates db from
  * table and a space separates the name from the token. */
-static void put_pct(rl_buf *b, const char *s)
+void rowlogd__put_pct(rl_buf *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -166,8 +136,23 @@ static long pct_decode(char *p, size_t n)
     return (long)o;
 }
 
+void rowlogd__checkpoint_table_line(rl_buf *b, const char *key, const snap_entry *e,
+                                    bool with_token)
+{
+    rl_buf_puts(b, key);
+    rl_buf_putc(b, '=');
+    rowlogd__put_pct(b, e->db);
+    rl_buf_putc(b, '.');
+    rowlogd__put_pct(b, e->table);
+    if (with_token) {
+        rl_buf_putc(b, ' ');
+        rl_buf_puts(b, e->token);
+    }
+    rl_buf_putc(b, '\n');
+}
+
 /* "db.table[ token]" of a snapshot_table / snapshot_done line (percent-encoded names). */
-static int snap_parse_line(snap_state *ss, const char *v, size_t vlen, bool done, rl_err *err)
+int rowlogd__snap_parse_line(snap_state *ss, const char *v, size_t vlen, bool done, rl_err *err)
 {
     char tmp[1024];
     if (vlen >= sizeof tmp)
@@ -190,7 +175,7 @@ static int snap_parse_line(snap_state *ss, const char *v, size_t vlen, bool done
     long dl = pct_decode(tmp, strlen(tmp)), tl = pct_decode(dot + 1, strlen(dot + 1));
     if (dl < 0 || tl < 0)
         return rl_err_set(err, RL_ECORRUPT, "log checkpoint: bad %%-escape in snapshot line");
-    snap_entry *e = snap_state_add(ss, tmp, (size_t)dl, dot + 1, (size_t)tl);
+    snap_entry *e = rowlogd__snap_state_add(ss, tmp, (size_t)dl, dot + 1, (size_t)tl);
     if (!e)
         return rl_err_set(err, -ENOMEM, "out of memory");
     e->done = done;
@@ -204,7 +189,7 @@ static int snap_parse_line(snap_state *ss, const char *v, size_t vlen, bool done
 
 /* Checkpoint blob: "file=NAME\npos=N\ngtid_state=STATE\n". Text, so that an operator can
  * read it (it is stored inside the log's checkpoint file). */
-static void checkpoint_format(rl_buf *b, const char *file, uint64_t pos, const char *gtid_state)
+void rowlogd__checkpoint_format(rl_buf *b, const char *file, uint64_t pos, const char *gtid_state)
 {
     rl_buf_reset(b);
     rl_buf_printf(b, "file=%s\npos=%llu\ngtid_state=%s\n", file, (unsigned long long)pos,
@@ -246,11 +231,11 @@ static int checkpoint_parse(rl_slice blob, binlog_start *start, snap_state *ss, 
             ss->running = vlen == 7 && memcmp(eq + 1, "running", 7) == 0;
         } else if (ss && ((klen == 14 && memcmp(p, "snapshot_table", 14) == 0) ||
                           (klen == 13 && memcmp(p, "snapshot_done", 13) == 0))) {
-            int rc = snap_parse_line(ss, eq + 1, vlen, klen == 13, err);
+            int rc = rowlogd__snap_parse_line(ss, eq + 1, vlen, klen == 13, err);
             if (rc != 0)
                 return rc;
         } else if (od && klen == 14 && memcmp(p, "ondemand_table", 14) == 0) {
-            int rc = snap_parse_line(od, eq + 1, vlen, false, err);
+            int rc = rowlogd__snap_parse_line(od, eq + 1, vlen, false, err);
             if (rc != 0)
                 return rc;
         }
@@ -259,12 +244,6 @@ static int checkpoint_parse(rl_slice blob, binlog_start *start, snap_state *ss, 
     if (!start->at.file[0] && !start->gtid_state[0])
         return rl_err_set(err, RL_ECORRUPT, "log checkpoint holds no binlog position");
     return 0;
-}
-
-static inline void stat_add(_Atomic uint64_t *c, uint64_t n)
-{
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
-                          memory_order_relaxed);
 }
 
 static inline void stat_set_i64(_Atomic int64_t *c, int64_t v)
@@ -320,8 +299,8 @@ static void observe_event(source_run *run, binlog_decoder_t *dec, rl_slice ev)
     uint16_t flags = rl_get_u16le(&rd);
     if (rd.err)
         return; /* too short: the decoder reports it */
-    stat_add(&st->events[type], 1);
-    stat_add(&st->event_bytes[type], ev.len);
+    rowlogd__stat_add(&st->events[type], 1);
+    rowlogd__stat_add(&st->event_bytes[type], ev.len);
     if (type == EV_HEARTBEAT || type == EV_HEARTBEAT_V2) {
         /* The primary sends a heartbeat only when it has had nothing to send for a whole
          * period: everything it wrote so far has reached us. */
@@ -364,7 +343,7 @@ static void observe_event(source_run *run, binlog_decoder_t *dec, rl_slice ev)
         stat_set_i64(&st->last_event_ts_us, ts_us);
 }
 
-static int commit_now(source_run *run)
+int rowlogd__commit_now(source_run *run)
 {
     int rc = log_store_commit(run->src->store, rl_buf_slice(&run->checkpoint), run->err);
     if (rc == 0) {
@@ -374,10 +353,6 @@ static int commit_now(source_run *run)
     }
     return rc;
 }
-
-struct od_run;
-static int od_note_change(source_run *run, const binlog_change *ch);
-static int od_on_commit(source_run *run, const binlog_checkpoint *cp);
 
 struct rowlogd_filter;
 static int filter_pass(struct rowlogd_filter *f, const binlog_change *ch, bool *pass, rl_err *err);
@@ -396,11 +371,11 @@ static int on_change(void *ctx, const binlog_change *ch)
             return 0;
     }
     run->appended_since_boundary = true;
-    stat_add(&run->src->stats.appended_bytes, ch->key.len + ch->value.len);
+    rowlogd__stat_add(&run->src->stats.appended_bytes, ch->key.len + ch->value.len);
     if (ch->op == 's') {
         /* A schema change (DDL) on topic PREFIX: appended as it is, never a row operation,
          * never followed by a tombstone (its key names the table, not a row). */
-        stat_add(&run->src->stats.schema_changes, 1);
+        rowlogd__stat_add(&run->src->stats.schema_changes, 1);
         return log_store_append(run->src->store, ch->topic, ch->key, ch->value, ch->ts_ms,
                                 run->err);
     }
@@ -416,15 +391,15 @@ static int publish_change(void *ctx, const binlog_change *ch)
     source_run *run = ctx;
     run->appended_since_boundary = true;
     if (run->od) {
-        int orc = od_note_change(run, ch);
+        int orc = rowlogd__od_note_change(run, ch);
         if (orc != 0)
             return orc;
     }
     run->rows++;
-    stat_add(&run->src->stats.rows[ch->op == 'c'   ? ROWLOGD_OP_INSERT
-                                   : ch->op == 'u' ? ROWLOGD_OP_UPDATE
-                                                   : ROWLOGD_OP_DELETE],
-             1);
+    rowlogd__stat_add(&run->src->stats.rows[ch->op == 'c'   ? ROWLOGD_OP_INSERT
+                                            : ch->op == 'u' ? ROWLOGD_OP_UPDATE
+                                                            : ROWLOGD_OP_DELETE],
+                      1);
     int rc = log_store_append(run->src->store, ch->topic, ch->key, ch->value, ch->ts_ms, run->err);
     /* On a compacted topic a delete is followed by a tombstone (same key, null value), as
      * Kafka connectors do, so compaction can eventually forget the key. */
@@ -474,8 +449,8 @@ static int on_commit(void *ctx, const binlog_checkpoint *cp)
     } else if (rc != 0) {
         return rc;
     }
-    checkpoint_format(&run->checkpoint, cp->file, cp->pos, cp->gtid_state);
-    if (run->od && (rc = od_on_commit(run, cp)) != 0)
+    rowlogd__checkpoint_format(&run->checkpoint, cp->file, cp->pos, cp->gtid_state);
+    if (run->od && (rc = rowlogd__od_on_commit(run, cp)) != 0)
         return rc;
     if (!rl_buf_ok(&run->checkpoint))
         return rl_err_set(run->err, -ENOMEM, "out of memory");
@@ -483,7 +458,7 @@ static int on_commit(void *ctx, const binlog_checkpoint *cp)
     run->appended_since_boundary = false;
     run->txns++;
     rowlogd_source_stats *st = &run->src->stats;
-    stat_add(&st->txns, 1);
+    rowlogd__stat_add(&st->txns, 1);
     if (atomic_load_explicit(&st->undurable_since_ms, memory_order_relaxed) == 0)
         stat_set_i64(&st->undurable_since_ms, rl_now_ms());
     pthread_mutex_lock(&st->lock);
@@ -495,7 +470,7 @@ static int on_commit(void *ctx, const binlog_checkpoint *cp)
     /* (No connection: a test driving the callbacks; nothing more is pending.) */
     if (!run->conn || !binlog_conn_pending(run->conn) ||
         rl_mono_ns() - run->last_commit_ns >= interval_ns)
-        return commit_now(run);
+        return rowlogd__commit_now(run);
     return 0;
 }
 
@@ -518,7 +493,8 @@ static int on_xa_end(void *ctx, const char *xid, bool commit, const binlog_check
         /* Prepared in a group whose commit is still deferred (group commit): made visible
          * first, so that the held changes can be read back. Nothing was appended since that
          * boundary (this group has no changes of its own). */
-        if ((rc = commit_now(run)) != 0 || (rc = log_store_sync(run->src->store, run->err)) != 0)
+        if ((rc = rowlogd__commit_now(run)) != 0 ||
+            (rc = log_store_sync(run->src->store, run->err)) != 0)
             return rc;
     }
     rc = rowlogd_xa_end(run->xa, xid, commit, publish_change, run, run->err);
@@ -563,7 +539,7 @@ static uint64_t fnv1a(const void *p, size_t n)
     return h;
 }
 
-static void filter_free(struct rowlogd_filter *f)
+void rowlogd__filter_free(struct rowlogd_filter *f)
 {
     if (!f)
         return;
@@ -578,7 +554,7 @@ static void filter_free(struct rowlogd_filter *f)
 }
 
 /* NULL in *out when no filter is configured. */
-static int filter_new(struct rowlogd_filter **out, const rowlogd_opts *o, rl_err *err)
+int rowlogd__filter_new(struct rowlogd_filter **out, const rowlogd_opts *o, rl_err *err)
 {
     *out = NULL;
     if (!o->include[0] && !o->exclude[0])
@@ -600,7 +576,7 @@ static int filter_new(struct rowlogd_filter **out, const rowlogd_opts *o, rl_err
                                  : REG_ESPACE;
         rl_buf_free(&pat);
         if (rc != 0) {
-            filter_free(f);
+            rowlogd__filter_free(f);
             return rl_err_set(err, RL_ECONFIG, "--%s: not a POSIX extended regex",
                               i ? "exclude" : "include");
         }
@@ -704,6 +680,12 @@ static bool change_db_table(const binlog_change *ch, rl_buf *out)
     return rl_buf_ok(out);
 }
 
+bool rowlogd__filter_selects(const struct rowlogd_filter *f, const char *db_table)
+{
+    bool ok = !f->have_include || regexec(&f->include, db_table, 0, NULL, 0) == 0;
+    return ok && !(f->have_exclude && regexec(&f->exclude, db_table, 0, NULL, 0) == 0);
+}
+
 /* Whether the change's table passes the filter (true without one). */
 static int filter_pass(struct rowlogd_filter *f, const binlog_change *ch, bool *pass, rl_err *err)
 {
@@ -712,8 +694,8 @@ static int filter_pass(struct rowlogd_filter *f, const binlog_change *ch, bool *
         return 0;
     /* Schema-change events of every table share the topic PREFIX (docs/schema.md): decided
      * per change from source.db/source.table, never cached by topic. */
-    bool per_change = ch->topic.len == strlen(f->prefix) &&
-                      memcmp(ch->topic.p, f->prefix, ch->topic.len) == 0;
+    bool per_change =
+        ch->topic.len == strlen(f->prefix) && memcmp(ch->topic.p, f->prefix, ch->topic.len) == 0;
     uint64_t h = fnv1a(ch->topic.p, ch->topic.len);
     if (f->cap && !per_change) {
         for (size_t i = h & (f->cap - 1);; i = (i + 1) & (f->cap - 1)) {
@@ -736,9 +718,7 @@ static int filter_pass(struct rowlogd_filter *f, const binlog_change *ch, bool *
                           (int)ch->topic.len, (const char *)ch->topic.p);
     }
     const char *nm = (const char *)name.p;
-    bool ok = !f->have_include || regexec(&f->include, nm, 0, NULL, 0) == 0;
-    if (ok && f->have_exclude && regexec(&f->exclude, nm, 0, NULL, 0) == 0)
-        ok = false;
+    bool ok = rowlogd__filter_selects(f, nm);
     if (per_change) {
         rl_buf_free(&name);
         *pass = ok;
@@ -783,21 +763,14 @@ static int filter_pass(struct rowlogd_filter *f, const binlog_change *ch, bool *
  * one line per table with progress (docs/snapshots.md "rowlogd"). */
 static void checkpoint_format_snapshot(rl_buf *b, const binlog_start *p1, const snap_state *ss)
 {
-    checkpoint_format(b, p1->at.file, p1->at.pos, p1->gtid_state);
+    rowlogd__checkpoint_format(b, p1->at.file, p1->at.pos, p1->gtid_state);
     rl_buf_puts(b, "snapshot=running\n");
     for (size_t i = 0; i < ss->n; i++) {
         const snap_entry *e = &ss->e[i];
         if (!e->done && !e->token[0])
             continue; /* nothing stored yet: starts from the beginning */
-        rl_buf_puts(b, e->done ? "snapshot_done=" : "snapshot_table=");
-        put_pct(b, e->db);
-        rl_buf_putc(b, '.');
-        put_pct(b, e->table);
-        if (!e->done) {
-            rl_buf_putc(b, ' ');
-            rl_buf_puts(b, e->token);
-        }
-        rl_buf_putc(b, '\n');
+        rowlogd__checkpoint_table_line(b, e->done ? "snapshot_done" : "snapshot_table", e,
+                                       !e->done);
     }
 }
 
@@ -868,8 +841,8 @@ static int on_snapshot_change(void *ctx, const binlog_change *ch)
 {
     source_run *run = ((snap_ctx *)ctx)->run;
     run->rows++;
-    stat_add(&run->src->stats.snapshot_rows, 1);
-    stat_add(&run->src->stats.appended_bytes, ch->key.len + ch->value.len);
+    rowlogd__stat_add(&run->src->stats.snapshot_rows, 1);
+    rowlogd__stat_add(&run->src->stats.appended_bytes, ch->key.len + ch->value.len);
     return log_store_append(run->src->store, ch->topic, ch->key, ch->value, ch->ts_ms, run->err);
 }
 
@@ -878,7 +851,7 @@ static int snap_commit(source_run *run, const binlog_start *p1)
     checkpoint_format_snapshot(&run->checkpoint, p1, run->snap);
     if (!rl_buf_ok(&run->checkpoint))
         return rl_err_set(run->err, -ENOMEM, "out of memory");
-    return commit_now(run);
+    return rowlogd__commit_now(run);
 }
 
 static int on_snapshot_progress(void *ctx, const binlog_snapshot_progress *pr)
@@ -886,7 +859,7 @@ static int on_snapshot_progress(void *ctx, const binlog_snapshot_progress *pr)
     snap_ctx *sc = ctx;
     source_run *run = sc->run;
     snap_state *ss = run->snap;
-    snap_entry *e = snap_state_find(ss, pr->db, pr->table);
+    snap_entry *e = rowlogd__snap_state_find(ss, pr->db, pr->table);
     if (!e)
         return rl_err_set(run->err, RL_ECORRUPT, "snapshot: progress for unknown table %s.%s",
                           pr->db, pr->table);
@@ -969,7 +942,7 @@ static int run_snapshot(rowlogd_source *src, source_run *run, binlog_start *star
         memset(start, 0, sizeof *start);
         start->at = pt->at;
         snprintf(start->gtid_state, sizeof start->gtid_state, "%s", pt->gtid_state);
-        snap_state_free(ss);
+        rowlogd__snap_state_free(ss);
         rl_info("snapshot: new, at %s:%llu (GTID state '%s'), %zu tables, %u connection(s)",
                 pt->at.file, (unsigned long long)pt->at.pos, pt->gtid_state,
                 binlog_snapshot_table_count(snap), pt->connections);
@@ -1000,13 +973,14 @@ static int run_snapshot(rowlogd_source *src, source_run *run, binlog_start *star
         binlog_snapshot_table_info ti;
         if (binlog_snapshot_table(snap, i, &ti) != 0)
             break;
-        snap_entry *e = snap_state_add(&fresh_ss, ti.db, strlen(ti.db), ti.table, strlen(ti.table));
+        snap_entry *e =
+            rowlogd__snap_state_add(&fresh_ss, ti.db, strlen(ti.db), ti.table, strlen(ti.table));
         if (!e) {
             rc = rl_err_set(err, -ENOMEM, "out of memory");
             goto out;
         }
         e->rows_estimated = ti.rows_estimated;
-        snap_entry *old = fresh ? NULL : snap_state_find(ss, ti.db, ti.table);
+        snap_entry *old = fresh ? NULL : rowlogd__snap_state_find(ss, ti.db, ti.table);
         if (old) {
             e->done = old->done;
             char *t = strdup(old->token);
@@ -1019,7 +993,7 @@ static int run_snapshot(rowlogd_source *src, source_run *run, binlog_start *star
             token_counts(t, &e->rows, &e->chunks);
         }
     }
-    snap_state_free(ss);
+    rowlogd__snap_state_free(ss);
     *ss = fresh_ss;
     memset(&fresh_ss, 0, sizeof fresh_ss);
     run->snap = ss;
@@ -1042,9 +1016,10 @@ static int run_snapshot(rowlogd_source *src, source_run *run, binlog_start *star
         .ctx = &sc, .on_change = on_snapshot_change, .on_progress = on_snapshot_progress};
     rc = binlog_snapshot_run(snap, &h, err);
     if (rc == 0) {
-        checkpoint_format(&run->checkpoint, start->at.file, start->at.pos, start->gtid_state);
+        rowlogd__checkpoint_format(&run->checkpoint, start->at.file, start->at.pos,
+                                   start->gtid_state);
         rl_buf_puts(&run->checkpoint, "snapshot=done\n");
-        rc = rl_buf_ok(&run->checkpoint) ? commit_now(run)
+        rc = rl_buf_ok(&run->checkpoint) ? rowlogd__commit_now(run)
                                          : rl_err_set(err, -ENOMEM, "out of memory");
         if (rc == 0)
             rl_info("snapshot: complete, %llu records this run; the stream starts at %s:%llu",
@@ -1068,721 +1043,8 @@ out:
     src->snap = NULL;
     pthread_mutex_unlock(&src->lock);
     binlog_snapshot_close(snap);
-    snap_state_free(&fresh_ss);
+    rowlogd__snap_state_free(&fresh_ss);
     run->snap = NULL;
-    return rc;
-}
-
-/* ------------------------------------------------------------------ on-demand snapshots */
-
-/*
- * `rowlog snapshot DB.TABLE...` while streaming (docs/snapshots.md "On demand"). The request
- * (POST /v1/snapshots, HTTP thread) is validated there (rowlogd_ondemand_validate), handed
- * to this thread under src->lock and made durable at the next transaction boundary as
- * checkpoint lines "ondemand_table=db.table TOKEN" (TOKEN: the last chunk stored, empty at
- * first), which a restart resumes. Tables are read one after the other by a chunk reader
- * thread: per chunk a new consistent snapshot (binlog_snapshot_open with max_chunks 1), whose
- * exact GTID state S is the chunk's low and high watermark, queued (at most OD_QUEUE chunks:
- * memory is bounded by them). This thread notes the keys of the table that every streamed
- * transaction changes (binlog_snapshot_window), and at a transaction boundary where the
- * stream's GTID state contains S it appends the chunk without the rows whose key a streamed
- * transaction outside S changed, commits it together with the new token, and forgets the
- * transactions S contains.
- */
-enum { OD_QUEUE = 2, OD_RETRY_MS = 5000, OD_REQ_MAX = 64 };
-
-typedef struct od_chunk {
-    rl_buf data;
-    size_t *recs; /* 4 per row: key off, key len, value off, value len */
-    size_t nrecs, cap;
-    rl_buf topic;
-    char gtid[BINLOG_GTID_STATE_MAX]; /* S: the chunk's read view */
-    char *token;
-    uint64_t rows_done, chunks_done, rows_estimated;
-    bool table_done, skipped;
-} od_chunk;
-
-typedef struct od_reader {
-    const rowlogd_opts *opts;
-    char *db, *table, *token; /* owned */
-    pthread_t th;
-    bool started;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    od_chunk *q[OD_QUEUE]; /* FIFO */
-    size_t qn;
-    bool finished;
-    int rc;
-    rl_err err;
-    atomic_bool stop;
-    binlog_snapshot_t *snap; /* the snapshot being read (under mu), for interrupt */
-} od_reader;
-
-typedef struct od_run {
-    snap_state list;           /* ondemand_table lines: tables not complete, in order */
-    binlog_snapshot_window *win;
-    rl_buf topic;              /* topic of list.e[0], the table being read ("" none) */
-    od_reader *rd;             /* chunk reader of list.e[0], NULL when none runs */
-    int64_t retry_ns;          /* no new reader before this (after a reader error) */
-    uint64_t req_seen;         /* src->od_req_gen taken */
-    char base_file[sizeof ((binlog_pos *)0)->file];
-    uint64_t base_pos;
-    char base_gtid[BINLOG_GTID_STATE_MAX];
-} od_run;
-
-static void od_chunk_free(od_chunk *c)
-{
-    if (!c)
-        return;
-    rl_buf_free(&c->data);
-    rl_buf_free(&c->topic);
-    free(c->recs);
-    free(c->token);
-    free(c);
-}
-
-typedef struct od_collect {
-    od_chunk *c;
-    rl_err *err;
-} od_collect;
-
-static int od_on_row(void *ctx, const binlog_change *ch)
-{
-    od_chunk *c = ((od_collect *)ctx)->c;
-    if (c->nrecs == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 1024;
-        size_t *r = realloc(c->recs, cap * 4 * sizeof *r);
-        if (!r)
-            return -ENOMEM;
-        c->recs = r;
-        c->cap = cap;
-    }
-    if (c->topic.len == 0)
-        rl_buf_append(&c->topic, ch->topic.p, ch->topic.len);
-    size_t *r = c->recs + 4 * c->nrecs++;
-    r[0] = c->data.len;
-    r[1] = ch->key.len;
-    rl_buf_append(&c->data, ch->key.p, ch->key.len);
-    r[2] = c->data.len;
-    r[3] = ch->value.len;
-    rl_buf_append(&c->data, ch->value.p, ch->value.len);
-    return rl_buf_ok(&c->data) && rl_buf_ok(&c->topic) ? 0 : -ENOMEM;
-}
-
-static int od_on_progress(void *ctx, const binlog_snapshot_progress *pr)
-{
-    od_chunk *c = ((od_collect *)ctx)->c;
-    char *t = strdup(pr->resume_token);
-    if (!t)
-        return -ENOMEM;
-    free(c->token);
-    c->token = t;
-    c->rows_done = pr->rows_done;
-    c->chunks_done = pr->chunks_done;
-    c->rows_estimated = pr->rows_estimated;
-    c->table_done = pr->table_done;
-    c->skipped = pr->skipped;
-    if (c->topic.len == 0)
-        rl_buf_append(&c->topic, pr->topic.p, pr->topic.len);
-    return rl_buf_ok(&c->topic) ? 0 : -ENOMEM;
-}
-
-/* "^(db\.table)$" with the regex metacharacters of the names escaped. */
-static void od_exact_regex(rl_buf *b, const char *db, const char *table)
-{
-    const char *parts[2] = {db, table};
-    for (int i = 0; i < 2; i++) {
-        if (i)
-            rl_buf_puts(b, "\\.");
-        for (const char *p = parts[i]; *p; p++) {
-            if (strchr(".^$*+?()[]{}|\\", *p))
-                rl_buf_putc(b, '\\');
-            rl_buf_putc(b, *p);
-        }
-    }
-    rl_buf_putc(b, 0);
-}
-
-static void od_snapshot_opts(const rowlogd_opts *o, binlog_snapshot_opts *so, const char *include)
-{
-    memset(so, 0, sizeof *so);
-    so->source = o->source;
-    so->topic_prefix = o->topic_prefix;
-    so->include = include;
-    so->threads = 1;
-    so->chunk_rows = o->snapshot_chunk_rows;
-    so->max_chunks = 1;
-    so->incremental = true;
-}
-
-/* One chunk: a new snapshot (its own read view and exact GTID state), the table resumed
- * after token, one chunk read. */
-static int od_read_chunk(od_reader *r, od_chunk *c)
-{
-    rl_buf re = RL_BUF_INIT;
-    od_exact_regex(&re, r->db, r->table);
-    if (!rl_buf_ok(&re))
-        return rl_err_set(&r->err, -ENOMEM, "out of memory");
-    binlog_snapshot_opts so;
-    od_snapshot_opts(r->opts, &so, (const char *)re.p);
-    binlog_snapshot_t *snap = NULL;
-    int rc = binlog_snapshot_open(&snap, &so, &r->err);
-    rl_buf_free(&re);
-    if (rc != 0)
-        return rc;
-    pthread_mutex_lock(&r->mu);
-    r->snap = snap;
-    bool stopping = atomic_load(&r->stop);
-    pthread_mutex_unlock(&r->mu);
-    if (stopping)
-        binlog_snapshot_interrupt(snap);
-    snprintf(c->gtid, sizeof c->gtid, "%s", binlog_snapshot_get_point(snap)->gtid_state);
-    if (binlog_snapshot_table_count(snap) == 0) {
-        /* Dropped (or renamed) since the request: done, the stream carries the drop. */
-        rl_warn("on-demand snapshot: %s.%s no longer exists: finished", r->db, r->table);
-        c->table_done = c->skipped = true;
-        c->token = strdup("");
-        rc = c->token ? 0 : rl_err_set(&r->err, -ENOMEM, "out of memory");
-    } else {
-        rc = binlog_snapshot_resume_table(snap, r->db, r->table, r->token, false, &r->err);
-        od_collect col = {c, &r->err};
-        binlog_snapshot_handler h = {.ctx = &col, .on_change = od_on_row,
-                                     .on_progress = od_on_progress};
-        if (rc == 0)
-            rc = binlog_snapshot_run(snap, &h, &r->err);
-        if (rc == 0 && !c->token)
-            rc = rl_err_set(&r->err, RL_ESOURCE, "%s.%s: the chunk read gave no progress",
-                            r->db, r->table);
-    }
-    pthread_mutex_lock(&r->mu);
-    r->snap = NULL;
-    pthread_mutex_unlock(&r->mu);
-    binlog_snapshot_close(snap);
-    return rc;
-}
-
-static void *od_reader_main(void *arg)
-{
-    od_reader *r = arg;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
-    int rc = 0;
-    while (!atomic_load(&r->stop)) {
-        od_chunk *c = calloc(1, sizeof *c);
-        if (!c) {
-            rc = rl_err_set(&r->err, -ENOMEM, "out of memory");
-            break;
-        }
-        rc = od_read_chunk(r, c);
-        if (rc != 0) {
-            od_chunk_free(c);
-            break;
-        }
-        char *t = strdup(c->token);
-        if (!t) {
-            od_chunk_free(c);
-            rc = rl_err_set(&r->err, -ENOMEM, "out of memory");
-            break;
-        }
-        free(r->token);
-        r->token = t;
-        bool done = c->table_done;
-        pthread_mutex_lock(&r->mu);
-        while (r->qn == OD_QUEUE && !atomic_load(&r->stop))
-            pthread_cond_wait(&r->cv, &r->mu);
-        if (atomic_load(&r->stop)) {
-            pthread_mutex_unlock(&r->mu);
-            od_chunk_free(c);
-            break;
-        }
-        r->q[r->qn++] = c;
-        pthread_mutex_unlock(&r->mu);
-        if (done)
-            break;
-    }
-    pthread_mutex_lock(&r->mu);
-    r->rc = rc == RL_ESTOPPED ? 0 : rc;
-    r->finished = true;
-    pthread_mutex_unlock(&r->mu);
-    return NULL;
-}
-
-static void od_reader_free(od_reader *r)
-{
-    if (!r)
-        return;
-    if (r->started) {
-        pthread_mutex_lock(&r->mu);
-        atomic_store(&r->stop, true);
-        if (r->snap)
-            binlog_snapshot_interrupt(r->snap);
-        pthread_cond_broadcast(&r->cv);
-        pthread_mutex_unlock(&r->mu);
-        pthread_join(r->th, NULL);
-    }
-    for (size_t i = 0; i < r->qn; i++)
-        od_chunk_free(r->q[i]);
-    pthread_mutex_destroy(&r->mu);
-    pthread_cond_destroy(&r->cv);
-    free(r->db);
-    free(r->table);
-    free(r->token);
-    free(r);
-}
-
-static int od_reader_start(od_reader **out, const rowlogd_opts *opts, const snap_entry *e)
-{
-    od_reader *r = calloc(1, sizeof *r);
-    if (!r)
-        return -ENOMEM;
-    r->opts = opts;
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->cv, NULL);
-    atomic_init(&r->stop, false);
-    r->db = strdup(e->db);
-    r->table = strdup(e->table);
-    r->token = strdup(e->token);
-    if (!r->db || !r->table || !r->token) {
-        od_reader_free(r);
-        return -ENOMEM;
-    }
-    int rc = pthread_create(&r->th, NULL, od_reader_main, r);
-    if (rc != 0) {
-        od_reader_free(r);
-        return -rc;
-    }
-    r->started = true;
-    *out = r;
-    return 0;
-}
-
-/* The checkpoint lines of the on-demand tables, after file/pos/gtid_state. */
-static void od_checkpoint_lines(rl_buf *b, const snap_state *list)
-{
-    for (size_t i = 0; i < list->n; i++) {
-        rl_buf_puts(b, "ondemand_table=");
-        put_pct(b, list->e[i].db);
-        rl_buf_putc(b, '.');
-        put_pct(b, list->e[i].table);
-        rl_buf_putc(b, ' ');
-        rl_buf_puts(b, list->e[i].token);
-        rl_buf_putc(b, '\n');
-    }
-}
-
-/* The checkpoint of the last boundary with the current on-demand lines. */
-static int od_checkpoint(source_run *run)
-{
-    od_run *od = run->od;
-    checkpoint_format(&run->checkpoint, od->base_file, od->base_pos, od->base_gtid);
-    od_checkpoint_lines(&run->checkpoint, &od->list);
-    return rl_buf_ok(&run->checkpoint) ? 0 : rl_err_set(run->err, -ENOMEM, "out of memory");
-}
-
-/* Publishes the on-demand progress for /metrics and GET /v1/snapshots: the tables of the
- * list (the first one is being read) and those completed by this process. */
-static int od_publish(rowlogd_source *src, const snap_entry *e, bool done, uint64_t dropped)
-{
-    rowlogd_source_stats *st = &src->stats;
-    rl_buf nm = RL_BUF_INIT;
-    rl_buf_printf(&nm, "%s.%s", e->db, e->table);
-    rl_buf_putc(&nm, 0);
-    if (!rl_buf_ok(&nm))
-        return -ENOMEM;
-    int rc = 0;
-    pthread_mutex_lock(&st->lock);
-    rowlogd_snapshot_table_stats *t = NULL;
-    for (size_t i = 0; i < st->od_ntables; i++)
-        if (strcmp(st->od_tables[i].name, (const char *)nm.p) == 0)
-            t = &st->od_tables[i];
-    if (!t) {
-        rowlogd_snapshot_table_stats *a =
-            realloc(st->od_tables, (st->od_ntables + 1) * sizeof *a);
-        char *name = strdup((const char *)nm.p);
-        if (!a || !name) {
-            free(name);
-            if (a)
-                st->od_tables = a;
-            rc = -ENOMEM;
-            goto out;
-        }
-        st->od_tables = a;
-        t = &a[st->od_ntables++];
-        memset(t, 0, sizeof *t);
-        t->name = name;
-    }
-    t->rows_read = e->rows;
-    t->chunks = e->chunks;
-    if (e->rows_estimated)
-        t->rows_estimated = e->rows_estimated;
-    t->rows_dropped += dropped;
-    t->done = done;
-out:
-    pthread_mutex_unlock(&st->lock);
-    rl_buf_free(&nm);
-    return rc;
-}
-
-/* Takes the tables requested since the last call ("db.table" lines, names percent-encoded)
- * into the list. Returns the request generation taken (0: none new). */
-static uint64_t od_take_requests(source_run *run, int *rc)
-{
-    rowlogd_source *src = run->src;
-    od_run *od = run->od;
-    *rc = 0;
-    /* Called at every boundary: no lock unless a request came (the generation is stored
-     * under the lock with release order). */
-    if (__atomic_load_n(&src->od_req_gen, __ATOMIC_ACQUIRE) == od->req_seen)
-        return 0;
-    /* A copy: the text is cleared only once the tables are stored (od_poll), so a failed
-     * commit leaves the request for the next connection's run. */
-    pthread_mutex_lock(&src->lock);
-    uint64_t gen = src->od_req_gen;
-    char *req = src->od_request ? strdup(src->od_request) : NULL;
-    bool oom = src->od_request && !req;
-    pthread_mutex_unlock(&src->lock);
-    if (oom) {
-        *rc = rl_err_set(run->err, -ENOMEM, "out of memory");
-        return 0;
-    }
-    snap_state add = {0};
-    for (char *line = req, *next; line && *line; line = next) {
-        next = strchr(line, '\n');
-        if (next)
-            *next++ = 0;
-        if ((*rc = snap_parse_line(&add, line, strlen(line), false, run->err)) != 0)
-            break;
-    }
-    for (size_t i = 0; *rc == 0 && i < add.n; i++) {
-        if (snap_state_find(&od->list, add.e[i].db, add.e[i].table))
-            continue; /* already queued or being read */
-        snap_entry *e = snap_state_add(&od->list, add.e[i].db, strlen(add.e[i].db),
-                                       add.e[i].table, strlen(add.e[i].table));
-        if (!e)
-            *rc = rl_err_set(run->err, -ENOMEM, "out of memory");
-        else
-            *rc = od_publish(src, e, false, 0);
-        if (*rc == 0)
-            rl_info("on-demand snapshot: %s.%s queued", e->db, e->table);
-    }
-    snap_state_free(&add);
-    free(req);
-    return *rc == 0 ? gen : 0;
-}
-
-/* Stream side: notes the keys of the table being read. */
-static int od_note_change(source_run *run, const binlog_change *ch)
-{
-    od_run *od = run->od;
-    if (!od->rd || ch->topic.len != od->topic.len ||
-        memcmp(ch->topic.p, od->topic.p, ch->topic.len) != 0)
-        return 0;
-    int rc = binlog_snapshot_window_note(od->win, ch->key);
-    return rc == 0 ? 0 : rl_err_set(run->err, rc, "out of memory");
-}
-
-/* Stream side, at a transaction's commit (run->checkpoint holds its file/pos/gtid_state):
- * the on-demand lines follow them, and the window learns the transaction. */
-static int od_on_commit(source_run *run, const binlog_checkpoint *cp)
-{
-    od_run *od = run->od;
-    snprintf(od->base_file, sizeof od->base_file, "%s", cp->file);
-    od->base_pos = cp->pos;
-    snprintf(od->base_gtid, sizeof od->base_gtid, "%s", cp->gtid_state ? cp->gtid_state : "");
-    od_checkpoint_lines(&run->checkpoint, &od->list);
-    if (!od->rd)
-        return 0;
-    return binlog_snapshot_window_commit(od->win, cp->gtid, cp->gtid_state, run->err);
-}
-
-/* Appends a ready chunk without the rows changed inside its window; 1 when it was
- * appended, 0 when the stream has not reached its state yet. */
-static int od_apply_chunk(source_run *run, od_chunk *c)
-{
-    od_run *od = run->od;
-    rl_err *err = run->err;
-    int rc = binlog_snapshot_window_ready(od->win, c->gtid, err);
-    if (rc != 1)
-        return rc;
-    if ((rc = binlog_snapshot_window_set_low(od->win, c->gtid, err)) != 0)
-        return rc;
-    uint64_t kept = 0, dropped = 0;
-    rl_slice topic = rl_buf_slice(&c->topic);
-    int64_t now = rl_now_ms();
-    for (size_t i = 0; i < c->nrecs; i++) {
-        const size_t *r = c->recs + 4 * i;
-        rl_slice key = rl_slice_make(c->data.p + r[0], r[1]);
-        if (!binlog_snapshot_window_keep(od->win, key)) {
-            dropped++;
-            continue;
-        }
-        rl_slice val = rl_slice_make(c->data.p + r[2], r[3]);
-        if ((rc = log_store_append(run->src->store, topic, key, val, now, err)) != 0)
-            return rc;
-        stat_add(&run->src->stats.appended_bytes, key.len + val.len);
-        kept++;
-    }
-    stat_add(&run->src->stats.snapshot_rows, kept);
-    binlog_snapshot_window_prune(od->win);
-    snap_entry *e = &od->list.e[0];
-    char *t = strdup(c->token);
-    if (!t)
-        return rl_err_set(err, -ENOMEM, "out of memory");
-    free(e->token);
-    e->token = t;
-    e->rows = c->rows_done;
-    e->chunks = c->chunks_done;
-    e->rows_estimated = c->rows_estimated;
-    if ((rc = od_publish(run->src, e, c->table_done, dropped)) != 0)
-        return rl_err_set(err, rc, "out of memory");
-    if (c->table_done) {
-        rl_info("on-demand snapshot: %s.%s complete: %llu rows read in %llu chunks", e->db,
-                e->table, (unsigned long long)e->rows, (unsigned long long)e->chunks);
-        free(e->db);
-        free(e->table);
-        free(e->token);
-        memmove(&od->list.e[0], &od->list.e[1], (od->list.n - 1) * sizeof *od->list.e);
-        od->list.n--;
-        od->list.last_hit = 0;
-    }
-    if ((rc = od_checkpoint(run)) != 0)
-        return rc;
-    /* The rows and their token are durable together (a crash re-reads from the token). */
-    if ((rc = commit_now(run)) != 0)
-        return rc;
-    return 1;
-}
-
-/* At a transaction boundary (nothing appended since): takes new requests (durable before
- * the HTTP request is answered), starts the chunk reader of the first table, appends the
- * chunks whose window the stream has passed. */
-static int od_poll(source_run *run)
-{
-    rowlogd_source *src = run->src;
-    od_run *od = run->od;
-    int rc;
-    uint64_t gen = od_take_requests(run, &rc);
-    if (rc != 0)
-        return rc;
-    if (gen) {
-        if ((rc = od_checkpoint(run)) != 0 || (rc = commit_now(run)) != 0)
-            return rc;
-        od->req_seen = gen;
-        pthread_mutex_lock(&src->lock);
-        if (src->od_req_gen == gen) { /* else later requests are in the text: taken next */
-            free(src->od_request);
-            src->od_request = NULL;
-        }
-        src->od_req_done = gen;
-        pthread_cond_broadcast(&src->od_cond);
-        pthread_mutex_unlock(&src->lock);
-    }
-    if (!od->rd && od->list.n && rl_mono_ns() >= od->retry_ns) {
-        /* A new table (or a retry): the window starts empty here. Every chunk's state S is
-         * read after this point, so it contains everything streamed before: only what the
-         * stream carries from now on can fall inside a window. */
-        binlog_snapshot_window_reset(od->win);
-        rl_buf_reset(&od->topic);
-        binlog_snapshot_topic(&od->topic, src->opts->topic_prefix, od->list.e[0].db,
-                              od->list.e[0].table);
-        if (!rl_buf_ok(&od->topic))
-            return rl_err_set(run->err, -ENOMEM, "out of memory");
-        if ((rc = binlog_snapshot_window_commit(od->win, "", od->base_gtid, run->err)) != 0)
-            return rc;
-        if ((rc = od_reader_start(&od->rd, src->opts, &od->list.e[0])) != 0)
-            return rl_err_set(run->err, rc, "cannot start the on-demand snapshot reader");
-        rl_info("on-demand snapshot: reading %s.%s%s%s", od->list.e[0].db, od->list.e[0].table,
-                od->list.e[0].token[0] ? " from token " : "", od->list.e[0].token);
-        atomic_store(&src->stats.ondemand_running, true);
-    }
-    od_reader *r = od->rd;
-    if (!r)
-        return 0;
-    for (;;) {
-        pthread_mutex_lock(&r->mu);
-        od_chunk *c = r->qn ? r->q[0] : NULL;
-        bool finished = r->finished;
-        pthread_mutex_unlock(&r->mu);
-        if (!c) {
-            if (!finished)
-                return 0;
-            /* The reader ended with nothing queued: an error (retried from the last stored
-             * token) or the table's last chunk already applied. */
-            if (r->rc != 0) {
-                rl_warn("on-demand snapshot: %s.%s: %s (%s); retrying in %d ms", r->db,
-                        r->table, r->err.msg, rl_errname(r->rc), OD_RETRY_MS);
-                pthread_mutex_lock(&src->stats.lock);
-                src->stats.last_error = r->rc;
-                snprintf(src->stats.last_error_msg, sizeof src->stats.last_error_msg,
-                         "on-demand snapshot: %s", r->err.msg);
-                src->stats.last_error_ms = rl_now_ms();
-                pthread_mutex_unlock(&src->stats.lock);
-                od->retry_ns = rl_mono_ns() + (int64_t)OD_RETRY_MS * 1000000;
-            }
-            od_reader_free(r);
-            od->rd = NULL;
-            rl_buf_reset(&od->topic);
-            atomic_store(&src->stats.ondemand_running, od->list.n > 0);
-            return 0;
-        }
-        bool last = c->table_done;
-        rc = od_apply_chunk(run, c);
-        if (rc <= 0)
-            return rc;
-        pthread_mutex_lock(&r->mu);
-        memmove(&r->q[0], &r->q[1], (r->qn - 1) * sizeof *r->q);
-        r->qn--;
-        pthread_cond_broadcast(&r->cv);
-        pthread_mutex_unlock(&r->mu);
-        od_chunk_free(c);
-        if (last) {
-            od_reader_free(r);
-            od->rd = NULL;
-            rl_buf_reset(&od->topic);
-            atomic_store(&src->stats.ondemand_running, od->list.n > 0);
-            return 0;
-        }
-    }
-}
-
-static void od_run_free(od_run *od)
-{
-    if (!od)
-        return;
-    od_reader_free(od->rd);
-    binlog_snapshot_window_free(od->win);
-    snap_state_free(&od->list);
-    rl_buf_free(&od->topic);
-    free(od);
-}
-
-int rowlogd_ondemand_validate(const rowlogd_opts *opts, const char *const *names, size_t n,
-                              rl_err *err)
-{
-    if (n == 0 || n > OD_REQ_MAX)
-        return rl_err_set(err, RL_ECONFIG, "give 1 to %d tables as db.table", OD_REQ_MAX);
-    int rc = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *dot = strchr(names[i], '.');
-        if (!dot || dot == names[i] || !dot[1] || strchr(names[i], '\n'))
-            return rl_err_set(err, RL_ECONFIG, "'%s': not db.table", names[i]);
-    }
-    if (opts->include[0] || opts->exclude[0]) {
-        struct rowlogd_filter *f = NULL;
-        if ((rc = filter_new(&f, opts, err)) != 0)
-            return rc;
-        for (size_t i = 0; i < n && rc == 0; i++) {
-            bool ok = !f->have_include || regexec(&f->include, names[i], 0, NULL, 0) == 0;
-            if (ok && f->have_exclude && regexec(&f->exclude, names[i], 0, NULL, 0) == 0)
-                ok = false;
-            if (!ok)
-                rc = rl_err_set(err, RL_ENOTFOUND,
-                                "%s is excluded by --include/--exclude: rowlogd does not "
-                                "stream it",
-                                names[i]);
-        }
-        filter_free(f);
-        if (rc != 0)
-            return rc;
-    }
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        const char *dot = strchr(names[i], '.');
-        char db[256], table[256];
-        if ((size_t)(dot - names[i]) >= sizeof db || strlen(dot + 1) >= sizeof table)
-            return rl_err_set(err, RL_ECONFIG, "'%s': name too long", names[i]);
-        snprintf(db, sizeof db, "%.*s", (int)(dot - names[i]), names[i]);
-        snprintf(table, sizeof table, "%s", dot + 1);
-        rl_buf re = RL_BUF_INIT;
-        od_exact_regex(&re, db, table);
-        if (!rl_buf_ok(&re))
-            return rl_err_set(err, -ENOMEM, "out of memory");
-        binlog_snapshot_opts so;
-        od_snapshot_opts(opts, &so, (const char *)re.p);
-        binlog_snapshot_t *snap = NULL;
-        rc = binlog_snapshot_open(&snap, &so, err);
-        rl_buf_free(&re);
-        if (rc != 0)
-            return rc;
-        const binlog_snapshot_point *pt = binlog_snapshot_get_point(snap);
-        binlog_snapshot_table_info ti;
-        if (binlog_snapshot_table(snap, 0, &ti) != 0)
-            rc = rl_err_set(err, RL_ENOTFOUND, "no base table %s at the source", names[i]);
-        else if (ti.key_columns == 0)
-            rc = rl_err_set(err, RL_EUNSUPPORTED,
-                            "%s has no primary key (nor a UNIQUE key of NOT NULL columns): "
-                            "an on-demand snapshot needs a key to merge chunks with the "
-                            "stream",
-                            names[i]);
-        else if (!ti.chunked)
-            rc = rl_err_set(err, RL_EUNSUPPORTED,
-                            "%s: its key has a column type that cannot be paginated (FLOAT, "
-                            "DOUBLE, BIT, ENUM, SET): an on-demand snapshot reads key chunks",
-                            names[i]);
-        else if (!pt->mariadb)
-            /* On MySQL each chunk's read view would be opened under FLUSH TABLES WITH READ
-             * LOCK (reader/snapshot.c), a global lock per chunk, and the path is untested:
-             * refused until chunks can be read without it (docs/snapshots.md). */
-            rc = rl_err_set(err, RL_EUNSUPPORTED,
-                            "on-demand snapshots are supported on MariaDB sources only: on "
-                            "MySQL every chunk would take FLUSH TABLES WITH READ LOCK");
-        else if (!pt->gtid_state[0])
-            rc = rl_err_set(err, RL_EUNSUPPORTED,
-                            "GTIDs are off at the source (gtid_mode): an on-demand snapshot "
-                            "uses GTID states as its watermarks");
-        binlog_snapshot_close(snap);
-    }
-    return rc;
-}
-
-int rowlogd_source_request_snapshot(rowlogd_source *src, const char *const *names, size_t n,
-                                    unsigned timeout_ms, rl_err *err)
-{
-    rl_buf req = RL_BUF_INIT;
-    for (size_t i = 0; i < n; i++) {
-        const char *dot = strchr(names[i], '.');
-        char db[256];
-        snprintf(db, sizeof db, "%.*s", (int)(dot - names[i]), names[i]);
-        put_pct(&req, db);
-        rl_buf_putc(&req, '.');
-        put_pct(&req, dot + 1);
-        rl_buf_putc(&req, '\n');
-    }
-    rl_buf_putc(&req, 0);
-    if (!rl_buf_ok(&req))
-        return rl_err_set(err, -ENOMEM, "out of memory");
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
-    int rc = 0;
-    pthread_mutex_lock(&src->lock);
-    /* Requests not taken yet are merged: the source takes them all at its next boundary. */
-    size_t old = src->od_request ? strlen(src->od_request) : 0;
-    char *m = realloc(src->od_request, old + req.len);
-    if (!m) {
-        pthread_mutex_unlock(&src->lock);
-        rl_buf_free(&req);
-        return rl_err_set(err, -ENOMEM, "out of memory");
-    }
-    memcpy(m + old, req.p, req.len);
-    src->od_request = m;
-    uint64_t gen = src->od_req_gen + 1;
-    __atomic_store_n(&src->od_req_gen, gen, __ATOMIC_RELEASE);
-    while (src->od_req_done < gen && !atomic_load(&src->stop))
-        if (pthread_cond_timedwait(&src->od_cond, &src->lock, &until) == ETIMEDOUT)
-            break;
-    if (src->od_req_done < gen)
-        rc = rl_err_set(err, -ETIMEDOUT,
-                        "the request is queued but not stored yet (the source is not "
-                        "streaming: connecting, or reading the initial snapshot); it is taken "
-                        "when streaming resumes, unless rowlogd stops first");
-    pthread_mutex_unlock(&src->lock);
-    rl_buf_free(&req);
     return rc;
 }
 
@@ -1878,32 +1140,13 @@ static int source_run_once(rowlogd_source *src, bool *retry, bool *streamed, rl_
     if ((rc = rowlogd_schema_attach(src, dec, err)) != 0)
         goto out;
     /* On-demand snapshots: the stored list resumes; requests are taken at boundaries. */
-    run.od = calloc(1, sizeof *run.od);
-    if (!run.od || binlog_snapshot_window_new(&run.od->win) != 0) {
-        rc = rl_err_set(err, -ENOMEM, "out of memory");
+    if ((rc = rowlogd__od_open(&run, &od_list, used, err)) != 0)
         goto out;
-    }
-    run.od->list = od_list;
-    memset(&od_list, 0, sizeof od_list);
-    snprintf(run.od->base_file, sizeof run.od->base_file, "%s", used->at.file);
-    run.od->base_pos = used->at.pos;
-    snprintf(run.od->base_gtid, sizeof run.od->base_gtid, "%s", used->gtid_state);
-    pthread_mutex_lock(&src->lock);
-    run.od->req_seen = src->od_req_done; /* requests before that were stored or dropped */
-    pthread_mutex_unlock(&src->lock);
-    for (size_t i = 0; i < run.od->list.n; i++) {
-        if ((rc = od_publish(src, &run.od->list.e[i], false, 0)) != 0) {
-            rl_err_set(err, rc, "out of memory");
-            goto out;
-        }
-        rl_info("on-demand snapshot: %s.%s resumes from token '%s'", run.od->list.e[i].db,
-                run.od->list.e[i].table, run.od->list.e[i].token);
-    }
     /* The starting point is itself a boundary: a first commit with no records makes it the
      * checkpoint, so a restart before any transaction resumes here, not at a later "current
      * position" that would skip changes. */
     if (!start.at.file[0] && !start.gtid_state[0]) {
-        if ((rc = od_checkpoint(&run)) != 0 || (rc = commit_now(&run)) != 0)
+        if ((rc = rowlogd__od_checkpoint(&run)) != 0 || (rc = rowlogd__commit_now(&run)) != 0)
             goto out;
     }
     run.last_commit_ns = rl_mono_ns();
@@ -1918,17 +1161,17 @@ static int source_run_once(rowlogd_source *src, bool *retry, bool *streamed, rl_
             if (rc != 0) {
                 if (rc == RL_ECORRUPT || rc == RL_ECHECKSUM || rc == RL_EUNSUPPORTED ||
                     rc == RL_ETOOBIG || rc == RL_EINCIDENT)
-                    stat_add(&src->stats.decode_errors, 1);
+                    rowlogd__stat_add(&src->stats.decode_errors, 1);
                 break;
             }
             /* An idle primary still sends heartbeats: a deferred boundary is committed as
              * soon as nothing more is waiting. */
             if (run.boundary_pending && !run.appended_since_boundary &&
-                !binlog_conn_pending(run.conn) && (rc = commit_now(&run)) != 0)
+                !binlog_conn_pending(run.conn) && (rc = rowlogd__commit_now(&run)) != 0)
                 break;
             if (!run.appended_since_boundary && (rc = housekeeping(&run)) != 0)
                 break;
-            if (!run.appended_since_boundary && (rc = od_poll(&run)) < 0)
+            if (!run.appended_since_boundary && (rc = rowlogd__od_poll(&run)) < 0)
                 break;
             continue;
         }
@@ -1951,7 +1194,7 @@ static int source_run_once(rowlogd_source *src, bool *retry, bool *streamed, rl_
          * one was appended (otherwise the open part is dropped and re-read after restart). */
         rc = 0;
         if (run.boundary_pending && !run.appended_since_boundary)
-            rc = commit_now(&run);
+            rc = rowlogd__commit_now(&run);
         /* --flush interval: pending commits made durable before exit, unless part of a
          * later transaction is already appended: a sync would record it in the checkpoint's
          * end offsets, so it is left for the restart to cut back instead. */
@@ -1967,13 +1210,13 @@ out:
     pthread_mutex_unlock(&src->lock);
     binlog_decoder_free(dec);
     rowlogd_xa_free(run.xa);
-    od_run_free(run.od);
+    rowlogd__od_free(run.od);
     atomic_store(&src->stats.ondemand_running, false);
     binlog_conn_close(run.conn);
     rl_buf_free(&run.checkpoint);
     rl_buf_free(&blob);
-    snap_state_free(&ss);
-    snap_state_free(&od_list);
+    rowlogd__snap_state_free(&ss);
+    rowlogd__snap_state_free(&od_list);
     return rc;
 }
 
@@ -2011,7 +1254,7 @@ static void *source_main(void *arg)
     unsigned backoff_ms = 100;
     src->filter = NULL;
     src->resnapshot = false;
-    src->result = filter_new(&src->filter, src->opts, &src->err);
+    src->result = rowlogd__filter_new(&src->filter, src->opts, &src->err);
     for (bool go = src->result == 0; go;) {
         bool retry = false, streamed = false;
         memset(&src->err, 0, sizeof src->err);
@@ -2035,7 +1278,7 @@ static void *source_main(void *arg)
         }
         if (streamed)
             backoff_ms = 100;
-        stat_add(&src->stats.reconnects, 1);
+        rowlogd__stat_add(&src->stats.reconnects, 1);
         rl_warn("source: %s (%s); reconnecting from the last checkpoint in %u ms", src->err.msg,
                 rl_errname(src->result), backoff_ms);
         if (source_sleep(src, backoff_ms)) {
@@ -2044,7 +1287,7 @@ static void *source_main(void *arg)
         }
         backoff_ms = backoff_ms >= 15000 ? 30000 : backoff_ms * 2;
     }
-    filter_free(src->filter);
+    rowlogd__filter_free(src->filter);
     src->filter = NULL;
     if (src->result != 0)
         rl_error("source stopped: %s (%s)", src->err.msg, rl_errname(src->result));

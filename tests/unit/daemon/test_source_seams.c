@@ -1,10 +1,10 @@
-/* rowlogd_source.c's static pieces, through the file itself (STYLE rule 24: a test may
- * include the .c): the checkpoint parser refuses a GTID state or a binlog file name that does
- * not fit instead of cutting it (a shortened state would resume from another position), and
- * accepts one that just fits; on_change counts a schema-change event (op 's') as such, never
- * as a row operation, and appends no tombstone after it even on a compacted topic; the
- * changes of an XA transaction reach an on-demand snapshot's window at their XA COMMIT (with
- * the commit's GTID), never at XA PREPARE, so an XA ROLLBACK inside a chunk's window keeps
+/* rowlogd_source.c's and rowlogd_ondemand.c's static pieces, through the files themselves
+ * (STYLE rule 24: a test may include the .c): the checkpoint parser refuses a GTID state or a
+ * binlog file name that does not fit instead of cutting it (a shortened state would resume from
+ * another position), and accepts one that just fits; on_change counts a schema-change event (op
+ * 's') as such, never as a row operation, and appends no tombstone after it even on a compacted
+ * topic; the changes of an XA transaction reach an on-demand snapshot's window at their XA COMMIT
+ * (with the commit's GTID), never at XA PREPARE, so an XA ROLLBACK inside a chunk's window keeps
  * the chunk's row and an XA COMMIT inside it lets the stream's version win. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "server/rowlogd_source.c"
+#include "server/rowlogd_ondemand.c"
 
 #include <unistd.h>
 
@@ -127,8 +128,8 @@ static void xa_window_case(bool commit, bool *keep1, bool *keep2, bool *keep1_la
 {
     char dir[] = "/tmp/rowlogd-seams-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    log_topic_config tc = {.retention_ms = -1, .retention_bytes = -1,
-                           .cleanup = LOG_CLEANUP_DELETE};
+    log_topic_config tc = {
+        .retention_ms = -1, .retention_bytes = -1, .cleanup = LOG_CLEANUP_DELETE};
     log_store_opts lopts = {.partitions = 1, .topic_defaults = &tc};
     log_store_t *store = NULL;
     rl_err err = {0};
@@ -163,11 +164,11 @@ static void xa_window_case(bool commit, bool *keep1, bool *keep2, bool *keep1_la
                             .op = 'u',
                             .xid = xid};
     assert_int_equal(on_change(&run, &xa_row), 0);
-    binlog_checkpoint prep = {.file = "binlog.000001", .pos = 1000, .gtid_state = "0-1-11",
-                              .gtid = "0-1-11"};
+    binlog_checkpoint prep = {
+        .file = "binlog.000001", .pos = 1000, .gtid_state = "0-1-11", .gtid = "0-1-11"};
     assert_int_equal(on_xa_prepare(&run, xid, &prep), 0);
-    binlog_checkpoint end = {.file = "binlog.000001", .pos = 2000, .gtid_state = "0-1-12",
-                             .gtid = "0-1-12"};
+    binlog_checkpoint end = {
+        .file = "binlog.000001", .pos = 2000, .gtid_state = "0-1-12", .gtid = "0-1-12"};
     assert_true(on_xa_end(&run, xid, commit, &end) >= 0);
     binlog_change plain = {.topic = rl_slice_str("rowlog.shop.t"),
                            .key = rl_slice_str("{\"id\":2}"),
@@ -175,8 +176,8 @@ static void xa_window_case(bool commit, bool *keep1, bool *keep2, bool *keep1_la
                            .ts_ms = 1700000000001,
                            .op = 'd'};
     assert_int_equal(on_change(&run, &plain), 0);
-    binlog_checkpoint last = {.file = "binlog.000001", .pos = 3000, .gtid_state = "0-1-13",
-                              .gtid = "0-1-13"};
+    binlog_checkpoint last = {
+        .file = "binlog.000001", .pos = 3000, .gtid_state = "0-1-13", .gtid = "0-1-13"};
     assert_int_equal(on_commit(&run, &last), 0);
 
     /* The chunk read at 0-1-10: the stream has passed it. */
@@ -229,6 +230,62 @@ static void test_xa_commit_in_ondemand_window(void **state)
     assert_int_equal(published, 2); /* the XA change at its commit, then the delete */
 }
 
+/* The one checkpoint table-line writer: snapshot_table, snapshot_done and ondemand_table
+ * lines of names with bytes outside [A-Za-z0-9_$-] are read back by checkpoint_parse into the
+ * same names, tokens and done flags. */
+static void test_checkpoint_table_lines_round_trip(void **state)
+{
+    (void)state;
+    rl_err err = {0};
+    snap_state in = {0}, od_in = {0};
+    snap_entry *a = rowlogd__snap_state_add(&in, "shop db", 7, "t.1%", 4);
+    snap_entry *b = rowlogd__snap_state_add(&in, "x", 1, "y z", 3);
+    snap_entry *c = rowlogd__snap_state_add(&od_in, "caf\xc3\xa9", 5, "o=d", 3);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(c);
+    free(a->token);
+    a->token = strdup("12:3:0400000031323334");
+    b->done = true;
+    free(c->token);
+    c->token = strdup("");
+    binlog_start p1 = {.at = {.file = "binlog.000007", .pos = 1234}};
+    snprintf(p1.gtid_state, sizeof p1.gtid_state, "0-1-42");
+    rl_buf blob = RL_BUF_INIT;
+    checkpoint_format_snapshot(&blob, &p1, &in);
+    for (size_t i = 0; i < od_in.n; i++)
+        rowlogd__checkpoint_table_line(&blob, "ondemand_table", &od_in.e[i], true);
+    assert_true(rl_buf_ok(&blob));
+    /* Names are encoded: no raw space, dot or '=' of a name in the lines. */
+    assert_non_null(strstr((const char *)blob.p, "snapshot_table=shop%20db.t%2E1%25 12:3:"));
+    assert_non_null(strstr((const char *)blob.p, "snapshot_done=x.y%20z\n"));
+    assert_non_null(strstr((const char *)blob.p, "ondemand_table=caf%C3%A9.o%3Dd \n"));
+
+    binlog_start back;
+    snap_state out = {0}, od_out = {0};
+    assert_int_equal(checkpoint_parse(rl_buf_slice(&blob), &back, &out, &od_out, &err), 0);
+    assert_string_equal(back.at.file, "binlog.000007");
+    assert_int_equal(back.at.pos, 1234);
+    assert_string_equal(back.gtid_state, "0-1-42");
+    assert_true(out.running);
+    assert_int_equal(out.n, 2);
+    assert_string_equal(out.e[0].db, "shop db");
+    assert_string_equal(out.e[0].table, "t.1%");
+    assert_string_equal(out.e[0].token, "12:3:0400000031323334");
+    assert_false(out.e[0].done);
+    assert_string_equal(out.e[1].table, "y z");
+    assert_true(out.e[1].done);
+    assert_int_equal(od_out.n, 1);
+    assert_string_equal(od_out.e[0].db, "caf\xc3\xa9");
+    assert_string_equal(od_out.e[0].table, "o=d");
+    assert_string_equal(od_out.e[0].token, "");
+    rowlogd__snap_state_free(&in);
+    rowlogd__snap_state_free(&od_in);
+    rowlogd__snap_state_free(&out);
+    rowlogd__snap_state_free(&od_out);
+    rl_buf_free(&blob);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_schema_change_not_a_row),
         cmocka_unit_test(test_xa_rollback_in_ondemand_window),
         cmocka_unit_test(test_xa_commit_in_ondemand_window),
+        cmocka_unit_test(test_checkpoint_table_lines_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
