@@ -111,6 +111,9 @@ typedef struct log_store_opts {
     int prealloc;               /* enum log_prealloc; see there for the default */
     const log_topic_config *topic_defaults; /* topics without an override (NULL:
                                    log_topic_config_init's defaults); copied at open */
+    size_t read_fds_max;        /* segment read descriptors open at once (log_read_fd);
+                                   0 = a quarter of RLIMIT_NOFILE's soft limit at open, at
+                                   most 1024 and at least 8 */
 } log_store_opts;
 
 /* Parses "none", "lz4", "zstd". Returns the enum value or RL_ECONFIG. */
@@ -332,12 +335,11 @@ typedef struct log_read {
                                 space are never freed. NULL when nothing is pinned. */
     int64_t log_start;
     int64_t high_watermark;
-    int fd;                  /* the segment file, read-only, holding bytes at byte position
-                                file_pos (for sendfile(2)); open while pin is held, owned by
-                                the segment (never close it). -1 when bytes is empty or no fd
-                                could be had (EMFILE, the file already replaced by compaction
-                                or deleted by retention before its first read): then use the
-                                mapping. */
+    int fd;                  /* -1 unless log_read_fd gave the segment file's read-only
+                                descriptor: then bytes are also the file range at file_pos
+                                (for sendfile(2)); one use of it is held (it stays open)
+                                until log_read_release. Owned by the segment: never close
+                                it. */
     uint64_t file_pos;       /* byte position of bytes.p in that file (0 when fd is -1) */
 } log_read;
 
@@ -346,11 +348,8 @@ typedef struct log_read {
  * log_read_release, which every caller must call): starts at the batch holding
  * offset (which may begin before it), ends before the high watermark, at most max_bytes but
  * always the whole first batch (KIP-74). An offset equal to the high watermark gives an
- * empty read. out->fd and out->file_pos give the same bytes as a file range for sendfile(2):
- * the segment's read-only descriptor is opened at the first read of that segment (one
- * open(2) and fstat(2), checked to be the mapped file) and kept until the segment is freed
- * (retention or close), so reads cost no syscall afterwards; a process serving many
- * segments needs RLIMIT_NOFILE above the number of segments read (else fd is -1). Returns 0; RL_ENOTFOUND (no such topic or partition); RL_ERANGE (offset below
+ * empty read. out->fd is -1 (log_read_fd asks for the file descriptor, for sendfile).
+ * Returns 0; RL_ENOTFOUND (no such topic or partition); RL_ERANGE (offset below
  * the log start offset or above the high watermark; out->log_start/high_watermark are set);
  * RL_ECORRUPT (a batch header in the mapped segment does not parse: message names file and
  * byte).
@@ -358,10 +357,28 @@ typedef struct log_read {
 int log_store_read(log_store_t *store, const char *topic, uint32_t partition, int64_t offset,
                    size_t max_bytes, log_read *out, rl_err *err);
 
-/* Releases what log_store_read pinned (out->bytes become invalid) and clears rd->pin. Any
- * thread; safe on a zeroed, failed or empty read and when called twice. Every pin must be
- * released before log_store_close. */
+/*
+ * Gives a read of log_store_read (non-empty, pinned) the segment file's read-only descriptor
+ * for sendfile(2): sets rd->fd and rd->file_pos (the position of rd->bytes in the file) and
+ * returns rd->fd. The store keeps at most log_store_opts.read_fds_max descriptors open: one
+ * is opened at need (one open(2) and fstat(2), checked to be the mapped file) and the least
+ * recently used one that no read holds is closed to make room; a descriptor stays open while
+ * a read holds it (log_read_release), even when retention deletes the file meanwhile.
+ * Returns -1 (rd->fd -1: send the mapped bytes instead) when rd is empty or unpinned, every
+ * open descriptor is held by a read, the process is out of descriptors (EMFILE), or the file
+ * was deleted or replaced before its first open (remembered per segment). Any thread; once
+ * per read (a second call returns the descriptor already held).
+ */
+int log_read_fd(log_store_t *store, log_read *rd);
+
+/* Releases what log_store_read pinned and log_read_fd held (out->bytes become invalid) and
+ * clears rd->pin and rd->fd. Any thread; safe on a zeroed, failed or empty read and when
+ * called twice. Every pin must be released before log_store_close. */
 void log_read_release(log_read *rd);
+
+/* Gives back only the descriptor log_read_fd held (rd->fd becomes -1; the pin and bytes
+ * stay). Any thread; does nothing when rd->fd is -1. */
+void log_read_fd_release(log_read *rd);
 
 /* Counters of a store since it was opened (metrics). */
 typedef struct log_store_stats {
@@ -373,6 +390,12 @@ typedef struct log_store_stats {
     uint64_t segments_rolled;    /* segments sealed by a roll */
     uint64_t segments_deleted;   /* by retention */
     uint64_t segments_compacted; /* rewritten by compaction */
+    uint64_t read_fds_open;      /* segment read descriptors open now (log_read_fd) */
+    uint64_t read_fds_opened;    /* open(2)s of them since the store opened */
+    uint64_t read_fds_evicted;   /* closed to make room under read_fds_max */
+    uint64_t read_fds_refused;   /* log_read_fd asks refused: every open one held */
+    uint64_t read_fds_gone;      /* segments whose file was deleted or replaced before its
+                                    descriptor was opened (their reads use the mapping) */
     int error;                   /* the sticky error (negative) once the store refuses
                                     writes, else 0 */
 } log_store_stats;

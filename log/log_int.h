@@ -259,17 +259,49 @@ typedef struct log_segment {
     uint64_t last_idx_pos; /* start of the last indexed batch (0 before the first entry) */
     int64_t run_max_ts;    /* largest timestamp written so far (INT64_MIN when empty) */
 
-    /* Read-only descriptor for sendfile (log__segment_read_fd): LOG_RFD_NONE until the first
-     * read asks, LOG_RFD_GONE when the path names another file now; closed by the last
-     * unref. dev/ino identify the mapped file (have_id: recorded when it was opened). */
-    _Atomic int rfd;
+    /* Read-only descriptor for sendfile and header preads (log__segment_fd_get), opened at
+     * the first read that asks and closed when the store's table of open read descriptors
+     * (log_rfds) needs the slot back or when the segment is freed. Guarded by that table's
+     * mutex: rfd (LOG_RFD_NONE: not open; LOG_RFD_GONE: the path names another file now or
+     * no file, never tried again), rfd_users (callers using rfd now: it is never closed
+     * while above 0), the LRU links. rfds is set once, by the first read through a store
+     * (atomic: any reader may set it). dev/ino identify the mapped file (have_id: recorded
+     * when it was opened). */
+    int rfd;
+    uint32_t rfd_users;
+    struct log_segment *rfd_prev, *rfd_next;
+    struct log_rfds *_Atomic rfds;
     bool have_id;
     dev_t dev;
     ino_t ino;
 } log_segment;
 
-#define LOG_RFD_NONE (-1) /* not opened yet (or the last try failed: tried again) */
-#define LOG_RFD_GONE (-2) /* the path names another file now: never opened */
+#define LOG_RFD_NONE (-1) /* not open (never, closed for another, or the last try failed) */
+#define LOG_RFD_GONE (-2) /* the path names another file now, or none (ENOENT): never opened */
+
+/*
+ * The store's table of open read descriptors (segment.c "Read descriptors"): at most `max`
+ * segments have one open at a time; the least recently used one whose descriptor nobody
+ * uses is closed to open another. One per store; the mutex is taken after a partition lock,
+ * never before one.
+ */
+typedef struct log_rfds {
+    pthread_mutex_t mu;
+    size_t open;               /* descriptors open now (segments in the list) */
+    size_t max;                /* cap (log_store_opts.read_fds_max resolved) */
+    log_segment *head, *tail;  /* segments with rfd >= 0, most recently used first */
+    uint64_t opened, evicted;  /* open(2)s done; descriptors closed to make room */
+    uint64_t gone, full;       /* segments found replaced or deleted; asks refused (all open
+                                  descriptors in use) */
+} log_rfds;
+
+/* Initializes an empty table of `max` descriptors (max >= 1). */
+void log__rfds_init(log_rfds *t, size_t max);
+/* Closes every descriptor still open (their segments forget the table: a pin not released
+ * before log_store_close) and destroys the mutex. Store close, no reader running. */
+void log__rfds_destroy(log_rfds *t);
+/* Ties seg to the table its reads go through (first call wins; later ones do nothing). */
+void log__segment_rfds_attach(log_segment *seg, log_rfds *t);
 
 /* The writer's data-path system calls, so that tests can inject failures (disk full, EIO,
  * fsync failure). log_store_open sets the real ones; a test may replace them (writer
@@ -305,12 +337,18 @@ void log__segment_free(log_segment *seg);
 void log__segment_ref(log_segment *seg);
 /* Drops a reference; the last one frees the segment (log__segment_free). Any thread. */
 void log__segment_unref(log_segment *seg);
-/* The segment's read-only descriptor for sendfile (log_read.fd), opened by path at the first
- * call (one open(2) and fstat(2), checked against the device and inode of the mapped file:
- * compaction renames a new file over the same name) and owned by the segment until it is
- * freed; -1 when none can be had (EMFILE, the file replaced or deleted before the first
- * read). Any thread, while the caller holds a reference. Never close it. */
-int log__segment_read_fd(log_segment *seg);
+/* The segment's read-only descriptor, for sendfile (log_read_fd) and header preads, with one
+ * use counted: the caller MUST give it back with log__segment_fd_put(seg) and may use it
+ * until then (it stays open although retention deletes the file). Opens it at need (one
+ * open(2), fstat(2) checked against the device and inode of the mapped file: compaction
+ * renames a new file over the same name; posix_fadvise RANDOM), first closing the least
+ * recently used unused descriptor of the table when `max` are open. Returns the fd, or -1
+ * without a use counted: no table attached, the table full of descriptors in use, EMFILE,
+ * or the file replaced or deleted before it was first opened (remembered: later calls
+ * return -1 at once). Then read the mapping instead. Any thread holding a reference. */
+int log__segment_fd_get(log_segment *seg);
+/* Gives back one use taken by log__segment_fd_get (the descriptor stays open for reuse). */
+void log__segment_fd_put(log_segment *seg);
 
 /* Writes all n bytes at file position `at` through io (looping on short writes and EINTR).
  * Returns 0 or -errno (errno is left set for the caller's message). */
@@ -677,6 +715,8 @@ struct log_store {
     pthread_mutex_t ckpt_lock; /* guards blob/has_ckpt (log_store_checkpoint) */
     rl_buf blob;
     bool has_ckpt;
+
+    log_rfds rfds; /* open read descriptors of the segments (segment.c "Read descriptors") */
 };
 
 /* ------------------------------------------------------------------ config.c */

@@ -815,6 +815,8 @@ int log__partition_read(log_partition *p, int64_t offset, size_t max_bytes, log_
     bool all_committed = si + 1 < p->nsegs && p->segs[si + 1]->base <= hwm;
     uint64_t end = atomic_load_explicit(&seg->committed, memory_order_acquire);
     uint64_t start = 0, cut = 0;
+    /* Header preads go through the store's table of read descriptors (segment.c). */
+    log__segment_rfds_attach(seg, &p->store->rfds);
     int rc = index_range(seg, all_committed, end, offset, hwm, max_bytes, &start, &cut, err);
     log__segment_ref(seg);
     pthread_mutex_unlock(&p->lock);

@@ -30,14 +30,27 @@
  * (log__segment_scan_start): checking them all on open would read every page of a log of
  * small batches at start-up. `rowlog log check` checks every entry (deep).
  *
- * Read descriptor (log__segment_read_fd): Fetch responses are sent with sendfile(2), which
- * needs a descriptor of the very file that is mapped. The writer's descriptor cannot serve
- * (the writer closes it when it seals the segment, while readers may still send from it), so
- * each segment gets its own read-only one at its first read, kept until the segment is freed
- * (last unref): a segment deleted by retention while pinned still sends its bytes. It is
- * opened by path, so it is checked against the device and inode recorded when the segment
- * was mapped (compaction renames a new file over the same name; that segment object must not
- * send the new file's bytes). The descriptor is the segment's `rfd` (log_int.h).
+ * Read descriptors (log__segment_fd_get): Fetch responses are sent with sendfile(2), which
+ * needs a descriptor of the very file that is mapped, and cold batch headers are read with
+ * pread(2) (no readahead). The writer's descriptor cannot serve (the writer closes it when it
+ * seals the segment, while readers may still send from it), so a segment gets its own
+ * read-only one when a read first asks. It is opened by path, so it is checked against the
+ * device and inode recorded when the segment was mapped (compaction renames a new file over
+ * the same name; that segment object must not send the new file's bytes), and a path that
+ * names no file (ENOENT: deleted by retention or compaction) or another one is remembered
+ * (LOG_RFD_GONE) so later reads go to the mapping without trying again.
+ *
+ * Only callers that ask get one (log_read_fd for Fetch, the header preads), and a store keeps
+ * at most `max` open at once (log_rfds, log_store_opts.read_fds_max): a 10 GiB log of many
+ * segments read by many consumers would otherwise hold one descriptor per segment ever read
+ * and run into RLIMIT_NOFILE. Each use is counted (rfd_users) from log__segment_fd_get to
+ * log__segment_fd_put, and only a descriptor nobody uses is closed to make room, least
+ * recently used first: a queued Fetch response holds its use until the part is sent, so a
+ * segment that retention deletes meanwhile is still sent from its (unlinked) file. When every
+ * open descriptor is in use, the ask is refused and the caller sends from the mapping (the
+ * same bytes; only a cold page then blocks where sendfile would not have faulted). All of it
+ * under the table's mutex, which is taken inside partition locks and never the other way,
+ * and held over the open(2) so that two readers never open the same segment twice.
  */
 #include "log/log_int.h"
 
@@ -46,6 +59,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -110,35 +124,160 @@ static void seg_record_id(log_segment *seg, const struct stat *st)
     seg->have_id = true;
 }
 
-int log__segment_read_fd(log_segment *seg)
+void log__rfds_init(log_rfds *t, size_t max)
 {
-    int fd = atomic_load_explicit(&seg->rfd, memory_order_acquire);
-    if (fd >= 0 || fd == LOG_RFD_GONE)
-        return fd >= 0 ? fd : -1;
-    if (!seg->have_id)
-        return -1;
-    int nfd = open(seg->path, O_RDONLY | O_CLOEXEC);
-    if (nfd < 0)
-        return -1; /* EMFILE, or deleted by retention: the caller uses the mapping */
+    memset(t, 0, sizeof *t);
+    pthread_mutex_init(&t->mu, NULL);
+    t->max = max ? max : 1;
+}
+
+/* Unlinks seg from the table's list. Caller holds t->mu. */
+static void rfds_unlink(log_rfds *t, log_segment *seg)
+{
+    if (seg->rfd_prev)
+        seg->rfd_prev->rfd_next = seg->rfd_next;
+    else
+        t->head = seg->rfd_next;
+    if (seg->rfd_next)
+        seg->rfd_next->rfd_prev = seg->rfd_prev;
+    else
+        t->tail = seg->rfd_prev;
+    seg->rfd_prev = seg->rfd_next = NULL;
+}
+
+/* Puts seg at the head of the list (most recently used). Caller holds t->mu. */
+static void rfds_push_head(log_rfds *t, log_segment *seg)
+{
+    seg->rfd_prev = NULL;
+    seg->rfd_next = t->head;
+    if (t->head)
+        t->head->rfd_prev = seg;
+    t->head = seg;
+    if (!t->tail)
+        t->tail = seg;
+}
+
+void log__rfds_destroy(log_rfds *t)
+{
+    pthread_mutex_lock(&t->mu);
+    while (t->head) {
+        log_segment *seg = t->head;
+        rfds_unlink(t, seg);
+        close(seg->rfd);
+        seg->rfd = LOG_RFD_NONE;
+        atomic_store_explicit(&seg->rfds, NULL, memory_order_release);
+    }
+    t->open = 0;
+    pthread_mutex_unlock(&t->mu);
+    pthread_mutex_destroy(&t->mu);
+}
+
+void log__segment_rfds_attach(log_segment *seg, log_rfds *t)
+{
+    if (atomic_load_explicit(&seg->rfds, memory_order_acquire))
+        return;
+    log_rfds *expect = NULL;
+    atomic_compare_exchange_strong(&seg->rfds, &expect, t);
+}
+
+/* Opens seg's descriptor (see log__segment_fd_get). Returns it, or -1 (seg->rfd says
+ * whether to try again). Caller holds the table's mutex. */
+static int rfd_open(log_rfds *t, log_segment *seg)
+{
+    int fd = open(seg->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) {
+            seg->rfd = LOG_RFD_GONE;
+            t->gone++;
+        }
+        return -1; /* EMFILE and the like: tried again by the next read */
+    }
     struct stat st;
-    if (fstat(nfd, &st) != 0 || st.st_dev != seg->dev || st.st_ino != seg->ino) {
-        close(nfd);
-        int expect = LOG_RFD_NONE;
-        atomic_compare_exchange_strong(&seg->rfd, &expect, LOG_RFD_GONE);
+    if (fstat(fd, &st) != 0 || st.st_dev != seg->dev || st.st_ino != seg->ino) {
+        close(fd);
+        seg->rfd = LOG_RFD_GONE;
+        t->gone++;
         return -1;
     }
     /* No readahead through this descriptor: sendfile runs on the event loop thread, and a
      * page carrying the kernel's readahead mark (left by the I/O thread that warmed the
      * range, server/kafka_warm.c) would make it start the next window's disk reads there.
      * Reading ahead is the warming threads' job. */
-    (void)posix_fadvise(nfd, 0, 0, POSIX_FADV_RANDOM);
-    int expect = LOG_RFD_NONE;
-    if (atomic_compare_exchange_strong_explicit(&seg->rfd, &expect, nfd, memory_order_acq_rel,
-                                                memory_order_acquire))
-        return nfd;
-    /* Another reader opened it first: use theirs. */
-    close(nfd);
-    return expect >= 0 ? expect : -1;
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
+    t->opened++;
+    return fd;
+}
+
+int log__segment_fd_get(log_segment *seg)
+{
+    log_rfds *t = atomic_load_explicit(&seg->rfds, memory_order_acquire);
+    if (!t || !seg->have_id)
+        return -1;
+    int fd = -1;
+    pthread_mutex_lock(&t->mu);
+    if (seg->rfd >= 0) {
+        fd = seg->rfd;
+        seg->rfd_users++;
+        if (t->head != seg) {
+            rfds_unlink(t, seg);
+            rfds_push_head(t, seg);
+        }
+        goto out;
+    }
+    if (seg->rfd == LOG_RFD_GONE)
+        goto out;
+    if (t->open >= t->max) {
+        log_segment *v = t->tail;
+        while (v && v->rfd_users > 0)
+            v = v->rfd_prev;
+        if (!v) {
+            t->full++;
+            goto out;
+        }
+        rfds_unlink(t, v);
+        close(v->rfd);
+        v->rfd = LOG_RFD_NONE;
+        t->open--;
+        t->evicted++;
+    }
+    fd = rfd_open(t, seg);
+    if (fd >= 0) {
+        seg->rfd = fd;
+        seg->rfd_users = 1;
+        rfds_push_head(t, seg);
+        t->open++;
+    }
+out:
+    pthread_mutex_unlock(&t->mu);
+    return fd;
+}
+
+void log__segment_fd_put(log_segment *seg)
+{
+    log_rfds *t = atomic_load_explicit(&seg->rfds, memory_order_acquire);
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->mu);
+    RL_ASSERT(seg->rfd_users > 0);
+    seg->rfd_users--;
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* The segment goes: its descriptor leaves the table (no use can be left: every use holds a
+ * reference, and this is the last one going). */
+static void rfd_drop(log_segment *seg)
+{
+    log_rfds *t = atomic_load_explicit(&seg->rfds, memory_order_acquire);
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->mu);
+    if (seg->rfd >= 0) {
+        rfds_unlink(t, seg);
+        close(seg->rfd);
+        seg->rfd = LOG_RFD_NONE;
+        t->open--;
+    }
+    pthread_mutex_unlock(&t->mu);
 }
 
 static log_segment *seg_alloc(const char *dir, int64_t base)
@@ -149,7 +288,8 @@ static log_segment *seg_alloc(const char *dir, int64_t base)
     log_segment *seg = calloc(1, sizeof *seg);
     if (!seg)
         return NULL;
-    atomic_init(&seg->rfd, LOG_RFD_NONE);
+    seg->rfd = LOG_RFD_NONE;
+    atomic_init(&seg->rfds, NULL);
     seg->path = strdup(path);
     if (!seg->path) {
         free(seg);
@@ -195,10 +335,8 @@ void log__segment_free(log_segment *seg)
     free(seg->gsum);
     free(seg->idx);
     free(seg->tidx);
+    rfd_drop(seg);
     free(seg->path);
-    int rfd = atomic_load_explicit(&seg->rfd, memory_order_acquire);
-    if (rfd >= 0)
-        close(rfd);
     free(seg);
 }
 
@@ -562,13 +700,15 @@ int log__segment_header_read(const log_segment *seg, uint64_t pos, uint64_t end,
      * that carries the kernel's readahead mark would start the next readahead window's disk
      * reads on this thread; the descriptor reads no further than asked
      * (POSIX_FADV_RANDOM). */
-    int fd = log__segment_read_fd((log_segment *)seg);
+    log_segment *ms = (log_segment *)seg; /* the descriptor table's fields only */
+    int fd = log__segment_fd_get(ms);
     if (fd >= 0) {
         uint8_t buf[LOG_BATCH_HEADER];
         ssize_t n;
         do
             n = pread(fd, buf, sizeof buf, (off_t)pos);
         while (n < 0 && errno == EINTR);
+        log__segment_fd_put(ms);
         if (n == (ssize_t)sizeof buf) {
             int rc = log__batch_header(rl_slice_make(buf, sizeof buf), false, h, ep);
             if (rc == RL_EAGAIN && h->size > sizeof buf)

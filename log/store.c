@@ -47,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -536,6 +537,14 @@ static int resolve_opts(const log_store_opts *in, log_store_opts *o, rl_err *err
             d.segment_bytes = in->segment_bytes;
         if (in->batch_bytes)
             d.batch_bytes = in->batch_bytes;
+        d.read_fds_max = in->read_fds_max;
+    }
+    if (d.read_fds_max == 0) {
+        /* A quarter of the descriptors the process may open: the rest stay for sockets,
+         * the writer's files and everything else. */
+        struct rlimit rl;
+        rlim_t n = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur / 4 : 256;
+        d.read_fds_max = n > 1024 ? 1024 : n < 8 ? 8 : (size_t)n;
     }
     if (d.compression != LOG_COMPRESSION_NONE && d.compression != LOG_COMPRESSION_LZ4 &&
         d.compression != LOG_COMPRESSION_ZSTD)
@@ -755,6 +764,7 @@ int log_store_open(log_store_t **out, const char *dir, const log_store_opts *opt
     pthread_mutex_init(&store->ckpt_lock, NULL);
     pthread_mutex_init(&store->cfg_lock, NULL);
     int rc = resolve_opts(opts, &store->opts, err);
+    log__rfds_init(&store->rfds, rc == 0 ? store->opts.read_fds_max : 1);
     if (rc == 0)
         rc = resolve_defaults(opts, &store->defaults, err);
     if (rc != 0)
@@ -846,6 +856,7 @@ void log_store_close(log_store_t *store)
     pthread_rwlock_destroy(&store->topics_lock);
     pthread_mutex_destroy(&store->ckpt_lock);
     pthread_mutex_destroy(&store->cfg_lock);
+    log__rfds_destroy(&store->rfds);
     free(store->overrides);
     free(store->dir);
     free(store);
@@ -1213,21 +1224,40 @@ int log_store_read(log_store_t *store, const char *topic, uint32_t partition, in
     }
     out->fd = -1;
     out->file_pos = 0;
-    int rc = log__partition_read(p, offset, max_bytes, out, err);
-    if (rc == 0 && out->pin && out->bytes.len > 0) {
-        /* The segment is mapped whole from byte 0, so the slice's place in the mapping is
-         * its place in the file. */
-        out->fd = log__segment_read_fd(out->pin);
-        if (out->fd >= 0)
-            out->file_pos = (uint64_t)(out->bytes.p - out->pin->map);
-    }
-    return rc;
+    return log__partition_read(p, offset, max_bytes, out, err);
+}
+
+int log_read_fd(log_store_t *store, log_read *rd)
+{
+    if (rd->fd >= 0)
+        return rd->fd;
+    rd->file_pos = 0;
+    if (!rd->pin || rd->bytes.len == 0)
+        return -1;
+    log__segment_rfds_attach(rd->pin, &store->rfds);
+    rd->fd = log__segment_fd_get(rd->pin);
+    /* The segment is mapped whole from byte 0, so the slice's place in the mapping is its
+     * place in the file. */
+    if (rd->fd >= 0)
+        rd->file_pos = (uint64_t)(rd->bytes.p - rd->pin->map);
+    return rd->fd;
+}
+
+void log_read_fd_release(log_read *rd)
+{
+    if (!rd || rd->fd < 0)
+        return;
+    if (rd->pin)
+        log__segment_fd_put(rd->pin);
+    rd->fd = -1;
+    rd->file_pos = 0;
 }
 
 void log_read_release(log_read *rd)
 {
     if (!rd)
         return;
+    log_read_fd_release(rd);
     log__segment_unref(rd->pin);
     rd->pin = NULL;
     rd->bytes = rl_slice_make(NULL, 0);
@@ -1351,4 +1381,11 @@ void log_store_stats_get(log_store_t *store, log_store_stats *out)
     out->segments_deleted = atomic_load_explicit(&store->n_deleted, memory_order_relaxed);
     out->segments_compacted = atomic_load_explicit(&store->n_compacted, memory_order_relaxed);
     out->error = atomic_load_explicit(&store->n_error, memory_order_relaxed);
+    pthread_mutex_lock(&store->rfds.mu);
+    out->read_fds_open = store->rfds.open;
+    out->read_fds_opened = store->rfds.opened;
+    out->read_fds_evicted = store->rfds.evicted;
+    out->read_fds_refused = store->rfds.full;
+    out->read_fds_gone = store->rfds.gone;
+    pthread_mutex_unlock(&store->rfds.mu);
 }

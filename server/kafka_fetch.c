@@ -71,8 +71,9 @@
 static void fetch_release_pins(kafka_fetch *f)
 {
     for (size_t i = 0; i < f->nparts; i++) {
-        kafka__pin_release(f->parts[i].pin);
+        kafka__pin_release(f->parts[i].pin, f->parts[i].fd);
         f->parts[i].pin = NULL;
+        f->parts[i].fd = -1;
     }
 }
 
@@ -242,6 +243,10 @@ static void fetch_eval(kafka_conn *conn, size_t *bytes, bool *any_error)
                     log_read_release(&rd);
                     rd.bytes = rl_slice_make(NULL, 0);
                 }
+                /* The segment's descriptor for sendfile, from the log's bounded table
+                 * (log_read_fd; -1: the bytes go out from the mapping). */
+                if (rd.bytes.len > 0 && !srv->opts.fetch_no_sendfile)
+                    (void)log_read_fd(srv->store, &rd);
                 fp->records = rd.bytes;
                 fp->pin = rd.pin;
                 fp->fd = rd.bytes.len > 0 ? rd.fd : -1;
@@ -310,8 +315,10 @@ static int fetch_answer(kafka_conn *conn, rl_err *err)
             rl_buf_put_be32(b, (uint32_t)fp->records.len);
             kafka_fetch_part *fpm = &f->parts[i];
             int rc = kafka__resp_slice(conn, fp->records, fp->pin, fp->fd, fp->file_pos);
-            if (rc == 0)
-                fpm->pin = NULL; /* the output queue owns it now */
+            if (rc == 0) {
+                fpm->pin = NULL; /* the output queue owns it (and the descriptor) now */
+                fpm->fd = -1;
+            }
             if (rc != 0) {
                 kafka__resp_abort(conn);
                 fetch_release_pins(f);

@@ -147,8 +147,9 @@ typedef struct kafka_member kafka_member;
  * of the log's mapping (p set), kept mapped by pin (log_store_read's reference, owned by the
  * part and released with log_read_release once the part is sent, dropped or closed). A
  * slice with fd >= 0 is a file part: the same bytes are sent with sendfile(2) from fd (the
- * segment's read descriptor, owned by the segment and open while pin is held) at byte
- * position fpos; the mapping is then only read by the warm-up (mincore, touches). */
+ * segment's read descriptor from log_read_fd, owned by the segment; the part holds one use
+ * of it, given back with the pin, which keeps it open) at byte position fpos; the mapping
+ * is then only read by the warm-up (mincore, touches). */
 typedef struct kafka_part {
     const uint8_t *p;
     size_t off;
@@ -373,8 +374,9 @@ void kafka__resp_begin(kafka_conn *conn, int32_t correlation_id);
  * queued and its pin is released); or -ENOMEM: the caller keeps pin. */
 int kafka__resp_slice(kafka_conn *conn, rl_slice s, struct log_segment *pin, int fd,
                       uint64_t fpos);
-/* Releases one log_store_read pin (NULL is fine). */
-void kafka__pin_release(struct log_segment *pin);
+/* Releases one log_store_read pin (NULL is fine) and, when fd >= 0, the read descriptor use
+ * log_read_fd took with it. */
+void kafka__pin_release(struct log_segment *pin, int fd);
 /* Patches the size field and hands the response to the output queue. Returns 0, -ENOMEM (the
  * response is dropped) or RL_ETOOBIG (above 2 GiB; dropped). */
 int kafka__resp_end(kafka_conn *conn, rl_err *err);

@@ -150,22 +150,24 @@ static bool addr_is_wildcard(const struct sockaddr *sa)
 
 /* ------------------------------------------------------------------ output queue */
 
-void kafka__pin_release(struct log_segment *pin)
+void kafka__pin_release(struct log_segment *pin, int fd)
 {
     if (!pin)
         return;
     log_read rd;
     memset(&rd, 0, sizeof rd);
     rd.pin = pin;
+    rd.fd = fd;
     log_read_release(&rd);
 }
 
-/* Releases the pins of parts [from, to). */
+/* Releases the pins (and read descriptors) of parts [from, to). */
 static void parts_release(kafka_conn *conn, size_t from, size_t to)
 {
     for (size_t i = from; i < to; i++) {
-        kafka__pin_release(conn->parts[i].pin);
+        kafka__pin_release(conn->parts[i].pin, conn->parts[i].fd);
         conn->parts[i].pin = NULL;
+        conn->parts[i].fd = -1;
     }
 }
 
@@ -214,13 +216,20 @@ int kafka__resp_slice(kafka_conn *conn, rl_slice s, struct log_segment *pin, int
                       uint64_t fpos)
 {
     if (s.len == 0) {
-        kafka__pin_release(pin);
+        kafka__pin_release(pin, fd);
         return 0;
     }
     if (!rl_buf_ok(&conn->obuf))
         return -ENOMEM;
-    if (conn->srv->opts.fetch_no_sendfile || conn->fd < 0)
+    if (fd >= 0 && (conn->srv->opts.fetch_no_sendfile || conn->fd < 0)) {
+        /* Sent from the mapping: the descriptor goes back to the log's table now. */
+        log_read rd;
+        memset(&rd, 0, sizeof rd);
+        rd.pin = pin;
+        rd.fd = fd;
+        log_read_fd_release(&rd);
         fd = -1;
+    }
     int rc = parts_push(conn, NULL, conn->resp_cut, conn->obuf.len - conn->resp_cut, NULL, -1, 0,
                         false);
     if (rc == 0)

@@ -168,7 +168,7 @@ static void *warm_main(void *arg)
 static void job_free(kafka_warm_job *job)
 {
     for (size_t i = 0; i < job->npins; i++)
-        kafka__pin_release(job->pins[i]);
+        kafka__pin_release(job->pins[i], -1); /* descriptors were given back at the move */
     free(job->ranges);
     free(job->pins);
     free(job);
@@ -341,6 +341,13 @@ void kafka__warm_conn_gone(kafka_conn *conn)
         kafka_part *pt = &conn->parts[i];
         if (pt->warm_at != KAFKA_NO_WARM && pt->pin) {
             RL_ASSERT(job->npins < job->nranges);
+            /* The thread reads the mapping, never the descriptor: that goes back now. */
+            log_read rd;
+            memset(&rd, 0, sizeof rd);
+            rd.pin = pt->pin;
+            rd.fd = pt->fd;
+            log_read_fd_release(&rd);
+            pt->fd = -1;
             job->pins[job->npins++] = pt->pin;
             pt->pin = NULL;
         }
