@@ -848,7 +848,7 @@ static char *put_frac(char *o, uint32_t usec, unsigned fsp)
 }
 
 /* Fraction of TIME2/DATETIME2/TIMESTAMP2 (unsigned), in microseconds; -1 when out of range. */
-static int64_t get_frac(rl_reader *rd, unsigned fsp)
+static inline int64_t get_frac(rl_reader *rd, unsigned fsp)
 {
     switch ((fsp + 1) / 2) {
     case 0:
@@ -880,7 +880,7 @@ typedef struct dtval {
 
 /* DATE / NEWDATE: 3 bytes little-endian, d | m << 5 | y << 9 (MariaDB sql/field.cc
  * Field_newdate::store_TIME). ok: m <= 12 and y <= 9999 (d is 5 bits: at most 31). */
-static void get_date(rl_reader *rd, dtval *v)
+static inline void get_date(rl_reader *rd, dtval *v)
 {
     uint32_t x = rl_get_u24le(rd);
     v->d = x & 31;
@@ -893,7 +893,7 @@ static void get_date(rl_reader *rd, dtval *v)
  * (mysys/my_time.c TIME_to_longlong_datetime_packed, my_datetime_packed_from_binary).
  * Returns -1 when the value is negative or its fraction out of range (fields undefined),
  * else 0 with v->ok saying whether y <= 9999, h <= 23, mi and s <= 59. */
-static int get_datetime2(rl_reader *rd, unsigned fsp, dtval *v)
+static inline int get_datetime2(rl_reader *rd, unsigned fsp, dtval *v)
 {
     int64_t ip = (int64_t)rl_get_uNbe(rd, 5) - 0x8000000000LL;
     int64_t usec = get_frac(rd, fsp);
