@@ -151,14 +151,12 @@ int main(int argc, char **argv)
     if (snprintf(kopts.offsets_dir, sizeof kopts.offsets_dir, "%s/__consumer_offsets",
                  opts.data_dir) >= (int)sizeof kopts.offsets_dir) {
         rl_error("--data-dir is too long");
-        log_store_close(store);
-        return 1;
+        goto fail_store;
     }
     rc = kafka_server_start(&d.srv, d.loop, store, &kopts, &err);
     if (rc != 0) {
         rl_error("cannot start the Kafka listener: %s", err.msg);
-        log_store_close(store);
-        return 1;
+        goto fail_store;
     }
     rl_info("listening on %s:%u (Kafka protocol), log in %s", opts.listen_host,
             kafka_server_port(d.srv), opts.data_dir);
@@ -201,12 +199,7 @@ int main(int argc, char **argv)
             rc = 0;
         } else if (rc != 0) {
             rl_error("cannot start the HTTP endpoint: %s", err.msg);
-            if (poller_started)
-                rowlogd_poller_stop(&poller);
-            rowlogd_source_destroy(&d.src);
-            kafka_server_stop(d.srv);
-            log_store_close(store);
-            return 1;
+            goto fail_source;
         }
         if (http) {
             rl_info("metrics on http://%s:%u/metrics", opts.http_host, rowlogd_http_port(http));
@@ -218,13 +211,7 @@ int main(int argc, char **argv)
     rc = rowlogd_source_start(&d.src);
     if (rc != 0) {
         rl_error("cannot start the source thread: %s", rl_strerror(rc));
-        rowlogd_http_stop(http);
-        if (poller_started)
-            rowlogd_poller_stop(&poller);
-        rowlogd_source_destroy(&d.src);
-        kafka_server_stop(d.srv);
-        log_store_close(store);
-        return 1;
+        goto fail_source;
     }
     compactor comp = {.store = store};
     bool comp_started = false;
@@ -263,4 +250,16 @@ int main(int argc, char **argv)
     }
     rl_info("rowlogd stopped cleanly");
     return 0;
+
+    /* Start-up failures: what was started, in reverse order (the watchers end with the
+     * process). */
+fail_source:
+    rowlogd_http_stop(http);
+    if (poller_started)
+        rowlogd_poller_stop(&poller);
+    rowlogd_source_destroy(&d.src);
+    kafka_server_stop(d.srv);
+fail_store:
+    log_store_close(store);
+    return 1;
 }
