@@ -60,8 +60,7 @@ insert() {
 wait_end() {
     local have=0
     for _ in $(seq 300); do
-        have=$("$ROWLOG" topics --bootstrap "$BOOT" 2> /dev/null |
-            awk -F'\t' -v t="$TOPIC" '$1 == t { s += $4 } END { print s + 0 }')
+        have=$(rl_records "$TOPIC")
         [ "$have" -ge "$1" ] && break
         sleep 0.2
     done
