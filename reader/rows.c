@@ -1900,17 +1900,20 @@ static void build_envelope_parts(binlog_decoder_t *dec, const binlog_table *t,
                                  const binlog_event *ev)
 {
     rl_buf *h = &dec->head, *tl = &dec->tail;
+    /* One capacity check per part, then plain appends (20 bytes per integer). */
     rl_buf_reset(h);
-    rl_buf_append(h, dec->source_json.p, dec->source_json.len);
-    rl_buf_put_u64(h, ev->server_id);
-    rl_buf_append(h, ",\"file\":", 8);
-    rl_buf_append(h, dec->file_json.p, dec->file_json.len);
-    rl_buf_append(h, ",\"pos\":", 7);
+    if (rl_buf_reserve(h, dec->source_json.len + 20 + 8 + dec->file_json.len + 7 + 20 + 7) != 0)
+        return; /* h->oom is set: the caller reports it */
+    raw_append(h, dec->source_json.p, dec->source_json.len);
+    binlog__raw_u64(h, ev->server_id);
+    raw_append(h, ",\"file\":", 8);
+    raw_append(h, dec->file_json.p, dec->file_json.len);
+    raw_append(h, ",\"pos\":", 7);
     if (ev->inner)
-        rl_buf_put_u64(h, ev->src_pos);
+        binlog__raw_u64(h, ev->src_pos);
     else
-        rl_buf_put_u64(h, ev->log_pos >= ev->size ? ev->log_pos - ev->size : 0);
-    rl_buf_append(h, ",\"row\":", 7);
+        binlog__raw_u64(h, ev->log_pos >= ev->size ? ev->log_pos - ev->size : 0);
+    raw_append(h, ",\"row\":", 7);
     rl_buf_reset(tl);
     rl_buf_append(tl, ",\"gtid\":", 8);
     if (dec->gtid[0])
@@ -1918,9 +1921,11 @@ static void build_envelope_parts(binlog_decoder_t *dec, const binlog_table *t,
     else
         rl_buf_append(tl, "null", 4);
     rl_buf_append(tl, t->strs.p + t->dbtable_off, t->dbtable_len);
-    rl_buf_append(tl, ",\"ts_ms\":", 9);
-    rl_buf_put_u64(tl, (uint64_t)ev->timestamp * 1000);
-    rl_buf_append(tl, ",\"snapshot\":false", 17);
+    if (rl_buf_reserve(tl, 9 + 20 + 17) != 0)
+        return;
+    raw_append(tl, ",\"ts_ms\":", 9);
+    binlog__raw_u64(tl, (uint64_t)ev->timestamp * 1000);
+    raw_append(tl, ",\"snapshot\":false", 17);
     /* source.query: the statement of these rows (ROWS_QUERY / ANNOTATE_ROWS), already a JSON
      * string; Debezium's MySQL connector puts it last in source too. */
     if (dec->source_query && dec->rows_query.len > 0) {
