@@ -94,10 +94,19 @@ static const uint16_t cp1252_hi[32] = {
     0x2039, 0x0152, 0x008D, 0x017D, 0x008F, 0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
     0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178};
 
+/* rl_buf_reserve with the common case (room enough, no earlier failure) inline: the hot
+ * paths reserve once per column and per string. */
+static inline int buf_reserve(rl_buf *b, size_t n)
+{
+    if (!b->oom && b->cap - b->len >= n)
+        return 0;
+    return rl_buf_reserve(b, n);
+}
+
 void binlog__json_latin1(rl_buf *b, const uint8_t *p, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    if (n > (SIZE_MAX - 2) / 6 || rl_buf_reserve(b, n * 6 + 2) != 0) {
+    if (n > (SIZE_MAX - 2) / 6 || buf_reserve(b, n * 6 + 2) != 0) {
         b->oom = true;
         return;
     }
@@ -1756,7 +1765,7 @@ static int decode_image(binlog_decoder_t *dec, const binlog_table *t, const uint
             continue;
         }
         const binlog_col *c = &t->cols[ci];
-        if (rl_buf_reserve(b, 1 + c->name_len + VALUE_RESERVE) != 0)
+        if (buf_reserve(b, 1 + c->name_len + VALUE_RESERVE) != 0)
             return rl_err_set(err, -ENOMEM, "out of memory");
         if (k)
             b->p[b->len++] = ',';
@@ -1825,7 +1834,7 @@ static int emit(binlog_decoder_t *dec, const row_ctx *r, char op, const rl_buf *
     rl_buf_reset(v);
     size_t need = 10 + (before ? dec->img[0].len : 4) + 9 + (after ? dec->img[1].len : 4) +
                   dec->head.len + 20 + dec->tail.len + 1 + 10 + 21 + 1;
-    if (rl_buf_reserve(v, need) != 0)
+    if (buf_reserve(v, need) != 0)
         return rl_err_set(err, -ENOMEM, "out of memory");
     raw_append(v, "{\"before\":", 10);
     if (before)
@@ -1902,7 +1911,7 @@ static void build_envelope_parts(binlog_decoder_t *dec, const binlog_table *t,
     rl_buf *h = &dec->head, *tl = &dec->tail;
     /* One capacity check per part, then plain appends (20 bytes per integer). */
     rl_buf_reset(h);
-    if (rl_buf_reserve(h, dec->source_json.len + 20 + 8 + dec->file_json.len + 7 + 20 + 7) != 0)
+    if (buf_reserve(h, dec->source_json.len + 20 + 8 + dec->file_json.len + 7 + 20 + 7) != 0)
         return; /* h->oom is set: the caller reports it */
     raw_append(h, dec->source_json.p, dec->source_json.len);
     binlog__raw_u64(h, ev->server_id);
@@ -1921,7 +1930,7 @@ static void build_envelope_parts(binlog_decoder_t *dec, const binlog_table *t,
     else
         rl_buf_append(tl, "null", 4);
     rl_buf_append(tl, t->strs.p + t->dbtable_off, t->dbtable_len);
-    if (rl_buf_reserve(tl, 9 + 20 + 17) != 0)
+    if (buf_reserve(tl, 9 + 20 + 17) != 0)
         return;
     raw_append(tl, ",\"ts_ms\":", 9);
     binlog__raw_u64(tl, (uint64_t)ev->timestamp * 1000);
