@@ -19,8 +19,11 @@
  *    that stop them come from parked fetches (up to fetch.wait.max.ms each), not throughput.
  *
  *   consume [--records N] [--partitions P] [--consumers 1,4,16] [--codec lz4|none|zstd]
- *           [--batch-bytes B] [--dir DIR] [--keep] [--no-warm] [--no-sendfile]
- *           [--set KEY=VALUE]...
+ *           [--batch-bytes B] [--value-bytes N] [--dir DIR] [--keep] [--no-warm]
+ *           [--no-sendfile] [--set KEY=VALUE]...
+ *   (--value-bytes N: values of N bytes, 128..8000, instead of ~100: a change event padded
+ *   with a text column of varied words; the baselines note's average CDC event is 541 bytes.
+ *   Records/s fall and MB/s rise with it: compare the wire with loopback at this size)
  *   (--batch-bytes: log_store_opts.batch_bytes of the generated topic, uncompressed bytes per
  *   RecordBatch, default the store's 1 MiB; --no-sendfile: the server sends records with
  *   sendmsg from the log's mapping instead of sendfile, for before/after pairs; --set: any
@@ -71,8 +74,11 @@ static void die(const char *what, const char *msg)
 
 /* ------------------------------------------------------------------ the topic */
 
+/* value_bytes 0: the ~100-byte change events; else each value is padded to value_bytes
+ * (a change event whose "after" carries a text column of varied words, as a row of a real
+ * table would: the baselines note's average CDC event is 541 bytes). */
 static uint64_t generate(const char *dir, uint64_t n, uint32_t parts, int codec,
-                         size_t batch_bytes, uint64_t *payload)
+                         size_t batch_bytes, size_t value_bytes, uint64_t *payload)
 {
     log_store_opts lo;
     memset(&lo, 0, sizeof lo);
@@ -85,15 +91,37 @@ static uint64_t generate(const char *dir, uint64_t n, uint32_t parts, int codec,
     if (log_store_open(&store, dir, &lo, &err) != 0)
         die("log_store_open", err.msg);
     static const char *const names[] = {"alice", "bob", "carol", "dave", "erin", "frank"};
-    char key[48], val[192];
+    static const char *const words[] = {"order", "shipped", "pending", "warehouse", "north",
+                                        "customer", "refund", "priority", "express", "parcel",
+                                        "invoice", "returned", "gift", "standard", "delayed"};
+    char key[48], val[8192];
     uint64_t bytes = 0;
+    uint64_t x = 0x9e3779b97f4a7c15u;
     for (uint64_t i = 0; i < n; i++) {
         int kl = snprintf(key, sizeof key, "{\"id\":%" PRIu64 "}", i);
-        int vl = snprintf(val, sizeof val,
+        int vl;
+        if (value_bytes == 0) {
+            vl = snprintf(val, sizeof val,
                           "{\"op\":\"c\",\"ts_ms\":%" PRIu64 ",\"after\":{\"id\":%" PRIu64
                           ",\"name\":\"%s\",\"qty\":%" PRIu64 ",\"price\":\"%" PRIu64 ".%02u\"}}",
                           (uint64_t)1700000000000 + i, i, names[i % 6], i % 17, i % 1000,
                           (unsigned)(i % 100));
+        } else {
+            vl = snprintf(val, sizeof val,
+                          "{\"op\":\"c\",\"ts_ms\":%" PRIu64 ",\"after\":{\"id\":%" PRIu64
+                          ",\"name\":\"%s\",\"qty\":%" PRIu64 ",\"note\":\"",
+                          (uint64_t)1700000000000 + i, i, names[i % 6], i % 17);
+            while ((size_t)vl + 16 < value_bytes) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                vl += snprintf(val + vl, sizeof val - (size_t)vl, "%s ", words[x % 15]);
+            }
+            if ((size_t)vl > value_bytes - 3)
+                vl = (int)value_bytes - 3;
+            memcpy(val + vl, "\"}}", 3);
+            vl += 3;
+        }
         bytes += (uint64_t)kl + (uint64_t)vl;
         if (log_store_append(store, rl_slice_str("bench"),
                              rl_slice_make((uint8_t *)key, (size_t)kl),
@@ -368,6 +396,7 @@ int main(int argc, char **argv)
     int warm_threads = 0;
     bool no_sendfile = false;
     size_t batch_bytes = 0;
+    size_t value_bytes = 0;
     int codec = LOG_COMPRESSION_LZ4;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--records") && i + 1 < argc)
@@ -388,13 +417,18 @@ int main(int argc, char **argv)
             warm_threads = -1;
         else if (!strcmp(argv[i], "--no-sendfile"))
             no_sendfile = true;
-        else if (!strcmp(argv[i], "--batch-bytes") && i + 1 < argc)
+        else if (!strcmp(argv[i], "--value-bytes") && i + 1 < argc) {
+            value_bytes = (size_t)strtoull(argv[++i], NULL, 10);
+            if (value_bytes != 0 && (value_bytes < 128 || value_bytes > 8000))
+                die("--value-bytes", "128..8000 (0: the ~100-byte events)");
+        } else if (!strcmp(argv[i], "--batch-bytes") && i + 1 < argc)
             batch_bytes = (size_t)strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--set") && i + 1 < argc && nextra_sets < MAX_SETS)
             extra_sets[nextra_sets++] = argv[++i];
         else {
             fprintf(stderr, "usage: consume [--records N] [--partitions P] "
                             "[--consumers 1,4,16] [--codec lz4|none|zstd] [--batch-bytes B] "
+                            "[--value-bytes N] "
                             "[--dir DIR] [--keep] [--no-warm] [--no-sendfile] "
                             "[--set KEY=VALUE]...\n");
             return 2;
@@ -431,7 +465,7 @@ int main(int argc, char **argv)
     if (have > 0 && (uint64_t)have != nrecs)
         die(logdir, "holds a topic of another size: remove it or pass --records to match");
     if ((uint64_t)have != nrecs) {
-        generate(logdir, nrecs, parts, codec, batch_bytes, &payload);
+        generate(logdir, nrecs, parts, codec, batch_bytes, value_bytes, &payload);
         printf("generated %" PRIu64 " records (%.1f MB of keys + values) in %.1f s\n", nrecs,
                (double)payload / 1e6, now_s() - t0);
     } else {

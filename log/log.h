@@ -164,6 +164,12 @@ int log_store_checkpoint(log_store_t *store, rl_buf *out);
 int log_store_append(log_store_t *store, rl_slice topic, rl_slice key, rl_slice value,
                      int64_t ts_ms, rl_err *err);
 
+/* log_store_append that also says where the record went: *partition (may be NULL) gets its
+ * partition and *offset (may be NULL) its log offset, set only on success (the record is
+ * readable at that offset once committed). Same errors; writer thread. */
+int log_store_append_at(log_store_t *store, rl_slice topic, rl_slice key, rl_slice value,
+                        int64_t ts_ms, uint32_t *partition, int64_t *offset, rl_err *err);
+
 /*
  * Makes every append so far durable and visible, with checkpoint (opaque bytes, up to 64 KiB,
  * returned by log_store_checkpoint after a restart) stored atomically with the partitions'

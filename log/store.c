@@ -925,6 +925,12 @@ fail:
 int log_store_append(log_store_t *store, rl_slice topic, rl_slice key, rl_slice value,
                      int64_t ts_ms, rl_err *err)
 {
+    return log_store_append_at(store, topic, key, value, ts_ms, NULL, NULL, err);
+}
+
+int log_store_append_at(log_store_t *store, rl_slice topic, rl_slice key, rl_slice value,
+                        int64_t ts_ms, uint32_t *partition, int64_t *offset, rl_err *err)
+{
     if (store->poison)
         return poisoned(store, err);
     /* A NULL pointer means null (or no name): never read len bytes from it. */
@@ -972,7 +978,10 @@ int log_store_append(log_store_t *store, rl_slice topic, rl_slice key, rl_slice 
     if (rc != 0)
         return poison(store, rl_err_set(err, rc, "%s: out of memory for a record", p->dir), err);
     store->appended = true;
-    atomic_store_explicit(&p->leo, p->next + (int64_t)bb->count, memory_order_relaxed);
+    /* The record is the open batch's last: its offset stays the same when the batch is
+     * written below (next grows by what count loses). */
+    int64_t at = p->next + (int64_t)bb->count - 1;
+    atomic_store_explicit(&p->leo, at + 1, memory_order_relaxed);
     if (!p->touched) {
         p->touched = true;
         p->next_touched = store->touched;
@@ -983,6 +992,10 @@ int log_store_append(log_store_t *store, rl_slice topic, rl_slice key, rl_slice 
         if (rc != 0)
             return poison(store, rc, err);
     }
+    if (partition)
+        *partition = id;
+    if (offset)
+        *offset = at;
     return 0;
 }
 
