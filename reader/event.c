@@ -1031,12 +1031,16 @@ static bool version_at_least(const char *v, unsigned a, unsigned b, unsigned c)
 
 static bool crc_ok(rl_slice ev, bool clear_in_use)
 {
-    uint8_t head[BINLOG_HEADER_LEN];
-    memcpy(head, ev.p, sizeof head);
-    if (clear_in_use)
+    uint32_t crc;
+    if (clear_in_use && (ev.p[17] & BINLOG_F_IN_USE)) {
+        uint8_t head[BINLOG_HEADER_LEN];
+        memcpy(head, ev.p, sizeof head);
         head[17] &= (uint8_t)~BINLOG_F_IN_USE;
-    uint32_t crc = rl_crc32(0, head, sizeof head);
-    crc = rl_crc32(crc, ev.p + BINLOG_HEADER_LEN, ev.len - BINLOG_HEADER_LEN - BINLOG_CRC_LEN);
+        crc = rl_crc32(0, head, sizeof head);
+        crc = rl_crc32(crc, ev.p + BINLOG_HEADER_LEN, ev.len - BINLOG_HEADER_LEN - BINLOG_CRC_LEN);
+    } else { /* the bytes as they are: one call */
+        crc = rl_crc32(0, ev.p, ev.len - BINLOG_CRC_LEN);
+    }
     const uint8_t *s = ev.p + ev.len - BINLOG_CRC_LEN;
     uint32_t stored =
         (uint32_t)s[0] | (uint32_t)s[1] << 8 | (uint32_t)s[2] << 16 | (uint32_t)s[3] << 24;
