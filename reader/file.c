@@ -135,6 +135,14 @@ static bool all_zero(const uint8_t *p, size_t n)
     return true;
 }
 
+/* False when the header at p (left bytes remain) has a non-zero event_size (bytes 9-12): it
+ * cannot start a zero tail, and the byte-by-byte test is skipped (every event takes this
+ * path). */
+static inline bool may_be_zero(const uint8_t *p, size_t left)
+{
+    return left < BINLOG_HEADER_LEN || (p[9] | p[10] | p[11] | p[12]) == 0;
+}
+
 /* Page tables for the mapping are filled a window ahead of the reader, in one madvise per
  * window, instead of one page fault per few pages (about a sixth of a dump's CPU time on a
  * file in the page cache). Without MADV_POPULATE_READ (Linux < 5.14) the faults remain. */
@@ -172,7 +180,8 @@ int binlog_file_next(binlog_file_t *f, rl_slice *ev, rl_err *err)
     if (f->off + BINLOG_HEADER_LEN > f->populated)
         populate_ahead(f, f->off + BINLOG_HEADER_LEN);
     const uint8_t *p = f->map + f->off;
-    if (all_zero(p, left < BINLOG_HEADER_LEN ? left : BINLOG_HEADER_LEN) && all_zero(p, left)) {
+    if (may_be_zero(p, left) &&
+        all_zero(p, left < BINLOG_HEADER_LEN ? left : BINLOG_HEADER_LEN) && all_zero(p, left)) {
         f->off = f->size; /* zero-filled preallocated tail */
         return 0;
     }
@@ -288,7 +297,7 @@ int binlog_file_next_transient(binlog_file_t *f, rl_slice *ev, rl_err *err)
     if (f->off + hn > bend && (rc = file_fill(f, hn, err)) < 0)
         return rc;
     const uint8_t *p = f->buf + (f->off - f->bstart);
-    if (all_zero(p, hn)) {
+    if (may_be_zero(p, left) && all_zero(p, hn)) {
         rc = 0;
         bool zero = file_rest_zero(f, err, &rc);
         if (rc < 0)
