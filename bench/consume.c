@@ -31,7 +31,8 @@
  *   (--no-warm: the server without fetch warming threads, so without its per-partition
  *   mincore residency check: shows what that check costs on page-cache reads)
  *   (--dir DIR --keep: the log is kept in DIR/log and reused by the next run of that size;
- *   CONSUME_DEBUG=1 prints request counts and phase times per run)
+ *   CONSUME_DEBUG=1 prints request counts, phase times and the application threads' CPU per
+ *   run)
  *
  * librdkafka settings are its defaults except: fetch.wait.max.ms 100, check.crcs false
  * (the default), enable.partition.eof true (to know the end), queued.max.messages.kbytes
@@ -237,6 +238,7 @@ typedef struct consumer {
     int nparts;
     uint64_t records, bytes;
     double first_s, last_s; /* first and last record received (now_s) */
+    double cpu_app;         /* CPU s of the application thread (this consumer's loop) */
     pthread_t t;
     const char *err;
 } consumer;
@@ -305,6 +307,9 @@ static void *consumer_main(void *arg)
         if (n > 0 && c->records > 0 && c->records != before)
             c->last_s = now_s();
     }
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+        c->cpu_app = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
     rd_kafka_queue_destroy(q);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
@@ -356,9 +361,10 @@ static run_result run(const char *bootstrap, log_store_t *store, kafka_server_t 
         pthread_create(&cs[i].t, NULL, consumer_main, &cs[i]);
     run_result r;
     memset(&r, 0, sizeof r);
-    double first = 0, last = 0;
+    double first = 0, last = 0, cpu_app = 0;
     for (int i = 0; i < nconsumers; i++) {
         pthread_join(cs[i].t, NULL);
+        cpu_app += cs[i].cpu_app;
         r.records += cs[i].records;
         r.bytes += cs[i].bytes;
         if (first == 0 || cs[i].first_s < first)
@@ -371,9 +377,10 @@ static run_result run(const char *bootstrap, log_store_t *store, kafka_server_t 
         kafka_server_stats_get(srv, &s2);
         fprintf(stderr,
                 "start to first record %.3f s, first to last %.3f s, last to end %.3f s; "
-                "%" PRIu64 " requests, %" PRIu64 " parked fetches\n",
+                "%" PRIu64 " requests, %" PRIu64 " parked fetches; application threads %.2f CPU s, "
+                "the rest of the process (librdkafka's threads, server) %.2f\n",
                 first - t0, last - first, now_s() - last, s2.requests - s0.requests,
-                s2.fetch_parked - s0.fetch_parked);
+                s2.fetch_parked - s0.fetch_parked, cpu_app, cpu_process() - c0 - cpu_app);
     }
     /* Until the last record arrived: the end-of-partition events that tell the consumers
      * to stop come from parked fetches (fetch.wait.max.ms each) and are not throughput. */
