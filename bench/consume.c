@@ -21,6 +21,13 @@
  *   consume [--records N] [--partitions P] [--consumers 1,4,16] [--codec lz4|none|zstd]
  *           [--batch-bytes B] [--value-bytes N] [--dir DIR] [--keep] [--no-warm]
  *           [--no-sendfile] [--set KEY=VALUE]...
+ *   (--pin: each consumer's application thread and librdkafka's threads on one CPU, consumer
+ *   i on CPU i mod CPUs (the server's threads are not pinned). One consumer's broker thread
+ *   hands each message to the application thread under locks, and frees come back to the
+ *   broker thread's malloc arena: on two cores at once the two threads contend and a run
+ *   can cost 2-3x the CPU (bench/RESULTS.md "Consume", 2026-11-23 20:19); on one core they
+ *   take turns. Pinning is what a consumer application would do on its side; the server is
+ *   the same either way)
  *   (--value-bytes N: values of N bytes, 128..8000, instead of ~100: a change event padded
  *   with a text column of varied words; the baselines note's average CDC event is 541 bytes.
  *   Records/s fall and MB/s rise with it: compare the wire with loopback at this size)
@@ -230,8 +237,11 @@ static void *loop_main(void *arg)
 #define MAX_SETS 16
 static const char *extra_sets[MAX_SETS];
 static int nextra_sets;
+/* --pin: each consumer's threads on one CPU (consumer i on CPU i mod CPUs). */
+static bool pin_consumers;
 
 typedef struct consumer {
+    int index;
     char bootstrap[64];
     int32_t parts[MAX_PARTS];
     int64_t hwm[MAX_PARTS];
@@ -247,6 +257,16 @@ static void *consumer_main(void *arg)
 {
     consumer *c = arg;
     char errstr[256];
+    if (pin_consumers) {
+        /* Before rd_kafka_new: librdkafka's threads (broker, main) inherit this thread's
+         * CPU set, so the consumer's application and broker threads share one core. */
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET((int)(c->index % (ncpu > 0 ? ncpu : 1)), &set);
+        if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0)
+            die("--pin", "pthread_setaffinity_np failed");
+    }
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     const char *kv[][2] = {
         {"bootstrap.servers", c->bootstrap},
@@ -345,8 +365,10 @@ static run_result run(const char *bootstrap, log_store_t *store, kafka_server_t 
                       uint32_t parts, int nconsumers)
 {
     consumer *cs = calloc((size_t)nconsumers, sizeof *cs);
-    for (int i = 0; i < nconsumers; i++)
+    for (int i = 0; i < nconsumers; i++) {
+        cs[i].index = i;
         snprintf(cs[i].bootstrap, sizeof cs[i].bootstrap, "%s", bootstrap);
+    }
     for (uint32_t p = 0; p < parts; p++) {
         consumer *c = &cs[p % (uint32_t)nconsumers];
         int64_t start;
@@ -422,6 +444,8 @@ int main(int argc, char **argv)
             keep = 1;
         else if (!strcmp(argv[i], "--no-warm"))
             warm_threads = -1;
+        else if (!strcmp(argv[i], "--pin"))
+            pin_consumers = true;
         else if (!strcmp(argv[i], "--no-sendfile"))
             no_sendfile = true;
         else if (!strcmp(argv[i], "--value-bytes") && i + 1 < argc) {
@@ -435,7 +459,7 @@ int main(int argc, char **argv)
         else {
             fprintf(stderr, "usage: consume [--records N] [--partitions P] "
                             "[--consumers 1,4,16] [--codec lz4|none|zstd] [--batch-bytes B] "
-                            "[--value-bytes N] "
+                            "[--value-bytes N] [--pin] "
                             "[--dir DIR] [--keep] [--no-warm] [--no-sendfile] "
                             "[--set KEY=VALUE]...\n");
             return 2;
